@@ -1,0 +1,85 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MIGRATIONS_DIR, migrateDownOne, migrateToLatest, migrationStates } from '../db/migrator.ts';
+import { seedDemoData } from '../db/seed.ts';
+import { runCommand, UsageError, withDatabase } from './cli.ts';
+
+const USAGE = `Database schema and data.
+
+Usage:
+  npm run db:migrate            apply every pending migration (upgrade to head)
+  npm run db:rollback           revert the most recent migration (down one)
+  npm run db:status             list migrations, applied or pending, and the current one
+  npm run db:new -- <name>      write a new migration file (name: letters, digits, _)
+  npm run db:seed               insert the demo users and quick replies (idempotent)
+
+Uses DATABASE_URL from .env or the environment. Back up a production database
+(mysqldump) before migrating it.`;
+
+const MIGRATION_TEMPLATE = `import type { Kysely } from 'kysely';
+
+// Kysely<any>: a migration describes the schema at this point in history.
+// Update src/db/types.ts to match, then run npm test (the drift check compares them).
+
+export async function up(db: Kysely<any>): Promise<void> {
+  // await db.schema.alterTable('users').addColumn('nickname', 'varchar(100)').execute();
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  // await db.schema.alterTable('users').dropColumn('nickname').execute();
+}
+`;
+
+function timestamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+runCommand({
+  usage: USAGE,
+  async run([action, ...rest]) {
+    switch (action) {
+      case 'migrate':
+        return withDatabase(async ({ db }) => {
+          const started = Date.now();
+          const applied = await migrateToLatest(db);
+          for (const line of applied) console.log(line);
+          console.log(applied.length === 0 ? 'Already at head.' : `At head (${Date.now() - started} ms).`);
+        });
+      case 'rollback':
+        return withDatabase(async ({ db }) => {
+          const reverted = await migrateDownOne(db);
+          console.log(reverted.length === 0 ? 'Nothing to roll back.' : reverted.join('\n'));
+        });
+      case 'status':
+        return withDatabase(async ({ db }) => {
+          const states = await migrationStates(db);
+          for (const state of states) {
+            console.log(
+              `${state.appliedAt ? `applied ${state.appliedAt.toISOString()}` : 'pending                        '}  ${state.name}`,
+            );
+          }
+          const current = states.filter((s) => s.appliedAt).at(-1);
+          const pending = states.filter((s) => !s.appliedAt).length;
+          console.log(
+            `\ncurrent: ${current?.name ?? '(empty database)'}; ${pending === 0 ? 'at head' : `${pending} pending: run npm run db:migrate`}`,
+          );
+        });
+      case 'new': {
+        const name = rest[0];
+        if (!name || !/^[a-z0-9_]+$/.test(name))
+          throw new UsageError('db:new needs a name of lowercase letters, digits and _');
+        const file = join(MIGRATIONS_DIR, `${timestamp()}_${name}.ts`);
+        await writeFile(file, MIGRATION_TEMPLATE, { flag: 'wx' });
+        console.log(`Created ${file}`);
+        return;
+      }
+      case 'seed':
+        return withDatabase(async ({ db }) => {
+          await seedDemoData(db, (line) => console.log(line));
+          console.log('Demo data ready (admin / admin123).');
+        });
+      default:
+        throw new UsageError(action ? `Unknown action "${action}".` : 'Missing action.');
+    }
+  },
+});

@@ -1,0 +1,76 @@
+import type { Kysely } from 'kysely';
+import { uuidv7 } from '../lib/ids.ts';
+import { hashPassword } from '../lib/password.ts';
+import { nowSeconds } from '../lib/time.ts';
+import type { Database, UsersTable } from './types.ts';
+
+interface DemoUser {
+  id: string;
+  username: string;
+  role: UsersTable['role'];
+  description: string;
+  password?: string;
+}
+
+/** The seed document's demo marketplace: pharmacies buying from pharmaceutical companies. */
+export const DEMO_USERS: readonly DemoUser[] = [
+  { id: 'a2', username: 'admin', role: 'admin', description: '系统管理员', password: 'admin123' },
+  { id: 'p1', username: '平台客服', role: 'service', description: '平台客服，工作日 9:00-18:00' },
+  { id: 'b1', username: '仁和大药房', role: 'buyer', description: '连锁药店采购' },
+  { id: 'b2', username: '康宁药店', role: 'buyer', description: '社区药店' },
+  { id: 'm1', username: '华润医药', role: 'merchant', description: '医药批发' },
+  { id: 'm2', username: '国药控股', role: 'merchant', description: '医药流通' },
+  { id: 'm3', username: '九州通医药', role: 'merchant', description: '医药电商' },
+];
+
+const QUICK_REPLIES: Record<Exclude<UsersTable['role'], 'admin'>, readonly string[]> = {
+  buyer: ['请问这个药品有货吗？', '能否开具发票？', '大概什么时候发货？'],
+  merchant: ['您好，有什么可以帮您？', '现货充足，今天下单今天发货。', '可以开具增值税专用发票。'],
+  service: ['您好，平台客服为您服务。', '请提供您的订单号，我们马上为您查询。', '感谢您的耐心等待。'],
+};
+
+/** Inserts the demo users and their quick replies; running it again changes nothing. */
+export async function seedDemoData(db: Kysely<Database>, log: (line: string) => void = () => {}): Promise<void> {
+  const now = nowSeconds();
+  for (const [index, user] of DEMO_USERS.entries()) {
+    const progress = `[${index + 1}/${DEMO_USERS.length}]`;
+    const existing = await db.selectFrom('users').select('id').where('id', '=', user.id).executeTakeFirst();
+    if (existing) {
+      log(`${progress} ${user.id} (${user.username}) already present`);
+    } else {
+      await db
+        .insertInto('users')
+        .values({
+          id: user.id,
+          username: user.username,
+          role: user.role,
+          description: user.description,
+          avatar: null,
+          status: 'active',
+          password_hash: user.password ? await hashPassword(user.password) : null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      log(`${progress} created ${user.role} ${user.id} (${user.username})`);
+    }
+    if (user.role === 'admin') continue;
+    const replies = await db.selectFrom('quick_replies').select('id').where('user_id', '=', user.id).limit(1).execute();
+    if (replies.length > 0) continue;
+    await db
+      .insertInto('quick_replies')
+      .values(
+        QUICK_REPLIES[user.role].map((content, sortOrder) => ({
+          id: uuidv7(),
+          user_id: user.id,
+          content,
+          sort_order: sortOrder,
+          is_active: 1,
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .execute();
+    log(`${progress} added ${QUICK_REPLIES[user.role].length} quick replies for ${user.id}`);
+  }
+}

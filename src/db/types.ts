@@ -1,0 +1,81 @@
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Row types of every table, as migrations create them. Timestamps are Unix
+ * seconds; booleans are stored as 0/1 on both dialects.
+ */
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string | null;
+  role: 'buyer' | 'merchant' | 'service' | 'admin';
+  avatar: string | null;
+  description: string | null;
+  status: 'active' | 'inactive' | 'deleted';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConversationsTable {
+  id: string;
+  /** participant1_id < participant2_id, so one unique key covers the unordered pair. */
+  participant1_id: string;
+  participant2_id: string;
+  participant1_unread: Generated<number>;
+  participant2_unread: Generated<number>;
+  last_message: string | null;
+  last_message_time: number | null;
+  /** Highest seq handed out; messages take last_seq + 1 in the send transaction. */
+  last_seq: Generated<number>;
+  /** Live messages, kept by the send and delete transactions so counting never scans. */
+  message_count: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string;
+  content: string;
+  message_type: 'text' | 'image' | 'file';
+  filename: string | null;
+  client_msg_id: string | null;
+  is_read: Generated<number>;
+  created_at: number;
+}
+
+export interface QuickRepliesTable {
+  id: string;
+  user_id: string;
+  content: string;
+  sort_order: Generated<number>;
+  is_active: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One row per moderated (hard-deleted) message. */
+export interface DeletedMessagesTable {
+  conversation_id: string;
+  seq: number;
+  message_id: string;
+  deleted_by: string;
+  deleted_at: number;
+}
+
+export interface Database {
+  deleted_messages: DeletedMessagesTable;
+  users: UsersTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  quick_replies: QuickRepliesTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUserRow = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type ConversationRow = Selectable<ConversationsTable>;
+export type MessageRow = Selectable<MessagesTable>;
+export type QuickReplyRow = Selectable<QuickRepliesTable>;

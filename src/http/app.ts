@@ -1,0 +1,83 @@
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.ts';
+import type { DatabaseHandle } from '../db/connection.ts';
+import { authRoutes, publicAuthRoutes } from '../modules/auth/auth.routes.ts';
+import { conversationRoutes } from '../modules/conversations/conversation.routes.ts';
+import { messageRoutes } from '../modules/messages/message.routes.ts';
+import { quickReplyRoutes } from '../modules/quick-replies/quick-reply.routes.ts';
+import { type ReadinessCheck, systemRoutes } from '../modules/system/system.routes.ts';
+import { userRoutes } from '../modules/users/user.routes.ts';
+import type { Services } from '../services.ts';
+import { authenticateHook } from './authenticate.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { requestIdFor } from './logging.ts';
+
+export interface AppDependencies {
+  config: Config;
+  database: DatabaseHandle;
+  services: Services;
+  logger: Logger;
+  /** Extra readiness checks (Redis, when configured). */
+  readiness?: readonly ReadinessCheck[];
+}
+
+/** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const { config, database, services } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    // Lets in-flight requests finish on close while refusing new ones with 503.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installErrorHandling(app, { debug: config.DEBUG });
+
+  await app.register(cors, { origin: [...config.CORS_ORIGINS], credentials: true });
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: config.APP_TITLE, description: config.APP_DESCRIPTION, version: config.APP_VERSION },
+      servers: [{ url: config.BASE_URL }],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearerAuth: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'database', check: async () => void (await sql`select 1`.execute(database.db)) },
+    ...(deps.readiness ?? []),
+  ];
+  await app.register(systemRoutes, { prefix: '/api', title: config.APP_TITLE, version: config.APP_VERSION, readiness });
+  await app.register(publicAuthRoutes, {
+    prefix: '/api/auth',
+    services,
+    secureCookies: config.BASE_URL.startsWith('https:'),
+  });
+
+  await app.register(async (authenticated) => {
+    authenticated.addHook('onRequest', authenticateHook(services.authenticate));
+    await authenticated.register(authRoutes, { prefix: '/api/auth', services });
+    await authenticated.register(userRoutes, { prefix: '/api/users', services });
+    await authenticated.register(conversationRoutes, { prefix: '/api/conversations', services });
+    await authenticated.register(messageRoutes, { prefix: '/api/messages', services });
+    await authenticated.register(quickReplyRoutes, { prefix: '/api/quick-replies', services });
+  });
+
+  return app;
+}

@@ -1,0 +1,91 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import { AppError } from './app-error.ts';
+import { languageOf, type MessageKey, translate } from './messages.ts';
+
+const RETRY_AFTER_SECONDS = '5';
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
+
+/** "body.content: is required", one line per failed rule and field, without repeats. */
+export function describeValidation(issues: readonly ValidationIssue[], context: string | undefined): string[] {
+  const lines = issues.flatMap((issue) => {
+    const path = (issue.instancePath ?? '').split('/').filter(Boolean);
+    const at = (...more: string[]) => [context, ...path, ...more].filter(Boolean).join('.') || 'request';
+    const list = (value: unknown) =>
+      Array.isArray(value) ? value.map(String) : typeof value === 'string' ? [value] : [];
+    switch (issue.keyword) {
+      case 'required':
+        return list(issue.params?.requiredProperties ?? issue.params?.missingProperty).map(
+          (f) => `${at(f)}: is required`,
+        );
+      case 'additionalProperties':
+        return list(issue.params?.additionalProperties ?? issue.params?.additionalProperty).map(
+          (f) => `${at(f)}: unknown field`,
+        );
+      case 'boolean':
+        // TypeBox repeats each unknown field as "schema is false"; the line above already says it.
+        return [];
+      default:
+        return [`${at()}: ${issue.message ?? 'is invalid'}`];
+    }
+  });
+  return [...new Set(lines)];
+}
+
+/** Fastify's own 4xx errors (body parsing and the like) mapped to our stable codes. */
+const FASTIFY_CODES: Record<string, { status: number; type: MessageKey }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, type: 'invalid_json' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, type: 'invalid_json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, type: 'payload_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, type: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, type: 'bad_request' },
+};
+
+export function installErrorHandling(app: FastifyInstance, options: { debug: boolean }): void {
+  app.setNotFoundHandler((request, reply) => {
+    const language = languageOf(request.headers['accept-language']);
+    reply.code(404).send({ detail: translate('route_not_found', language), error_type: 'route_not_found' });
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const language = languageOf(request.headers['accept-language']);
+    const send = (status: number, type: MessageKey, extra: Record<string, unknown> = {}) =>
+      reply.code(status).send({ detail: translate(type, language), error_type: type, ...extra });
+
+    if (error instanceof AppError) {
+      reply.headers(error.headers);
+      return send(error.statusCode, error.errorType);
+    }
+    if (error.validation) {
+      return send(422, 'validation_error', { errors: describeValidation(error.validation, error.validationContext) });
+    }
+    const known = error.code ? FASTIFY_CODES[error.code] : undefined;
+    if (known) return send(known.status, known.type);
+    if (error instanceof SyntaxError && error.statusCode === 400) return send(400, 'invalid_json');
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable');
+      reply.header('retry-after', RETRY_AFTER_SECONDS);
+      return send(503, 'database_unavailable');
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ detail: error.message, error_type: error.code ?? 'bad_request' });
+    }
+
+    request.log.error({ err: error }, 'unhandled error');
+    if (options.debug) {
+      return reply.code(500).send({
+        detail: translate('internal_error_debug', language),
+        error_type: error.name || 'Error',
+        error_message: error.message,
+        traceback: (error.stack ?? '').split('\n').map((line) => line.trim()),
+      });
+    }
+    return send(500, 'internal_error');
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * Every human-readable error message, in Chinese (the default audience) and
+ * English (Accept-Language: en). Keys double as the stable `error_type`.
+ */
+export const MESSAGES = {
+  not_authenticated: { zh: '未认证：缺少或无效的访问令牌', en: 'Not authenticated: missing or invalid token' },
+  token_expired: { zh: '访问令牌已过期，请重新登录', en: 'The access token has expired; sign in again' },
+  invalid_token: { zh: '访问令牌无效', en: 'The access token is invalid' },
+  user_inactive: { zh: '用户已被禁用或删除', en: 'This user is inactive or deleted' },
+  invalid_credentials: { zh: '用户名或密码错误', en: 'Wrong username or password' },
+  too_many_attempts: { zh: '登录失败次数过多，请稍后再试', en: 'Too many failed sign-ins; try again later' },
+  invalid_api_key: { zh: 'API 密钥无效', en: 'Invalid API key' },
+  forbidden: { zh: '没有权限执行此操作', en: 'You are not allowed to do this' },
+  admin_read_only: { zh: '管理员只能查看会话，不能发送消息', en: 'Admins can read conversations but never send' },
+  not_found: { zh: '资源不存在', en: 'Not found' },
+  route_not_found: { zh: '接口不存在', en: 'No such endpoint' },
+  user_not_found: { zh: '用户不存在', en: 'User not found' },
+  conversation_not_found: { zh: '会话不存在', en: 'Conversation not found' },
+  message_not_found: { zh: '消息不存在', en: 'Message not found' },
+  quick_reply_not_found: { zh: '快捷回复不存在', en: 'Quick reply not found' },
+  user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },
+  username_taken: { zh: '用户名已被使用', en: 'This username is already taken' },
+  client_msg_id_conflict: {
+    zh: '相同的 client_msg_id 已用于内容不同的消息',
+    en: 'This client_msg_id was already used for a different message',
+  },
+  invalid_pair: {
+    zh: '会话只能在买家与商家、买家与客服、商家与客服之间建立',
+    en: 'A conversation joins a buyer and a merchant, a buyer and service, or a merchant and service',
+  },
+  not_a_participant: { zh: '你不是该会话的参与者', en: 'You are not a participant of this conversation' },
+  quick_reply_limit: { zh: '每个用户最多 10 条快捷回复', en: 'A user can have at most 10 active quick replies' },
+  wrong_old_password: { zh: '原密码错误', en: 'The old password is wrong' },
+  old_password_required: {
+    zh: '修改自己的密码需要提供原密码',
+    en: 'old_password is required to change your own password',
+  },
+  cannot_modify_self: { zh: '不能禁用或删除自己的账号', en: 'You cannot deactivate or delete your own account' },
+  role_change_not_allowed: {
+    zh: '该用户已有会话，不能修改角色',
+    en: 'The role of a user who already has conversations cannot change',
+  },
+  invalid_media_url: {
+    zh: '图片或文件消息的内容必须是本服务器上传后返回的地址',
+    en: 'Image and file content must be a media URL issued by this server',
+  },
+  text_too_long: { zh: '文本消息最多 5000 个字符', en: 'A text message has at most 5000 characters' },
+  empty_content: { zh: '消息内容不能为空', en: 'Message content must not be empty' },
+  validation_error: { zh: '请求参数校验失败', en: 'Request validation failed' },
+  invalid_json: { zh: '请求体不是有效的 JSON', en: 'The request body is not valid JSON' },
+  unsupported_media_type: { zh: '不支持的请求内容类型', en: 'Unsupported content type' },
+  payload_too_large: { zh: '请求体过大', en: 'The request body is too large' },
+  bad_request: { zh: '请求无效', en: 'Bad request' },
+  database_unavailable: { zh: '数据库暂时不可用，请稍后重试', en: 'The database is unavailable; retry shortly' },
+  service_unavailable: { zh: '服务暂时不可用，请稍后重试', en: 'The service is unavailable; retry shortly' },
+  internal_error: { zh: '服务器内部错误，请稍后重试', en: 'Internal server error; please retry later' },
+  internal_error_debug: { zh: '服务器内部错误', en: 'Internal server error' },
+} as const satisfies Record<string, { zh: string; en: string }>;
+
+export type MessageKey = keyof typeof MESSAGES;
+export type Language = 'zh' | 'en';
+
+/** English when the client's first language preference is English, else Chinese. */
+export function languageOf(acceptLanguage: string | undefined): Language {
+  if (!acceptLanguage) return 'zh';
+  const first = acceptLanguage
+    .split(',')
+    .map((part) => {
+      const [tag = '', ...params] = part.trim().split(';');
+      const q = params.find((p) => p.trim().startsWith('q='));
+      return { tag: tag.toLowerCase(), q: q ? Number(q.trim().slice(2)) : 1 };
+    })
+    .filter((entry) => entry.tag !== '' && entry.q > 0)
+    .sort((a, b) => b.q - a.q)[0];
+  return first?.tag.startsWith('en') ? 'en' : 'zh';
+}
+
+export function translate(key: MessageKey, language: Language): string {
+  return MESSAGES[key][language];
+}

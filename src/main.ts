@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { ConfigError } from './config/config.ts';
+import { loadConfig } from './config/environment.ts';
+import { createLogger } from './http/logging.ts';
+import { SchemaNotAtHeadError, startServer } from './server.ts';
+
+const WATCHED_FLAG = '--watched';
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+
+  // RELOAD=True: run the server under Node's own watcher, which restarts it on source changes.
+  if (config.RELOAD && !process.argv.includes(WATCHED_FLAG)) {
+    const child = spawn(process.execPath, ['--watch-path=src', process.argv[1] ?? 'src/main.ts', WATCHED_FLAG], {
+      stdio: 'inherit',
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+    child.on('exit', (code) => process.exit(code ?? 0));
+    return;
+  }
+
+  const logger = createLogger({ level: config.DEBUG ? 'debug' : 'info' });
+  const server = await startServer(config, logger);
+  logger.info(
+    { url: server.url, docs: `${config.BASE_URL}/api/docs` },
+    `${config.APP_TITLE} listening; API docs at ${config.BASE_URL}/api/docs`,
+  );
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    await server.close();
+    logger.info('shut down cleanly');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError) {
+    console.error(error.message);
+  } else {
+    console.error(error);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/types.ts';
+import { AppError, forbidden, notFound, unauthorized } from '../../http/app-error.ts';
+import { verifyPassword } from '../../lib/password.ts';
+import { findUserById, findUserByUsername } from '../users/user.repository.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { PlatformTokenBody } from './auth.schemas.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import type { IssuedToken, TokenIssuer } from './tokens.ts';
+
+export interface AuthServiceDeps {
+  db: Kysely<Database>;
+  tokens: TokenIssuer;
+  users: UserService;
+  throttle: LoginThrottle;
+  platformApiKey: string;
+}
+
+/** Compares secrets in constant time whatever their lengths. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+export function createAuthService({ db, tokens, users, throttle, platformApiKey }: AuthServiceDeps) {
+  async function tokenFor(userId: string) {
+    const user = await findUserById(db, userId);
+    if (!user) throw notFound('user_not_found');
+    const issued = await tokens.issue(user.id, user.role);
+    return { issued, user: users.toUser(user) };
+  }
+
+  return {
+    async login(
+      username: string,
+      password: string,
+      clientAddress: string,
+    ): Promise<{ issued: IssuedToken; user: ReturnType<UserService['toUser']> }> {
+      const wait = throttle.retryAfterSeconds(clientAddress, username);
+      if (wait > 0) throw new AppError(429, 'too_many_attempts', { 'retry-after': String(wait) });
+      const user = await findUserByUsername(db, username);
+      // verifyPassword spends the same time when the user or hash is missing.
+      const valid = await verifyPassword(password, user?.password_hash ?? null);
+      if (!user || !valid || user.status !== 'active') {
+        throttle.recordFailure(clientAddress, username);
+        throw unauthorized('invalid_credentials');
+      }
+      throttle.recordSuccess(clientAddress, username);
+      return tokenFor(user.id);
+    },
+
+    /** Server-to-server: the host platform mints a token for one of its users. */
+    async platformToken(apiKey: string | undefined, body: PlatformTokenBody) {
+      if (platformApiKey === '') throw notFound('route_not_found');
+      if (apiKey === undefined || !sameSecret(apiKey, platformApiKey)) throw unauthorized('invalid_api_key');
+      const { user_id: id, ...profile } = body;
+      const [user] = await users.ensure({ users: [{ id, ...profile }] });
+      if (!user) throw notFound('user_not_found');
+      if (user.role === 'admin') throw forbidden();
+      if (user.status !== 'active') throw forbidden('user_inactive');
+      return tokenFor(user.id);
+    },
+
+    tokenFor,
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,121 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
+import type { Services } from '../../services.ts';
+import { HistoryQuery, MessageList } from '../messages/message.schemas.ts';
+import {
+  Conversation,
+  ConversationDetail,
+  ConversationList,
+  CreateConversationBody,
+  ListConversationsQuery,
+  ReaderQuery,
+  ReadQuery,
+} from './conversation.schemas.ts';
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { conversations, messages } = services;
+  const tags = ['conversations'];
+
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: "Conversations, newest activity first (participants: their own; admins: all or one user's)",
+        querystring: ListConversationsQuery,
+        response: { 200: ConversationList, ...errorResponses(401, 403, 422, 503) },
+      },
+    },
+    (request) => conversations.list(request.caller, request.query.user_id, pageOf(request.query, 20)),
+  );
+
+  app.post(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Get or create the conversation of a pair (201 when created)',
+        body: CreateConversationBody,
+        response: { 200: Conversation, 201: Conversation, ...errorResponses(400, 401, 403, 404, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { conversation, created } = await conversations.open(request.caller, request.body);
+      return reply.code(created ? 201 : 200).send(conversation);
+    },
+  );
+
+  app.get(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'One conversation',
+        params: IdParams,
+        response: { 200: Conversation, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    (request) => conversations.get(request.caller, request.params.id),
+  );
+
+  app.get(
+    '/:id/detail',
+    {
+      schema: {
+        tags,
+        summary: 'One conversation with its message count',
+        params: IdParams,
+        response: { 200: ConversationDetail, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    (request) => conversations.detail(request.caller, request.params.id),
+  );
+
+  app.get(
+    '/:id/messages',
+    {
+      schema: {
+        tags,
+        summary: 'History: numbered pages by seq, or exactly the messages after_seq / before_seq',
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: { 200: MessageList, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    (request) => messages.history(request.caller, request.params.id, request.query),
+  );
+
+  app.put(
+    '/:id/messages/read-all',
+    {
+      schema: {
+        tags,
+        summary: "Mark the other side's messages read and zero your unread count",
+        params: IdParams,
+        querystring: ReaderQuery,
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    async (request) => {
+      await messages.readAll(request.caller, request.params.id, request.query.reader_id);
+      return { status: 'success' as const };
+    },
+  );
+
+  app.put(
+    '/:id/read',
+    {
+      schema: {
+        tags,
+        summary: 'Zero your unread count',
+        params: IdParams,
+        querystring: ReadQuery,
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    async (request) => {
+      await messages.resetUnread(request.caller, request.params.id, request.query.user_id);
+      return { status: 'success' as const };
+    },
+  );
+};

@@ -1,0 +1,151 @@
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
+import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
+import type { Page } from '../../http/common.schemas.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import { findUserById, findUsersByIds } from '../users/user.repository.ts';
+import type { Role, User } from '../users/user.schemas.ts';
+import type { UserService } from '../users/user.service.ts';
+import * as repo from './conversation.repository.ts';
+import type { Conversation, CreateConversationBody } from './conversation.schemas.ts';
+
+const ALLOWED_PAIRS = new Set(['buyer:merchant', 'buyer:service', 'merchant:service']);
+
+export function isAllowedPair(a: Role, b: Role): boolean {
+  return ALLOWED_PAIRS.has([a, b].sort().join(':'));
+}
+
+export function isParticipant(conversation: ConversationRow, userId: string): boolean {
+  return conversation.participant1_id === userId || conversation.participant2_id === userId;
+}
+
+export function otherParticipant(conversation: ConversationRow, userId: string): string {
+  return conversation.participant1_id === userId ? conversation.participant2_id : conversation.participant1_id;
+}
+
+export interface ConversationServiceDeps {
+  db: Kysely<Database>;
+  users: UserService;
+}
+
+export type ConversationService = ReturnType<typeof createConversationService>;
+
+export function createConversationService({ db, users }: ConversationServiceDeps) {
+  function toConversation(row: ConversationRow, people: ReadonlyMap<string, User>): Conversation {
+    const p1 = people.get(row.participant1_id) ?? null;
+    const p2 = people.get(row.participant2_id) ?? null;
+    const withRole = (role: Role) => (p1?.role === role ? 1 : p2?.role === role ? 2 : 0);
+    const customer = withRole('buyer');
+    const merchant = withRole('merchant');
+    const unread = [0, Number(row.participant1_unread), Number(row.participant2_unread)] as const;
+    const participants = [null, p1, p2] as const;
+    const ids = [null, row.participant1_id, row.participant2_id] as const;
+    return {
+      id: row.id,
+      participant1_id: row.participant1_id,
+      participant2_id: row.participant2_id,
+      participant1_unread: unread[1],
+      participant2_unread: unread[2],
+      last_message: row.last_message,
+      last_message_time: row.last_message_time === null ? null : Number(row.last_message_time),
+      last_seq: Number(row.last_seq),
+      created_at: Number(row.created_at),
+      updated_at: Number(row.updated_at),
+      participant1: p1,
+      participant2: p2,
+      customer_id: ids[customer],
+      merchant_id: ids[merchant],
+      customer_unread_count: unread[customer],
+      merchant_unread_count: unread[merchant],
+      customer: participants[customer],
+      merchant: participants[merchant],
+    };
+  }
+
+  async function present(rows: readonly ConversationRow[]): Promise<Conversation[]> {
+    const ids = new Set(rows.flatMap((row) => [row.participant1_id, row.participant2_id]));
+    const people = new Map((await findUsersByIds(db, [...ids])).map((row) => [row.id, users.toUser(row)]));
+    return rows.map((row) => toConversation(row, people));
+  }
+
+  /** The conversation if the caller takes part in it or is an admin; 404 otherwise. */
+  async function visible(caller: UserRow, id: string): Promise<ConversationRow> {
+    const conversation = await repo.findConversationById(db, id);
+    if (!conversation || (caller.role !== 'admin' && !isParticipant(conversation, caller.id))) {
+      throw notFound('conversation_not_found');
+    }
+    return conversation;
+  }
+
+  async function presentOne(row: ConversationRow): Promise<Conversation> {
+    const [conversation] = await present([row]);
+    if (!conversation) throw notFound('conversation_not_found');
+    return conversation;
+  }
+
+  return {
+    visible,
+    present,
+    presentOne,
+
+    async list(caller: UserRow, userId: string | undefined, page: Page) {
+      if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();
+      const scope = caller.role === 'admin' ? userId : caller.id;
+      const { count, rows } = await repo.listConversations(db, scope, page.pageSize, (page.page - 1) * page.pageSize);
+      return { count, results: await present(rows) };
+    },
+
+    async get(caller: UserRow, id: string): Promise<Conversation> {
+      return presentOne(await visible(caller, id));
+    },
+
+    async detail(caller: UserRow, id: string) {
+      const row = await visible(caller, id);
+      return { ...(await presentOne(row)), message_count: Number(row.message_count) };
+    },
+
+    /** Get-or-create for an unordered pair; `created` tells 201 from 200. */
+    async open(
+      caller: UserRow,
+      body: CreateConversationBody,
+    ): Promise<{ conversation: Conversation; created: boolean }> {
+      if (caller.role === 'admin') throw forbidden('admin_read_only');
+      const [a, b] =
+        'participant1_id' in body ? [body.participant1_id, body.participant2_id] : [body.customer_id, body.merchant_id];
+      if (a !== caller.id && b !== caller.id) throw forbidden('not_a_participant');
+      const otherId = a === caller.id ? b : a;
+      if (otherId === caller.id) throw badRequest('invalid_pair');
+      const other = await findUserById(db, otherId);
+      if (!other || other.status === 'deleted') throw notFound('user_not_found');
+      if (!isAllowedPair(caller.role, other.role)) {
+        // Say why only about people the caller may see; otherwise do not reveal the id exists.
+        throw (await users.canSee(caller, other)) ? badRequest('invalid_pair') : notFound('user_not_found');
+      }
+
+      const existing = await repo.findConversationByPair(db, a, b);
+      if (existing) return { conversation: await presentOne(existing), created: false };
+      const [participant1_id, participant2_id] = repo.orderedPair(a, b);
+      const now = nowSeconds();
+      try {
+        await repo.insertConversation(db, {
+          id: uuidv7(),
+          participant1_id,
+          participant2_id,
+          created_at: now,
+          updated_at: now,
+        });
+      } catch (error) {
+        // A concurrent request created the pair first: answer with that row.
+        if (!isUniqueViolation(error)) throw error;
+        const winner = await repo.findConversationByPair(db, a, b);
+        if (!winner) throw error;
+        return { conversation: await presentOne(winner), created: false };
+      }
+      const created = await repo.findConversationByPair(db, a, b);
+      if (!created) throw notFound('conversation_not_found');
+      return { conversation: await presentOne(created), created: true };
+    },
+  };
+}

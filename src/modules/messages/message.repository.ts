@@ -1,0 +1,190 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
+import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export function findMessageById(db: Db, id: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findByClientMsgId(
+  db: Db,
+  conversationId: string,
+  senderId: string,
+  clientMsgId: string,
+): Promise<MessageRow | undefined> {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('conversation_id', '=', conversationId)
+    .where('sender_id', '=', senderId)
+    .where('client_msg_id', '=', clientMsgId)
+    .executeTakeFirst();
+}
+
+export type UnreadColumn = 'participant1_unread' | 'participant2_unread';
+
+export function unreadColumnOf(conversation: ConversationRow, userId: string): UnreadColumn {
+  return conversation.participant1_id === userId ? 'participant1_unread' : 'participant2_unread';
+}
+
+/**
+ * The send transaction's writes. Bumping last_seq first takes the
+ * conversation's row lock, so concurrent sends to one conversation queue here
+ * and each reads back the seq it just claimed; the insert cannot collide on seq.
+ * Returns the claimed seq, or undefined when the conversation is gone.
+ */
+export async function appendMessage(
+  trx: Transaction<Database>,
+  message: Omit<MessageRow, 'seq' | 'is_read'>,
+  recipientUnread: UnreadColumn,
+  preview: string,
+): Promise<number | undefined> {
+  const updated = await trx
+    .updateTable('conversations')
+    .set((eb) => ({
+      last_seq: eb('last_seq', '+', 1),
+      message_count: eb('message_count', '+', 1),
+      [recipientUnread]: eb(recipientUnread, '+', 1),
+      last_message: preview,
+      last_message_time: message.created_at,
+      updated_at: message.created_at,
+    }))
+    .where('id', '=', message.conversation_id)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return undefined;
+  const { last_seq } = await trx
+    .selectFrom('conversations')
+    .select('last_seq')
+    .where('id', '=', message.conversation_id)
+    .executeTakeFirstOrThrow();
+  const seq = Number(last_seq);
+  await trx
+    .insertInto('messages')
+    .values({ ...message, seq, is_read: 0 })
+    .execute();
+  return seq;
+}
+
+/** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */
+export function messagesBySeq(
+  db: Db,
+  conversationId: string,
+  range: { after?: number; atLeast?: number; before?: number; atMost?: number },
+  order: 'asc' | 'desc',
+  limit: number,
+): Promise<MessageRow[]> {
+  let query = db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId);
+  if (range.after !== undefined) query = query.where('seq', '>', range.after);
+  if (range.atLeast !== undefined) query = query.where('seq', '>=', range.atLeast);
+  if (range.before !== undefined) query = query.where('seq', '<', range.before);
+  if (range.atMost !== undefined) query = query.where('seq', '<=', range.atMost);
+  return query.orderBy('seq', order).limit(limit).execute();
+}
+
+/** Seqs of moderated messages in a conversation, ascending. */
+export async function deletedSeqs(db: Db, conversationId: string): Promise<number[]> {
+  const rows = await db
+    .selectFrom('deleted_messages')
+    .select('seq')
+    .where('conversation_id', '=', conversationId)
+    .orderBy('seq')
+    .execute();
+  return rows.map((row) => Number(row.seq));
+}
+
+export interface MessageFilter {
+  conversationId?: string;
+  senderId?: string;
+  messageType?: MessageRow['message_type'];
+  /** Restrict to conversations this user takes part in. */
+  participantId?: string;
+}
+
+function filtered(db: Db, filter: MessageFilter) {
+  let query = db.selectFrom('messages');
+  if (filter.conversationId) query = query.where('conversation_id', '=', filter.conversationId);
+  if (filter.senderId) query = query.where('sender_id', '=', filter.senderId);
+  if (filter.messageType) query = query.where('message_type', '=', filter.messageType);
+  if (filter.participantId) query = query.where('conversation_id', 'in', conversationIdsOf(db, filter.participantId));
+  return query;
+}
+
+/** Newest first. Ids are UUIDv7, so id order is creation order across conversations. */
+export async function listMessages(
+  db: Db,
+  filter: MessageFilter,
+  limit: number,
+  offset: number,
+): Promise<{ count: number; rows: MessageRow[] }> {
+  const [countRow, rows] = await Promise.all([
+    filtered(db, filter)
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow(),
+    filtered(db, filter).selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+  ]);
+  return { count: Number(countRow.count), rows };
+}
+
+/** Marks one message read; true when it was unread before. */
+export async function markMessageRead(db: Db, id: string): Promise<boolean> {
+  const result = await db
+    .updateTable('messages')
+    .set({ is_read: 1 })
+    .where('id', '=', id)
+    .where('is_read', '=', 0)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Marks every unread message the other participant sent in this conversation. */
+export async function markConversationRead(db: Db, conversationId: string, senderId: string): Promise<void> {
+  await db
+    .updateTable('messages')
+    .set({ is_read: 1 })
+    .where('conversation_id', '=', conversationId)
+    .where('is_read', '=', 0)
+    .where('sender_id', '=', senderId)
+    .execute();
+}
+
+export async function decrementUnread(db: Db, conversationId: string, column: UnreadColumn): Promise<void> {
+  await db
+    .updateTable('conversations')
+    .set((eb) => ({ [column]: eb(column, '-', 1) }))
+    .where('id', '=', conversationId)
+    .where(column, '>', 0)
+    .execute();
+}
+
+/** Hard-deletes a message, keeping the conversation's counters and preview true. */
+export async function deleteMessage(
+  trx: Transaction<Database>,
+  message: MessageRow,
+  deletedBy: string,
+  now: number,
+  previewOf: (row: MessageRow) => string,
+): Promise<void> {
+  await trx.deleteFrom('messages').where('id', '=', message.id).execute();
+  await trx
+    .insertInto('deleted_messages')
+    .values({
+      conversation_id: message.conversation_id,
+      seq: message.seq,
+      message_id: message.id,
+      deleted_by: deletedBy,
+      deleted_at: now,
+    })
+    .execute();
+  const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
+  await trx
+    .updateTable('conversations')
+    .set((eb) => ({
+      message_count: eb('message_count', '-', 1),
+      last_message: latest ? previewOf(latest) : null,
+      last_message_time: latest ? latest.created_at : null,
+    }))
+    .where('id', '=', message.conversation_id)
+    .execute();
+}

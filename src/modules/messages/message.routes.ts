@@ -1,0 +1,77 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { adminOnly } from '../../http/authenticate.ts';
+import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
+import type { Services } from '../../services.ts';
+import { ConnectionIdHeaders, ListMessagesQuery, Message, MessageList, SendMessageBody } from './message.schemas.ts';
+
+export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { messages } = services;
+  const tags = ['messages'];
+
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Messages, newest first (admins: all; others: within their conversations)',
+        querystring: ListMessagesQuery,
+        response: { 200: MessageList, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    (request) => messages.list(request.caller, request.query, pageOf(request.query, 50)),
+  );
+
+  app.post(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Send a message (201; 200 when client_msg_id repeats an earlier send)',
+        headers: ConnectionIdHeaders,
+        body: SendMessageBody,
+        response: { 200: Message, 201: Message, ...errorResponses(401, 403, 404, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const connectionId = request.headers['x-connection-id'] ?? null;
+      const { message, created } = await messages.send(request.caller, request.body, {
+        skipConnectionId: connectionId,
+        echoToSender: connectionId !== null,
+      });
+      return reply.code(created ? 201 : 200).send(message);
+    },
+  );
+
+  app.put(
+    '/:id/read',
+    {
+      schema: {
+        tags,
+        summary: 'Mark one message read (its recipient)',
+        params: IdParams,
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    async (request) => {
+      await messages.markRead(request.caller, request.params.id);
+      return { status: 'success' as const };
+    },
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a message (admin moderation); both participants are told',
+        params: IdParams,
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    async (request) => {
+      await messages.remove(request.caller, request.params.id);
+      return { status: 'success' as const, message: `message ${request.params.id} deleted` };
+    },
+  );
+};

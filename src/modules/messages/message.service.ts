@@ -1,0 +1,266 @@
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
+import { conflict, forbidden, notFound } from '../../http/app-error.ts';
+import type { Page } from '../../http/common.schemas.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import { toAbsoluteUrl } from '../../lib/media-url.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import { zeroUnread } from '../conversations/conversation.repository.ts';
+import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
+import { findUsersByIds } from '../users/user.repository.ts';
+import type { UserService } from '../users/user.service.ts';
+import { pageWindow } from './history.ts';
+import * as repo from './message.repository.ts';
+import type { HistoryQuery, Message, MessageType } from './message.schemas.ts';
+import { parseContent, previewOf, type StoredContent } from './message-content.ts';
+
+export interface SendInput {
+  conversation_id: string;
+  content: string;
+  message_type?: MessageType | undefined;
+  client_msg_id?: string | null | undefined;
+  sender_id?: string | undefined;
+}
+
+/** Where a send came from, which decides who among the sender's connections sees it. */
+export interface SendOrigin {
+  skipConnectionId: string | null;
+  echoToSender: boolean;
+}
+
+export interface MessageServiceDeps {
+  db: Kysely<Database>;
+  users: UserService;
+  conversations: ConversationService;
+  realtime: RealtimePublisher;
+  baseUrl: string;
+  mediaDir: string;
+}
+
+export type MessageService = ReturnType<typeof createMessageService>;
+
+export function createMessageService(deps: MessageServiceDeps) {
+  const { db, users, conversations, realtime, baseUrl, mediaDir } = deps;
+
+  async function present(rows: readonly MessageRow[]): Promise<Message[]> {
+    const senderIds = [...new Set(rows.map((row) => row.sender_id))];
+    const senders = new Map((await findUsersByIds(db, senderIds)).map((row) => [row.id, users.toUser(row)]));
+    return rows.map((row) => ({
+      id: row.id,
+      conversation_id: row.conversation_id,
+      sender_id: row.sender_id,
+      content: row.message_type === 'text' ? row.content : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      message_type: row.message_type,
+      is_read: Boolean(row.is_read),
+      created_at: Number(row.created_at),
+      sender: senders.get(row.sender_id) ?? null,
+      seq: Number(row.seq),
+      client_msg_id: row.client_msg_id,
+      filename: row.filename,
+    }));
+  }
+
+  async function presentOne(row: MessageRow): Promise<Message> {
+    const [message] = await present([row]);
+    if (!message) throw notFound('message_not_found');
+    return message;
+  }
+
+  /** A retry of an earlier send: the original if it is the same message, else 409. */
+  function replay(existing: MessageRow, type: MessageType, stored: StoredContent): MessageRow {
+    if (
+      existing.message_type !== type ||
+      existing.content !== stored.content ||
+      existing.filename !== stored.filename
+    ) {
+      throw conflict('client_msg_id_conflict');
+    }
+    return existing;
+  }
+
+  async function visibleMessage(
+    caller: UserRow,
+    id: string,
+  ): Promise<{ message: MessageRow; conversation: ConversationRow }> {
+    const message = await repo.findMessageById(db, id);
+    if (message) {
+      const conversation = await conversations.visible(caller, message.conversation_id).catch(() => undefined);
+      if (conversation) return { message, conversation };
+    }
+    throw notFound('message_not_found');
+  }
+
+  /** A conversation's history: numbered pages, or everything after / before a seq. */
+  async function history(caller: UserRow, conversationId: string, query: HistoryQuery) {
+    const conversation = await conversations.visible(caller, conversationId);
+    const count = Number(conversation.message_count);
+    const limit = query.limit ?? query.page_size ?? 50;
+    let rows: MessageRow[];
+    if (query.after_seq !== undefined) {
+      rows = await repo.messagesBySeq(db, conversation.id, { after: query.after_seq }, 'asc', limit);
+    } else if (query.before_seq !== undefined) {
+      rows = await repo.messagesBySeq(db, conversation.id, { before: query.before_seq }, 'desc', limit);
+      if (query.order === 'asc') rows.reverse();
+    } else {
+      const page: Page = { page: query.page ?? 1, pageSize: query.page_size ?? 50 };
+      const window = await pageWindow(
+        page.page,
+        page.pageSize,
+        query.order ?? 'asc',
+        count,
+        () => repo.deletedSeqs(db, conversation.id),
+        Number(conversation.last_seq) !== count,
+      );
+      rows =
+        window.kind === 'empty'
+          ? []
+          : await repo.messagesBySeq(db, conversation.id, window.range, window.order, page.pageSize);
+    }
+    return { count, results: await present(rows) };
+  }
+
+  return {
+    present,
+
+    /**
+     * Stores a message in one transaction (row, seq, unread count, preview,
+     * timestamps) and pushes it after commit. Idempotent on client_msg_id.
+     */
+    async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
+      if (caller.role === 'admin') throw forbidden('admin_read_only');
+      if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
+      const conversation = await conversations.visible(caller, input.conversation_id);
+      const type = input.message_type ?? 'text';
+      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const clientMsgId = input.client_msg_id ?? null;
+
+      if (clientMsgId !== null) {
+        const existing = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+        if (existing) return { message: await presentOne(replay(existing, type, stored)), created: false };
+      }
+
+      const row = {
+        id: uuidv7(),
+        conversation_id: conversation.id,
+        sender_id: caller.id,
+        content: stored.content,
+        message_type: type,
+        filename: stored.filename,
+        client_msg_id: clientMsgId,
+        created_at: nowSeconds(),
+      };
+      const recipient = otherParticipant(conversation, caller.id);
+      let seq: number | undefined;
+      try {
+        seq = await db
+          .transaction()
+          .execute((trx) =>
+            repo.appendMessage(trx, row, repo.unreadColumnOf(conversation, recipient), previewOf(type, stored.content)),
+          );
+      } catch (error) {
+        // A concurrent send with the same client_msg_id committed first.
+        if (clientMsgId === null || !isUniqueViolation(error)) throw error;
+        const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+        if (!winner) throw error;
+        return { message: await presentOne(replay(winner, type, stored)), created: false };
+      }
+      if (seq === undefined) throw notFound('conversation_not_found');
+
+      const message = await presentOne({ ...row, seq, is_read: 0 });
+      realtime.messageCreated({
+        message,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        skipConnectionId: origin.skipConnectionId,
+        echoToSender: origin.echoToSender,
+      });
+      return { message, created: true };
+    },
+
+    history,
+
+    async list(
+      caller: UserRow,
+      query: {
+        conversation_id?: string | undefined;
+        sender_id?: string | undefined;
+        message_type?: MessageType | undefined;
+      },
+      page: Page,
+    ) {
+      // One conversation and no other filter: the seq-windowed history path.
+      if (query.conversation_id && !query.sender_id && !query.message_type) {
+        return history(caller, query.conversation_id, { page: page.page, page_size: page.pageSize, order: 'desc' });
+      }
+      const filter: repo.MessageFilter = {
+        ...(query.conversation_id ? { conversationId: query.conversation_id } : {}),
+        ...(query.sender_id ? { senderId: query.sender_id } : {}),
+        ...(query.message_type ? { messageType: query.message_type } : {}),
+      };
+      if (caller.role !== 'admin') {
+        if (query.conversation_id) await conversations.visible(caller, query.conversation_id);
+        filter.participantId = caller.id;
+      }
+      const { count, rows } = await repo.listMessages(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
+      return { count, results: await present(rows) };
+    },
+
+    /** The recipient marks one message read; their unread count drops with it. */
+    async markRead(caller: UserRow, id: string): Promise<void> {
+      const { message, conversation } = await visibleMessage(caller, id);
+      if (!isParticipant(conversation, caller.id) || message.sender_id === caller.id) throw forbidden();
+      if (await repo.markMessageRead(db, id)) {
+        await repo.decrementUnread(db, conversation.id, repo.unreadColumnOf(conversation, caller.id));
+      }
+    },
+
+    /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
+    async readAll(caller: UserRow, conversationId: string, readerId: string | undefined): Promise<void> {
+      if (readerId !== undefined && readerId !== caller.id) throw forbidden();
+      const conversation = await conversations.visible(caller, conversationId);
+      // Admins watch without leaving a trace: reading as an admin marks nothing.
+      if (!isParticipant(conversation, caller.id)) return;
+      const otherId = otherParticipant(conversation, caller.id);
+      await db.transaction().execute(async (trx) => {
+        await repo.markConversationRead(trx, conversation.id, otherId);
+        await zeroUnread(trx, conversation, caller.id);
+      });
+      realtime.conversationRead({
+        conversationId: conversation.id,
+        readerId: caller.id,
+        otherId,
+        timestamp: nowSeconds(),
+      });
+    },
+
+    /** Zeroes the caller's unread count only. */
+    async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined): Promise<void> {
+      if (userId !== undefined && userId !== caller.id) throw forbidden();
+      const conversation = await conversations.visible(caller, conversationId);
+      if (!isParticipant(conversation, caller.id)) return;
+      await zeroUnread(db, conversation, caller.id);
+    },
+
+    /** Moderation: an admin hard-deletes a message; both participants are told. */
+    async remove(caller: UserRow, id: string): Promise<void> {
+      const message = await repo.findMessageById(db, id);
+      if (!message) throw notFound('message_not_found');
+      const conversation = await conversations.visible(caller, message.conversation_id);
+      await db.transaction().execute(async (trx) => {
+        await repo.deleteMessage(trx, message, caller.id, nowSeconds(), (row) =>
+          previewOf(row.message_type, row.content),
+        );
+        if (!message.is_read) {
+          const recipient = otherParticipant(conversation, message.sender_id);
+          await repo.decrementUnread(trx, conversation.id, repo.unreadColumnOf(conversation, recipient));
+        }
+      });
+      realtime.messageDeleted({
+        id,
+        conversationId: conversation.id,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+      });
+    },
+  };
+}

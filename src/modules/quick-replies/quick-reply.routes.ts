@@ -1,0 +1,67 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { errorResponses, IdParams, SuccessResponse, UserIdParams } from '../../http/common.schemas.ts';
+import type { Services } from '../../services.ts';
+import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from './quick-reply.schemas.ts';
+
+export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { quickReplies } = services;
+  const tags = ['quick-replies'];
+
+  const listSchema = {
+    tags,
+    summary: "A user's active quick replies by sort_order (yourself or admin); a plain array",
+    params: UserIdParams,
+    response: { 200: Type.Array(QuickReply), ...errorResponses(401, 403, 422, 503) },
+  };
+  app.get('/user/:user_id', { schema: listSchema }, (request) =>
+    quickReplies.listFor(request.caller, request.params.user_id),
+  );
+  // The seed's path, kept for the reference client.
+  app.get('/merchant/:user_id', { schema: { ...listSchema, summary: 'Alias of /user/{user_id}' } }, (request) =>
+    quickReplies.listFor(request.caller, request.params.user_id),
+  );
+
+  app.post(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Add a quick reply for yourself (at most 10 active)',
+        body: CreateQuickReplyBody,
+        response: { 201: QuickReply, ...errorResponses(400, 401, 403, 422, 503) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await quickReplies.create(request.caller, request.body)),
+  );
+
+  app.put(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Edit a quick reply (owner or admin)',
+        params: IdParams,
+        body: UpdateQuickReplyBody,
+        response: { 200: QuickReply, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    (request) => quickReplies.update(request.caller, request.params.id, request.body),
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a quick reply (owner or admin)',
+        params: IdParams,
+        response: { 200: SuccessResponse, ...errorResponses(401, 404, 422, 503) },
+      },
+    },
+    async (request) => {
+      await quickReplies.remove(request.caller, request.params.id);
+      return { status: 'success' as const, message: `quick reply ${request.params.id} deleted` };
+    },
+  );
+};

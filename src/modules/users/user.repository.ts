@@ -1,0 +1,109 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
+import type { Role } from './user.schemas.ts';
+
+type Db = Kysely<Database>;
+
+export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+}
+
+export function findUsersByIds(db: Db, ids: readonly string[]): Promise<UserRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+}
+
+export async function insertUser(db: Db, row: NewUserRow): Promise<void> {
+  await db.insertInto('users').values(row).execute();
+}
+
+export async function updateUser(db: Db, id: string, changes: UserUpdate): Promise<void> {
+  await db.updateTable('users').set(changes).where('id', '=', id).execute();
+}
+
+export interface UserFilter {
+  roles?: readonly Role[];
+  /** Only these statuses (the public directory hides inactive and deleted users). */
+  statuses?: readonly UserRow['status'][];
+  /** Matches a prefix of the id or a substring of the username. */
+  search?: string;
+}
+
+/** LIKE with '!' as the escape character: the only spelling MySQL and SQLite both accept. */
+function like(column: 'id' | 'username', pattern: string) {
+  return sql<boolean>`${sql.ref(column)} like ${pattern} escape '!'`;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[!%_]/g, (c) => `!${c}`);
+}
+
+function filtered(db: Db, filter: UserFilter) {
+  let query = db.selectFrom('users');
+  if (filter.roles) query = query.where('role', 'in', filter.roles);
+  if (filter.statuses) query = query.where('status', 'in', filter.statuses);
+  if (filter.search) {
+    const search = escapeLike(filter.search);
+    query = query.where((eb) => eb.or([like('id', `${search}%`), like('username', `%${search}%`)]));
+  }
+  return query;
+}
+
+export async function listUsers(
+  db: Db,
+  filter: UserFilter,
+  limit: number,
+  offset: number,
+): Promise<{ count: number; rows: UserRow[] }> {
+  const [countRow, rows] = await Promise.all([
+    filtered(db, filter)
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow(),
+    filtered(db, filter).selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute(),
+  ]);
+  return { count: Number(countRow.count), rows };
+}
+
+/** Highest n among ids "{letter}{n}", for generating the next one. */
+export async function highestGeneratedNumber(db: Db, letter: string): Promise<number> {
+  // Numeric ids sort by length first; the longest ones hold the highest number.
+  const rows = await db
+    .selectFrom('users')
+    .select('id')
+    .where('id', 'like', `${letter}%`)
+    .orderBy((eb) => eb.fn('length', ['id']), 'desc')
+    .orderBy('id', 'desc')
+    .limit(200)
+    .execute();
+  const pattern = new RegExp(`^${letter}(\\d{1,15})$`);
+  return rows.reduce((max, { id }) => {
+    const match = pattern.exec(id);
+    return match ? Math.max(max, Number(match[1])) : max;
+  }, 0);
+}
+
+/** True when the two users are the participants of one conversation. */
+export async function shareConversation(db: Db, a: string, b: string): Promise<boolean> {
+  const [p1, p2] = a < b ? [a, b] : [b, a];
+  const row = await db
+    .selectFrom('conversations')
+    .select('id')
+    .where('participant1_id', '=', p1)
+    .where('participant2_id', '=', p2)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function hasConversations(db: Db, userId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('conversations')
+    .select('id')
+    .where((eb) => eb.or([eb('participant1_id', '=', userId), eb('participant2_id', '=', userId)]))
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -1,0 +1,252 @@
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { Database, UserRow } from '../../db/types.ts';
+import { badRequest, conflict, forbidden, notFound } from '../../http/app-error.ts';
+import type { Page } from '../../http/common.schemas.ts';
+import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
+import { hashPassword, verifyPassword } from '../../lib/password.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import * as repo from './user.repository.ts';
+import {
+  type ChangePasswordBody,
+  type CreateUserBody,
+  type EnsureUsersBody,
+  normaliseRole,
+  ROLE_LETTER,
+  ROLE_NAME_ZH,
+  type Role,
+  type RoleInput,
+  type UpdateUserBody,
+  type User,
+} from './user.schemas.ts';
+
+/** Roles anyone may look up: the directory of people a buyer can contact. */
+const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
+const ID_GENERATION_ATTEMPTS = 5;
+
+export interface UserServiceDeps {
+  db: Kysely<Database>;
+  baseUrl: string;
+  realtime: RealtimePublisher;
+}
+
+export type UserService = ReturnType<typeof createUserService>;
+
+export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
+  const toUser = (row: UserRow): User => ({
+    id: row.id,
+    username: row.username,
+    avatar: toAbsoluteUrl(row.avatar, baseUrl),
+    role: row.role,
+    description: row.description,
+    status: row.status,
+    created_at: Number(row.created_at),
+  });
+
+  const storedAvatar = (avatar: string | null | undefined) =>
+    avatar === undefined ? undefined : avatar === null ? null : toStoredPath(avatar, baseUrl);
+
+  /** Whether `caller` may see `target` at all; everything else answers 404. */
+  async function canSee(caller: UserRow, target: UserRow): Promise<boolean> {
+    if (caller.role === 'admin' || caller.id === target.id) return true;
+    if (target.status === 'deleted') return false;
+    if (DIRECTORY_ROLES.includes(target.role)) return true;
+    return repo.shareConversation(db, caller.id, target.id);
+  }
+
+  async function visibleUser(caller: UserRow, id: string): Promise<UserRow> {
+    const target = await repo.findUserById(db, id);
+    if (!target || !(await canSee(caller, target))) throw notFound('user_not_found');
+    return target;
+  }
+
+  async function requireUser(id: string): Promise<UserRow> {
+    const user = await repo.findUserById(db, id);
+    if (!user) throw notFound('user_not_found');
+    return user;
+  }
+
+  /** Inserts a user, turning key violations into the matching 409. */
+  async function insert(row: Parameters<typeof repo.insertUser>[1]): Promise<void> {
+    try {
+      await repo.insertUser(db, row);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      if (await repo.findUserById(db, row.id)) throw conflict('user_id_taken');
+      throw conflict('username_taken');
+    }
+  }
+
+  async function nextGeneratedId(role: Role): Promise<string> {
+    const letter = ROLE_LETTER[role];
+    return `${letter}${(await repo.highestGeneratedNumber(db, letter)) + 1}`;
+  }
+
+  async function createWithGeneratedId(row: Omit<Parameters<typeof repo.insertUser>[1], 'id'>): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      const id = await nextGeneratedId(row.role);
+      try {
+        await repo.insertUser(db, { ...row, id });
+        return id;
+      } catch (error) {
+        // Another request took the same number; try the next one.
+        if (!isUniqueViolation(error) || attempt >= ID_GENERATION_ATTEMPTS) {
+          if (isUniqueViolation(error) && (await repo.findUserByUsername(db, row.username))) {
+            throw conflict('username_taken');
+          }
+          throw error;
+        }
+        if (await repo.findUserByUsername(db, row.username)) throw conflict('username_taken');
+      }
+    }
+  }
+
+  return {
+    toUser,
+    canSee,
+
+    async list(
+      caller: UserRow,
+      query: { role?: RoleInput | undefined; q?: string | undefined },
+      page: Page,
+    ): Promise<{ count: number; results: User[] }> {
+      const role = query.role ? normaliseRole(query.role) : undefined;
+      let filter: repo.UserFilter;
+      if (caller.role === 'admin') {
+        filter = { ...(role ? { roles: [role] } : {}) };
+      } else {
+        if (role && !DIRECTORY_ROLES.includes(role)) throw forbidden();
+        filter = { roles: role ? [role] : DIRECTORY_ROLES, statuses: ['active'] };
+      }
+      if (query.q) filter.search = query.q;
+      const { count, rows } = await repo.listUsers(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
+      return { count, results: rows.map(toUser) };
+    },
+
+    async get(caller: UserRow, id: string): Promise<User> {
+      return toUser(await visibleUser(caller, id));
+    },
+
+    async create(body: CreateUserBody): Promise<User> {
+      const now = nowSeconds();
+      const role = normaliseRole(body.role);
+      const row = {
+        username: body.username,
+        role,
+        avatar: storedAvatar(body.avatar) ?? null,
+        description: body.description ?? null,
+        status: body.status ?? 'active',
+        password_hash: body.password ? await hashPassword(body.password) : null,
+        created_at: now,
+        updated_at: now,
+      } as const;
+      let id = body.id;
+      if (id) await insert({ ...row, id });
+      else id = await createWithGeneratedId(row);
+      return toUser(await requireUser(id));
+    },
+
+    async update(caller: UserRow, id: string, body: UpdateUserBody): Promise<User> {
+      const target = await visibleUser(caller, id);
+      const isAdmin = caller.role === 'admin';
+      if (!isAdmin && (caller.id !== id || body.role !== undefined || body.status !== undefined)) throw forbidden();
+      const role = body.role ? normaliseRole(body.role) : undefined;
+      if (role && role !== target.role && (await repo.hasConversations(db, id))) {
+        throw badRequest('role_change_not_allowed');
+      }
+      if (body.status === 'inactive' && caller.id === id) throw badRequest('cannot_modify_self');
+      const changes = {
+        ...(body.username !== undefined ? { username: body.username } : {}),
+        ...(body.avatar !== undefined ? { avatar: storedAvatar(body.avatar) } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(role ? { role } : {}),
+        ...(body.status ? { status: body.status } : {}),
+        updated_at: nowSeconds(),
+      };
+      try {
+        await repo.updateUser(db, id, changes);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw conflict('username_taken');
+        throw error;
+      }
+      if (body.status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
+      return toUser(await requireUser(id));
+    },
+
+    async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive'): Promise<User> {
+      const target = await requireUser(id);
+      if (caller.id === id) throw badRequest('cannot_modify_self');
+      await repo.updateUser(db, id, { status, updated_at: nowSeconds() });
+      if (status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
+      return toUser(await requireUser(id));
+    },
+
+    async softDelete(caller: UserRow, id: string): Promise<void> {
+      await requireUser(id);
+      if (caller.id === id) throw badRequest('cannot_modify_self');
+      await repo.updateUser(db, id, { status: 'deleted', updated_at: nowSeconds() });
+      realtime.userDisabled(id);
+    },
+
+    /** Creates the users that do not exist yet; existing ones are returned unchanged. */
+    async ensure(body: EnsureUsersBody): Promise<User[]> {
+      const existing = new Map(
+        (
+          await repo.findUsersByIds(
+            db,
+            body.users.map((u) => u.id),
+          )
+        ).map((u) => [u.id, u]),
+      );
+      for (const [index, spec] of body.users.entries()) {
+        if (existing.has(spec.id)) continue;
+        const role = normaliseRole(spec.role);
+        const now = nowSeconds();
+        const username = spec.username ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}`;
+        try {
+          await repo.insertUser(db, {
+            id: spec.id,
+            username,
+            role,
+            avatar: storedAvatar(spec.avatar) ?? null,
+            description: spec.description ?? null,
+            status: 'active',
+            password_hash: null,
+            created_at: now,
+            updated_at: now,
+          });
+        } catch (error) {
+          // A concurrent ensure created the same id: that row is as good as ours.
+          if (!isUniqueViolation(error) || !(await repo.findUserById(db, spec.id))) {
+            if (isUniqueViolation(error)) throw conflict('username_taken');
+            throw error;
+          }
+        }
+      }
+      const rows = new Map(
+        (
+          await repo.findUsersByIds(
+            db,
+            body.users.map((u) => u.id),
+          )
+        ).map((u) => [u.id, u]),
+      );
+      return body.users.map((u) => {
+        const row = rows.get(u.id);
+        if (!row) throw notFound('user_not_found');
+        return toUser(row);
+      });
+    },
+
+    async changePassword(caller: UserRow, id: string, body: ChangePasswordBody): Promise<void> {
+      const target = await visibleUser(caller, id);
+      if (caller.role !== 'admin') {
+        if (caller.id !== id) throw forbidden();
+        if (body.old_password === undefined) throw badRequest('old_password_required');
+        if (!(await verifyPassword(body.old_password, target.password_hash))) throw badRequest('wrong_old_password');
+      }
+      await repo.updateUser(db, id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
+    },
+  };
+}
