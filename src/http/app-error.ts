@@ -8,13 +8,21 @@ export class AppError extends Error {
   readonly statusCode: number;
   readonly errorType: MessageKey;
   readonly headers: Record<string, string>;
+  /** For 422s: "field: message" lines, like schema validation errors. */
+  readonly errors: readonly string[] | undefined;
 
-  constructor(statusCode: number, errorType: MessageKey, headers: Record<string, string> = {}) {
+  constructor(
+    statusCode: number,
+    errorType: MessageKey,
+    headers: Record<string, string> = {},
+    errors?: readonly string[],
+  ) {
     super(errorType);
     this.name = 'AppError';
     this.statusCode = statusCode;
     this.errorType = errorType;
     this.headers = headers;
+    this.errors = errors;
   }
 }
 
@@ -24,4 +32,4 @@ export const unauthorized = (type: MessageKey = 'not_authenticated') =>
 export const forbidden = (type: MessageKey = 'forbidden') => new AppError(403, type);
 export const notFound = (type: MessageKey = 'not_found') => new AppError(404, type);
 export const conflict = (type: MessageKey) => new AppError(409, type);
-export const unprocessable = (type: MessageKey) => new AppError(422, type);
+export const unprocessable = (type: MessageKey, errors: readonly string[]) => new AppError(422, type, {}, errors);

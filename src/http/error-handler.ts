@@ -60,7 +60,7 @@ export function installErrorHandling(app: FastifyInstance, options: { debug: boo
 
     if (error instanceof AppError) {
       reply.headers(error.headers);
-      return send(error.statusCode, error.errorType);
+      return send(error.statusCode, error.errorType, error.errors ? { errors: error.errors } : {});
     }
     if (error.validation) {
       return send(422, 'validation_error', { errors: describeValidation(error.validation, error.validationContext) });

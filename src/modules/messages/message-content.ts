@@ -7,6 +7,7 @@ import { MAX_TEXT_LENGTH, type MessageType } from './message.schemas.ts';
 /** Uploads are stored as /api/media/uploads/YYYY/MM/DD/<random>.<ext>. */
 const ISSUED_MEDIA_PATH = /^\/api\/media\/uploads\/\d{4}\/\d{2}\/\d{2}\/[A-Za-z0-9_-]{16,64}\.[a-z0-9]{1,5}$/;
 const MAX_FILENAME_LENGTH = 255;
+const INVALID_MEDIA_URL = 'content: must be a media URL issued by this server';
 
 export interface StoredContent {
   content: string;
@@ -30,8 +31,9 @@ export async function parseContent(
   options: { baseUrl: string; mediaDir: string },
 ): Promise<StoredContent> {
   if (type === 'text') {
-    if (raw.trim() === '') throw unprocessable('empty_content');
-    if (Array.from(raw).length > MAX_TEXT_LENGTH) throw unprocessable('text_too_long');
+    if (raw.trim() === '') throw unprocessable('empty_content', ['content: must not be blank']);
+    if (Array.from(raw).length > MAX_TEXT_LENGTH)
+      throw unprocessable('text_too_long', [`content: must not have more than ${MAX_TEXT_LENGTH} characters`]);
     return { content: raw, filename: null };
   }
   let url = raw.trim();
@@ -42,9 +44,9 @@ export async function parseContent(
     url = url.slice(bar + 1).trim();
   }
   const path = toStoredPath(url, options.baseUrl);
-  if (!ISSUED_MEDIA_PATH.test(path)) throw unprocessable('invalid_media_url');
+  if (!ISSUED_MEDIA_PATH.test(path)) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
   const onDisk = join(options.mediaDir, path.slice(MEDIA_PREFIX.length));
   const info = await stat(onDisk).catch(() => undefined);
-  if (!info?.isFile()) throw unprocessable('invalid_media_url');
+  if (!info?.isFile()) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
   return { content: path, filename };
 }

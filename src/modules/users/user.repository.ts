@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
 import type { Role } from './user.schemas.ts';
 
@@ -71,10 +71,19 @@ export async function listUsers(
 /** Highest n among ids "{letter}{n}", for generating the next one. */
 export async function highestGeneratedNumber(db: Db, letter: string): Promise<number> {
   // Numeric ids sort by length first; the longest ones hold the highest number.
+  // Host-supplied ids ("merchant-42") are left out in SQL, else enough of them
+  // (being longer) would fill the window and hide the generated ones. The
+  // suffix is all digits when removing every digit leaves nothing (portable,
+  // and independent of the column's collation).
+  const nonDigits = [...'0123456789'].reduce<RawBuilder<string>>(
+    (expr, digit) => sql<string>`replace(${expr}, ${digit}, '')`,
+    sql<string>`substr(${sql.ref('id')}, 2)`,
+  );
   const rows = await db
     .selectFrom('users')
     .select('id')
     .where('id', 'like', `${letter}%`)
+    .where(sql<boolean>`${nonDigits} = ''`)
     .orderBy((eb) => eb.fn('length', ['id']), 'desc')
     .orderBy('id', 'desc')
     .limit(200)

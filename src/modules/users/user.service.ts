@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Database, UserRow } from '../../db/types.ts';
@@ -24,6 +25,7 @@ import {
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
 const ID_GENERATION_ATTEMPTS = 5;
+const DEFAULT_USERNAME_ATTEMPTS = 5;
 
 export interface UserServiceDeps {
   db: Kysely<Database>;
@@ -83,7 +85,18 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
     return `${letter}${(await repo.highestGeneratedNumber(db, letter)) + 1}`;
   }
 
-  async function createWithGeneratedId(row: Omit<Parameters<typeof repo.insertUser>[1], 'id'>): Promise<string> {
+  // Generated ids are handed out one at a time in this process, so concurrent
+  // creates do not all race for the same number; the retries below cover other processes.
+  let idGeneration: Promise<unknown> = Promise.resolve();
+
+  function createWithGeneratedId(row: Omit<Parameters<typeof repo.insertUser>[1], 'id'>): Promise<string> {
+    const task = () => insertWithGeneratedId(row);
+    const run = idGeneration.then(task, task);
+    idGeneration = run.catch(() => undefined);
+    return run;
+  }
+
+  async function insertWithGeneratedId(row: Omit<Parameters<typeof repo.insertUser>[1], 'id'>): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       const id = await nextGeneratedId(row.role);
       try {
@@ -202,25 +215,29 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
       for (const [index, spec] of body.users.entries()) {
         if (existing.has(spec.id)) continue;
         const role = normaliseRole(spec.role);
-        const now = nowSeconds();
-        const username = spec.username ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}`;
-        try {
-          await repo.insertUser(db, {
-            id: spec.id,
-            username,
-            role,
-            avatar: storedAvatar(spec.avatar) ?? null,
-            description: spec.description ?? null,
-            status: 'active',
-            password_hash: null,
-            created_at: now,
-            updated_at: now,
-          });
-        } catch (error) {
-          // A concurrent ensure created the same id: that row is as good as ours.
-          if (!isUniqueViolation(error) || !(await repo.findUserById(db, spec.id))) {
-            if (isUniqueViolation(error)) throw conflict('username_taken');
-            throw error;
+        for (let attempt = 1; ; attempt++) {
+          const now = nowSeconds();
+          // A retry adds a random part: two requests in one millisecond make the same default name.
+          const retry = attempt > 1 ? `_${randomBytes(3).toString('hex')}` : '';
+          const username = spec.username ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
+          try {
+            await repo.insertUser(db, {
+              id: spec.id,
+              username,
+              role,
+              avatar: storedAvatar(spec.avatar) ?? null,
+              description: spec.description ?? null,
+              status: 'active',
+              password_hash: null,
+              created_at: now,
+              updated_at: now,
+            });
+            break;
+          } catch (error) {
+            if (!isUniqueViolation(error)) throw error;
+            // A concurrent ensure created the same id: that row is as good as ours.
+            if (await repo.findUserById(db, spec.id)) break;
+            if (spec.username !== undefined || attempt >= DEFAULT_USERNAME_ATTEMPTS) throw conflict('username_taken');
           }
         }
       }
