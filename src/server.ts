@@ -26,6 +26,19 @@ export class SchemaNotAtHeadError extends Error {
 }
 
 /**
+ * A statement the database leaves unanswered this long fails with 503 instead
+ * of holding its request (and a pool connection) for as long as TCP takes to
+ * notice a partition: many minutes.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
+export interface ServerOptions {
+  /** Defaults to STATEMENT_TIMEOUT_MS; tests shorten it. */
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/**
  * Opens the database, refuses to serve an outdated schema, builds the app and
  * listens. `close` stops accepting, lets in-flight requests finish, then
  * closes the database pool.
@@ -34,8 +47,11 @@ export async function startServer(
   config: Config,
   logger: Logger,
   realtime: RealtimePublisher = noRealtime,
+  options: ServerOptions = {},
 ): Promise<RunningServer> {
   const database = openDatabase(config.DATABASE_URL, {
+    statementTimeoutMs: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
+    ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     ...(config.DEBUG_SQL
       ? {
           logQuery: (sql: string, durationMs: number, error?: unknown) =>
@@ -48,6 +64,16 @@ export async function startServer(
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
     const services = createServices(database.db, config, realtime);
     const app = await buildApp({ config, database, services, logger });
+    // A keep-alive socket busy when closing starts is not idle then, so the server
+    // would wait for it until keepAliveTimeout (72 s): answers sent while closing
+    // carry Connection: close, so each such socket ends with its last response.
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+    });
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) reply.header('connection', 'close');
+    });
     const url = await app.listen({ host: config.HOST, port: config.PORT });
     return {
       app,

@@ -1,5 +1,7 @@
-import { Kysely, type LogEvent, MysqlDialect, SqliteDialect } from 'kysely';
-import { createPool } from 'mysql2';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, type LogEvent, MysqlDialect, type MysqlPool, type MysqlPoolConnection, SqliteDialect } from 'kysely';
+import { createPool, type Pool, type PoolConnection } from 'mysql2';
 import type { DatabaseUrl } from '../config/config.ts';
 import { openNodeSqlite } from './sqlite-database.ts';
 import type { Database } from './types.ts';
@@ -17,9 +19,19 @@ export interface DatabaseOptions {
   logQuery?: (sql: string, durationMs: number, error?: unknown) => void;
   /** Pool size for MySQL; the embedded database has one connection. */
   poolSize?: number;
+  /**
+   * MySQL: a statement unanswered for this long fails (mapped to 503) and its
+   * connection is discarded, so a database that stops answering (a network
+   * partition, a frozen host) cannot hold requests forever. Unset: no limit
+   * (the CLIs, whose migrations may legitimately run long).
+   */
+  statementTimeoutMs?: number;
+  /** MySQL: how long opening a connection may take. */
+  connectTimeoutMs?: number;
 }
 
 export const DEFAULT_POOL_SIZE = 10;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): DatabaseHandle {
   const log = options.logQuery
@@ -32,6 +44,8 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     : undefined;
 
   if (url.kind === 'sqlite') {
+    // The embedded database needs no set-up: its folder (data/ on a fresh clone) is made here.
+    if (url.path !== ':memory:') mkdirSync(dirname(url.path), { recursive: true });
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: openNodeSqlite(url.path) }),
       ...(log ? { log } : {}),
@@ -46,7 +60,7 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     // caller gets an error at once (mapped to 503) instead of waiting forever.
     queueLimit: 500,
     waitForConnections: true,
-    connectTimeout: 5000,
+    connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     enableKeepAlive: true,
     keepAliveInitialDelay: 10_000,
     maxIdle: options.poolSize ?? DEFAULT_POOL_SIZE,
@@ -56,8 +70,50 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     timezone: 'Z',
   });
   const db = new Kysely<Database>({
-    dialect: new MysqlDialect({ pool }),
+    dialect: new MysqlDialect({
+      pool: options.statementTimeoutMs ? withStatementTimeout(pool, options.statementTimeoutMs) : pool,
+    }),
     ...(log ? { log } : {}),
   });
   return { db, dialect: 'mysql', destroy: () => db.destroy() };
+}
+
+/**
+ * The pool as Kysely sees it, with a deadline on every statement. A statement
+ * unanswered in time fails as unavailable and its connection is destroyed
+ * (its queue is stuck behind the statement): later commands on it, such as
+ * Kysely's rollback, fail at once, and the pool opens a fresh connection.
+ */
+function withStatementTimeout(pool: Pool, timeoutMs: number): MysqlPool {
+  const wrappers = new WeakMap<PoolConnection, MysqlPoolConnection>();
+  const wrap = (connection: PoolConnection): MysqlPoolConnection => {
+    let wrapper = wrappers.get(connection);
+    if (!wrapper) {
+      const query = (sql: string, parameters: unknown[], callback?: (error: unknown, result: any) => void): any => {
+        // Streaming reads (unused by the service) keep mysql2's own behaviour.
+        if (!callback) return connection.query(sql, parameters);
+        let answered = false;
+        const timer = setTimeout(() => {
+          answered = true;
+          connection.destroy();
+          const error = new Error(`The database did not answer within ${timeoutMs} ms`);
+          callback(Object.assign(error, { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }), undefined);
+        }, timeoutMs);
+        connection.query(sql, parameters, (error, result) => {
+          clearTimeout(timer);
+          if (answered) return;
+          answered = true;
+          callback(error, result);
+        });
+      };
+      wrapper = { query, release: () => connection.release() };
+      wrappers.set(connection, wrapper);
+    }
+    return wrapper;
+  };
+  return {
+    getConnection: (callback) =>
+      pool.getConnection((error, connection) => callback(error, error ? connection : wrap(connection))),
+    end: (callback) => pool.end(callback),
+  };
 }

@@ -10,7 +10,7 @@ import { hashPassword } from '../../src/lib/password.ts';
 import { insertUser } from '../../src/modules/users/user.repository.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
 import type { RealtimePublisher } from '../../src/realtime/publisher.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
 import type { ScratchDatabase, TestDialect } from './databases.ts';
 import { createClient, type TestClient } from './http.ts';
 
@@ -59,17 +59,25 @@ export interface TestApp {
 export interface TestAppOptions {
   env?: Record<string, string>;
   realtime?: RealtimePublisher;
+  /**
+   * The DATABASE_URL the server (and the migration before it) uses, given the
+   * scratch database's own URL: e.g. the same database reached through a proxy.
+   */
+  databaseUrl?: (scratchUrl: string) => string;
+  /** Passed to startServer (e.g. short database timeouts for outage tests). */
+  server?: ServerOptions;
 }
 
 /** A migrated scratch database of the dialect and a server on 127.0.0.1, port 0. */
 export async function startTestApp(dialect: TestDialect, options: TestAppOptions = {}): Promise<TestApp> {
   const scratch = await dialect.create();
   const mediaDir = mkdtempSync(join(tmpdir(), 'chat-media-'));
-  const config = parseConfig(testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir, ...options.env }));
+  const databaseUrl = options.databaseUrl ? options.databaseUrl(scratch.urlString) : scratch.urlString;
+  const config = parseConfig(testEnv({ DATABASE_URL: databaseUrl, MEDIA_DIR: mediaDir, ...options.env }));
   const migrator = openDatabase(config.DATABASE_URL);
   await migrateToLatest(migrator.db);
   await migrator.destroy();
-  const server = await startServer(config, createLogger({ level: 'silent' }), options.realtime);
+  const server = await startServer(config, createLogger({ level: 'silent' }), options.realtime, options.server);
   const client = createClient(server.url);
   const tokens = (await import('../../src/modules/auth/tokens.ts')).createTokenIssuer({
     secret: config.JWT_SECRET_KEY,

@@ -1,0 +1,117 @@
+import { connect, createServer, type Socket } from 'node:net';
+
+/**
+ * How `cut` breaks the link:
+ * - `reset`: open connections get RST (ECONNRESET), as when the host vanishes;
+ * - `close`: open connections get FIN, as when the server process shuts down;
+ *   in both, new connections are accepted and ended the same way at once;
+ * - `hang`: nothing is closed, but no byte gets through either way and new
+ *   connections are never answered, as in a network partition.
+ */
+export type CutMode = 'reset' | 'close' | 'hang';
+
+/**
+ * A TCP forwarder on 127.0.0.1 for simulating database outages: `cut` breaks
+ * the link (see CutMode), `restore` forwards again (after `hang`, the
+ * connections that survived carry on where they stopped). The port stays the
+ * same throughout, so clients reconnect to the same address.
+ */
+export interface TcpProxy {
+  port: number;
+  /** Client connections currently open (forwarded, or held by `hang`). */
+  readonly openConnections: number;
+  /** Connections accepted since start (forwarded or refused). */
+  readonly acceptedConnections: number;
+  cut(mode?: CutMode): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+interface Link {
+  client: Socket;
+  upstream: Socket | undefined;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const links = new Set<Link>();
+  let down: CutMode | false = false;
+  let accepted = 0;
+
+  const drop = (link: Link) => {
+    links.delete(link);
+    link.client.destroy();
+    link.upstream?.destroy();
+  };
+  const end = (socket: Socket, mode: 'reset' | 'close') => {
+    if (mode === 'reset') socket.resetAndDestroy();
+    else socket.destroy();
+  };
+  const forward = (link: Link) => {
+    if (!link.upstream) {
+      const upstream = connect(target.port, target.host);
+      link.upstream = upstream;
+      upstream.on('error', () => drop(link)).on('close', () => drop(link));
+    }
+    link.client.pipe(link.upstream);
+    link.upstream.pipe(link.client);
+  };
+  const freeze = (link: Link) => {
+    link.client.unpipe();
+    link.upstream?.unpipe();
+    link.client.pause();
+    link.upstream?.pause();
+  };
+
+  const server = createServer((client) => {
+    accepted++;
+    client.on('error', () => {});
+    if (down === 'reset' || down === 'close') {
+      end(client, down);
+      return;
+    }
+    const link: Link = { client, upstream: undefined };
+    links.add(link);
+    client.on('close', () => drop(link));
+    if (down === 'hang') client.pause();
+    else forward(link);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
+
+  const cut = (mode: CutMode = 'reset') => {
+    down = mode;
+    for (const link of [...links]) {
+      if (mode === 'hang') {
+        freeze(link);
+      } else {
+        links.delete(link);
+        end(link.client, mode);
+        link.upstream?.destroy();
+      }
+    }
+  };
+
+  return {
+    port: address.port,
+    get openConnections() {
+      return links.size;
+    },
+    get acceptedConnections() {
+      return accepted;
+    },
+    cut,
+    restore() {
+      const wasHanging = down === 'hang';
+      down = false;
+      if (wasHanging) for (const link of links) forward(link);
+    },
+    async close() {
+      cut('reset');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { type Config, parseConfig } from '../src/config/config.ts';
+import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
+import {
+  MIGRATIONS_DIR,
+  migrateDownOne,
+  migrateToLatest,
+  migrationStates,
+  pendingMigrations,
+} from '../src/db/migrator.ts';
+import type { Database } from '../src/db/types.ts';
+import { createLogger } from '../src/http/logging.ts';
+import { SchemaNotAtHeadError, startServer } from '../src/server.ts';
+import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
+import { createClient } from './helpers/http.ts';
+import { testEnv } from './helpers/test-app.ts';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/**
+ * The columns each table must have after migrating to head. The type checker
+ * makes each list name every field of the row type in src/db/types.ts, so a
+ * migration and the types cannot drift apart unnoticed.
+ */
+function columnsOf<Row>() {
+  return <const List extends readonly (keyof Row & string)[]>(
+    list: List &
+      ([Exclude<keyof Row, List[number]>] extends [never] ? unknown : { missing: Exclude<keyof Row, List[number]> }),
+  ): readonly string[] => list;
+}
+
+const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
+  users: columnsOf<Database['users']>()([
+    'id',
+    'username',
+    'password_hash',
+    'role',
+    'avatar',
+    'description',
+    'status',
+    'created_at',
+    'updated_at',
+  ]),
+  conversations: columnsOf<Database['conversations']>()([
+    'id',
+    'participant1_id',
+    'participant2_id',
+    'participant1_unread',
+    'participant2_unread',
+    'last_message',
+    'last_message_time',
+    'last_seq',
+    'message_count',
+    'created_at',
+    'updated_at',
+  ]),
+  messages: columnsOf<Database['messages']>()([
+    'id',
+    'conversation_id',
+    'seq',
+    'sender_id',
+    'content',
+    'message_type',
+    'filename',
+    'client_msg_id',
+    'is_read',
+    'created_at',
+  ]),
+  quick_replies: columnsOf<Database['quick_replies']>()([
+    'id',
+    'user_id',
+    'content',
+    'sort_order',
+    'is_active',
+    'created_at',
+    'updated_at',
+  ]),
+  deleted_messages: columnsOf<Database['deleted_messages']>()([
+    'conversation_id',
+    'seq',
+    'message_id',
+    'deleted_by',
+    'deleted_at',
+  ]),
+};
+const APP_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
+
+const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
+  .filter((file) => /^\d{14}_[a-z0-9_]+\.ts$/.test(file))
+  .map((file) => file.replace(/\.ts$/, ''))
+  .sort();
+
+/** Application tables (Kysely's own bookkeeping tables left out), with their columns. */
+async function appTables(database: DatabaseHandle): Promise<Map<string, string[]>> {
+  const tables = await database.db.introspection.getTables();
+  return new Map(
+    tables
+      .filter((table) => !table.name.startsWith('kysely_'))
+      .map((table) => [table.name, table.columns.map((column) => column.name).sort()]),
+  );
+}
+
+function configFor(scratch: ScratchDatabase, mediaDir: string): Config {
+  return parseConfig(testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir }));
+}
+
+test('the migrations folder holds at least the initial schema', () => {
+  assert.ok(MIGRATION_NAMES.length >= 1);
+  assert.match(MIGRATION_NAMES[0] ?? '', /^\d{14}_initial_schema$/);
+});
+
+for (const dialect of testDialects) {
+  describe(`migrations (${dialect.name})`, () => {
+    let scratch: ScratchDatabase;
+    let database: DatabaseHandle;
+    let mediaDir: string;
+
+    before(async () => {
+      scratch = await dialect.create();
+      database = openDatabase(scratch.url);
+      mediaDir = mkdtempSync(join(tmpdir(), 'chat-media-'));
+    });
+    after(async () => {
+      await database.destroy();
+      await scratch.drop();
+      rmSync(mediaDir, { recursive: true, force: true });
+    });
+
+    test('an empty database has every migration pending and no tables', async () => {
+      assert.deepEqual(await pendingMigrations(database.db), MIGRATION_NAMES);
+      const states = await migrationStates(database.db);
+      assert.ok(states.every((state) => state.appliedAt === null));
+      assert.equal((await appTables(database)).size, 0);
+    });
+
+    test('the server refuses to start before migrating, naming the command to run', async () => {
+      const config = configFor(scratch, mediaDir);
+      await assert.rejects(startServer(config, createLogger({ level: 'silent' })), (error: unknown) => {
+        assert.ok(error instanceof SchemaNotAtHeadError);
+        assert.match(error.message, /npm run db:migrate/);
+        for (const name of MIGRATION_NAMES) assert.ok(error.message.includes(name), name);
+        return true;
+      });
+      // Refusing is read-only: nothing was created on the way.
+      assert.equal((await appTables(database)).size, 0);
+    });
+
+    test('npm start against that database exits non-zero with the same advice', async () => {
+      const child = spawn(process.execPath, [MAIN], {
+        cwd: mediaDir,
+        env: { PATH: process.env.PATH ?? '', ...testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir }) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      child.stdout.resume();
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearTimeout(killer);
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /schema is not at head/);
+      assert.match(stderr, /npm run db:migrate/);
+    });
+
+    test('up to head creates every table with the columns the row types declare', async () => {
+      const applied = await migrateToLatest(database.db);
+      assert.deepEqual(
+        applied,
+        MIGRATION_NAMES.map((name) => `applied ${name}`),
+      );
+      assert.deepEqual(await pendingMigrations(database.db), []);
+      const tables = await appTables(database);
+      assert.deepEqual([...tables.keys()].sort(), APP_TABLES);
+      for (const [table, columns] of Object.entries(EXPECTED_COLUMNS)) {
+        assert.deepEqual(tables.get(table), [...columns].sort(), table);
+      }
+      const states = await migrationStates(database.db);
+      assert.ok(states.every((state) => state.appliedAt instanceof Date));
+      assert.deepEqual(await migrateToLatest(database.db), [], 'a second run has nothing to do');
+    });
+
+    test('the schema enforces its keys (unique username, canonical pair)', async () => {
+      const user = (id: string, username: string) => ({
+        id,
+        username,
+        role: 'buyer' as const,
+        status: 'active' as const,
+        password_hash: null,
+        avatar: null,
+        description: null,
+        created_at: 1,
+        updated_at: 1,
+      });
+      await database.db
+        .insertInto('users')
+        .values([user('b1', 'same'), user('m1', 'other')])
+        .execute();
+      await assert.rejects(database.db.insertInto('users').values(user('b2', 'same')).execute());
+      // Usernames and ids compare exactly on both dialects.
+      await database.db.insertInto('users').values(user('B1', 'SAME')).execute();
+      const pair = { participant1_unread: 0, participant2_unread: 0, created_at: 1, updated_at: 1 };
+      await database.db
+        .insertInto('conversations')
+        .values({
+          id: 'c1',
+          participant1_id: 'b1',
+          participant2_id: 'm1',
+          ...pair,
+          last_message: null,
+          last_message_time: null,
+        })
+        .execute();
+      await assert.rejects(
+        database.db
+          .insertInto('conversations')
+          .values({
+            id: 'c2',
+            participant1_id: 'b1',
+            participant2_id: 'm1',
+            ...pair,
+            last_message: null,
+            last_message_time: null,
+          })
+          .execute(),
+        'one conversation per pair',
+      );
+      await database.db.deleteFrom('conversations').execute();
+      await database.db.deleteFrom('users').execute();
+    });
+
+    test('the server starts at head and reports ready', async () => {
+      const server = await startServer(configFor(scratch, mediaDir), createLogger({ level: 'silent' }));
+      try {
+        const ready = await createClient(server.url).get('/api/health/ready');
+        assert.equal(ready.status, 200);
+        assert.equal(ready.body.status, 'ready');
+      } finally {
+        await server.close();
+      }
+    });
+
+    test('the seed-era spelling of the URL reaches the same database', { skip: dialect.name !== 'mysql' }, async () => {
+      const seedStyle = `${scratch.urlString.replace(/^mysql:/, 'mysql+aiomysql:')}?charset=utf8mb4`;
+      const other = openDatabase(parseConfig(testEnv({ DATABASE_URL: seedStyle })).DATABASE_URL);
+      try {
+        assert.deepEqual(await pendingMigrations(other.db), []);
+        const result = await sql<{ cs: string }>`select @@character_set_connection as cs`.execute(other.db);
+        assert.equal(result.rows[0]?.cs, 'utf8mb4');
+      } finally {
+        await other.destroy();
+      }
+    });
+
+    test('down one reverts the newest migration and drops its tables', async () => {
+      const newest = MIGRATION_NAMES.at(-1);
+      assert.deepEqual(await migrateDownOne(database.db), [`reverted ${newest}`]);
+      assert.deepEqual(await pendingMigrations(database.db), [newest]);
+      if (MIGRATION_NAMES.length === 1) {
+        assert.equal((await appTables(database)).size, 0, 'every application table is gone');
+      }
+      await assert.rejects(
+        startServer(configFor(scratch, mediaDir), createLogger({ level: 'silent' })),
+        /npm run db:migrate/,
+      );
+    });
+
+    test('down past the first migration does nothing; up again restores head', async () => {
+      for (let i = 1; i < MIGRATION_NAMES.length; i++) await migrateDownOne(database.db);
+      assert.deepEqual(await migrateDownOne(database.db), []);
+      assert.equal((await appTables(database)).size, 0);
+      assert.equal((await migrateToLatest(database.db)).length, MIGRATION_NAMES.length);
+      assert.deepEqual([...(await appTables(database)).keys()].sort(), APP_TABLES);
+      assert.deepEqual(await pendingMigrations(database.db), []);
+      // The database is usable after the round trip.
+      const result = await sql<{ n: number }>`select count(*) as n from users`.execute(database.db);
+      assert.equal(Number(result.rows[0]?.n), 0);
+    });
+  });
+}
