@@ -4,12 +4,15 @@ import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
-import { noRealtime, type RealtimePublisher } from './realtime/publisher.ts';
+import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
+import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
+import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
 import { createServices } from './services.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
   database: DatabaseHandle;
+  realtime: Realtime;
   /** The address actually bound (useful with PORT=0). */
   url: string;
   close(): Promise<void>;
@@ -36,19 +39,25 @@ export interface ServerOptions {
   /** Defaults to STATEMENT_TIMEOUT_MS; tests shorten it. */
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Overrides the bus REDIS_URL selects (tests share an in-process or prefixed bus). */
+  bus?: FanoutBus;
+  /** Heartbeat, rate and buffer limits of the WebSocket gateway; tests shorten them. */
+  realtimeLimits?: Partial<RealtimeLimits>;
+}
+
+/** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
+async function openBus(config: Config, logger: Logger): Promise<FanoutBus> {
+  if (config.REDIS_URL === '') return createInProcessBus();
+  return createRedisBus({ url: config.REDIS_URL, prefix: DEFAULT_REDIS_PREFIX, logger });
 }
 
 /**
- * Opens the database, refuses to serve an outdated schema, builds the app and
- * listens. `close` stops accepting, lets in-flight requests finish, then
- * closes the database pool.
+ * Opens the database, refuses to serve an outdated schema, builds the app with
+ * its WebSocket gateway and listens. `close` stops accepting, lets in-flight
+ * requests and frames finish, closes sockets with 1012 and the bus, then the
+ * database pool.
  */
-export async function startServer(
-  config: Config,
-  logger: Logger,
-  realtime: RealtimePublisher = noRealtime,
-  options: ServerOptions = {},
-): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const database = openDatabase(config.DATABASE_URL, {
     statementTimeoutMs: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
     ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
@@ -59,11 +68,27 @@ export async function startServer(
         }
       : {}),
   });
+  let realtime: Realtime | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
+    const bus = options.bus ?? (await openBus(config, logger));
+    realtime = createRealtime({
+      db: database.db,
+      bus,
+      logger,
+      ...(options.realtimeLimits ? { limits: options.realtimeLimits } : {}),
+    });
     const services = createServices(database.db, config, realtime);
-    const app = await buildApp({ config, database, services, logger });
+    const liveRealtime = realtime;
+    const app = await buildApp({
+      config,
+      database,
+      services,
+      logger,
+      realtime,
+      readiness: config.REDIS_URL === '' ? [] : [{ name: 'redis', check: () => liveRealtime.checkBus() }],
+    });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing
     // carry Connection: close, so each such socket ends with its last response.
@@ -78,6 +103,7 @@ export async function startServer(
     return {
       app,
       database,
+      realtime,
       url,
       async close() {
         await app.close();
@@ -85,6 +111,7 @@ export async function startServer(
       },
     };
   } catch (error) {
+    await realtime?.close();
     await database.destroy();
     throw error;
   }

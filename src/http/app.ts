@@ -13,6 +13,8 @@ import { messageRoutes } from '../modules/messages/message.routes.ts';
 import { quickReplyRoutes } from '../modules/quick-replies/quick-reply.routes.ts';
 import { type ReadinessCheck, systemRoutes } from '../modules/system/system.routes.ts';
 import { userRoutes } from '../modules/users/user.routes.ts';
+import { registerRealtimeGateway } from '../realtime/gateway.ts';
+import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { authenticateHook } from './authenticate.ts';
 import { installErrorHandling } from './error-handler.ts';
@@ -24,6 +26,8 @@ export interface AppDependencies {
   database: DatabaseHandle;
   services: Services;
   logger: Logger;
+  /** The WebSocket gateway's core; without it the app serves REST only (tools, some tests). */
+  realtime?: Realtime;
   /** Extra readiness checks (Redis, when configured). */
   readiness?: readonly ReadinessCheck[];
 }
@@ -78,6 +82,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await authenticated.register(messageRoutes, { prefix: '/api/messages', services });
     await authenticated.register(quickReplyRoutes, { prefix: '/api/quick-replies', services });
   });
+
+  // Last, so the websocket plugin's hooks wrap only the socket routes.
+  if (deps.realtime) {
+    await registerRealtimeGateway(app, { realtime: deps.realtime, db: database.db, services, config });
+  }
 
   return app;
 }

@@ -19,11 +19,3 @@ export interface RealtimePublisher {
   /** The user was deactivated or deleted: close their live connections. */
   userDisabled(userId: string): void;
 }
-
-/** For processes without a gateway (CLIs, scripts): nothing is connected, so nothing is pushed. */
-export const noRealtime: RealtimePublisher = {
-  messageCreated: () => {},
-  conversationRead: () => {},
-  messageDeleted: () => {},
-  userDisabled: () => {},
-};

@@ -9,7 +9,6 @@ import { createLogger } from '../../src/http/logging.ts';
 import { hashPassword } from '../../src/lib/password.ts';
 import { insertUser } from '../../src/modules/users/user.repository.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
-import type { RealtimePublisher } from '../../src/realtime/publisher.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
 import type { ScratchDatabase, TestDialect } from './databases.ts';
 import { createClient, type TestClient } from './http.ts';
@@ -58,7 +57,6 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string>;
-  realtime?: RealtimePublisher;
   /**
    * The DATABASE_URL the server (and the migration before it) uses, given the
    * scratch database's own URL: e.g. the same database reached through a proxy.
@@ -77,7 +75,7 @@ export async function startTestApp(dialect: TestDialect, options: TestAppOptions
   const migrator = openDatabase(config.DATABASE_URL);
   await migrateToLatest(migrator.db);
   await migrator.destroy();
-  const server = await startServer(config, createLogger({ level: 'silent' }), options.realtime, options.server);
+  const server = await startServer(config, createLogger({ level: 'silent' }), options.server);
   const client = createClient(server.url);
   const tokens = (await import('../../src/modules/auth/tokens.ts')).createTokenIssuer({
     secret: config.JWT_SECRET_KEY,

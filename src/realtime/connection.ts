@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { UserRow } from '../db/types.ts';
+import type { Language } from '../http/messages.ts';
+import type { CloseCode, ServerEvent } from './protocol.ts';
+import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
+
+/** The part of a `ws` WebSocket a connection uses (a fake stands in for it in unit tests). */
+export interface SocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+}
+
+const OPEN = 1;
+
+export interface ConnectionLimits {
+  /** Outgoing bytes queued in user space past which the peer counts as stuck and is dropped. */
+  maxBufferedBytes: number;
+  /** Frames read but not yet handled; past it frames are refused like a rate-limit hit. */
+  maxPendingFrames: number;
+  rateLimit: RateLimitOptions;
+}
+
+export interface ConnectionHooks {
+  /** A frame handler failed in a way nobody answered for; logged by the owner. */
+  onTaskError(error: unknown): void;
+}
+
+/**
+ * One open socket of one signed-in user: what it may be sent, whether it
+ * answered the last ping, and the queue that handles its frames in order.
+ */
+export class ClientConnection {
+  readonly id: string = randomUUID();
+  readonly user: UserRow;
+  readonly language: Language;
+  readonly openedAt = Date.now();
+  readonly #socket: SocketLike;
+  readonly #limits: ConnectionLimits;
+  readonly #limiter: ReturnType<typeof createRateLimiter>;
+  readonly #hooks: ConnectionHooks;
+  #alive = true;
+  #pending = 0;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(socket: SocketLike, user: UserRow, language: Language, limits: ConnectionLimits, hooks: ConnectionHooks) {
+    this.#socket = socket;
+    this.user = user;
+    this.language = language;
+    this.#limits = limits;
+    this.#limiter = createRateLimiter(limits.rateLimit);
+    this.#hooks = hooks;
+  }
+
+  get userId(): string {
+    return this.user.id;
+  }
+
+  get isAdmin(): boolean {
+    return this.user.role === 'admin';
+  }
+
+  get isOpen(): boolean {
+    return this.#socket.readyState === OPEN;
+  }
+
+  /**
+   * Sends an already serialised event (a fan-out serialises once for all
+   * recipients). A peer that stopped reading is dropped instead of buffered
+   * without bound; it resyncs with after_seq when it reconnects.
+   */
+  sendRaw(data: string): boolean {
+    if (!this.isOpen) return false;
+    if (this.#socket.bufferedAmount + data.length > this.#limits.maxBufferedBytes) {
+      this.#socket.terminate();
+      return false;
+    }
+    this.#socket.send(data);
+    return true;
+  }
+
+  send(event: ServerEvent): boolean {
+    return this.sendRaw(JSON.stringify(event));
+  }
+
+  close(code: CloseCode, reason = ''): void {
+    if (this.#socket.readyState <= OPEN) this.#socket.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#socket.terminate();
+  }
+
+  markAlive(): void {
+    this.#alive = true;
+  }
+
+  /** One heartbeat: drops a peer that missed the previous ping, else pings it again. */
+  heartbeat(): boolean {
+    if (!this.#alive) {
+      this.#socket.terminate();
+      return false;
+    }
+    this.#alive = false;
+    if (this.isOpen) this.#socket.ping();
+    return true;
+  }
+
+  /** Charges one inbound frame to the rate limit. */
+  admit(): RateDecision {
+    return this.#pending >= this.#limits.maxPendingFrames ? 'reject' : this.#limiter.take();
+  }
+
+  /** Runs frame handlers one after another, so acks come back in the order frames were sent. */
+  enqueue(task: () => Promise<void>): void {
+    this.#pending += 1;
+    this.#queue = this.#queue
+      .then(task)
+      .catch((error: unknown) => this.#hooks.onTaskError(error))
+      .finally(() => {
+        this.#pending -= 1;
+      });
+  }
+
+  /** Resolves when every frame read so far has been handled (graceful shutdown). */
+  drained(): Promise<void> {
+    return this.#queue;
+  }
+}

@@ -1,0 +1,120 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { RawData, WebSocket } from 'ws';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../db/types.ts';
+import type { UserAuthenticator } from '../http/authenticate.ts';
+import { redactUrl } from '../http/logging.ts';
+import { languageOf } from '../http/messages.ts';
+import type { ConversationService } from '../modules/conversations/conversation.service.ts';
+import type { MessageService } from '../modules/messages/message.service.ts';
+import { ClientConnection } from './connection.ts';
+import { errorEvent, rejectionEvent } from './errors.ts';
+import { createFrameHandler } from './frame-handler.ts';
+import { CloseCode, MAX_FRAME_BYTES, parseClientFrame } from './protocol.ts';
+import type { Realtime } from './realtime.ts';
+import { trustedOrigins, upgradeGuard } from './upgrade-auth.ts';
+
+/** The WebSocket paths: the reference client's `/api/ws/{user_id}` and the seed's `/ws/{user_id}`. */
+export const WEBSOCKET_PATHS = ['/api/ws/:user_id', '/ws/:user_id'] as const;
+
+export interface GatewayDependencies {
+  realtime: Realtime;
+  db: Kysely<Database>;
+  services: {
+    authenticate: UserAuthenticator;
+    messages: Pick<MessageService, 'send' | 'readAll'>;
+    conversations: Pick<ConversationService, 'visible'>;
+  };
+  config: Pick<Config, 'CORS_ORIGINS' | 'BASE_URL' | 'MEDIA_DIR'>;
+}
+
+function asBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/**
+ * Registers @fastify/websocket and the two socket routes. Register it before
+ * `listen`; `app.close()` then closes every socket with 1012 (via preClose)
+ * after in-flight frames are answered, before the database goes away.
+ */
+export async function registerRealtimeGateway(app: FastifyInstance, deps: GatewayDependencies): Promise<void> {
+  const { realtime, services, config } = deps;
+  const handle = createFrameHandler({
+    db: deps.db,
+    messages: services.messages,
+    conversations: services.conversations,
+    realtime,
+    baseUrl: config.BASE_URL,
+    mediaDir: config.MEDIA_DIR,
+  });
+
+  await app.register(websocket, {
+    // Larger frames make `ws` close the socket with 1009.
+    options: { maxPayload: MAX_FRAME_BYTES },
+    // `ws` closes the socket itself on protocol errors (1009, 1007, ...): only note them.
+    errorHandler: (error, _socket, request) => {
+      request.log.debug({ err: error, url: redactUrl(request.url) }, 'websocket error');
+    },
+    preClose: async () => {
+      await realtime.close();
+      app.websocketServer.close();
+    },
+  });
+
+  const onRequest = upgradeGuard(services.authenticate, trustedOrigins(config));
+
+  function onSocket(socket: WebSocket, request: FastifyRequest): void {
+    if (realtime.closing) {
+      socket.close(CloseCode.serviceRestart, 'service restart');
+      return;
+    }
+    const connection = new ClientConnection(
+      socket,
+      request.caller,
+      languageOf(request.headers['accept-language']),
+      realtime.limits,
+      {
+        onTaskError: (error) =>
+          request.log.error({ err: error, connectionId: connection.id }, 'websocket frame handler failed'),
+      },
+    );
+    const { language } = connection;
+    socket.on('pong', () => connection.markAlive());
+    socket.on('close', () => realtime.detach(connection));
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (realtime.closing) {
+        // The socket is about to close with 1012; say so, so the client resends after reconnecting.
+        const parsed = isBinary ? undefined : parseClientFrame(asBuffer(data).toString('utf8'));
+        const clientMsgId = parsed?.ok && parsed.frame.type === 'message' ? parsed.frame.client_msg_id : undefined;
+        connection.send(errorEvent('service_unavailable', language, { clientMsgId }));
+        return;
+      }
+      const decision = connection.admit();
+      if (decision !== 'allow') {
+        connection.send(errorEvent('rate_limited', language));
+        if (decision === 'disconnect') connection.close(CloseCode.policyViolation, 'rate limit exceeded');
+        return;
+      }
+      if (isBinary) {
+        connection.send(errorEvent('binary_not_supported', language));
+        return;
+      }
+      const parsed = parseClientFrame(asBuffer(data).toString('utf8'));
+      if (!parsed.ok) {
+        connection.send(rejectionEvent(parsed, language));
+        return;
+      }
+      connection.enqueue(() => handle(connection, parsed.frame));
+    });
+    request.log.debug({ userId: connection.userId, connectionId: connection.id }, 'websocket connected');
+    void realtime.attach(connection);
+  }
+
+  for (const path of WEBSOCKET_PATHS) {
+    app.get(path, { websocket: true, onRequest, schema: { hide: true } }, onSocket);
+  }
+}

@@ -1,0 +1,206 @@
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { IdParam, UuidOrId } from '../http/common.schemas.ts';
+import { Message, sendFields } from '../modules/messages/message.schemas.ts';
+
+/**
+ * The WebSocket wire protocol (API.md, "WebSocket"): the frames a client may
+ * send, the events the server sends, and the close codes. Every event carries
+ * a `type`; clients ignore types they do not know.
+ */
+
+/** Close codes the gateway uses; 44xx mirror the HTTP statuses of a refused upgrade. */
+export const CloseCode = {
+  /** Continued abuse (rate limit) after `error` events. */
+  policyViolation: 1008,
+  /** A frame larger than MAX_FRAME_BYTES (sent by `ws` itself). */
+  messageTooBig: 1009,
+  /** Shutdown: reconnect, possibly to another instance. */
+  serviceRestart: 1012,
+  /** The credentials stopped being valid. */
+  unauthorized: 4401,
+  /** The user was deactivated or deleted. */
+  forbidden: 4403,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Larger inbound frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+// ---------------------------------------------------------------- client → server
+
+export const MessageFrame = Type.Object({
+  type: Type.Literal('message'),
+  ...sendFields,
+  // The seed's client may name itself; anything but the caller is refused like the REST send.
+  sender_id: Type.Optional(IdParam),
+});
+export type MessageFrame = Static<typeof MessageFrame>;
+
+export const ReadFrame = Type.Object({ type: Type.Literal('read'), conversation_id: UuidOrId });
+export type ReadFrame = Static<typeof ReadFrame>;
+
+export const TypingFrame = Type.Object({
+  type: Type.Literal('typing'),
+  conversation_id: UuidOrId,
+  is_typing: Type.Boolean(),
+});
+export type TypingFrame = Static<typeof TypingFrame>;
+
+export const PingFrame = Type.Object({ type: Type.Literal('ping') });
+export type PingFrame = Static<typeof PingFrame>;
+
+export const ClientFrame = Type.Union([MessageFrame, ReadFrame, TypingFrame, PingFrame]);
+export type ClientFrame = Static<typeof ClientFrame>;
+
+// ---------------------------------------------------------------- server → client
+
+const Timestamp = Type.Integer({ minimum: 0, description: 'Unix seconds' });
+
+export const HelloEvent = Type.Object({
+  type: Type.Literal('hello'),
+  connection_id: Type.String(),
+  user_id: Type.String(),
+  server_time: Timestamp,
+});
+export type HelloEvent = Static<typeof HelloEvent>;
+
+export const OnlineUsersEvent = Type.Object({
+  type: Type.Literal('online_users'),
+  users: Type.Array(Type.String()),
+  timestamp: Timestamp,
+});
+export type OnlineUsersEvent = Static<typeof OnlineUsersEvent>;
+
+export const StatusEvent = Type.Object({
+  type: Type.Literal('status'),
+  user_id: Type.String(),
+  status: Type.Enum(['online', 'offline']),
+  timestamp: Timestamp,
+});
+export type StatusEvent = Static<typeof StatusEvent>;
+
+/** The REST `Message` plus `timestamp` (= created_at), as the reference client reads it. */
+export const MessageEvent = Type.Object({
+  type: Type.Literal('message'),
+  ...Message.properties,
+  timestamp: Timestamp,
+});
+export type MessageEvent = Static<typeof MessageEvent>;
+
+export const ReadEvent = Type.Object({
+  type: Type.Literal('read'),
+  conversation_id: Type.String(),
+  reader_id: Type.String(),
+  timestamp: Timestamp,
+});
+export type ReadEvent = Static<typeof ReadEvent>;
+
+export const TypingEvent = Type.Object({
+  type: Type.Literal('typing'),
+  user_id: Type.String(),
+  conversation_id: Type.String(),
+  is_typing: Type.Boolean(),
+});
+export type TypingEvent = Static<typeof TypingEvent>;
+
+export const AckEvent = Type.Object({
+  type: Type.Literal('ack'),
+  client_msg_id: Type.Union([Type.String(), Type.Null()]),
+  id: Type.String(),
+  seq: Type.Integer(),
+  conversation_id: Type.String(),
+});
+export type AckEvent = Static<typeof AckEvent>;
+
+export const MessageDeletedEvent = Type.Object({
+  type: Type.Literal('message_deleted'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+});
+export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
+
+export const ErrorEvent = Type.Object({
+  type: Type.Literal('error'),
+  detail: Type.String(),
+  error_type: Type.String(),
+  client_msg_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** For validation failures: "field: problem" lines, as in REST 422 answers. */
+  errors: Type.Optional(Type.Array(Type.String())),
+});
+export type ErrorEvent = Static<typeof ErrorEvent>;
+
+export const PongEvent = Type.Object({ type: Type.Literal('pong'), timestamp: Timestamp });
+export type PongEvent = Static<typeof PongEvent>;
+
+/** Events fanned out to many connections (and across instances); the rest answer one connection. */
+export const BroadcastEvent = Type.Union([StatusEvent, MessageEvent, ReadEvent, TypingEvent, MessageDeletedEvent]);
+export type BroadcastEvent = Static<typeof BroadcastEvent>;
+
+export type ServerEvent = HelloEvent | OnlineUsersEvent | AckEvent | ErrorEvent | PongEvent | BroadcastEvent;
+
+export function messageEvent(message: Message): MessageEvent {
+  return { type: 'message', ...message, timestamp: message.created_at };
+}
+
+// ---------------------------------------------------------------- parsing inbound frames
+
+/** Why a frame was rejected: a stable code, optional detail lines, and the client_msg_id if one was readable. */
+export interface FrameRejection {
+  errorType: 'invalid_json' | 'invalid_frame' | 'unknown_frame_type' | 'validation_error';
+  errors?: string[];
+  clientMsgId?: string;
+}
+
+export type ParsedFrame = { ok: true; frame: ClientFrame } | ({ ok: false } & FrameRejection);
+
+const frameValidators = {
+  message: Compile(MessageFrame),
+  read: Compile(ReadFrame),
+  typing: Compile(TypingFrame),
+  ping: Compile(PingFrame),
+};
+
+function isFrameType(type: unknown): type is keyof typeof frameValidators {
+  return typeof type === 'string' && Object.hasOwn(frameValidators, type);
+}
+
+function describeIssues(
+  issues: readonly { instancePath: string; keyword: string; message: string; params: unknown }[],
+) {
+  const lines = issues.map((issue) => {
+    const field = issue.instancePath.split('/').filter(Boolean).join('.');
+    const params = issue.params as { requiredProperties?: string[] } | undefined;
+    if (issue.keyword === 'required' && params?.requiredProperties) {
+      return params.requiredProperties.map((name) => `${[field, name].filter(Boolean).join('.')}: is required`);
+    }
+    return [`${field || 'frame'}: ${issue.message}`];
+  });
+  return [...new Set(lines.flat())];
+}
+
+/**
+ * Parses one text frame. Dispatches on `type` first so a bad field in a known
+ * frame is reported against that frame's schema, not a union of all of them.
+ * Unknown extra fields are tolerated (older clients send a few).
+ */
+export function parseClientFrame(text: string): ParsedFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, errorType: 'invalid_json' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, errorType: 'invalid_frame' };
+  }
+  const record = value as Record<string, unknown>;
+  const clientMsgId = typeof record.client_msg_id === 'string' ? record.client_msg_id.slice(0, 64) : undefined;
+  const withId = clientMsgId === undefined ? {} : { clientMsgId };
+  if (!isFrameType(record.type)) return { ok: false, errorType: 'unknown_frame_type', ...withId };
+  const validator = frameValidators[record.type];
+  if (!validator.Check(value)) {
+    return { ok: false, errorType: 'validation_error', errors: describeIssues(validator.Errors(value)), ...withId };
+  }
+  return { ok: true, frame: value as ClientFrame };
+}

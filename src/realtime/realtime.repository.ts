@@ -1,0 +1,54 @@
+import type { Kysely } from 'kysely';
+import type { Database, MessageRow } from '../db/types.ts';
+
+/**
+ * The people who share a conversation with `userId`: the audience of their
+ * presence. Two index lookups (the pair key leads with participant1_id, and
+ * conversations_p2_updated_index with participant2_id) joined by UNION.
+ */
+export async function contactsOf(db: Kysely<Database>, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('conversations')
+    .select('participant2_id as id')
+    .where('participant1_id', '=', userId)
+    .union(db.selectFrom('conversations').select('participant1_id as id').where('participant2_id', '=', userId))
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+/** The smallest UUIDv7 of a millisecond: message ids sort by creation time, so this bounds a recent range. */
+export function uuidv7Floor(ms: number): string {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+/**
+ * The reference client POSTs a message and then sends the same text as a WS
+ * frame without client_msg_id: the message that sender stored in the last
+ * seconds since `since` with the same conversation, type and content, if
+ * any. The id bound turns this into a short range scan of the sender's
+ * newest messages (messages_sender_index is (sender_id, id), ids are UUIDv7).
+ */
+export function findRecentDuplicate(
+  db: Kysely<Database>,
+  match: {
+    conversationId: string;
+    senderId: string;
+    messageType: MessageRow['message_type'];
+    content: string;
+    since: number;
+  },
+): Promise<MessageRow | undefined> {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('conversation_id', '=', match.conversationId)
+    .where('sender_id', '=', match.senderId)
+    .where('id', '>=', uuidv7Floor(match.since * 1000))
+    .where('message_type', '=', match.messageType)
+    .where('content', '=', match.content)
+    .where('created_at', '>=', match.since)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}

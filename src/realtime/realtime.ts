@@ -1,0 +1,267 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Kysely } from 'kysely';
+import pino from 'pino';
+import type { Database } from '../db/types.ts';
+import { nowSeconds } from '../lib/time.ts';
+import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
+import type { ClientConnection, ConnectionLimits } from './connection.ts';
+import { ConnectionRegistry } from './connection-registry.ts';
+import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
+import type { RealtimePublisher } from './publisher.ts';
+import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
+import { contactsOf } from './realtime.repository.ts';
+
+export type RealtimeLogger = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface RealtimeLimits extends ConnectionLimits {
+  /** Protocol ping period; a peer that has not answered the previous ping by the next one is dropped. */
+  heartbeatIntervalMs: number;
+  /** On shutdown, the budget for answering in-flight frames, the close handshakes and the presence updates. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: RealtimeLimits = {
+  heartbeatIntervalMs: 30_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxPendingFrames: 64,
+  rateLimit: DEFAULT_RATE_LIMIT,
+  shutdownGraceMs: 5_000,
+};
+
+export interface RealtimeOptions {
+  db: Kysely<Database>;
+  /** Defaults to the in-process bus (one instance, REDIS_URL=""). */
+  bus?: FanoutBus;
+  logger?: RealtimeLogger;
+  limits?: Partial<RealtimeLimits>;
+}
+
+/**
+ * The real-time core: the RealtimePublisher the services call after commit,
+ * presence, and delivery to this instance's connections. The transport (the
+ * upgrade and the frames) lives in gateway.ts.
+ */
+export interface Realtime extends RealtimePublisher {
+  readonly limits: RealtimeLimits;
+  readonly registry: ConnectionRegistry;
+  readonly logger: RealtimeLogger;
+  /** True once shutdown began: no new sockets or frames are taken. */
+  readonly closing: boolean;
+  /** A new authenticated socket: `hello`, then presence and `online_users`. */
+  attach(connection: ClientConnection): Promise<void>;
+  /** The socket closed (for any reason). */
+  detach(connection: ClientConnection): void;
+  /** Relays a typing indicator to the other participant's connections. */
+  typing(event: { from: string; to: string; conversationId: string; isTyping: boolean }): void;
+  /** Readiness (GET /api/health/ready): throws when the bus's backing service (Redis) does not answer. */
+  checkBus(): Promise<void>;
+  /** Resolves when every presence change so far has been applied and announced (tests, shutdown). */
+  settled(): Promise<void>;
+  /** Finishes in-flight frames, closes every socket with 1012, then the bus. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs async tasks one after another per key: one user's presence changes
+ * apply in order. A failed task is logged and does not stop the next one.
+ */
+function createKeyedQueue(logger: RealtimeLogger) {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    run(key: string, task: () => Promise<void>): Promise<void> {
+      const next = (tails.get(key) ?? Promise.resolve()).then(task).catch((error: unknown) => {
+        logger.error({ err: error, key }, 'realtime task failed');
+      });
+      tails.set(key, next);
+      void next.finally(() => {
+        if (tails.get(key) === next) tails.delete(key);
+      });
+      return next;
+    },
+    async idle(): Promise<void> {
+      while (tails.size > 0) await Promise.allSettled([...tails.values()]);
+    },
+  };
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export function createRealtime(options: RealtimeOptions): Realtime {
+  const { db } = options;
+  const bus = options.bus ?? createInProcessBus();
+  const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
+  const limits: RealtimeLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const registry = new ConnectionRegistry();
+  const presenceQueue = createKeyedQueue(logger);
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  let allGone: (() => void) | undefined;
+
+  bus.onEnvelope((envelope: Envelope) => {
+    if (envelope.kind === 'event') {
+      // Serialised once for every local recipient.
+      registry.deliver(envelope.audience, JSON.stringify(envelope.event));
+    } else {
+      for (const connection of registry.ofUser(envelope.userId)) connection.close(envelope.code as CloseCode);
+    }
+  });
+
+  /** Publishing never throws: a failed push must not undo a committed write (clients resync by seq). */
+  function publish(envelope: Envelope): void {
+    try {
+      bus.publish(envelope);
+    } catch (error) {
+      logger.error({ err: error }, 'realtime publish failed');
+    }
+  }
+
+  function broadcast(event: BroadcastEvent, audience: Parameters<ConnectionRegistry['resolve']>[0]): void {
+    publish({ kind: 'event', audience, event });
+  }
+
+  function announce(userId: string, status: 'online' | 'offline', contacts: readonly string[]): void {
+    broadcast(
+      { type: 'status', user_id: userId, status, timestamp: nowSeconds() },
+      { users: [...contacts], admins: true, exceptUsers: [userId] },
+    );
+  }
+
+  const heartbeat = setInterval(() => {
+    for (const connection of registry.all()) connection.heartbeat();
+    // In each user's queue, so a refresh can never re-add a user whose leave just ran.
+    for (const userId of registry.users()) {
+      void presenceQueue.run(userId, async () => {
+        if (registry.ofUser(userId).length === 0) return;
+        await bus.presence.refresh([userId]).catch((error: unknown) => {
+          logger.warn({ err: error, userId }, 'presence refresh failed');
+        });
+      });
+    }
+  }, limits.heartbeatIntervalMs);
+  heartbeat.unref();
+
+  return {
+    limits,
+    registry,
+    logger,
+    get closing() {
+      return closing;
+    },
+
+    async attach(connection) {
+      connection.send({
+        type: 'hello',
+        connection_id: connection.id,
+        user_id: connection.userId,
+        server_time: nowSeconds(),
+      });
+      const firstHere = registry.add(connection);
+      const { userId } = connection;
+      await presenceQueue.run(userId, async () => {
+        try {
+          const cameOnline = firstHere ? await bus.presence.join(userId) : false;
+          const contacts = connection.isAdmin ? [] : await contactsOf(db, userId);
+          const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
+          connection.send({
+            type: 'online_users',
+            users: online.filter((id) => id !== userId),
+            timestamp: nowSeconds(),
+          });
+          if (cameOnline) announce(userId, 'online', contacts);
+        } catch (error) {
+          logger.error({ err: error, userId }, 'presence update on connect failed');
+        }
+      });
+    },
+
+    detach(connection) {
+      const lastHere = registry.remove(connection);
+      if (closing && registry.size === 0) allGone?.();
+      if (!lastHere) return;
+      const { userId } = connection;
+      void presenceQueue.run(userId, async () => {
+        try {
+          if (!(await bus.presence.leave(userId))) return;
+          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, userId));
+        } catch (error) {
+          logger.error({ err: error, userId }, 'presence update on disconnect failed');
+        }
+      });
+    },
+
+    typing({ from, to, conversationId, isTyping }) {
+      broadcast(
+        { type: 'typing', user_id: from, conversation_id: conversationId, is_typing: isTyping },
+        { users: [to], admins: false },
+      );
+    },
+
+    messageCreated({ message, participants, skipConnectionId, echoToSender }) {
+      const sender = message.sender_id;
+      const other = participants[0] === sender ? participants[1] : participants[0];
+      broadcast(messageEvent(message), {
+        users: echoToSender ? [other, sender] : [other],
+        admins: true,
+        ...(echoToSender ? {} : { exceptUsers: [sender] }),
+        exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
+      });
+    },
+
+    conversationRead({ conversationId, readerId, otherId, timestamp }) {
+      broadcast(
+        { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
+        { users: [otherId], admins: false },
+      );
+    },
+
+    messageDeleted({ id, conversationId, participants }) {
+      broadcast(
+        { type: 'message_deleted', id, conversation_id: conversationId },
+        { users: [...participants], admins: true },
+      );
+    },
+
+    userDisabled(userId) {
+      publish({ kind: 'disconnect', userId, code: CloseCode.forbidden });
+    },
+
+    checkBus() {
+      return bus.check();
+    },
+
+    settled() {
+      return presenceQueue.idle();
+    },
+
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        clearInterval(heartbeat);
+        // One budget for the whole shutdown, so the process's own shutdown timeout is never outrun.
+        const deadline = Date.now() + limits.shutdownGraceMs;
+        const remaining = () => Math.max(0, deadline - Date.now());
+        const connections = registry.all();
+        // Every frame already read is answered (its ack follows its commit) before the socket goes.
+        await withTimeout(Promise.allSettled(connections.map((c) => c.drained())), remaining());
+        const gone = new Promise<void>((resolve) => {
+          allGone = resolve;
+          if (registry.size === 0) resolve();
+        });
+        for (const connection of connections) connection.close(CloseCode.serviceRestart, 'service restart');
+        await withTimeout(gone, remaining());
+        for (const connection of registry.all()) connection.terminate();
+        await withTimeout(presenceQueue.idle(), remaining());
+        await bus.close();
+      })();
+      return closed;
+    },
+  };
+}
