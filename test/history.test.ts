@@ -24,9 +24,7 @@ function referencePage(conversation: Conversation, page: number, pageSize: numbe
 function applyWindow(conversation: Conversation, window: HistoryWindow, pageSize: number): number[] {
   if (window.kind === 'empty') return [];
   const { atLeast, atMost } = window.range;
-  const rows = liveSeqs(conversation).filter(
-    (seq) => (atLeast === undefined || seq >= atLeast) && (atMost === undefined || seq <= atMost),
-  );
+  const rows = liveSeqs(conversation).filter((seq) => seq >= atLeast && seq <= atMost);
   if (window.order === 'desc') rows.reverse();
   return rows.slice(0, pageSize);
 }
@@ -137,10 +135,10 @@ describe('pageWindow', () => {
   test('without deletions the window is computed without loading anything', async () => {
     const conversation = { lastSeq: 45, deleted: [] };
     const asc = await windowFor(conversation, 2, 20, 'asc');
-    assert.deepEqual(asc.window, { kind: 'range', range: { atLeast: 21 }, order: 'asc' });
+    assert.deepEqual(asc.window, { kind: 'range', range: { atLeast: 21, atMost: 40 }, order: 'asc' });
     assert.equal(asc.loads, 0);
     const desc = await windowFor(conversation, 2, 20, 'desc');
-    assert.deepEqual(desc.window, { kind: 'range', range: { atMost: 25 }, order: 'desc' });
+    assert.deepEqual(desc.window, { kind: 'range', range: { atLeast: 6, atMost: 25 }, order: 'desc' });
     assert.equal(desc.loads, 0);
   });
 

@@ -17,12 +17,14 @@ export function seqOfRank(rank: number, deletedAscending: readonly number[]): nu
 
 export type HistoryWindow =
   | { kind: 'empty' }
-  | { kind: 'range'; range: { atLeast?: number; atMost?: number }; order: 'asc' | 'desc' };
+  | { kind: 'range'; range: { atLeast: number; atMost: number }; order: 'asc' | 'desc' };
 
 /**
  * The seq range holding page `page` of `pageSize` in the given order, for a
  * conversation with `liveCount` messages. `deleted` is consulted only when
  * some message was deleted (the caller passes a loader to skip the query otherwise).
+ * Both ends are bounded: with only one, MariaDB may walk the index from the
+ * conversation's far end and discard rows until it reaches the page.
  */
 export async function pageWindow(
   page: number,
@@ -35,6 +37,10 @@ export async function pageWindow(
   const skipped = (page - 1) * pageSize;
   if (skipped >= liveCount) return { kind: 'empty' };
   const deleted = hasDeletions ? await loadDeleted() : [];
-  if (order === 'asc') return { kind: 'range', range: { atLeast: seqOfRank(skipped + 1, deleted) }, order };
-  return { kind: 'range', range: { atMost: seqOfRank(liveCount - skipped, deleted) }, order };
+  // Ranks (1-based, oldest first) of the page's first and last live message.
+  const [low, high] =
+    order === 'asc'
+      ? [skipped + 1, Math.min(skipped + pageSize, liveCount)]
+      : [Math.max(liveCount - skipped - pageSize + 1, 1), liveCount - skipped];
+  return { kind: 'range', range: { atLeast: seqOfRank(low, deleted), atMost: seqOfRank(high, deleted) }, order };
 }
