@@ -1,0 +1,85 @@
+import { mkdir, realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyError } from 'fastify';
+import { AppError, notFound } from '../../http/app-error.ts';
+import { errorResponses } from '../../http/common.schemas.ts';
+import { ensureDefaultAvatars } from './avatars.ts';
+import { servedContentHeaders } from './file-types.ts';
+import { resolveMediaFile } from './media-path.ts';
+
+export interface MediaRouteOptions {
+  mediaDir: string;
+}
+
+/** Uploads never change under their random names; other media (avatars) may be replaced. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const REVALIDATE = 'public, max-age=3600';
+
+/**
+ * GET /api/media/*: MEDIA_DIR as a public static file server (no token). No
+ * directory listings and no way out of MEDIA_DIR (resolveMediaFile); the
+ * Content-Type comes from the stored extension, allow-listed types only, and
+ * only raster images are inline: everything else is an attachment. Every
+ * answer carries nosniff and a sandboxing CSP, so even a file that is not
+ * what its name says never runs as a page. Ranges, ETag / Last-Modified and
+ * 304 are @fastify/send's.
+ */
+export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (app, options) => {
+  await mkdir(options.mediaDir, { recursive: true });
+  await ensureDefaultAvatars(options.mediaDir);
+  const root = await realpath(resolve(options.mediaDir));
+
+  await app.register(fastifyStatic, {
+    root,
+    serve: false,
+    index: false,
+    list: false,
+    dotfiles: 'deny',
+    acceptRanges: true,
+    etag: true,
+    lastModified: true,
+    cacheControl: false,
+    contentType: false,
+    setHeaders(reply, path) {
+      // Not on a 304: it carries validators and caching, not a new representation.
+      if (reply.statusCode !== 304) reply.headers(servedContentHeaders(path));
+      reply.header('cache-control', path.startsWith(`${root}/uploads/`) ? IMMUTABLE : REVALIDATE);
+    },
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', "default-src 'none'; sandbox");
+  });
+
+  app.get(
+    '/*',
+    {
+      schema: {
+        tags: ['media'],
+        summary: 'A stored file (uploads, default avatars); public, supports Range and conditional requests',
+        security: [],
+        response: errorResponses(404, 416),
+      },
+      errorHandler(error: FastifyError & { headers?: Record<string, string> }, _request, reply) {
+        // @fastify/send's unsatisfiable range: keep its Content-Range (bytes */size).
+        if (error.statusCode === 416) {
+          const range = error.headers?.['Content-Range'];
+          if (range) reply.header('content-range', range);
+          throw new AppError(416, 'range_not_satisfiable');
+        }
+        throw error;
+      },
+    },
+    async (request, reply) => {
+      const url = request.raw.url ?? '';
+      const path = url.slice(0, url.includes('?') ? url.indexOf('?') : url.length);
+      const prefix = `${request.routeOptions.url?.replace(/\*$/, '')}`;
+      const file = path.startsWith(prefix) ? await resolveMediaFile(root, path.slice(prefix.length)) : null;
+      if (file === null) throw notFound('not_found');
+      return reply.sendFile(file);
+    },
+  );
+};

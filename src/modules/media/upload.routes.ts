@@ -1,0 +1,149 @@
+import { finished } from 'node:stream/promises';
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../../http/app-error.ts';
+import { errorResponses } from '../../http/common.schemas.ts';
+import { sanitiseFilename } from './filename.ts';
+import { UploadBody, UploadResult } from './upload.schemas.ts';
+import { type ReceivedUpload, receiveUpload, tooLarge, type UploadKind, type UploadSource } from './upload-store.ts';
+
+export interface UploadRouteOptions {
+  mediaDir: string;
+  maxFileSize: number;
+  baseUrl: string;
+}
+
+/**
+ * Multipart limits. One file (field `file`) and a few small text fields, which
+ * are ignored; anything bigger is refused or cut off, so a request can never
+ * make the parser hold much in memory. The part headers are capped too (busboy
+ * keeps at most `headerSize` bytes of them); a file name longer than
+ * MAX_RAW_FILENAME_BYTES can only come from an oversized header and is refused.
+ */
+const LIMITS = {
+  files: 1,
+  fields: 8,
+  parts: 10,
+  fieldSize: 1024,
+  fieldNameSize: 100,
+  headerPairs: 16,
+  headerSize: 16 * 1024,
+};
+const MAX_RAW_FILENAME_BYTES = 4 * 1024;
+
+const unprocessable = (type: 'upload_file_missing' | 'upload_multiple_files', line: string) =>
+  new AppError(422, type, {}, [line]);
+
+/** The multipart plugin's and busboy's errors, as our stable codes. */
+function multipartError(error: unknown, maxBytes: number): unknown {
+  if (error instanceof AppError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return tooLarge(maxBytes);
+    case 'FST_FILES_LIMIT':
+      return unprocessable('upload_multiple_files', 'body.file: exactly one file per request');
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new AppError(413, 'upload_too_many_parts', {}, [
+        `body: at most ${LIMITS.parts} parts, of which at most ${LIMITS.fields} text fields`,
+      ]);
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new AppError(415, 'upload_not_multipart');
+    default:
+      // Everything else the parser raises is about the body's framing (or the client leaving).
+      return new AppError(400, 'upload_malformed');
+  }
+}
+
+/** Reads a file part we do not store, so the parser moves on. */
+async function drain(stream: UploadSource): Promise<void> {
+  stream.resume();
+  await finished(stream).catch(() => undefined);
+}
+
+/** POST /api/upload/image and /api/upload/file: any signed-in user. */
+export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async (app, options) => {
+  const { mediaDir, maxFileSize, baseUrl } = options;
+  // Registered in this plugin only: no other route accepts multipart bodies.
+  await app.register(multipart, { limits: { ...LIMITS, fileSize: maxFileSize }, throwFileSizeLimit: true });
+
+  async function receive(request: FastifyRequest, kind: UploadKind): Promise<UploadResult> {
+    if (!request.isMultipart()) throw new AppError(415, 'upload_not_multipart');
+    let received: ReceivedUpload | undefined;
+    let rawName: string | undefined;
+    let failure: unknown;
+    let sawFile = false;
+    try {
+      // Every part is read to the end, even after a failure, so the client is answered only
+      // once its request is over (answering mid-upload leaves it writing into a closed socket).
+      for await (const part of request.parts()) {
+        if (part.type !== 'file') continue; // small text fields are allowed and ignored
+        sawFile = true;
+        if (received || failure !== undefined || part.fieldname !== 'file') {
+          await drain(part.file);
+          continue;
+        }
+        if (Buffer.byteLength(part.filename ?? '') > MAX_RAW_FILENAME_BYTES) {
+          failure = new AppError(400, 'upload_headers_too_large');
+          await drain(part.file);
+          continue;
+        }
+        try {
+          received = await receiveUpload(part.file, { mediaDir, maxBytes: maxFileSize, kind });
+          rawName = part.filename;
+        } catch (error) {
+          failure = error;
+          await drain(part.file); // in case it failed before reading (a disk error): the parser must go on
+        }
+      }
+    } catch (error) {
+      await received?.discard();
+      throw multipartError(error, maxFileSize);
+    }
+    if (failure !== undefined) {
+      await received?.discard();
+      throw failure;
+    }
+    if (!received) {
+      throw unprocessable(
+        'upload_file_missing',
+        sawFile ? 'body.file: the file must be sent in the field named "file"' : 'body.file: is required',
+      );
+    }
+    await received.commit();
+    return { url: `${baseUrl}${received.path}`, filename: sanitiseFilename(rawName, received.ext), file_type: kind };
+  }
+
+  const responses = { 200: UploadResult, ...errorResponses(400, 401, 403, 413, 415, 422, 503) };
+  app.post(
+    '/image',
+    {
+      schema: {
+        tags: ['uploads'],
+        summary: 'Upload an image (JPEG, PNG, GIF or WebP, recognised by its bytes)',
+        consumes: ['multipart/form-data'],
+        body: UploadBody,
+        response: responses,
+      },
+      // The multipart stream is read by the handler, not validated up front.
+      validatorCompiler: () => () => true,
+    },
+    (request) => receive(request, 'image'),
+  );
+  app.post(
+    '/file',
+    {
+      schema: {
+        tags: ['uploads'],
+        summary: 'Upload a file (images, PDF, DOC, DOCX, XLS, XLSX or UTF-8 text, recognised by its bytes)',
+        consumes: ['multipart/form-data'],
+        body: UploadBody,
+        response: responses,
+      },
+      validatorCompiler: () => () => true,
+    },
+    (request) => receive(request, 'file'),
+  );
+};

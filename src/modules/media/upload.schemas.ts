@@ -1,0 +1,19 @@
+import Type, { type Static } from 'typebox';
+
+export const UploadResult = Type.Object({
+  url: Type.String({ description: 'Absolute URL of the stored file (BASE_URL + /api/media/uploads/…)' }),
+  filename: Type.String({ description: 'The original file name, sanitised' }),
+  file_type: Type.Enum(['image', 'file'], { description: 'Which endpoint stored it: image or file' }),
+});
+export type UploadResult = Static<typeof UploadResult>;
+
+/** For the OpenAPI document only: the handler reads the multipart stream itself. */
+export const UploadBody = {
+  content: {
+    'multipart/form-data': {
+      schema: Type.Object({
+        file: Type.String({ format: 'binary', description: 'Exactly one file, in the field named "file"' }),
+      }),
+    },
+  },
+};
