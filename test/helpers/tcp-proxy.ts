@@ -43,7 +43,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     link.upstream?.destroy();
   };
   const end = (socket: Socket, mode: 'reset' | 'close') => {
-    if (mode === 'reset') socket.resetAndDestroy();
+    // A reset of a half-closed socket (its peer already sent FIN, as after Redis's QUIT)
+    // never completes in Node 24 and keeps the process alive: plain close then.
+    if (mode === 'reset' && socket.readyState === 'open') socket.resetAndDestroy();
     else socket.destroy();
   };
   const forward = (link: Link) => {

@@ -124,6 +124,8 @@ export interface ConnectOptions {
   path?: 'api' | 'legacy';
   headers?: Record<string, string>;
   wsOptions?: WebSocket.ClientOptions;
+  /** The event `connect` waits for (default `online_users`; `hello` when presence cannot answer). */
+  until?: 'hello' | 'online_users';
 }
 
 export interface RealtimeTestApp {
@@ -138,7 +140,7 @@ export interface RealtimeTestApp {
   tokenFor(userId: string, role?: string): Promise<string>;
   /** Get-or-create the conversation of a pair as `token`'s user. */
   conversation(token: string, a: string, b: string): Promise<string>;
-  /** Opens a socket and resolves once `hello` and `online_users` arrived. */
+  /** Opens a socket and resolves once `hello` and `online_users` (or `options.until`) arrived. */
   connect(userId: string, token: string, options?: ConnectOptions): Promise<TestSocket>;
   /** Tries an upgrade that must be refused; resolves with the HTTP status and JSON body. */
   refused(userId: string, options: ConnectOptions & { token?: string }): Promise<{ status: number; body: any }>;
@@ -239,7 +241,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
         ws.once('error', reject);
         ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       });
-      await socket.waitFor('online_users');
+      await socket.waitFor(connectOptions.until ?? 'online_users');
       return socket;
     },
     refused(userId, connectOptions) {

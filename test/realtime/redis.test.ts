@@ -4,40 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
 import { createRedisBus } from '../../src/realtime/redis-bus.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
-const skip = (await redisReachable()) ? false : `Redis is not reachable at ${REDIS_URL} (set TEST_REDIS_URL)`;
-
-/** Deletes this test's keys only: the Redis is shared, never flushed. */
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+const REDIS_URL = TEST_REDIS_URL;
+const skip = REDIS_SKIP_REASON;
 
 describe('Redis bus: presence', { skip }, () => {
   const prefix = `chat-test:${randomUUID()}:`;
