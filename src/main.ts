@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import cluster from 'node:cluster';
 import { ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
 import { createLogger } from './http/logging.ts';
-import { SchemaNotAtHeadError, startServer } from './server.ts';
+import { SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
 
 const WATCHED_FLAG = '--watched';
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -11,7 +12,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
 
   // RELOAD=True: run the server under Node's own watcher, which restarts it on source changes.
-  if (config.RELOAD && !process.argv.includes(WATCHED_FLAG)) {
+  // Not in a cluster worker (src/cluster.ts): the primary supervises those.
+  if (config.RELOAD && cluster.isPrimary && !process.argv.includes(WATCHED_FLAG)) {
     const child = spawn(process.execPath, ['--watch-path=src', process.argv[1] ?? 'src/main.ts', WATCHED_FLAG], {
       stdio: 'inherit',
     });
@@ -21,7 +23,8 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger({ level: config.DEBUG ? 'debug' : 'info' });
-  const server = await startServer(config, logger);
+  const worker = cluster.worker;
+  const server = await startServer(config, logger, worker ? { workerId: String(worker.id) } : {});
   logger.info(
     { url: server.url, docs: `${config.BASE_URL}/api/docs` },
     `${config.APP_TITLE} listening; API docs at ${config.BASE_URL}/api/docs`,
@@ -42,7 +45,16 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (worker) {
+    // The primary stops workers one at a time; Ctrl-C reaches every process of the terminal's group at once.
+    process.on('SIGINT', () => {});
+    // Where signals cannot be sent gracefully (Windows) the primary asks over IPC instead.
+    process.on('message', (message: unknown) => {
+      if (message === WORKER_SHUTDOWN_MESSAGE) void shutdown('cluster primary');
+    });
+  } else {
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,8 @@ import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
+import { currentLogger } from './http/logging.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
@@ -35,6 +37,9 @@ export class SchemaNotAtHeadError extends Error {
  */
 export const STATEMENT_TIMEOUT_MS = 30_000;
 
+/** What the cluster primary (src/cluster.ts) sends a worker (src/main.ts) to make it shut down gracefully. */
+export const WORKER_SHUTDOWN_MESSAGE = 'shutdown';
+
 export interface ServerOptions {
   /** Defaults to STATEMENT_TIMEOUT_MS; tests shorten it. */
   statementTimeoutMs?: number;
@@ -43,12 +48,17 @@ export interface ServerOptions {
   bus?: FanoutBus;
   /** Heartbeat, rate and buffer limits of the WebSocket gateway; tests shorten them. */
   realtimeLimits?: Partial<RealtimeLimits>;
+  /**
+   * A cluster worker's id, sent as `X-Worker` on every response and WebSocket
+   * upgrade, so an operator (or a test) can tell which process answered.
+   */
+  workerId?: string;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
-async function openBus(config: Config, logger: Logger): Promise<FanoutBus> {
+async function openBus(config: Config, logger: Logger, metrics: Metrics): Promise<FanoutBus> {
   if (config.REDIS_URL === '') return createInProcessBus();
-  return createRedisBus({ url: config.REDIS_URL, prefix: DEFAULT_REDIS_PREFIX, logger });
+  return createRedisBus({ url: config.REDIS_URL, prefix: DEFAULT_REDIS_PREFIX, logger, metrics });
 }
 
 /**
@@ -63,24 +73,33 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     ...(config.DEBUG_SQL
       ? {
+          // The request's logger when serving one, so each SQL line carries its reqId.
           logQuery: (sql: string, durationMs: number, error?: unknown) =>
-            logger.info({ sql, durationMs, err: error }, 'sql'),
+            currentLogger(logger).info({ sql, durationMs, err: error }, 'sql'),
         }
       : {}),
   });
+  // Per instance, never prom-client's global registry: tests run several servers in one process.
+  const metrics = createMetrics();
+  if (database.poolStats) metrics.trackDatabasePool(database.poolStats);
   let realtime: Realtime | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
-    const bus = options.bus ?? (await openBus(config, logger));
+    const bus = options.bus ?? (await openBus(config, logger, metrics));
     realtime = createRealtime({
       db: database.db,
       bus,
       logger,
+      metrics,
       ...(options.realtimeLimits ? { limits: options.realtimeLimits } : {}),
     });
-    const services = createServices(database.db, config, realtime);
     const liveRealtime = realtime;
+    metrics.trackRealtime({
+      connections: () => liveRealtime.registry.size,
+      users: () => liveRealtime.registry.users().length,
+    });
+    const services = createServices(database.db, config, realtime, metrics);
     const app = await buildApp({
       config,
       database,
@@ -88,6 +107,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       logger,
       realtime,
       readiness: config.REDIS_URL === '' ? [] : [{ name: 'redis', check: () => liveRealtime.checkBus() }],
+      metrics,
     });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing
@@ -98,7 +118,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     });
     app.addHook('onSend', async (_request, reply) => {
       if (closing) reply.header('connection', 'close');
+      if (options.workerId) reply.header('x-worker', options.workerId);
     });
+    const { workerId } = options;
+    if (workerId) {
+      app.websocketServer.on('headers', (headers: string[]) => headers.push(`X-Worker: ${workerId}`));
+    }
     const url = await app.listen({ host: config.HOST, port: config.PORT });
     return {
       app,
@@ -108,11 +133,13 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       async close() {
         await app.close();
         await database.destroy();
+        metrics.close();
       },
     };
   } catch (error) {
     await realtime?.close();
     await database.destroy();
+    metrics.close();
     throw error;
   }
 }

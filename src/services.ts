@@ -9,10 +9,16 @@ import { createConversationService } from './modules/conversations/conversation.
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
+import type { MessageMetrics } from './observability/metrics.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
 
 /** Wires every service to the few dependencies it needs; built once per process. */
-export function createServices(db: Kysely<Database>, config: Config, realtime: RealtimePublisher) {
+export function createServices(
+  db: Kysely<Database>,
+  config: Config,
+  realtime: RealtimePublisher,
+  metrics?: MessageMetrics,
+) {
   const tokens = createTokenIssuer({
     secret: config.JWT_SECRET_KEY,
     algorithm: config.JWT_ALGORITHM,
@@ -27,6 +33,7 @@ export function createServices(db: Kysely<Database>, config: Config, realtime: R
     realtime,
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
+    metrics,
   });
   return {
     tokens,

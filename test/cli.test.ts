@@ -74,6 +74,11 @@ describe('command-line tools', { concurrency: true }, () => {
       ['db', ['frobnicate'], /Unknown action "frobnicate"/],
       ['db', ['new'], /needs a name/],
       ['db', ['new', 'Bad-Name'], /needs a name/],
+      ['db', ['new', 'add', 'nickname'], /takes one name/],
+      ['db', ['rollback', '3'], /db rollback takes no arguments \(got 3\)/],
+      ['db', ['migrate', 'head'], /db migrate takes no arguments/],
+      ['db', ['status', '--all'], /db status takes no arguments/],
+      ['db', ['seed', 'demo'], /db seed takes no arguments/],
       ['create-admin', ['a1', 'boss', 'secret123', 'extra'], /Too many arguments/],
       ['create-admin', ['bad id!', 'boss', 'secret123'], /Invalid id/],
       ['create-admin', ['a1', 'boss', 'short'], /at least 6/],
@@ -155,7 +160,8 @@ describe('command-line tools', { concurrency: true }, () => {
       test('db migrate applies every migration; status then shows it applied and at head', async () => {
         const migrate = await cli('db', ['migrate']);
         assertExit(migrate, 0, 'db migrate');
-        assert.match(migrate.stdout, /applied \d{14}_initial_schema/);
+        // Progress: the count first, then each migration with its time as it is applied.
+        assert.match(migrate.stdout, /^Applying 1 migration\(s\)\.\.\.\napplied \d{14}_initial_schema \(\d+ ms\)\n/);
         assert.match(migrate.stdout, /At head/);
         const status = await cli('db', ['status']);
         assertExit(status, 0, 'db status');

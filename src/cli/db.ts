@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MIGRATIONS_DIR, migrateDownOne, migrateToLatest, migrationStates } from '../db/migrator.ts';
+import { MIGRATIONS_DIR, migrateDownOne, migrateToLatest, migrationStates, pendingMigrations } from '../db/migrator.ts';
 import { seedDemoData } from '../db/seed.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
 
@@ -34,23 +34,36 @@ function timestamp(date = new Date()): string {
   return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
+/** Actions that take no argument: a stray one (`db:rollback -- 3`) is a mistake, not something to ignore. */
+function noArguments(action: string, rest: string[]): void {
+  if (rest.length > 0) throw new UsageError(`db ${action} takes no arguments (got ${rest.join(' ')}).`);
+}
+
 runCommand({
   usage: USAGE,
   async run([action, ...rest]) {
     switch (action) {
       case 'migrate':
+        noArguments(action, rest);
         return withDatabase(async ({ db }) => {
           const started = Date.now();
-          const applied = await migrateToLatest(db);
-          for (const line of applied) console.log(line);
+          const pending = await pendingMigrations(db);
+          if (pending.length > 0) console.log(`Applying ${pending.length} migration(s)...`);
+          let stepStarted = Date.now();
+          const applied = await migrateToLatest(db, (line) => {
+            console.log(`${line} (${Date.now() - stepStarted} ms)`);
+            stepStarted = Date.now();
+          });
           console.log(applied.length === 0 ? 'Already at head.' : `At head (${Date.now() - started} ms).`);
         });
       case 'rollback':
+        noArguments(action, rest);
         return withDatabase(async ({ db }) => {
           const reverted = await migrateDownOne(db);
           console.log(reverted.length === 0 ? 'Nothing to roll back.' : reverted.join('\n'));
         });
       case 'status':
+        noArguments(action, rest);
         return withDatabase(async ({ db }) => {
           const states = await migrationStates(db);
           for (const state of states) {
@@ -68,12 +81,14 @@ runCommand({
         const name = rest[0];
         if (!name || !/^[a-z0-9_]+$/.test(name))
           throw new UsageError('db:new needs a name of lowercase letters, digits and _');
+        if (rest.length > 1) throw new UsageError('db:new takes one name (use _ between words).');
         const file = join(MIGRATIONS_DIR, `${timestamp()}_${name}.ts`);
         await writeFile(file, MIGRATION_TEMPLATE, { flag: 'wx' });
         console.log(`Created ${file}`);
         return;
       }
       case 'seed':
+        noArguments(action, rest);
         return withDatabase(async ({ db }) => {
           await seedDemoData(db, (line) => console.log(line));
           console.log('Demo data ready (admin / admin123).');

@@ -6,6 +6,7 @@ import { EXAMPLE_JWT_SECRET } from '../config/config.ts';
 import { loadConfig } from '../config/environment.ts';
 import { migrateToLatest } from '../db/migrator.ts';
 import { seedDemoData } from '../db/seed.ts';
+import { ensureDefaultAvatars } from '../modules/media/avatars.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
 
 const USAGE = `First-time set-up of a fresh clone.
@@ -42,8 +43,11 @@ runCommand({
       await mkdir(dirname(config.DATABASE_URL.path), { recursive: true });
     }
     await mkdir(config.MEDIA_DIR, { recursive: true });
+    const avatars = await ensureDefaultAvatars(config.MEDIA_DIR);
+    if (avatars.length > 0)
+      console.log(`Drew the default avatars (${avatars.join(', ')}) in ${config.MEDIA_DIR}/avatars.`);
     await withDatabase(async ({ db }) => {
-      for (const line of await migrateToLatest(db)) console.log(line);
+      await migrateToLatest(db, (line) => console.log(line));
       console.log('Schema at head.');
       await seedDemoData(db, (line) => console.log(line));
       console.log(`\nReady. Start with: npm start   (API docs: ${config.BASE_URL}/api/docs; admin / admin123)`);

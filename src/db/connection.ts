@@ -11,7 +11,20 @@ export type Dialect = 'mysql' | 'sqlite';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** MySQL pool occupancy, for the metrics; absent for SQLite (one connection, no pool). */
+  poolStats?: () => PoolStats;
   destroy(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections checked out by a query or transaction. */
+  inUse: number;
+  /** Requests queued for a free connection. */
+  waiting: number;
+  /** Connections open, busy or idle. */
+  open: number;
+  /** The pool's connection limit. */
+  limit: number;
 }
 
 export interface DatabaseOptions {
@@ -75,7 +88,22 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     }),
     ...(log ? { log } : {}),
   });
-  return { db, dialect: 'mysql', destroy: () => db.destroy() };
+  return { db, dialect: 'mysql', poolStats: () => mysqlPoolStats(pool), destroy: () => db.destroy() };
+}
+
+/** mysql2 exposes no pool statistics: read its queues, and report 0 should their shape change. */
+function mysqlPoolStats(pool: Pool): PoolStats {
+  const internals = pool as unknown as Partial<
+    Record<'_allConnections' | '_freeConnections' | '_connectionQueue', { length: number }>
+  > & { config?: { connectionLimit?: number } };
+  const open = internals._allConnections?.length ?? 0;
+  const free = internals._freeConnections?.length ?? 0;
+  return {
+    inUse: Math.max(0, open - free),
+    waiting: internals._connectionQueue?.length ?? 0,
+    open,
+    limit: internals.config?.connectionLimit ?? 0,
+  };
 }
 
 /**

@@ -42,8 +42,23 @@ export function unwrapResult(resultSet: MigrationResultSet): string[] {
   return (resultSet.results ?? []).map((r) => `${r.direction === 'Up' ? 'applied' : 'reverted'} ${r.migrationName}`);
 }
 
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  return unwrapResult(await createMigrator(db).migrateToLatest());
+/**
+ * Applies every pending migration. With `onApplied`, one at a time, reporting
+ * each as it lands (a long ALTER on a big table shows where it is); each
+ * step commits on its own, so a failure keeps the migrations before it.
+ */
+export async function migrateToLatest(db: Kysely<any>, onApplied?: (line: string) => void): Promise<string[]> {
+  const migrator = createMigrator(db);
+  if (!onApplied) return unwrapResult(await migrator.migrateToLatest());
+  const applied: string[] = [];
+  for (;;) {
+    const step = unwrapResult(await migrator.migrateUp());
+    if (step.length === 0) return applied;
+    for (const line of step) {
+      applied.push(line);
+      onApplied(line);
+    }
+  }
 }
 
 export async function migrateDownOne(db: Kysely<any>): Promise<string[]> {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { uuidv7 } from '../lib/ids.ts';
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
+import { defaultAvatarPath } from '../modules/media/avatars.ts';
 import type { Database, UsersTable } from './types.ts';
 
 interface DemoUser {
@@ -45,7 +46,7 @@ export async function seedDemoData(db: Kysely<Database>, log: (line: string) => 
           username: user.username,
           role: user.role,
           description: user.description,
-          avatar: null,
+          avatar: defaultAvatarPath(user.role),
           status: 'active',
           password_hash: user.password ? await hashPassword(user.password) : null,
           created_at: now,

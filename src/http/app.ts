@@ -9,16 +9,20 @@ import type { Config } from '../config/config.ts';
 import type { DatabaseHandle } from '../db/connection.ts';
 import { authRoutes, publicAuthRoutes } from '../modules/auth/auth.routes.ts';
 import { conversationRoutes } from '../modules/conversations/conversation.routes.ts';
+import { mediaRoutes } from '../modules/media/media.routes.ts';
+import { uploadRoutes } from '../modules/media/upload.routes.ts';
 import { messageRoutes } from '../modules/messages/message.routes.ts';
 import { quickReplyRoutes } from '../modules/quick-replies/quick-reply.routes.ts';
 import { type ReadinessCheck, systemRoutes } from '../modules/system/system.routes.ts';
 import { userRoutes } from '../modules/users/user.routes.ts';
+import { registerMetrics } from '../observability/http-metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { registerRealtimeGateway } from '../realtime/gateway.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { authenticateHook } from './authenticate.ts';
 import { installErrorHandling } from './error-handler.ts';
-import { requestIdFor } from './logging.ts';
+import { bindRequestLoggers, requestIdFor } from './logging.ts';
 import { strictValidatorCompiler } from './validation.ts';
 
 export interface AppDependencies {
@@ -30,6 +34,8 @@ export interface AppDependencies {
   realtime?: Realtime;
   /** Extra readiness checks (Redis, when configured). */
   readiness?: readonly ReadinessCheck[];
+  /** Request timing and GET /metrics (Prometheus); without it neither exists. */
+  metrics?: Metrics;
 }
 
 /** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
@@ -47,7 +53,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  bindRequestLoggers(app);
   installErrorHandling(app, { debug: config.DEBUG });
+  if (deps.metrics) registerMetrics(app, deps.metrics);
 
   await app.register(cors, { origin: [...config.CORS_ORIGINS], credentials: true });
   await app.register(cookie);
@@ -68,6 +76,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     ...(deps.readiness ?? []),
   ];
   await app.register(systemRoutes, { prefix: '/api', title: config.APP_TITLE, version: config.APP_VERSION, readiness });
+  await app.register(mediaRoutes, { prefix: '/api/media', mediaDir: config.MEDIA_DIR });
   await app.register(publicAuthRoutes, {
     prefix: '/api/auth',
     services,
@@ -81,6 +90,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await authenticated.register(conversationRoutes, { prefix: '/api/conversations', services });
     await authenticated.register(messageRoutes, { prefix: '/api/messages', services });
     await authenticated.register(quickReplyRoutes, { prefix: '/api/quick-replies', services });
+    await authenticated.register(uploadRoutes, {
+      prefix: '/api/upload',
+      mediaDir: config.MEDIA_DIR,
+      maxFileSize: config.MAX_FILE_SIZE,
+      baseUrl: config.BASE_URL,
+    });
   });
 
   // Last, so the websocket plugin's hooks wrap only the socket routes.

@@ -20,7 +20,13 @@ export const Audience = Type.Object({
 export type Audience = Static<typeof Audience>;
 
 export const Envelope = Type.Union([
-  Type.Object({ kind: Type.Literal('event'), audience: Audience, event: BroadcastEvent }),
+  Type.Object({
+    kind: Type.Literal('event'),
+    audience: Audience,
+    event: BroadcastEvent,
+    /** fanoutClock() when published, for the fan-out latency metric. */
+    published_at: Type.Optional(Type.Number()),
+  }),
   /** Close every connection of a user (deactivated or deleted) with this code. */
   Type.Object({
     kind: Type.Literal('disconnect'),

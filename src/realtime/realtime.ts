@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import pino from 'pino';
 import type { Database } from '../db/types.ts';
 import { nowSeconds } from '../lib/time.ts';
+import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/metrics.ts';
 import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
@@ -34,6 +35,7 @@ export interface RealtimeOptions {
   bus?: FanoutBus;
   logger?: RealtimeLogger;
   limits?: Partial<RealtimeLimits>;
+  metrics?: RealtimeMetrics;
 }
 
 /**
@@ -99,6 +101,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   const bus = options.bus ?? createInProcessBus();
   const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
   const limits: RealtimeLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = options.metrics ?? noMetrics;
   const registry = new ConnectionRegistry();
   const presenceQueue = createKeyedQueue(logger);
   let closing = false;
@@ -108,7 +111,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   bus.onEnvelope((envelope: Envelope) => {
     if (envelope.kind === 'event') {
       // Serialised once for every local recipient.
-      registry.deliver(envelope.audience, JSON.stringify(envelope.event));
+      const sockets = registry.deliver(envelope.audience, JSON.stringify(envelope.event));
+      metrics.eventFannedOut(envelope.event.type, sockets, envelope.published_at);
     } else {
       for (const connection of registry.ofUser(envelope.userId)) connection.close(envelope.code as CloseCode);
     }
@@ -119,12 +123,14 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     try {
       bus.publish(envelope);
     } catch (error) {
+      metrics.busPublishFailed();
       logger.error({ err: error }, 'realtime publish failed');
     }
   }
 
   function broadcast(event: BroadcastEvent, audience: Parameters<ConnectionRegistry['resolve']>[0]): void {
-    publish({ kind: 'event', audience, event });
+    metrics.eventPublished(event.type);
+    publish({ kind: 'event', audience, event, published_at: fanoutClock() });
   }
 
   function announce(userId: string, status: 'online' | 'offline', contacts: readonly string[]): void {

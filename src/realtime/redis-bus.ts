@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import pino from 'pino';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import type { RealtimeMetrics } from '../observability/metrics.ts';
 import { Envelope, type FanoutBus, type PresenceStore } from './bus.ts';
 import type { RealtimeLogger } from './realtime.ts';
 
@@ -19,10 +20,28 @@ export interface RedisBusOptions {
    * instance that dies without leaving drops out of presence after this.
    */
   presenceTtlMs?: number;
+  /**
+   * How long a command may wait for its answer before it fails. Nothing
+   * waits on Redis longer than this: not a presence change, not readiness.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Both connections are pinged this often, so a Redis that stopped answering
+   * without closing the connection (a network partition) is noticed, the
+   * connection dropped and redialled, instead of waiting for TCP to give up.
+   */
+  healthCheckIntervalMs?: number;
+  /** The longest pause between reconnection attempts (they back off exponentially up to it). */
+  maxReconnectDelayMs?: number;
   logger?: RealtimeLogger;
+  /** Counts events that could not reach the other instances (GET /metrics). */
+  metrics?: Pick<RealtimeMetrics, 'busPublishFailed'>;
 }
 
 export const DEFAULT_PRESENCE_TTL_MS = 90_000;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
+export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
+export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000;
 /** The key prefix production uses (no variable for it: every variable is required, so none is added lightly). */
 export const DEFAULT_REDIS_PREFIX = 'cs-chat:';
 
@@ -77,10 +96,42 @@ interface PresenceScripts {
 }
 
 /**
+ * Connection options for both connections. While Redis is unreachable every
+ * command fails at once (no offline queue), so nothing piles up in memory for
+ * as long as the outage lasts and no caller waits for Redis to come back; a
+ * command already written when the connection drops is failed, never resent
+ * later (a late event or presence change would be stale: presence is
+ * re-registered on reconnect instead, and clients catch up on messages by seq).
+ */
+function connectionOptions(options: RedisBusOptions): RedisOptions {
+  const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    // Fails what was in flight as soon as the connection closes, instead of after some retries.
+    maxRetriesPerRequest: 0,
+    commandTimeout,
+    // A connection that answers nothing for this long after a command is destroyed and redialled.
+    socketTimeout: commandTimeout * 2,
+    // Keeps trying forever, at most maxDelay apart, so delivery resumes soon after Redis returns.
+    retryStrategy: (attempt: number) =>
+      Math.min(50 * 2 ** Math.min(attempt - 1, 16), maxDelay) + Math.floor(Math.random() * 100),
+  };
+}
+
+/**
  * Fan-out across instances over Redis pub/sub, with presence in Redis. Uses
  * two connections (a subscribed connection can issue no other command).
  * Publishing delivers locally at once and drops the copy that comes back.
  * Payloads from the channel are validated like client input.
+ *
+ * While Redis is down, local delivery goes on; events for other instances
+ * are dropped (counted, logged once per outage) and presence calls fail fast.
+ * When it returns, the subscription is renewed and this instance's presence
+ * is written again: the users it still holds are re-joined (Redis may have
+ * lost them) and those who left during the outage are removed.
  */
 export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBus> {
   const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
@@ -90,21 +141,46 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   const onlineKey = `${options.prefix}online`;
   const userKey = (userId: string) => `${options.prefix}presence:${userId}`;
 
-  const commands = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const commands = new Redis(options.url, connectionOptions(options));
   const subscriber = commands.duplicate();
-  for (const [name, client] of [
-    ['commands', commands],
-    ['subscriber', subscriber],
-  ] as const) {
-    // Without a listener an 'error' would crash the process; ioredis reconnects by itself.
-    client.on('error', (error: unknown) => logger.warn({ err: error, connection: name }, 'redis error'));
-  }
   commands.defineCommand('presenceJoin', { numberOfKeys: 2, lua: JOIN });
   commands.defineCommand('presenceLeave', { numberOfKeys: 2, lua: LEAVE });
   const scripts = commands as unknown as PresenceScripts;
 
   let deliver: (envelope: Envelope) => void = () => {};
   let closed = false;
+  let started = false;
+  /** Users this instance holds (joined, not left): what it writes back after an outage. */
+  const holding = new Set<string>();
+  /** Users this instance let go of while their leave could not reach Redis. */
+  const unleft = new Set<string>();
+  /** Events other instances missed during the current outage. */
+  let dropped = 0;
+
+  for (const [name, client] of [
+    ['commands', commands],
+    ['subscriber', subscriber],
+  ] as const) {
+    let down = false;
+    // Without a listener an 'error' would crash the process; ioredis reconnects by itself.
+    // One warning per outage: reconnection attempts fail every couple of seconds while it lasts.
+    client.on('error', (error: unknown) => {
+      if (closed) return;
+      if (down) logger.debug({ err: error, connection: name }, 'redis still unreachable');
+      else logger.warn({ err: error, connection: name }, 'redis error');
+    });
+    client.on('close', () => {
+      if (closed || down || !started) return;
+      down = true;
+      logger.warn({ connection: name }, 'redis connection lost; retrying (local delivery continues)');
+    });
+    client.on('ready', () => {
+      if (!down) return;
+      down = false;
+      logger.info({ connection: name }, 'redis connection restored');
+      if (client === commands) void resync();
+    });
+  }
 
   subscriber.on('message', (from: string, payload: string) => {
     if (from !== channel) return;
@@ -131,21 +207,62 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
     await commands.connect();
     await subscriber.connect();
     await subscriber.subscribe(channel);
+    started = true;
   } catch (error) {
     commands.disconnect();
     subscriber.disconnect();
-    throw error;
+    const where = new URL(options.url);
+    where.password = '';
+    where.username = '';
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`Redis is not reachable at ${where.href} (REDIS_URL): ${reason}`, { cause: error });
   }
 
   const join = (userId: string, now = Date.now()) =>
     scripts.presenceJoin(userKey(userId), onlineKey, instanceId, now, now + ttl, userId, ttl * 2);
+  const leave = (userId: string) => scripts.presenceLeave(userKey(userId), onlineKey, instanceId, Date.now(), userId);
+
+  /**
+   * After a reconnect: writes this instance's presence again. Commands on one
+   * connection run in the order they are sent and `holding` changes when a
+   * join or leave is sent, so a join or leave racing with this still wins.
+   */
+  async function resync(): Promise<void> {
+    if (dropped > 0) {
+      logger.warn({ dropped }, 'redis is back; events published while it was down did not reach other instances');
+      dropped = 0;
+    }
+    const now = Date.now();
+    const leaving = [...unleft];
+    unleft.clear();
+    const results = await Promise.allSettled([
+      ...[...holding].map((userId) => join(userId, now)),
+      ...leaving.map((userId) =>
+        leave(userId).catch((error: unknown) => {
+          if (!holding.has(userId)) unleft.add(userId);
+          throw error;
+        }),
+      ),
+    ]);
+    const failed = results.filter((result) => result.status === 'rejected').length;
+    if (failed > 0) logger.warn({ failed }, 'presence resync incomplete; retried on the next reconnect');
+    else logger.info({ joined: holding.size, left: leaving.length }, 'presence re-registered after reconnect');
+  }
 
   const presence: PresenceStore = {
     async join(userId) {
+      holding.add(userId);
+      unleft.delete(userId);
       return (await join(userId)) === 1;
     },
     async leave(userId) {
-      return (await scripts.presenceLeave(userKey(userId), onlineKey, instanceId, Date.now(), userId)) === 1;
+      holding.delete(userId);
+      try {
+        return (await leave(userId)) === 1;
+      } catch (error) {
+        if (!holding.has(userId)) unleft.add(userId);
+        throw error;
+      }
     },
     async online() {
       const now = Date.now();
@@ -163,33 +280,63 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
       });
     },
     async refresh(userIds) {
-      if (userIds.length === 0) return;
+      // While Redis is away there is nothing to refresh; the reconnect re-registers everyone.
+      if (userIds.length === 0 || commands.status !== 'ready') return;
       const now = Date.now();
       await Promise.all(userIds.map((userId) => join(userId, now)));
     },
   };
+
+  // Pings keep both connections honest (see healthCheckIntervalMs); their failures show in 'error'/'close'.
+  const healthCheck = setInterval(() => {
+    for (const client of [commands, subscriber]) {
+      if (client.status === 'ready') client.ping().catch(() => {});
+    }
+  }, options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS);
+  healthCheck.unref();
+
+  function noteDropped(error?: unknown): void {
+    options.metrics?.busPublishFailed();
+    dropped += 1;
+    if (dropped === 1) {
+      logger.error(
+        { err: error, connection: commands.status },
+        'redis publish failed: other instances miss events until redis is back (clients catch up by seq)',
+      );
+    }
+  }
 
   return {
     presence,
     publish(envelope) {
       deliver(envelope);
       if (closed) return;
+      // Never queued, never awaited: a send is stored and acknowledged whatever Redis does.
+      if (commands.status !== 'ready') {
+        noteDropped();
+        return;
+      }
       const wire: Wire = { origin: instanceId, envelope };
-      commands.publish(channel, JSON.stringify(wire)).catch((error: unknown) => {
-        logger.error({ err: error }, 'redis publish failed: other instances miss this event');
-      });
+      commands.publish(channel, JSON.stringify(wire)).catch(noteDropped);
     },
     onEnvelope(handler) {
       deliver = handler;
     },
     async check() {
-      await commands.ping();
+      // Both: without the subscription this instance would miss every other instance's events.
+      await Promise.all([commands.ping(), subscriber.ping()]);
     },
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(healthCheck);
       deliver = () => {};
-      await Promise.allSettled([subscriber.quit(), commands.quit()]);
+      // QUIT when connected (a clean goodbye); otherwise just stop reconnecting.
+      await Promise.allSettled(
+        [subscriber, commands].map((client) =>
+          (client.status === 'ready' ? client.quit() : Promise.resolve('OK')).finally(() => client.disconnect()),
+        ),
+      );
     },
   };
 }

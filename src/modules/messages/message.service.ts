@@ -6,10 +6,12 @@ import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
+import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { findUsersByIds } from '../users/user.repository.ts';
+import type { User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
@@ -37,17 +39,17 @@ export interface MessageServiceDeps {
   realtime: RealtimePublisher;
   baseUrl: string;
   mediaDir: string;
+  /** Counts stored messages (after commit); omitted where nothing is measured. */
+  metrics?: MessageMetrics | undefined;
 }
 
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
-  const { db, users, conversations, realtime, baseUrl, mediaDir } = deps;
+  const { db, users, conversations, realtime, baseUrl, mediaDir, metrics } = deps;
 
-  async function present(rows: readonly MessageRow[]): Promise<Message[]> {
-    const senderIds = [...new Set(rows.map((row) => row.sender_id))];
-    const senders = new Map((await findUsersByIds(db, senderIds)).map((row) => [row.id, users.toUser(row)]));
-    return rows.map((row) => ({
+  function toMessage(row: MessageRow, sender: User | null): Message {
+    return {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
@@ -55,17 +57,17 @@ export function createMessageService(deps: MessageServiceDeps) {
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),
-      sender: senders.get(row.sender_id) ?? null,
+      sender,
       seq: Number(row.seq),
       client_msg_id: row.client_msg_id,
       filename: row.filename,
-    }));
+    };
   }
 
-  async function presentOne(row: MessageRow): Promise<Message> {
-    const [message] = await present([row]);
-    if (!message) throw notFound('message_not_found');
-    return message;
+  async function present(rows: readonly MessageRow[]): Promise<Message[]> {
+    const senderIds = [...new Set(rows.map((row) => row.sender_id))];
+    const senders = new Map((await findUsersByIds(db, senderIds)).map((row) => [row.id, users.toUser(row)]));
+    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
   }
 
   /** A retry of an earlier send: the original if it is the same message, else 409. */
@@ -136,11 +138,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
       const clientMsgId = input.client_msg_id ?? null;
 
-      if (clientMsgId !== null) {
-        const existing = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
-        if (existing) return { message: await presentOne(replay(existing, type, stored)), created: false };
-      }
-
+      // No lookup before the transaction: retries are rare, and the unique key on
+      // (conversation, sender, client_msg_id) answers them authoritatively below.
       const row = {
         id: uuidv7(),
         conversation_id: conversation.id,
@@ -164,11 +163,12 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (clientMsgId === null || !isUniqueViolation(error)) throw error;
         const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
         if (!winner) throw error;
-        return { message: await presentOne(replay(winner, type, stored)), created: false };
+        return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
       }
       if (seq === undefined) throw notFound('conversation_not_found');
+      metrics?.messageStored(type);
 
-      const message = await presentOne({ ...row, seq, is_read: 0 });
+      const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
       realtime.messageCreated({
         message,
         participants: [conversation.participant1_id, conversation.participant2_id],

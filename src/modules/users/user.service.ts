@@ -8,6 +8,7 @@ import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
 import {
   type ChangePasswordBody,
@@ -225,7 +226,7 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
               id: spec.id,
               username,
               role,
-              avatar: storedAvatar(spec.avatar) ?? null,
+              avatar: storedAvatar(spec.avatar) ?? defaultAvatarPath(role),
               description: spec.description ?? null,
               status: 'active',
               password_hash: null,
