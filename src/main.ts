@@ -2,13 +2,26 @@ import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
+import { isAccessOrMissingDatabase, isDatabaseUnavailable } from './db/errors.ts';
 import { createLogger } from './http/logging.ts';
 import { SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
 
 const WATCHED_FLAG = '--watched';
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
+const USAGE = `Run the chat server with the configuration in .env and the environment.
+
+Usage:
+  npm start                              one process (RELOAD=True restarts it on source changes)
+  npm run start:cluster -- --workers N   N worker processes on one port (needs REDIS_URL)
+
+Every variable of .env.example is required; npm run setup writes a .env for a fresh clone.`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   const config = loadConfig();
 
   // RELOAD=True: run the server under Node's own watcher, which restarts it on source changes.
@@ -60,6 +73,11 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError) {
     console.error(error.message);
+  } else if (isDatabaseUnavailable(error) || isAccessOrMissingDatabase(error)) {
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(
+      `Cannot use the database in DATABASE_URL: ${reason}\nSee "The database connection fails" in README.md (FAQ).`,
+    );
   } else {
     console.error(error);
   }

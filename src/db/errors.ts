@@ -49,3 +49,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     message,
   );
 }
+
+/** Wrong credentials or a database that does not exist: a configuration mistake, not an outage. */
+export function isAccessOrMissingDatabase(error: unknown): boolean {
+  const e = asDriverError(error);
+  return e.code === 'ER_ACCESS_DENIED_ERROR' || e.code === 'ER_BAD_DB_ERROR' || e.code === 'ER_DBACCESS_DENIED_ERROR';
+}
