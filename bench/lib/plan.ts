@@ -1,0 +1,160 @@
+/**
+ * How long and how large each scenario runs in each mode. quick (the
+ * default) fits in 5 minutes on the 2-core machine; full runs longer and
+ * larger; smoke only checks that the harness works (seconds, tiny sizes,
+ * numbers meaningless).
+ */
+
+export type Mode = 'smoke' | 'quick' | 'full';
+
+export const SCENARIOS = ['rest', 'send', 'latency', 'fanout', 'idle', 'history'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Plan {
+  /** Buyer–merchant pairs connected for send / latency / fan-out, and admins online meanwhile. */
+  pairs: number;
+  admins: number;
+  /** Processes holding the pairs' sockets. */
+  pairWorkers: number;
+  rest: { connections: number; warmupMs: number; durationMs: number };
+  send: { concurrencies: number[]; warmupMs: number; durationMs: number; floorDurationMs: number };
+  latency: { warmupMs: number; durationMs: number };
+  fanout: {
+    adminCounts: number[];
+    warmupMs: number;
+    stepMs: number;
+    /**
+     * First step's deliveries/s (at most a quarter of the send scenario's
+     * maximum message rate, when known); each next step doubles the rate.
+     */
+    firstDeliveries: number;
+    maxSteps: number;
+    /** Steps of the bare server, which starts at the service's best rate. */
+    maxBareSteps: number;
+  };
+  idle: { counts: number[]; cpuWindowMs: number; heartbeatMs: number };
+  history: {
+    /** Messages in the one long conversation. */
+    messages: number;
+    /** Other conversations' messages in the table (10,000,000 in all in full). */
+    otherMessages: number;
+    otherConversations: number;
+    warmupMs: number;
+    durationMs: number;
+    /** Also measure random pages (500 of them, in turn): the buffer pool's share. */
+    randomPages: boolean;
+  };
+  /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
+  profileMs: number;
+}
+
+export function planFor(mode: Mode): Plan {
+  switch (mode) {
+    case 'smoke':
+      return {
+        pairs: 100,
+        admins: 10,
+        pairWorkers: 2,
+        rest: { connections: 16, warmupMs: 300, durationMs: 1_500 },
+        send: { concurrencies: [4, 16], warmupMs: 300, durationMs: 1_500, floorDurationMs: 1_500 },
+        latency: { warmupMs: 300, durationMs: 2_000 },
+        fanout: {
+          adminCounts: [10, 100],
+          warmupMs: 300,
+          stepMs: 1_000,
+          firstDeliveries: 2_000,
+          maxSteps: 2,
+          maxBareSteps: 2,
+        },
+        idle: { counts: [500], cpuWindowMs: 3_000, heartbeatMs: 30_000 },
+        history: {
+          messages: 20_000,
+          otherMessages: 0,
+          otherConversations: 0,
+          warmupMs: 300,
+          durationMs: 1_000,
+          randomPages: false,
+        },
+        profileMs: 1_500,
+      };
+    case 'quick':
+      return {
+        pairs: 1_000,
+        admins: 10,
+        pairWorkers: 2,
+        rest: { connections: 32, warmupMs: 1_000, durationMs: 4_000 },
+        send: { concurrencies: [4, 16, 64], warmupMs: 1_000, durationMs: 3_000, floorDurationMs: 3_000 },
+        latency: { warmupMs: 1_000, durationMs: 8_000 },
+        fanout: {
+          adminCounts: [10, 100, 1_000],
+          warmupMs: 500,
+          stepMs: 1_500,
+          firstDeliveries: 8_000,
+          maxSteps: 4,
+          maxBareSteps: 3,
+        },
+        idle: { counts: [10_000], cpuWindowMs: 30_000, heartbeatMs: 30_000 },
+        history: {
+          messages: 1_000_000,
+          otherMessages: 0,
+          otherConversations: 0,
+          warmupMs: 300,
+          durationMs: 2_000,
+          randomPages: false,
+        },
+        profileMs: 3_000,
+      };
+    case 'full':
+      return {
+        pairs: 1_000,
+        admins: 10,
+        pairWorkers: 2,
+        rest: { connections: 64, warmupMs: 3_000, durationMs: 20_000 },
+        send: {
+          // The floor opens c connections: 64 leaves room under max_connections (151 by default).
+          concurrencies: [1, 2, 4, 8, 16, 32, 64],
+          warmupMs: 3_000,
+          durationMs: 15_000,
+          floorDurationMs: 10_000,
+        },
+        latency: { warmupMs: 3_000, durationMs: 60_000 },
+        fanout: {
+          adminCounts: [10, 100, 1_000],
+          warmupMs: 1_000,
+          stepMs: 5_000,
+          firstDeliveries: 4_000,
+          maxSteps: 8,
+          maxBareSteps: 8,
+        },
+        idle: { counts: [10_000, 50_000], cpuWindowMs: 90_000, heartbeatMs: 30_000 },
+        history: {
+          messages: 1_000_000,
+          otherMessages: 9_000_000,
+          otherConversations: 9_000,
+          warmupMs: 2_000,
+          durationMs: 15_000,
+          randomPages: true,
+        },
+        profileMs: 5_000,
+      };
+  }
+}
+
+/**
+ * A plan with parts replaced from BENCH_PLAN (JSON, merged one level deep),
+ * e.g. BENCH_PLAN='{"idle":{"counts":[20000]},"history":{"messages":200000}}'.
+ */
+export function planWithOverrides(mode: Mode, overrides: string | undefined): Plan {
+  const plan = planFor(mode) as unknown as Record<string, unknown>;
+  if (!overrides) return plan as unknown as Plan;
+  const parsed = JSON.parse(overrides) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in plan)) throw new Error(`BENCH_PLAN: unknown part "${key}"`);
+    const current = plan[key];
+    plan[key] =
+      current && typeof current === 'object' && !Array.isArray(current) && value && typeof value === 'object'
+        ? { ...(current as object), ...(value as object) }
+        : value;
+  }
+  return plan as unknown as Plan;
+}

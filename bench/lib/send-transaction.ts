@@ -1,0 +1,134 @@
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  MysqlAdapter,
+  MysqlIntrospector,
+  MysqlQueryCompiler,
+  type QueryResult,
+} from 'kysely';
+import type { Database } from '../../src/db/types.ts';
+import { appendMessage, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
+
+/**
+ * The statements of the service's send transaction, exactly as the service's
+ * own appendMessage() issues them through Kysely (recorded once from a fake
+ * connection), as templates the bare mysql2 floor fills in. The floor thus
+ * runs the same SQL text with the same parameters over the same client
+ * library, without the service around it.
+ */
+
+export interface SendValues {
+  id: string;
+  conversation_id: string;
+  sender_id: string;
+  content: string;
+  client_msg_id: string | null;
+  created_at: number;
+  preview: string;
+}
+
+type Slot = keyof SendValues | 'seq';
+
+export interface StatementTemplate {
+  sql: string;
+  /** Each parameter: a constant, or the name of the value it takes. */
+  params: ({ constant: unknown } | { slot: Slot })[];
+  /** This statement reads back the claimed seq. */
+  readsSeq: boolean;
+}
+
+const SENTINELS: Record<Slot, string | number> = {
+  id: '__bench_id__',
+  conversation_id: '__bench_conversation__',
+  sender_id: '__bench_sender__',
+  content: '__bench_content__',
+  client_msg_id: '__bench_client_msg_id__',
+  created_at: 1_999_999_937,
+  preview: '__bench_preview__',
+  seq: 888_888_887,
+};
+
+function recordingKysely(recorded: CompiledQuery[]): Kysely<Database> {
+  const connection: DatabaseConnection = {
+    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+      recorded.push(query);
+      if (/^\s*select/i.test(query.sql)) return { rows: [{ last_seq: SENTINELS.seq } as R] };
+      return { rows: [], numAffectedRows: 1n };
+    },
+    // biome-ignore lint/correctness/useYield: never streamed
+    async *streamQuery() {
+      throw new Error('not used');
+    },
+  };
+  const driver: Driver = {
+    async init() {},
+    async acquireConnection() {
+      return connection;
+    },
+    async beginTransaction(conn) {
+      await conn.executeQuery({ sql: 'begin', parameters: [], query: undefined } as unknown as CompiledQuery);
+    },
+    async commitTransaction(conn) {
+      await conn.executeQuery({ sql: 'commit', parameters: [], query: undefined } as unknown as CompiledQuery);
+    },
+    async rollbackTransaction() {},
+    async releaseConnection() {},
+    async destroy() {},
+  };
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new MysqlAdapter(),
+      createDriver: () => driver,
+      createIntrospector: (db) => new MysqlIntrospector(db),
+      createQueryCompiler: () => new MysqlQueryCompiler(),
+    },
+  });
+}
+
+/** The send transaction's statements (begin … commit) for a message whose recipient's counter is `unread`. */
+export async function recordSendTransaction(unread: UnreadColumn): Promise<StatementTemplate[]> {
+  const recorded: CompiledQuery[] = [];
+  const db = recordingKysely(recorded);
+  await db.transaction().execute((trx) =>
+    appendMessage(
+      trx,
+      {
+        id: SENTINELS.id as string,
+        conversation_id: SENTINELS.conversation_id as string,
+        sender_id: SENTINELS.sender_id as string,
+        content: SENTINELS.content as string,
+        message_type: 'text',
+        filename: null,
+        client_msg_id: SENTINELS.client_msg_id as string,
+        created_at: SENTINELS.created_at as number,
+      },
+      unread,
+      SENTINELS.preview as string,
+    ),
+  );
+  await db.destroy();
+  const bySentinel = new Map<unknown, Slot>(Object.entries(SENTINELS).map(([slot, value]) => [value, slot as Slot]));
+  return recorded.map((query) => ({
+    sql: query.sql,
+    params: query.parameters.map((value) => {
+      const slot = bySentinel.get(value);
+      return slot ? { slot } : { constant: value };
+    }),
+    readsSeq: /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql),
+  }));
+}
+
+export function fillParams(template: StatementTemplate, values: SendValues & { seq?: number }): unknown[] {
+  return template.params.map((param) => ('constant' in param ? param.constant : values[param.slot]));
+}
+
+/** The statements `run` issues through Kysely (nothing reaches a database; selects answer one stand-in row). */
+export async function recordQueries(run: (db: Kysely<Database>) => Promise<unknown>): Promise<CompiledQuery[]> {
+  const recorded: CompiledQuery[] = [];
+  const db = recordingKysely(recorded);
+  await run(db);
+  await db.destroy();
+  return recorded;
+}

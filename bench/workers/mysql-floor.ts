@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2';
+import { uuidv7 } from '../../src/lib/ids.ts';
+import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
+import { Histogram } from '../lib/histogram.ts';
+import { fillParams, recordSendTransaction, type StatementTemplate } from '../lib/send-transaction.ts';
+import { pace, readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
+
+/**
+ * The floors measured straight on mysql2, with no service around them: the
+ * service's send transaction (its exact statements, recorded from
+ * appendMessage) in a closed loop at a given concurrency or at a fixed rate,
+ * and any single query (the history page's SELECT) in a closed loop.
+ * Connections are opened with the options the service's pool uses.
+ */
+
+interface Conversation {
+  id: string;
+  participant1: string;
+  participant2: string;
+}
+
+type Connection = mysql.Connection;
+
+let mysqlUrl = '';
+let conversations: Conversation[] = [];
+let toParticipant1: StatementTemplate[] = [];
+let toParticipant2: StatementTemplate[] = [];
+let counter = 0;
+const prefix = randomBytes(4).toString('hex');
+
+/** The options src/db/connection.ts gives its pool. */
+function connectionOptions() {
+  return {
+    uri: mysqlUrl,
+    charset: 'utf8mb4_unicode_ci',
+    supportBigNumbers: true,
+    timezone: 'Z' as const,
+  };
+}
+
+function open(): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const connection = mysql.createConnection(connectionOptions());
+    connection.connect((error) => (error ? reject(error) : resolve(connection)));
+  });
+}
+
+function query(connection: Connection, sql: string, params: unknown[]): Promise<any> {
+  return new Promise((resolve, reject) => {
+    connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+/** One send transaction on `connection`, as appendMessage runs it. */
+async function sendTransaction(connection: Connection): Promise<void> {
+  const k = counter++;
+  const n = conversations.length;
+  const conversation = conversations[k % n] as Conversation;
+  // Alternate senders per round, as the service benchmark does: the recipient's unread counter changes.
+  const fromP2 = Math.floor(k / n) % 2 === 1;
+  const statements = fromP2 ? toParticipant1 : toParticipant2;
+  const content = `floor ${k} ${'x'.repeat(52)}`;
+  const values = {
+    id: uuidv7(),
+    conversation_id: conversation.id,
+    sender_id: fromP2 ? conversation.participant2 : conversation.participant1,
+    content,
+    client_msg_id: `${prefix}-${k}`,
+    created_at: Math.floor(Date.now() / 1000),
+    preview: content,
+    seq: 0,
+  };
+  try {
+    for (const statement of statements) {
+      const result = await query(connection, statement.sql, fillParams(statement, values));
+      if (statement.readsSeq) values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
+    }
+  } catch (error) {
+    await query(connection, 'rollback', []).catch(() => {});
+    throw error;
+  }
+}
+
+interface RunArgs {
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+function windowOf(args: RunArgs) {
+  return { from: args.startAt + args.warmupMs, to: args.startAt + args.warmupMs + args.durationMs };
+}
+
+serve({
+  async init(args: { mysqlUrl: string; conversations: Conversation[] }) {
+    mysqlUrl = args.mysqlUrl;
+    conversations = args.conversations;
+    toParticipant1 = await recordSendTransaction('participant1_unread');
+    toParticipant2 = await recordSendTransaction('participant2_unread');
+    return { statements: toParticipant2.map((statement) => statement.sql) };
+  },
+
+  /** `concurrency` connections, each running send transactions back to back. */
+  async closed(args: RunArgs & { concurrency: number }) {
+    const connections = await Promise.all(Array.from({ length: args.concurrency }, open));
+    const window = windowOf(args);
+    const latency = new Histogram();
+    let completed = 0;
+    let errors = 0;
+    await sleepUntil(args.startAt);
+    resetLoopDelay();
+    await Promise.all(
+      connections.map(async (connection) => {
+        while (nowMs() < window.to) {
+          const started = nowMs();
+          try {
+            await sendTransaction(connection);
+          } catch {
+            errors += 1;
+            continue;
+          }
+          const done = nowMs();
+          if (started >= window.from && started < window.to) latency.recordMs(done - started);
+          if (done >= window.from && done < window.to) completed += 1;
+        }
+      }),
+    );
+    for (const connection of connections) connection.destroy();
+    return { completed, errors, windowMs: args.durationMs, latency: latency.toJSON(), loopDelay: readLoopDelay() };
+  },
+
+  /**
+   * Send transactions started at a fixed rate on a pool of `poolSize`
+   * connections (the service's pool size), timed from each one's intended
+   * start, so waiting for a free connection counts as it does in the service.
+   */
+  async open(args: RunArgs & { rate: number; poolSize: number }) {
+    const idle = await Promise.all(Array.from({ length: args.poolSize }, open));
+    const all = [...idle];
+    const queue: (() => void)[] = [];
+    const acquire = async (): Promise<Connection> => {
+      const free = idle.pop();
+      if (free) return free;
+      await new Promise<void>((resolve) => queue.push(resolve));
+      return acquire();
+    };
+    const release = (connection: Connection) => {
+      idle.push(connection);
+      queue.shift()?.();
+    };
+    const window = windowOf(args);
+    const latency = new Histogram();
+    const fromStart = new Histogram();
+    let completed = 0;
+    let errors = 0;
+    let inFlight = 0;
+    const intervalMs = 1000 / args.rate;
+    let sent = 0;
+    await sleepUntil(args.startAt);
+    resetLoopDelay();
+    const run = async (intendedAt: number) => {
+      inFlight += 1;
+      const connection = await acquire();
+      const started = nowMs();
+      try {
+        await sendTransaction(connection);
+        const done = nowMs();
+        if (intendedAt >= window.from && intendedAt < window.to) {
+          latency.recordMs(done - intendedAt);
+          fromStart.recordMs(done - started);
+        }
+        if (done >= window.from && done < window.to) completed += 1;
+      } catch {
+        errors += 1;
+      } finally {
+        release(connection);
+        inFlight -= 1;
+      }
+    };
+    await pace(() => {
+      const now = nowMs();
+      if (now >= window.to) return false;
+      const due = Math.floor((now - args.startAt) / intervalMs) + 1;
+      while (sent < due) {
+        void run(args.startAt + sent * intervalMs);
+        sent += 1;
+      }
+      return true;
+    });
+    const deadline = nowMs() + 5_000;
+    while (inFlight > 0 && nowMs() < deadline) await sleep(10);
+    for (const connection of all) connection.destroy();
+    return {
+      completed,
+      errors,
+      sent,
+      windowMs: args.durationMs,
+      latency: latency.toJSON(),
+      transaction: fromStart.toJSON(),
+      loopDelay: readLoopDelay(),
+    };
+  },
+
+  /** One statement in a closed loop (parameter sets in turn), timed per execution. */
+  async query(args: RunArgs & { sql: string; params: unknown[][]; concurrency: number }) {
+    const connections = await Promise.all(Array.from({ length: args.concurrency }, open));
+    const window = windowOf(args);
+    const latency = new Histogram();
+    let completed = 0;
+    let errors = 0;
+    let rows = 0;
+    let k = 0;
+    await sleepUntil(args.startAt);
+    resetLoopDelay();
+    await Promise.all(
+      connections.map(async (connection) => {
+        while (nowMs() < window.to) {
+          const params = args.params[k++ % args.params.length] as unknown[];
+          const started = nowMs();
+          try {
+            const result = (await query(connection, args.sql, params)) as unknown[];
+            rows = result.length;
+          } catch {
+            errors += 1;
+            continue;
+          }
+          const done = nowMs();
+          if (started >= window.from && started < window.to) {
+            latency.recordMs(done - started);
+            completed += 1;
+          }
+        }
+      }),
+    );
+    for (const connection of connections) connection.destroy();
+    return {
+      completed,
+      errors,
+      rows,
+      windowMs: args.durationMs,
+      latency: latency.toJSON(),
+      loopDelay: readLoopDelay(),
+    };
+  },
+});
