@@ -63,6 +63,28 @@ for (const dialect of testDialects) {
       );
     });
 
+    test('30 different messages sent at once take 30 consecutive seqs, and the counters agree', async () => {
+      const before = await app.client.get(`/api/conversations/${conversationId}/detail`, { token: admin });
+      const sends = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          app.client.post('/api/messages/', {
+            token: i % 2 === 0 ? buyer : merchant,
+            body: { conversation_id: conversationId, content: `burst ${i}` },
+          }),
+        ),
+      );
+      assert.ok(sends.every((s) => s.status === 201));
+      const seqs = sends.map((s) => s.body.seq as number).sort((a, b) => a - b);
+      const first = before.body.last_seq + 1;
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 30 }, (_, i) => first + i),
+      );
+      const after = await app.client.get(`/api/conversations/${conversationId}/detail`, { token: admin });
+      assert.equal(after.body.last_seq, before.body.last_seq + 30);
+      assert.equal(after.body.message_count, before.body.message_count + 30);
+    });
+
     describe('send errors', () => {
       let outsider: string;
 

@@ -1,8 +1,7 @@
-import { type CreateTableBuilder, type Kysely, MysqlAdapter, sql } from 'kysely';
+import { type CreateTableBuilder, type Kysely, sql } from 'kysely';
+import { isMysql } from './dialect.ts';
 
-export function isMysql(db: Kysely<any>): boolean {
-  return db.getExecutor().adapter instanceof MysqlAdapter;
-}
+export { isMysql };
 
 /**
  * Table options for MySQL: InnoDB and utf8mb4 with a binary collation, so ids

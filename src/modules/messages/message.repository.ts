@@ -1,4 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 
@@ -32,7 +33,9 @@ export function unreadColumnOf(conversation: ConversationRow, userId: string): U
 /**
  * The send transaction's writes. Bumping last_seq first takes the
  * conversation's row lock, so concurrent sends to one conversation queue here
- * and each reads back the seq it just claimed; the insert cannot collide on seq.
+ * and each learns the seq it just claimed from that same statement (MySQL:
+ * LAST_INSERT_ID(expr), reported with the update; SQLite: RETURNING), which
+ * keeps the lock held for one round trip less. The insert cannot collide on seq.
  * Returns the claimed seq, or undefined when the conversation is gone.
  */
 export async function appendMessage(
@@ -41,25 +44,27 @@ export async function appendMessage(
   recipientUnread: UnreadColumn,
   preview: string,
 ): Promise<number | undefined> {
-  const updated = await trx
+  const mysql = isMysql(trx);
+  const claim = trx
     .updateTable('conversations')
     .set((eb) => ({
-      last_seq: eb('last_seq', '+', 1),
+      last_seq: mysql ? sql<number>`LAST_INSERT_ID(last_seq + 1)` : eb('last_seq', '+', 1),
       message_count: eb('message_count', '+', 1),
       [recipientUnread]: eb(recipientUnread, '+', 1),
       last_message: preview,
       last_message_time: message.created_at,
       updated_at: message.created_at,
     }))
-    .where('id', '=', message.conversation_id)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return undefined;
-  const { last_seq } = await trx
-    .selectFrom('conversations')
-    .select('last_seq')
-    .where('id', '=', message.conversation_id)
-    .executeTakeFirstOrThrow();
-  const seq = Number(last_seq);
+    .where('id', '=', message.conversation_id);
+  let seq: number | undefined;
+  if (mysql) {
+    const result = await trx.executeQuery(claim.compile());
+    if (Number(result.numAffectedRows ?? 0) > 0) seq = Number(result.insertId);
+  } else {
+    const row = await claim.returning('last_seq').executeTakeFirst();
+    if (row) seq = Number(row.last_seq);
+  }
+  if (seq === undefined) return undefined;
   await trx
     .insertInto('messages')
     .values({ ...message, seq, is_read: 0 })
