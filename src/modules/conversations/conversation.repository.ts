@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { ConversationRow, Database } from '../../db/types.ts';
+import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -36,26 +36,100 @@ function involving(db: Db, userId: string | undefined) {
     : query.where((eb) => eb.or([eb('participant1_id', '=', userId), eb('participant2_id', '=', userId)]));
 }
 
+/** The public columns of a participant, read with the conversation in one query. */
+export type ParticipantRow = Pick<
+  UserRow,
+  'id' | 'username' | 'role' | 'avatar' | 'description' | 'status' | 'created_at'
+>;
+
+export interface ConversationWithParticipants {
+  conversation: ConversationRow;
+  participant1: ParticipantRow | null;
+  participant2: ParticipantRow | null;
+}
+
+/** Conversations with both participants' profiles joined: one round trip instead of two. */
+function withParticipants(db: Db, userId: string | undefined) {
+  return involving(db, userId)
+    .leftJoin('users as u1', 'u1.id', 'conversations.participant1_id')
+    .leftJoin('users as u2', 'u2.id', 'conversations.participant2_id')
+    .selectAll('conversations')
+    .select([
+      'u1.id as u1_id',
+      'u1.username as u1_username',
+      'u1.role as u1_role',
+      'u1.avatar as u1_avatar',
+      'u1.description as u1_description',
+      'u1.status as u1_status',
+      'u1.created_at as u1_created_at',
+      'u2.id as u2_id',
+      'u2.username as u2_username',
+      'u2.role as u2_role',
+      'u2.avatar as u2_avatar',
+      'u2.description as u2_description',
+      'u2.status as u2_status',
+      'u2.created_at as u2_created_at',
+    ]);
+}
+
+type JoinedRow = Awaited<ReturnType<ReturnType<typeof withParticipants>['executeTakeFirstOrThrow']>>;
+
+function splitJoined(row: JoinedRow): ConversationWithParticipants {
+  const participant = (p: 'u1' | 'u2'): ParticipantRow | null => {
+    const [id, username, role, status, createdAt] = [
+      row[`${p}_id`],
+      row[`${p}_username`],
+      row[`${p}_role`],
+      row[`${p}_status`],
+      row[`${p}_created_at`],
+    ];
+    if (id === null || username === null || role === null || status === null || createdAt === null) return null;
+    const [avatar, description] = [row[`${p}_avatar`], row[`${p}_description`]];
+    return { id, username, role, avatar, description, status, created_at: createdAt };
+  };
+  const conversation: ConversationRow = {
+    id: row.id,
+    participant1_id: row.participant1_id,
+    participant2_id: row.participant2_id,
+    participant1_unread: row.participant1_unread,
+    participant2_unread: row.participant2_unread,
+    last_message: row.last_message,
+    last_message_time: row.last_message_time,
+    last_seq: row.last_seq,
+    message_count: row.message_count,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+  return { conversation, participant1: participant('u1'), participant2: participant('u2') };
+}
+
+export async function findConversationWithParticipants(
+  db: Db,
+  id: string,
+): Promise<ConversationWithParticipants | undefined> {
+  const row = await withParticipants(db, undefined).where('conversations.id', '=', id).executeTakeFirst();
+  return row ? splitJoined(row) : undefined;
+}
+
 /** Newest activity first; `userId` narrows to one participant's conversations. */
 export async function listConversations(
   db: Db,
   userId: string | undefined,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: ConversationRow[] }> {
+): Promise<{ count: number; rows: ConversationWithParticipants[] }> {
   const [countRow, rows] = await Promise.all([
     involving(db, userId)
       .select((eb) => eb.fn.countAll<number>().as('count'))
       .executeTakeFirstOrThrow(),
-    involving(db, userId)
-      .selectAll()
-      .orderBy('updated_at', 'desc')
-      .orderBy('id', 'desc')
+    withParticipants(db, userId)
+      .orderBy('conversations.updated_at', 'desc')
+      .orderBy('conversations.id', 'desc')
       .limit(limit)
       .offset(offset)
       .execute(),
   ]);
-  return { count: Number(countRow.count), rows };
+  return { count: Number(countRow.count), rows: rows.map(splitJoined) };
 }
 
 /** Ids of every conversation the user takes part in. */

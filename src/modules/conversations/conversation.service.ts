@@ -5,7 +5,7 @@ import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
-import { findUserById, findUsersByIds } from '../users/user.repository.ts';
+import { findUserById } from '../users/user.repository.ts';
 import type { Role, User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
@@ -64,46 +64,49 @@ export function createConversationService({ db, users }: ConversationServiceDeps
     };
   }
 
-  async function present(rows: readonly ConversationRow[]): Promise<Conversation[]> {
-    const ids = new Set(rows.flatMap((row) => [row.participant1_id, row.participant2_id]));
-    const people = new Map((await findUsersByIds(db, [...ids])).map((row) => [row.id, users.toUser(row)]));
-    return rows.map((row) => toConversation(row, people));
+  /** A conversation as the API shows it, given its participants' rows (already at hand or joined). */
+  function presentWith(row: ConversationRow, people: readonly (repo.ParticipantRow | null)[]): Conversation {
+    const known = new Map(people.filter((p) => p !== null).map((p) => [p.id, users.toUser(p)]));
+    return toConversation(row, known);
   }
+
+  const presentJoined = (item: repo.ConversationWithParticipants) =>
+    presentWith(item.conversation, [item.participant1, item.participant2]);
+
+  const canAccess = (caller: UserRow, conversation: ConversationRow) =>
+    caller.role === 'admin' || isParticipant(conversation, caller.id);
 
   /** The conversation if the caller takes part in it or is an admin; 404 otherwise. */
   async function visible(caller: UserRow, id: string): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(db, id);
-    if (!conversation || (caller.role !== 'admin' && !isParticipant(conversation, caller.id))) {
-      throw notFound('conversation_not_found');
-    }
+    if (!conversation || !canAccess(caller, conversation)) throw notFound('conversation_not_found');
     return conversation;
   }
 
-  async function presentOne(row: ConversationRow): Promise<Conversation> {
-    const [conversation] = await present([row]);
-    if (!conversation) throw notFound('conversation_not_found');
-    return conversation;
+  /** Like `visible`, with both participants' profiles read in the same query. */
+  async function visibleWithParticipants(caller: UserRow, id: string): Promise<repo.ConversationWithParticipants> {
+    const item = await repo.findConversationWithParticipants(db, id);
+    if (!item || !canAccess(caller, item.conversation)) throw notFound('conversation_not_found');
+    return item;
   }
 
   return {
     visible,
-    present,
-    presentOne,
 
     async list(caller: UserRow, userId: string | undefined, page: Page) {
       if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();
       const scope = caller.role === 'admin' ? userId : caller.id;
       const { count, rows } = await repo.listConversations(db, scope, page.pageSize, (page.page - 1) * page.pageSize);
-      return { count, results: await present(rows) };
+      return { count, results: rows.map(presentJoined) };
     },
 
     async get(caller: UserRow, id: string): Promise<Conversation> {
-      return presentOne(await visible(caller, id));
+      return presentJoined(await visibleWithParticipants(caller, id));
     },
 
     async detail(caller: UserRow, id: string) {
-      const row = await visible(caller, id);
-      return { ...(await presentOne(row)), message_count: Number(row.message_count) };
+      const item = await visibleWithParticipants(caller, id);
+      return { ...presentJoined(item), message_count: Number(item.conversation.message_count) };
     },
 
     /** Get-or-create for an unordered pair; `created` tells 201 from 200. */
@@ -125,7 +128,9 @@ export function createConversationService({ db, users }: ConversationServiceDeps
       }
 
       const existing = await repo.findConversationByPair(db, a, b);
-      if (existing) return { conversation: await presentOne(existing), created: false };
+      // Both participants are at hand: no need to read them again.
+      const present = (row: ConversationRow) => presentWith(row, [caller, other]);
+      if (existing) return { conversation: present(existing), created: false };
       const [participant1_id, participant2_id] = repo.orderedPair(a, b);
       const now = nowSeconds();
       try {
@@ -141,11 +146,11 @@ export function createConversationService({ db, users }: ConversationServiceDeps
         if (!isUniqueViolation(error)) throw error;
         const winner = await repo.findConversationByPair(db, a, b);
         if (!winner) throw error;
-        return { conversation: await presentOne(winner), created: false };
+        return { conversation: present(winner), created: false };
       }
       const created = await repo.findConversationByPair(db, a, b);
       if (!created) throw notFound('conversation_not_found');
-      return { conversation: await presentOne(created), created: true };
+      return { conversation: present(created), created: true };
     },
   };
 }

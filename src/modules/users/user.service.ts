@@ -37,7 +37,9 @@ export interface UserServiceDeps {
 export type UserService = ReturnType<typeof createUserService>;
 
 export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
-  const toUser = (row: UserRow): User => ({
+  const toUser = (
+    row: Pick<UserRow, 'id' | 'username' | 'avatar' | 'role' | 'description' | 'status' | 'created_at'>,
+  ): User => ({
     id: row.id,
     username: row.username,
     avatar: toAbsoluteUrl(row.avatar, baseUrl),
