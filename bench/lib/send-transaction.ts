@@ -35,8 +35,8 @@ export interface StatementTemplate {
   sql: string;
   /** Each parameter: a constant, or the name of the value it takes. */
   params: ({ constant: unknown } | { slot: Slot })[];
-  /** This statement reads back the claimed seq. */
-  readsSeq: boolean;
+  /** How this statement tells the claimed seq: a `last_seq` column, or its insert id (LAST_INSERT_ID(expr)). */
+  readsSeq: 'row' | 'insertId' | false;
 }
 
 const SENTINELS: Record<Slot, string | number> = {
@@ -55,7 +55,8 @@ function recordingKysely(recorded: CompiledQuery[]): Kysely<Database> {
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
       if (/^\s*select/i.test(query.sql)) return { rows: [{ last_seq: SENTINELS.seq } as R] };
-      return { rows: [], numAffectedRows: 1n };
+      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)).
+      return { rows: [], numAffectedRows: 1n, insertId: BigInt(SENTINELS.seq) };
     },
     // biome-ignore lint/correctness/useYield: never streamed
     async *streamQuery() {
@@ -116,7 +117,12 @@ export async function recordSendTransaction(unread: UnreadColumn): Promise<State
       const slot = bySentinel.get(value);
       return slot ? { slot } : { constant: value };
     }),
-    readsSeq: /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql),
+    readsSeq:
+      /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql)
+        ? 'row'
+        : /LAST_INSERT_ID\(/i.test(query.sql)
+          ? 'insertId'
+          : false,
   }));
 }
 

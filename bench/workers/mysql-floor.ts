@@ -74,7 +74,8 @@ async function sendTransaction(connection: Connection): Promise<void> {
   try {
     for (const statement of statements) {
       const result = await query(connection, statement.sql, fillParams(statement, values));
-      if (statement.readsSeq) values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
+      if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
+      if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
     }
   } catch (error) {
     await query(connection, 'rollback', []).catch(() => {});

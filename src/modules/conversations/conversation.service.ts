@@ -17,11 +17,17 @@ export function isAllowedPair(a: Role, b: Role): boolean {
   return ALLOWED_PAIRS.has([a, b].sort().join(':'));
 }
 
-export function isParticipant(conversation: ConversationRow, userId: string): boolean {
+/** Who takes part in a conversation: fixed when it is created, so safe to remember. */
+export type Membership = Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id'>;
+
+/** Memberships remembered per process; the send path checks one on every message. */
+const MEMBERSHIP_CACHE_SIZE = 50_000;
+
+export function isParticipant(conversation: Membership, userId: string): boolean {
   return conversation.participant1_id === userId || conversation.participant2_id === userId;
 }
 
-export function otherParticipant(conversation: ConversationRow, userId: string): string {
+export function otherParticipant(conversation: Membership, userId: string): string {
   return conversation.participant1_id === userId ? conversation.participant2_id : conversation.participant1_id;
 }
 
@@ -83,6 +89,28 @@ export function createConversationService({ db, users }: ConversationServiceDeps
     return conversation;
   }
 
+  const memberships = new Map<string, Membership>();
+
+  /**
+   * Like `visible`, for callers that need only who takes part (sending): the
+   * pair never changes, so it is read once per process and then remembered.
+   */
+  async function membership(caller: UserRow, id: string): Promise<Membership> {
+    let known = memberships.get(id);
+    if (!known) {
+      const row = await repo.findConversationById(db, id);
+      if (!row) throw notFound('conversation_not_found');
+      known = { id: row.id, participant1_id: row.participant1_id, participant2_id: row.participant2_id };
+      if (memberships.size >= MEMBERSHIP_CACHE_SIZE) {
+        const oldest = memberships.keys().next().value;
+        if (oldest !== undefined) memberships.delete(oldest);
+      }
+      memberships.set(id, known);
+    }
+    if (caller.role !== 'admin' && !isParticipant(known, caller.id)) throw notFound('conversation_not_found');
+    return known;
+  }
+
   /** Like `visible`, with both participants' profiles read in the same query. */
   async function visibleWithParticipants(caller: UserRow, id: string): Promise<repo.ConversationWithParticipants> {
     const item = await repo.findConversationWithParticipants(db, id);
@@ -92,6 +120,7 @@ export function createConversationService({ db, users }: ConversationServiceDeps
 
   return {
     visible,
+    membership,
 
     async list(caller: UserRow, userId: string | undefined, page: Page) {
       if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();

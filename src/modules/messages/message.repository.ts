@@ -26,7 +26,7 @@ export function findByClientMsgId(
 
 export type UnreadColumn = 'participant1_unread' | 'participant2_unread';
 
-export function unreadColumnOf(conversation: ConversationRow, userId: string): UnreadColumn {
+export function unreadColumnOf(conversation: Pick<ConversationRow, 'participant1_id'>, userId: string): UnreadColumn {
   return conversation.participant1_id === userId ? 'participant1_unread' : 'participant2_unread';
 }
 

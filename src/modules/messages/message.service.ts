@@ -133,7 +133,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
       if (caller.role === 'admin') throw forbidden('admin_read_only');
       if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
-      const conversation = await conversations.visible(caller, input.conversation_id);
+      const conversation = await conversations.membership(caller, input.conversation_id);
       const type = input.message_type ?? 'text';
       const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
       const clientMsgId = input.client_msg_id ?? null;
