@@ -71,7 +71,9 @@ export class ConnectionRegistry {
   /** Sends one serialised event to every local connection of the audience; returns how many. */
   deliver(audience: Audience, data: string): number {
     let sent = 0;
-    for (const connection of this.resolve(audience)) if (connection.sendRaw(data)) sent += 1;
+    // Encoded once here rather than by `ws` once per recipient.
+    const frame = Buffer.from(data);
+    for (const connection of this.resolve(audience)) if (connection.sendRaw(frame)) sent += 1;
     return sent;
   }
 }

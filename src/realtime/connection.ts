@@ -9,6 +9,8 @@ export interface SocketLike {
   readonly readyState: number;
   readonly bufferedAmount: number;
   send(data: string): void;
+  /** A Buffer goes out as a text frame with `binary: false` (it holds UTF-8 JSON). */
+  send(data: Buffer, options: { binary: boolean }): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
   ping(): void;
@@ -68,17 +70,19 @@ export class ClientConnection {
   }
 
   /**
-   * Sends an already serialised event (a fan-out serialises once for all
-   * recipients). A peer that stopped reading is dropped instead of buffered
-   * without bound; it resyncs with after_seq when it reconnects.
+   * Sends an already serialised event: a fan-out serialises and UTF-8 encodes
+   * once for all recipients and passes the same Buffer to each. A peer that
+   * stopped reading is dropped instead of buffered without bound; it resyncs
+   * with after_seq when it reconnects.
    */
-  sendRaw(data: string): boolean {
+  sendRaw(data: string | Buffer): boolean {
     if (!this.isOpen) return false;
     if (this.#socket.bufferedAmount + data.length > this.#limits.maxBufferedBytes) {
       this.#socket.terminate();
       return false;
     }
-    this.#socket.send(data);
+    if (typeof data === 'string') this.#socket.send(data);
+    else this.#socket.send(data, { binary: false });
     return true;
   }
 

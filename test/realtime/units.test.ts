@@ -17,8 +17,10 @@ class FakeSocket implements SocketLike {
   pings = 0;
   closedWith: number | undefined;
   terminated = false;
-  send(data: string) {
-    this.sent.push(data);
+  send(data: string | Buffer, options?: { binary: boolean }) {
+    // A Buffer must go out as a text frame: it carries UTF-8 JSON.
+    if (typeof data !== 'string') assert.equal(options?.binary, false);
+    this.sent.push(String(data));
   }
   close(code?: number) {
     this.closedWith = code;
