@@ -41,10 +41,17 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number;
   /** MySQL: how long opening a connection may take. */
   connectTimeoutMs?: number;
+  /**
+   * MySQL: how long a query may wait for a free pool connection before it
+   * fails (mapped to 503). mysql2 has no such limit, so behind a slow or
+   * saturated database a queued request would wait for the whole queue.
+   */
+  acquireTimeoutMs?: number;
 }
 
 export const DEFAULT_POOL_SIZE = 10;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_ACQUIRE_TIMEOUT_MS = 5000;
 
 export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): DatabaseHandle {
   const log = options.logQuery
@@ -84,7 +91,10 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
   });
   const db = new Kysely<Database>({
     dialect: new MysqlDialect({
-      pool: options.statementTimeoutMs ? withStatementTimeout(pool, options.statementTimeoutMs) : pool,
+      pool: withAcquireTimeout(
+        options.statementTimeoutMs ? withStatementTimeout(pool, options.statementTimeoutMs) : pool,
+        options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS,
+      ),
     }),
     ...(log ? { log } : {}),
   });
@@ -142,6 +152,34 @@ function withStatementTimeout(pool: Pool, timeoutMs: number): MysqlPool {
   return {
     getConnection: (callback) =>
       pool.getConnection((error, connection) => callback(error, error ? connection : wrap(connection))),
+    end: (callback) => pool.end(callback),
+  };
+}
+
+/**
+ * A deadline on getting a pool connection: past it the caller fails as
+ * unavailable (503) at once. Its place in mysql2's queue cannot be withdrawn,
+ * so a connection that turns up later goes straight back to the pool.
+ */
+function withAcquireTimeout(pool: MysqlPool, timeoutMs: number): MysqlPool {
+  return {
+    getConnection(callback) {
+      let answered = false;
+      const timer = setTimeout(() => {
+        answered = true;
+        const error = new Error(`No database connection became free within ${timeoutMs} ms`);
+        callback(Object.assign(error, { code: 'POOL_ACQUIRE_TIMEOUT' }), undefined as unknown as MysqlPoolConnection);
+      }, timeoutMs);
+      pool.getConnection((error, connection) => {
+        clearTimeout(timer);
+        if (!answered) {
+          answered = true;
+          callback(error, connection);
+        } else if (!error) {
+          connection.release();
+        }
+      });
+    },
     end: (callback) => pool.end(callback),
   };
 }

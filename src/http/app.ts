@@ -20,10 +20,13 @@ import type { Metrics } from '../observability/metrics.ts';
 import { registerRealtimeGateway } from '../realtime/gateway.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
+import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
 import { strictValidatorCompiler } from './validation.ts';
+
+export const JSON_BODY_LIMIT_BYTES = 256 * 1024;
 
 export interface AppDependencies {
   config: Config;
@@ -45,9 +48,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFor,
     requestIdHeader: false,
-    // Lets in-flight requests finish on close while refusing new ones with 503.
-    return503OnClosing: true,
+    // In-flight requests finish on close; new ones get 503 from the hook below, in the standard error body
+    // (Fastify's own answer has neither `detail` nor Retry-After).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // The largest legitimate JSON body (POST /api/users/ensure with 100 users) is well
+    // under this; a smaller cap also bounds what a hostile deeply nested body costs to parse.
+    // Uploads are multipart and have their own limit (MAX_FILE_SIZE).
+    bodyLimit: JSON_BODY_LIMIT_BYTES,
+    // Refusals before routing, in the standard error body too.
+    frameworkErrors,
+    clientErrorHandler,
   });
   app.setValidatorCompiler(strictValidatorCompiler);
   app.addHook('onSend', async (request, reply) => {
@@ -55,6 +66,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   bindRequestLoggers(app);
   installErrorHandling(app, { debug: config.DEBUG });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+  });
   if (deps.metrics) registerMetrics(app, deps.metrics);
 
   await app.register(cors, { origin: [...config.CORS_ORIGINS], credentials: true });

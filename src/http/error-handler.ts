@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { AppError } from './app-error.ts';
@@ -88,4 +90,39 @@ export function installErrorHandling(app: FastifyInstance, options: { debug: boo
     }
     return send(500, 'internal_error');
   });
+}
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before any route (so
+ * before the error handler) — a path parameter over its 100-character limit,
+ * a path that is not valid percent-encoded UTF-8 — in the standard error body.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const language = languageOf(request.headers['accept-language']);
+  const type: MessageKey = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'bad_request';
+  reply.code(type === 'uri_too_long' ? 414 : 400).send({ detail: translate(type, language), error_type: type });
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (headers
+ * or URL over 16 KiB, a request that never finished arriving, bytes that are
+ * not HTTP), answered on the raw socket in the standard error body (Chinese:
+ * the headers, Accept-Language included, were never parsed).
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, type]: [number, MessageKey] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout']
+        : [400, 'bad_request'];
+  const body = JSON.stringify({ detail: translate(type, 'zh'), error_type: type });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

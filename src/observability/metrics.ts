@@ -124,7 +124,8 @@ export function createMetrics(): Metrics {
   });
 
   // Sampled continuously and reset at every scrape: each scrape reports the delay since the previous one.
-  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  const loopDelayResolutionMs = 20;
+  const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
   loopDelay.enable();
   new Gauge({
     name: 'chat_event_loop_delay_seconds',
@@ -132,7 +133,10 @@ export function createMetrics(): Metrics {
     labelNames: ['stat'] as const,
     registers,
     collect() {
-      const seconds = (nanoseconds: number) => (Number.isFinite(nanoseconds) ? nanoseconds / 1e9 : 0);
+      // The histogram records whole intervals between its timer's ticks, resolution included: an idle loop
+      // reads 20 ms. Only the time beyond the resolution is delay.
+      const seconds = (nanoseconds: number) =>
+        Number.isFinite(nanoseconds) ? Math.max(0, nanoseconds / 1e6 - loopDelayResolutionMs) / 1e3 : 0;
       if (loopDelay.count === 0) {
         for (const stat of ['p50', 'p90', 'p99', 'max', 'mean']) this.set({ stat }, 0);
         return;

@@ -1,4 +1,5 @@
 import { connect, createServer, type Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * How `cut` breaks the link:
@@ -24,23 +25,76 @@ export interface TcpProxy {
   readonly acceptedConnections: number;
   cut(mode?: CutMode): void;
   restore(): void;
+  /**
+   * Adds `ms` of latency to everything the target sends back, on open and new
+   * connections alike (0 removes it), as a slow or distant database: each
+   * request/answer round trip takes `ms` longer. Order and bytes are kept.
+   */
+  delay(ms: number): void;
   close(): Promise<void>;
 }
 
 interface Link {
   client: Socket;
   upstream: Socket | undefined;
+  /** Between upstream and client: holds each chunk for the current latency. */
+  latency: Transform;
+}
+
+/** Passes each chunk on `latency()` ms after it arrived, in order, without holding up the chunks behind it. */
+function latencyStage(latency: () => number): Transform {
+  const queue: { at: number; chunk: Buffer }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let flushed: TransformCallback | undefined;
+  const stage = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const ms = latency();
+      if (ms <= 0 && queue.length === 0) {
+        callback(null, chunk);
+        return;
+      }
+      queue.push({ at: Date.now() + ms, chunk });
+      schedule();
+      callback();
+    },
+    flush(callback) {
+      if (queue.length === 0) callback();
+      else flushed = callback;
+    },
+    destroy(error, callback) {
+      clearTimeout(timer);
+      queue.length = 0;
+      callback(error);
+    },
+  });
+  const schedule = () => {
+    const head = queue[0];
+    if (timer || !head) return;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        const now = Date.now();
+        while (queue[0] && queue[0].at <= now) stage.push(queue.shift()?.chunk);
+        if (queue.length > 0) schedule();
+        else flushed?.();
+      },
+      Math.max(0, head.at - Date.now()),
+    );
+  };
+  return stage;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const links = new Set<Link>();
   let down: CutMode | false = false;
   let accepted = 0;
+  let latencyMs = 0;
 
   const drop = (link: Link) => {
     links.delete(link);
     link.client.destroy();
     link.upstream?.destroy();
+    link.latency.destroy();
   };
   const end = (socket: Socket, mode: 'reset' | 'close') => {
     // A reset of a half-closed socket (its peer already sent FIN, as after Redis's QUIT)
@@ -55,11 +109,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       upstream.on('error', () => drop(link)).on('close', () => drop(link));
     }
     link.client.pipe(link.upstream);
-    link.upstream.pipe(link.client);
+    link.upstream.pipe(link.latency).pipe(link.client);
   };
   const freeze = (link: Link) => {
     link.client.unpipe();
     link.upstream?.unpipe();
+    link.latency.unpipe();
     link.client.pause();
     link.upstream?.pause();
   };
@@ -71,7 +126,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       end(client, down);
       return;
     }
-    const link: Link = { client, upstream: undefined };
+    const link: Link = { client, upstream: undefined, latency: latencyStage(() => latencyMs) };
     links.add(link);
     client.on('close', () => drop(link));
     if (down === 'hang') client.pause();
@@ -93,6 +148,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         links.delete(link);
         end(link.client, mode);
         link.upstream?.destroy();
+        link.latency.destroy();
       }
     }
   };
@@ -110,6 +166,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       const wasHanging = down === 'hang';
       down = false;
       if (wasHanging) for (const link of links) forward(link);
+    },
+    delay(ms) {
+      latencyMs = ms;
     },
     async close() {
       cut('reset');

@@ -57,6 +57,44 @@ function multipartError(error: unknown, maxBytes: number): unknown {
   }
 }
 
+/** After a request is cut off, how long its connection stays open for the client to read the 413. */
+const CUT_OFF_LINGER_MS = 2_000;
+
+/**
+ * Rejects, and stops reading the request, once its body passes twice the file
+ * limit plus 1 MiB: more than any acceptable upload (one file and a few small
+ * fields), so reading on would only serve a client that streams without end.
+ * The connection is not closed at once (a client still sending would get a
+ * reset instead of the 413): TCP holds the client back until it reads the
+ * answer and goes, or CUT_OFF_LINGER_MS later the connection is dropped.
+ */
+function cutOffPastBodyLimit(request: FastifyRequest, maxFileSize: number): Promise<never> {
+  const limit = 2 * maxFileSize + 1024 * 1024;
+  const body = request.raw;
+  let seen = 0;
+  return new Promise<never>((_, reject) => {
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit) return;
+      stop();
+      body.unpipe();
+      body.pause();
+      // Destroying the request (not only its socket) also ends the parts still being read.
+      const linger = setTimeout(() => body.destroy(), CUT_OFF_LINGER_MS);
+      body.socket.once('close', () => clearTimeout(linger));
+      reject(tooLarge(maxFileSize));
+    };
+    const stop = () => {
+      body.off('data', count);
+      body.off('end', stop);
+      body.off('close', stop);
+    };
+    body.on('data', count);
+    body.once('end', stop);
+    body.once('close', stop);
+  });
+}
+
 /** Reads a file part we do not store, so the parser moves on. */
 async function drain(stream: UploadSource): Promise<void> {
   stream.resume();
@@ -75,9 +113,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
     let rawName: string | undefined;
     let failure: unknown;
     let sawFile = false;
-    try {
+    const readParts = async () => {
       // Every part is read to the end, even after a failure, so the client is answered only
-      // once its request is over (answering mid-upload leaves it writing into a closed socket).
+      // once its request is over (answering mid-upload leaves it writing into a closed socket),
+      // unless the body runs past cutOffPastBodyLimit's bound.
       for await (const part of request.parts()) {
         if (part.type !== 'file') continue; // small text fields are allowed and ignored
         sawFile = true;
@@ -98,7 +137,16 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
           await drain(part.file); // in case it failed before reading (a disk error): the parser must go on
         }
       }
+    };
+    const reading = readParts();
+    try {
+      await Promise.race([reading, cutOffPastBodyLimit(request, maxFileSize)]);
     } catch (error) {
+      // Cut off: the parts still being read end when the connection closes; whatever they stored goes.
+      void reading.then(
+        () => received?.discard(),
+        () => received?.discard(),
+      );
       await received?.discard();
       throw multipartError(error, maxFileSize);
     }

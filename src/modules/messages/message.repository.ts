@@ -170,8 +170,28 @@ export async function deleteMessage(
   deletedBy: string,
   now: number,
   previewOf: (row: MessageRow) => string,
-): Promise<void> {
-  await trx.deleteFrom('messages').where('id', '=', message.id).execute();
+): Promise<boolean> {
+  // The conversation row is written first, as a send does: concurrent deletes (and sends) in
+  // one conversation queue on it here. Written later, after deleted_messages (whose foreign-key
+  // check takes a shared lock on it), two deletes each holding it shared deadlock (MySQL); and
+  // the newest message below is read only once the ones before have committed.
+  await trx
+    .updateTable('conversations')
+    .set((eb) => ({ message_count: eb('message_count', '-', 1) }))
+    .where('id', '=', message.conversation_id)
+    .execute();
+  const { numDeletedRows } = await trx.deleteFrom('messages').where('id', '=', message.id).executeTakeFirst();
+  // A concurrent delete of the same message won: the caller rolls back (the count included).
+  if (Number(numDeletedRows) === 0) return false;
+  const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
+  await trx
+    .updateTable('conversations')
+    .set({
+      last_message: latest ? previewOf(latest) : null,
+      last_message_time: latest ? latest.created_at : null,
+    })
+    .where('id', '=', message.conversation_id)
+    .execute();
   await trx
     .insertInto('deleted_messages')
     .values({
@@ -182,14 +202,5 @@ export async function deleteMessage(
       deleted_at: now,
     })
     .execute();
-  const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
-  await trx
-    .updateTable('conversations')
-    .set((eb) => ({
-      message_count: eb('message_count', '-', 1),
-      last_message: latest ? previewOf(latest) : null,
-      last_message_time: latest ? latest.created_at : null,
-    }))
-    .where('id', '=', message.conversation_id)
-    .execute();
+  return true;
 }

@@ -248,9 +248,11 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id);
       await db.transaction().execute(async (trx) => {
-        await repo.deleteMessage(trx, message, caller.id, nowSeconds(), (row) =>
+        const deleted = await repo.deleteMessage(trx, message, caller.id, nowSeconds(), (row) =>
           previewOf(row.message_type, row.content),
         );
+        // Already deleted by a concurrent request: roll back, answer as if it was never there.
+        if (!deleted) throw notFound('message_not_found');
         if (!message.is_read) {
           const recipient = otherParticipant(conversation, message.sender_id);
           await repo.decrementUnread(trx, conversation.id, repo.unreadColumnOf(conversation, recipient));
