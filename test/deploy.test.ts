@@ -23,6 +23,7 @@ import { parse } from 'yaml';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config/config.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { scrape } from './helpers/metrics.ts';
+import { REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
 import { TEST_SECRET } from './helpers/test-app.ts';
 import { type RealtimeTestApp, startRealtimeApp, TestSocket } from './realtime/helpers.ts';
 
@@ -198,21 +199,7 @@ function findNginx(): string | undefined {
   return undefined;
 }
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
+const REDIS_URL = TEST_REDIS_URL;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -227,9 +214,7 @@ function freePort(): Promise<number> {
 
 const NGINX = findNginx();
 const nginxSkip = NGINX
-  ? (await redisReachable())
-    ? false
-    : `Redis is not reachable at ${REDIS_URL} (set TEST_REDIS_URL): the two instances need it`
+  ? REDIS_SKIP_REASON && `${REDIS_SKIP_REASON}: the two instances need it`
   : 'nginx is not installed (apt-get install nginx-light): deploy/nginx.conf not exercised';
 
 /**
