@@ -16,11 +16,11 @@ import { parseConfig } from '../src/config/config.ts';
 import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { insertUser } from '../src/modules/users/user.repository.ts';
 import type { Role } from '../src/modules/users/user.schemas.ts';
 import { DEFAULT_REDIS_PREFIX } from '../src/realtime/redis-bus.ts';
 import { REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
+import { insertTestUser } from './helpers/users.ts';
 import { type Event, TestSocket } from './realtime/helpers.ts';
 
 /**
@@ -209,22 +209,11 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
     });
     const database = openDatabase(parseConfig(env).DATABASE_URL);
     await migrateToLatest(database.db);
-    const now = Math.floor(Date.now() / 1000);
     for (const [id, role] of [
       [buyer, 'buyer'],
       [merchant, 'merchant'],
     ] as [string, Role][]) {
-      await insertUser(database.db, {
-        id,
-        username: `user-${id}`,
-        role,
-        status: 'active',
-        avatar: null,
-        description: null,
-        password_hash: null,
-        created_at: now,
-        updated_at: now,
-      });
+      await insertTestUser(database.db, id, role);
       tokenOf[id] = (await tokens.issue(id, role)).token;
     }
     await database.destroy();

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { MYSQL_SKIP_REASON, TEST_MYSQL_URL, testDialects } from './helpers/databases.ts';
 import type { TestResponse } from './helpers/http.ts';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy, throughProxy } from './helpers/tcp-proxy.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
 const RECOVERY_DEADLINE_MS = 10_000;
@@ -47,12 +47,7 @@ describe('database outage (MySQL/MariaDB through a TCP proxy)', { skip: MYSQL_SK
     const server = new URL(TEST_MYSQL_URL);
     proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 3306) });
     app = await startTestApp(mysql, {
-      databaseUrl: (scratchUrl) => {
-        const url = new URL(scratchUrl);
-        url.hostname = '127.0.0.1';
-        url.port = String(proxy.port);
-        return url.toString();
-      },
+      databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy),
     });
     buyer = await app.addUser('b1', 'buyer');
     merchant = await app.addUser('m1', 'merchant');
@@ -253,12 +248,7 @@ describe('database partition (MySQL/MariaDB: the link hangs, nothing is closed)'
     const server = new URL(TEST_MYSQL_URL);
     proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 3306) });
     app = await startTestApp(mysql, {
-      databaseUrl: (scratchUrl) => {
-        const url = new URL(scratchUrl);
-        url.hostname = '127.0.0.1';
-        url.port = String(proxy.port);
-        return url.toString();
-      },
+      databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy),
       server: { statementTimeoutMs: STATEMENT_TIMEOUT_MS, connectTimeoutMs: STATEMENT_TIMEOUT_MS },
     });
     buyer = await app.addUser('b1', 'buyer');

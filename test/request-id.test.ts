@@ -8,10 +8,10 @@ import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createLogger } from '../src/http/logging.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { insertUser } from '../src/modules/users/user.repository.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { testEnv } from './helpers/test-app.ts';
+import { insertTestUser } from './helpers/users.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -45,22 +45,11 @@ describe('request ids in responses and in every log line of a request', () => {
     await migrateToLatest(migrator.db);
     await migrator.destroy();
     server = await startServer(config, createLogger({ level: 'info', destination }));
-    const now = Math.floor(Date.now() / 1000);
     for (const [id, role] of [
       ['b1', 'buyer'],
       ['m1', 'merchant'],
     ] as const) {
-      await insertUser(server.database.db, {
-        id,
-        username: id,
-        role,
-        status: 'active',
-        avatar: null,
-        description: null,
-        password_hash: null,
-        created_at: now,
-        updated_at: now,
-      });
+      await insertTestUser(server.database.db, id, role, { username: id });
     }
     const tokens = createTokenIssuer({ secret: config.JWT_SECRET_KEY, algorithm: 'HS256', expireDays: 1 });
     buyer = (await tokens.issue('b1', 'buyer')).token;

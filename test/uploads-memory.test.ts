@@ -24,10 +24,10 @@ import { parseConfig } from '../src/config/config.ts';
 import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { insertUser } from '../src/modules/users/user.repository.ts';
 import { testDialects } from './helpers/databases.ts';
 import { SAMPLES } from './helpers/media-samples.ts';
 import { testEnv } from './helpers/test-app.ts';
+import { insertTestUser } from './helpers/users.ts';
 
 const MiB = 1024 * 1024;
 const FILE_SIZE = 256 * MiB;
@@ -78,18 +78,7 @@ describe('upload memory', { skip: HAS_PROC ? false : 'needs /proc (Linux)' }, ()
     const config = parseConfig(env);
     const database = openDatabase(config.DATABASE_URL);
     await migrateToLatest(database.db);
-    const now = Math.floor(Date.now() / 1000);
-    await insertUser(database.db, {
-      id: 'b1',
-      username: 'memory-buyer',
-      role: 'buyer',
-      status: 'active',
-      avatar: null,
-      description: null,
-      password_hash: null,
-      created_at: now,
-      updated_at: now,
-    });
+    await insertTestUser(database.db, 'b1', 'buyer', { username: 'memory-buyer' });
     await database.destroy();
     const tokens = createTokenIssuer({
       secret: config.JWT_SECRET_KEY,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MYSQL_SKIP_REASON } from '../helpers/databases.ts';
 import { scrape } from '../helpers/metrics.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy, throughProxy } from '../helpers/tcp-proxy.ts';
 import {
   assertConversationIntegrity,
   assertLedgerStored,
@@ -24,7 +24,6 @@ import {
   type ServerProcess,
   ServerSupervisor,
   sampleServer,
-  throughProxy,
   until,
 } from './helpers/process-server.ts';
 

@@ -176,3 +176,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
   };
 }
+
+/** A service URL (database, Redis) rewritten to reach the service through `proxy` instead of directly. */
+export function throughProxy(serviceUrl: string, proxy: Pick<TcpProxy, 'port'>): string {
+  const url = new URL(serviceUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return url.toString();
+}

@@ -7,11 +7,11 @@ import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { UserRow } from '../../src/db/types.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import { hashPassword } from '../../src/lib/password.ts';
-import { insertUser } from '../../src/modules/users/user.repository.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
 import type { ScratchDatabase, TestDialect } from './databases.ts';
 import { createClient, type TestClient } from './http.ts';
+import { insertTestUser } from './users.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-production-use-0123456789';
 
@@ -91,17 +91,10 @@ export async function startTestApp(dialect: TestDialect, options: TestAppOptions
     scratch,
     tokenFor,
     async addUser(id, role, extra = {}) {
-      const now = Math.floor(Date.now() / 1000);
-      await insertUser(server.database.db, {
-        id,
+      await insertTestUser(server.database.db, id, role, {
         username: extra.username ?? `user-${id}-${++usernameCounter}`,
-        role,
         status: extra.status ?? 'active',
-        avatar: null,
-        description: null,
         password_hash: extra.password ? await hashPassword(extra.password) : null,
-        created_at: now,
-        updated_at: now,
       });
       return tokenFor(id, role);
     },

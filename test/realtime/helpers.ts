@@ -9,7 +9,6 @@ import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { UserRow } from '../../src/db/types.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import { createTokenIssuer } from '../../src/modules/auth/tokens.ts';
-import { insertUser } from '../../src/modules/users/user.repository.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
 import type { Realtime, RealtimeLimits } from '../../src/realtime/realtime.ts';
@@ -17,6 +16,7 @@ import { startServer } from '../../src/server.ts';
 import { testDialects } from '../helpers/databases.ts';
 import { createClient, type TestClient } from '../helpers/http.ts';
 import { testEnv } from '../helpers/test-app.ts';
+import { insertTestUser } from '../helpers/users.ts';
 
 /** How long a test waits for an expected frame before failing. */
 export const WAIT_MS = 5_000;
@@ -207,18 +207,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
     realtime,
     tokenFor,
     async addUser(id, role, extra = {}) {
-      const now = Math.floor(Date.now() / 1000);
-      await insertUser(database.db, {
-        id,
-        username: `user-${id}`,
-        role,
-        status: extra.status ?? 'active',
-        avatar: null,
-        description: null,
-        password_hash: null,
-        created_at: now,
-        updated_at: now,
-      });
+      await insertTestUser(database.db, id, role, { status: extra.status ?? 'active' });
       return tokenFor(id, role);
     },
     async conversation(token, a, b) {

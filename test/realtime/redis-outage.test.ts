@@ -5,7 +5,7 @@ import type { Envelope, FanoutBus } from '../../src/realtime/bus.ts';
 import { createRedisBus, type RedisBusOptions } from '../../src/realtime/redis-bus.ts';
 import type { TestResponse } from '../helpers/http.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from '../helpers/redis.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy, throughProxy } from '../helpers/tcp-proxy.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
 
 /**
@@ -48,12 +48,7 @@ function outcomeAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'rejecte
   ]);
 }
 
-function proxiedUrl(proxy: TcpProxy): string {
-  const url = new URL(TEST_REDIS_URL);
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  return url.toString();
-}
+const proxiedUrl = (proxy: TcpProxy) => throughProxy(TEST_REDIS_URL, proxy);
 
 async function startProxy(): Promise<TcpProxy> {
   const target = new URL(TEST_REDIS_URL);

@@ -11,13 +11,12 @@ import { type DatabaseHandle, openDatabase } from '../../../src/db/connection.ts
 import { migrateToLatest } from '../../../src/db/migrator.ts';
 import type { Database } from '../../../src/db/types.ts';
 import { createTokenIssuer } from '../../../src/modules/auth/tokens.ts';
-import { insertUser } from '../../../src/modules/users/user.repository.ts';
 import type { Role } from '../../../src/modules/users/user.schemas.ts';
 import { type ScratchDatabase, TEST_MYSQL_URL, testDialects } from '../../helpers/databases.ts';
 import { createClient, type TestClient } from '../../helpers/http.ts';
 import { scrape } from '../../helpers/metrics.ts';
-import type { TcpProxy } from '../../helpers/tcp-proxy.ts';
 import { TEST_SECRET, testEnv } from '../../helpers/test-app.ts';
+import { insertTestUser } from '../../helpers/users.ts';
 
 /**
  * The real server (`node src/main.ts`, as `npm start` runs it) as a child
@@ -55,14 +54,6 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** The scratch database's URL, reached through `proxy` instead of directly. */
-export function throughProxy(databaseUrl: string, proxy: TcpProxy): string {
-  const url = new URL(databaseUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  return url.toString();
-}
-
 /** MariaDB's address in TEST_MYSQL_URL, the target of a TCP proxy. */
 export function mysqlTarget(): { host: string; port: number } {
   assert.ok(TEST_MYSQL_URL);
@@ -95,18 +86,7 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
     url: scratch.urlString,
     db: handle.db,
     async addUser(id, role) {
-      const now = Math.floor(Date.now() / 1000);
-      await insertUser(handle.db, {
-        id,
-        username: `user-${id}`,
-        role,
-        status: 'active',
-        avatar: null,
-        description: null,
-        password_hash: null,
-        created_at: now,
-        updated_at: now,
-      });
+      await insertTestUser(handle.db, id, role);
       return (await tokens.issue(id, role)).token;
     },
     async drop() {
