@@ -148,10 +148,11 @@ function sendSection(send: any): string {
       : '—',
     ...cpuCells(s.service.cpu),
     s.service.statementsPerMessage,
+    s.service.messagesPerCommit ?? '—',
   ]);
   return `### Durable send throughput
 
-Closed loop: at concurrency c, c sends in flight, each a WebSocket \`message\` frame from one of the ${send.pairs} connected buyer–merchant pairs in turn; a send completes when the sender has its \`ack\` and the recipient its push. ${send.admins} admins online receive every message. Sustained: delivery p99 < ${send.sustainedP99Ms} ms to the recipient and to the admins, no error, nothing lost. Floor: the service's own send transaction (its statements recorded from \`appendMessage\`) on c bare mysql2 connections. The service's database pool has ${send.servicePoolSize} connections.
+Closed loop: at concurrency c, c sends in flight, each a WebSocket \`message\` frame from one of the ${send.pairs} connected buyer–merchant pairs in turn; a send completes when the sender has its \`ack\` and the recipient its push. ${send.admins} admins online receive every message. Sustained: delivery p99 < ${send.sustainedP99Ms} ms to the recipient and to the admins, no error, nothing lost. Floor: the service's own one-message send transaction (its statements recorded from \`appendMessage\`) on c bare mysql2 connections, one transaction per message. The service's database pool has ${send.servicePoolSize} connections; concurrent sends share a transaction (group commit, at most ${send.batching?.maxConcurrent ?? '—'} send transactions at once, so "msg / commit" is the mean batch). The headline ratio compares the service's best sustained rate with the floor's best rate at any concurrency.
 
 ${table(
   [
@@ -168,6 +169,7 @@ ${table(
     'generators CPU',
     'machine CPU',
     'SQL / msg',
+    'msg / commit',
   ],
   rows,
 )}

@@ -1,4 +1,5 @@
 import { DEFAULT_POOL_SIZE } from '../../src/db/connection.ts';
+import { DEFAULT_APPEND_BATCHING } from '../../src/modules/messages/append-batcher.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
@@ -71,7 +72,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
         sends.lost === 0;
       ctx.log(
         'send',
-        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s)${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
+        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s), ${svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 1) : '—'} msg/commit${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
       );
 
       const bare = await ctx.window(
@@ -107,6 +108,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
           serverLoopDelay: svc.serverLoopDelay,
           generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),
           statementsPerMessage: sends.completed ? round((svc.db.Questions ?? 0) / sends.completed, 2) : null,
+          messagesPerCommit: svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 2) : null,
           limitedBy: diagnose(svc, {
             operations: sends.completed,
             generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),
@@ -153,6 +155,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
       pairs: fixture.conversations.length,
       admins: ctx.plan.admins,
       servicePoolSize: DEFAULT_POOL_SIZE,
+      batching: DEFAULT_APPEND_BATCHING,
       steps,
       maximum: chosen
         ? {
@@ -168,15 +171,14 @@ export async function runSend(ctx: BenchContext): Promise<void> {
       profile,
     };
     if (chosen) {
-      const ratio =
-        chosen.floor.transactionsPerSecond > 0
-          ? chosen.service.messagesPerSecond / chosen.floor.transactionsPerSecond
-          : null;
+      // Against the floor's best at any concurrency, not only at the service's: the stricter reading.
+      const floorBest = floorMax?.floor.transactionsPerSecond ?? 0;
+      const ratio = floorBest > 0 ? chosen.service.messagesPerSecond / floorBest : null;
       ctx.addFigure({
         scenario: 'send',
         name: 'Durable send throughput (WS send → stored → recipient + 10 admins)',
         value: `${chosen.service.messagesPerSecond} msg/s at c=${chosen.concurrency} (deliver p99 ${chosen.service.deliver.p99} ms, admins p99 ${chosen.service.admins.latency.p99} ms)${best ? '' : ' — no level met p99 < 50 ms'}`,
-        floor: `${chosen.floor.transactionsPerSecond} tx/s bare mysql2 at c=${chosen.concurrency} (max ${floorMax?.floor.transactionsPerSecond} at c=${floorMax?.concurrency})`,
+        floor: `${floorBest} tx/s bare mysql2, its best (at c=${floorMax?.concurrency}; ${chosen.floor.transactionsPerSecond} tx/s at c=${chosen.concurrency})`,
         ratio: ratio === null ? null : round(ratio, 3),
         goal: '≥ 0.5 of the floor',
         met: best && ratio !== null ? ratio >= 0.5 : false,

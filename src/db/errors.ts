@@ -21,6 +21,12 @@ export function isUniqueViolation(error: unknown): boolean {
   return e.code === 'ER_DUP_ENTRY' || e.errno === 1062 || /UNIQUE constraint failed/.test(message);
 }
 
+/** The transaction was chosen as a deadlock victim and rolled back (MySQL). */
+export function isDeadlock(error: unknown): boolean {
+  const e = asDriverError(error);
+  return e.code === 'ER_LOCK_DEADLOCK' || e.errno === 1213;
+}
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

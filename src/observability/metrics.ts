@@ -12,6 +12,8 @@ import type { PoolStats } from '../db/connection.ts';
 /** What the message service counts: a message stored, after its transaction committed. */
 export interface MessageMetrics {
   messageStored(messageType: string): void;
+  /** One send transaction committed (or was tried) with this many messages (group commit). */
+  sendBatch(messages: number): void;
 }
 
 /** What the real-time core counts. */
@@ -99,6 +101,12 @@ export function createMetrics(): Metrics {
     labelNames: ['message_type'] as const,
     registers,
   });
+  const sendBatchSize = new Histogram({
+    name: 'chat_message_send_batch_size',
+    help: 'Messages per send transaction: concurrent sends share one (group commit); 1 under light load',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers,
+  });
   const eventsPublished = new Counter({
     name: 'chat_realtime_events_published_total',
     help: 'Real-time events this instance published to the fan-out bus',
@@ -175,6 +183,9 @@ export function createMetrics(): Metrics {
     messageStored(messageType) {
       messagesStored.inc({ message_type: messageType });
     },
+    sendBatch(messages) {
+      sendBatchSize.observe(messages);
+    },
     eventPublished(eventType) {
       eventsPublished.inc({ event_type: eventType });
     },
@@ -223,6 +234,7 @@ export function createMetrics(): Metrics {
 /** For code built without metrics (the CLIs, unit tests): counts nothing. */
 export const noMetrics: MessageMetrics & RealtimeMetrics = {
   messageStored() {},
+  sendBatch() {},
   eventPublished() {},
   eventFannedOut() {},
   busPublishFailed() {},

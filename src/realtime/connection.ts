@@ -3,6 +3,7 @@ import type { UserRow } from '../db/types.ts';
 import type { Language } from '../http/messages.ts';
 import type { CloseCode, ServerEvent } from './protocol.ts';
 import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
+import { type Corkable, holdUntilCheckPhase } from './write-coalescing.ts';
 
 /** The part of a `ws` WebSocket a connection uses (a fake stands in for it in unit tests). */
 export interface SocketLike {
@@ -41,6 +42,8 @@ export class ClientConnection {
   readonly language: Language;
   readonly openedAt = Date.now();
   readonly #socket: SocketLike;
+  /** The TCP stream under the socket, whose writes are coalesced per turn of the event loop. */
+  readonly #stream: Corkable | undefined;
   readonly #limits: ConnectionLimits;
   readonly #limiter: ReturnType<typeof createRateLimiter>;
   readonly #hooks: ConnectionHooks;
@@ -48,8 +51,16 @@ export class ClientConnection {
   #pending = 0;
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(socket: SocketLike, user: UserRow, language: Language, limits: ConnectionLimits, hooks: ConnectionHooks) {
+  constructor(
+    socket: SocketLike,
+    user: UserRow,
+    language: Language,
+    limits: ConnectionLimits,
+    hooks: ConnectionHooks,
+    stream?: Corkable,
+  ) {
     this.#socket = socket;
+    this.#stream = stream;
     this.user = user;
     this.language = language;
     this.#limits = limits;
@@ -81,6 +92,7 @@ export class ClientConnection {
       this.#socket.terminate();
       return false;
     }
+    if (this.#stream) holdUntilCheckPhase(this.#stream);
     if (typeof data === 'string') this.#socket.send(data);
     else this.#socket.send(data, { binary: false });
     return true;

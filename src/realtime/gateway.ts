@@ -81,6 +81,8 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
         onTaskError: (error) =>
           request.log.error({ err: error, connectionId: connection.id }, 'websocket frame handler failed'),
       },
+      // The upgraded request's TCP socket is the one `ws` writes frames to.
+      request.raw.socket,
     );
     const { language } = connection;
     socket.on('pong', () => connection.markAlive());

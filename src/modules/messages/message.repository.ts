@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
@@ -70,6 +70,72 @@ export async function appendMessage(
     .values({ ...message, seq, is_read: 0 })
     .execute();
   return seq;
+}
+
+/** One message of a batch for appendMessages: its row and what it changes in its conversation. */
+export interface Append {
+  message: Omit<MessageRow, 'seq' | 'is_read'>;
+  recipientUnread: UnreadColumn;
+  preview: string;
+}
+
+/** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
+function perConversation<T>(
+  groups: ReadonlyMap<string, readonly Append[]>,
+  value: (appends: readonly Append[]) => T,
+): RawBuilder<T> {
+  const branches = [...groups].map(([id, appends]) => sql`WHEN ${id} THEN ${value(appends)}`);
+  return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} END`;
+}
+
+/**
+ * Several sends in one transaction: the writes of appendMessage for each,
+ * with one statement per step instead of one per message. The update takes
+ * every conversation's row lock in one statement (in key order, so two
+ * batches cannot deadlock on them), claims each conversation's seqs as one
+ * block, and a conversation's messages take its block in the order given.
+ * Returns each message's seq, or undefined where its conversation is gone.
+ */
+export async function appendMessages(
+  trx: Transaction<Database>,
+  appends: readonly Append[],
+): Promise<(number | undefined)[]> {
+  const groups = new Map<string, Append[]>();
+  for (const append of appends) {
+    const group = groups.get(append.message.conversation_id);
+    if (group) group.push(append);
+    else groups.set(append.message.conversation_id, [append]);
+  }
+  const ids = [...groups.keys()];
+  const last = (group: readonly Append[]) => group[group.length - 1] as Append;
+  const unreadFor = (column: UnreadColumn) =>
+    sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
+  await trx
+    .updateTable('conversations')
+    .set({
+      last_seq: sql<number>`last_seq + ${perConversation(groups, (group) => group.length)}`,
+      message_count: sql<number>`message_count + ${perConversation(groups, (group) => group.length)}`,
+      participant1_unread: unreadFor('participant1_unread'),
+      participant2_unread: unreadFor('participant2_unread'),
+      last_message: perConversation(groups, (group) => last(group).preview),
+      last_message_time: perConversation(groups, (group) => last(group).message.created_at),
+      updated_at: perConversation(groups, (group) => last(group).message.created_at),
+    })
+    .where('id', 'in', ids)
+    .execute();
+  // Read back under the row locks just taken: each conversation's new last_seq ends its block.
+  const claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
+  const seqs = new Map<Append, number>();
+  for (const { id, last_seq } of claimed) {
+    const group = groups.get(id) ?? [];
+    for (const [i, append] of group.entries()) seqs.set(append, Number(last_seq) - group.length + 1 + i);
+  }
+  const rows = appends.flatMap((append) => {
+    const seq = seqs.get(append);
+    return seq === undefined ? [] : [{ ...append.message, seq, is_read: 0 }];
+  });
+  if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
+  return appends.map((append) => seqs.get(append));
 }
 
 /** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */

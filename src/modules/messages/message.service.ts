@@ -13,6 +13,7 @@ import { type ConversationService, isParticipant, otherParticipant } from '../co
 import { findUsersByIds } from '../users/user.repository.ts';
 import type { User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
+import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING } from './append-batcher.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import type { HistoryQuery, Message, MessageType } from './message.schemas.ts';
@@ -41,12 +42,18 @@ export interface MessageServiceDeps {
   mediaDir: string;
   /** Counts stored messages (after commit); omitted where nothing is measured. */
   metrics?: MessageMetrics | undefined;
+  /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
+  batching?: AppendBatcherOptions | undefined;
 }
 
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
   const { db, users, conversations, realtime, baseUrl, mediaDir, metrics } = deps;
+  const appends = createAppendBatcher(db, {
+    ...(deps.batching ?? DEFAULT_APPEND_BATCHING),
+    onBatch: (messages) => metrics?.sendBatch(messages),
+  });
 
   function toMessage(row: MessageRow, sender: User | null): Message {
     return {
@@ -128,7 +135,8 @@ export function createMessageService(deps: MessageServiceDeps) {
 
     /**
      * Stores a message in one transaction (row, seq, unread count, preview,
-     * timestamps) and pushes it after commit. Idempotent on client_msg_id.
+     * timestamps; concurrent sends may share it, see append-batcher.ts) and
+     * pushes it after commit. Idempotent on client_msg_id.
      */
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
       if (caller.role === 'admin') throw forbidden('admin_read_only');
@@ -153,11 +161,11 @@ export function createMessageService(deps: MessageServiceDeps) {
       const recipient = otherParticipant(conversation, caller.id);
       let seq: number | undefined;
       try {
-        seq = await db
-          .transaction()
-          .execute((trx) =>
-            repo.appendMessage(trx, row, repo.unreadColumnOf(conversation, recipient), previewOf(type, stored.content)),
-          );
+        seq = await appends.append({
+          message: row,
+          recipientUnread: repo.unreadColumnOf(conversation, recipient),
+          preview: previewOf(type, stored.content),
+        });
       } catch (error) {
         // A concurrent send with the same client_msg_id committed first.
         if (clientMsgId === null || !isUniqueViolation(error)) throw error;
