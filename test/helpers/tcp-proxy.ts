@@ -104,7 +104,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
   const forward = (link: Link) => {
     if (!link.upstream) {
-      const upstream = connect(target.port, target.host);
+      // Half-open allowed: a FIN from the target must not close the link on its own. While
+      // hung it waits unread, as in a partition; otherwise the pipe passes it on to the client.
+      const upstream = connect({ port: target.port, host: target.host, allowHalfOpen: true });
       link.upstream = upstream;
       upstream.on('error', () => drop(link)).on('close', () => drop(link));
     }
