@@ -1,5 +1,6 @@
 import type { Audience } from './bus.ts';
 import type { ClientConnection } from './connection.ts';
+import { eventFrame } from './frames.ts';
 
 /** This instance's open connections, by user, with admins kept apart (they get everything). */
 export class ConnectionRegistry {
@@ -69,11 +70,11 @@ export class ConnectionRegistry {
   }
 
   /** Sends one serialised event to every local connection of the audience; returns how many. */
-  deliver(audience: Audience, data: string): number {
+  deliver(audience: Audience, json: string): number {
     let sent = 0;
-    // Encoded once here rather than by `ws` once per recipient.
-    const frame = Buffer.from(data);
-    for (const connection of this.resolve(audience)) if (connection.sendRaw(frame)) sent += 1;
+    // Encoded and framed once here rather than by `ws` once per recipient.
+    const frame = eventFrame(json);
+    for (const connection of this.resolve(audience)) if (connection.sendFrame(frame)) sent += 1;
     return sent;
   }
 }

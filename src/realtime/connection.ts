@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { UserRow } from '../db/types.ts';
 import type { Language } from '../http/messages.ts';
+import { eventFrame } from './frames.ts';
 import type { CloseCode, ServerEvent } from './protocol.ts';
 import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
-import { type Corkable, holdUntilCheckPhase } from './write-coalescing.ts';
+import { beforeWrite, type FrameStream } from './write-coalescing.ts';
 
-/** The part of a `ws` WebSocket a connection uses (a fake stands in for it in unit tests). */
+/**
+ * The part of a `ws` WebSocket a connection uses (a fake stands in for it in
+ * unit tests). Frames go out through the FrameStream under it instead.
+ */
 export interface SocketLike {
   readonly readyState: number;
+  /** Bytes written but not yet handed to the kernel, our frames included (they share the TCP socket). */
   readonly bufferedAmount: number;
-  send(data: string): void;
-  /** A Buffer goes out as a text frame with `binary: false` (it holds UTF-8 JSON). */
-  send(data: Buffer, options: { binary: boolean }): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
   ping(): void;
@@ -42,8 +44,7 @@ export class ClientConnection {
   readonly language: Language;
   readonly openedAt = Date.now();
   readonly #socket: SocketLike;
-  /** The TCP stream under the socket, whose writes are coalesced per turn of the event loop. */
-  readonly #stream: Corkable | undefined;
+  readonly #stream: FrameStream;
   readonly #limits: ConnectionLimits;
   readonly #limiter: ReturnType<typeof createRateLimiter>;
   readonly #hooks: ConnectionHooks;
@@ -51,13 +52,14 @@ export class ClientConnection {
   #pending = 0;
   #queue: Promise<void> = Promise.resolve();
 
+  /** `stream` is the TCP socket under `socket`, where `ws` writes its own frames too. */
   constructor(
     socket: SocketLike,
+    stream: FrameStream,
     user: UserRow,
     language: Language,
     limits: ConnectionLimits,
     hooks: ConnectionHooks,
-    stream?: Corkable,
   ) {
     this.#socket = socket;
     this.#stream = stream;
@@ -81,25 +83,24 @@ export class ClientConnection {
   }
 
   /**
-   * Sends an already serialised event: a fan-out serialises and UTF-8 encodes
-   * once for all recipients and passes the same Buffer to each. A peer that
-   * stopped reading is dropped instead of buffered without bound; it resyncs
-   * with after_seq when it reconnects.
+   * Sends a ready-made text frame (frames.ts): a fan-out serialises, encodes
+   * and frames once for all recipients and writes the same Buffer to each. A
+   * peer that stopped reading is dropped instead of buffered without bound;
+   * it resyncs with after_seq when it reconnects.
    */
-  sendRaw(data: string | Buffer): boolean {
+  sendFrame(frame: Buffer): boolean {
     if (!this.isOpen) return false;
-    if (this.#socket.bufferedAmount + data.length > this.#limits.maxBufferedBytes) {
+    if (this.#socket.bufferedAmount + frame.length > this.#limits.maxBufferedBytes) {
       this.#socket.terminate();
       return false;
     }
-    if (this.#stream) holdUntilCheckPhase(this.#stream);
-    if (typeof data === 'string') this.#socket.send(data);
-    else this.#socket.send(data, { binary: false });
+    beforeWrite(this.#stream);
+    this.#stream.write(frame);
     return true;
   }
 
   send(event: ServerEvent): boolean {
-    return this.sendRaw(JSON.stringify(event));
+    return this.sendFrame(eventFrame(JSON.stringify(event)));
   }
 
   close(code: CloseCode, reason = ''): void {

@@ -74,6 +74,8 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     }
     const connection = new ClientConnection(
       socket,
+      // The upgraded request's TCP socket: the one `ws` reads and writes frames on.
+      request.raw.socket,
       request.caller,
       languageOf(request.headers['accept-language']),
       realtime.limits,
@@ -81,8 +83,6 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
         onTaskError: (error) =>
           request.log.error({ err: error, connectionId: connection.id }, 'websocket frame handler failed'),
       },
-      // The upgraded request's TCP socket is the one `ws` writes frames to.
-      request.raw.socket,
     );
     const { language } = connection;
     socket.on('pong', () => connection.markAlive());

@@ -1,28 +1,37 @@
-/** The byte stream under a WebSocket (a net.Socket): writes can be held back and let out together. */
-export interface Corkable {
+/** The TCP stream under a WebSocket (a net.Socket): frames are written to it directly. */
+export interface FrameStream {
+  write(frame: Buffer): unknown;
   cork(): void;
   uncork(): void;
 }
 
-let held = new Set<Corkable>();
+let written = new Set<FrameStream>();
+let held = new Set<FrameStream>();
 
-function releaseAll(): void {
+function endOfTurn(): void {
   const streams = held;
+  written = new Set();
   held = new Set();
   for (const stream of streams) stream.uncork();
 }
 
 /**
- * Holds a stream's writes until the event loop's check phase. Every frame one
- * turn of the loop produces for a socket (an admin gets the message of every
- * commit that completed in that turn) then leaves in one writev system call
- * instead of one call each. For small frames on loopback or in a VM the system
- * call, not the bytes, is most of the cost. The delay is the rest of the
- * current turn of the loop: no timer, nothing waits for more traffic.
+ * Call before writing a frame to a stream. A stream's first frame in a turn
+ * of the event loop leaves at once; from its second on they are held until
+ * the loop's check phase and leave together in one writev system call. Under
+ * load an admin gets the message of every commit that completed in that turn:
+ * one system call instead of one each, and for small frames on loopback or in
+ * a VM the call, not the bytes, is most of the cost. A single broadcast still
+ * goes out socket by socket while the loop runs, so its first recipients do
+ * not wait for its last. Nothing waits for more traffic: no timer.
  */
-export function holdUntilCheckPhase(stream: Corkable): void {
+export function beforeWrite(stream: FrameStream): void {
   if (held.has(stream)) return;
-  if (held.size === 0) setImmediate(releaseAll);
-  held.add(stream);
-  stream.cork();
+  if (written.size === 0) setImmediate(endOfTurn);
+  if (written.has(stream)) {
+    held.add(stream);
+    stream.cork();
+  } else {
+    written.add(stream);
+  }
 }

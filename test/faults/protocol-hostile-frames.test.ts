@@ -24,8 +24,8 @@
  * so their own work is not measured as the server's. Meanwhile a bystander in
  * the main thread pings (12 sockets in turn, ~80 pings/s in all, under their
  * own limit): its ping→pong p99 during the attack must stay within
- * max(2 × baseline p99, baseline p99 + 20 ms), the baseline measured the same
- * way in the same test just before. The 20 ms floor: the baseline p99 on
+ * max(2 × baseline p99, baseline p99 + 40 ms), the baseline measured the same
+ * way in the same test just before. The 40 ms floor: the baseline p99 on
  * loopback is about a millisecond, so "twice" alone would fail on one
  * scheduler hiccup or GC pause of this 2-core machine, where the server and
  * the bystander share one event loop and the attacker the other core.
@@ -184,7 +184,9 @@ describe('hostile frames (case 8)', () => {
 
     const base = percentile(baseline, 99);
     const attack = percentile(attackSamples, 99);
-    const bound = Math.max(2 * base, base + 20);
+    // A starved loop (the deep-nesting defect this guards against) measured ~65 ms; noise on a busy
+    // shared VM reached 20 ms.
+    const bound = Math.max(2 * base, base + 40);
     t.diagnostic(
       `${totalFrames} frames over ${plans.length} sockets in ${Number(done.elapsedMs).toFixed(0)} ms; bystander ` +
         `ping→pong p99 ${base.toFixed(2)} ms before (${baseline.length} samples), ${attack.toFixed(2)} ms during ` +

@@ -5,22 +5,31 @@ import type { Database, UserRow } from '../../src/db/types.ts';
 import { createInProcessBus } from '../../src/realtime/bus.ts';
 import { ClientConnection, type ConnectionLimits, type SocketLike } from '../../src/realtime/connection.ts';
 import { ConnectionRegistry } from '../../src/realtime/connection-registry.ts';
+import { eventFrame, textFrame } from '../../src/realtime/frames.ts';
 import { parseClientFrame } from '../../src/realtime/protocol.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMIT } from '../../src/realtime/rate-limit.ts';
 import { createRealtime } from '../../src/realtime/realtime.ts';
 import { cookieValue, upgradeCredential } from '../../src/realtime/upgrade-auth.ts';
+import type { FrameStream } from '../../src/realtime/write-coalescing.ts';
+import { readTextFrame } from '../helpers/ws-frames.ts';
 
-class FakeSocket implements SocketLike {
+/** A WebSocket and the TCP stream under it: frames written to it are read back as a client would. */
+class FakeSocket implements SocketLike, FrameStream {
   readyState = 1;
   bufferedAmount = 0;
   sent: string[] = [];
   pings = 0;
+  corked = 0;
   closedWith: number | undefined;
   terminated = false;
-  send(data: string | Buffer, options?: { binary: boolean }) {
-    // A Buffer must go out as a text frame: it carries UTF-8 JSON.
-    if (typeof data !== 'string') assert.equal(options?.binary, false);
-    this.sent.push(String(data));
+  write(frame: Buffer) {
+    this.sent.push(readTextFrame(frame));
+  }
+  cork() {
+    this.corked += 1;
+  }
+  uncork() {
+    this.corked -= 1;
   }
   close(code?: number) {
     this.closedWith = code;
@@ -55,7 +64,10 @@ function user(id: string, role: UserRow['role'] = 'buyer'): UserRow {
 }
 
 function connection(id: string, role: UserRow['role'] = 'buyer', socket = new FakeSocket()) {
-  return { socket, connection: new ClientConnection(socket, user(id, role), 'zh', LIMITS, { onTaskError: () => {} }) };
+  return {
+    socket,
+    connection: new ClientConnection(socket, socket, user(id, role), 'zh', LIMITS, { onTaskError: () => {} }),
+  };
 }
 
 describe('parseClientFrame', () => {
@@ -111,15 +123,42 @@ describe('token bucket', () => {
   });
 });
 
+describe('text frames', () => {
+  test('every length class (7-bit, 16-bit, 64-bit) reads back exactly, multi-byte UTF-8 included', () => {
+    for (const length of [0, 1, 125, 126, 127, 65_535, 65_536, 200_000]) {
+      const text = 'é'.repeat(Math.floor(length / 2)) + 'x'.repeat(length % 2);
+      assert.equal(Buffer.byteLength(text), length);
+      assert.equal(readTextFrame(textFrame(Buffer.from(text))), text, `${length} bytes`);
+    }
+  });
+});
+
 describe('ClientConnection', () => {
   test('drops a peer whose outgoing buffer passed the bound instead of buffering more', () => {
     const { socket, connection: c } = connection('b1');
-    assert.equal(c.sendRaw('x'.repeat(100)), true);
+    assert.equal(c.sendFrame(eventFrame('x'.repeat(100))), true);
     socket.bufferedAmount = 950;
-    assert.equal(c.sendRaw('x'.repeat(100)), false);
+    assert.equal(c.sendFrame(eventFrame('x'.repeat(100))), false);
     assert.equal(socket.terminated, true);
     assert.equal(socket.sent.length, 1);
-    assert.equal(c.sendRaw('late'), false, 'nothing is sent to a closed socket');
+    assert.equal(c.sendFrame(eventFrame('late')), false, 'nothing is sent to a closed socket');
+  });
+
+  test("a socket's first frame in a turn of the loop leaves at once, the rest together at the turn's end", async () => {
+    const { socket, connection: c } = connection('b1');
+    c.send({ type: 'pong', timestamp: 1 });
+    assert.equal(socket.corked, 0, 'the first frame is not held');
+    c.send({ type: 'pong', timestamp: 2 });
+    c.send({ type: 'pong', timestamp: 3 });
+    assert.equal(socket.corked, 1, 'later frames are held (once) for one writev');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(socket.corked, 0, 'released in the check phase');
+    assert.deepEqual(
+      socket.events().map((event) => event.timestamp),
+      [1, 2, 3],
+    );
+    c.send({ type: 'pong', timestamp: 4 });
+    assert.equal(socket.corked, 0, 'a new turn: the first frame leaves at once again');
   });
 
   test('heartbeat: pings, and terminates a peer that missed the previous ping', () => {
