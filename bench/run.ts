@@ -10,7 +10,7 @@ import { nowMs } from './lib/clock.ts';
 import { BenchContext, type BenchOptions, type BenchContext as Ctx } from './lib/context.ts';
 import { createScratchDatabase, listBenchDatabases, serverSettings } from './lib/database.ts';
 import { type Mode, planWithOverrides, SCENARIOS, type ScenarioName } from './lib/plan.ts';
-import { findProcess } from './lib/proc.ts';
+import { findProcess, machineCpuSeconds } from './lib/proc.ts';
 import { formatWithBiome, renderMarkdown, renderTable } from './lib/report.ts';
 import { REPO_ROOT } from './lib/service.ts';
 import { runFanout } from './scenarios/fanout.ts';
@@ -61,6 +61,15 @@ Environment:
                        e.g. BENCH_PLAN='{"idle":{"counts":[20000]},"history":{"messages":200000}}'
                        (results record the plan used)
 `;
+
+/** Share of the machine's CPU time the hypervisor gave to other guests between two readings (noise). */
+function stolenPercent(
+  from: ReturnType<typeof machineCpuSeconds>,
+  to: ReturnType<typeof machineCpuSeconds>,
+): number | null {
+  if (!from || !to || to.total <= from.total) return null;
+  return Math.round(((to.stolen - from.stolen) / (to.total - from.total)) * 1000) / 10;
+}
 
 function parseOptions(): BenchOptions {
   const { values } = parseArgs({
@@ -155,6 +164,7 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const plan = planWithOverrides(options.mode, process.env.BENCH_PLAN);
   const started = new Date();
+  const cpuAtStart = machineCpuSeconds();
   console.log(
     `bench: ${options.mode} mode, scenarios ${options.only.join(', ')}; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; load average ${loadavg()
       .map((l) => l.toFixed(2))
@@ -236,6 +246,7 @@ async function main(): Promise<void> {
       memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
       kernel: release(),
       loadAverageAtStart: loadavg(),
+      stolenPercent: stolenPercent(cpuAtStart, machineCpuSeconds()),
       openFileLimit: fileLimits(),
     },
     versions: {

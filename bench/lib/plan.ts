@@ -90,8 +90,8 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 500,
           stepMs: 1_500,
           firstDeliveries: 8_000,
-          maxSteps: 4,
-          maxBareSteps: 3,
+          maxSteps: 5,
+          maxBareSteps: 4,
         },
         idle: { counts: [10_000], cpuWindowMs: 30_000, heartbeatMs: 30_000 },
         history: {

@@ -46,15 +46,23 @@ export function processFdCount(pid: number): number | null {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine (all cores) since boot. */
-export function machineCpuSeconds(): { busy: number; total: number } | null {
+/**
+ * Busy and total CPU seconds of the whole machine (all cores) since boot, and
+ * of those the time the hypervisor gave our virtual CPUs to someone else
+ * (steal: counted as busy, since we could not use it).
+ */
+export function machineCpuSeconds(): { busy: number; total: number; stolen: number } | null {
   const stat = readText('/proc/stat');
   const line = stat?.split('\n')[0];
   if (!line?.startsWith('cpu ')) return null;
   const values = line.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = values;
   const busy = user + nice + system + irq + softirq + steal;
-  return { busy: busy / TICKS_PER_SECOND, total: (busy + idle + iowait) / TICKS_PER_SECOND };
+  return {
+    busy: busy / TICKS_PER_SECOND,
+    total: (busy + idle + iowait) / TICKS_PER_SECOND,
+    stolen: steal / TICKS_PER_SECOND,
+  };
 }
 
 /** The first process whose command name is one of `names` (the database server, say). */

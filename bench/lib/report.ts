@@ -80,6 +80,10 @@ function machineSection(r: Results): string {
   const rows: [string, string][] = [
     ['Machine', `${dash(m.cpuModel)}, ${dash(m.cores)} cores, ${dash(m.memoryGiB)} GiB, Linux ${dash(m.kernel)}`],
     ['Load average at start', (m.loadAverageAtStart ?? []).map((x: number) => x.toFixed(2)).join(', ')],
+    [
+      'CPU stolen by the hypervisor during the run',
+      m.stolenPercent === undefined || m.stolenPercent === null ? '—' : `${m.stolenPercent}% of all CPU time (noise)`,
+    ],
     ['Open-file limit (soft / hard)', `${dash(m.openFileLimit?.soft)} / ${dash(m.openFileLimit?.hard)}`],
     ['Node.js', dash(v.node)],
     [
