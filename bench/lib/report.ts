@@ -290,7 +290,7 @@ function historySection(h: any): string {
     c.pages,
     lat3(c.service.latency),
     lat3(c.bare.latency),
-    lat3(c.boundedRange?.latency),
+    lat3(c.oneSided?.latency),
     c.service.latency.p99 && c.bare.latency.p99
       ? Math.round((c.service.latency.p99 / c.bare.latency.p99) * 100) / 100
       : '—',
@@ -300,9 +300,9 @@ function historySection(h: any): string {
   const seed = h.seed ?? {};
   return `### History paging
 
-\`GET /api/conversations/{id}/messages?order=desc&page=N&page_size=${h.pageSize}\`, one request at a time, on a conversation of ${h.conversationMessages?.toLocaleString?.('en') ?? h.conversationMessages} messages${seed.otherConversations ? ` in a table with ${seed.otherConversations.toLocaleString('en')} other conversations of ${seed.perOther} messages (interleaved in time, so in the primary key)` : ''}. Seeded at ${dash(seed.rowsPerSecond)} rows/s. Floor: the SELECT the service issues for the page (\`${h.statement}\`) on one bare connection; for reference, the same page as a range bounded on both sides (\`${dash(h.boundedStatement)}\`). Deep/first p99 (worst deep page): ${dash(h.deepOverFirstP99)}.
+\`GET /api/conversations/{id}/messages?order=desc&page=N&page_size=${h.pageSize}\`, one request at a time, on a conversation of ${h.conversationMessages?.toLocaleString?.('en') ?? h.conversationMessages} messages${seed.otherConversations ? ` in a table with ${seed.otherConversations.toLocaleString('en')} other conversations of ${seed.perOther} messages (interleaved in time, so in the primary key)` : ''}. Seeded at ${dash(seed.rowsPerSecond)} rows/s. Floor: the SELECT the service issues for the page (\`${h.statement}\`) on one bare connection; for reference, the same page bounded on one side only (\`${dash(h.oneSidedStatement)}\`), which the database may answer by walking the index from the conversation's far end. Deep/first p99 (worst deep page): ${dash(h.deepOverFirstP99)}.
 
-${table(['page', 'which', 'service p50 / p99 / p99.9 ms', 'bare p50 / p99 / p99.9 ms', 'bounded range p50 / p99 / p99.9 ms', 'p99 ratio', 'pages read from disk', 'server CPU', 'mysqld CPU'], rows)}
+${table(['page', 'which', 'service p50 / p99 / p99.9 ms', 'bare p50 / p99 / p99.9 ms', 'one-sided reference p50 / p99 / p99.9 ms', 'p99 ratio', 'pages read from disk', 'server CPU', 'mysqld CPU'], rows)}
 
 ${Object.entries(h.cases)
   .map(([name, c]: [string, any]) => `- ${name}: ${dash(c.limitedBy)}; ${dash(c.plan)}`)
