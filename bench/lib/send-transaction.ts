@@ -9,11 +9,11 @@ import {
   type QueryResult,
 } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
-import { appendMessage, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
+import { appendMessages, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
 
 /**
  * The statements of the service's send transaction, exactly as the service's
- * own appendMessage() issues them through Kysely (recorded once from a fake
+ * own appendMessages() issues them for one message through Kysely (recorded once from a fake
  * connection), as templates the bare mysql2 floor fills in. The floor thus
  * runs the same SQL text with the same parameters over the same client
  * library, without the service around it.
@@ -93,21 +93,22 @@ export async function recordSendTransaction(unread: UnreadColumn): Promise<State
   const recorded: CompiledQuery[] = [];
   const db = recordingKysely(recorded);
   await db.transaction().execute((trx) =>
-    appendMessage(
-      trx,
+    appendMessages(trx, [
       {
-        id: SENTINELS.id as string,
-        conversation_id: SENTINELS.conversation_id as string,
-        sender_id: SENTINELS.sender_id as string,
-        content: SENTINELS.content as string,
-        message_type: 'text',
-        filename: null,
-        client_msg_id: SENTINELS.client_msg_id as string,
-        created_at: SENTINELS.created_at as number,
+        message: {
+          id: SENTINELS.id as string,
+          conversation_id: SENTINELS.conversation_id as string,
+          sender_id: SENTINELS.sender_id as string,
+          content: SENTINELS.content as string,
+          message_type: 'text',
+          filename: null,
+          client_msg_id: SENTINELS.client_msg_id as string,
+          created_at: SENTINELS.created_at as number,
+        },
+        recipientUnread: unread,
+        preview: SENTINELS.preview as string,
       },
-      unread,
-      SENTINELS.preview as string,
-    ),
+    ]),
   );
   await db.destroy();
   const bySentinel = new Map<unknown, Slot>(Object.entries(SENTINELS).map(([slot, value]) => [value, slot as Slot]));

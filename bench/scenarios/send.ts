@@ -70,9 +70,10 @@ export async function runSend(ctx: BenchContext): Promise<void> {
         (admins.latency.p99 ?? Infinity) < SUSTAINED_P99_MS &&
         sends.errorCount === 0 &&
         sends.lost === 0;
+      const messagesPerCommit = svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 2) : null;
       ctx.log(
         'send',
-        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s), ${svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 1) : '—'} msg/commit${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
+        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s), ${messagesPerCommit ?? '—'} msg/commit${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
       );
 
       const bare = await ctx.window(
@@ -108,7 +109,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
           serverLoopDelay: svc.serverLoopDelay,
           generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),
           statementsPerMessage: sends.completed ? round((svc.db.Questions ?? 0) / sends.completed, 2) : null,
-          messagesPerCommit: svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 2) : null,
+          messagesPerCommit,
           limitedBy: diagnose(svc, {
             operations: sends.completed,
             generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),

@@ -9,7 +9,7 @@ import { pace, readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
 /**
  * The floors measured straight on mysql2, with no service around them: the
  * service's send transaction (its exact statements, recorded from
- * appendMessage) in a closed loop at a given concurrency or at a fixed rate,
+ * appendMessages, one message) in a closed loop at a given concurrency or at a fixed rate,
  * and any single query (the history page's SELECT) in a closed loop.
  * Connections are opened with the options the service's pool uses.
  */
@@ -52,7 +52,7 @@ function query(connection: Connection, sql: string, params: unknown[]): Promise<
   });
 }
 
-/** One send transaction on `connection`, as appendMessage runs it. */
+/** One send transaction on `connection`, as appendMessages runs it for one message. */
 async function sendTransaction(connection: Connection): Promise<void> {
   const k = counter++;
   const n = conversations.length;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isDeadlock, isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
-import { type Append, appendMessage, appendMessages } from './message.repository.ts';
+import { type Append, appendMessages } from './message.repository.ts';
 
 export interface AppendBatcherOptions {
   /** Send transactions running at once; sends arriving meanwhile wait for the next one to start. */
@@ -36,33 +36,25 @@ export function createAppendBatcher(db: Kysely<Database>, options: AppendBatcher
   let running = 0;
   let startScheduled = false;
 
-  function appendOne({ message, recipientUnread, preview }: Append): Promise<number | undefined> {
-    return db.transaction().execute((trx) => appendMessage(trx, message, recipientUnread, preview));
+  function inOneTransaction(appends: readonly Append[]): Promise<(number | undefined)[]> {
+    return db.transaction().execute((trx) => appendMessages(trx, appends));
   }
 
   async function store(batch: readonly Waiting[]): Promise<void> {
-    if (batch.length === 1) {
-      const [only] = batch as [Waiting];
-      await appendOne(only.append).then(only.resolve, only.reject);
-      return;
-    }
     try {
-      const seqs = await db.transaction().execute((trx) =>
-        appendMessages(
-          trx,
-          batch.map((entry) => entry.append),
-        ),
-      );
+      const seqs = await inOneTransaction(batch.map((entry) => entry.append));
       for (const [i, entry] of batch.entries()) entry.resolve(seqs[i]);
     } catch (error) {
       // The batch rolled back as a whole. A retry whose client_msg_id is taken, or a deadlock,
       // must not fail the others: each message is stored on its own instead and gets its own
       // answer, as without batching. Any other failure (an outage) is everyone's answer.
-      if (!isUniqueViolation(error) && !isDeadlock(error)) {
+      if (batch.length === 1 || (!isUniqueViolation(error) && !isDeadlock(error))) {
         for (const entry of batch) entry.reject(error);
         return;
       }
-      await Promise.all(batch.map((entry) => appendOne(entry.append).then(entry.resolve, entry.reject)));
+      await Promise.all(
+        batch.map((entry) => inOneTransaction([entry.append]).then(([seq]) => entry.resolve(seq), entry.reject)),
+      );
     }
   }
 

@@ -30,49 +30,7 @@ export function unreadColumnOf(conversation: Pick<ConversationRow, 'participant1
   return conversation.participant1_id === userId ? 'participant1_unread' : 'participant2_unread';
 }
 
-/**
- * The send transaction's writes. Bumping last_seq first takes the
- * conversation's row lock, so concurrent sends to one conversation queue here
- * and each learns the seq it just claimed from that same statement (MySQL:
- * LAST_INSERT_ID(expr), reported with the update; SQLite: RETURNING), which
- * keeps the lock held for one round trip less. The insert cannot collide on seq.
- * Returns the claimed seq, or undefined when the conversation is gone.
- */
-export async function appendMessage(
-  trx: Transaction<Database>,
-  message: Omit<MessageRow, 'seq' | 'is_read'>,
-  recipientUnread: UnreadColumn,
-  preview: string,
-): Promise<number | undefined> {
-  const mysql = isMysql(trx);
-  const claim = trx
-    .updateTable('conversations')
-    .set((eb) => ({
-      last_seq: mysql ? sql<number>`LAST_INSERT_ID(last_seq + 1)` : eb('last_seq', '+', 1),
-      message_count: eb('message_count', '+', 1),
-      [recipientUnread]: eb(recipientUnread, '+', 1),
-      last_message: preview,
-      last_message_time: message.created_at,
-      updated_at: message.created_at,
-    }))
-    .where('id', '=', message.conversation_id);
-  let seq: number | undefined;
-  if (mysql) {
-    const result = await trx.executeQuery(claim.compile());
-    if (Number(result.numAffectedRows ?? 0) > 0) seq = Number(result.insertId);
-  } else {
-    const row = await claim.returning('last_seq').executeTakeFirst();
-    if (row) seq = Number(row.last_seq);
-  }
-  if (seq === undefined) return undefined;
-  await trx
-    .insertInto('messages')
-    .values({ ...message, seq, is_read: 0 })
-    .execute();
-  return seq;
-}
-
-/** One message of a batch for appendMessages: its row and what it changes in its conversation. */
+/** One message to store with appendMessages: its row and what it changes in its conversation. */
 export interface Append {
   message: Omit<MessageRow, 'seq' | 'is_read'>;
   recipientUnread: UnreadColumn;
@@ -89,11 +47,16 @@ function perConversation<T>(
 }
 
 /**
- * Several sends in one transaction: the writes of appendMessage for each,
- * with one statement per step instead of one per message. The update takes
- * every conversation's row lock in one statement (in key order, so two
- * batches cannot deadlock on them), claims each conversation's seqs as one
- * block, and a conversation's messages take its block in the order given.
+ * The send transaction's writes, for one message or a batch (group commit):
+ * one statement per step whatever the number of messages. Bumping last_seq
+ * first takes the conversations' row locks, so concurrent sends to one
+ * conversation queue here; one statement locks every conversation of a batch
+ * in key order, so two batches cannot deadlock on them. Each conversation
+ * claims its messages' seqs as one block, given out in the order of `appends`,
+ * and the insert cannot collide on seq. The claim is learnt from the update
+ * itself where the dialect can tell it (SQLite: RETURNING; MySQL, one
+ * conversation: LAST_INSERT_ID(expr)), which keeps the locks held for one
+ * round trip less; a MySQL batch over several conversations reads it back.
  * Returns each message's seq, or undefined where its conversation is gone.
  */
 export async function appendMessages(
@@ -107,24 +70,39 @@ export async function appendMessages(
     else groups.set(append.message.conversation_id, [append]);
   }
   const ids = [...groups.keys()];
-  const last = (group: readonly Append[]) => group[group.length - 1] as Append;
+  const mysql = isMysql(trx);
+  const oneConversation = groups.size === 1;
+  const added = perConversation(groups, (group) => group.length);
+  const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
     sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
-  await trx
+  const claim = trx
     .updateTable('conversations')
     .set({
-      last_seq: sql<number>`last_seq + ${perConversation(groups, (group) => group.length)}`,
-      message_count: sql<number>`message_count + ${perConversation(groups, (group) => group.length)}`,
+      last_seq:
+        mysql && oneConversation ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
+      message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
-      last_message: perConversation(groups, (group) => last(group).preview),
-      last_message_time: perConversation(groups, (group) => last(group).message.created_at),
-      updated_at: perConversation(groups, (group) => last(group).message.created_at),
+      last_message: perConversation(groups, (group) => (group[group.length - 1] as Append).preview),
+      last_message_time: lastTime,
+      updated_at: lastTime,
     })
-    .where('id', 'in', ids)
-    .execute();
-  // Read back under the row locks just taken: each conversation's new last_seq ends its block.
-  const claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
+    .where('id', 'in', ids);
+
+  let claimed: { id: string; last_seq: number }[];
+  if (!mysql) {
+    claimed = await claim.returning(['id', 'last_seq']).execute();
+  } else if (oneConversation) {
+    const result = await trx.executeQuery(claim.compile());
+    claimed =
+      Number(result.numAffectedRows ?? 0) > 0 ? [{ id: ids[0] as string, last_seq: Number(result.insertId) }] : [];
+  } else {
+    await claim.execute();
+    // Read back under the row locks just taken: each conversation's new last_seq ends its block.
+    claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
+  }
+
   const seqs = new Map<Append, number>();
   for (const { id, last_seq } of claimed) {
     const group = groups.get(id) ?? [];
