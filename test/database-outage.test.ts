@@ -5,7 +5,7 @@ import { createConnection } from 'mysql2/promise';
 import { MYSQL_SKIP_REASON, TEST_MYSQL_URL, testDialects } from './helpers/databases.ts';
 import type { TestResponse } from './helpers/http.ts';
 import { startTcpProxy, type TcpProxy, throughProxy } from './helpers/tcp-proxy.ts';
-import { startTestApp, type TestApp } from './helpers/test-app.ts';
+import { startTestApp, type TestApp, type TestAppOptions } from './helpers/test-app.ts';
 
 const RECOVERY_DEADLINE_MS = 10_000;
 
@@ -34,6 +34,23 @@ function assertUnavailable(response: TestResponse, what: string): void {
   assert.ok(response.body.detail.length > 0, what);
 }
 
+/** A server whose database link runs through a TCP proxy, with a buyer, a merchant and their conversation. */
+async function startBehindProxy(server?: TestAppOptions['server']) {
+  const mysql = testDialects.find((dialect) => dialect.name === 'mysql');
+  assert.ok(mysql && TEST_MYSQL_URL);
+  const target = new URL(TEST_MYSQL_URL);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 3306) });
+  const app = await startTestApp(mysql, { databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy), server });
+  const buyer = await app.addUser('b1', 'buyer');
+  const merchant = await app.addUser('m1', 'merchant');
+  const created = await app.client.post('/api/conversations/', {
+    token: buyer,
+    body: { participant1_id: 'b1', participant2_id: 'm1' },
+  });
+  assert.equal(created.status, 201);
+  return { proxy, app, buyer, merchant, conversationId: created.body.id as string };
+}
+
 describe('database outage (MySQL/MariaDB through a TCP proxy)', { skip: MYSQL_SKIP_REASON }, () => {
   let proxy: TcpProxy;
   let app: TestApp;
@@ -42,21 +59,7 @@ describe('database outage (MySQL/MariaDB through a TCP proxy)', { skip: MYSQL_SK
   let conversationId: string;
 
   before(async () => {
-    const mysql = testDialects.find((dialect) => dialect.name === 'mysql');
-    assert.ok(mysql && TEST_MYSQL_URL);
-    const server = new URL(TEST_MYSQL_URL);
-    proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 3306) });
-    app = await startTestApp(mysql, {
-      databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy),
-    });
-    buyer = await app.addUser('b1', 'buyer');
-    merchant = await app.addUser('m1', 'merchant');
-    const created = await app.client.post('/api/conversations/', {
-      token: buyer,
-      body: { participant1_id: 'b1', participant2_id: 'm1' },
-    });
-    assert.equal(created.status, 201);
-    conversationId = created.body.id;
+    ({ proxy, app, buyer, merchant, conversationId } = await startBehindProxy());
   });
   after(async () => {
     await app?.close();
@@ -243,22 +246,10 @@ describe('database partition (MySQL/MariaDB: the link hangs, nothing is closed)'
   let conversationId: string;
 
   before(async () => {
-    const mysql = testDialects.find((dialect) => dialect.name === 'mysql');
-    assert.ok(mysql && TEST_MYSQL_URL);
-    const server = new URL(TEST_MYSQL_URL);
-    proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 3306) });
-    app = await startTestApp(mysql, {
-      databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy),
-      server: { statementTimeoutMs: STATEMENT_TIMEOUT_MS, connectTimeoutMs: STATEMENT_TIMEOUT_MS },
-    });
-    buyer = await app.addUser('b1', 'buyer');
-    await app.addUser('m1', 'merchant');
-    const created = await app.client.post('/api/conversations/', {
-      token: buyer,
-      body: { participant1_id: 'b1', participant2_id: 'm1' },
-    });
-    assert.equal(created.status, 201);
-    conversationId = created.body.id;
+    ({ proxy, app, buyer, conversationId } = await startBehindProxy({
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: STATEMENT_TIMEOUT_MS,
+    }));
   });
   after(async () => {
     await app?.close();

@@ -212,30 +212,18 @@ CPU during the service window: ${cpuCells(l.service.cpu)
 function fanoutSection(f: any): string {
   if (!f) return '';
   const parts = f.perAdminCount.map((entry: any) => {
-    const rows = [
-      ...entry.service.map((s: any) => [
-        'service',
-        s.rate,
-        s.expectedPerSecond,
-        s.deliveriesPerSecond,
-        lat(s.latency),
-        s.passed ? 'yes' : 'no',
-        `${s.serverCpuPercent}%`,
-        s.cpuMicrosecondsPerDelivery,
-        s.cpu?.machine ? `${s.cpu.machine.percent}%` : '—',
-      ]),
-      ...entry.bare.map((s: any) => [
-        'bare ws',
-        s.rate,
-        s.expectedPerSecond,
-        s.deliveriesPerSecond,
-        lat(s.latency),
-        s.passed ? 'yes' : 'no',
-        `${s.serverCpuPercent}%`,
-        s.cpuMicrosecondsPerDelivery,
-        s.cpu?.machine ? `${s.cpu.machine.percent}%` : '—',
-      ]),
+    const row = (server: string) => (s: any) => [
+      server,
+      s.rate,
+      s.expectedPerSecond,
+      s.deliveriesPerSecond,
+      lat(s.latency),
+      s.passed ? 'yes' : 'no',
+      `${s.serverCpuPercent}%`,
+      s.cpuMicrosecondsPerDelivery,
+      s.cpu?.machine ? `${s.cpu.machine.percent}%` : '—',
     ];
+    const rows = [...entry.service.map(row('service')), ...entry.bare.map(row('bare ws'))];
     return `#### ${entry.admins} admins${entry.bareNotSaturated ? ' (the bare server sustained every step tried: its maximum is higher)' : ''}
 
 ${table(['server', 'msg/s', 'due deliveries/s', 'delivered/s', 'p50 / p99 ms', 'sustained', 'server CPU', 'µs CPU / delivery', 'machine CPU'], rows)}
