@@ -4,7 +4,7 @@ import type { Language } from '../http/messages.ts';
 import { eventFrame } from './frames.ts';
 import type { CloseCode, ServerEvent } from './protocol.ts';
 import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
-import { beforeWrite, type FrameStream } from './write-coalescing.ts';
+import { type FrameStream, FrameWriter } from './write-coalescing.ts';
 
 /**
  * The part of a `ws` WebSocket a connection uses (a fake stands in for it in
@@ -44,7 +44,7 @@ export class ClientConnection {
   readonly language: Language;
   readonly openedAt = Date.now();
   readonly #socket: SocketLike;
-  readonly #stream: FrameStream;
+  readonly #frames: FrameWriter;
   readonly #limits: ConnectionLimits;
   readonly #limiter: ReturnType<typeof createRateLimiter>;
   readonly #hooks: ConnectionHooks;
@@ -62,7 +62,7 @@ export class ClientConnection {
     hooks: ConnectionHooks,
   ) {
     this.#socket = socket;
-    this.#stream = stream;
+    this.#frames = new FrameWriter(stream);
     this.user = user;
     this.language = language;
     this.#limits = limits;
@@ -94,8 +94,7 @@ export class ClientConnection {
       this.#socket.terminate();
       return false;
     }
-    beforeWrite(this.#stream);
-    this.#stream.write(frame);
+    this.#frames.write(frame);
     return true;
   }
 

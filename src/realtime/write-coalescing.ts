@@ -5,33 +5,57 @@ export interface FrameStream {
   uncork(): void;
 }
 
-let written = new Set<FrameStream>();
-let held = new Set<FrameStream>();
+/** Turns of the event loop in which something was written, counted; the current one is open until its check phase. */
+let turn = 0;
+let turnOpen = false;
+let held: FrameWriter[] = [];
 
 function endOfTurn(): void {
-  const streams = held;
-  written = new Set();
-  held = new Set();
-  for (const stream of streams) stream.uncork();
+  const writers = held;
+  held = [];
+  turn += 1;
+  turnOpen = false;
+  for (const writer of writers) writer.release();
 }
 
 /**
- * Call before writing a frame to a stream. A stream's first frame in a turn
- * of the event loop leaves at once; from its second on they are held until
- * the loop's check phase and leave together in one writev system call. Under
- * load an admin gets the message of every commit that completed in that turn:
- * one system call instead of one each, and for small frames on loopback or in
- * a VM the call, not the bytes, is most of the cost. A single broadcast still
+ * Writes frames to one stream. The stream's first frame in a turn of the
+ * event loop leaves at once; from its second on they are held until the
+ * loop's check phase and leave together in one writev system call. Under load
+ * an admin gets the message of every commit that completed in that turn: one
+ * system call instead of one each, and for small frames on loopback or in a
+ * VM the call, not the bytes, is most of the cost. A single broadcast still
  * goes out socket by socket while the loop runs, so its first recipients do
- * not wait for its last. Nothing waits for more traffic: no timer.
+ * not wait for its last. Nothing waits for more traffic: no timer. Per frame
+ * this costs a number comparison, not a lookup.
  */
-export function beforeWrite(stream: FrameStream): void {
-  if (held.has(stream)) return;
-  if (written.size === 0) setImmediate(endOfTurn);
-  if (written.has(stream)) {
-    held.add(stream);
-    stream.cork();
-  } else {
-    written.add(stream);
+export class FrameWriter {
+  readonly #stream: FrameStream;
+  #lastTurn = -1;
+  #holding = false;
+
+  constructor(stream: FrameStream) {
+    this.#stream = stream;
+  }
+
+  write(frame: Buffer): void {
+    if (!turnOpen) {
+      turnOpen = true;
+      setImmediate(endOfTurn);
+    }
+    if (this.#lastTurn !== turn) {
+      this.#lastTurn = turn;
+    } else if (!this.#holding) {
+      this.#holding = true;
+      this.#stream.cork();
+      held.push(this);
+    }
+    this.#stream.write(frame);
+  }
+
+  /** End of the turn: lets the held frames out. */
+  release(): void {
+    this.#holding = false;
+    this.#stream.uncork();
   }
 }
