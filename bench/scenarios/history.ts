@@ -66,8 +66,11 @@ async function seed(ctx: BenchContext): Promise<SeededConversation> {
       ...otherConversations.map((conversation) => ({ conversation, count: perOther })),
     ],
     {
-      onProgress: (done, all) =>
-        ctx.log('history', `seeded ${done.toLocaleString('en')} / ${all.toLocaleString('en')} messages`),
+      onProgress: (done, all, step) =>
+        ctx.log(
+          'history',
+          `seeded ${done.toLocaleString('en')} / ${all.toLocaleString('en')} messages${step ? `; ${step}` : ''}`,
+        ),
     },
   );
   ctx.log(
