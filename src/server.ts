@@ -5,6 +5,7 @@ import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
 import { currentLogger } from './http/logging.ts';
+import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
@@ -53,6 +54,8 @@ export interface ServerOptions {
    * upgrade, so an operator (or a test) can tell which process answered.
    */
   workerId?: string;
+  /** How long an authenticated user's row is reused; defaults to USER_CACHE_TTL_MS, 0 turns the cache off. */
+  userCacheTtlMs?: number;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -87,7 +90,9 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
     const bus = options.bus ?? (await openBus(config, logger, metrics));
+    const userCache = createUserCache(options.userCacheTtlMs !== undefined ? { ttlMs: options.userCacheTtlMs } : {});
     realtime = createRealtime({
+      onUserDisabled: (userId) => userCache.forget(userId),
       db: database.db,
       bus,
       logger,
@@ -99,7 +104,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       connections: () => liveRealtime.registry.size,
       users: () => liveRealtime.registry.users().length,
     });
-    const services = createServices(database.db, config, realtime, metrics);
+    const services = createServices(database.db, config, realtime, userCache, metrics);
     const app = await buildApp({
       config,
       database,

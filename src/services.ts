@@ -9,6 +9,7 @@ import { createConversationService } from './modules/conversations/conversation.
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
+import type { UserCache } from './modules/users/user-cache.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
 
@@ -17,6 +18,7 @@ export function createServices(
   db: Kysely<Database>,
   config: Config,
   realtime: RealtimePublisher,
+  userCache: UserCache,
   metrics?: MessageMetrics,
 ) {
   const tokens = createTokenIssuer({
@@ -24,7 +26,7 @@ export function createServices(
     algorithm: config.JWT_ALGORITHM,
     expireDays: config.JWT_ACCESS_TOKEN_EXPIRE_DAYS,
   });
-  const users = createUserService({ db, baseUrl: config.BASE_URL, realtime });
+  const users = createUserService({ db, baseUrl: config.BASE_URL, realtime, cache: userCache });
   const conversations = createConversationService({ db, users });
   const messages = createMessageService({
     db,
@@ -37,7 +39,7 @@ export function createServices(
   });
   return {
     tokens,
-    authenticate: createUserAuthenticator(db, tokens),
+    authenticate: createUserAuthenticator(db, tokens, userCache),
     users,
     auth: createAuthService({
       db,

@@ -40,7 +40,11 @@ async function startBehindProxy(server?: TestAppOptions['server']) {
   assert.ok(mysql && TEST_MYSQL_URL);
   const target = new URL(TEST_MYSQL_URL);
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 3306) });
-  const app = await startTestApp(mysql, { databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy), server });
+  const app = await startTestApp(mysql, {
+    databaseUrl: (scratchUrl) => throughProxy(scratchUrl, proxy),
+    // GET /api/auth/me stands for "a request that reads the database" here: no cached callers.
+    server: { userCacheTtlMs: 0, ...server },
+  });
   const buyer = await app.addUser('b1', 'buyer');
   const merchant = await app.addUser('m1', 'merchant');
   const created = await app.client.post('/api/conversations/', {

@@ -261,6 +261,8 @@ for (const dialect of testDialects) {
           { username: updated.body.username, avatar: updated.body.avatar, description: updated.body.description },
           { username: 'bobby', avatar: 'http://chat.test/api/media/avatars/b.png', description: 'pharmacy' },
         );
+        // The PUT's own authentication read the old row; the change made the server forget it.
+        assert.equal((await app.client.get('/api/auth/me', { token: buyer2 })).body.username, 'bobby');
         const cleared = await app.client.put('/api/users/b2', { token: buyer2, body: { avatar: null } });
         assert.equal(cleared.body.avatar, null);
         assert.equal(cleared.body.username, 'bobby');
@@ -311,6 +313,8 @@ for (const dialect of testDialects) {
     describe('PATCH /api/users/{id}/status', () => {
       test('admins deactivate and reactivate; the user is refused meanwhile', async () => {
         const token = await app.addUser('b10', 'buyer');
+        // Served once, so the server remembers the active row: the change must make it forget it.
+        assert.equal((await app.client.get('/api/auth/me', { token })).status, 200);
         const off = await app.client.patch('/api/users/b10/status?status=inactive', { token: admin });
         assert.equal(off.status, 200);
         assert.equal(off.body.status, 'inactive');

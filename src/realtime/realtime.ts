@@ -36,6 +36,8 @@ export interface RealtimeOptions {
   logger?: RealtimeLogger;
   limits?: Partial<RealtimeLimits>;
   metrics?: RealtimeMetrics;
+  /** Called on every instance when a user is deactivated or deleted anywhere (before their sockets close). */
+  onUserDisabled?: (userId: string) => void;
 }
 
 /**

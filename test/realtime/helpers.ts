@@ -153,6 +153,8 @@ export interface RealtimeTestOptions {
   env?: Record<string, string>;
   /** Share another app's scratch database (two instances of one cluster). */
   databasePath?: string;
+  /** How long the server reuses an authenticated user's row (its default otherwise). */
+  userCacheTtlMs?: number;
 }
 
 function socketUrl(base: string, userId: string, options: ConnectOptions, token: string | undefined): string {
@@ -187,6 +189,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
   const server = await startServer(config, createLogger({ level: 'silent' }), {
     ...(options.bus ? { bus: options.bus } : {}),
     ...(options.limits ? { realtimeLimits: options.limits } : {}),
+    ...(options.userCacheTtlMs !== undefined ? { userCacheTtlMs: options.userCacheTtlMs } : {}),
   });
   const { url, database, realtime } = server;
   const client = createClient(url);

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
 import { createRedisBus } from '../../src/realtime/redis-bus.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { assertError } from '../helpers/rest.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
 
 const REDIS_URL = TEST_REDIS_URL;
@@ -65,6 +66,8 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
     appB = await startRealtimeApp({
       bus: await createRedisBus({ url: REDIS_URL, prefix, instanceId: 'B' }),
       databasePath: appA.databasePath,
+      // B remembers users for the whole suite: only the bus can make it forget one.
+      userCacheTtlMs: 600_000,
     });
     for (const [id, role] of [
       ['b1', 'buyer'],
@@ -150,12 +153,15 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
     await Promise.all([m1, adminA, adminB, senderTab, otherTab].map((s) => s.close()));
   });
 
-  test('deactivating a user on one instance closes their sockets on the other with 4403', async () => {
-    await appA.addUser('b7', 'buyer');
-    const victim = await appB.connect('b7', token('b7') || (await appB.tokenFor('b7')));
+  test('deactivating a user on one instance closes their sockets on the other with 4403 and refuses their token there', async () => {
+    const victimToken = await appA.addUser('b7', 'buyer');
+    const victim = await appB.connect('b7', victimToken);
+    assert.equal((await appB.client.get('/api/auth/me', { token: victimToken })).status, 200, 'B has read b7');
     const response = await appA.client.patch('/api/users/b7/status?status=inactive', { token: token('a1') });
     assert.equal(response.status, 200);
     assert.equal((await victim.closed).code, 4403);
+    // B forgot the active row it had read.
+    assertError(await appB.client.get('/api/auth/me', { token: victimToken }), 403, 'user_inactive');
   });
 
   test('invalid payloads on the channel are dropped; valid ones from elsewhere are delivered', async () => {

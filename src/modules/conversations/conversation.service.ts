@@ -71,9 +71,12 @@ export function createConversationService({ db, users }: ConversationServiceDeps
   }
 
   /** A conversation as the API shows it, given its participants' rows (already at hand or joined). */
+  /** Participants' profiles by id, as the API shows them (a missing row is left out). */
+  const profiles = (people: readonly (repo.ParticipantRow | null)[]): Map<string, User> =>
+    new Map(people.filter((p) => p !== null).map((p) => [p.id, users.toUser(p)]));
+
   function presentWith(row: ConversationRow, people: readonly (repo.ParticipantRow | null)[]): Conversation {
-    const known = new Map(people.filter((p) => p !== null).map((p) => [p.id, users.toUser(p)]));
-    return toConversation(row, known);
+    return toConversation(row, profiles(people));
   }
 
   const presentJoined = (item: repo.ConversationWithParticipants) =>
@@ -121,6 +124,15 @@ export function createConversationService({ db, users }: ConversationServiceDeps
   return {
     visible,
     membership,
+
+    /** Like `visible`, with the participants' profiles (history pages show them as senders) from the same query. */
+    async visibleWithProfiles(
+      caller: UserRow,
+      id: string,
+    ): Promise<{ conversation: ConversationRow; profiles: ReadonlyMap<string, User> }> {
+      const item = await visibleWithParticipants(caller, id);
+      return { conversation: item.conversation, profiles: profiles([item.participant1, item.participant2]) };
+    },
 
     async list(caller: UserRow, userId: string | undefined, page: Page) {
       if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();

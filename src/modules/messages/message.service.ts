@@ -71,9 +71,11 @@ export function createMessageService(deps: MessageServiceDeps) {
     };
   }
 
-  async function present(rows: readonly MessageRow[]): Promise<Message[]> {
-    const senderIds = [...new Set(rows.map((row) => row.sender_id))];
-    const senders = new Map((await findUsersByIds(db, senderIds)).map((row) => [row.id, users.toUser(row)]));
+  /** Messages with their senders' profiles; `known` profiles (a conversation's participants) are not read again. */
+  async function present(rows: readonly MessageRow[], known?: ReadonlyMap<string, User>): Promise<Message[]> {
+    const missing = [...new Set(rows.map((row) => row.sender_id))].filter((id) => !known?.has(id));
+    const senders = new Map(known);
+    for (const row of await findUsersByIds(db, missing)) senders.set(row.id, users.toUser(row));
     return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
   }
 
@@ -103,7 +105,8 @@ export function createMessageService(deps: MessageServiceDeps) {
 
   /** A conversation's history: numbered pages, or everything after / before a seq. */
   async function history(caller: UserRow, conversationId: string, query: HistoryQuery) {
-    const conversation = await conversations.visible(caller, conversationId);
+    // Senders are the participants, so their profiles come with the conversation.
+    const { conversation, profiles } = await conversations.visibleWithProfiles(caller, conversationId);
     const count = Number(conversation.message_count);
     const limit = query.limit ?? query.page_size ?? 50;
     let rows: MessageRow[];
@@ -127,7 +130,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           ? []
           : await repo.messagesBySeq(db, conversation.id, window.range, window.order, page.pageSize);
     }
-    return { count, results: await present(rows) };
+    return { count, results: await present(rows, profiles) };
   }
 
   return {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
-import type { Database, UserRow } from '../../db/types.ts';
+import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
 import { badRequest, conflict, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
@@ -22,6 +22,7 @@ import {
   type UpdateUserBody,
   type User,
 } from './user.schemas.ts';
+import type { UserCache } from './user-cache.ts';
 
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
@@ -32,11 +33,18 @@ export interface UserServiceDeps {
   db: Kysely<Database>;
   baseUrl: string;
   realtime: RealtimePublisher;
+  /** Authentication's cache of user rows: every change here makes it forget the row. */
+  cache: UserCache;
 }
 
 export type UserService = ReturnType<typeof createUserService>;
 
-export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
+export function createUserService({ db, baseUrl, realtime, cache }: UserServiceDeps) {
+  async function updateUser(id: string, changes: UserUpdate): Promise<void> {
+    await repo.updateUser(db, id, changes);
+    cache.forget(id);
+  }
+
   const toUser = (
     row: Pick<UserRow, 'id' | 'username' | 'avatar' | 'role' | 'description' | 'status' | 'created_at'>,
   ): User => ({
@@ -181,7 +189,7 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
         updated_at: nowSeconds(),
       };
       try {
-        await repo.updateUser(db, id, changes);
+        await updateUser(id, changes);
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict('username_taken');
         throw error;
@@ -193,7 +201,7 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
     async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive'): Promise<User> {
       const target = await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await repo.updateUser(db, id, { status, updated_at: nowSeconds() });
+      await updateUser(id, { status, updated_at: nowSeconds() });
       if (status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
     },
@@ -201,7 +209,7 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
     async softDelete(caller: UserRow, id: string): Promise<void> {
       await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await repo.updateUser(db, id, { status: 'deleted', updated_at: nowSeconds() });
+      await updateUser(id, { status: 'deleted', updated_at: nowSeconds() });
       realtime.userDisabled(id);
     },
 
@@ -266,7 +274,7 @@ export function createUserService({ db, baseUrl, realtime }: UserServiceDeps) {
         if (body.old_password === undefined) throw badRequest('old_password_required');
         if (!(await verifyPassword(body.old_password, target.password_hash))) throw badRequest('wrong_old_password');
       }
-      await repo.updateUser(db, id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
+      await updateUser(id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
     },
   };
 }
