@@ -1,26 +1,32 @@
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 /** A query/path/header integer as text: digits only, so "1.5", "true", "0x10" or "" are refused. */
 const INTEGER_TEXT = /^-?\d{1,15}$/;
 
 /**
- * TypeBox's validator, but strict about integers in query strings, params and
- * headers: TypeBox's conversion would turn "1.5" into 1 and "true" into 1, so
- * a malformed value would be served instead of answered with a 422.
+ * TypeBox's validator for bodies; for query strings, params and headers our
+ * own conversion instead of TypeBox's generic one. Those parts are flat
+ * objects of strings where only integers need converting, and TypeBox's
+ * conversion both builds a regular expression per property on every request
+ * (a tenth of a history page's CPU in the profile) and is lax: it would turn
+ * "1.5" into 1 and "true" into 1, so a malformed value would be served
+ * instead of answered with a 422. Here an integer must be digits only.
  */
 export const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
-  const validate = TypeBoxValidatorCompiler(route);
-  if (route.httpPart === 'body') return validate;
-  const properties = (route.schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  if (route.httpPart === 'body') return TypeBoxValidatorCompiler(route);
+  const schema = route.schema as TSchema;
+  const check = Compile(schema);
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
   const integerKeys = Object.keys(properties).filter((key) => properties[key]?.type === 'integer');
-  if (integerKeys.length === 0) return validate;
   return (value: unknown) => {
-    if (value !== null && typeof value === 'object') {
+    if (integerKeys.length > 0 && value !== null && typeof value === 'object') {
+      const fields = value as Record<string, unknown>;
       const errors: FastifySchemaValidationError[] = integerKeys
         .filter((key) => {
-          const raw = (value as Record<string, unknown>)[key];
+          const raw = fields[key];
           return raw !== undefined && (typeof raw !== 'string' || !INTEGER_TEXT.test(raw));
         })
         .map((key) => ({
@@ -31,7 +37,9 @@ export const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) =
           message: 'must be integer',
         }));
       if (errors.length > 0) return { error: errors };
+      // Fastify's parsed query, params and headers are fresh objects per request: converted in place.
+      for (const key of integerKeys) if (fields[key] !== undefined) fields[key] = Number(fields[key]);
     }
-    return validate(value);
+    return check.Check(value) ? { value } : { error: check.Errors(value) as unknown as FastifySchemaValidationError[] };
   };
 };
