@@ -4,15 +4,17 @@ import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { round } from '../lib/histogram.ts';
 import type { WorkerProcess } from '../lib/workers.ts';
 import { ADMINS_PER_WORKER, ensureAdmins, ensurePairs } from './pairs.ts';
-import { combineListeners, combinePairs, type ListenRun, type PairsRun, split } from './results.ts';
+import { combineListeners, combinePairs, type ListenRun, type PairsRun, streamShares } from './results.ts';
 
 /**
  * Fan-out: deliveries/s to N connected admins (10, 100, 1,000) for a steady
  * message stream. The stream's rate steps up (doubling) until a step is not
  * sustained: fewer than 95 % of the due deliveries arrive in the window, or
- * their p99 latency reaches 50 ms (or, for the service, a send fails). The
- * service's stream is real sends (WebSocket frames from the connected pairs:
- * stored, acknowledged, pushed to the recipient and every admin). The floor
+ * their p99 latency reaches 50 ms (or, for the service, a send fails); the
+ * rate halfway between the last step that held and that one is then tried
+ * once. The service's stream is real sends (WebSocket frames from the
+ * connected pairs: stored, acknowledged, pushed to the recipient and every
+ * admin), evenly spaced across its sender processes. The floor
  * is a bare `ws` server broadcasting one pre-serialised buffer per message
  * (the service's own message event, byte for byte the same size) to the same
  * number of clients, measured the same way; its steps start at the service's
@@ -81,7 +83,7 @@ export async function runFanout(ctx: BenchContext): Promise<void> {
       let rate = Math.max(2, round(Math.min(plan.firstDeliveries / admins, sendMax / 4), 1));
       const serviceStep = async (stepRate: number): Promise<Step> => {
         const stepMs = stepMsFor(stepRate);
-        const rates = split(Math.round(stepRate * 1000), fixture.pairWorkers.length).map((r) => r / 1000);
+        const shares = streamShares(stepRate, fixture.pairWorkers.length);
         const m = await ctx.window(
           {
             warmupMs: plan.warmupMs,
@@ -93,7 +95,7 @@ export async function runFanout(ctx: BenchContext): Promise<void> {
               Promise.all(
                 fixture.pairWorkers.map((w, i) =>
                   w.call<PairsRun>('open', {
-                    rate: rates[i],
+                    ...shares[i],
                     startAt,
                     warmupMs: plan.warmupMs,
                     durationMs: stepMs,
@@ -142,6 +144,11 @@ export async function runFanout(ctx: BenchContext): Promise<void> {
         serviceSteps.push(result);
         if (!result.passed) break;
         rate = round(rate * 2, 1);
+      }
+      // A doubling that failed after one that held: the rate halfway between, once (a finer maximum).
+      const lastTwo = serviceSteps.slice(-2);
+      if (lastTwo.length === 2 && lastTwo[0]?.passed && !lastTwo[1]?.passed) {
+        serviceSteps.push(await serviceStep(round((lastTwo[0].rate * 3) / 2, 1)));
       }
 
       // Not even the first step held: halve the rate (twice at most) to find one that does.
@@ -218,20 +225,23 @@ export async function runFanout(ctx: BenchContext): Promise<void> {
       const svcBest = best(serviceSteps);
       const bareBest = best(bareSteps);
       const bareCapped = bareSteps.length > 0 && bareSteps.every((s) => s.passed);
-      const profile = svcBest
-        ? await ctx.profile(`fanout-${admins}`, (startAt, durationMs) => {
-            const rates = split(Math.round(svcBest.rate * 1000), fixture.pairWorkers.length).map((r) => r / 1000);
-            return Promise.all(
-              fixture.pairWorkers.map((w, i) => w.call('open', { rate: rates[i], startAt, warmupMs: 0, durationMs })),
-            );
-          })
-        : null;
+      // At the best rate, or at the lowest one tried when none held: what bounds it is the question then.
+      const profiledRate = svcBest?.rate ?? Math.min(...serviceSteps.map((s) => s.rate));
+      const profile = await ctx.profile(`fanout-${admins}`, (startAt, durationMs) => {
+        const shares = streamShares(profiledRate, fixture.pairWorkers.length);
+        return Promise.all(
+          fixture.pairWorkers.map((w, i) => w.call('open', { ...shares[i], startAt, warmupMs: 0, durationMs })),
+        );
+      });
       const ratio =
         svcBest && bareBest && bareBest.deliveriesPerSecond > 0
           ? svcBest.deliveriesPerSecond / bareBest.deliveriesPerSecond
           : null;
       const limiting = svcBest ?? serviceSteps[serviceSteps.length - 1];
-      const failing = serviceSteps.find((s) => !s.passed);
+      // The lowest rate above the best that failed: what stopped the climb.
+      const failing = serviceSteps
+        .filter((s) => !s.passed && (!svcBest || s.rate > svcBest.rate))
+        .sort((a, b) => a.rate - b.rate)[0];
       results.push({ admins, service: serviceSteps, bare: bareSteps, bareNotSaturated: bareCapped, profile });
       ctx.addFigure({
         scenario: 'fanout',

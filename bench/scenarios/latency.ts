@@ -3,7 +3,15 @@ import type { BenchContext } from '../lib/context.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
 import { ensurePairs } from './pairs.ts';
-import { combineListeners, combinePairs, type FloorRun, type ListenRun, type PairsRun, split } from './results.ts';
+import {
+  combineListeners,
+  combinePairs,
+  type FloorRun,
+  type ListenRun,
+  type PairsRun,
+  split,
+  streamShares,
+} from './results.ts';
 import { startFloor } from './send.ts';
 
 /**
@@ -53,7 +61,7 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
       `open loop at ${rate} msg/s (${rateSource}), ${fixture.conversations.length} pairs, ${ctx.plan.admins} admins`,
     );
 
-    const rates = split(Math.round(rate * 1000), fixture.pairWorkers.length).map((r) => r / 1000);
+    const shares = streamShares(rate, fixture.pairWorkers.length);
     const svc = await ctx.window(
       { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids(generators) },
       (startAt) =>
@@ -61,7 +69,7 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
           Promise.all(
             fixture.pairWorkers.map((worker, i) =>
               worker.call<PairsRun>('open', {
-                rate: rates[i],
+                ...shares[i],
                 startAt,
                 warmupMs: plan.warmupMs,
                 durationMs: plan.durationMs,
@@ -108,9 +116,7 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
 
     const profile = await ctx.profile('latency', (startAt, durationMs) =>
       Promise.all(
-        fixture.pairWorkers.map((worker, i) =>
-          worker.call('open', { rate: rates[i], startAt, warmupMs: 0, durationMs }),
-        ),
+        fixture.pairWorkers.map((worker, i) => worker.call('open', { ...shares[i], startAt, warmupMs: 0, durationMs })),
       ),
     );
     const limitedBy = diagnose(svc, {

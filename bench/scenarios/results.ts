@@ -64,6 +64,15 @@ export function combineListeners(runs: readonly ListenRun[]) {
   };
 }
 
+/**
+ * One steady stream of `rate` messages/s sent by `workers` processes: each
+ * sends its share, offset by its phase (a fraction of its interval), so the
+ * sends interleave evenly instead of leaving in bursts of one per worker.
+ */
+export function streamShares(rate: number, workers: number): { rate: number; phase: number }[] {
+  return split(Math.round(rate * 1000), workers).map((share, i) => ({ rate: share / 1000, phase: i / workers }));
+}
+
 /** Splits an integer total over n parts as evenly as possible. */
 export function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));

@@ -212,20 +212,25 @@ serve({
     return finishRun(counter - before);
   },
 
-  /** A fixed rate (messages/s from this worker), latency measured from each send's intended time too. */
-  async open(args: RunArgs & { rate: number }) {
+  /**
+   * A fixed rate (messages/s from this worker), latency measured from each
+   * send's intended time too. `phase` (0..1, a fraction of the interval)
+   * delays the first send, so several workers' streams interleave.
+   */
+  async open(args: RunArgs & { rate: number; phase?: number }) {
     resetMeasurement(args);
     await sleepUntil(args.startAt);
     resetLoopDelay();
     const stopAt = window.to;
     const intervalMs = 1000 / args.rate;
+    const firstAt = args.startAt + (args.phase ?? 0) * intervalMs;
     let sent = 0;
     await pace(() => {
       const now = nowMs();
       if (now >= stopAt) return false;
-      const due = Math.floor((now - args.startAt) / intervalMs) + 1;
+      const due = now < firstAt ? 0 : Math.floor((now - firstAt) / intervalMs) + 1;
       while (sent < due) {
-        void sendNext(args.startAt + sent * intervalMs);
+        void sendNext(firstAt + sent * intervalMs);
         sent += 1;
       }
       return true;
