@@ -116,6 +116,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       const sockets = registry.deliver(envelope.audience, JSON.stringify(envelope.event));
       metrics.eventFannedOut(envelope.event.type, sockets, envelope.published_at);
     } else {
+      options.onUserDisabled?.(envelope.userId);
       for (const connection of registry.ofUser(envelope.userId)) connection.close(envelope.code as CloseCode);
     }
   });
