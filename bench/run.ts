@@ -38,7 +38,7 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   history  GET …/messages first and deep page of a 1,000,000-message conversation vs the bare SELECT
 
 Options:
-  --full               longer and larger (about 20 minutes; 10M-row history table, 50k idle)
+  --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
   --smoke              seconds-long check that the harness works; numbers meaningless;
                        results go to a temporary folder and RESULTS.md is left alone
   --only a,b           run only these scenarios (e.g. --only send,fanout)
@@ -49,8 +49,9 @@ Options:
   --no-inspect         run the service without --inspect (no GC before memory readings,
                        no event-loop delay, no profiles)
   --latency-rate N     messages/s for the latency scenario (default: half the send maximum)
-  --out DIR            where results go (default bench/results)
-  --no-summary         do not rewrite bench/RESULTS.md
+  --out DIR            where results go, RESULTS.md included (default: bench/results, and
+                       the summary to bench/RESULTS.md)
+  --no-summary         write no RESULTS.md
   --keep-db            keep the scratch database (its name is printed)
   --note TEXT          a remark stored with the results and shown in RESULTS.md
   -h, --help           this text
@@ -115,7 +116,13 @@ function parseOptions(): BenchOptions {
     profile: inspect && !values['no-profile'] && (values.profile ?? mode === 'full'),
     inspect,
     outDir: values.out ?? (mode === 'smoke' ? join(tmpdir(), 'chat-bench-smoke') : join(REPO_ROOT, 'bench/results')),
-    writeSummary: !values['no-summary'] && mode !== 'smoke',
+    // An explicit --out is a side run: its summary stays beside its results.
+    summaryFile:
+      values['no-summary'] || mode === 'smoke'
+        ? null
+        : values.out !== undefined
+          ? join(values.out, 'RESULTS.md')
+          : join(REPO_ROOT, 'bench/RESULTS.md'),
     keepDatabase: values['keep-db'],
     note: values.note ?? null,
     latencyRate: rate,
@@ -280,8 +287,8 @@ async function main(): Promise<void> {
   console.log(`\n${renderTable(results)}\n`);
   console.log(`bench: results written to ${file}`);
   const written = [file];
-  if (options.writeSummary) {
-    const summary = join(REPO_ROOT, 'bench/RESULTS.md');
+  if (options.summaryFile) {
+    const summary = options.summaryFile;
     writeFileSync(summary, renderMarkdown(results, file));
     written.push(summary);
     console.log(`bench: summary written to ${summary}`);

@@ -47,7 +47,8 @@ export interface BenchOptions {
   profile: boolean;
   inspect: boolean;
   outDir: string;
-  writeSummary: boolean;
+  /** Where RESULTS.md goes; null: nowhere. */
+  summaryFile: string | null;
   keepDatabase: boolean;
   note: string | null;
   latencyRate: number | null;
