@@ -118,18 +118,18 @@ export async function listConversations(
   limit: number,
   offset: number,
 ): Promise<{ count: number; rows: ConversationWithParticipants[] }> {
-  const [countRow, rows] = await Promise.all([
-    involving(db, userId)
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .executeTakeFirstOrThrow(),
-    withParticipants(db, userId)
-      .orderBy('conversations.updated_at', 'desc')
-      .orderBy('conversations.id', 'desc')
-      .limit(limit)
-      .offset(offset)
-      .execute(),
-  ]);
-  return { count: Number(countRow.count), rows: rows.map(splitJoined) };
+  const count = () => involving(db, userId).select((eb) => eb.fn.countAll<number>().as('count'));
+  // The total rides on every row as an uncorrelated subquery (evaluated once):
+  // a page is one round trip, and only a page past the end asks for the count alone.
+  const rows = await withParticipants(db, userId)
+    .select(count().as('total_count'))
+    .orderBy('conversations.updated_at', 'desc')
+    .orderBy('conversations.id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  const total = rows[0]?.total_count ?? (await count().executeTakeFirstOrThrow()).count;
+  return { count: Number(total), rows: rows.map(splitJoined) };
 }
 
 /** Ids of every conversation the user takes part in. */
