@@ -89,9 +89,9 @@ export function planFor(mode: Mode): Plan {
           adminCounts: [10, 100, 1_000],
           warmupMs: 500,
           stepMs: 1_500,
-          firstDeliveries: 8_000,
+          firstDeliveries: 16_000,
           maxSteps: 5,
-          maxBareSteps: 4,
+          maxBareSteps: 3,
         },
         idle: { counts: [10_000], cpuWindowMs: 30_000, heartbeatMs: 30_000 },
         history: {
