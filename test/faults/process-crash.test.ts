@@ -132,31 +132,35 @@ describe('kill -9 under load, restart, clients resend (MariaDB)', { skip: MYSQL_
       'sends go through',
     );
 
-    // Both conversation rows held from outside: the sends arriving now wait inside their transactions.
+    // A conversation row held from outside: the sends arriving now wait inside their transactions.
+    // One conversation at a time, because concurrent sends share a transaction (group commit): with
+    // both rows held, a batch holding messages of both could not commit when only a is let go.
     const locks = await Promise.all([a, b].map(() => createConnection(database.url)));
     const observer = await createConnection(database.url);
+    const hold = async (connection: (typeof locks)[number] | undefined, id: string) => {
+      await connection?.query('START TRANSACTION');
+      await connection?.query('SELECT id FROM conversations WHERE id = ? FOR UPDATE', [id]);
+    };
+    const waitingOn = async (id: string) => {
+      const [rows] = await observer.query(
+        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE 'update `conversations`%' AND info LIKE ?",
+        [`%${id}%`],
+      );
+      return Number((rows as { n: number }[])[0]?.n);
+    };
+    const sendsWaitOn = (id: string) =>
+      until(
+        () => waitingOn(id),
+        (n) => n >= 1,
+        `a send waits on ${id}`,
+      );
     let killed: Awaited<ReturnType<typeof first.stop>>;
     let ackedInA: number;
     let committedInA: number;
     try {
-      for (const [i, id] of [a, b].entries()) {
-        await locks[i]?.query('START TRANSACTION');
-        await locks[i]?.query('SELECT id FROM conversations WHERE id = ? FOR UPDATE', [id]);
-      }
-      const waitingOn = async (id: string) => {
-        const [rows] = await observer.query(
-          "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE 'update `conversations`%' AND info LIKE ?",
-          [`%${id}%`],
-        );
-        return Number((rows as { n: number }[])[0]?.n);
-      };
-      for (const id of [a, b])
-        await until(
-          () => waitingOn(id),
-          (n) => n >= 1,
-          `a send waits on ${id}`,
-        );
       // a: answers stop reaching its clients, then its waiting sends commit (committed, never acknowledged).
+      await hold(locks[0], a);
+      await sendsWaitOn(a);
       clientProxy.cut('hang');
       ackedInA = ledger.acked.filter((entry) => entry.conversationId === a).length;
       await locks[0]?.query('ROLLBACK');
@@ -166,7 +170,8 @@ describe('kill -9 under load, restart, clients resend (MariaDB)', { skip: MYSQL_
         'the held sends of a commit',
       );
       // b: killed with sends still inside their transactions.
-      assert.ok((await waitingOn(b)) >= 1);
+      await hold(locks[1], b);
+      await sendsWaitOn(b);
       killed = await first.stop('SIGKILL');
     } finally {
       await Promise.all([...locks, observer].map((connection) => connection.end()));
