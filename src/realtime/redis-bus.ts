@@ -110,6 +110,9 @@ function connectionOptions(options: RedisBusOptions): RedisOptions {
     lazyConnect: true,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
+    // ioredis would renew the subscription itself without handling its failure: a connection
+    // that drops again just as it is ready left an unhandled rejection. The bus renews it.
+    autoResubscribe: false,
     // Fails what was in flight as soon as the connection closes, instead of after some retries.
     maxRetriesPerRequest: 0,
     commandTimeout,
@@ -179,6 +182,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
       down = false;
       logger.info({ connection: name }, 'redis connection restored');
       if (client === commands) void resync();
+      else void resubscribe();
     });
   }
 
@@ -216,6 +220,15 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
     where.username = '';
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`Redis is not reachable at ${where.href} (REDIS_URL): ${reason}`, { cause: error });
+  }
+
+  /** After a reconnect: listens on the channel again (a failure waits for the next reconnect). */
+  async function resubscribe(): Promise<void> {
+    try {
+      await subscriber.subscribe(channel);
+    } catch (error) {
+      logger.warn({ err: error }, 'redis subscription not renewed; retried on the next reconnect');
+    }
   }
 
   const join = (userId: string, now = Date.now()) =>
