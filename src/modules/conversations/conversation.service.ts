@@ -70,11 +70,11 @@ export function createConversationService({ db, users }: ConversationServiceDeps
     };
   }
 
-  /** A conversation as the API shows it, given its participants' rows (already at hand or joined). */
   /** Participants' profiles by id, as the API shows them (a missing row is left out). */
   const profiles = (people: readonly (repo.ParticipantRow | null)[]): Map<string, User> =>
     new Map(people.filter((p) => p !== null).map((p) => [p.id, users.toUser(p)]));
 
+  /** A conversation as the API shows it, given its participants' rows (already at hand or joined). */
   function presentWith(row: ConversationRow, people: readonly (repo.ParticipantRow | null)[]): Conversation {
     return toConversation(row, profiles(people));
   }

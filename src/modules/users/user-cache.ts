@@ -52,16 +52,19 @@ export function createUserCache({
       }
       const entry: Entry = {
         expiresAt: now() + ttlMs,
-        // Shared between concurrent requests: nobody may change it.
-        row: load(id).then((row) => (row ? Object.freeze(row) : row)),
+        row: load(id).then(
+          (row) => {
+            if (!row) drop(id, entry);
+            // Shared between concurrent requests: nobody may change it.
+            return row && Object.freeze(row);
+          },
+          (error: unknown) => {
+            drop(id, entry);
+            throw error;
+          },
+        ),
       };
       entries.set(id, entry);
-      entry.row.then(
-        (row) => {
-          if (!row) drop(id, entry);
-        },
-        () => drop(id, entry),
-      );
       return entry.row;
     },
 
