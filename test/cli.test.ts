@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -344,6 +344,29 @@ describe('command-line tools', { concurrency: true }, () => {
       const status = await runCli('db', ['status'], { env: {}, cwd: dir });
       assertExit(status, 0, 'db status in the set-up directory');
       assert.match(status.stdout, /at head/);
+    });
+
+    test('a variable .env lacks is appended with the example value, its comment, and a notice', async () => {
+      const complete = readFileSync(join(dir, '.env'), 'utf8');
+      // An older .env: written before PLATFORM_API_KEY (and its comment) existed.
+      const older = complete.replace(/^PLATFORM_API_KEY=.*\n/m, '');
+      assert.notEqual(older, complete);
+      writeFileSync(join(dir, '.env'), older);
+      const run = await setup();
+      assertExit(run, 0, 'setup with an older .env');
+      assert.match(run.stdout, /NOTICE: \.env lacked 1 required variable \(PLATFORM_API_KEY\)/);
+      const updated = readFileSync(join(dir, '.env'), 'utf8');
+      assert.ok(updated.startsWith(older), 'what .env had is kept as it was');
+      const added = updated.slice(older.length);
+      assert.match(added, /^# ---- Added by npm run setup/m);
+      assert.match(added, /^# .*POST \/api\/auth\/token/m, 'the comment above the variable comes along');
+      assert.match(added, /^PLATFORM_API_KEY=$/m);
+      const { parseEnv } = await import('node:util');
+      assert.doesNotThrow(() => parseConfig(parseEnv(updated)));
+      const again = await setup();
+      assertExit(again, 0, 'setup once more');
+      assert.doesNotMatch(again.stdout, /NOTICE/);
+      assert.equal(readFileSync(join(dir, '.env'), 'utf8'), updated);
     });
   });
 });
