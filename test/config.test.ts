@@ -30,6 +30,7 @@ const ALL_VARIABLES = [
   'APP_VERSION',
   'REDIS_URL',
   'PLATFORM_API_KEY',
+  'TRUSTED_PROXIES',
 ];
 
 /** The problems parseConfig reports for `env`; fails the test if it accepts it. */
@@ -77,6 +78,11 @@ describe('parseConfig', () => {
     assert.deepEqual(config.CORS_ORIGINS, ['http://localhost:5173', 'https://shop.example.com']);
     assert.equal(config.REDIS_URL, 'redis://127.0.0.1:6379/0');
     assert.equal(config.APP_TITLE, '在线客服系统');
+    assert.deepEqual(config.TRUSTED_PROXIES, []);
+    assert.deepEqual(
+      parseConfig(testEnv({ TRUSTED_PROXIES: 'loopback,10.0.0.0/8, fd00::/8,192.168.1.7' })).TRUSTED_PROXIES,
+      ['loopback', '10.0.0.0/8', 'fd00::/8', '192.168.1.7'],
+    );
     assert.ok(Object.isFrozen(config));
   });
 
@@ -213,6 +219,10 @@ describe('parseConfig', () => {
       ['CORS_ORIGINS', '*', /not an origin/],
       ['REDIS_URL', 'localhost:6379', /redis:\/\//],
       ['PLATFORM_API_KEY', 'short', /at least 16/],
+      ['TRUSTED_PROXIES', '*', /not an address/],
+      ['TRUSTED_PROXIES', '10.0.0.0/33', /CIDR/],
+      ['TRUSTED_PROXIES', 'loopback, nginx', /"nginx" is not an address/],
+      ['TRUSTED_PROXIES', '10.0.0.1/8/1', /not an address/],
     ];
     for (const [name, raw, expected] of cases) {
       const problems = problemsOf(testEnv({ [name]: raw }));

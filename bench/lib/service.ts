@@ -80,6 +80,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     APP_VERSION: '0.0.0',
     REDIS_URL: '',
     PLATFORM_API_KEY: '',
+    TRUSTED_PROXIES: '',
   };
   const logPath = join(options.runDir, options.logName);
   const log = openSync(logPath, 'a');

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * The service's configuration: every variable is required and has no default.
  * A variable is missing only when it is absent; "", "0" and "False" are values.
@@ -109,6 +111,31 @@ const platformKey: Parser<string> = (raw) => {
   return raw;
 };
 
+/** proxy-addr's names for address ranges, accepted beside addresses and CIDR ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Reverse proxies whose X-Forwarded-For is believed: addresses, CIDR ranges or
+ * range names. The client's address is what the nearest untrusted hop says.
+ */
+const trustedProxies: Parser<string[]> = (raw) => {
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((item) => {
+    const entry = item.trim();
+    if (PROXY_RANGE_NAMES.has(entry)) return entry;
+    const [address, bits, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsValid = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsValid || rest.length > 0) {
+      throw new InvalidValue(
+        `"${entry}" is not an address, a CIDR range (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`,
+      );
+    }
+    return entry;
+  });
+};
+
 /** Every variable the service reads, with the parser that validates it. */
 const variables = {
   DATABASE_URL: databaseUrl,
@@ -129,6 +156,7 @@ const variables = {
   APP_VERSION: text,
   REDIS_URL: redisUrl,
   PLATFORM_API_KEY: platformKey,
+  TRUSTED_PROXIES: trustedProxies,
 } satisfies Record<string, Parser<unknown>>;
 
 export type Config = Readonly<{ [K in keyof typeof variables]: ReturnType<(typeof variables)[K]> }>;

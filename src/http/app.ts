@@ -47,6 +47,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFor,
+    // request.ip is the client behind a configured proxy, the connection's address otherwise.
+    trustProxy: config.TRUSTED_PROXIES.length > 0 ? [...config.TRUSTED_PROXIES] : false,
     requestIdHeader: false,
     // In-flight requests finish on close; new ones get 503 from the hook below, in the standard error body
     // (Fastify's own answer has neither `detail` nor Retry-After).

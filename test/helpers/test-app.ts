@@ -36,6 +36,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     APP_VERSION: '9.9.9',
     REDIS_URL: '',
     PLATFORM_API_KEY: '',
+    TRUSTED_PROXIES: '',
     ...overrides,
   };
 }
