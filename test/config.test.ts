@@ -98,9 +98,9 @@ describe('parseConfig', () => {
     });
   }
 
-  test('an empty environment reports all eighteen variables in one error', () => {
+  test('an empty environment reports every variable in one error', () => {
     const problems = problemsOf({});
-    assert.equal(problems.length, 18);
+    assert.equal(problems.length, ALL_VARIABLES.length);
     for (const name of ALL_VARIABLES) assert.ok(problems.includes(`${name} is not set`), name);
   });
 
@@ -335,7 +335,7 @@ describe('npm start with an incomplete environment', () => {
     assert.notEqual(code, null, 'it exited by itself, not by a signal');
     assert.equal(stdout, '', 'nothing started');
     const missing = ALL_VARIABLES.filter((name) => !(name in present));
-    assert.equal(missing.length, 15);
+    assert.equal(missing.length, ALL_VARIABLES.length - 3);
     const match = /Configuration is invalid \((\d+) problems\)/.exec(stderr);
     assert.ok(match, stderr);
     assert.equal(match[1], '16', 'fifteen missing and one malformed, in one message');
