@@ -1,6 +1,6 @@
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
-import { findUserById, findUserByUsername, insertUser } from '../modules/users/user.repository.ts';
+import { findUserById, insertUser, usernameInUse } from '../modules/users/user.repository.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
 import { prompt } from './prompt.ts';
 
@@ -26,7 +26,7 @@ runCommand({
     if (password.length < 6) throw new UsageError('The password must have at least 6 characters.');
     await withDatabase(async ({ db }) => {
       if (await findUserById(db, id)) throw new Error(`A user with id ${id} already exists.`);
-      if (await findUserByUsername(db, username)) {
+      if (await usernameInUse(db, username)) {
         throw new Error(`The username ${username} is taken; use npm run change-password to reset its password.`);
       }
       const now = nowSeconds();

@@ -2,16 +2,36 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { prepareMigration } from './migration-helpers.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^\d{14}_[a-z0-9_]+\.ts$/;
 
-/** Migrations are the files in src/db/migrations, applied in file-name order. */
+/**
+ * Migrations are the files in src/db/migrations, applied in file-name order.
+ * Each step first learns what the server offers (prepareMigration: the exact
+ * collation tableOptions creates tables with) on the handle it is given.
+ */
 async function loadMigrations(dir: string): Promise<Record<string, Migration>> {
   const files = (await readdir(dir)).filter((file) => MIGRATION_FILE.test(file)).sort();
   const migrations: Record<string, Migration> = {};
   for (const file of files) {
-    migrations[file.replace(/\.ts$/, '')] = (await import(pathToFileURL(join(dir, file)).href)) as Migration;
+    const migration = (await import(pathToFileURL(join(dir, file)).href)) as Migration;
+    const { down } = migration;
+    migrations[file.replace(/\.ts$/, '')] = {
+      up: async (db) => {
+        await prepareMigration(db);
+        await migration.up(db);
+      },
+      ...(down
+        ? {
+            down: async (db: Kysely<any>) => {
+              await prepareMigration(db);
+              await down(db);
+            },
+          }
+        : {}),
+    };
   }
   return migrations;
 }

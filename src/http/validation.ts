@@ -7,6 +7,49 @@ import { Compile } from 'typebox/compile';
 const INTEGER_TEXT = /^-?\d{1,15}$/;
 
 /**
+ * JSON pointers of the strings in `value` (object keys included) that are not
+ * well-formed UTF-16: a lone surrogate ("\uD800") parses from JSON but has no
+ * UTF-8 form, so the database would store U+FFFD in its place and a retry of
+ * the same text would no longer match what was stored (a false 409). Every
+ * user-supplied string goes through this, REST bodies, query strings, path
+ * parameters and WebSocket frames alike.
+ */
+export function illFormedStrings(value: unknown, at = ''): string[] {
+  if (typeof value === 'string') return value.isWellFormed() ? [] : [at];
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return [];
+  const found: string[] = [];
+  for (const [key, item] of Object.entries(value)) {
+    const path = `${at}/${key}`;
+    if (!key.isWellFormed()) found.push(path);
+    found.push(...illFormedStrings(item, path));
+  }
+  return found;
+}
+
+/** Schema-validation issues for illFormedStrings' findings, in Fastify's shape. */
+export function illFormedIssues(value: unknown): FastifySchemaValidationError[] {
+  return illFormedStrings(value).map((instancePath) => ({
+    keyword: 'wellFormed',
+    instancePath,
+    schemaPath: '#',
+    params: {},
+    message: 'must be well-formed Unicode (no lone surrogate)',
+  }));
+}
+
+type Validate = (value: unknown) => { value?: unknown; error?: FastifySchemaValidationError[] | Error | undefined };
+
+/** The validator, also refusing ill-formed strings once the schema accepted the value. */
+function refusingIllFormed(validate: Validate): Validate {
+  return (value) => {
+    const result = validate(value);
+    if (result.error !== undefined) return result;
+    const issues = illFormedIssues(value);
+    return issues.length > 0 ? { error: issues } : result;
+  };
+}
+
+/**
  * TypeBox's validator for bodies; for query strings, params and headers our
  * own conversion instead of TypeBox's generic one. Those parts are flat
  * objects of strings where only integers need converting, and TypeBox's
@@ -16,12 +59,12 @@ const INTEGER_TEXT = /^-?\d{1,15}$/;
  * instead of answered with a 422. Here an integer must be digits only.
  */
 export const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
-  if (route.httpPart === 'body') return TypeBoxValidatorCompiler(route);
+  if (route.httpPart === 'body') return refusingIllFormed(TypeBoxValidatorCompiler(route) as Validate);
   const schema = route.schema as TSchema;
   const check = Compile(schema);
   const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
   const integerKeys = Object.keys(properties).filter((key) => properties[key]?.type === 'integer');
-  return (value: unknown) => {
+  return refusingIllFormed((value) => {
     if (integerKeys.length > 0 && value !== null && typeof value === 'object') {
       const fields = value as Record<string, unknown>;
       const errors: FastifySchemaValidationError[] = integerKeys
@@ -41,5 +84,5 @@ export const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) =
       for (const key of integerKeys) if (fields[key] !== undefined) fields[key] = Number(fields[key]);
     }
     return check.Check(value) ? { value } : { error: check.Errors(value) as unknown as FastifySchemaValidationError[] };
-  };
+  });
 };

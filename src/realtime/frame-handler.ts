@@ -53,14 +53,14 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
   async function legacyDuplicate(user: UserRow, frame: MessageFrame) {
     const type = frame.message_type ?? 'text';
     const stored = await parseContent(type, frame.content, { baseUrl: deps.baseUrl, mediaDir: deps.mediaDir });
-    const row = await findRecentDuplicate(db, {
+    return findRecentDuplicate(db, {
       conversationId: frame.conversation_id,
       senderId: user.id,
       messageType: type,
       content: stored.content,
+      filename: stored.filename,
       since: nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS,
     });
-    return row && row.filename === stored.filename ? row : undefined;
   }
 
   async function onMessage(connection: ClientConnection, frame: MessageFrame): Promise<void> {

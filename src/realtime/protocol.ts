@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { IdParam, UuidOrId } from '../http/common.schemas.ts';
+import { illFormedIssues } from '../http/validation.ts';
 import { Message, sendFields } from '../modules/messages/message.schemas.ts';
 
 /**
@@ -175,7 +176,7 @@ function isFrameType(type: unknown): type is keyof typeof frameValidators {
 }
 
 function describeIssues(
-  issues: readonly { instancePath: string; keyword: string; message: string; params: unknown }[],
+  issues: readonly { instancePath: string; keyword: string; message?: string; params: unknown }[],
 ) {
   const lines = issues.map((issue) => {
     const field = issue.instancePath.split('/').filter(Boolean).join('.');
@@ -183,7 +184,7 @@ function describeIssues(
     if (issue.keyword === 'required' && params?.requiredProperties) {
       return params.requiredProperties.map((name) => `${[field, name].filter(Boolean).join('.')}: is required`);
     }
-    return [`${field || 'frame'}: ${issue.message}`];
+    return [`${field || 'frame'}: ${issue.message ?? 'is invalid'}`];
   });
   return [...new Set(lines.flat())];
 }
@@ -232,5 +233,8 @@ export function parseClientFrame(text: string): ParsedFrame {
   if (!validator.Check(value)) {
     return { ok: false, errorType: 'validation_error', errors: describeIssues(validator.Errors(value)), ...withId };
   }
+  const illFormed = illFormedIssues(value);
+  if (illFormed.length > 0)
+    return { ok: false, errorType: 'validation_error', errors: describeIssues(illFormed), ...withId };
   return { ok: true, frame: value as ClientFrame };
 }

@@ -8,8 +8,20 @@ export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+/**
+ * The user with exactly this username, byte for byte. The database may match
+ * more loosely (MySQL 5.7 has no NO PAD collation: "admin   " equals "admin"
+ * there), so the row is checked here too: a sign-in is never someone else's.
+ */
+export async function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  return row?.username === username ? row : undefined;
+}
+
+/** Whether the unique key on username would refuse this name (the database's own notion of equal). */
+export async function usernameInUse(db: Db, username: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
+  return row !== undefined;
 }
 
 export function findUsersByIds(db: Db, ids: readonly string[]): Promise<UserRow[]> {

@@ -116,12 +116,12 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
       } catch (error) {
         // Another request took the same number; try the next one.
         if (!isUniqueViolation(error) || attempt >= ID_GENERATION_ATTEMPTS) {
-          if (isUniqueViolation(error) && (await repo.findUserByUsername(db, row.username))) {
+          if (isUniqueViolation(error) && (await repo.usernameInUse(db, row.username))) {
             throw conflict('username_taken');
           }
           throw error;
         }
-        if (await repo.findUserByUsername(db, row.username)) throw conflict('username_taken');
+        if (await repo.usernameInUse(db, row.username)) throw conflict('username_taken');
       }
     }
   }

@@ -113,11 +113,11 @@ export function catalogue(conv: string): Hostile[] {
       'conversation_not_found',
       false,
     ],
+    // Refused before any look-up: a lone surrogate has no UTF-8 form to store (issue 12, item 9).
     [
       'lone surrogate to a missing conversation',
       '{"type":"message","conversation_id":"missing","content":"\\ud800 lone"}',
-      'conversation_not_found',
-      false,
+      'validation_error',
     ],
     ['blank text', json({ type: 'message', conversation_id: conv, content: ' \t\n ' }), 'empty_content', false],
     [
