@@ -3,9 +3,9 @@ import { describe, test } from 'node:test';
 import { crc32, inflateSync } from 'node:zlib';
 import { AVATAR_SIZE, defaultAvatarPath, renderAvatar } from '../src/modules/media/avatars.ts';
 import { HEAD_BYTES, sniffHead, TextValidator } from '../src/modules/media/file-sniffer.ts';
-import { servedContentHeaders } from '../src/modules/media/file-types.ts';
+import { contentDisposition, servedContentHeaders } from '../src/modules/media/file-types.ts';
 import { MAX_FILENAME_BYTES, sanitiseFilename } from '../src/modules/media/filename.ts';
-import { inspectOle2, inspectZip, type ReadAt } from '../src/modules/media/office-containers.ts';
+import { inspectOle2, inspectZip, MAX_ZIP_ENTRIES, type ReadAt } from '../src/modules/media/office-containers.ts';
 import { encodePng } from '../src/modules/media/png.ts';
 import { buildOle2, buildZip, SAMPLES } from './helpers/media-samples.ts';
 
@@ -155,6 +155,26 @@ describe('ZIP: DOCX and XLSX', () => {
   });
 });
 
+describe('ZIP: bombs are refused from the central directory alone', () => {
+  const inspect = (bytes: Buffer) => inspectZip(readerOf(bytes), bytes.length);
+  const docx = ['[Content_Types].xml', '_rels/.rels', 'word/document.xml'];
+
+  test('too many entries', async () => {
+    const names = [...docx, ...Array.from({ length: MAX_ZIP_ENTRIES - 2 }, (_, i) => `word/media/p${i}.xml`)];
+    assert.deepEqual(await inspect(buildZip(names)), { refused: 'bomb' });
+    assert.deepEqual(await inspect(buildZip(names.slice(0, MAX_ZIP_ENTRIES))), { ext: 'docx' });
+  });
+
+  test('an absurd total size, or an absurd ratio to the file size', async () => {
+    // Three entries claiming 400 MiB each: 1.2 GiB in all.
+    assert.deepEqual(await inspect(buildZip(docx, { declaredSize: 400 * 1024 * 1024 })), { refused: 'bomb' });
+    // 3 × 30 MiB from a file of a few hundred bytes: far past 200:1.
+    assert.deepEqual(await inspect(buildZip(docx, { declaredSize: 30 * 1024 * 1024 })), { refused: 'bomb' });
+    // 3 × 20 MiB is under the floor where ratios matter: a tiny file of repeated cells is harmless.
+    assert.deepEqual(await inspect(buildZip(docx, { declaredSize: 20 * 1024 * 1024 })), { ext: 'docx' });
+  });
+});
+
 describe('OLE2: DOC and XLS', () => {
   const inspect = (bytes: Buffer) => inspectOle2(readerOf(bytes), bytes.length);
 
@@ -292,6 +312,28 @@ describe('served content headers', () => {
         name,
       );
     }
+  });
+
+  test('the original name is offered as RFC 6266 filename* (UTF-8) with an ASCII filename fallback', () => {
+    assert.equal(
+      servedContentHeaders('/m/0123abcd.pdf', '测试文档.pdf')['content-disposition'],
+      `attachment; filename="____.pdf"; filename*=UTF-8''%E6%B5%8B%E8%AF%95%E6%96%87%E6%A1%A3.pdf`,
+    );
+    assert.equal(
+      servedContentHeaders('/m/0123abcd.png', 'a.png')['content-disposition'],
+      `inline; filename="a.png"; filename*=UTF-8''a.png`,
+    );
+    // Quotes, backslashes, percent signs, semicolons and spaces can neither end nor confuse the parameter.
+    const tricky = contentDisposition('attachment', `a"b\\c%20; filename=x.exe 'q' (1).txt`);
+    assert.equal(
+      tricky,
+      `attachment; filename="a_b_c_20; filename=x.exe 'q' (1).txt"; ` +
+        `filename*=UTF-8''a%22b%5Cc%2520%3B%20filename%3Dx.exe%20%27q%27%20%281%29.txt`,
+    );
+    // What a browser does with filename*: the exact name back.
+    const encoded = tricky.slice(tricky.indexOf("UTF-8''") + 7);
+    assert.equal(decodeURIComponent(encoded), `a"b\\c%20; filename=x.exe 'q' (1).txt`);
+    assert.equal(contentDisposition('inline', null), 'inline');
   });
 });
 

@@ -92,32 +92,33 @@ for (const dialect of testDialects) {
     });
 
     describe('serving', () => {
-      test('an image is public and inline, with its type, nosniff, a sandbox CSP and long caching', async () => {
+      test('an image is public and inline, with its type, nosniff, a sandbox CSP and short private caching', async () => {
         const response = await get(pngUrl);
         assert.equal(response.status, 200);
         assert.equal(response.headers.get('content-type'), 'image/png');
-        assert.equal(response.headers.get('content-disposition'), 'inline');
+        assert.equal(response.headers.get('content-disposition'), `inline; filename="a.png"; filename*=UTF-8''a.png`);
         assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
         assert.equal(response.headers.get('content-security-policy'), "default-src 'none'; sandbox");
-        assert.equal(response.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+        // Revocable (a moderator's delete removes it): never immutable, never in a shared cache.
+        assert.equal(response.headers.get('cache-control'), 'private, max-age=60, must-revalidate');
         assert.equal(response.headers.get('accept-ranges'), 'bytes');
         assert.equal(response.headers.get('content-length'), String(SAMPLES.png.length));
         assert.deepEqual(Buffer.from(await response.arrayBuffer()), SAMPLES.png);
       });
 
       test('everything that is not a raster image is an attachment; unknown types are octet-stream', async () => {
-        const cases: [string, string][] = [
-          [pdfPath, 'application/pdf'],
-          ['/api/media/docs/page.html', 'application/octet-stream'],
-          ['/api/media/docs/drawing.svg', 'application/octet-stream'],
-          ['/api/media/docs/app.js', 'application/octet-stream'],
-          ['/api/media/docs/noextension', 'application/octet-stream'],
+        const cases: [string, string, string][] = [
+          [pdfPath, 'application/pdf', `attachment; filename="a.pdf"; filename*=UTF-8''a.pdf`],
+          ['/api/media/docs/page.html', 'application/octet-stream', 'attachment'],
+          ['/api/media/docs/drawing.svg', 'application/octet-stream', 'attachment'],
+          ['/api/media/docs/app.js', 'application/octet-stream', 'attachment'],
+          ['/api/media/docs/noextension', 'application/octet-stream', 'attachment'],
         ];
-        for (const [path, type] of cases) {
+        for (const [path, type, disposition] of cases) {
           const response = await get(path);
           assert.equal(response.status, 200, path);
           assert.equal(response.headers.get('content-type'), type, path);
-          assert.equal(response.headers.get('content-disposition'), 'attachment', path);
+          assert.equal(response.headers.get('content-disposition'), disposition, path);
           assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
           assert.equal(response.headers.get('content-security-policy'), "default-src 'none'; sandbox", path);
           await response.arrayBuffer();
@@ -195,7 +196,10 @@ for (const dialect of testDialects) {
         const response = await get(pdfPath, {}, 'HEAD');
         assert.equal(response.status, 200);
         assert.equal(response.headers.get('content-length'), String(SAMPLES.pdf.length));
-        assert.equal(response.headers.get('content-disposition'), 'attachment');
+        assert.equal(
+          response.headers.get('content-disposition'),
+          `attachment; filename="a.pdf"; filename*=UTF-8''a.pdf`,
+        );
         assert.equal(await response.text(), '');
       });
 

@@ -184,7 +184,11 @@ for (const dialect of testDialects) {
         assert.equal(served.headers.get('content-type'), 'image/gif');
         assert.equal(served.headers.get('x-content-type-options'), 'nosniff');
         assert.equal(served.headers.get('content-security-policy'), "default-src 'none'; sandbox");
-        assert.equal(served.headers.get('content-disposition'), 'inline');
+        // Shown inline, offered for saving under the sanitised name it was sent under.
+        assert.equal(
+          served.headers.get('content-disposition'),
+          `inline; filename="cat.html.gif"; filename*=UTF-8''cat.html.gif`,
+        );
       });
 
       test('the file name is sanitised: no path, no control characters, NFC, bounded', async () => {

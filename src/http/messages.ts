@@ -44,6 +44,10 @@ export const MESSAGES = {
     zh: '图片或文件消息的内容必须是本服务器上传后返回的地址',
     en: 'Image and file content must be a media URL issued by this server',
   },
+  media_not_an_image: {
+    zh: '图片消息必须引用上传的图片（JPEG、PNG、GIF 或 WebP）',
+    en: 'An image message must refer to an uploaded image (JPEG, PNG, GIF or WebP)',
+  },
   text_too_long: { zh: '文本消息最多 5000 个字符', en: 'A text message has at most 5000 characters' },
   empty_content: { zh: '消息内容不能为空', en: 'Message content must not be empty' },
   upload_not_multipart: {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, MessageRow } from '../db/types.ts';
+import { uuidv7Floor } from '../lib/ids.ts';
 
 /**
  * The people who share a conversation with `userId`: the audience of their
@@ -14,12 +15,6 @@ export async function contactsOf(db: Kysely<Database>, userId: string): Promise<
     .union(db.selectFrom('conversations').select('participant1_id as id').where('participant2_id', '=', userId))
     .execute();
   return rows.map((row) => row.id);
-}
-
-/** The smallest UUIDv7 of a millisecond: message ids sort by creation time, so this bounds a recent range. */
-export function uuidv7Floor(ms: number): string {
-  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
 }
 
 /** How many same-looking recent messages are read to find a byte-for-byte equal one. */

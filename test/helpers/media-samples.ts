@@ -5,7 +5,14 @@ import { crc32 } from 'node:zlib';
 /** A stored ZIP (no compression) with the given entry names; options break it on purpose. */
 export function buildZip(
   names: readonly string[],
-  options: { comment?: string; flags?: number; corruptLocalName?: boolean; zip64?: boolean } = {},
+  options: {
+    comment?: string;
+    flags?: number;
+    corruptLocalName?: boolean;
+    zip64?: boolean;
+    /** The uncompressed size the central directory claims for every entry (a zip bomb's). */
+    declaredSize?: number;
+  } = {},
 ): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
@@ -29,7 +36,7 @@ export function buildZip(
     central.writeUInt16LE(options.flags ?? 0, 8);
     central.writeUInt32LE(crc32(data), 16);
     central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(options.declaredSize ?? data.length, 24);
     central.writeUInt16LE(nameBytes.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, localName, data);

@@ -18,7 +18,7 @@ import type { FileExtension } from './file-types.ts';
 /** How many leading bytes the head checks look at. */
 export const HEAD_BYTES = 1024;
 
-export type RefusalReason = 'executable' | 'markup' | 'not_text' | 'unsupported' | 'macros' | 'corrupt';
+export type RefusalReason = 'executable' | 'markup' | 'not_text' | 'unsupported' | 'macros' | 'corrupt' | 'bomb';
 
 /** The lines that explain a refusal in a 415 body. */
 export const REFUSAL_LINES: Record<RefusalReason, string> = {
@@ -28,6 +28,7 @@ export const REFUSAL_LINES: Record<RefusalReason, string> = {
   unsupported: 'body.file: not a JPEG, PNG, GIF, WebP, PDF, DOC, DOCX, XLS, XLSX or UTF-8 text file',
   macros: 'body.file: office documents with macros are not accepted',
   corrupt: 'body.file: the document structure is damaged or not supported',
+  bomb: 'body.file: the document would expand to an absurd size or number of parts',
 };
 
 export type HeadVerdict =

@@ -24,8 +24,34 @@ export const FILE_TYPES = {
 
 export type FileExtension = keyof typeof FILE_TYPES;
 
-/** Headers describing a file served from MEDIA_DIR, decided by its extension alone. */
-export function servedContentHeaders(fileName: string): { 'content-type': string; 'content-disposition': string } {
+/** RFC 5987 attr-char: what may stay unescaped in `filename*=UTF-8''…`. */
+const ATTR_CHAR = /[A-Za-z0-9!#$&+\-.^_`|~]/;
+
+/**
+ * A Content-Disposition value (RFC 6266) offering `name` to save the file
+ * under: `filename*` with the name in UTF-8, percent-encoded (RFC 5987), which
+ * every current browser uses, and `filename` with an ASCII stand-in for the
+ * rest (every other character, and the quote, backslash and percent sign that
+ * some readers mis-handle, become "_"). No name: the disposition alone.
+ */
+export function contentDisposition(disposition: 'inline' | 'attachment', name: string | null): string {
+  if (!name) return disposition;
+  const ascii = Array.from(name, (c) => (/^[\x20-\x7e]$/.test(c) && !'"\\%'.includes(c) ? c : '_')).join('');
+  const encoded = Array.from(Buffer.from(name, 'utf8'), (byte) => {
+    const c = String.fromCharCode(byte);
+    return byte < 0x80 && ATTR_CHAR.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+  return `${disposition}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/**
+ * Headers describing a file served from MEDIA_DIR, decided by its extension
+ * alone; `originalName` is the name it was uploaded under, offered for saving.
+ */
+export function servedContentHeaders(
+  fileName: string,
+  originalName: string | null = null,
+): { 'content-type': string; 'content-disposition': string } {
   const base = fileName.slice(fileName.lastIndexOf('/') + 1);
   const dot = base.lastIndexOf('.');
   const ext = dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
@@ -34,6 +60,6 @@ export function servedContentHeaders(fileName: string): { 'content-type': string
   return {
     'content-type': known?.mime ?? 'application/octet-stream',
     // Only raster images are shown in the browser; everything else is a download.
-    'content-disposition': known?.image ? 'inline' : 'attachment',
+    'content-disposition': contentDisposition(known?.image ? 'inline' : 'attachment', originalName),
   };
 }

@@ -1,20 +1,26 @@
 import { mkdir, realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import { AppError, notFound } from '../../http/app-error.ts';
 import { errorResponses } from '../../http/common.schemas.ts';
 import { ensureDefaultAvatars } from './avatars.ts';
 import { servedContentHeaders } from './file-types.ts';
 import { resolveMediaFile } from './media-path.ts';
+import { readOriginalName } from './stored-uploads.ts';
 
 export interface MediaRouteOptions {
   mediaDir: string;
 }
 
-/** Uploads never change under their random names; other media (avatars) may be replaced. */
-const IMMUTABLE = 'public, max-age=31536000, immutable';
+/**
+ * Uploads never change under their random names, but a moderator's delete
+ * revokes them (the file is removed): so no shared cache keeps them, and a
+ * browser asks again after a minute (a cheap 304 while the file stands, a 404
+ * once it is gone). Default avatars are public and only ever replaced.
+ */
+export const UPLOAD_CACHE_CONTROL = 'private, max-age=60, must-revalidate';
 const REVALIDATE = 'public, max-age=3600';
 
 /**
@@ -30,6 +36,8 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
   await mkdir(options.mediaDir, { recursive: true });
   await ensureDefaultAvatars(options.mediaDir);
   const root = await realpath(resolve(options.mediaDir));
+  /** The name each upload being answered was sent under, for setHeaders (which only gets the reply). */
+  const originalNames = new WeakMap<FastifyReply, string | null>();
 
   await app.register(fastifyStatic, {
     root,
@@ -44,8 +52,8 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
     contentType: false,
     setHeaders(reply, path) {
       // Not on a 304: it carries validators and caching, not a new representation.
-      if (reply.statusCode !== 304) reply.headers(servedContentHeaders(path));
-      reply.header('cache-control', path.startsWith(`${root}/uploads/`) ? IMMUTABLE : REVALIDATE);
+      if (reply.statusCode !== 304) reply.headers(servedContentHeaders(path, originalNames.get(reply) ?? null));
+      reply.header('cache-control', path.startsWith(`${root}/uploads/`) ? UPLOAD_CACHE_CONTROL : REVALIDATE);
     },
   });
 
@@ -59,7 +67,9 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
     {
       schema: {
         tags: ['media'],
-        summary: 'A stored file (uploads, default avatars); public, supports Range and conditional requests',
+        summary:
+          'A stored file (uploads, default avatars); public, supports Range and conditional requests; ' +
+          'uploads are offered under their original name and answer 404 once a moderator deleted their message',
         security: [],
         response: errorResponses(404, 416),
       },
@@ -79,6 +89,7 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
       const prefix = `${request.routeOptions.url?.replace(/\*$/, '')}`;
       const file = path.startsWith(prefix) ? await resolveMediaFile(root, path.slice(prefix.length)) : null;
       if (file === null) throw notFound('not_found');
+      if (file.startsWith('uploads/')) originalNames.set(reply, await readOriginalName(join(root, file)));
       return reply.sendFile(file);
     },
   );

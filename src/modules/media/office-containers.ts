@@ -7,8 +7,12 @@
  * right before it and hold every entry it announces, and the local headers of
  * the first entries must match it. The entries must include
  * `[Content_Types].xml` and `word/…` (DOCX) or `xl/…` (XLSX), not both, and no
- * `vbaProject.bin` (macros). Limits: ZIP64, split and encrypted archives are
- * refused; entry contents and `[Content_Types].xml` are not read, so a ZIP
+ * `vbaProject.bin` (macros). Zip bombs are refused from the directory alone,
+ * without inflating anything: more than MAX_ZIP_ENTRIES entries, more than
+ * MAX_UNCOMPRESSED_BYTES in all, or (past UNCOMPRESSED_RATIO_FLOOR) more than
+ * MAX_COMPRESSION_RATIO times the file's size. Limits: ZIP64, split and
+ * encrypted archives are refused; the directory's sizes are believed (a reader
+ * that inflates past them is lied to, but this server never inflates); entry contents and `[Content_Types].xml` are not read, so a ZIP
  * that merely carries these names passes; it is still stored and served as a
  * download (`Content-Disposition: attachment`, `nosniff`).
  *
@@ -34,7 +38,19 @@ const MAX_COMMENT = 0xffff;
 const MAX_CENTRAL_DIRECTORY = 8 * 1024 * 1024;
 const LOCAL_HEADERS_CHECKED = 16;
 
+/**
+ * What no real document needs. A large Word or Excel file holds a few
+ * hundred parts and its XML compresses about 10:1; a zip bomb claims
+ * gigabytes, or hundreds of times its own size, or tens of thousands of parts.
+ */
+export const MAX_ZIP_ENTRIES = 10_000;
+export const MAX_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024;
+export const MAX_COMPRESSION_RATIO = 200;
+/** Below this in all, any ratio is harmless (a tiny file of repeated cells). */
+export const UNCOMPRESSED_RATIO_FLOOR = 64 * 1024 * 1024;
+
 const corrupt = { refused: 'corrupt' } as const;
+const bomb = { refused: 'bomb' } as const;
 
 export async function inspectZip(readAt: ReadAt, size: number): Promise<ContainerVerdict> {
   if (size < EOCD_SIZE + 30) return corrupt;
@@ -61,15 +77,20 @@ export async function inspectZip(readAt: ReadAt, size: number): Promise<Containe
   if (entries === 0 || centralSize > MAX_CENTRAL_DIRECTORY || centralOffset + centralSize !== eocdPosition) {
     return corrupt;
   }
+  if (entries > MAX_ZIP_ENTRIES) return bomb;
 
   const central = await readAt(centralOffset, centralSize);
   if (central.length !== centralSize) return corrupt;
   const names: string[] = [];
   const localChecks: { offset: number; name: Buffer }[] = [];
   let at = 0;
+  let uncompressedTotal = 0;
   for (let i = 0; i < entries; i++) {
     if (at + 46 > central.length || central.readUInt32LE(at) !== CENTRAL_SIGNATURE) return corrupt;
     const flags = central.readUInt16LE(at + 8);
+    const uncompressedSize = central.readUInt32LE(at + 24);
+    if (uncompressedSize === 0xffffffff) return corrupt; // ZIP64
+    uncompressedTotal += uncompressedSize;
     const nameLength = central.readUInt16LE(at + 28);
     const extraLength = central.readUInt16LE(at + 30);
     const commentLength = central.readUInt16LE(at + 32);
@@ -83,6 +104,12 @@ export async function inspectZip(readAt: ReadAt, size: number): Promise<Containe
     at = end;
   }
   if (at !== central.length) return corrupt;
+  if (
+    uncompressedTotal > MAX_UNCOMPRESSED_BYTES ||
+    (uncompressedTotal > UNCOMPRESSED_RATIO_FLOOR && uncompressedTotal > size * MAX_COMPRESSION_RATIO)
+  ) {
+    return bomb;
+  }
   if (localChecks[0]?.offset !== 0) return corrupt;
   for (const { offset, name } of localChecks) {
     const header = await readAt(offset, 30 + name.length);

@@ -14,6 +14,7 @@ import {
 } from './file-sniffer.ts';
 import { FILE_TYPES, type FileExtension } from './file-types.ts';
 import { inspectOle2, inspectZip, type ReadAt } from './office-containers.ts';
+import { removeUpload, writeOriginalName } from './stored-uploads.ts';
 
 export type UploadKind = 'image' | 'file';
 
@@ -23,8 +24,8 @@ export interface ReceivedUpload {
   size: number;
   /** "/api/media/uploads/YYYY/MM/DD/<32 hex>.<ext>", where commit() puts it. */
   path: string;
-  /** Moves the file to `path`; only then can anyone see it. */
-  commit(): Promise<void>;
+  /** Records the (sanitised) name it was sent under, then moves the file to `path`: only then can anyone see it. */
+  commit(originalName: string): Promise<void>;
   /** Deletes the temporary file (safe to call more than once, and after commit it does nothing). */
   discard(): Promise<void>;
 }
@@ -121,8 +122,15 @@ export async function receiveUpload(source: UploadSource, options: ReceiveOption
       ext,
       size,
       path: `${MEDIA_PREFIX}${[...segments, finalName].join('/')}`,
-      async commit() {
-        await rename(tempPath, join(directory, finalName));
+      async commit(originalName) {
+        const target = join(directory, finalName);
+        try {
+          await writeOriginalName(target, originalName);
+          await rename(tempPath, target);
+        } catch (error) {
+          await removeUpload(target).catch(() => undefined);
+          throw error;
+        }
         tempExists = false;
       },
       discard: removeTemp,

@@ -160,8 +160,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
         sawFile ? 'body.file: the file must be sent in the field named "file"' : 'body.file: is required',
       );
     }
-    await received.commit();
-    return { url: `${baseUrl}${received.path}`, filename: sanitiseFilename(rawName, received.ext), file_type: kind };
+    const filename = sanitiseFilename(rawName, received.ext);
+    await received.commit(filename);
+    return { url: `${baseUrl}${received.path}`, filename, file_type: kind };
   }
 
   const responses = { 200: UploadResult, ...errorResponses(400, 401, 403, 413, 415, 422, 503) };

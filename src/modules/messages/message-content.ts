@@ -1,12 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { unprocessable } from '../../http/app-error.ts';
-import { MEDIA_PREFIX, toStoredPath } from '../../lib/media-url.ts';
+import { toStoredPath } from '../../lib/media-url.ts';
+import { FILE_TYPES } from '../media/file-types.ts';
+import { sanitiseFilename } from '../media/filename.ts';
+import { fileOf, parseIssuedUpload } from '../media/stored-uploads.ts';
 import { MAX_TEXT_LENGTH, type MessageType } from './message.schemas.ts';
 
-/** Uploads are stored as /api/media/uploads/YYYY/MM/DD/<random>.<ext>. */
-const ISSUED_MEDIA_PATH = /^\/api\/media\/uploads\/\d{4}\/\d{2}\/\d{2}\/[A-Za-z0-9_-]{16,64}\.[a-z0-9]{1,5}$/;
-const MAX_FILENAME_LENGTH = 255;
 const INVALID_MEDIA_URL = 'content: must be a media URL issued by this server';
 
 export interface StoredContent {
@@ -22,8 +21,9 @@ export function previewOf(type: MessageType, content: string): string {
 
 /**
  * Validates message content and returns what is stored. Image and file content
- * must name a file this server issued; the reference client sends file
- * messages as "<original name>|<url>", which is split into name and URL.
+ * must name a file this server issued (an image message, an image); the
+ * reference client sends file messages as "<original name>|<url>", which is
+ * split into a name, sanitised exactly as an upload's (filename.ts), and a URL.
  */
 export async function parseContent(
   type: MessageType,
@@ -37,16 +37,19 @@ export async function parseContent(
     return { content: raw, filename: null };
   }
   let url = raw.trim();
-  let filename: string | null = null;
+  let rawName: string | null = null;
   const bar = url.lastIndexOf('|');
   if (type === 'file' && bar >= 0) {
-    filename = url.slice(0, bar).trim().slice(0, MAX_FILENAME_LENGTH) || null;
+    rawName = url.slice(0, bar);
     url = url.slice(bar + 1).trim();
   }
-  const path = toStoredPath(url, options.baseUrl);
-  if (!ISSUED_MEDIA_PATH.test(path)) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
-  const onDisk = join(options.mediaDir, path.slice(MEDIA_PREFIX.length));
-  const info = await stat(onDisk).catch(() => undefined);
+  const upload = parseIssuedUpload(toStoredPath(url, options.baseUrl));
+  if (!upload) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
+  if (type === 'image' && !FILE_TYPES[upload.ext].image) {
+    throw unprocessable('media_not_an_image', ['content: must be an image uploaded to /api/upload/image']);
+  }
+  const info = await stat(fileOf(options.mediaDir, upload.path)).catch(() => undefined);
   if (!info?.isFile()) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
-  return { content: path, filename };
+  const filename = rawName !== null && rawName.trim() !== '' ? sanitiseFilename(rawName, upload.ext) : null;
+  return { content: upload.path, filename };
 }

@@ -1,6 +1,8 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
+import { uuidv7Floor } from '../../lib/ids.ts';
+import type { IssuedUpload } from '../media/stored-uploads.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -247,4 +249,28 @@ export async function deleteMessage(
     })
     .execute();
   return true;
+}
+
+/** A day in ms: the margin for clocks that disagree on when an upload's day began. */
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether a live message (or a user's avatar) still refers to an upload. Only
+ * messages sent since the upload's day can, and ids are UUIDv7, so the scan is
+ * the primary key's range from that day on, not the whole table; moderation
+ * is rare, and this runs once per deleted image or file.
+ */
+export async function uploadInUse(db: Db, upload: IssuedUpload): Promise<boolean> {
+  const [message, user] = await Promise.all([
+    db
+      .selectFrom('messages')
+      .select('id')
+      .where('id', '>=', uuidv7Floor(upload.uploadedFrom - DAY_MS))
+      .where('message_type', '!=', 'text')
+      .where('content', '=', upload.path)
+      .limit(1)
+      .executeTakeFirst(),
+    db.selectFrom('users').select('id').where('avatar', '=', upload.path).limit(1).executeTakeFirst(),
+  ]);
+  return message !== undefined || user !== undefined;
 }

@@ -63,14 +63,19 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
     {
       schema: {
         tags,
-        summary: 'Delete a message (admin moderation); both participants are told',
+        summary:
+          'Delete a message (admin moderation); both participants are told, and its image or file ' +
+          'answers 404 once no other message refers to it',
         params: IdParams,
         response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
       },
       onRequest: adminOnly,
     },
     async (request) => {
-      await messages.remove(request.caller, request.params.id);
+      const { releaseError } = await messages.remove(request.caller, request.params.id);
+      if (releaseError !== undefined) {
+        request.log.warn({ err: releaseError }, "the deleted message's file could not be removed");
+      }
       return { status: 'success' as const, message: `message ${request.params.id} deleted` };
     },
   );

@@ -10,6 +10,7 @@ import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
+import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
 import { findUsersByIds } from '../users/user.repository.ts';
 import type { User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -101,6 +102,17 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (conversation) return { message, conversation };
     }
     throw notFound('message_not_found');
+  }
+
+  /**
+   * Revokes an upload a deleted message referred to: removed from disk (its
+   * URL answers 404 from then on) unless a live message or an avatar still
+   * refers to it. A send racing this delete may still refer to the file it
+   * checked a moment before; that message then shows a missing file.
+   */
+  async function releaseUpload(storedPath: string): Promise<void> {
+    const upload = parseIssuedUpload(storedPath);
+    if (upload && !(await repo.uploadInUse(db, upload))) await removeUpload(fileOf(mediaDir, upload.path));
   }
 
   /** A conversation's history: numbered pages, or everything after / before a seq. */
@@ -253,8 +265,12 @@ export function createMessageService(deps: MessageServiceDeps) {
       await zeroUnread(db, conversation, caller.id);
     },
 
-    /** Moderation: an admin hard-deletes a message; both participants are told. */
-    async remove(caller: UserRow, id: string): Promise<void> {
+    /**
+     * Moderation: an admin hard-deletes a message; both participants are told.
+     * An image or file goes with it once nothing else refers to it (see
+     * releaseUpload); failing that is reported, not thrown: the message is gone.
+     */
+    async remove(caller: UserRow, id: string): Promise<{ releaseError?: unknown }> {
       const message = await repo.findMessageById(db, id);
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id);
@@ -274,6 +290,11 @@ export function createMessageService(deps: MessageServiceDeps) {
         conversationId: conversation.id,
         participants: [conversation.participant1_id, conversation.participant2_id],
       });
+      if (message.message_type === 'text') return {};
+      return releaseUpload(message.content).then(
+        () => ({}),
+        (releaseError: unknown) => ({ releaseError }),
+      );
     },
   };
 }
