@@ -2,8 +2,8 @@ import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
-import type { IssuedUpload } from '../media/stored-uploads.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+import type { IssuedUpload } from '../media/stored-uploads.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
