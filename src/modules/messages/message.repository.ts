@@ -178,20 +178,57 @@ export async function listMessages(
   return { count: Number(countRow.count), rows };
 }
 
-/** Marks one message read; true when it was unread before. */
-export async function markMessageRead(db: Db, id: string): Promise<boolean> {
-  const result = await db
-    .updateTable('messages')
-    .set({ is_read: 1 })
-    .where('id', '=', id)
-    .where('is_read', '=', 0)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+/**
+ * Takes the conversation's row lock for the rest of the transaction (MySQL;
+ * SQLite runs one transaction at a time anyway). Every writer of a
+ * conversation's messages (send, read, read-all, delete) takes it before any
+ * message's, so concurrent writers queue in one order, never deadlock, and
+ * each sees the others' read flags as committed.
+ */
+async function lockConversation(trx: Transaction<Database>, conversationId: string): Promise<void> {
+  if (!isMysql(trx)) return;
+  await trx.selectFrom('conversations').select('id').where('id', '=', conversationId).forUpdate().execute();
 }
 
-/** Marks every unread message the other participant sent in this conversation. */
-export async function markConversationRead(db: Db, conversationId: string, senderId: string): Promise<void> {
-  await db
+/**
+ * The recipient reads one message: their count drops by one if, and only if,
+ * this flips its flag. Run in a transaction. Returns whether it was unread.
+ */
+export async function markMessageRead(
+  trx: Transaction<Database>,
+  message: Pick<MessageRow, 'id' | 'conversation_id'>,
+  column: UnreadColumn,
+): Promise<boolean> {
+  await lockConversation(trx, message.conversation_id);
+  const result = await trx
+    .updateTable('messages')
+    .set({ is_read: 1 })
+    .where('id', '=', message.id)
+    .where('is_read', '=', 0)
+    .executeTakeFirst();
+  const flipped = Number(result.numUpdatedRows) > 0;
+  if (flipped) await decrementUnread(trx, message.conversation_id, column);
+  return flipped;
+}
+
+/**
+ * Marks every unread message the other participant sent in this conversation
+ * and zeroes the reader's count, in that transaction. The count first, which
+ * takes the conversation's lock (see lockConversation): marking first, a
+ * concurrent send (which locks the conversation, then inserts) deadlocked.
+ */
+export async function markConversationRead(
+  trx: Transaction<Database>,
+  conversationId: string,
+  senderId: string,
+  readerColumn: UnreadColumn,
+): Promise<void> {
+  await trx
+    .updateTable('conversations')
+    .set({ [readerColumn]: 0 })
+    .where('id', '=', conversationId)
+    .execute();
+  await trx
     .updateTable('messages')
     .set({ is_read: 1 })
     .where('conversation_id', '=', conversationId)
@@ -209,10 +246,14 @@ export async function decrementUnread(db: Db, conversationId: string, column: Un
     .execute();
 }
 
-/** Hard-deletes a message, keeping the conversation's counters and preview true. */
+/**
+ * Hard-deletes a message, keeping the conversation's counters (the
+ * recipient's unread count in `recipientUnread` included) and preview true.
+ */
 export async function deleteMessage(
   trx: Transaction<Database>,
   message: MessageRow,
+  recipientUnread: UnreadColumn,
   deletedBy: string,
   now: number,
   previewOf: (row: MessageRow) => string,
@@ -226,9 +267,20 @@ export async function deleteMessage(
     .set((eb) => ({ message_count: eb('message_count', '-', 1) }))
     .where('id', '=', message.conversation_id)
     .execute();
-  const { numDeletedRows } = await trx.deleteFrom('messages').where('id', '=', message.id).executeTakeFirst();
+  // Whether it was still unread is learnt from the delete itself (a current read under the
+  // conversation's lock): the copy the caller read earlier may have been marked read since.
+  const unread = await trx
+    .deleteFrom('messages')
+    .where('id', '=', message.id)
+    .where('is_read', '=', 0)
+    .executeTakeFirst();
+  const wasUnread = Number(unread.numDeletedRows) > 0;
+  const { numDeletedRows } = wasUnread
+    ? unread
+    : await trx.deleteFrom('messages').where('id', '=', message.id).executeTakeFirst();
   // A concurrent delete of the same message won: the caller rolls back (the count included).
   if (Number(numDeletedRows) === 0) return false;
+  if (wasUnread) await decrementUnread(trx, message.conversation_id, recipientUnread);
   const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
   await trx
     .updateTable('conversations')

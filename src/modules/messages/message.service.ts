@@ -233,9 +233,8 @@ export function createMessageService(deps: MessageServiceDeps) {
     async markRead(caller: UserRow, id: string): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id);
       if (!isParticipant(conversation, caller.id) || message.sender_id === caller.id) throw forbidden();
-      if (await repo.markMessageRead(db, id)) {
-        await repo.decrementUnread(db, conversation.id, repo.unreadColumnOf(conversation, caller.id));
-      }
+      const column = repo.unreadColumnOf(conversation, caller.id);
+      await db.transaction().execute((trx) => repo.markMessageRead(trx, message, column));
     },
 
     /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
@@ -246,8 +245,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!isParticipant(conversation, caller.id)) return;
       const otherId = otherParticipant(conversation, caller.id);
       await db.transaction().execute(async (trx) => {
-        await repo.markConversationRead(trx, conversation.id, otherId);
-        await zeroUnread(trx, conversation, caller.id);
+        await repo.markConversationRead(trx, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
       });
       realtime.conversationRead({
         conversationId: conversation.id,
@@ -275,15 +273,17 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id);
       await db.transaction().execute(async (trx) => {
-        const deleted = await repo.deleteMessage(trx, message, caller.id, nowSeconds(), (row) =>
-          previewOf(row.message_type, row.content),
+        const recipient = otherParticipant(conversation, message.sender_id);
+        const deleted = await repo.deleteMessage(
+          trx,
+          message,
+          repo.unreadColumnOf(conversation, recipient),
+          caller.id,
+          nowSeconds(),
+          (row) => previewOf(row.message_type, row.content),
         );
         // Already deleted by a concurrent request: roll back, answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
-        if (!message.is_read) {
-          const recipient = otherParticipant(conversation, message.sender_id);
-          await repo.decrementUnread(trx, conversation.id, repo.unreadColumnOf(conversation, recipient));
-        }
       });
       realtime.messageDeleted({
         id,
