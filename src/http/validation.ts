@@ -39,7 +39,10 @@ export function illFormedIssues(value: unknown): FastifySchemaValidationError[] 
 
 type Validate = (value: unknown) => { value?: unknown; error?: FastifySchemaValidationError[] | Error | undefined };
 
-/** The validator, also refusing ill-formed strings once the schema accepted the value. */
+/**
+ * The validator, also refusing ill-formed strings once the schema accepted the
+ * value (so the walk is only as deep as a schema allows).
+ */
 function refusingIllFormed(validate: Validate): Validate {
   return (value) => {
     const result = validate(value);
