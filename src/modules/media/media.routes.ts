@@ -20,7 +20,7 @@ export interface MediaRouteOptions {
  * browser asks again after a minute (a cheap 304 while the file stands, a 404
  * once it is gone). Default avatars are public and only ever replaced.
  */
-export const UPLOAD_CACHE_CONTROL = 'private, max-age=60, must-revalidate';
+const UPLOAD_CACHE_CONTROL = 'private, max-age=60, must-revalidate';
 const REVALIDATE = 'public, max-age=3600';
 
 /**

@@ -46,7 +46,7 @@ export async function parseContent(
   const upload = parseIssuedUpload(toStoredPath(url, options.baseUrl));
   if (!upload) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
   if (type === 'image' && !FILE_TYPES[upload.ext].image) {
-    throw unprocessable('media_not_an_image', ['content: must be an image uploaded to /api/upload/image']);
+    throw unprocessable('media_not_an_image', ['content: must be an uploaded JPEG, PNG, GIF or WebP image']);
   }
   const info = await stat(fileOf(options.mediaDir, upload.path)).catch(() => undefined);
   if (!info?.isFile()) throw unprocessable('invalid_media_url', [INVALID_MEDIA_URL]);
