@@ -177,7 +177,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       await presenceQueue.run(userId, async () => {
         try {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
-          const contacts = connection.isAdmin ? [] : await contactsOf(db, userId);
+          const contacts = connection.isAdmin ? [] : await contactsOf(db, connection.user);
           const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
           connection.send({
             type: 'online_users',
@@ -199,7 +199,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(userId, async () => {
         try {
           if (!(await bus.presence.leave(userId))) return;
-          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, userId));
+          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, connection.user));
         } catch (error) {
           logger.error({ err: error, userId }, 'presence update on disconnect failed');
         }
