@@ -10,7 +10,11 @@ import type { RealtimeLogger } from './realtime.ts';
 export interface RedisBusOptions {
   /** REDIS_URL (redis:// or rediss://). */
   url: string;
-  /** Put before every key and channel, so deployments (and tests) can share one Redis. */
+  /**
+   * Put before every key and the channel, so deployments (and tests) can share
+   * one Redis: `redisKeyPrefix(REDIS_PREFIX)` in production. The channel also
+   * names the logical database of `url` (see createRedisBus).
+   */
   prefix: string;
   /** Tells this instance's own messages apart when they come back from the channel. */
   instanceId?: string;
@@ -42,8 +46,21 @@ export const DEFAULT_PRESENCE_TTL_MS = 90_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000;
-/** The key prefix production uses (no variable for it: every variable is required, so none is added lightly). */
-export const DEFAULT_REDIS_PREFIX = 'cs-chat:';
+/** The prefix of a deployment's keys and channel, from REDIS_PREFIX (`cs-chat` → `cs-chat:`). */
+export function redisKeyPrefix(deploymentPrefix: string): string {
+  return `${deploymentPrefix}:`;
+}
+
+/**
+ * The deployment's pub/sub channel. Keys live in the logical database of
+ * REDIS_URL, but pub/sub ignores the database number: every client of the
+ * server hears every channel. So the channel names the database too, and two
+ * deployments on one server stay apart when either the prefix or the database
+ * differs, exactly as their keys do.
+ */
+export function redisChannel(prefix: string, database: number): string {
+  return `${prefix}db${database}:events`;
+}
 
 /** What travels on the channel: the envelope and the instance that sent it. */
 const Wire = Type.Object({ origin: Type.String({ minLength: 1 }), envelope: Envelope });
@@ -140,11 +157,12 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
   const instanceId = options.instanceId ?? randomUUID();
   const ttl = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
-  const channel = `${options.prefix}events`;
   const onlineKey = `${options.prefix}online`;
   const userKey = (userId: string) => `${options.prefix}presence:${userId}`;
 
   const commands = new Redis(options.url, connectionOptions(options));
+  // The database ioredis will SELECT, however the URL spelt it (`/3`, `?db=3`, or none: 0).
+  const channel = redisChannel(options.prefix, commands.options.db ?? 0);
   const subscriber = commands.duplicate();
   commands.defineCommand('presenceJoin', { numberOfKeys: 2, lua: JOIN });
   commands.defineCommand('presenceLeave', { numberOfKeys: 2, lua: LEAVE });
