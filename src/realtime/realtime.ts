@@ -109,6 +109,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   let closing = false;
   let closed: Promise<void> | undefined;
   let allGone: (() => void) | undefined;
+  /** Sockets that could not be told who is online (the bus was away when they opened). */
+  const awaitingOnlineUsers = new Set<ClientConnection>();
 
   bus.onEnvelope((envelope: Envelope) => {
     if (envelope.kind === 'event') {
@@ -142,6 +144,37 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       { users: [...contacts], admins: true, exceptUsers: [userId] },
     );
   }
+
+  /** `online_users` for one socket: its presence contacts online anywhere (admins: everyone). */
+  async function sendOnlineUsers(connection: ClientConnection, contacts: readonly string[]): Promise<void> {
+    const { userId } = connection;
+    const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
+    connection.send({ type: 'online_users', users: online.filter((id) => id !== userId), timestamp: nowSeconds() });
+  }
+
+  /**
+   * The bus is whole again after an outage. Events from other instances were
+   * lost meanwhile: every socket here is told to catch up by seq, and when
+   * this instance's own events never left it, every socket of the cluster
+   * is. Sockets that opened during the outage get their `online_users` now.
+   */
+  bus.onRestored(({ missedPublishes }) => {
+    const event: BroadcastEvent = { type: 'resync', reason: 'bus_restored', timestamp: nowSeconds() };
+    const everyone = { users: [], admins: false, everyone: true };
+    if (missedPublishes > 0) broadcast(event, everyone);
+    else metrics.eventFannedOut(event.type, registry.deliver(everyone, JSON.stringify(event)), undefined);
+    for (const connection of awaitingOnlineUsers) {
+      void presenceQueue.run(connection.userId, async () => {
+        if (!awaitingOnlineUsers.has(connection)) return;
+        try {
+          await sendOnlineUsers(connection, connection.isAdmin ? [] : await contactsOf(db, connection.user));
+          awaitingOnlineUsers.delete(connection);
+        } catch (error) {
+          logger.warn({ err: error, userId: connection.userId }, 'online_users after the bus returned failed');
+        }
+      });
+    }
+  });
 
   const heartbeat = setInterval(() => {
     for (const connection of registry.all()) connection.heartbeat();
@@ -178,20 +211,18 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         try {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
           const contacts = connection.isAdmin ? [] : await contactsOf(db, connection.user);
-          const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
-          connection.send({
-            type: 'online_users',
-            users: online.filter((id) => id !== userId),
-            timestamp: nowSeconds(),
-          });
+          await sendOnlineUsers(connection, contacts);
           if (cameOnline) announce(userId, 'online', contacts);
         } catch (error) {
+          // Sent when the bus returns (onRestored); a database failure is retried then too.
+          if (connection.isOpen) awaitingOnlineUsers.add(connection);
           logger.error({ err: error, userId }, 'presence update on connect failed');
         }
       });
     },
 
     detach(connection) {
+      awaitingOnlineUsers.delete(connection);
       const lastHere = registry.remove(connection);
       if (closing && registry.size === 0) allGone?.();
       if (!lastHere) return;

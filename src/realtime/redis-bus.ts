@@ -177,30 +177,42 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   const unleft = new Set<string>();
   /** Events other instances missed during the current outage. */
   let dropped = 0;
+  /** Of the same, how many the restored handler has not been told about yet. */
+  let missedPublishes = 0;
+  let restored: (info: { missedPublishes: number }) => void = () => {};
+  /** Each connection's state: down since it closed, until its recovery (resubscribe, presence) succeeded. */
+  const down = { commands: false, subscriber: false };
+  /** A connection dropped since the last time the bus was whole; cleared when `restored` is called. */
+  let outage = false;
 
   for (const [name, client] of [
     ['commands', commands],
     ['subscriber', subscriber],
   ] as const) {
-    let down = false;
     // Without a listener an 'error' would crash the process; ioredis reconnects by itself.
     // One warning per outage: reconnection attempts fail every couple of seconds while it lasts.
     client.on('error', (error: unknown) => {
       if (closed) return;
-      if (down) logger.debug({ err: error, connection: name }, 'redis still unreachable');
+      if (down[name]) logger.debug({ err: error, connection: name }, 'redis still unreachable');
       else logger.warn({ err: error, connection: name }, 'redis error');
     });
     client.on('close', () => {
-      if (closed || down || !started) return;
-      down = true;
+      if (closed || down[name] || !started) return;
+      down[name] = true;
+      outage = true;
       logger.warn({ connection: name }, 'redis connection lost; retrying (local delivery continues)');
     });
     client.on('ready', () => {
-      if (!down) return;
-      down = false;
+      if (!down[name]) return;
       logger.info({ connection: name }, 'redis connection restored');
-      if (client === commands) void resync();
-      else void resubscribe();
+      // A subscription that failed to renew stays down until the next reconnect renews it. Presence
+      // that failed to rewrite does not hold the bus up: its entries are refreshed on every heartbeat.
+      void (client === commands ? resync().then(() => true) : resubscribe()).then((recovered) => {
+        // Dropped again meanwhile: still down, and the next 'ready' recovers it again.
+        if (!recovered || closed || client.status !== 'ready') return;
+        down[name] = false;
+        announceRestored();
+      });
     });
   }
 
@@ -241,12 +253,26 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   }
 
   /** After a reconnect: listens on the channel again (a failure waits for the next reconnect). */
-  async function resubscribe(): Promise<void> {
+  async function resubscribe(): Promise<boolean> {
     try {
       await subscriber.subscribe(channel);
+      return true;
     } catch (error) {
       logger.warn({ err: error }, 'redis subscription not renewed; retried on the next reconnect');
+      return false;
     }
+  }
+
+  /**
+   * Once both connections are back, subscribed and presence rewritten, the
+   * bus is whole again: its owner tells clients to catch up (`resync`).
+   */
+  function announceRestored(): void {
+    if (!outage || down.commands || down.subscriber) return;
+    outage = false;
+    const info = { missedPublishes };
+    missedPublishes = 0;
+    restored(info);
   }
 
   const join = (userId: string, now = Date.now()) =>
@@ -329,6 +355,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   function noteDropped(error?: unknown): void {
     options.metrics?.busPublishFailed();
     dropped += 1;
+    missedPublishes += 1;
     if (dropped === 1) {
       logger.error(
         { err: error, connection: commands.status },
@@ -353,6 +380,9 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
     onEnvelope(handler) {
       deliver = handler;
     },
+    onRestored(handler) {
+      restored = handler;
+    },
     async check() {
       // Both: without the subscription this instance would miss every other instance's events.
       await Promise.all([commands.ping(), subscriber.ping()]);
@@ -362,6 +392,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
       closed = true;
       clearInterval(healthCheck);
       deliver = () => {};
+      restored = () => {};
       // QUIT when connected (a clean goodbye); otherwise just stop reconnecting.
       await Promise.allSettled(
         [subscriber, commands].map((client) =>
