@@ -1,18 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database, MessageRow, UserRow } from '../db/types.ts';
-
-/**
- * Roles from the customer side outwards: in a conversation, the participant
- * whose role comes first is the customer (a buyer with a merchant or a service
- * agent; a merchant with a service agent).
- */
-const CUSTOMER_FIRST: readonly UserRow['role'][] = ['buyer', 'merchant', 'service'];
-
-/** The roles a user of `role` is the customer of. */
-function rolesServing(role: UserRow['role']): UserRow['role'][] {
-  const rank = CUSTOMER_FIRST.indexOf(role);
-  return rank < 0 ? [] : CUSTOMER_FIRST.slice(rank + 1);
-}
+import { customerOf, rolesServing } from './presence-rule.ts';
 
 type Side =
   | { mine: 'c.participant1_id'; theirs: 'c.participant2_id' }
@@ -62,6 +50,40 @@ export async function contactsOf(db: Kysely<Database>, user: Pick<UserRow, 'id' 
     .union(side({ mine: 'c.participant2_id', theirs: 'c.participant1_id' }))
     .execute();
   return rows.map((row) => row.id);
+}
+
+export type PresenceSharing = 'not_shared' | 'shared_before' | 'shared_by_this_message';
+
+/**
+ * Whether a conversation shares presence, and whether `messageId` is what
+ * made it so (the customer's first message in a conversation they did not
+ * start), with who the customer is. Undefined when it or a participant is gone.
+ */
+export async function presenceSharing(
+  db: Kysely<Database>,
+  conversationId: string,
+  messageId: string,
+): Promise<{ customerId: string; state: PresenceSharing } | undefined> {
+  const row = await db
+    .selectFrom('conversations as c')
+    .innerJoin('users as u1', 'u1.id', 'c.participant1_id')
+    .innerJoin('users as u2', 'u2.id', 'c.participant2_id')
+    .select(['c.started_by', 'u1.id as id1', 'u1.role as role1', 'u2.id as id2', 'u2.role as role2'])
+    .where('c.id', '=', conversationId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const customerId = customerOf({ id: row.id1, role: row.role1 }, { id: row.id2, role: row.role2 }).id;
+  if (row.started_by === customerId) return { customerId, state: 'shared_before' };
+  // Two at most, through the (conversation_id, sender_id, client_msg_id) key.
+  const written = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('conversation_id', '=', conversationId)
+    .where('sender_id', '=', customerId)
+    .limit(2)
+    .execute();
+  if (written.some((message) => message.id !== messageId)) return { customerId, state: 'shared_before' };
+  return { customerId, state: written.length > 0 ? 'shared_by_this_message' : 'not_shared' };
 }
 
 /** The smallest UUIDv7 of a millisecond: message ids sort by creation time, so this bounds a recent range. */

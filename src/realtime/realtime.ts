@@ -7,6 +7,7 @@ import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/m
 import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
+import { createPresenceReveal } from './presence-reveal.ts';
 import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
 import type { RealtimePublisher } from './publisher.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
@@ -145,6 +146,16 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     );
   }
 
+  const reveal = createPresenceReveal({
+    db,
+    presence: bus.presence,
+    announceOnline: (subject, to) =>
+      broadcast(
+        { type: 'status', user_id: subject, status: 'online', timestamp: nowSeconds() },
+        { users: [to], admins: false },
+      ),
+  });
+
   /** `online_users` for one socket: its presence contacts online anywhere (admins: everyone). */
   async function sendOnlineUsers(connection: ClientConnection, contacts: readonly string[]): Promise<void> {
     const { userId } = connection;
@@ -253,6 +264,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         ...(echoToSender ? {} : { exceptUsers: [sender] }),
         exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
       });
+      // In the presence queue (one conversation's checks in order; settled() waits for them), after the push.
+      void presenceQueue.run(`conversation:${message.conversation_id}`, () =>
+        reveal.messageCreated(message, participants),
+      );
     },
 
     conversationRead({ conversationId, readerId, otherId, timestamp }) {

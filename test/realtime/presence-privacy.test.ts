@@ -71,10 +71,18 @@ for (const dialect of testDialects) {
       const m1Again = await connect('m1');
       assert.deepEqual(onlineUsers(m1Again), [], 'online_users holds nothing of b1 either');
 
-      // The buyer writes: from now on presence is shared both ways.
+      // The buyer writes: from now on presence is shared both ways, and each learns the other is online.
       const b1Back = await connect('b1');
+      assert.deepEqual(onlineUsers(b1Back), []);
+      const beforeWriting = m1.events.length;
       await send('b1', 'm1b1', 'what is it?');
-      await quiet(m1, m1Again);
+      await m1.waitFor((e) => e.type === 'status' && e.user_id === 'b1' && e.status === 'online', beforeWriting);
+      await m1Again.waitFor((e) => e.type === 'status' && e.user_id === 'b1' && e.status === 'online');
+      await b1Back.waitFor((e) => e.type === 'status' && e.user_id === 'm1' && e.status === 'online');
+      await send('b1', 'm1b1', 'hello?');
+      await quiet(m1, m1Again, b1Back);
+      assert.deepEqual(statuses(m1, 'b1'), ['online'], 'told once, when sharing began');
+      assert.deepEqual(statuses(b1Back, 'm1'), ['online']);
       const since = m1.events.length;
       await b1Back.close();
       await m1.waitFor((e) => e.type === 'status' && e.user_id === 'b1' && e.status === 'offline', since);
