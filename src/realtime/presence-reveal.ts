@@ -39,15 +39,19 @@ export function createPresenceReveal({ db, presence, announceOnline }: PresenceR
     known.set(conversationId, value);
   }
 
+  type Sent = Pick<Message, 'id' | 'conversation_id' | 'sender_id' | 'sender'>;
+
   return {
-    async messageCreated(
-      message: Pick<Message, 'id' | 'conversation_id' | 'sender_id' | 'sender'>,
-      participants: readonly [string, string],
-    ): Promise<void> {
+    /** Whether a stored message may have started sharing presence; false for nearly every send, at no cost. */
+    mayStartSharing(message: Sent): boolean {
       const role = message.sender?.role;
-      if (!role || !canBeCustomer(role)) return;
+      if (!role || !canBeCustomer(role)) return false;
       const seen = known.get(message.conversation_id);
-      if (seen === 'shared' || (seen && seen.customerId !== message.sender_id)) return;
+      return seen === undefined || (seen !== 'shared' && seen.customerId === message.sender_id);
+    },
+
+    /** For a message mayStartSharing picked: checks, and announces each online participant to the other. */
+    async messageCreated(message: Sent, participants: readonly [string, string]): Promise<void> {
       const sharing = await presenceSharing(db, message.conversation_id, message.id);
       if (!sharing) return;
       if (sharing.state === 'not_shared') {

@@ -264,10 +264,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         ...(echoToSender ? {} : { exceptUsers: [sender] }),
         exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
       });
-      // In the presence queue (one conversation's checks in order; settled() waits for them), after the push.
-      void presenceQueue.run(`conversation:${message.conversation_id}`, () =>
-        reveal.messageCreated(message, participants),
-      );
+      // After the push, in the presence queue: one conversation's checks in order, and settled() waits for them.
+      if (reveal.mayStartSharing(message)) {
+        void presenceQueue.run(`conversation:${message.conversation_id}`, () =>
+          reveal.messageCreated(message, participants),
+        );
+      }
     },
 
     conversationRead({ conversationId, readerId, otherId, timestamp }) {
