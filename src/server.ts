@@ -9,7 +9,7 @@ import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
-import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
+import { createRedisBus, redisKeyPrefix } from './realtime/redis-bus.ts';
 import { createServices } from './services.ts';
 
 export interface RunningServer {
@@ -61,7 +61,7 @@ export interface ServerOptions {
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
 async function openBus(config: Config, logger: Logger, metrics: Metrics): Promise<FanoutBus> {
   if (config.REDIS_URL === '') return createInProcessBus();
-  return createRedisBus({ url: config.REDIS_URL, prefix: DEFAULT_REDIS_PREFIX, logger, metrics });
+  return createRedisBus({ url: config.REDIS_URL, prefix: redisKeyPrefix(config.REDIS_PREFIX), logger, metrics });
 }
 
 /**

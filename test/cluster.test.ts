@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -17,8 +17,8 @@ import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import type { Role } from '../src/modules/users/user.schemas.ts';
-import { DEFAULT_REDIS_PREFIX } from '../src/realtime/redis-bus.ts';
-import { REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
+import { redisKeyPrefix } from '../src/realtime/redis-bus.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 import { insertTestUser } from './helpers/users.ts';
 import { type Event, TestSocket } from './realtime/helpers.ts';
@@ -32,16 +32,9 @@ const CLUSTER = fileURLToPath(new URL('../src/cluster.ts', import.meta.url));
 /** How long the cluster may take to start (two workers loading the app) or to replace a worker. */
 const START_MS = 20_000;
 const WAIT_MS = 10_000;
-/**
- * The production key prefix is fixed (DEFAULT_REDIS_PREFIX), so the cluster
- * gets a logical database of its own; its users have unique ids, and only
- * their keys are removed afterwards (never FLUSH: the Redis is shared).
- */
-const CLUSTER_REDIS_URL = (() => {
-  const url = new URL(TEST_REDIS_URL);
-  url.pathname = '/7';
-  return url.toString();
-})();
+/** The cluster's own deployment prefix (REDIS_PREFIX) on the test Redis; its keys are removed afterwards. */
+const CLUSTER_REDIS_PREFIX = `chat-cluster-test-${randomUUID()}`;
+const CLUSTER_KEYS = redisKeyPrefix(CLUSTER_REDIS_PREFIX);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -205,7 +198,8 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
       DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`,
       MEDIA_DIR: join(dir, 'media'),
       PORT: String(port),
-      REDIS_URL: CLUSTER_REDIS_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: CLUSTER_REDIS_PREFIX,
     });
     const database = openDatabase(parseConfig(env).DATABASE_URL);
     await migrateToLatest(database.db);
@@ -230,10 +224,7 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
     cluster?.kill();
     for (const socket of sockets) socket.ws.terminate();
     rmSync(dir, { recursive: true, force: true });
-    await withRedis(async (redis) => {
-      await redis.del(`${DEFAULT_REDIS_PREFIX}presence:${buyer}`, `${DEFAULT_REDIS_PREFIX}presence:${merchant}`);
-      await redis.zrem(`${DEFAULT_REDIS_PREFIX}online`, buyer, merchant);
-    }, CLUSTER_REDIS_URL);
+    await dropPrefix(CLUSTER_KEYS);
   });
 
   /** A request on a connection of its own, so the cluster may hand it to any worker. */
@@ -285,8 +276,7 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
 
   const statusOf = (socket: TestSocket, value: 'online' | 'offline') =>
     socket.events.filter((e: Event) => e.type === 'status' && e.user_id === buyer && e.status === value);
-  const presenceEntries = () =>
-    withRedis((redis) => redis.zcard(`${DEFAULT_REDIS_PREFIX}presence:${buyer}`), CLUSTER_REDIS_URL);
+  const presenceEntries = () => withRedis((redis) => redis.zcard(`${CLUSTER_KEYS}presence:${buyer}`));
 
   test('sockets land on both workers; presence is per user across them; messages cross them', async () => {
     const merchants = await spread(merchant, 2);

@@ -29,6 +29,7 @@ const ALL_VARIABLES = [
   'APP_DESCRIPTION',
   'APP_VERSION',
   'REDIS_URL',
+  'REDIS_PREFIX',
   'PLATFORM_API_KEY',
   'TRUSTED_PROXIES',
 ];
@@ -218,6 +219,9 @@ describe('parseConfig', () => {
       ['CORS_ORIGINS', 'http://localhost:5173/app', /no path/],
       ['CORS_ORIGINS', '*', /not an origin/],
       ['REDIS_URL', 'localhost:6379', /redis:\/\//],
+      ['REDIS_PREFIX', '', /letters, digits/],
+      ['REDIS_PREFIX', 'cs chat', /letters, digits/],
+      ['REDIS_PREFIX', 'cs-chat:*', /letters, digits/],
       ['PLATFORM_API_KEY', 'short', /at least 16/],
       ['TRUSTED_PROXIES', '*', /not an address/],
       ['TRUSTED_PROXIES', '10.0.0.0/33', /CIDR/],

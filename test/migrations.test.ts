@@ -60,6 +60,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'message_count',
     'created_at',
     'updated_at',
+    'started_by',
   ]),
   messages: columnsOf<Database['messages']>()([
     'id',

@@ -79,6 +79,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     APP_DESCRIPTION: 'benchmark run',
     APP_VERSION: '0.0.0',
     REDIS_URL: '',
+    REDIS_PREFIX: 'cs-chat-bench',
     PLATFORM_API_KEY: '',
     TRUSTED_PROXIES: '',
   };

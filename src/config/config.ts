@@ -106,6 +106,18 @@ const redisUrl: Parser<string> = (raw) => {
   return raw;
 };
 
+/**
+ * What this deployment's Redis keys and channel start with. Letters, digits
+ * and `_ - .` only: no glob characters, so `SCAN MATCH <prefix>:*` finds
+ * exactly this deployment's keys.
+ */
+const redisPrefix: Parser<string> = (raw) => {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw)) {
+    throw new InvalidValue('must be 1 to 64 letters, digits, "_", "-" or "." (e.g. cs-chat-prod)');
+  }
+  return raw;
+};
+
 const platformKey: Parser<string> = (raw) => {
   if (raw !== '' && raw.length < 16) throw new InvalidValue('must be "" (disabled) or at least 16 characters');
   return raw;
@@ -155,6 +167,7 @@ const variables = {
   APP_DESCRIPTION: text,
   APP_VERSION: text,
   REDIS_URL: redisUrl,
+  REDIS_PREFIX: redisPrefix,
   PLATFORM_API_KEY: platformKey,
   TRUSTED_PROXIES: trustedProxies,
 } satisfies Record<string, Parser<unknown>>;

@@ -31,6 +31,8 @@ export interface ConversationsTable {
   message_count: Generated<number>;
   created_at: number;
   updated_at: number;
+  /** Who created the conversation (presence rule); null for conversations older than the column. */
+  started_by: string | null;
 }
 
 export interface MessagesTable {

@@ -10,6 +10,8 @@ export const Audience = Type.Object({
   users: Type.Array(Type.String()),
   /** Every connection of every admin. */
   admins: Type.Boolean(),
+  /** Every connection of everyone (a `resync` after events were lost). */
+  everyone: Type.Optional(Type.Boolean()),
   /** Left out even when listed or admins (the subject of a status event). */
   exceptUsers: Type.Optional(Type.Array(Type.String())),
   /** One connection of one user left out: the sender's tab that already shows the message. */
@@ -61,6 +63,13 @@ export interface FanoutBus {
   publish(envelope: Envelope): void;
   /** The instance's local delivery; set once, before the first publish. */
   onEnvelope(handler: (envelope: Envelope) => void): void;
+  /**
+   * Called when the bus is whole again after its backing service was away
+   * (subscription and presence renewed): events from other instances were
+   * lost meanwhile, and `missedPublishes` of this instance's never left it.
+   * Set once; the in-process bus never calls it.
+   */
+  onRestored(handler: (info: { missedPublishes: number }) => void): void;
   /** Readiness: resolves when the bus can deliver (throws when its backing service is down). */
   check(): Promise<void>;
   close(): Promise<void>;
@@ -94,6 +103,7 @@ export function createInProcessBus(): FanoutBus {
     onEnvelope(handler) {
       deliver = handler;
     },
+    onRestored() {},
     async check() {},
     async close() {
       deliver = () => {};

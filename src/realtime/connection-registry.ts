@@ -51,7 +51,7 @@ export class ConnectionRegistry {
 
   /** The local connections an audience names, each once. */
   resolve(audience: Audience): Set<ClientConnection> {
-    const targets = new Set<ClientConnection>();
+    const targets = new Set<ClientConnection>(audience.everyone ? this.all() : []);
     for (const userId of audience.users) {
       for (const connection of this.#byUser.get(userId) ?? []) targets.add(connection);
     }

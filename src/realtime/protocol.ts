@@ -143,8 +143,26 @@ export type ErrorEvent = Static<typeof ErrorEvent>;
 export const PongEvent = Type.Object({ type: Type.Literal('pong'), timestamp: Timestamp });
 export type PongEvent = Static<typeof PongEvent>;
 
+/**
+ * Pushes may have been lost (the fan-out bus was away): catch up every
+ * conversation by `after_seq`, as after a reconnect (docs/REALTIME.md).
+ */
+export const ResyncEvent = Type.Object({
+  type: Type.Literal('resync'),
+  reason: Type.Literal('bus_restored'),
+  timestamp: Timestamp,
+});
+export type ResyncEvent = Static<typeof ResyncEvent>;
+
 /** Events fanned out to many connections (and across instances); the rest answer one connection. */
-export const BroadcastEvent = Type.Union([StatusEvent, MessageEvent, ReadEvent, TypingEvent, MessageDeletedEvent]);
+export const BroadcastEvent = Type.Union([
+  StatusEvent,
+  MessageEvent,
+  ReadEvent,
+  TypingEvent,
+  MessageDeletedEvent,
+  ResyncEvent,
+]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
 
 export type ServerEvent = HelloEvent | OnlineUsersEvent | AckEvent | ErrorEvent | PongEvent | BroadcastEvent;

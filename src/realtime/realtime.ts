@@ -7,6 +7,7 @@ import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/m
 import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
+import { createPresenceReveal } from './presence-reveal.ts';
 import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
 import type { RealtimePublisher } from './publisher.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
@@ -109,6 +110,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   let closing = false;
   let closed: Promise<void> | undefined;
   let allGone: (() => void) | undefined;
+  /** Sockets that could not be told who is online (the bus was away when they opened). */
+  const awaitingOnlineUsers = new Set<ClientConnection>();
 
   bus.onEnvelope((envelope: Envelope) => {
     if (envelope.kind === 'event') {
@@ -142,6 +145,47 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       { users: [...contacts], admins: true, exceptUsers: [userId] },
     );
   }
+
+  const reveal = createPresenceReveal({
+    db,
+    presence: bus.presence,
+    announceOnline: (subject, to) =>
+      broadcast(
+        { type: 'status', user_id: subject, status: 'online', timestamp: nowSeconds() },
+        { users: [to], admins: false },
+      ),
+  });
+
+  /** `online_users` for one socket: its presence contacts online anywhere (admins: everyone). */
+  async function sendOnlineUsers(connection: ClientConnection, contacts: readonly string[]): Promise<void> {
+    const { userId } = connection;
+    const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
+    connection.send({ type: 'online_users', users: online.filter((id) => id !== userId), timestamp: nowSeconds() });
+  }
+
+  /**
+   * The bus is whole again after an outage. Events from other instances were
+   * lost meanwhile: every socket here is told to catch up by seq, and when
+   * this instance's own events never left it, every socket of the cluster
+   * is. Sockets that opened during the outage get their `online_users` now.
+   */
+  bus.onRestored(({ missedPublishes }) => {
+    const event: BroadcastEvent = { type: 'resync', reason: 'bus_restored', timestamp: nowSeconds() };
+    const everyone = { users: [], admins: false, everyone: true };
+    if (missedPublishes > 0) broadcast(event, everyone);
+    else metrics.eventFannedOut(event.type, registry.deliver(everyone, JSON.stringify(event)), undefined);
+    for (const connection of awaitingOnlineUsers) {
+      void presenceQueue.run(connection.userId, async () => {
+        if (!awaitingOnlineUsers.has(connection)) return;
+        try {
+          await sendOnlineUsers(connection, connection.isAdmin ? [] : await contactsOf(db, connection.user));
+          awaitingOnlineUsers.delete(connection);
+        } catch (error) {
+          logger.warn({ err: error, userId: connection.userId }, 'online_users after the bus returned failed');
+        }
+      });
+    }
+  });
 
   const heartbeat = setInterval(() => {
     for (const connection of registry.all()) connection.heartbeat();
@@ -177,21 +221,19 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       await presenceQueue.run(userId, async () => {
         try {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
-          const contacts = connection.isAdmin ? [] : await contactsOf(db, userId);
-          const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
-          connection.send({
-            type: 'online_users',
-            users: online.filter((id) => id !== userId),
-            timestamp: nowSeconds(),
-          });
+          const contacts = connection.isAdmin ? [] : await contactsOf(db, connection.user);
+          await sendOnlineUsers(connection, contacts);
           if (cameOnline) announce(userId, 'online', contacts);
         } catch (error) {
+          // Sent when the bus returns (onRestored); a database failure is retried then too.
+          if (connection.isOpen) awaitingOnlineUsers.add(connection);
           logger.error({ err: error, userId }, 'presence update on connect failed');
         }
       });
     },
 
     detach(connection) {
+      awaitingOnlineUsers.delete(connection);
       const lastHere = registry.remove(connection);
       if (closing && registry.size === 0) allGone?.();
       if (!lastHere) return;
@@ -199,7 +241,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(userId, async () => {
         try {
           if (!(await bus.presence.leave(userId))) return;
-          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, userId));
+          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, connection.user));
         } catch (error) {
           logger.error({ err: error, userId }, 'presence update on disconnect failed');
         }
@@ -222,6 +264,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         ...(echoToSender ? {} : { exceptUsers: [sender] }),
         exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
       });
+      // After the push, in the presence queue: one conversation's checks in order, and settled() waits for them.
+      if (reveal.mayStartSharing(message)) {
+        void presenceQueue.run(`conversation:${message.conversation_id}`, () =>
+          reveal.messageCreated(message, participants),
+        );
+      }
     },
 
     conversationRead({ conversationId, readerId, otherId, timestamp }) {

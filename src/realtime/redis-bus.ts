@@ -10,7 +10,11 @@ import type { RealtimeLogger } from './realtime.ts';
 export interface RedisBusOptions {
   /** REDIS_URL (redis:// or rediss://). */
   url: string;
-  /** Put before every key and channel, so deployments (and tests) can share one Redis. */
+  /**
+   * Put before every key and the channel, so deployments (and tests) can share
+   * one Redis: `redisKeyPrefix(REDIS_PREFIX)` in production. The channel also
+   * names the logical database of `url` (see createRedisBus).
+   */
   prefix: string;
   /** Tells this instance's own messages apart when they come back from the channel. */
   instanceId?: string;
@@ -42,8 +46,21 @@ export const DEFAULT_PRESENCE_TTL_MS = 90_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000;
-/** The key prefix production uses (no variable for it: every variable is required, so none is added lightly). */
-export const DEFAULT_REDIS_PREFIX = 'cs-chat:';
+/** The prefix of a deployment's keys and channel, from REDIS_PREFIX (`cs-chat` → `cs-chat:`). */
+export function redisKeyPrefix(deploymentPrefix: string): string {
+  return `${deploymentPrefix}:`;
+}
+
+/**
+ * The deployment's pub/sub channel. Keys live in the logical database of
+ * REDIS_URL, but pub/sub ignores the database number: every client of the
+ * server hears every channel. So the channel names the database too, and two
+ * deployments on one server stay apart when either the prefix or the database
+ * differs, exactly as their keys do.
+ */
+export function redisChannel(prefix: string, database: number): string {
+  return `${prefix}db${database}:events`;
+}
 
 /** What travels on the channel: the envelope and the instance that sent it. */
 const Wire = Type.Object({ origin: Type.String({ minLength: 1 }), envelope: Envelope });
@@ -140,11 +157,12 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
   const instanceId = options.instanceId ?? randomUUID();
   const ttl = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
-  const channel = `${options.prefix}events`;
   const onlineKey = `${options.prefix}online`;
   const userKey = (userId: string) => `${options.prefix}presence:${userId}`;
 
   const commands = new Redis(options.url, connectionOptions(options));
+  // The database ioredis will SELECT, however the URL spelt it (`/3`, `?db=3`, or none: 0).
+  const channel = redisChannel(options.prefix, commands.options.db ?? 0);
   const subscriber = commands.duplicate();
   commands.defineCommand('presenceJoin', { numberOfKeys: 2, lua: JOIN });
   commands.defineCommand('presenceLeave', { numberOfKeys: 2, lua: LEAVE });
@@ -159,30 +177,42 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   const unleft = new Set<string>();
   /** Events other instances missed during the current outage. */
   let dropped = 0;
+  /** Of the same, how many the restored handler has not been told about yet. */
+  let missedPublishes = 0;
+  let restored: (info: { missedPublishes: number }) => void = () => {};
+  /** Each connection's state: down since it closed, until its recovery (resubscribe, presence) succeeded. */
+  const down = { commands: false, subscriber: false };
+  /** A connection dropped since the last time the bus was whole; cleared when `restored` is called. */
+  let outage = false;
 
   for (const [name, client] of [
     ['commands', commands],
     ['subscriber', subscriber],
   ] as const) {
-    let down = false;
     // Without a listener an 'error' would crash the process; ioredis reconnects by itself.
     // One warning per outage: reconnection attempts fail every couple of seconds while it lasts.
     client.on('error', (error: unknown) => {
       if (closed) return;
-      if (down) logger.debug({ err: error, connection: name }, 'redis still unreachable');
+      if (down[name]) logger.debug({ err: error, connection: name }, 'redis still unreachable');
       else logger.warn({ err: error, connection: name }, 'redis error');
     });
     client.on('close', () => {
-      if (closed || down || !started) return;
-      down = true;
+      if (closed || down[name] || !started) return;
+      down[name] = true;
+      outage = true;
       logger.warn({ connection: name }, 'redis connection lost; retrying (local delivery continues)');
     });
     client.on('ready', () => {
-      if (!down) return;
-      down = false;
+      if (!down[name]) return;
       logger.info({ connection: name }, 'redis connection restored');
-      if (client === commands) void resync();
-      else void resubscribe();
+      // A subscription that failed to renew stays down until the next reconnect renews it. Presence
+      // that failed to rewrite does not hold the bus up: its entries are refreshed on every heartbeat.
+      void (client === commands ? resync().then(() => true) : resubscribe()).then((recovered) => {
+        // Dropped again meanwhile: still down, and the next 'ready' recovers it again.
+        if (!recovered || closed || client.status !== 'ready') return;
+        down[name] = false;
+        announceRestored();
+      });
     });
   }
 
@@ -223,12 +253,26 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   }
 
   /** After a reconnect: listens on the channel again (a failure waits for the next reconnect). */
-  async function resubscribe(): Promise<void> {
+  async function resubscribe(): Promise<boolean> {
     try {
       await subscriber.subscribe(channel);
+      return true;
     } catch (error) {
       logger.warn({ err: error }, 'redis subscription not renewed; retried on the next reconnect');
+      return false;
     }
+  }
+
+  /**
+   * Once both connections are back, subscribed and presence rewritten, the
+   * bus is whole again: its owner tells clients to catch up (`resync`).
+   */
+  function announceRestored(): void {
+    if (!outage || down.commands || down.subscriber) return;
+    outage = false;
+    const info = { missedPublishes };
+    missedPublishes = 0;
+    restored(info);
   }
 
   const join = (userId: string, now = Date.now()) =>
@@ -311,6 +355,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
   function noteDropped(error?: unknown): void {
     options.metrics?.busPublishFailed();
     dropped += 1;
+    missedPublishes += 1;
     if (dropped === 1) {
       logger.error(
         { err: error, connection: commands.status },
@@ -335,6 +380,9 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
     onEnvelope(handler) {
       deliver = handler;
     },
+    onRestored(handler) {
+      restored = handler;
+    },
     async check() {
       // Both: without the subscription this instance would miss every other instance's events.
       await Promise.all([commands.ping(), subscriber.ping()]);
@@ -344,6 +392,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<FanoutBu
       closed = true;
       clearInterval(healthCheck);
       deliver = () => {};
+      restored = () => {};
       // QUIT when connected (a clean goodbye); otherwise just stop reconnecting.
       await Promise.allSettled(
         [subscriber, commands].map((client) =>

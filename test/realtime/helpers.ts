@@ -13,7 +13,7 @@ import type { Role } from '../../src/modules/users/user.schemas.ts';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
 import type { Realtime, RealtimeLimits } from '../../src/realtime/realtime.ts';
 import { startServer } from '../../src/server.ts';
-import { testDialects } from '../helpers/databases.ts';
+import { type TestDialect, testDialects } from '../helpers/databases.ts';
 import { createClient, type TestClient } from '../helpers/http.ts';
 import { testEnv } from '../helpers/test-app.ts';
 import { insertTestUser } from '../helpers/users.ts';
@@ -153,6 +153,8 @@ export interface RealtimeTestOptions {
   env?: Record<string, string>;
   /** Share another app's scratch database (two instances of one cluster). */
   databasePath?: string;
+  /** The scratch database's dialect (default SQLite); `databasePath` is SQLite only. */
+  dialect?: TestDialect;
   /** How long the server reuses an authenticated user's row (its default otherwise). */
   userCacheTtlMs?: number;
 }
@@ -176,7 +178,7 @@ function socketHeaders(options: ConnectOptions, token: string | undefined): Reco
  * with the gateway registered before listen, on 127.0.0.1 port 0.
  */
 export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promise<RealtimeTestApp> {
-  const dialect = testDialects.find((d) => d.name === 'sqlite');
+  const dialect = options.dialect ?? testDialects.find((d) => d.name === 'sqlite');
   assert.ok(dialect);
   const scratch = options.databasePath ? undefined : await dialect.create();
   const databaseUrl = options.databasePath ? `sqlite:${options.databasePath}` : (scratch?.urlString ?? '');
@@ -203,7 +205,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
 
   return {
     url,
-    databasePath: databaseUrl.slice('sqlite:'.length),
+    databasePath: databaseUrl.startsWith('sqlite:') ? databaseUrl.slice('sqlite:'.length) : '',
     client,
     config,
     database,

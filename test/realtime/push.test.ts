@@ -20,7 +20,8 @@ describe('push rules and frames that act', () => {
       tokens[id] = await app.addUser(id, role);
     }
     conversationId = await app.conversation(tokens.b1 ?? '', 'b1', 'm1');
-    await app.conversation(tokens.m2 ?? '', 'b1', 'm2');
+    // Opened by the buyer, so the two share presence (docs/REALTIME.md, "Presence").
+    await app.conversation(tokens.b1 ?? '', 'b1', 'm2');
   });
   beforeEach(async () => {
     await Promise.all(open.map((socket) => socket.close()));

@@ -341,3 +341,85 @@ describe('Redis outage: two instances sharing one database', { skip: REDIS_SKIP_
     await Promise.all([m1A, b1B, fresh].map((socket) => socket.close()));
   });
 });
+
+describe('Redis outage: clients are told to catch up when the bus returns', { skip: REDIS_SKIP_REASON }, () => {
+  const prefix = `chat-test:${randomUUID()}:`;
+  let proxy: TcpProxy;
+  /** Reaches Redis through the proxy: its link is the one that breaks. */
+  let appA: RealtimeTestApp;
+  /** Reaches Redis directly: it never sees the outage. */
+  let appB: RealtimeTestApp;
+  let conversationId: string;
+  const tokens: Record<string, string> = {};
+  const token = (id: string) => tokens[id] ?? '';
+
+  before(async () => {
+    proxy = await startProxy();
+    const url = proxiedUrl(proxy);
+    appA = await startRealtimeApp({
+      env: { REDIS_URL: url },
+      bus: await createRedisBus({ url, prefix, instanceId: 'A', ...FAST_RECOVERY }),
+    });
+    appB = await startRealtimeApp({
+      env: { REDIS_URL: TEST_REDIS_URL },
+      bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }),
+      databasePath: appA.databasePath,
+    });
+    for (const [id, role] of [
+      ['b1', 'buyer'],
+      ['m1', 'merchant'],
+      ['a1', 'admin'],
+    ] as const) {
+      tokens[id] = await appA.addUser(id, role);
+    }
+    conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
+  });
+  after(async () => {
+    proxy.restore();
+    await appB.close();
+    await appA.close();
+    await proxy.close();
+    await dropPrefix(prefix);
+  });
+
+  test('resync to every socket when the bus returns; online_users to sockets opened while it was down', async () => {
+    const b1A = await appA.connect('b1', token('b1'));
+    const m1B = await appB.connect('m1', token('m1'));
+    assert.deepEqual(b1A.of('online_users')[0]?.users, []);
+
+    proxy.cut('reset');
+    await readiness(appA, 503);
+    // A socket opened while A cannot reach Redis: hello, but nobody can say who is online.
+    const late = await appA.connect('m1', token('m1'), { until: 'hello' });
+    const admin = await appA.connect('a1', token('a1'), { until: 'hello' });
+    // Sent on A while Redis is away: m1's socket on B never gets it.
+    const missed = await appA.client.post('/api/messages/', {
+      token: token('b1'),
+      body: { conversation_id: conversationId, content: 'lost push' },
+    });
+    assert.equal(missed.status, 201);
+    await late.waitFor(isMessage('lost push'));
+    assert.equal(late.of('online_users').length, 0);
+
+    proxy.restore();
+    // A's sockets missed B's events; B's sockets missed A's: every socket of the cluster is told.
+    for (const socket of [b1A, late, admin, m1B]) {
+      const resync = await socket.waitFor('resync', 0, `resync on ${socket.hello.user_id}`);
+      assert.equal(resync.reason, 'bus_restored');
+      assert.equal(typeof resync.timestamp, 'number');
+    }
+    const online = await late.waitFor('online_users');
+    assert.deepEqual(online.users, ['b1'], 'the contacts online anywhere once presence is known again');
+    const adminOnline = await admin.waitFor('online_users');
+    assert.deepEqual([...adminOnline.users].sort(), ['b1', 'm1']);
+    assert.equal(b1A.of('online_users').length, 1, 'a socket that had its online_users gets no second one');
+    // What the resync is for: m1 on B fetches what it missed by seq.
+    const caughtUp = await catchUp(appB, token('m1'), conversationId, 0, 100);
+    assert.deepEqual(
+      caughtUp.map((m) => m.content),
+      ['lost push'],
+    );
+    assert.equal(m1B.of('message').length, 0, 'the push itself was lost');
+    await Promise.all([b1A, m1B, late, admin].map((socket) => socket.close()));
+  });
+});

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
-import { createRedisBus } from '../../src/realtime/redis-bus.ts';
+import { createRedisBus, redisChannel } from '../../src/realtime/redis-bus.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { assertError } from '../helpers/rest.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
@@ -168,7 +168,7 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
     const m1 = await appA.connect('m1', token('m1'));
     const rogue = new Redis(REDIS_URL);
     try {
-      const channel = `${prefix}events`;
+      const channel = redisChannel(prefix, Number(new URL(REDIS_URL).pathname.slice(1) || 0));
       await rogue.publish(channel, 'not json');
       await rogue.publish(channel, JSON.stringify({ origin: 'X', envelope: { kind: 'event' } }));
       await rogue.publish(

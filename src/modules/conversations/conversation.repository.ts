@@ -24,7 +24,15 @@ export function findConversationByPair(db: Db, a: string, b: string): Promise<Co
 
 export async function insertConversation(
   db: Db,
-  row: { id: string; participant1_id: string; participant2_id: string; created_at: number; updated_at: number },
+  row: {
+    id: string;
+    participant1_id: string;
+    participant2_id: string;
+    /** Left out: nobody started it as far as presence goes (the customer must write first). */
+    started_by?: string;
+    created_at: number;
+    updated_at: number;
+  },
 ): Promise<void> {
   await db.insertInto('conversations').values(row).execute();
 }
@@ -99,6 +107,7 @@ function splitJoined(row: JoinedRow): ConversationWithParticipants {
     message_count: row.message_count,
     created_at: row.created_at,
     updated_at: row.updated_at,
+    started_by: row.started_by,
   };
   return { conversation, participant1: participant('u1'), participant2: participant('u2') };
 }

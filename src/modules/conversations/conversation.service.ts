@@ -179,6 +179,8 @@ export function createConversationService({ db, users }: ConversationServiceDeps
           id: uuidv7(),
           participant1_id,
           participant2_id,
+          // Presence is shared at once when the customer side opened it (docs/REALTIME.md, "Presence").
+          started_by: caller.id,
           created_at: now,
           updated_at: now,
         });
