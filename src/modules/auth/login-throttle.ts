@@ -1,74 +1,212 @@
+import type { Redis } from 'ioredis';
+
 /**
- * Counts failed sign-ins per (client address, username) and per address, in a
- * fixed window, so password guessing is slowed without locking a user out for
- * everyone. In-process: with several instances each keeps its own counts.
+ * Failed sign-ins, counted in buckets with exponential backoff: after `free`
+ * failures a bucket makes its key wait `baseMs × 2^(failures − free)`, at
+ * most `maxWaitMs`; `forgetAfterMs` without a failure empties it.
+ *
+ * Three buckets, so that no one can lock an account's owner out for long:
+ * - (account, address): strict. An attacker at one address is slowed to a
+ *   handful of guesses an hour, and the owner elsewhere is not affected.
+ * - account: looser and with a short ceiling. It only fills when many
+ *   addresses guess one account, and even then the owner waits seconds.
+ * - address, for usernames no account has: one address trying many names.
+ * A locked address is refused for every username, so a 429 never tells
+ * which usernames exist.
  */
-export interface LoginThrottleOptions {
-  maxFailuresPerAccount: number;
-  maxFailuresPerAddress: number;
-  windowMs: number;
-  /** Bounds memory under an attack from many addresses. */
-  maxTrackedKeys: number;
+export interface BucketPolicy {
+  free: number;
+  baseMs: number;
+  maxWaitMs: number;
+  forgetAfterMs: number;
 }
 
-export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
-  maxFailuresPerAccount: 5,
-  maxFailuresPerAddress: 30,
-  windowMs: 15 * 60_000,
-  maxTrackedKeys: 100_000,
+export interface LoginThrottlePolicy {
+  accountAddress: BucketPolicy;
+  account: BucketPolicy;
+  unknownAddress: BucketPolicy;
+}
+
+const MINUTE = 60_000;
+
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottlePolicy = {
+  accountAddress: { free: 5, baseMs: 1_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
+  account: { free: 20, baseMs: 1_000, maxWaitMs: MINUTE, forgetAfterMs: 15 * MINUTE },
+  unknownAddress: { free: 30, baseMs: 1_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
 };
 
-interface Window {
+/** One bucket's state: failures so far and when the latest happened (ms). */
+export interface BucketState {
   failures: number;
-  resetAt: number;
+  lastFailureAt: number;
 }
 
-export function createLoginThrottle(options: LoginThrottleOptions = DEFAULT_LOGIN_THROTTLE, now = () => Date.now()) {
-  const windows = new Map<string, Window>();
+/** Where the buckets live: this process, or Redis so every instance sees the same counts. */
+export interface ThrottleStore {
+  read(keys: readonly string[]): Promise<(BucketState | undefined)[]>;
+  /** Counts a failure now; the bucket disappears `ttlMs` after its latest failure. */
+  fail(key: string, now: number, ttlMs: number): Promise<void>;
+  clear(key: string): Promise<void>;
+}
 
-  const current = (key: string): Window | undefined => {
-    const window = windows.get(key);
-    if (window && window.resetAt <= now()) {
-      windows.delete(key);
+/**
+ * The bucket key of a username: NFKC, trimmed and lower-cased, so "admin",
+ * "Admin", "admin   " and "ａｄｍｉｎ" share one bucket whichever of them the
+ * database would match.
+ */
+export function throttleName(username: string): string {
+  return username.normalize('NFKC').trim().toLowerCase();
+}
+
+export function waitMs(state: BucketState | undefined, policy: BucketPolicy, now: number): number {
+  if (!state || state.failures < policy.free) return 0;
+  const backoff = Math.min(policy.maxWaitMs, policy.baseMs * 2 ** Math.min(state.failures - policy.free, 30));
+  return Math.max(0, state.lastFailureAt + backoff - now);
+}
+
+export function createMemoryThrottleStore(maxKeys = 100_000, clock = () => Date.now()): ThrottleStore {
+  const buckets = new Map<string, BucketState & { expiresAt: number }>();
+  const live = (key: string) => {
+    const bucket = buckets.get(key);
+    if (bucket && bucket.expiresAt <= clock()) {
+      buckets.delete(key);
       return undefined;
     }
-    return window;
+    return bucket;
   };
+  return {
+    async read(keys) {
+      return keys.map(live);
+    },
+    async fail(key, now, ttlMs) {
+      const bucket = live(key);
+      if (bucket) {
+        bucket.failures += 1;
+        bucket.lastFailureAt = now;
+        bucket.expiresAt = now + ttlMs;
+        return;
+      }
+      // Bounds memory under an attack from many addresses: the oldest bucket goes.
+      if (buckets.size >= maxKeys) {
+        const oldest = buckets.keys().next().value;
+        if (oldest !== undefined) buckets.delete(oldest);
+      }
+      buckets.set(key, { failures: 1, lastFailureAt: now, expiresAt: now + ttlMs });
+    },
+    async clear(key) {
+      buckets.delete(key);
+    },
+  };
+}
 
-  const keys = (address: string, username: string) =>
-    [
-      [`account:${address}:${username.toLowerCase()}`, options.maxFailuresPerAccount],
-      [`address:${address}`, options.maxFailuresPerAddress],
-    ] as const;
+/** Buckets as Redis hashes under `prefix`, shared by every instance of the deployment. */
+export function createRedisThrottleStore(redis: Redis, prefix: string): ThrottleStore {
+  const redisKey = (key: string) => `${prefix}login-throttle:${key}`;
+  return {
+    async read(keys) {
+      const pipeline = redis.pipeline();
+      for (const key of keys) pipeline.hmget(redisKey(key), 'failures', 'last');
+      const results = (await pipeline.exec()) ?? [];
+      return keys.map((_, i) => {
+        const [error, value] = results[i] ?? [new Error('no reply'), null];
+        if (error) throw error;
+        const [failures, last] = value as [string | null, string | null];
+        return failures === null ? undefined : { failures: Number(failures), lastFailureAt: Number(last ?? 0) };
+      });
+    },
+    async fail(key, now, ttlMs) {
+      const k = redisKey(key);
+      await redis.multi().hincrby(k, 'failures', 1).hset(k, 'last', now).pexpire(k, ttlMs).exec();
+    },
+    async clear(key) {
+      await redis.del(redisKey(key));
+    },
+  };
+}
+
+export interface ThrottleLogger {
+  warn(object: object, message: string): void;
+}
+
+/**
+ * Redis when configured, this process's memory while Redis does not answer:
+ * a sign-in never fails because Redis is away (counts are then per instance
+ * until it returns, and the switch is logged once per outage).
+ */
+export function withMemoryFallback(
+  primary: ThrottleStore,
+  fallback: ThrottleStore,
+  logger: ThrottleLogger,
+): ThrottleStore {
+  let degraded = false;
+  async function attempt<T>(work: (store: ThrottleStore) => Promise<T>): Promise<T> {
+    try {
+      const result = await work(primary);
+      degraded = false;
+      return result;
+    } catch (error) {
+      if (!degraded) logger.warn({ err: error }, 'login throttle: redis unavailable, counting in this process');
+      degraded = true;
+      return work(fallback);
+    }
+  }
+  return {
+    read: (keys) => attempt((store) => store.read(keys)),
+    fail: (key, now, ttl) => attempt((store) => store.fail(key, now, ttl)),
+    clear: (key) => attempt((store) => store.clear(key)),
+  };
+}
+
+export interface LoginAttempt {
+  /** The client address (request.ip: behind TRUSTED_PROXIES, the address the proxy saw). */
+  address: string;
+  username: string;
+}
+
+export function createLoginThrottle(
+  store: ThrottleStore = createMemoryThrottleStore(),
+  policy: LoginThrottlePolicy = DEFAULT_LOGIN_THROTTLE,
+  clock = () => Date.now(),
+) {
+  const keys = ({ address, username }: LoginAttempt) => {
+    const name = throttleName(username);
+    return {
+      accountAddress: `aa:${name}\u0000${address}`,
+      account: `a:${name}`,
+      unknownAddress: `u:${address}`,
+    };
+  };
+  const ttl = (bucket: BucketPolicy) => bucket.forgetAfterMs + bucket.maxWaitMs;
 
   return {
-    /** Seconds until the caller may try again, or 0 when allowed now. */
-    retryAfterSeconds(address: string, username: string): number {
-      let wait = 0;
-      for (const [key, limit] of keys(address, username)) {
-        const window = current(key);
-        if (window && window.failures >= limit) wait = Math.max(wait, Math.ceil((window.resetAt - now()) / 1000));
-      }
-      return wait;
+    /** Seconds until this attempt may be made, or 0 when it may be made now. */
+    async retryAfterSeconds(attempt: LoginAttempt): Promise<number> {
+      const k = keys(attempt);
+      const [pair, account, address] = await store.read([k.accountAddress, k.account, k.unknownAddress]);
+      const now = clock();
+      const wait = Math.max(
+        waitMs(pair, policy.accountAddress, now),
+        waitMs(account, policy.account, now),
+        waitMs(address, policy.unknownAddress, now),
+      );
+      return Math.ceil(wait / 1000);
     },
 
-    recordFailure(address: string, username: string): void {
-      for (const [key] of keys(address, username)) {
-        const window = current(key);
-        if (window) {
-          window.failures++;
-          continue;
-        }
-        if (windows.size >= options.maxTrackedKeys) {
-          const oldest = windows.keys().next().value;
-          if (oldest !== undefined) windows.delete(oldest);
-        }
-        windows.set(key, { failures: 1, resetAt: now() + options.windowMs });
-      }
+    /** A wrong password, or a username no active account has (`accountExists` false). */
+    async recordFailure(attempt: LoginAttempt, accountExists: boolean): Promise<void> {
+      const k = keys(attempt);
+      const now = clock();
+      await Promise.all([
+        store.fail(k.accountAddress, now, ttl(policy.accountAddress)),
+        accountExists
+          ? store.fail(k.account, now, ttl(policy.account))
+          : store.fail(k.unknownAddress, now, ttl(policy.unknownAddress)),
+      ]);
     },
 
-    recordSuccess(address: string, username: string): void {
-      windows.delete(`account:${address}:${username.toLowerCase()}`);
+    /** The owner got in from this address: their own guesses there are forgiven. */
+    async recordSuccess(attempt: LoginAttempt): Promise<void> {
+      await store.clear(keys(attempt).accountAddress);
     },
   };
 }

@@ -45,6 +45,17 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
     cache.forget(id);
   }
 
+  /**
+   * Every token of the user issued until now stops working: the moment rides
+   * on the user's (cached) row, and the bus makes every instance forget that
+   * row and close the user's sockets with 4401.
+   */
+  async function endAllSessions(id: string, changes: UserUpdate = {}): Promise<void> {
+    const now = Date.now();
+    await updateUser(id, { ...changes, tokens_valid_after: now });
+    realtime.sessionsRevoked({ userId: id, issuedBefore: now });
+  }
+
   const toUser = (
     row: Pick<UserRow, 'id' | 'username' | 'avatar' | 'role' | 'description' | 'status' | 'created_at'>,
   ): User => ({
@@ -129,6 +140,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
   return {
     toUser,
     canSee,
+    endAllSessions,
 
     async list(
       caller: UserRow,
@@ -186,6 +198,8 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(role ? { role } : {}),
         ...(body.status ? { status: body.status } : {}),
+        // A reactivated user's old tokens stay dead.
+        ...(body.status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
         updated_at: nowSeconds(),
       };
       try {
@@ -201,7 +215,12 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
     async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive'): Promise<User> {
       const target = await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, { status, updated_at: nowSeconds() });
+      await updateUser(id, {
+        status,
+        // A reactivated user's old tokens stay dead.
+        ...(status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
+        updated_at: nowSeconds(),
+      });
       if (status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
     },
@@ -209,7 +228,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
     async softDelete(caller: UserRow, id: string): Promise<void> {
       await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, { status: 'deleted', updated_at: nowSeconds() });
+      await updateUser(id, { status: 'deleted', tokens_valid_after: Date.now(), updated_at: nowSeconds() });
       realtime.userDisabled(id);
     },
 
@@ -274,7 +293,8 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
         if (body.old_password === undefined) throw badRequest('old_password_required');
         if (!(await verifyPassword(body.old_password, target.password_hash))) throw badRequest('wrong_old_password');
       }
-      await updateUser(id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
+      // A stolen token must not outlive the password it was stolen with.
+      await endAllSessions(id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
     },
   };
 }
