@@ -156,6 +156,50 @@ for (const dialect of testDialects) {
       });
     });
 
+    describe('POST /api/ws/ticket', () => {
+      const ticketFor = async (token: string) => {
+        const response = await app.client.post('/api/ws/ticket', { token });
+        assert.equal(response.status, 200, JSON.stringify(response.body));
+        assert.equal(response.body.expires_in, 30);
+        return response.body.ticket as string;
+      };
+
+      test('a ticket opens one socket, once; ?token= still works', async () => {
+        const token = await login(app, 'erin', 'erin-password');
+        const ticket = await ticketFor(token);
+        const socket = opened(await upgrade(app.server.url, `/api/ws/b5?ticket=${ticket}`));
+        assert.partialDeepStrictEqual(await socket.firstEvent, { type: 'hello', user_id: 'b5' });
+        const again = await upgrade(app.server.url, `/api/ws/b5?ticket=${ticket}`);
+        assert.equal(again.open, false);
+        assert.partialDeepStrictEqual(again, { status: 401, body: { error_type: 'invalid_ticket' } });
+        const byToken = opened(await upgrade(app.server.url, `/api/ws/b5?token=${token}`));
+        await byToken.firstEvent;
+        socket.ws.close();
+        byToken.ws.close();
+      });
+
+      test('a ticket opens only its own user’s socket, and dies with its session', async () => {
+        const token = await login(app, 'erin', 'erin-password');
+        const foreign = await upgrade(app.server.url, `/api/ws/b1?ticket=${await ticketFor(token)}`);
+        assert.partialDeepStrictEqual(foreign, { open: false, status: 403 });
+        const unused = await ticketFor(token);
+        assert.equal((await app.client.post('/api/auth/logout', { token })).status, 200);
+        const afterLogout = await upgrade(app.server.url, `/api/ws/b5?ticket=${unused}`);
+        assert.partialDeepStrictEqual(afterLogout, { open: false, status: 401, body: { error_type: 'token_revoked' } });
+        const made = await upgrade(app.server.url, `/api/ws/b5?ticket=${'A'.repeat(43)}`);
+        assert.partialDeepStrictEqual(made, { open: false, status: 401, body: { error_type: 'invalid_ticket' } });
+        assertError(await app.client.post('/api/ws/ticket'), 401, 'not_authenticated');
+      });
+
+      test('a socket opened with a ticket closes with 4401 when the session behind it is logged out', async () => {
+        const token = await login(app, 'erin', 'erin-password');
+        const socket = opened(await upgrade(app.server.url, `/api/ws/b5?ticket=${await ticketFor(token)}`));
+        await socket.firstEvent;
+        assert.equal((await app.client.post('/api/auth/logout', { token })).status, 200);
+        assert.equal((await socket.closed).code, 4401);
+      });
+    });
+
     describe('issue time', () => {
       const signedAt = (iat: number) =>
         new SignJWT({ role: 'buyer' })

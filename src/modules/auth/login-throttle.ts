@@ -9,11 +9,15 @@ import type { Redis } from 'ioredis';
  * - (account, address): strict. An attacker at one address is slowed to a
  *   handful of guesses an hour, and the owner elsewhere is not affected.
  * - account: looser and with a short ceiling. It only fills when many
- *   addresses guess one account, and even then the owner waits seconds.
+ *   addresses guess one account; it never applies at an address the owner
+ *   signed in from before (remembered for 30 days), and elsewhere the owner
+ *   waits at most a minute.
  * - address, for usernames no account has: one address trying many names.
  * A locked address is refused for every username, so a 429 never tells
  * which usernames exist.
  */
+const MINUTE = 60_000;
+
 export interface BucketPolicy {
   free: number;
   baseMs: number;
@@ -27,12 +31,15 @@ export interface LoginThrottlePolicy {
   unknownAddress: BucketPolicy;
 }
 
-const MINUTE = 60_000;
-
+/**
+ * (account, address): 5 free, then 30 s, 1 min, 2 min, … up to 15 min.
+ * account: 20 free (many addresses), then 5 s, 10 s, … never more than 1 min.
+ * address with unknown usernames: 30 free, then 30 s, 1 min, … up to 15 min.
+ */
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottlePolicy = {
-  accountAddress: { free: 5, baseMs: 1_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
-  account: { free: 20, baseMs: 1_000, maxWaitMs: MINUTE, forgetAfterMs: 15 * MINUTE },
-  unknownAddress: { free: 30, baseMs: 1_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
+  accountAddress: { free: 5, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
+  account: { free: 20, baseMs: 5_000, maxWaitMs: MINUTE, forgetAfterMs: 15 * MINUTE },
+  unknownAddress: { free: 30, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
 };
 
 /** One bucket's state: failures so far and when the latest happened (ms). */
@@ -47,7 +54,12 @@ export interface ThrottleStore {
   /** Counts a failure now; the bucket disappears `ttlMs` after its latest failure. */
   fail(key: string, now: number, ttlMs: number): Promise<void>;
   clear(key: string): Promise<void>;
+  /** Keeps an empty bucket for `ttlMs`: a mark that something happened (a sign-in from an address). */
+  mark(key: string, ttlMs: number): Promise<void>;
 }
+
+/** How long an address the owner signed in from stays exempt from the per-account bucket. */
+export const KNOWN_ADDRESS_MS = 30 * 24 * 60 * MINUTE;
 
 /**
  * The bucket key of a username: NFKC, trimmed and lower-cased, so "admin",
@@ -96,6 +108,10 @@ export function createMemoryThrottleStore(maxKeys = 100_000, clock = () => Date.
     async clear(key) {
       buckets.delete(key);
     },
+    async mark(key, ttlMs) {
+      buckets.delete(key);
+      buckets.set(key, { failures: 0, lastFailureAt: 0, expiresAt: clock() + ttlMs });
+    },
   };
 }
 
@@ -120,6 +136,10 @@ export function createRedisThrottleStore(redis: Redis, prefix: string): Throttle
     },
     async clear(key) {
       await redis.del(redisKey(key));
+    },
+    async mark(key, ttlMs) {
+      const k = redisKey(key);
+      await redis.multi().del(k).hset(k, 'failures', 0, 'last', 0).pexpire(k, ttlMs).exec();
     },
   };
 }
@@ -154,6 +174,7 @@ export function withMemoryFallback(
     read: (keys) => attempt((store) => store.read(keys)),
     fail: (key, now, ttl) => attempt((store) => store.fail(key, now, ttl)),
     clear: (key) => attempt((store) => store.clear(key)),
+    mark: (key, ttl) => attempt((store) => store.mark(key, ttl)),
   };
 }
 
@@ -172,6 +193,7 @@ export function createLoginThrottle(
     const name = throttleName(username);
     return {
       accountAddress: `aa:${name}\u0000${address}`,
+      knownAddress: `k:${name}\u0000${address}`,
       account: `a:${name}`,
       unknownAddress: `u:${address}`,
     };
@@ -182,11 +204,16 @@ export function createLoginThrottle(
     /** Seconds until this attempt may be made, or 0 when it may be made now. */
     async retryAfterSeconds(attempt: LoginAttempt): Promise<number> {
       const k = keys(attempt);
-      const [pair, account, address] = await store.read([k.accountAddress, k.account, k.unknownAddress]);
+      const [pair, known, account, address] = await store.read([
+        k.accountAddress,
+        k.knownAddress,
+        k.account,
+        k.unknownAddress,
+      ]);
       const now = clock();
       const wait = Math.max(
         waitMs(pair, policy.accountAddress, now),
-        waitMs(account, policy.account, now),
+        known ? 0 : waitMs(account, policy.account, now),
         waitMs(address, policy.unknownAddress, now),
       );
       return Math.ceil(wait / 1000);
@@ -204,9 +231,13 @@ export function createLoginThrottle(
       ]);
     },
 
-    /** The owner got in from this address: their own guesses there are forgiven. */
+    /**
+     * The owner got in from this address: their own guesses there are
+     * forgiven, and a siege of the account from elsewhere no longer holds them up here.
+     */
     async recordSuccess(attempt: LoginAttempt): Promise<void> {
-      await store.clear(keys(attempt).accountAddress);
+      const k = keys(attempt);
+      await Promise.all([store.clear(k.accountAddress), store.mark(k.knownAddress, KNOWN_ADDRESS_MS)]);
     },
   };
 }
