@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
+import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
 import { assertError } from './helpers/rest.ts';
 import { opened, upgrade } from './helpers/sockets.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './helpers/test-app.ts';
@@ -218,3 +221,64 @@ for (const dialect of testDialects) {
     });
   });
 }
+
+describe('sessions across two instances sharing Redis', { skip: REDIS_SKIP_REASON }, () => {
+  const prefix = `chat-test:${randomUUID()}:`;
+  const [dialect] = testDialects;
+  assert.ok(dialect);
+  let appA: TestApp;
+  let appB: TestApp;
+
+  before(async () => {
+    const env = { REDIS_URL: TEST_REDIS_URL };
+    appA = await startTestApp(dialect, {
+      env,
+      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'A' }), redisPrefix: prefix },
+    });
+    appB = await startTestApp(dialect, {
+      env,
+      databaseUrl: () => appA.scratch.urlString,
+      server: {
+        bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }),
+        redisPrefix: prefix,
+        // B remembers users for the whole suite: only the bus can make it refuse a token it already accepted.
+        userCacheTtlMs: 600_000,
+      },
+    });
+    await appA.addUser('b1', 'buyer', { username: 'roamer', password: 'roamer-password' });
+  });
+  after(async () => {
+    await appB?.close();
+    await appA?.close();
+    await dropPrefix(prefix);
+  });
+
+  test('a logout on one instance is refused at once on the other, and closes its sockets there with 4401', async () => {
+    const [ended, kept] = [
+      await login(appA, 'roamer', 'roamer-password'),
+      await login(appA, 'roamer', 'roamer-password'),
+    ];
+    assert.equal((await appB.client.get('/api/auth/me', { token: ended })).status, 200);
+    const doomed = opened(await upgrade(appB.server.url, '/api/ws/b1', { authorization: `Bearer ${ended}` }));
+    const survivor = opened(await upgrade(appB.server.url, '/api/ws/b1', { authorization: `Bearer ${kept}` }));
+    await Promise.all([doomed.firstEvent, survivor.firstEvent]);
+    assert.equal((await appA.client.post('/api/auth/logout', { token: ended })).status, 200);
+    assert.equal((await doomed.closed).code, 4401);
+    assertError(await appB.client.get('/api/auth/me', { token: ended }), 401, 'token_revoked');
+    assert.equal((await appB.client.get('/api/auth/me', { token: kept })).status, 200);
+    assert.equal((await appA.client.post('/api/auth/logout-all', { token: kept })).status, 200);
+    assert.equal((await survivor.closed).code, 4401);
+    assertError(await appB.client.get('/api/auth/me', { token: kept }), 401, 'token_revoked');
+  });
+
+  test('a ticket issued by one instance opens a socket on the other, once', async () => {
+    const token = await login(appA, 'roamer', 'roamer-password');
+    const issued = await appA.client.post('/api/ws/ticket', { token });
+    assert.equal(issued.status, 200);
+    const socket = opened(await upgrade(appB.server.url, `/api/ws/b1?ticket=${issued.body.ticket}`));
+    assert.partialDeepStrictEqual(await socket.firstEvent, { type: 'hello', user_id: 'b1' });
+    const again = await upgrade(appA.server.url, `/api/ws/b1?ticket=${issued.body.ticket}`);
+    assert.partialDeepStrictEqual(again, { open: false, status: 401, body: { error_type: 'invalid_ticket' } });
+    socket.ws.close();
+  });
+});
