@@ -90,11 +90,11 @@ describe('no log line carries a token or a ticket, at debug level', () => {
     assert.equal(refusedToken.open, false);
     const socket = opened(await upgrade(base, `/api/ws/b1?%74oken=${token}`));
     await socket.firstEvent;
-    const ticket = (
-      await (
-        await fetch(`${base}/api/ws/ticket`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
-      ).json()
-    ).ticket as string;
+    const issued = await fetch(`${base}/api/ws/ticket`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { ticket } = (await issued.json()) as { ticket: string };
     const byTicket = opened(await upgrade(base, `/api/ws/b1?ticket=${ticket}`));
     await byTicket.firstEvent;
     socket.ws.close();
