@@ -5,10 +5,12 @@ import type { Database } from './db/types.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import {
+  createFailureLimiter,
   createLoginThrottle,
   createMemoryThrottleStore,
   createRedisThrottleStore,
   type ThrottleLogger,
+  USERNAME_CHECK_POLICY,
   withMemoryFallback,
 } from './modules/auth/login-throttle.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
@@ -44,7 +46,17 @@ export function createServices(
     algorithm: config.JWT_ALGORITHM,
     expireDays: config.JWT_ACCESS_TOKEN_EXPIRE_DAYS,
   });
-  const users = createUserService({ db, baseUrl: config.BASE_URL, realtime, cache: userCache });
+  const { redis, redisPrefix } = shared;
+  const throttleStore = redis
+    ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
+    : createMemoryThrottleStore();
+  const users = createUserService({
+    db,
+    baseUrl: config.BASE_URL,
+    realtime,
+    cache: userCache,
+    usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
+  });
   const conversations = createConversationService({ db, users });
   const messages = createMessageService({
     db,
@@ -56,10 +68,6 @@ export function createServices(
     metrics,
   });
   const revocations = createSessionRevocations(db);
-  const { redis, redisPrefix } = shared;
-  const throttleStore = redis
-    ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
-    : createMemoryThrottleStore();
   return {
     tokens,
     revocations,

@@ -243,3 +243,35 @@ export function createLoginThrottle(
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
+
+/**
+ * One bucket per key with the same backoff, for other guesses worth slowing:
+ * whether a username is taken (a 409 on a rename tells), per caller.
+ */
+export function createFailureLimiter(
+  store: ThrottleStore,
+  policy: BucketPolicy,
+  name: string,
+  clock = () => Date.now(),
+) {
+  const key = (subject: string) => `${name}:${subject}`;
+  return {
+    async retryAfterSeconds(subject: string): Promise<number> {
+      const [state] = await store.read([key(subject)]);
+      return Math.ceil(waitMs(state, policy, clock()) / 1000);
+    },
+    async recordFailure(subject: string): Promise<void> {
+      await store.fail(key(subject), clock(), policy.forgetAfterMs + policy.maxWaitMs);
+    },
+  };
+}
+
+export type FailureLimiter = ReturnType<typeof createFailureLimiter>;
+
+/** Renames onto a taken username: 10 free an hour, then 30 s, 1 min, … up to 15 min. */
+export const USERNAME_CHECK_POLICY: BucketPolicy = {
+  free: 10,
+  baseMs: 30_000,
+  maxWaitMs: 15 * MINUTE,
+  forgetAfterMs: 60 * MINUTE,
+};

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
-import { badRequest, conflict, forbidden, notFound } from '../../http/app-error.ts';
+import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import type { FailureLimiter } from '../auth/login-throttle.ts';
 import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
 import {
@@ -23,6 +24,7 @@ import {
   type User,
 } from './user.schemas.ts';
 import type { UserCache } from './user-cache.ts';
+import { checkUsername } from './usernames.ts';
 
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
@@ -35,11 +37,26 @@ export interface UserServiceDeps {
   realtime: RealtimePublisher;
   /** Authentication's cache of user rows: every change here makes it forget the row. */
   cache: UserCache;
+  /** Slows non-admins renaming onto taken usernames (a 409 says the name exists). */
+  usernameChecks?: FailureLimiter;
+}
+
+/** The username to store for an account of `role` (NFKC, no hidden characters, no staff look-alike), or 422. */
+function storedUsername(raw: string, role: Role): string {
+  const verdict = checkUsername(raw, role);
+  if (!verdict.ok) {
+    const why =
+      verdict.error === 'username_reserved'
+        ? 'imitates platform staff (reserved for service and admin accounts)'
+        : 'has invisible, control or bidirectional-control characters';
+    throw unprocessable(verdict.error, [`body.username: ${why}`]);
+  }
+  return verdict.username;
 }
 
 export type UserService = ReturnType<typeof createUserService>;
 
-export function createUserService({ db, baseUrl, realtime, cache }: UserServiceDeps) {
+export function createUserService({ db, baseUrl, realtime, cache, usernameChecks }: UserServiceDeps) {
   async function updateUser(id: string, changes: UserUpdate): Promise<void> {
     await repo.updateUser(db, id, changes);
     cache.forget(id);
@@ -168,7 +185,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
       const now = nowSeconds();
       const role = normaliseRole(body.role);
       const row = {
-        username: body.username,
+        username: storedUsername(body.username, role),
         role,
         avatar: storedAvatar(body.avatar) ?? null,
         description: body.description ?? null,
@@ -192,8 +209,15 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
         throw badRequest('role_change_not_allowed');
       }
       if (body.status === 'inactive' && caller.id === id) throw badRequest('cannot_modify_self');
+      const username = body.username !== undefined ? storedUsername(body.username, role ?? target.role) : undefined;
+      // Demoting a service account that keeps its staff name would leave a look-alike behind.
+      if (username === undefined && role && role !== target.role) storedUsername(target.username, role);
+      // A rename answers 409 when the name is taken: without a limit, a directory of every username.
+      const limited = username !== undefined && username !== target.username && !isAdmin ? usernameChecks : undefined;
+      const wait = limited ? await limited.retryAfterSeconds(caller.id) : 0;
+      if (wait > 0) throw new AppError(429, 'too_many_username_checks', { 'retry-after': String(wait) });
       const changes = {
-        ...(body.username !== undefined ? { username: body.username } : {}),
+        ...(username !== undefined ? { username } : {}),
         ...(body.avatar !== undefined ? { avatar: storedAvatar(body.avatar) } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(role ? { role } : {}),
@@ -205,8 +229,9 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
       try {
         await updateUser(id, changes);
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict('username_taken');
-        throw error;
+        if (!isUniqueViolation(error)) throw error;
+        await limited?.recordFailure(caller.id);
+        throw conflict('username_taken');
       }
       if (body.status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
@@ -242,6 +267,12 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
           )
         ).map((u) => [u.id, u]),
       );
+      // Every new name is checked before anything is written: a 422 leaves no user half-created.
+      const chosen = new Map(
+        body.users
+          .filter((spec) => !existing.has(spec.id) && spec.username !== undefined)
+          .map((spec) => [spec.id, storedUsername(spec.username ?? '', normaliseRole(spec.role))]),
+      );
       for (const [index, spec] of body.users.entries()) {
         if (existing.has(spec.id)) continue;
         const role = normaliseRole(spec.role);
@@ -249,7 +280,8 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
           const now = nowSeconds();
           // A retry adds a random part: two requests in one millisecond make the same default name.
           const retry = attempt > 1 ? `_${randomBytes(3).toString('hex')}` : '';
-          const username = spec.username ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
+          const username =
+            chosen.get(spec.id) ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
           try {
             await repo.insertUser(db, {
               id: spec.id,
