@@ -11,9 +11,10 @@ import type { Role } from './user.schemas.ts';
  * Characters never allowed: controls, format characters (zero-width joiners
  * and spaces, bidi embeddings, overrides and isolates, the BOM, tags, soft
  * hyphen), private use and unassigned code points, line and paragraph
- * separators, and the blank fillers some fonts draw as nothing.
+ * separators, and every default-ignorable code point (variation selectors,
+ * the combining grapheme joiner, the Hangul fillers some fonts draw as nothing).
  */
-const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0\u034f\u180b-\u180f\ufe00-\ufe0f]/u;
+const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
 
 /** Chinese terms reserved wherever they appear in the name (after NFKC). */
 const RESERVED_CJK = [
