@@ -11,6 +11,7 @@ import { REVOCATION_REFRESH_MS, type SessionRevocations } from './modules/auth/s
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
+import { CloseCode } from './realtime/protocol.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
 import { createServices } from './services.ts';
@@ -130,6 +131,15 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     revocationRefresh = setInterval(() => {
       liveRevocations
         .refresh()
+        .then(() => {
+          // And their sockets here, which the missed event would have closed.
+          for (const connection of liveRealtime.registry.all()) {
+            const sessionId = connection.session?.sessionId;
+            if (sessionId && liveRevocations.isRevoked(sessionId)) {
+              connection.close(CloseCode.unauthorized, 'session ended');
+            }
+          }
+        })
         .catch((error: unknown) => logger.warn({ err: error }, 'revoked sessions not refreshed'));
     }, REVOCATION_REFRESH_MS);
     revocationRefresh.unref();

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
+import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
@@ -203,6 +204,25 @@ for (const dialect of testDialects) {
       });
     });
 
+    describe('tokens issued before sessions existed (no sid)', () => {
+      test('work, and logging one out ends every session of its user', async () => {
+        const now = Math.floor(Date.now() / 1000);
+        const legacy = (iat: number) =>
+          new SignJWT({ role: 'buyer' })
+            .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+            // alice: her sessions so far only ended one at a time, so her tokens_valid_after is still 0.
+            .setSubject('b1')
+            .setIssuedAt(iat)
+            .setExpirationTime(iat + 3600)
+            .sign(key);
+        const [one, two] = [await legacy(now - 2), await legacy(now - 1)];
+        assert.equal((await app.client.get('/api/auth/me', { token: one })).status, 200);
+        assert.equal((await app.client.post('/api/auth/logout', { token: one })).status, 200);
+        assertError(await app.client.get('/api/auth/me', { token: one }), 401, 'token_revoked');
+        assertError(await app.client.get('/api/auth/me', { token: two }), 401, 'token_revoked');
+      });
+    });
+
     describe('issue time', () => {
       const signedAt = (iat: number) =>
         new SignJWT({ role: 'buyer' })
@@ -280,5 +300,32 @@ describe('sessions across two instances sharing Redis', { skip: REDIS_SKIP_REASO
     const again = await upgrade(appA.server.url, `/api/ws/b1?ticket=${issued.body.ticket}`);
     assert.partialDeepStrictEqual(again, { open: false, status: 401, body: { error_type: 'invalid_ticket' } });
     socket.ws.close();
+  });
+});
+
+describe('tickets while Redis is unreachable', () => {
+  const [dialect] = testDialects;
+  assert.ok(dialect);
+  let app: TestApp;
+  before(async () => {
+    // Nothing listens on port 1: the ticket store fails, and says so with 503 rather than a wrong 401.
+    app = await startTestApp(dialect, {
+      env: { REDIS_URL: 'redis://127.0.0.1:1' },
+      server: { bus: createInProcessBus() },
+    });
+    await app.addUser('b1', 'buyer', { username: 'alice', password: 'alice-password' });
+  });
+  after(() => app.close());
+
+  test('POST /api/ws/ticket and a ?ticket= upgrade answer 503 with Retry-After; ?token= still connects', async () => {
+    const token = await login(app, 'alice', 'alice-password');
+    const issued = await app.client.post('/api/ws/ticket', { token });
+    assertError(issued, 503, 'service_unavailable');
+    assert.ok(issued.headers.get('retry-after'));
+    const byTicket = await upgrade(app.server.url, `/api/ws/b1?ticket=${'A'.repeat(43)}`);
+    assert.partialDeepStrictEqual(byTicket, { open: false, status: 503 });
+    const byToken = opened(await upgrade(app.server.url, `/api/ws/b1?token=${token}`));
+    await byToken.firstEvent;
+    byToken.ws.close();
   });
 });
