@@ -85,8 +85,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       openapi: '3.1.0',
       info: { title: config.APP_TITLE, description: config.APP_DESCRIPTION, version: config.APP_VERSION },
       servers: [{ url: config.BASE_URL }],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearerAuth: [] }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          // Set by POST /api/auth/login; changes made with it need an allowed Origin (CSRF).
+          cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token' },
+        },
+      },
+      security: [{ bearerAuth: [] }, { cookieAuth: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
