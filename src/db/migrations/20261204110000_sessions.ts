@@ -28,6 +28,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('revoked_sessions')
     .columns(['revoked_at'])
     .execute();
+  // Expired rows are deleted by whichever instance refreshes.
+  await db.schema
+    .createIndex('revoked_sessions_expires_index')
+    .on('revoked_sessions')
+    .columns(['expires_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
