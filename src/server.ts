@@ -7,11 +7,10 @@ import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
 import { currentLogger } from './http/logging.ts';
 import { closeStateRedis, openStateRedis } from './lib/redis-client.ts';
-import { REVOCATION_REFRESH_MS, type SessionRevocations } from './modules/auth/session-revocations.ts';
+import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
-import { CloseCode } from './realtime/protocol.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
 import { createServices } from './services.ts';
@@ -128,21 +127,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const liveRevocations = revocations;
     await liveRevocations.refresh();
     // Catches revocations whose bus event this instance missed (Redis down at the time).
-    revocationRefresh = setInterval(() => {
-      liveRevocations
-        .refresh()
-        .then(() => {
-          // And their sockets here, which the missed event would have closed.
-          for (const connection of liveRealtime.registry.all()) {
-            const sessionId = connection.session?.sessionId;
-            if (sessionId && liveRevocations.isRevoked(sessionId)) {
-              connection.close(CloseCode.unauthorized, 'session ended');
-            }
-          }
-        })
-        .catch((error: unknown) => logger.warn({ err: error }, 'revoked sessions not refreshed'));
-    }, REVOCATION_REFRESH_MS);
-    revocationRefresh.unref();
+    revocationRefresh = refreshRevocationsPeriodically(liveRevocations, () => liveRealtime.registry.all(), logger);
     const app = await buildApp({
       config,
       database,

@@ -4,16 +4,15 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
+import { createLoginThrottle } from './modules/auth/login-throttle.ts';
+import { createSessionRevocations } from './modules/auth/session-revocations.ts';
 import {
   createFailureLimiter,
-  createLoginThrottle,
   createMemoryThrottleStore,
   createRedisThrottleStore,
   type ThrottleLogger,
-  USERNAME_CHECK_POLICY,
   withMemoryFallback,
-} from './modules/auth/login-throttle.ts';
-import { createSessionRevocations } from './modules/auth/session-revocations.ts';
+} from './modules/auth/throttle-store.ts';
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
@@ -21,6 +20,7 @@ import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
+import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
 

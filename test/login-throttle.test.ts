@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import {
-  createLoginThrottle,
-  createMemoryThrottleStore,
-  DEFAULT_LOGIN_THROTTLE,
-  throttleName,
-} from '../src/modules/auth/login-throttle.ts';
+import { createLoginThrottle, DEFAULT_LOGIN_THROTTLE, throttleName } from '../src/modules/auth/login-throttle.ts';
+import { createMemoryThrottleStore } from '../src/modules/auth/throttle-store.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';

@@ -82,3 +82,34 @@ export function createSessionRevocations(db: Kysely<Database>, now = () => Date.
 }
 
 export type SessionRevocations = ReturnType<typeof createSessionRevocations>;
+
+/** The part of a socket the refresh needs: its session, and a way to end it. */
+interface SessionSocket {
+  readonly session: TokenSession | undefined;
+  close(code: 4401, reason: string): void;
+}
+
+/**
+ * Every REVOCATION_REFRESH_MS: reads the sessions revoked since the last look,
+ * and closes this instance's sockets of those (with 4401) that the bus event
+ * would have closed had it arrived. Returns the timer, for clearInterval.
+ */
+export function refreshRevocationsPeriodically(
+  revocations: SessionRevocations,
+  sockets: () => Iterable<SessionSocket>,
+  logger: { warn(object: object, message: string): void },
+): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    revocations
+      .refresh()
+      .then(() => {
+        for (const socket of sockets()) {
+          const sessionId = socket.session?.sessionId;
+          if (sessionId && revocations.isRevoked(sessionId)) socket.close(4401, 'session ended');
+        }
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'revoked sessions not refreshed'));
+  }, REVOCATION_REFRESH_MS);
+  timer.unref();
+  return timer;
+}

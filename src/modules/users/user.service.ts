@@ -8,7 +8,7 @@ import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
-import type { FailureLimiter } from '../auth/login-throttle.ts';
+import type { FailureLimiter } from '../auth/throttle-store.ts';
 import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
 import {

@@ -1,3 +1,4 @@
+import { type BucketPolicy, MINUTE } from '../auth/throttle-store.ts';
 import type { Role } from './user.schemas.ts';
 
 /**
@@ -141,3 +142,11 @@ export function checkUsername(raw: string, role: Role): UsernameVerdict {
   if (!STAFF_ROLES.includes(role) && imitatesStaff(username)) return { ok: false, error: 'username_reserved' };
   return { ok: true, username };
 }
+
+/** Renames onto a taken username: 10 free an hour, then 30 s, 1 min, … up to 15 min. */
+export const USERNAME_CHECK_POLICY: BucketPolicy = {
+  free: 10,
+  baseMs: 30_000,
+  maxWaitMs: 15 * MINUTE,
+  forgetAfterMs: 60 * MINUTE,
+};
