@@ -61,6 +61,8 @@ export interface ServerOptions {
   userCacheTtlMs?: number;
   /** Prefix of the Redis keys of shared auth state (login throttle, WebSocket tickets); tests isolate with it. */
   redisPrefix?: string;
+  /** How often revoked sessions are read back from the database; defaults to REVOCATION_REFRESH_MS. */
+  revocationRefreshMs?: number;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -127,7 +129,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const liveRevocations = revocations;
     await liveRevocations.refresh();
     // Catches revocations whose bus event this instance missed (Redis down at the time).
-    revocationRefresh = refreshRevocationsPeriodically(liveRevocations, () => liveRealtime.registry.all(), logger);
+    revocationRefresh = refreshRevocationsPeriodically(
+      liveRevocations,
+      () => liveRealtime.registry.all(),
+      logger,
+      options.revocationRefreshMs,
+    );
     const app = await buildApp({
       config,
       database,

@@ -204,6 +204,28 @@ for (const dialect of testDialects) {
       });
     });
 
+    describe('an instance that missed the revocation event', () => {
+      test('refuses the session and closes its sockets with 4401 at its next read of the table', async () => {
+        // No shared bus: B never hears of A's logout, as when Redis was down at the time.
+        const instanceB = await startTestApp(dialect, {
+          databaseUrl: () => app.scratch.urlString,
+          server: { revocationRefreshMs: 50, userCacheTtlMs: 600_000 },
+        });
+        try {
+          const token = await login(app, 'alice', 'alice-password');
+          const socket = opened(
+            await upgrade(instanceB.server.url, '/api/ws/b1', { authorization: `Bearer ${token}` }),
+          );
+          await socket.firstEvent;
+          assert.equal((await app.client.post('/api/auth/logout', { token })).status, 200);
+          assert.deepEqual(await socket.closed, { code: 4401, reason: 'session ended' });
+          assertError(await instanceB.client.get('/api/auth/me', { token }), 401, 'token_revoked');
+        } finally {
+          await instanceB.close();
+        }
+      });
+    });
+
     describe('tokens issued before sessions existed (no sid)', () => {
       test('work, and logging one out ends every session of its user', async () => {
         const now = Math.floor(Date.now() / 1000);

@@ -90,7 +90,7 @@ interface SessionSocket {
 }
 
 /**
- * Every REVOCATION_REFRESH_MS: reads the sessions revoked since the last look,
+ * Every `periodMs` (REVOCATION_REFRESH_MS): reads the sessions revoked since the last look,
  * and closes this instance's sockets of those (with 4401) that the bus event
  * would have closed had it arrived. Returns the timer, for clearInterval.
  */
@@ -98,6 +98,7 @@ export function refreshRevocationsPeriodically(
   revocations: SessionRevocations,
   sockets: () => Iterable<SessionSocket>,
   logger: { warn(object: object, message: string): void },
+  periodMs = REVOCATION_REFRESH_MS,
 ): NodeJS.Timeout {
   const timer = setInterval(() => {
     revocations
@@ -109,7 +110,7 @@ export function refreshRevocationsPeriodically(
         }
       })
       .catch((error: unknown) => logger.warn({ err: error }, 'revoked sessions not refreshed'));
-  }, REVOCATION_REFRESH_MS);
+  }, periodMs);
   timer.unref();
   return timer;
 }
