@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
 import { currentLogger } from './http/logging.ts';
+import { closeStateRedis, openStateRedis } from './lib/redis-client.ts';
+import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
@@ -56,6 +59,10 @@ export interface ServerOptions {
   workerId?: string;
   /** How long an authenticated user's row is reused; defaults to USER_CACHE_TTL_MS, 0 turns the cache off. */
   userCacheTtlMs?: number;
+  /** Prefix of the Redis keys of shared auth state (login throttle, WebSocket tickets); tests isolate with it. */
+  redisPrefix?: string;
+  /** How often revoked sessions are read back from the database; defaults to REVOCATION_REFRESH_MS. */
+  revocationRefreshMs?: number;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -86,13 +93,21 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const metrics = createMetrics();
   if (database.poolStats) metrics.trackDatabasePool(database.poolStats);
   let realtime: Realtime | undefined;
+  let stateRedis: Redis | undefined;
+  let revocationRefresh: NodeJS.Timeout | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
     const bus = options.bus ?? (await openBus(config, logger, metrics));
     const userCache = createUserCache(options.userCacheTtlMs !== undefined ? { ttlMs: options.userCacheTtlMs } : {});
+    // Built with the services below; a revocation cannot arrive before the server listens.
+    let revocations: SessionRevocations | undefined;
     realtime = createRealtime({
       onUserDisabled: (userId) => userCache.forget(userId),
+      onSessionsRevoked: ({ userId, session }) => {
+        userCache.forget(userId);
+        if (session) revocations?.remember(session.id, session.expiresAt);
+      },
       db: database.db,
       bus,
       logger,
@@ -104,7 +119,22 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       connections: () => liveRealtime.registry.size,
       users: () => liveRealtime.registry.users().length,
     });
-    const services = createServices(database.db, config, realtime, userCache, metrics);
+    if (config.REDIS_URL !== '') stateRedis = openStateRedis(config.REDIS_URL, 'auth-state', logger);
+    const services = createServices(database.db, config, realtime, userCache, metrics, {
+      redis: stateRedis,
+      redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),
+      logger,
+    });
+    revocations = services.revocations;
+    const liveRevocations = revocations;
+    await liveRevocations.refresh();
+    // Catches revocations whose bus event this instance missed (Redis down at the time).
+    revocationRefresh = refreshRevocationsPeriodically(
+      liveRevocations,
+      () => liveRealtime.registry.all(),
+      logger,
+      options.revocationRefreshMs,
+    );
     const app = await buildApp({
       config,
       database,
@@ -136,12 +166,16 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       realtime,
       url,
       async close() {
+        clearInterval(revocationRefresh);
         await app.close();
+        if (stateRedis) await closeStateRedis(stateRedis);
         await database.destroy();
         metrics.close();
       },
     };
   } catch (error) {
+    clearInterval(revocationRefresh);
+    if (stateRedis) await closeStateRedis(stateRedis);
     await realtime?.close();
     await database.destroy();
     metrics.close();

@@ -1,17 +1,36 @@
+import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
+import { createSessionRevocations } from './modules/auth/session-revocations.ts';
+import {
+  createFailureLimiter,
+  createMemoryThrottleStore,
+  createRedisThrottleStore,
+  type ThrottleLogger,
+  withMemoryFallback,
+} from './modules/auth/throttle-store.ts';
 import { createTokenIssuer } from './modules/auth/tokens.ts';
+import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
+import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
+
+/** State shared by every instance of a deployment: in Redis when REDIS_URL is set, else in this process. */
+export interface SharedState {
+  redis: Redis | undefined;
+  /** Put before every Redis key, so deployments (and tests) can share one Redis. */
+  redisPrefix: string;
+  logger: ThrottleLogger;
+}
 
 /** Wires every service to the few dependencies it needs; built once per process. */
 export function createServices(
@@ -20,13 +39,24 @@ export function createServices(
   realtime: RealtimePublisher,
   userCache: UserCache,
   metrics?: MessageMetrics,
+  shared: SharedState = { redis: undefined, redisPrefix: '', logger: { warn() {} } },
 ) {
   const tokens = createTokenIssuer({
     secret: config.JWT_SECRET_KEY,
     algorithm: config.JWT_ALGORITHM,
     expireDays: config.JWT_ACCESS_TOKEN_EXPIRE_DAYS,
   });
-  const users = createUserService({ db, baseUrl: config.BASE_URL, realtime, cache: userCache });
+  const { redis, redisPrefix } = shared;
+  const throttleStore = redis
+    ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
+    : createMemoryThrottleStore();
+  const users = createUserService({
+    db,
+    baseUrl: config.BASE_URL,
+    realtime,
+    cache: userCache,
+    usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
+  });
   const conversations = createConversationService({ db, users });
   const messages = createMessageService({
     db,
@@ -37,15 +67,20 @@ export function createServices(
     mediaDir: config.MEDIA_DIR,
     metrics,
   });
+  const revocations = createSessionRevocations(db);
   return {
     tokens,
-    authenticate: createUserAuthenticator(db, tokens, userCache),
+    revocations,
+    authenticate: createUserAuthenticator(db, tokens, userCache, revocations),
+    tickets: createTicketIssuer(redis ? createRedisTicketStore(redis, redisPrefix) : createMemoryTicketStore()),
     users,
     auth: createAuthService({
       db,
       tokens,
       users,
-      throttle: createLoginThrottle(),
+      throttle: createLoginThrottle(throttleStore),
+      revocations,
+      realtime,
       platformApiKey: config.PLATFORM_API_KEY,
     }),
     conversations,

@@ -68,6 +68,20 @@ for (const dialect of testDialects) {
     const ownerOf = (actor: Actor) => (actor === 'merchant' || actor === 'service' ? actor : 'buyer');
     const fresh = (prefix: string) => `${prefix}-${++counter}`;
 
+    /**
+     * Fresh tokens for everyone: logout, logout-all and password changes end
+     * the caller's (or the target's) sessions, and the next cell needs a live one.
+     */
+    const reissueTokens = async () => {
+      [tokens.buyer, tokens.merchant, tokens.service, tokens.admin, foreignBuyerToken] = await Promise.all([
+        app.tokenFor('b1', 'buyer'),
+        app.tokenFor('m1', 'merchant'),
+        app.tokenFor('p1', 'service'),
+        app.tokenFor('a1', 'admin'),
+        app.tokenFor(FOREIGN_BUYER, 'buyer'),
+      ]);
+    };
+
     before(async () => {
       app = await startTestApp(dialect);
       [tokens.buyer, tokens.merchant, tokens.service, tokens.admin, foreignBuyerToken] = await Promise.all([
@@ -107,6 +121,13 @@ for (const dialect of testDialects) {
     const rows: Row[] = [
       // auth
       { name: 'GET /api/auth/me', cell: () => ({ method: 'GET', path: '/api/auth/me' }), expect: all(200) },
+      { name: 'POST /api/auth/logout', cell: () => ({ method: 'POST', path: '/api/auth/logout' }), expect: all(200) },
+      {
+        name: 'POST /api/auth/logout-all',
+        cell: () => ({ method: 'POST', path: '/api/auth/logout-all' }),
+        expect: all(200),
+      },
+      { name: 'POST /api/ws/ticket', cell: () => ({ method: 'POST', path: '/api/ws/ticket' }), expect: all(200) },
 
       // users
       { name: 'GET /api/users/', cell: () => ({ method: 'GET', path: '/api/users/' }), expect: all(200) },
@@ -471,6 +492,7 @@ for (const dialect of testDialects) {
             ...(cell.body !== undefined ? { body: cell.body } : {}),
           });
           actual[actor] = response.status;
+          await reissueTokens();
           if (actor !== 'admin') {
             const text = JSON.stringify(response.body);
             for (const secret of [...SECRETS, convForeign]) {

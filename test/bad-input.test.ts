@@ -49,6 +49,8 @@ const malformedJson: BadCase[] = [
   ['POST', '/api/users/ensure', '['],
   ['POST', '/api/auth/login', 'username=alice&password=x'],
   ['POST', '/api/users/', ''],
+  ['POST', '/api/auth/logout', '{"all": '],
+  ['POST', '/api/ws/ticket', '{'],
 ].map(([method = '', path = '', rawBody = '']) => ({
   name: `malformed JSON: ${method} ${path} ${JSON.stringify(rawBody)}`,
   as: path.startsWith('/api/users/') && path !== '/api/users/b1' ? 'a1' : 'b1',
@@ -334,6 +336,47 @@ const oversized: BadCase[] = [
 ];
 
 const invalidValues: BadCase[] = [
+  ...(
+    [
+      ['PUT', '/api/users/b1', 'b1', { username: 'ali\u200bce' }, 'a zero-width space'],
+      ['PUT', '/api/users/b1', 'b1', { username: 'ecila\u202e' }, 'a right-to-left override'],
+      ['POST', '/api/users/', 'a1', { username: 'bob\u2066x', role: 'buyer' }, 'a bidi isolate'],
+      [
+        'POST',
+        '/api/users/ensure',
+        'a1',
+        { users: [{ id: 'bz1', role: 'buyer', username: '\u00adbob' }] },
+        'a soft hyphen',
+      ],
+    ] as const
+  ).map(([method, path, as, body, what]) => ({
+    name: `a username with ${what} (${method} ${path})`,
+    as: as as Caller,
+    method: method as BadCase['method'],
+    path: () => path,
+    body: () => body,
+    status: 422,
+    errorType: 'username_invalid_characters',
+    errorLine: /^body\.username: /,
+  })),
+  ...(
+    [
+      ['PUT', '/api/users/b1', 'b1', { username: 'Admin' }],
+      ['PUT', '/api/users/b1', 'b1', { username: 'ａｄｍｉｎ ' }],
+      ['PUT', '/api/users/b1', 'b1', { username: '平台客服' }],
+      ['POST', '/api/users/', 'a1', { username: '官方旗舰店', role: 'merchant' }],
+      ['POST', '/api/users/ensure', 'a1', { users: [{ id: 'mz1', role: 'merchant', username: '客服小王' }] }],
+    ] as const
+  ).map(([method, path, as, body]) => ({
+    name: `a staff look-alike username for a non-staff account: ${JSON.stringify(body)}`,
+    as: as as Caller,
+    method: method as BadCase['method'],
+    path: () => path,
+    body: () => body,
+    status: 422,
+    errorType: 'username_reserved',
+    errorLine: /^body\.username: /,
+  })),
   {
     name: 'whitespace-only content',
     as: 'b1',

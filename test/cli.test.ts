@@ -97,6 +97,7 @@ describe('command-line tools', { concurrency: true }, () => {
       ['create-admin', ['a1', 'boss', 'secret123', 'extra'], /Too many arguments/],
       ['create-admin', ['bad id!', 'boss', 'secret123'], /Invalid id/],
       ['create-admin', ['a1', 'boss', 'short'], /at least 6/],
+      ['create-admin', ['a1', 'bo\u202ess', 'secret123'], /invisible, control or bidirectional-control/],
       ['change-password', [], /Give the username/],
       ['change-password', ['boss', 'short'], /at least 6/],
       ['token', [], /exactly one user id/],
@@ -238,7 +239,8 @@ describe('command-line tools', { concurrency: true }, () => {
       });
 
       test('create-admin a9 boss secret123, then boss logs in as an admin', async () => {
-        const run = await cli('create-admin', ['a9', 'boss', 'secret123']);
+        // Stored in NFKC, like every username: typed full-width, kept as "boss".
+        const run = await cli('create-admin', ['a9', 'ｂｏｓｓ', 'secret123']);
         assertExit(run, 0, 'create-admin');
         assert.match(run.stdout, /Created admin a9 \(boss\)/);
         const response = await login('boss', 'secret123');

@@ -371,6 +371,28 @@ describe('deploy/nginx.conf in front of two instances sharing a database and Red
     for (const app of apps) assert.equal((await fetch(`${app.url}/metrics`)).status, 200);
   });
 
+  test('the access log has paths without their query strings: no token or ticket in it', async () => {
+    const secret = 'SECRETTOKEN0123456789';
+    await (await fetch(`${proxy}/api/health?token=${secret}&%74oken=${secret}&ticket=${secret}`)).text();
+    const refused = new WebSocket(`${proxy.replace(/^http/, 'ws')}/api/ws/b1?token=${secret}`);
+    await new Promise<void>((resolve) => {
+      refused.once('unexpected-response', () => resolve());
+      refused.once('error', () => resolve());
+    });
+    refused.terminate();
+    const logFile = join(dir, 'access.log');
+    let log = '';
+    // nginx writes each line once the response is done: wait for both.
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+      log = readFileSync(logFile, 'utf8');
+      if (log.includes('GET /api/health HTTP') && log.includes('GET /api/ws/b1 HTTP')) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(log, /"GET \/api\/health HTTP\/1\.1" 200/);
+    assert.match(log, /"GET \/api\/ws\/b1 HTTP\/1\.1" 401/);
+    assert.doesNotMatch(log, new RegExp(secret));
+  });
+
   test('WebSocket upgrades pass through, and a message crosses from one instance to the other', async () => {
     const buyer = await connectThroughProxy('b1');
     const home = instanceOf(buyer);

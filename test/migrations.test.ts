@@ -47,6 +47,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'status',
     'created_at',
     'updated_at',
+    'tokens_valid_after',
   ]),
   conversations: columnsOf<Database['conversations']>()([
     'id',
@@ -90,6 +91,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'deleted_by',
     'deleted_at',
   ]),
+  revoked_sessions: columnsOf<Database['revoked_sessions']>()(['session_id', 'user_id', 'expires_at', 'revoked_at']),
 };
 const APP_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
 

@@ -11,9 +11,9 @@ const settings = {
 test('a verified token is remembered, but its expiry is still enforced', async (t) => {
   const tokens = createTokenIssuer(settings);
   const { token, expiresAt } = await tokens.issue('b1', 'buyer');
-  assert.deepEqual(await tokens.verify(token), { ok: true, userId: 'b1' });
+  assert.partialDeepStrictEqual(await tokens.verify(token), { ok: true, userId: 'b1' });
   // The second check is answered from memory; a day and a second later it must still fail.
-  assert.deepEqual(await tokens.verify(token), { ok: true, userId: 'b1' });
+  assert.partialDeepStrictEqual(await tokens.verify(token), { ok: true, userId: 'b1' });
   t.mock.timers.enable({ apis: ['Date'], now: (expiresAt + 1) * 1000 });
   assert.deepEqual(await tokens.verify(token), { ok: false, reason: 'token_expired' });
 });

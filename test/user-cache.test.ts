@@ -13,6 +13,7 @@ const row = (id: string, status: UserRow['status'] = 'active'): UserRow => ({
   password_hash: null,
   created_at: 1,
   updated_at: 1,
+  tokens_valid_after: 0,
 });
 
 /** A loader whose answers the test hands out one by one, counting the reads. */

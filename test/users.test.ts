@@ -311,7 +311,7 @@ for (const dialect of testDialects) {
     });
 
     describe('PATCH /api/users/{id}/status', () => {
-      test('admins deactivate and reactivate; the user is refused meanwhile', async () => {
+      test('admins deactivate and reactivate; the user is refused meanwhile, and old tokens stay dead', async () => {
         const token = await app.addUser('b10', 'buyer');
         // Served once, so the server remembers the active row: the change must make it forget it.
         assert.equal((await app.client.get('/api/auth/me', { token })).status, 200);
@@ -321,7 +321,10 @@ for (const dialect of testDialects) {
         assertError(await app.client.get('/api/auth/me', { token }), 403, 'user_inactive');
         const on = await app.client.patch('/api/users/b10/status?status=active', { token: admin });
         assert.equal(on.body.status, 'active');
-        assert.equal((await app.client.get('/api/auth/me', { token })).status, 200);
+        // Deactivation ended every session: reactivation does not revive a token from before it.
+        assertError(await app.client.get('/api/auth/me', { token }), 401, 'token_revoked');
+        const fresh = await app.tokenFor('b10');
+        assert.equal((await app.client.get('/api/auth/me', { token: fresh })).status, 200);
       });
 
       test('errors: non-admin 403, self 400, unknown user 404, bad status 422', async () => {

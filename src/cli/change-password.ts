@@ -20,7 +20,12 @@ runCommand({
     await withDatabase(async ({ db }) => {
       const user = await findUserByUsername(db, username);
       if (!user) throw new Error(`No user named ${username}.`);
-      await updateUser(db, user.id, { password_hash: await hashPassword(password), updated_at: nowSeconds() });
+      // Every token issued before the change is refused (running servers see it within a second).
+      await updateUser(db, user.id, {
+        password_hash: await hashPassword(password),
+        tokens_valid_after: Date.now(),
+        updated_at: nowSeconds(),
+      });
       console.log(`Password of ${username} (${user.id}) changed.`);
     });
   },

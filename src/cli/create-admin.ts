@@ -1,6 +1,7 @@
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
 import { findUserById, insertUser, usernameInUse } from '../modules/users/user.repository.ts';
+import { checkUsername } from '../modules/users/usernames.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
 import { prompt } from './prompt.ts';
 
@@ -19,9 +20,13 @@ runCommand({
   async run(args) {
     if (args.length > 3) throw new UsageError('Too many arguments.');
     const id = args[0] ?? (await prompt('Admin id (e.g. a1): '));
-    const username = args[1] ?? (await prompt('Username: '));
+    const typed = args[1] ?? (await prompt('Username: '));
     const password = args[2] ?? (await prompt('Password: ', { hidden: true }));
     if (!/^[A-Za-z0-9_-]{1,50}$/.test(id)) throw new UsageError(`Invalid id "${id}".`);
+    // Stored like every other username: NFKC, no invisible, control or bidi characters.
+    const verdict = checkUsername(typed, 'admin');
+    if (!verdict.ok) throw new UsageError('The username has invisible, control or bidirectional-control characters.');
+    const { username } = verdict;
     if (username === '' || username.length > 100) throw new UsageError('The username must have 1 to 100 characters.');
     if (password.length < 6) throw new UsageError('The password must have at least 6 characters.');
     await withDatabase(async ({ db }) => {

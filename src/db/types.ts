@@ -14,6 +14,8 @@ export interface UsersTable {
   status: 'active' | 'inactive' | 'deleted';
   created_at: number;
   updated_at: number;
+  /** Milliseconds: the user's tokens issued before this are refused (logout-all, password change, deactivation). */
+  tokens_valid_after: Generated<number>;
 }
 
 export interface ConversationsTable {
@@ -67,8 +69,19 @@ export interface DeletedMessagesTable {
   deleted_at: number;
 }
 
+/** Sessions ended by POST /api/auth/logout, kept until their token would have expired. */
+export interface RevokedSessionsTable {
+  session_id: string;
+  user_id: string;
+  /** Unix seconds: the token's own expiry, after which the row is useless. */
+  expires_at: number;
+  /** Milliseconds. */
+  revoked_at: number;
+}
+
 export interface Database {
   deleted_messages: DeletedMessagesTable;
+  revoked_sessions: RevokedSessionsTable;
   users: UsersTable;
   conversations: ConversationsTable;
   messages: MessagesTable;

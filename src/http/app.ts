@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { DatabaseHandle } from '../db/connection.ts';
-import { authRoutes, publicAuthRoutes } from '../modules/auth/auth.routes.ts';
+import { authRoutes, publicAuthRoutes, wsTicketRoutes } from '../modules/auth/auth.routes.ts';
 import { conversationRoutes } from '../modules/conversations/conversation.routes.ts';
 import { mediaRoutes } from '../modules/media/media.routes.ts';
 import { uploadRoutes } from '../modules/media/upload.routes.ts';
@@ -22,6 +22,7 @@ import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
+import { trustedOrigins } from './credentials.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
 import { strictValidatorCompiler } from './validation.ts';
@@ -84,8 +85,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       openapi: '3.1.0',
       info: { title: config.APP_TITLE, description: config.APP_DESCRIPTION, version: config.APP_VERSION },
       servers: [{ url: config.BASE_URL }],
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearerAuth: [] }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          // Set by POST /api/auth/login; changes made with it need an allowed Origin (CSRF).
+          cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token' },
+        },
+      },
+      security: [{ bearerAuth: [] }, { cookieAuth: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
@@ -104,8 +111,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   await app.register(async (authenticated) => {
-    authenticated.addHook('onRequest', authenticateHook(services.authenticate));
-    await authenticated.register(authRoutes, { prefix: '/api/auth', services });
+    authenticated.addHook('onRequest', authenticateHook(services.authenticate, trustedOrigins(config)));
+    await authenticated.register(authRoutes, {
+      prefix: '/api/auth',
+      services,
+      secureCookies: config.BASE_URL.startsWith('https:'),
+    });
+    await authenticated.register(wsTicketRoutes, { prefix: '/api/ws', services });
     await authenticated.register(userRoutes, { prefix: '/api/users', services });
     await authenticated.register(conversationRoutes, { prefix: '/api/conversations', services });
     await authenticated.register(messageRoutes, { prefix: '/api/messages', services });

@@ -4,9 +4,46 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-/** Removes credentials from a URL before it reaches a log line (?token= on WebSocket upgrades). */
+/** Query parameters whose value is a credential: `token`, `access_token`, `ticket`, and kin. */
+const SECRET_PARAM = /token|ticket|secret|password|api[-_]?key/;
+
+/**
+ * A query parameter's name as a server would read it: percent-decoding (more
+ * than once, for names encoded twice), `+` as a space, case folded. A lone
+ * malformed escape does not stop the others from being decoded.
+ */
+function paramName(raw: string): string {
+  let name = raw.replace(/\+/g, ' ');
+  for (let round = 0; round < 3; round++) {
+    const decoded = name.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    if (decoded === name) break;
+    name = decoded;
+  }
+  return name.toLowerCase();
+}
+
+/**
+ * Removes credentials from a URL before it reaches a log line: the value of
+ * every query parameter whose name, once decoded, mentions a token or ticket
+ * (`?token=`, `?%74oken=`, `?TOKEN=`, `?access_token=`, `;ticket=` ...).
+ * Over-redacting a harmless parameter costs nothing; missing one leaks a session.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[REDACTED]');
+  const start = url.indexOf('?');
+  if (start < 0) return url;
+  const end = url.indexOf('#', start);
+  const query = url.slice(start + 1, end < 0 ? undefined : end);
+  const redacted = query
+    .split(/([&;])/)
+    .map((part, i) => {
+      if (i % 2 === 1) return part;
+      const eq = part.indexOf('=');
+      const name = eq < 0 ? part : part.slice(0, eq);
+      if (!SECRET_PARAM.test(paramName(name))) return part;
+      return `${name}=[REDACTED]`;
+    })
+    .join('');
+  return `${url.slice(0, start + 1)}${redacted}${end < 0 ? '' : '#[REDACTED]'}`;
 }
 
 export interface LoggerOptions {

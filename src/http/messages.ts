@@ -6,6 +6,18 @@ export const MESSAGES = {
   not_authenticated: { zh: '未认证：缺少或无效的访问令牌', en: 'Not authenticated: missing or invalid token' },
   token_expired: { zh: '访问令牌已过期，请重新登录', en: 'The access token has expired; sign in again' },
   invalid_token: { zh: '访问令牌无效', en: 'The access token is invalid' },
+  token_revoked: {
+    zh: '登录已失效（已退出登录、修改了密码或账号状态变更），请重新登录',
+    en: 'This session has ended (signed out, password changed or account changed); sign in again',
+  },
+  invalid_ticket: {
+    zh: 'WebSocket 票据无效、已使用或已过期',
+    en: 'The WebSocket ticket is invalid, already used or expired',
+  },
+  origin_not_allowed: {
+    zh: '使用 Cookie 认证的修改请求必须来自允许的来源（Origin）',
+    en: 'A cookie-authenticated request that changes something must come from an allowed Origin',
+  },
   user_inactive: { zh: '用户已被禁用或删除', en: 'This user is inactive or deleted' },
   invalid_credentials: { zh: '用户名或密码错误', en: 'Wrong username or password' },
   too_many_attempts: { zh: '登录失败次数过多，请稍后再试', en: 'Too many failed sign-ins; try again later' },
@@ -20,6 +32,18 @@ export const MESSAGES = {
   quick_reply_not_found: { zh: '快捷回复不存在', en: 'Quick reply not found' },
   user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },
   username_taken: { zh: '用户名已被使用', en: 'This username is already taken' },
+  username_reserved: {
+    zh: '该用户名仿冒平台或客服人员，仅限客服与管理员账号使用',
+    en: 'This username imitates platform staff and is reserved for service and admin accounts',
+  },
+  username_invalid_characters: {
+    zh: '用户名不能包含不可见字符、控制字符或文字方向控制字符',
+    en: 'A username must not contain invisible, control or bidirectional-control characters',
+  },
+  too_many_username_checks: {
+    zh: '用户名冲突次数过多，请稍后再试',
+    en: 'Too many attempts with usernames already taken; try again later',
+  },
   client_msg_id_conflict: {
     zh: '相同的 client_msg_id 已用于内容不同的消息',
     en: 'This client_msg_id was already used for a different message',

@@ -35,6 +35,20 @@ export const Envelope = Type.Union([
     userId: Type.String(),
     code: Type.Integer({ minimum: 1000, maximum: 4999 }),
   }),
+  /**
+   * Sessions of a user ended: one (`sessionId`, a logout) or every one issued
+   * before `issuedBefore` (ms: log out everywhere, a password change). Each
+   * instance forgets the user's cached row, remembers the revoked session and
+   * closes the matching sockets with 4401.
+   */
+  Type.Object({
+    kind: Type.Literal('revoke'),
+    userId: Type.String(),
+    sessionId: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Unix seconds: until when the revoked session's token would have been valid. */
+    expiresAt: Type.Optional(Type.Number()),
+    issuedBefore: Type.Optional(Type.Number()),
+  }),
 ]);
 export type Envelope = Static<typeof Envelope>;
 

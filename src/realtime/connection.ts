@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { UserRow } from '../db/types.ts';
 import type { Language } from '../http/messages.ts';
+import type { TokenSession } from '../modules/auth/tokens.ts';
 import { eventFrame } from './frames.ts';
 import type { CloseCode, ServerEvent } from './protocol.ts';
 import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
@@ -43,6 +44,8 @@ export class ClientConnection {
   readonly user: UserRow;
   readonly language: Language;
   readonly openedAt = Date.now();
+  /** The session of the token (or ticket) the socket was opened with: revoking or expiring it closes the socket. */
+  session: TokenSession | undefined;
   readonly #socket: SocketLike;
   readonly #frames: FrameWriter;
   readonly #limits: ConnectionLimits;

@@ -7,6 +7,7 @@ import type { Database } from '../db/types.ts';
 import type { UserAuthenticator } from '../http/authenticate.ts';
 import { redactUrl } from '../http/logging.ts';
 import { languageOf } from '../http/messages.ts';
+import type { TicketIssuer } from '../modules/auth/ws-tickets.ts';
 import type { ConversationService } from '../modules/conversations/conversation.service.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import { ClientConnection } from './connection.ts';
@@ -24,6 +25,7 @@ export interface GatewayDependencies {
   db: Kysely<Database>;
   services: {
     authenticate: UserAuthenticator;
+    tickets: TicketIssuer;
     messages: Pick<MessageService, 'send' | 'readAll'>;
     conversations: Pick<ConversationService, 'visible'>;
   };
@@ -65,7 +67,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     },
   });
 
-  const onRequest = upgradeGuard(services.authenticate, trustedOrigins(config));
+  const onRequest = upgradeGuard(services.authenticate, services.tickets, trustedOrigins(config));
 
   function onSocket(socket: WebSocket, request: FastifyRequest): void {
     if (realtime.closing) {
@@ -84,6 +86,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
           request.log.error({ err: error, connectionId: connection.id }, 'websocket frame handler failed'),
       },
     );
+    connection.session = request.session;
     const { language } = connection;
     socket.on('pong', () => connection.markAlive());
     socket.on('close', () => realtime.detach(connection));

@@ -18,4 +18,18 @@ export interface RealtimePublisher {
   messageDeleted(event: { id: string; conversationId: string; participants: readonly [string, string] }): void;
   /** The user was deactivated or deleted: close their live connections. */
   userDisabled(userId: string): void;
+  /**
+   * Sessions ended: one (logout) or all issued before a moment (logout-all,
+   * password change). Every instance refuses them from now on and closes
+   * their sockets with 4401.
+   */
+  sessionsRevoked(event: SessionsRevoked): void;
+}
+
+export interface SessionsRevoked {
+  userId: string;
+  /** One session, with its token's expiry (Unix seconds). */
+  session?: { id: string; expiresAt: number };
+  /** Milliseconds: every token issued before this. */
+  issuedBefore?: number;
 }

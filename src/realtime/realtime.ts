@@ -9,7 +9,7 @@ import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { createPresenceReveal } from './presence-reveal.ts';
 import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
-import type { RealtimePublisher } from './publisher.ts';
+import type { RealtimePublisher, SessionsRevoked } from './publisher.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 import { contactsOf } from './realtime.repository.ts';
 
@@ -39,6 +39,8 @@ export interface RealtimeOptions {
   metrics?: RealtimeMetrics;
   /** Called on every instance when a user is deactivated or deleted anywhere (before their sockets close). */
   onUserDisabled?: (userId: string) => void;
+  /** Called on every instance when sessions of a user end anywhere (before their sockets close). */
+  onSessionsRevoked?: (event: SessionsRevoked) => void;
 }
 
 /**
@@ -118,11 +120,48 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       // Serialised once for every local recipient.
       const sockets = registry.deliver(envelope.audience, JSON.stringify(envelope.event));
       metrics.eventFannedOut(envelope.event.type, sockets, envelope.published_at);
+    } else if (envelope.kind === 'revoke') {
+      const { userId, sessionId, expiresAt, issuedBefore } = envelope;
+      options.onSessionsRevoked?.({
+        userId,
+        ...(sessionId !== undefined && expiresAt !== undefined ? { session: { id: sessionId, expiresAt } } : {}),
+        ...(issuedBefore !== undefined ? { issuedBefore } : {}),
+      });
+      for (const connection of registry.ofUser(userId)) {
+        const session = connection.session;
+        const ended =
+          (sessionId !== undefined && session?.sessionId === sessionId) ||
+          (issuedBefore !== undefined && (session === undefined || session.issuedAtMs < issuedBefore));
+        if (ended) connection.close(CloseCode.unauthorized, 'session ended');
+      }
     } else {
       options.onUserDisabled?.(envelope.userId);
       for (const connection of registry.ofUser(envelope.userId)) connection.close(envelope.code as CloseCode);
     }
   });
+
+  /**
+   * A socket lives no longer than its token: it closes with 4401 when the
+   * token expires. The timer is armed only once the expiry is within a
+   * heartbeat (at attach or by a later heartbeat), so a week-long token costs
+   * an idle socket no timer, and no delay ever exceeds setTimeout's range.
+   */
+  const expiryTimers = new Map<ClientConnection, NodeJS.Timeout>();
+  function watchExpiry(connection: ClientConnection): void {
+    const expiresAt = connection.session?.expiresAt;
+    if (expiresAt === undefined || expiryTimers.has(connection)) return;
+    const remaining = expiresAt * 1000 - Date.now();
+    if (remaining > limits.heartbeatIntervalMs) return;
+    const timer = setTimeout(
+      () => {
+        expiryTimers.delete(connection);
+        connection.close(CloseCode.unauthorized, 'token expired');
+      },
+      Math.max(0, remaining),
+    );
+    timer.unref();
+    expiryTimers.set(connection, timer);
+  }
 
   /** Publishing never throws: a failed push must not undo a committed write (clients resync by seq). */
   function publish(envelope: Envelope): void {
@@ -188,7 +227,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   });
 
   const heartbeat = setInterval(() => {
-    for (const connection of registry.all()) connection.heartbeat();
+    for (const connection of registry.all()) {
+      connection.heartbeat();
+      watchExpiry(connection);
+    }
     // In each user's queue, so a refresh can never re-add a user whose leave just ran.
     for (const userId of registry.users()) {
       void presenceQueue.run(userId, async () => {
@@ -217,6 +259,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         server_time: nowSeconds(),
       });
       const firstHere = registry.add(connection);
+      watchExpiry(connection);
       const { userId } = connection;
       await presenceQueue.run(userId, async () => {
         try {
@@ -234,6 +277,11 @@ export function createRealtime(options: RealtimeOptions): Realtime {
 
     detach(connection) {
       awaitingOnlineUsers.delete(connection);
+      const timer = expiryTimers.get(connection);
+      if (timer) {
+        clearTimeout(timer);
+        expiryTimers.delete(connection);
+      }
       const lastHere = registry.remove(connection);
       if (closing && registry.size === 0) allGone?.();
       if (!lastHere) return;
@@ -288,6 +336,15 @@ export function createRealtime(options: RealtimeOptions): Realtime {
 
     userDisabled(userId) {
       publish({ kind: 'disconnect', userId, code: CloseCode.forbidden });
+    },
+
+    sessionsRevoked({ userId, session, issuedBefore }) {
+      publish({
+        kind: 'revoke',
+        userId,
+        ...(session ? { sessionId: session.id, expiresAt: session.expiresAt } : {}),
+        ...(issuedBefore !== undefined ? { issuedBefore } : {}),
+      });
     },
 
     checkBus() {

@@ -1,35 +1,18 @@
 import type { FastifyRequest } from 'fastify';
-import { forbidden, unauthorized } from '../http/app-error.ts';
-import type { UserAuthenticator } from '../http/authenticate.ts';
+import { AppError, forbidden, unauthorized } from '../http/app-error.ts';
+import type { AuthResult, UserAuthenticator } from '../http/authenticate.ts';
+import { cookieValue, TOKEN_COOKIE, trustedOrigins } from '../http/credentials.ts';
 import { bearerToken } from '../modules/auth/tokens.ts';
+import type { TicketIssuer } from '../modules/auth/ws-tickets.ts';
 
-export type CredentialSource = 'header' | 'query' | 'cookie';
+export { cookieValue, TOKEN_COOKIE, trustedOrigins };
 
-export const TOKEN_COOKIE = 'access_token';
-
-/** The value of one cookie in a Cookie header, or undefined (no dependency on @fastify/cookie's order). */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    const raw = part
-      .slice(eq + 1)
-      .trim()
-      .replace(/^"(.*)"$/, '$1');
-    try {
-      return decodeURIComponent(raw);
-    } catch {
-      return raw;
-    }
-  }
-  return undefined;
-}
+export type CredentialSource = 'header' | 'ticket' | 'query' | 'cookie';
 
 /**
- * The upgrade's token, from the first of: `Authorization: Bearer`, `?token=`,
- * the `access_token` cookie. Browsers cannot set headers on a WebSocket,
- * hence the other two.
+ * The upgrade's credential, from the first of: `Authorization: Bearer`,
+ * `?ticket=` (from POST /api/ws/ticket), `?token=`, the `access_token`
+ * cookie. Browsers cannot set headers on a WebSocket, hence the others.
  */
 export function upgradeCredential(request: {
   url: string;
@@ -37,16 +20,14 @@ export function upgradeCredential(request: {
 }): { token: string; source: CredentialSource } | undefined {
   const fromHeader = bearerToken(request.headers.authorization);
   if (fromHeader) return { token: fromHeader, source: 'header' };
-  const fromQuery = new URL(request.url, 'http://upgrade.invalid').searchParams.get('token');
+  const query = new URL(request.url, 'http://upgrade.invalid').searchParams;
+  const fromTicket = query.get('ticket');
+  if (fromTicket) return { token: fromTicket, source: 'ticket' };
+  const fromQuery = query.get('token');
   if (fromQuery) return { token: fromQuery, source: 'query' };
   const fromCookie = cookieValue(request.headers.cookie, TOKEN_COOKIE);
   if (fromCookie) return { token: fromCookie, source: 'cookie' };
   return undefined;
-}
-
-/** CORS_ORIGINS plus BASE_URL's own origin: the pages that may open a cookie-authenticated socket. */
-export function trustedOrigins(config: { CORS_ORIGINS: readonly string[]; BASE_URL: string }): ReadonlySet<string> {
-  return new Set([...config.CORS_ORIGINS, new URL(config.BASE_URL).origin]);
 }
 
 /**
@@ -54,9 +35,22 @@ export function trustedOrigins(config: { CORS_ORIGINS: readonly string[]; BASE_U
  * request gets a plain HTTP 401/403 (through the app's error handler) and
  * never becomes a socket. A cookie rides along with any page's request, so a
  * cookie-authenticated upgrade must come from a trusted Origin (cross-site
- * WebSocket hijacking).
+ * WebSocket hijacking). A ticket is spent here, once, and then checked like
+ * the token it was issued for.
  */
-export function upgradeGuard(authenticate: UserAuthenticator, origins: ReadonlySet<string>) {
+export function upgradeGuard(authenticate: UserAuthenticator, tickets: TicketIssuer, origins: ReadonlySet<string>) {
+  async function redeem(ticket: string): Promise<AuthResult> {
+    let session: Awaited<ReturnType<TicketIssuer['redeem']>>;
+    try {
+      session = await tickets.redeem(ticket);
+    } catch {
+      // The ticket store (Redis) is away: say so rather than "invalid", so the client retries.
+      throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+    }
+    if (!session) throw unauthorized('invalid_ticket');
+    return authenticate.checkSession(session);
+  }
+
   return async (request: FastifyRequest): Promise<void> => {
     const credential = upgradeCredential(request);
     if (!credential) throw unauthorized('not_authenticated');
@@ -64,7 +58,8 @@ export function upgradeGuard(authenticate: UserAuthenticator, origins: ReadonlyS
       const origin = request.headers.origin;
       if (!origin || !origins.has(origin)) throw forbidden('forbidden');
     }
-    const result = await authenticate(credential.token);
+    const result =
+      credential.source === 'ticket' ? await redeem(credential.token) : await authenticate(credential.token);
     if ('failure' in result) {
       const { status, type } = result.failure;
       throw status === 401 ? unauthorized(type) : forbidden(type);
@@ -72,5 +67,6 @@ export function upgradeGuard(authenticate: UserAuthenticator, origins: ReadonlyS
     const { user_id: userId } = request.params as { user_id?: string };
     if (result.user.id !== userId) throw forbidden('forbidden');
     request.caller = result.user;
+    request.session = result.session;
   };
 }

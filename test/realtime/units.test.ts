@@ -60,6 +60,7 @@ function user(id: string, role: UserRow['role'] = 'buyer'): UserRow {
     status: 'active',
     created_at: 0,
     updated_at: 0,
+    tokens_valid_after: 0,
   };
 }
 

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { errorResponses } from '../../http/common.schemas.ts';
+import { AppError } from '../../http/app-error.ts';
+import { errorResponses, SuccessResponse } from '../../http/common.schemas.ts';
+import { TOKEN_COOKIE } from '../../http/credentials.ts';
 import type { Services } from '../../services.ts';
 import { User } from '../users/user.schemas.ts';
-import { ApiKeyHeaders, LoginBody, PlatformTokenBody, TokenResponse } from './auth.schemas.ts';
+import { ApiKeyHeaders, LoginBody, PlatformTokenBody, TokenResponse, WsTicketResponse } from './auth.schemas.ts';
 import type { IssuedToken } from './tokens.ts';
 
 export interface AuthRouteOptions {
@@ -20,7 +22,7 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = asy
   const tags = ['auth'];
 
   const setTokenCookie = (reply: FastifyReply, issued: IssuedToken) =>
-    reply.setCookie('access_token', issued.token, {
+    reply.setCookie(TOKEN_COOKIE, issued.token, {
       httpOnly: true,
       sameSite: 'lax',
       path: '/',
@@ -63,16 +65,77 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = asy
   );
 };
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+/** Sign-out endpoints and the signed-in user; they need a token (or the cookie). */
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { services, secureCookies }) => {
+  const tags = ['auth'];
+  // Same attributes as when it was set, or browsers keep the cookie.
+  const clearTokenCookie = (reply: FastifyReply) =>
+    reply.clearCookie(TOKEN_COOKIE, { httpOnly: true, sameSite: 'lax', path: '/', secure: secureCookies });
+
+  app.post(
+    '/logout',
+    {
+      schema: {
+        tags,
+        summary: 'End the session of the token this is called with (on every instance) and clear the cookie',
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 503) },
+      },
+    },
+    async (request, reply) => {
+      await services.auth.logout(request.session);
+      clearTokenCookie(reply);
+      return { status: 'success' as const, message: 'signed out' };
+    },
+  );
+
+  app.post(
+    '/logout-all',
+    {
+      schema: {
+        tags,
+        summary: 'End every session of the signed-in user (every token issued until now) and clear the cookie',
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 503) },
+      },
+    },
+    async (request, reply) => {
+      await services.auth.logoutAll(request.caller.id);
+      clearTokenCookie(reply);
+      return { status: 'success' as const, message: 'signed out everywhere' };
+    },
+  );
+
   app.get(
     '/me',
     {
       schema: {
-        tags: ['auth'],
+        tags,
         summary: 'The signed-in user',
         response: { 200: User, ...errorResponses(401, 403, 503) },
       },
     },
     (request) => services.users.toUser(request.caller),
+  );
+};
+
+/** POST /api/ws/ticket: a single-use ticket for the WebSocket URL, so the token stays out of URLs. */
+export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.post(
+    '/ticket',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'A single-use WebSocket ticket, valid 30 s: connect to /api/ws/{user_id}?ticket=<ticket>',
+        response: { 200: WsTicketResponse, ...errorResponses(401, 403, 503) },
+      },
+    },
+    async (request) => {
+      try {
+        const { ticket, expiresIn } = await services.tickets.issue(request.session);
+        return { ticket, expires_in: expiresIn };
+      } catch (error) {
+        request.log.warn({ err: error }, 'websocket ticket not stored');
+        throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+      }
+    },
   );
 };

@@ -29,3 +29,10 @@ export const PlatformTokenBody = Type.Object(
 export type PlatformTokenBody = Static<typeof PlatformTokenBody>;
 
 export const ApiKeyHeaders = Type.Object({ 'x-api-key': Type.Optional(Type.String()) });
+
+export const WsTicketResponse = Type.Object({
+  /** Use once, within `expires_in` seconds, as `?ticket=` on the WebSocket URL. */
+  ticket: Type.String(),
+  expires_in: Type.Integer(),
+});
+export type WsTicketResponse = Static<typeof WsTicketResponse>;

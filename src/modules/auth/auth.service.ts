@@ -3,17 +3,21 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
 import { AppError, forbidden, notFound, unauthorized } from '../../http/app-error.ts';
 import { verifyPassword } from '../../lib/password.ts';
+import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { PlatformTokenBody } from './auth.schemas.ts';
 import type { LoginThrottle } from './login-throttle.ts';
-import type { IssuedToken, TokenIssuer } from './tokens.ts';
+import type { SessionRevocations } from './session-revocations.ts';
+import type { IssuedToken, TokenIssuer, TokenSession } from './tokens.ts';
 
 export interface AuthServiceDeps {
   db: Kysely<Database>;
   tokens: TokenIssuer;
   users: UserService;
   throttle: LoginThrottle;
+  revocations: SessionRevocations;
+  realtime: RealtimePublisher;
   platformApiKey: string;
 }
 
@@ -23,7 +27,22 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-export function createAuthService({ db, tokens, users, throttle, platformApiKey }: AuthServiceDeps) {
+/** A username as typed: stored names are NFKC (see usernames.ts); a legacy name that is not is still found. */
+async function findByLoginName(db: Kysely<Database>, username: string) {
+  const exact = await findUserByUsername(db, username);
+  const normalised = username.normalize('NFKC');
+  return exact ?? (normalised !== username ? findUserByUsername(db, normalised) : undefined);
+}
+
+export function createAuthService({
+  db,
+  tokens,
+  users,
+  throttle,
+  revocations,
+  realtime,
+  platformApiKey,
+}: AuthServiceDeps) {
   async function tokenFor(userId: string) {
     const user = await findUserById(db, userId);
     if (!user) throw notFound('user_not_found');
@@ -37,17 +56,40 @@ export function createAuthService({ db, tokens, users, throttle, platformApiKey 
       password: string,
       clientAddress: string,
     ): Promise<{ issued: IssuedToken; user: ReturnType<UserService['toUser']> }> {
-      const wait = throttle.retryAfterSeconds(clientAddress, username);
+      const attempt = { address: clientAddress, username };
+      const wait = await throttle.retryAfterSeconds(attempt);
       if (wait > 0) throw new AppError(429, 'too_many_attempts', { 'retry-after': String(wait) });
-      const user = await findUserByUsername(db, username);
+      const user = await findByLoginName(db, username);
       // verifyPassword spends the same time when the user or hash is missing.
       const valid = await verifyPassword(password, user?.password_hash ?? null);
       if (!user || !valid || user.status !== 'active') {
-        throttle.recordFailure(clientAddress, username);
+        await throttle.recordFailure(attempt, user !== undefined && user.status === 'active');
         throw unauthorized('invalid_credentials');
       }
-      throttle.recordSuccess(clientAddress, username);
+      await throttle.recordSuccess(attempt);
       return tokenFor(user.id);
+    },
+
+    /**
+     * Ends the session of this token on every instance. A token from before
+     * sessions existed has no id to revoke: logging it out ends all of its
+     * user's sessions instead (secure rather than silently ineffective).
+     */
+    async logout(session: TokenSession): Promise<void> {
+      if (session.sessionId === undefined) {
+        await users.endAllSessions(session.userId);
+        return;
+      }
+      await revocations.revoke({ ...session, sessionId: session.sessionId });
+      realtime.sessionsRevoked({
+        userId: session.userId,
+        session: { id: session.sessionId, expiresAt: session.expiresAt },
+      });
+    },
+
+    /** Log out everywhere: every token of the user issued until now stops working. */
+    logoutAll(userId: string): Promise<void> {
+      return users.endAllSessions(userId);
     },
 
     /** Server-to-server: the host platform mints a token for one of its users. */

@@ -1,74 +1,111 @@
+import { type BucketPolicy, createMemoryThrottleStore, MINUTE, type ThrottleStore, waitMs } from './throttle-store.ts';
+
 /**
- * Counts failed sign-ins per (client address, username) and per address, in a
- * fixed window, so password guessing is slowed without locking a user out for
- * everyone. In-process: with several instances each keeps its own counts.
+ * Failed sign-ins, counted in buckets with exponential backoff: after `free`
+ * failures a bucket makes its key wait `baseMs × 2^(failures − free)`, at
+ * most `maxWaitMs`; `forgetAfterMs` without a failure empties it.
+ *
+ * Three buckets, so that no one can lock an account's owner out for long:
+ * - (account, address): strict. An attacker at one address is slowed to a
+ *   handful of guesses an hour, and the owner elsewhere is not affected.
+ * - account: looser and with a short ceiling. It only fills when many
+ *   addresses guess one account; it never applies at an address the owner
+ *   signed in from before (remembered for 30 days), and elsewhere the owner
+ *   waits at most a minute.
+ * - address, for usernames no account has: one address trying many names.
+ * A locked address is refused for every username, so a 429 never tells
+ * which usernames exist.
  */
-export interface LoginThrottleOptions {
-  maxFailuresPerAccount: number;
-  maxFailuresPerAddress: number;
-  windowMs: number;
-  /** Bounds memory under an attack from many addresses. */
-  maxTrackedKeys: number;
+
+export interface LoginThrottlePolicy {
+  accountAddress: BucketPolicy;
+  account: BucketPolicy;
+  unknownAddress: BucketPolicy;
 }
 
-export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
-  maxFailuresPerAccount: 5,
-  maxFailuresPerAddress: 30,
-  windowMs: 15 * 60_000,
-  maxTrackedKeys: 100_000,
+/**
+ * (account, address): 5 free, then 30 s, 1 min, 2 min, … up to 15 min.
+ * account: 20 free (many addresses), then 5 s, 10 s, … never more than 1 min.
+ * address with unknown usernames: 30 free, then 30 s, 1 min, … up to 15 min.
+ */
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottlePolicy = {
+  accountAddress: { free: 5, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
+  account: { free: 20, baseMs: 5_000, maxWaitMs: MINUTE, forgetAfterMs: 15 * MINUTE },
+  unknownAddress: { free: 30, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
 };
 
-interface Window {
-  failures: number;
-  resetAt: number;
+/** How long an address the owner signed in from stays exempt from the per-account bucket. */
+export const KNOWN_ADDRESS_MS = 30 * 24 * 60 * MINUTE;
+
+/**
+ * The bucket key of a username: NFKC, trimmed and lower-cased, so "admin",
+ * "Admin", "admin   " and "ａｄｍｉｎ" share one bucket whichever of them the
+ * database would match.
+ */
+export function throttleName(username: string): string {
+  return username.normalize('NFKC').trim().toLowerCase();
 }
 
-export function createLoginThrottle(options: LoginThrottleOptions = DEFAULT_LOGIN_THROTTLE, now = () => Date.now()) {
-  const windows = new Map<string, Window>();
+export interface LoginAttempt {
+  /** The client address (request.ip: behind TRUSTED_PROXIES, the address the proxy saw). */
+  address: string;
+  username: string;
+}
 
-  const current = (key: string): Window | undefined => {
-    const window = windows.get(key);
-    if (window && window.resetAt <= now()) {
-      windows.delete(key);
-      return undefined;
-    }
-    return window;
+export function createLoginThrottle(
+  store: ThrottleStore = createMemoryThrottleStore(),
+  policy: LoginThrottlePolicy = DEFAULT_LOGIN_THROTTLE,
+  clock = () => Date.now(),
+) {
+  const keys = ({ address, username }: LoginAttempt) => {
+    const name = throttleName(username);
+    return {
+      accountAddress: `aa:${name}\u0000${address}`,
+      knownAddress: `k:${name}\u0000${address}`,
+      account: `a:${name}`,
+      unknownAddress: `u:${address}`,
+    };
   };
-
-  const keys = (address: string, username: string) =>
-    [
-      [`account:${address}:${username.toLowerCase()}`, options.maxFailuresPerAccount],
-      [`address:${address}`, options.maxFailuresPerAddress],
-    ] as const;
+  const ttl = (bucket: BucketPolicy) => bucket.forgetAfterMs + bucket.maxWaitMs;
 
   return {
-    /** Seconds until the caller may try again, or 0 when allowed now. */
-    retryAfterSeconds(address: string, username: string): number {
-      let wait = 0;
-      for (const [key, limit] of keys(address, username)) {
-        const window = current(key);
-        if (window && window.failures >= limit) wait = Math.max(wait, Math.ceil((window.resetAt - now()) / 1000));
-      }
-      return wait;
+    /** Seconds until this attempt may be made, or 0 when it may be made now. */
+    async retryAfterSeconds(attempt: LoginAttempt): Promise<number> {
+      const k = keys(attempt);
+      const [pair, known, account, address] = await store.read([
+        k.accountAddress,
+        k.knownAddress,
+        k.account,
+        k.unknownAddress,
+      ]);
+      const now = clock();
+      const wait = Math.max(
+        waitMs(pair, policy.accountAddress, now),
+        known ? 0 : waitMs(account, policy.account, now),
+        waitMs(address, policy.unknownAddress, now),
+      );
+      return Math.ceil(wait / 1000);
     },
 
-    recordFailure(address: string, username: string): void {
-      for (const [key] of keys(address, username)) {
-        const window = current(key);
-        if (window) {
-          window.failures++;
-          continue;
-        }
-        if (windows.size >= options.maxTrackedKeys) {
-          const oldest = windows.keys().next().value;
-          if (oldest !== undefined) windows.delete(oldest);
-        }
-        windows.set(key, { failures: 1, resetAt: now() + options.windowMs });
-      }
+    /** A wrong password, or a username no active account has (`accountExists` false). */
+    async recordFailure(attempt: LoginAttempt, accountExists: boolean): Promise<void> {
+      const k = keys(attempt);
+      const now = clock();
+      await Promise.all([
+        store.fail(k.accountAddress, now, ttl(policy.accountAddress)),
+        accountExists
+          ? store.fail(k.account, now, ttl(policy.account))
+          : store.fail(k.unknownAddress, now, ttl(policy.unknownAddress)),
+      ]);
     },
 
-    recordSuccess(address: string, username: string): void {
-      windows.delete(`account:${address}:${username.toLowerCase()}`);
+    /**
+     * The owner got in from this address: their own guesses there are
+     * forgiven, and a siege of the account from elsewhere no longer holds them up here.
+     */
+    async recordSuccess(attempt: LoginAttempt): Promise<void> {
+      const k = keys(attempt);
+      await Promise.all([store.clear(k.accountAddress), store.mark(k.knownAddress, KNOWN_ADDRESS_MS)]);
     },
   };
 }

@@ -80,7 +80,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         summary: 'Update a user (admin; yourself for username, avatar and description)',
         params: IdParams,
         body: UpdateUserBody,
-        response: { 200: User, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
+        response: { 200: User, ...errorResponses(400, 401, 403, 404, 409, 422, 429, 503) },
       },
     },
     (request) => users.update(request.caller, request.params.id, request.body),

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
-import { badRequest, conflict, forbidden, notFound } from '../../http/app-error.ts';
+import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import type { FailureLimiter } from '../auth/throttle-store.ts';
 import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
 import {
@@ -23,6 +24,7 @@ import {
   type User,
 } from './user.schemas.ts';
 import type { UserCache } from './user-cache.ts';
+import { checkUsername } from './usernames.ts';
 
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
@@ -35,14 +37,40 @@ export interface UserServiceDeps {
   realtime: RealtimePublisher;
   /** Authentication's cache of user rows: every change here makes it forget the row. */
   cache: UserCache;
+  /** Slows non-admins renaming onto taken usernames (a 409 says the name exists). */
+  usernameChecks?: FailureLimiter;
+}
+
+/** The username to store for an account of `role` (NFKC, no hidden characters, no staff look-alike), or 422. */
+function storedUsername(raw: string, role: Role): string {
+  const verdict = checkUsername(raw, role);
+  if (!verdict.ok) {
+    const why =
+      verdict.error === 'username_reserved'
+        ? 'imitates platform staff (reserved for service and admin accounts)'
+        : 'has invisible, control or bidirectional-control characters';
+    throw unprocessable(verdict.error, [`body.username: ${why}`]);
+  }
+  return verdict.username;
 }
 
 export type UserService = ReturnType<typeof createUserService>;
 
-export function createUserService({ db, baseUrl, realtime, cache }: UserServiceDeps) {
+export function createUserService({ db, baseUrl, realtime, cache, usernameChecks }: UserServiceDeps) {
   async function updateUser(id: string, changes: UserUpdate): Promise<void> {
     await repo.updateUser(db, id, changes);
     cache.forget(id);
+  }
+
+  /**
+   * Every token of the user issued until now stops working: the moment rides
+   * on the user's (cached) row, and the bus makes every instance forget that
+   * row and close the user's sockets with 4401.
+   */
+  async function endAllSessions(id: string, changes: UserUpdate = {}): Promise<void> {
+    const now = Date.now();
+    await updateUser(id, { ...changes, tokens_valid_after: now });
+    realtime.sessionsRevoked({ userId: id, issuedBefore: now });
   }
 
   const toUser = (
@@ -129,6 +157,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
   return {
     toUser,
     canSee,
+    endAllSessions,
 
     async list(
       caller: UserRow,
@@ -156,7 +185,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
       const now = nowSeconds();
       const role = normaliseRole(body.role);
       const row = {
-        username: body.username,
+        username: storedUsername(body.username, role),
         role,
         avatar: storedAvatar(body.avatar) ?? null,
         description: body.description ?? null,
@@ -180,19 +209,29 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
         throw badRequest('role_change_not_allowed');
       }
       if (body.status === 'inactive' && caller.id === id) throw badRequest('cannot_modify_self');
+      const username = body.username !== undefined ? storedUsername(body.username, role ?? target.role) : undefined;
+      // Demoting a service account that keeps its staff name would leave a look-alike behind.
+      if (username === undefined && role && role !== target.role) storedUsername(target.username, role);
+      // A rename answers 409 when the name is taken: without a limit, a directory of every username.
+      const limited = username !== undefined && username !== target.username && !isAdmin ? usernameChecks : undefined;
+      const wait = limited ? await limited.retryAfterSeconds(caller.id) : 0;
+      if (wait > 0) throw new AppError(429, 'too_many_username_checks', { 'retry-after': String(wait) });
       const changes = {
-        ...(body.username !== undefined ? { username: body.username } : {}),
+        ...(username !== undefined ? { username } : {}),
         ...(body.avatar !== undefined ? { avatar: storedAvatar(body.avatar) } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
         ...(role ? { role } : {}),
         ...(body.status ? { status: body.status } : {}),
+        // A reactivated user's old tokens stay dead.
+        ...(body.status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
         updated_at: nowSeconds(),
       };
       try {
         await updateUser(id, changes);
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict('username_taken');
-        throw error;
+        if (!isUniqueViolation(error)) throw error;
+        await limited?.recordFailure(caller.id);
+        throw conflict('username_taken');
       }
       if (body.status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
@@ -201,7 +240,12 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
     async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive'): Promise<User> {
       const target = await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, { status, updated_at: nowSeconds() });
+      await updateUser(id, {
+        status,
+        // A reactivated user's old tokens stay dead.
+        ...(status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
+        updated_at: nowSeconds(),
+      });
       if (status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
     },
@@ -209,7 +253,7 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
     async softDelete(caller: UserRow, id: string): Promise<void> {
       await requireUser(id);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, { status: 'deleted', updated_at: nowSeconds() });
+      await updateUser(id, { status: 'deleted', tokens_valid_after: Date.now(), updated_at: nowSeconds() });
       realtime.userDisabled(id);
     },
 
@@ -223,6 +267,12 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
           )
         ).map((u) => [u.id, u]),
       );
+      // Every new name is checked before anything is written: a 422 leaves no user half-created.
+      const chosen = new Map(
+        body.users
+          .filter((spec) => !existing.has(spec.id) && spec.username !== undefined)
+          .map((spec) => [spec.id, storedUsername(spec.username ?? '', normaliseRole(spec.role))]),
+      );
       for (const [index, spec] of body.users.entries()) {
         if (existing.has(spec.id)) continue;
         const role = normaliseRole(spec.role);
@@ -230,7 +280,8 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
           const now = nowSeconds();
           // A retry adds a random part: two requests in one millisecond make the same default name.
           const retry = attempt > 1 ? `_${randomBytes(3).toString('hex')}` : '';
-          const username = spec.username ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
+          const username =
+            chosen.get(spec.id) ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
           try {
             await repo.insertUser(db, {
               id: spec.id,
@@ -274,7 +325,8 @@ export function createUserService({ db, baseUrl, realtime, cache }: UserServiceD
         if (body.old_password === undefined) throw badRequest('old_password_required');
         if (!(await verifyPassword(body.old_password, target.password_hash))) throw badRequest('wrong_old_password');
       }
-      await updateUser(id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
+      // A stolen token must not outlive the password it was stolen with.
+      await endAllSessions(id, { password_hash: await hashPassword(body.new_password), updated_at: nowSeconds() });
     },
   };
 }

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { createLoginThrottle, DEFAULT_LOGIN_THROTTLE, throttleName } from '../src/modules/auth/login-throttle.ts';
+import { createMemoryThrottleStore } from '../src/modules/auth/throttle-store.ts';
+import { createInProcessBus } from '../src/realtime/bus.ts';
+import { createRedisBus } from '../src/realtime/redis-bus.ts';
+import { testDialects } from './helpers/databases.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { assertError } from './helpers/rest.ts';
+import { startTestApp, type TestApp } from './helpers/test-app.ts';
+
+type Client = TestApp['client'];
+
+const [sqlite] = testDialects;
+assert.ok(sqlite);
+
+/** A sign-in from `address`, as the trusted proxy in front (loopback) reports it. */
+function loginFrom(client: Client, address: string, username: string, password: string) {
+  return client.post('/api/auth/login', { body: { username, password }, headers: { 'x-forwarded-for': address } });
+}
+
+test('the wait doubles with each failure past the free ones, up to its ceiling', async () => {
+  let now = 1_000_000;
+  const clock = () => now;
+  const throttle = createLoginThrottle(createMemoryThrottleStore(1000, clock), DEFAULT_LOGIN_THROTTLE, clock);
+  const attempt = { address: '192.0.2.1', username: 'victim' };
+  const waits: number[] = [];
+  for (let failure = 1; failure <= 12; failure++) {
+    await throttle.recordFailure(attempt, true);
+    const wait = await throttle.retryAfterSeconds(attempt);
+    waits.push(wait);
+    now += wait * 1000;
+  }
+  assert.deepEqual(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+});
+
+test('bucket names: NFKC, trimmed and lower-cased', () => {
+  for (const name of ['admin', 'Admin', 'admin   ', '  ADMIN', 'ａｄｍｉｎ']) assert.equal(throttleName(name), 'admin');
+  assert.notEqual(throttleName('ad min'), 'admin');
+});
+
+for (const dialect of testDialects) {
+  describe(`login throttle behind a trusted proxy (${dialect.name})`, () => {
+    let app: TestApp;
+
+    before(async () => {
+      app = await startTestApp(dialect, { env: { TRUSTED_PROXIES: 'loopback' } });
+      await app.addUser('a1', 'admin', { username: 'admin', password: 'admin-password' });
+      await app.addUser('b1', 'buyer', { username: 'owner', password: 'owner-password' });
+      await app.addUser('b2', 'buyer', { username: 'besieged', password: 'besieged-password' });
+      await app.addUser('b3', 'buyer', { username: 'bystander', password: 'bystander-password' });
+    });
+    after(() => app.close());
+
+    test('an attacker hammering one account from one address does not keep its owner out elsewhere', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) statuses.push((await loginFrom(app.client, '203.0.113.7', 'owner', 'guess')).status);
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+      const limited = await loginFrom(app.client, '203.0.113.7', 'owner', 'owner-password');
+      assertError(limited, 429, 'too_many_attempts');
+      assert.equal(limited.headers.get('retry-after'), '30');
+      const owner = await loginFrom(app.client, '198.51.100.1', 'owner', 'owner-password');
+      assert.equal(owner.status, 200, 'the owner, at their own address, gets in');
+    });
+
+    test('"admin   ", "Admin" and "ａｄｍｉｎ" count in the bucket of admin', async () => {
+      for (const name of ['admin   ', 'Admin', 'ａｄｍｉｎ', ' admin', 'ADMIN']) {
+        assertError(await loginFrom(app.client, '203.0.113.8', name, 'guess'), 401, 'invalid_credentials');
+      }
+      assertError(await loginFrom(app.client, '203.0.113.8', 'admin', 'admin-password'), 429, 'too_many_attempts');
+      assert.equal((await loginFrom(app.client, '198.51.100.2', 'admin', 'admin-password')).status, 200);
+    });
+
+    test('many addresses guessing one account hold its owner up for a minute at most, and never at a known address', async () => {
+      assert.equal((await loginFrom(app.client, '198.51.100.3', 'besieged', 'besieged-password')).status, 200);
+      for (let i = 1; i <= 20; i++) {
+        assertError(await loginFrom(app.client, `203.0.113.${100 + i}`, 'besieged', 'guess'), 401);
+      }
+      const elsewhere = await loginFrom(app.client, '198.51.100.4', 'besieged', 'besieged-password');
+      assertError(elsewhere, 429, 'too_many_attempts');
+      assert.ok(Number(elsewhere.headers.get('retry-after')) <= 60, elsewhere.headers.get('retry-after') ?? '');
+      const known = await loginFrom(app.client, '198.51.100.3', 'besieged', 'besieged-password');
+      assert.equal(known.status, 200, 'the address the owner signed in from before is not held up');
+    });
+
+    test('unknown usernames are counted per address: that address waits, others do not', async () => {
+      for (let i = 0; i < 30; i++) {
+        assertError(await loginFrom(app.client, '203.0.113.9', `nobody-${i}`, 'guess'), 401, 'invalid_credentials');
+      }
+      assertError(await loginFrom(app.client, '203.0.113.9', 'nobody-new', 'guess'), 429, 'too_many_attempts');
+      // A locked address is refused whatever the username, so a 429 says nothing about which names exist.
+      assertError(await loginFrom(app.client, '203.0.113.9', 'bystander', 'bystander-password'), 429);
+      assert.equal((await loginFrom(app.client, '198.51.100.5', 'bystander', 'bystander-password')).status, 200);
+    });
+  });
+
+  describe(`login throttle without a trusted proxy (${dialect.name})`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await startTestApp(dialect);
+      await app.addUser('b1', 'buyer', { username: 'owner', password: 'owner-password' });
+    });
+    after(() => app.close());
+
+    test('X-Forwarded-For from an untrusted peer is ignored: a new header per attempt does not escape the bucket', async () => {
+      for (let i = 1; i <= 5; i++) assertError(await loginFrom(app.client, `192.0.2.${i}`, 'owner', 'guess'), 401);
+      assertError(await loginFrom(app.client, '192.0.2.99', 'owner', 'owner-password'), 429, 'too_many_attempts');
+    });
+  });
+}
+
+describe('login throttle shared through Redis', { skip: REDIS_SKIP_REASON }, () => {
+  const prefix = `chat-test:${randomUUID()}:`;
+  const dialect = sqlite;
+  let appA: TestApp;
+  let appB: TestApp;
+
+  before(async () => {
+    const env = { REDIS_URL: TEST_REDIS_URL, TRUSTED_PROXIES: 'loopback' };
+    appA = await startTestApp(dialect, {
+      env,
+      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'A' }), redisPrefix: prefix },
+    });
+    appB = await startTestApp(dialect, {
+      env,
+      databaseUrl: () => appA.scratch.urlString,
+      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }), redisPrefix: prefix },
+    });
+    await appA.addUser('b1', 'buyer', { username: 'shared', password: 'shared-password' });
+  });
+  after(async () => {
+    await appB?.close();
+    await appA?.close();
+    await dropPrefix(prefix);
+  });
+
+  test('failures counted by one instance lock the bucket on the other', async () => {
+    for (let i = 0; i < 5; i++) {
+      const app = i % 2 === 0 ? appA : appB;
+      assertError(await loginFrom(app.client, '203.0.113.50', 'shared', 'guess'), 401);
+    }
+    assertError(await loginFrom(appB.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
+    assertError(await loginFrom(appA.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
+  });
+});
+
+describe('login throttle while Redis is unreachable', () => {
+  let app: TestApp;
+  before(async () => {
+    // Nothing listens on port 1: every throttle command fails, and sign-ins must go on.
+    app = await startTestApp(sqlite, {
+      env: { REDIS_URL: 'redis://127.0.0.1:1' },
+      server: { bus: createInProcessBus() },
+    });
+    await app.addUser('b1', 'buyer', { username: 'offline', password: 'offline-password' });
+  });
+  after(() => app.close());
+
+  test('sign-ins work and are throttled in this process instead', async () => {
+    assert.equal((await loginFrom(app.client, '', 'offline', 'offline-password')).status, 200);
+    for (let i = 0; i < 5; i++) assertError(await loginFrom(app.client, '', 'offline', 'guess'), 401);
+    assertError(await loginFrom(app.client, '', 'offline', 'offline-password'), 429, 'too_many_attempts');
+  });
+});
