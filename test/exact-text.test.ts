@@ -218,6 +218,20 @@ for (const dialect of testDialects) {
       await socket.sync();
       assert.deepEqual(await rowCounts(app), before);
     });
+
+    test('a frame packed with lone surrogates gets a short error event, not one line per string', async () => {
+      const socket = await connect('b1', buyer);
+      // Unknown fields are tolerated in frames, so a client can pack one with thousands of strings.
+      const packed = Array.from({ length: 3000 }, () => `"${LONE}"`).join(',');
+      socket.send(
+        `{"type":"message","conversation_id":"${conversationId}","content":"hi","client_msg_id":"ws-packed","x":[${packed}]}`,
+      );
+      const error = await socket.waitFor('error');
+      assert.equal(error.error_type, 'validation_error');
+      assert.equal(error.client_msg_id, 'ws-packed');
+      assert.ok(error.errors.length >= 1 && error.errors.length <= 10, `${error.errors.length} lines`);
+      assert.equal(error.errors[0], 'x.0: must be well-formed Unicode (no lone surrogate)');
+    });
   });
 }
 
