@@ -218,6 +218,20 @@ for (const dialect of testDialects) {
       await socket.sync();
       assert.deepEqual(await rowCounts(app), before);
     });
+
+    test('a frame packed with lone surrogates gets a short error event, not one line per string', async () => {
+      const socket = await connect('b1', buyer);
+      // Unknown fields are tolerated in frames, so a client can pack one with thousands of strings.
+      const packed = Array.from({ length: 3000 }, () => `"${LONE}"`).join(',');
+      socket.send(
+        `{"type":"message","conversation_id":"${conversationId}","content":"hi","client_msg_id":"ws-packed","x":[${packed}]}`,
+      );
+      const error = await socket.waitFor('error');
+      assert.equal(error.error_type, 'validation_error');
+      assert.equal(error.client_msg_id, 'ws-packed');
+      assert.ok(error.errors.length >= 1 && error.errors.length <= 10, `${error.errors.length} lines`);
+      assert.equal(error.errors[0], 'x.0: must be well-formed Unicode (no lone surrogate)');
+    });
   });
 }
 
@@ -264,6 +278,62 @@ describe('the NO PAD migration on an existing MySQL/MariaDB schema', { skip: MYS
       await migrateToLatest(db);
       assert.deepEqual([...(await collations())], [offered]);
       assert.deepEqual(await foreignKeys(), keys);
+    } finally {
+      await database.destroy();
+      await scratch.drop();
+    }
+  });
+
+  test('a conversion that fails half-way leaves every table and foreign key as it was, and can run again', async () => {
+    assert.ok(mysql);
+    const scratch = await mysql.create();
+    const database = openDatabase(scratch.url);
+    const db = database.db;
+    const schema = async () => ({
+      tables: (
+        await sql<{ name: string; collation: string }>`
+          SELECT TABLE_NAME AS name, TABLE_COLLATION AS collation FROM information_schema.TABLES
+          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'kysely%' ORDER BY name`.execute(db)
+      ).rows,
+      keys: (
+        await sql<{ name: string }>`
+          SELECT CONCAT(TABLE_NAME, '.', CONSTRAINT_NAME, '->', REFERENCED_TABLE_NAME) AS name
+          FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
+          ORDER BY name`.execute(db)
+      ).rows,
+    });
+    try {
+      await migrateToLatest(db);
+      const names = (await migrationStates(db)).map((state) => state.name);
+      const previous = names[names.indexOf(MIGRATION) - 1];
+      assert.ok(previous);
+      unwrapResult(await createMigrator(db).migrateTo(MIGRATION));
+      // Two usernames that only NO PAD tells apart: going back to PAD SPACE breaks the unique key on
+      // users, after the tables before it (conversations, messages, ...) were converted already.
+      const user = (id: string, username: string) => ({
+        id,
+        username,
+        role: 'buyer' as const,
+        status: 'active' as const,
+        password_hash: null,
+        avatar: null,
+        description: null,
+        created_at: 1,
+        updated_at: 1,
+      });
+      await db
+        .insertInto('users')
+        .values([user('x1', 'pad'), user('x2', 'pad   ')])
+        .execute();
+      const before = await schema();
+      assert.ok(before.keys.length >= 5, JSON.stringify(before.keys));
+
+      await assert.rejects(async () => unwrapResult(await createMigrator(db).migrateTo(previous)), /Duplicate entry/);
+      assert.deepEqual(await schema(), before);
+
+      await db.deleteFrom('users').where('id', '=', 'x2').execute();
+      unwrapResult(await createMigrator(db).migrateTo(previous));
+      assert.deepEqual((await schema()).keys, before.keys);
     } finally {
       await database.destroy();
       await scratch.drop();

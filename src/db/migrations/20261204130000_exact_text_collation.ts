@@ -24,14 +24,20 @@ export async function down(db: Kysely<any>): Promise<void> {
   await convertTables(db, PAD_SPACE_BINARY_COLLATION);
 }
 
+interface Table {
+  name: string;
+  /** Its default collation before the conversion: what a failed conversion puts back. */
+  collation: string;
+}
+
 /** Application tables (Kysely's bookkeeping left alone) whose default collation is not `collation` yet. */
-async function tablesToConvert(db: Kysely<any>, collation: string): Promise<string[]> {
-  const rows = await sql<{ name: string }>`
-    SELECT TABLE_NAME AS name FROM information_schema.TABLES
+async function tablesToConvert(db: Kysely<any>, collation: string): Promise<Table[]> {
+  const rows = await sql<Table>`
+    SELECT TABLE_NAME AS name, TABLE_COLLATION AS collation FROM information_schema.TABLES
     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'
       AND TABLE_NAME NOT LIKE 'kysely\\_%' AND TABLE_COLLATION <> ${collation}
     ORDER BY TABLE_NAME`.execute(db);
-  return rows.rows.map((row) => row.name);
+  return rows.rows;
 }
 
 interface ForeignKey {
@@ -98,12 +104,30 @@ function rule(event: 'DELETE' | 'UPDATE', action: string) {
   return action === 'RESTRICT' ? sql`` : sql`ON ${sql.raw(event)} ${sql.raw(action)}`;
 }
 
+async function convertTable(db: Kysely<any>, table: string, collation: string): Promise<void> {
+  await sql`ALTER TABLE ${sql.table(table)} CONVERT TO CHARACTER SET utf8mb4 COLLATE ${sql.raw(collation)}`.execute(db);
+}
+
+async function addForeignKey(db: Kysely<any>, key: ForeignKey): Promise<void> {
+  const columns = sql.join(key.columns.map((column) => sql.ref(column)));
+  const referenced = sql.join(key.referencedColumns.map((column) => sql.ref(column)));
+  await sql`ALTER TABLE ${sql.table(key.table)} ADD CONSTRAINT ${sql.ref(key.name)} FOREIGN KEY (${columns})
+    REFERENCES ${sql.table(key.referencedTable)} (${referenced}) ${rule('DELETE', key.onDelete)} ${rule('UPDATE', key.onUpdate)}`.execute(
+    db,
+  );
+}
+
 /**
  * Converts the tables. MariaDB refuses to change the collation of a column a
  * foreign key joins, even with FOREIGN_KEY_CHECKS off, so the keys are
  * dropped, the tables converted, and the keys created again as they were
  * (checks off meanwhile: the rows do not change, only how they compare; the
  * migrator runs every step on one connection, so the setting is this step's).
+ * DDL is not transactional: if a table cannot be converted (going back to PAD
+ * SPACE, "pad" and "pad   " break a unique key; a full disk), the tables done
+ * so far are put back and the keys created again before the error is thrown,
+ * so the schema is left as it was and the step can simply run again. Dropped
+ * keys not recreated would be lost for good: a second run no longer sees them.
  */
 async function convertTables(db: Kysely<any>, collation: string): Promise<void> {
   const tables = await tablesToConvert(db, collation);
@@ -114,19 +138,18 @@ async function convertTables(db: Kysely<any>, collation: string): Promise<void> 
     for (const key of keys) {
       await sql`ALTER TABLE ${sql.table(key.table)} DROP FOREIGN KEY ${sql.ref(key.name)}`.execute(db);
     }
-    for (const table of tables) {
-      await sql`ALTER TABLE ${sql.table(table)} CONVERT TO CHARACTER SET utf8mb4 COLLATE ${sql.raw(collation)}`.execute(
-        db,
-      );
+    const converted: Table[] = [];
+    try {
+      for (const table of tables) {
+        await convertTable(db, table.name, collation);
+        converted.push(table);
+      }
+    } catch (error) {
+      for (const table of converted.reverse()) await convertTable(db, table.name, table.collation);
+      for (const key of keys) await addForeignKey(db, key);
+      throw error;
     }
-    for (const key of keys) {
-      const columns = sql.join(key.columns.map((column) => sql.ref(column)));
-      const referenced = sql.join(key.referencedColumns.map((column) => sql.ref(column)));
-      await sql`ALTER TABLE ${sql.table(key.table)} ADD CONSTRAINT ${sql.ref(key.name)} FOREIGN KEY (${columns})
-        REFERENCES ${sql.table(key.referencedTable)} (${referenced}) ${rule('DELETE', key.onDelete)} ${rule('UPDATE', key.onUpdate)}`.execute(
-        db,
-      );
-    }
+    for (const key of keys) await addForeignKey(db, key);
   } finally {
     await sql`SET FOREIGN_KEY_CHECKS = 1`.execute(db);
   }
