@@ -22,6 +22,7 @@ import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
+import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
 import { strictValidatorCompiler } from './validation.ts';
@@ -63,6 +64,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     clientErrorHandler,
   });
   app.setValidatorCompiler(strictValidatorCompiler);
+  acceptEmptyBodies(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
