@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -22,6 +21,7 @@ import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
+import { registerCors } from './cors.ts';
 import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
@@ -70,6 +70,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   bindRequestLoggers(app);
   installErrorHandling(app, { debug: config.DEBUG });
+  // Before any hook that can refuse (503 while closing, 401, 429): a browser reads those answers only with CORS headers.
+  await registerCors(app, config.CORS_ORIGINS);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -79,7 +81,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   if (deps.metrics) registerMetrics(app, deps.metrics);
 
-  await app.register(cors, { origin: [...config.CORS_ORIGINS], credentials: true });
   await app.register(cookie);
   await app.register(swagger, {
     openapi: {
