@@ -4,6 +4,7 @@ import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
+import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -56,6 +57,8 @@ export interface ServerOptions {
   workerId?: string;
   /** How long an authenticated user's row is reused; defaults to USER_CACHE_TTL_MS, 0 turns the cache off. */
   userCacheTtlMs?: number;
+  /** Header, body-rate and per-address connection limits; defaults to EDGE_LIMITS, tests shorten them. */
+  edgeLimits?: Partial<EdgeLimits>;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -113,6 +116,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       realtime,
       readiness: config.REDIS_URL === '' ? [] : [{ name: 'redis', check: () => liveRealtime.checkBus() }],
       metrics,
+      edgeLimits: { ...EDGE_LIMITS, ...options.edgeLimits },
     });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing

@@ -80,7 +80,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     APP_VERSION: '0.0.0',
     REDIS_URL: '',
     PLATFORM_API_KEY: '',
-    TRUSTED_PROXIES: '',
+    // Thousands of simulated users all connect from 127.0.0.1: loopback stands in for the proxy they would
+    // arrive through, so the per-address connection cap (src/http/edge-limits.ts) does not apply to them.
+    TRUSTED_PROXIES: 'loopback',
   };
   const logPath = join(options.runDir, options.logName);
   const log = openSync(logPath, 'a');

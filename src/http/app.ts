@@ -22,6 +22,7 @@ import type { Services } from '../services.ts';
 import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
 import { registerCors } from './cors.ts';
+import { EDGE_LIMITS, type EdgeLimits, headerTimeouts, installEdgeLimits } from './edge-limits.ts';
 import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
@@ -40,11 +41,14 @@ export interface AppDependencies {
   readiness?: readonly ReadinessCheck[];
   /** Request timing and GET /metrics (Prometheus); without it neither exists. */
   metrics?: Metrics;
+  /** Header, body-rate and per-address connection limits (EDGE_LIMITS in production; tests shorten them). */
+  edgeLimits?: EdgeLimits;
 }
 
 /** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config, database, services } = deps;
+  const edgeLimits = deps.edgeLimits ?? EDGE_LIMITS;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFor,
@@ -61,7 +65,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: JSON_BODY_LIMIT_BYTES,
     // Refusals before routing, in the standard error body too.
     frameworkErrors,
-    clientErrorHandler,
+    clientErrorHandler(error, socket) {
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') deps.metrics?.edgeRefusal('headers_timeout');
+      clientErrorHandler(error, socket);
+    },
+    // Headers must arrive in time; bodies are held to a minimum rate by installEdgeLimits below.
+    http: headerTimeouts(edgeLimits),
+  });
+  installEdgeLimits(app.server, {
+    limits: edgeLimits,
+    trustedProxies: config.TRUSTED_PROXIES,
+    logger: deps.logger as FastifyBaseLogger,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
   app.setValidatorCompiler(strictValidatorCompiler);
   acceptEmptyBodies(app);
