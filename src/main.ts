@@ -4,7 +4,8 @@ import { ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
 import { isAccessOrMissingDatabase, isDatabaseUnavailable } from './db/errors.ts';
 import { createLogger } from './http/logging.ts';
-import { SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
+import { installProcessSafetyNet } from './process-safety-net.ts';
+import { type RunningServer, SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
 
 const WATCHED_FLAG = '--watched';
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -37,14 +38,10 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ level: config.DEBUG ? 'debug' : 'info' });
   const worker = cluster.worker;
-  const server = await startServer(config, logger, worker ? { workerId: String(worker.id) } : {});
-  logger.info(
-    { url: server.url, docs: `${config.BASE_URL}/api/docs` },
-    `${config.APP_TITLE} listening; API docs at ${config.BASE_URL}/api/docs`,
-  );
+  let server: RunningServer | undefined;
 
   let closing = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, exitCode = 0) => {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
@@ -53,10 +50,18 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    await server.close();
-    logger.info('shut down cleanly');
-    process.exit(0);
+    await server?.close();
+    logger.info({ exitCode }, exitCode === 0 ? 'shut down cleanly' : 'shut down after a crash');
+    process.exit(exitCode);
   };
+  // Before starting, so nothing can die unlogged; a crash while starting has no server to close yet.
+  installProcessSafetyNet(logger, (reason, exitCode) => void shutdown(reason, exitCode));
+
+  server = await startServer(config, logger, worker ? { workerId: String(worker.id) } : {});
+  logger.info(
+    { url: server.url, docs: `${config.BASE_URL}/api/docs` },
+    `${config.APP_TITLE} listening; API docs at ${config.BASE_URL}/api/docs`,
+  );
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   if (worker) {
     // The primary stops workers one at a time; Ctrl-C reaches every process of the terminal's group at once.

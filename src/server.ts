@@ -5,6 +5,7 @@ import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
+import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
 import { closeStateRedis, openStateRedis } from './lib/redis-client.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
@@ -63,6 +64,8 @@ export interface ServerOptions {
   redisPrefix?: string;
   /** How often revoked sessions are read back from the database; defaults to REVOCATION_REFRESH_MS. */
   revocationRefreshMs?: number;
+  /** Header, body-rate and per-address connection limits; defaults to EDGE_LIMITS, tests shorten them. */
+  edgeLimits?: Partial<EdgeLimits>;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -143,6 +146,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       realtime,
       readiness: config.REDIS_URL === '' ? [] : [{ name: 'redis', check: () => liveRealtime.checkBus() }],
       metrics,
+      edgeLimits: { ...EDGE_LIMITS, ...options.edgeLimits },
     });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing

@@ -81,7 +81,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     REDIS_URL: '',
     REDIS_PREFIX: 'cs-chat-bench',
     PLATFORM_API_KEY: '',
-    TRUSTED_PROXIES: '',
+    // Thousands of simulated users all connect from 127.0.0.1: loopback stands in for the proxy they would
+    // arrive through, so the per-address connection cap (src/http/edge-limits.ts) does not apply to them.
+    TRUSTED_PROXIES: 'loopback',
   };
   const logPath = join(options.runDir, options.logName);
   const log = openSync(logPath, 'a');

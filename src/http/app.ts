@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -22,7 +21,10 @@ import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
 import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
+import { registerCors } from './cors.ts';
 import { trustedOrigins } from './credentials.ts';
+import { EDGE_LIMITS, type EdgeLimits, headerTimeouts, installEdgeLimits } from './edge-limits.ts';
+import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
 import { strictValidatorCompiler } from './validation.ts';
@@ -40,11 +42,14 @@ export interface AppDependencies {
   readiness?: readonly ReadinessCheck[];
   /** Request timing and GET /metrics (Prometheus); without it neither exists. */
   metrics?: Metrics;
+  /** Header, body-rate and per-address connection limits (EDGE_LIMITS in production; tests shorten them). */
+  edgeLimits?: EdgeLimits;
 }
 
 /** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config, database, services } = deps;
+  const edgeLimits = deps.edgeLimits ?? EDGE_LIMITS;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFor,
@@ -61,14 +66,28 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: JSON_BODY_LIMIT_BYTES,
     // Refusals before routing, in the standard error body too.
     frameworkErrors,
-    clientErrorHandler,
+    clientErrorHandler(error, socket) {
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') deps.metrics?.edgeRefusal('headers_timeout');
+      clientErrorHandler(error, socket);
+    },
+    // Headers must arrive in time; bodies are held to a minimum rate by installEdgeLimits below.
+    http: headerTimeouts(edgeLimits),
+  });
+  installEdgeLimits(app.server, {
+    limits: edgeLimits,
+    trustedProxies: config.TRUSTED_PROXIES,
+    logger: deps.logger as FastifyBaseLogger,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
   app.setValidatorCompiler(strictValidatorCompiler);
+  acceptEmptyBodies(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   bindRequestLoggers(app);
   installErrorHandling(app, { debug: config.DEBUG });
+  // Before any hook that can refuse (503 while closing, 401, 429): a browser reads those answers only with CORS headers.
+  await registerCors(app, config.CORS_ORIGINS);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -78,7 +97,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   if (deps.metrics) registerMetrics(app, deps.metrics);
 
-  await app.register(cors, { origin: [...config.CORS_ORIGINS], credentials: true });
   await app.register(cookie);
   await app.register(swagger, {
     openapi: {

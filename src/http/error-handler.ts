@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { AppError } from './app-error.ts';
-import { languageOf, type MessageKey, translate } from './messages.ts';
+import { type Language, languageOf, type MessageKey, translate } from './messages.ts';
 
 const RETRY_AFTER_SECONDS = '5';
 
@@ -117,12 +117,26 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'request_timeout']
         : [400, 'bad_request'];
-  const body = JSON.stringify({ detail: translate(type, 'zh'), error_type: type });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  if (socket.writable) socket.write(rawErrorAnswer(status, type));
   socket.destroy(error);
+}
+
+/**
+ * A complete HTTP/1.1 error answer in the standard body, for code that answers on
+ * the raw socket (no request was parsed, or the request is being cut off).
+ */
+export function rawErrorAnswer(
+  status: number,
+  type: MessageKey,
+  language: Language = 'zh',
+  headers: Record<string, string> = {},
+): string {
+  const body = JSON.stringify({ detail: translate(type, language), error_type: type });
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\n${extra}Connection: close\r\n\r\n${body}`
+  );
 }

@@ -105,6 +105,10 @@ export const MESSAGES = {
   uri_too_long: { zh: '请求地址过长', en: 'The request URL is too long' },
   headers_too_large: { zh: '请求头过大', en: 'The request headers are too large' },
   request_timeout: { zh: '请求超时', en: 'The request took too long to arrive' },
+  too_many_connections: {
+    zh: '来自该地址的连接过多，请稍后重试',
+    en: 'Too many connections from this address; retry shortly',
+  },
   database_unavailable: { zh: '数据库暂时不可用，请稍后重试', en: 'The database is unavailable; retry shortly' },
   service_unavailable: { zh: '服务暂时不可用，请稍后重试', en: 'The service is unavailable; retry shortly' },
   internal_error: { zh: '服务器内部错误，请稍后重试', en: 'Internal server error; please retry later' },

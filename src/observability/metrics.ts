@@ -29,6 +29,14 @@ export interface RealtimeMetrics {
   busPublishFailed(): void;
 }
 
+/** Why the HTTP edge cut a client off (src/http/edge-limits.ts). */
+export type EdgeRefusal = 'too_many_connections' | 'headers_timeout' | 'body_too_slow' | 'body_idle';
+
+/** What the HTTP edge counts: connections refused and requests timed out before reaching a route. */
+export interface EdgeMetrics {
+  edgeRefusal(reason: EdgeRefusal): void;
+}
+
 /** Connection counts read from the real-time registry at scrape time. */
 export interface RealtimeGaugeSource {
   /** Open WebSocket connections on this instance. */
@@ -37,7 +45,7 @@ export interface RealtimeGaugeSource {
   users(): number;
 }
 
-export interface Metrics extends MessageMetrics, RealtimeMetrics {
+export interface Metrics extends MessageMetrics, RealtimeMetrics, EdgeMetrics {
   /** One HTTP response: `route` is the route pattern (never the raw URL). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Reads connection counts from the real-time registry at every scrape. */
@@ -131,6 +139,13 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const edgeRefusals = new Counter({
+    name: 'chat_http_edge_refusals_total',
+    help: 'Connections refused (too_many_connections from one address) and requests cut off (headers_timeout, body_too_slow, body_idle)',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+
   // Sampled continuously and reset at every scrape: each scrape reports the delay since the previous one.
   const loopDelayResolutionMs = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
@@ -197,6 +212,9 @@ export function createMetrics(): Metrics {
     },
     busPublishFailed() {
       publishFailures.inc();
+    },
+    edgeRefusal(reason) {
+      edgeRefusals.inc({ reason });
     },
     trackRealtime(source) {
       realtime = source;
