@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
+import { DatabaseLocationError } from './db/connection.ts';
 import { isAccessOrMissingDatabase, isDatabaseUnavailable } from './db/errors.ts';
 import { createLogger } from './http/logging.ts';
 import { SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError) {
+  if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError || error instanceof DatabaseLocationError) {
     console.error(error.message);
   } else if (isDatabaseUnavailable(error) || isAccessOrMissingDatabase(error)) {
     const reason = error instanceof Error ? error.message : String(error);
