@@ -9,7 +9,6 @@ import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
-import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
 import { createServices } from './services.ts';
 
 export interface RunningServer {
@@ -61,6 +60,8 @@ export interface ServerOptions {
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
 async function openBus(config: Config, logger: Logger, metrics: Metrics): Promise<FanoutBus> {
   if (config.REDIS_URL === '') return createInProcessBus();
+  // Loaded only when configured: ioredis is a few MB of resident memory a single instance never uses.
+  const { createRedisBus, DEFAULT_REDIS_PREFIX } = await import('./realtime/redis-bus.ts');
   return createRedisBus({ url: config.REDIS_URL, prefix: DEFAULT_REDIS_PREFIX, logger, metrics });
 }
 
