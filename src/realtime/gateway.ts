@@ -130,7 +130,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
    * An idle socket lives for hours; the HTTP objects of its upgrade need not.
    * @fastify/websocket's per-socket error listener closes over the upgrade's
    * request and reply, and the hijacked response stays attached to the TCP
-   * socket (which points back to the request): together about 2 KB of heap
+   * socket (which points back to the request): together about 3 KB of heap
    * per socket (IncomingMessage, ServerResponse, Fastify's Request, Reply and
    * child logger, the headers and URL). Swap the listener for one shared
    * function and detach the response, so they are collected after the upgrade.

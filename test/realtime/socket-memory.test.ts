@@ -3,7 +3,7 @@
  * hours; the HTTP objects of its upgrade (IncomingMessage, ServerResponse,
  * Fastify's Request and Reply, the headers, the URL with its token) must be
  * collectable once the socket is open, not carried per socket for its life
- * (they were ~3.6 KB of heap per socket). Checked with weak references and
+ * (they were about 3 KB of heap per socket). Checked with weak references and
  * forced garbage collection, not by measuring memory: the figures are in the
  * benchmark (bench/scenarios/idle.ts).
  */
