@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
-import { pendingMigrations } from './db/migrator.ts';
+import { missingMigrationFiles, pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
 import { currentLogger } from './http/logging.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
@@ -90,6 +90,15 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
+    // Newer code migrated this database (a rollback of the code, or an instance left behind in a
+    // rolling deploy): serving may be fine if those migrations were additive, so say it, not refuse.
+    const unknown = await missingMigrationFiles(database.db);
+    if (unknown.length > 0) {
+      logger.warn(
+        { migrations: unknown },
+        `the database has ${unknown.length} migration(s) this code does not have (${unknown.join(', ')}): it was migrated by newer code; npm run db:status lists them`,
+      );
+    }
     const bus = options.bus ?? (await openBus(config, logger, metrics));
     const userCache = createUserCache(options.userCacheTtlMs !== undefined ? { ttlMs: options.userCacheTtlMs } : {});
     realtime = createRealtime({

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { sql } from 'kysely';
 import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { MYSQL_SKIP_REASON, TEST_MYSQL_URL } from './helpers/databases.ts';
@@ -163,3 +164,25 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+test('a database migrated by newer code: the server starts and warns, naming the migrations it does not have', async (t) => {
+  const url = await migratedSqliteUrl();
+  const database = openDatabase({ kind: 'sqlite', path: url.slice('sqlite:'.length) });
+  await sql`insert into kysely_migration (name, timestamp) values (${'29991231000000_from_newer_code'}, ${'2999-12-31T00:00:00.000Z'})`.execute(
+    database.db,
+  );
+  await database.destroy();
+  const env = testEnv({ DATABASE_URL: url, MEDIA_DIR: cwd, PORT: '0' });
+  const child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
+  t.after(() => child.kill('SIGKILL'));
+  const seen: LogLine[] = [];
+  // The warning comes before the start-up line (it is written while the server starts).
+  await waitForLogLine(child, (line) => {
+    seen.push(line);
+    return isStartLine(line);
+  });
+  const warning = seen.find((line) => line.msg.includes('this code does not have'));
+  assert.ok(warning, `no warning among ${JSON.stringify(seen.map((line) => line.msg))}`);
+  assert.match(warning.msg, /29991231000000_from_newer_code/);
+  assert.match(warning.msg, /npm run db:status/);
+});
