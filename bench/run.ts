@@ -14,6 +14,7 @@ import { findProcess, machineCpuSeconds } from './lib/proc.ts';
 import { formatWithBiome, renderMarkdown, renderTable } from './lib/report.ts';
 import { REPO_ROOT } from './lib/service.ts';
 import { runFanout } from './scenarios/fanout.ts';
+import { runFootprint } from './scenarios/footprint.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runIdle } from './scenarios/idle.ts';
 import { runLatency } from './scenarios/latency.ts';
@@ -30,6 +31,7 @@ database bench_* on the MySQL/MariaDB server, which is dropped at the end.
 Load generators are separate processes on loopback. No timing ever fails.
 
 Scenarios (in this order): ${SCENARIOS.join(', ')}
+  footprint resident memory of an idle instance vs Fastify hello world on the same Node
   rest     requests/s of GET /api/conversations/ vs Fastify hello world
   send     durable send throughput (closed loop per concurrency) vs bare mysql2 transaction
   latency  send → deliver p50/p99/p99.9 at half the send maximum, 1,000 pairs + 10 admins
@@ -159,6 +161,7 @@ function stamp(date: Date): string {
 }
 
 const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
+  footprint: runFootprint,
   rest: runRest,
   send: runSend,
   latency: runLatency,

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { UsageError } from './cli/cli.ts';
 import { type Config, ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
-import { openDatabase } from './db/connection.ts';
+import { DatabaseLocationError, openDatabase } from './db/connection.ts';
 import { pendingMigrations } from './db/migrator.ts';
 import { createLogger } from './http/logging.ts';
 import { SchemaNotAtHeadError, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
@@ -244,7 +244,10 @@ function main(): void {
     runPrimary(workers, logger);
   })().catch((error: unknown) => {
     const known =
-      error instanceof ConfigError || error instanceof SchemaNotAtHeadError || error instanceof ClusterRefusal;
+      error instanceof ConfigError ||
+      error instanceof SchemaNotAtHeadError ||
+      error instanceof DatabaseLocationError ||
+      error instanceof ClusterRefusal;
     console.error(known ? (error as Error).message : error);
     process.exit(1);
   });

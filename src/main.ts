@@ -2,21 +2,31 @@ import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { ConfigError } from './config/config.ts';
 import { loadConfig } from './config/environment.ts';
+import { DatabaseLocationError } from './db/connection.ts';
 import { isAccessOrMissingDatabase, isDatabaseUnavailable } from './db/errors.ts';
 import { createLogger } from './http/logging.ts';
 import { installProcessSafetyNet } from './process-safety-net.ts';
 import { type RunningServer, SchemaNotAtHeadError, startServer, WORKER_SHUTDOWN_MESSAGE } from './server.ts';
 
 const WATCHED_FLAG = '--watched';
+/** npm run dev: reload on source changes and human-readable logs, whatever RELOAD says. */
+const DEV_FLAG = '--dev';
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 const USAGE = `Run the chat server with the configuration in .env and the environment.
 
 Usage:
   npm start                              one process (RELOAD=True restarts it on source changes)
+  npm run dev                            one process, restarted on source changes, readable logs
   npm run start:cluster -- --workers N   N worker processes on one port (needs REDIS_URL)
 
 Every variable of .env.example is required; npm run setup writes a .env for a fresh clone.`;
+
+/** pino-pretty as the log destination, in this thread (no transport worker). */
+async function prettyDestination(): Promise<NodeJS.WritableStream> {
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -25,10 +35,12 @@ async function main(): Promise<void> {
   }
   const config = loadConfig();
 
-  // RELOAD=True: run the server under Node's own watcher, which restarts it on source changes.
+  // RELOAD=True or npm run dev: run the server under Node's own watcher, which restarts it on source changes.
   // Not in a cluster worker (src/cluster.ts): the primary supervises those.
-  if (config.RELOAD && cluster.isPrimary && !process.argv.includes(WATCHED_FLAG)) {
-    const child = spawn(process.execPath, ['--watch-path=src', process.argv[1] ?? 'src/main.ts', WATCHED_FLAG], {
+  const dev = process.argv.includes(DEV_FLAG);
+  if ((config.RELOAD || dev) && cluster.isPrimary && !process.argv.includes(WATCHED_FLAG)) {
+    const script = process.argv[1] ?? 'src/main.ts';
+    const child = spawn(process.execPath, ['--watch-path=src', script, WATCHED_FLAG, ...(dev ? [DEV_FLAG] : [])], {
       stdio: 'inherit',
     });
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
@@ -36,7 +48,11 @@ async function main(): Promise<void> {
     return;
   }
 
-  const logger = createLogger({ level: config.DEBUG ? 'debug' : 'info' });
+  const logger = createLogger({
+    level: config.DEBUG ? 'debug' : 'info',
+    // npm run dev: human-readable lines (pino-pretty is a dev dependency, loaded only here).
+    ...(dev ? { destination: await prettyDestination() } : {}),
+  });
   const worker = cluster.worker;
   let server: RunningServer | undefined;
 
@@ -58,9 +74,12 @@ async function main(): Promise<void> {
   installProcessSafetyNet(logger, (reason, exitCode) => void shutdown(reason, exitCode));
 
   server = await startServer(config, logger, worker ? { workerId: String(worker.id) } : {});
+  // What the socket is bound to (PORT=0 gives a port chosen by the system), not what was asked for.
+  const bound = server.app.server.address();
+  const listening = bound && typeof bound === 'object' ? `${bound.address}:${bound.port}` : String(bound);
   logger.info(
-    { url: server.url, docs: `${config.BASE_URL}/api/docs` },
-    `${config.APP_TITLE} listening; API docs at ${config.BASE_URL}/api/docs`,
+    { address: listening, url: server.url, publicUrl: config.BASE_URL },
+    `${config.APP_TITLE} listening on ${listening} (${server.url}); API docs at ${server.url}/api/docs`,
   );
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   if (worker) {
@@ -76,7 +95,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError) {
+  if (error instanceof ConfigError || error instanceof SchemaNotAtHeadError || error instanceof DatabaseLocationError) {
     console.error(error.message);
   } else if (isDatabaseUnavailable(error) || isAccessOrMissingDatabase(error)) {
     const reason = error instanceof Error ? error.message : String(error);

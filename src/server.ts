@@ -3,17 +3,17 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
-import { pendingMigrations } from './db/migrator.ts';
+import { missingMigrationFiles, pendingMigrations } from './db/migrator.ts';
 import { buildApp } from './http/app.ts';
 import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
-import { closeStateRedis, openStateRedis } from './lib/redis-client.ts';
+import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
-import { createRedisBus, redisKeyPrefix } from './realtime/redis-bus.ts';
+import { redisKeyPrefix } from './realtime/redis-prefix.ts';
 import { createServices } from './services.ts';
 
 export interface RunningServer {
@@ -71,6 +71,8 @@ export interface ServerOptions {
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
 async function openBus(config: Config, logger: Logger, metrics: Metrics): Promise<FanoutBus> {
   if (config.REDIS_URL === '') return createInProcessBus();
+  // Loaded only when configured: ioredis is a few MB of resident memory a single instance never uses.
+  const { createRedisBus } = await import('./realtime/redis-bus.ts');
   return createRedisBus({ url: config.REDIS_URL, prefix: redisKeyPrefix(config.REDIS_PREFIX), logger, metrics });
 }
 
@@ -97,10 +99,20 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   if (database.poolStats) metrics.trackDatabasePool(database.poolStats);
   let realtime: Realtime | undefined;
   let stateRedis: Redis | undefined;
+  let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
+    // Newer code migrated this database (a rollback of the code, or an instance left behind in a
+    // rolling deploy): serving may be fine if those migrations were additive, so say it, not refuse.
+    const unknown = await missingMigrationFiles(database.db);
+    if (unknown.length > 0) {
+      logger.warn(
+        { migrations: unknown },
+        `the database has ${unknown.length} migration(s) this code does not have (${unknown.join(', ')}): it was migrated by newer code; npm run db:status lists them`,
+      );
+    }
     const bus = options.bus ?? (await openBus(config, logger, metrics));
     const userCache = createUserCache(options.userCacheTtlMs !== undefined ? { ttlMs: options.userCacheTtlMs } : {});
     // Built with the services below; a revocation cannot arrive before the server listens.
@@ -122,7 +134,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       connections: () => liveRealtime.registry.size,
       users: () => liveRealtime.registry.users().length,
     });
-    if (config.REDIS_URL !== '') stateRedis = openStateRedis(config.REDIS_URL, 'auth-state', logger);
+    if (config.REDIS_URL !== '') {
+      // Loaded only when configured, like the bus.
+      const client = await import('./lib/redis-client.ts');
+      closeStateRedis = client.closeStateRedis;
+      stateRedis = client.openStateRedis(config.REDIS_URL, 'auth-state', logger);
+    }
     const services = createServices(database.db, config, realtime, userCache, metrics, {
       redis: stateRedis,
       redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),

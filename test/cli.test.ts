@@ -113,20 +113,25 @@ describe('command-line tools', { concurrency: true }, () => {
       });
     }
 
-    test('db migrate creates the embedded database and its folder when they do not exist yet', async (t) => {
+    test('an SQLite path in a folder that does not exist is a clear error, and nothing is created', async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'chat-cli-fresh-'));
       t.after(() => rmSync(dir, { recursive: true, force: true }));
-      const env = testEnv({ DATABASE_URL: 'sqlite:data/nested/chat.db', MEDIA_DIR: 'media' });
-      const run = await runCli('db', ['migrate'], { env, cwd: dir });
-      assertExit(run, 0, 'db migrate on a fresh checkout');
-      assert.match(run.stdout, /At head/);
-      assert.ok(existsSync(join(dir, 'data', 'nested', 'chat.db')));
+      for (const url of ['sqlite:data/nested/chat.db', `sqlite:${join(dir, 'nonexistent', 'dir', 'x.db')}`]) {
+        const env = testEnv({ DATABASE_URL: url, MEDIA_DIR: 'media' });
+        const run = await runCli('db', ['migrate'], { env, cwd: dir });
+        assertExit(run, 1, `db migrate with ${url}`);
+        assert.match(run.stderr, /DATABASE_URL names an SQLite database in .+, which does not exist/);
+        assert.match(run.stderr, /mkdir -p/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+      }
+      assert.ok(!existsSync(join(dir, 'data')), 'no folder made for a mistyped path');
+      assert.ok(!existsSync(join(dir, 'nonexistent')), 'no folder made for a mistyped path');
     });
 
     test('a command that needs the database reports every missing variable and exits 1', async () => {
       const run = await runCli('db', ['status'], { env: { DEBUG: 'True' }, cwd: tmpdir() });
       assertExit(run, 1, 'db status without configuration');
-      // Every variable but DEBUG.
+      // Every variable but DEBUG is missing.
       assert.match(run.stderr, new RegExp(`Configuration is invalid \\(${CONFIG_VARIABLES.length - 1} problems\\)`));
       assert.match(run.stderr, /DATABASE_URL is not set/);
       assert.match(run.stderr, /PLATFORM_API_KEY is not set/);
@@ -199,13 +204,32 @@ describe('command-line tools', { concurrency: true }, () => {
         assert.match(again.stdout, /Already at head/);
       });
 
-      test('db rollback reverts the newest migration, one per run; migrate restores them', async () => {
-        for (const [i, name] of [...MIGRATION_NAMES].reverse().entries()) {
+      test('db rollback reverts the newest migration, one per run, down to the initial one', async () => {
+        const [, ...later] = MIGRATION_NAMES;
+        for (const [i, name] of [...later].reverse().entries()) {
           const rollback = await cli('db', ['rollback']);
           assertExit(rollback, 0, 'db rollback');
           assert.match(rollback.stdout, new RegExp(`reverted ${name}`));
           assert.match((await cli('db', ['status'])).stdout, new RegExp(`${i + 1} pending: run npm run db:migrate`));
         }
+      });
+
+      test('db rollback of the initial migration lists the tables it would drop and refuses without --force', async () => {
+        const refused = await cli('db', ['rollback']);
+        assertExit(refused, 1, 'db rollback without --force');
+        assert.match(refused.stderr, /Rolling back \d{14}_initial_schema drops every table: .*\bmessages\b.*\busers\b/);
+        assert.match(refused.stderr, /npm run db:rollback -- --force/);
+        assert.ok(
+          (await database.db.introspection.getTables()).some((table) => table.name === 'users'),
+          'nothing was dropped',
+        );
+        assert.match((await cli('db', ['status'])).stdout, new RegExp(`${MIGRATION_NAMES.length - 1} pending`));
+      });
+
+      test('db rollback --force reverts the initial migration; migrate restores them all', async () => {
+        const rollback = await cli('db', ['rollback', '--force']);
+        assertExit(rollback, 0, 'db rollback --force');
+        assert.match(rollback.stdout, /reverted \d{14}_initial_schema/);
         const tables = await database.db.introspection.getTables();
         assert.ok(!tables.some((table) => table.name === 'users'), 'the users table is gone');
         const nothing = await cli('db', ['rollback']);
@@ -213,6 +237,25 @@ describe('command-line tools', { concurrency: true }, () => {
         assert.match(nothing.stdout, /Nothing to roll back/);
         assertExit(await cli('db', ['migrate']), 0, 'db migrate');
         assert.match((await cli('db', ['status'])).stdout, /at head/);
+      });
+
+      test('an applied migration whose file is missing: status lists it, migrate and rollback say what to do', async (t) => {
+        const future = '29991231000000_from_newer_code';
+        await sql`insert into kysely_migration (name, timestamp) values (${future}, ${new Date().toISOString()})`.execute(
+          database.db,
+        );
+        t.after(() => sql`delete from kysely_migration where name = ${future}`.execute(database.db));
+        const status = await cli('db', ['status']);
+        assertExit(status, 0, 'db status');
+        assert.match(status.stdout, new RegExp(`applied, FILE MISSING\\s+${future}`));
+        assert.match(status.stdout, /1 applied migration\(s\) have no file/);
+        for (const args of [['migrate'], ['rollback'], ['rollback', '--force']]) {
+          const run = await cli('db', args);
+          assertExit(run, 1, `db ${args.join(' ')}`);
+          assert.match(run.stderr, new RegExp(`whose file is missing from src/db/migrations: ${future}`));
+          assert.match(run.stderr, /Check out the version of the code that has these files/);
+        }
+        assert.ok((await database.db.introspection.getTables()).some((table) => table.name === 'users'));
       });
 
       test('db seed inserts the demo data, and a second run changes nothing', async () => {

@@ -7,7 +7,7 @@
 
 export type Mode = 'smoke' | 'quick' | 'full';
 
-export const SCENARIOS = ['rest', 'send', 'latency', 'fanout', 'idle', 'history'] as const;
+export const SCENARIOS = ['footprint', 'rest', 'send', 'latency', 'fanout', 'idle', 'history'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Plan {

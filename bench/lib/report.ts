@@ -237,6 +237,17 @@ A step is sustained when at least ${Math.round(f.deliveredShare * 100)} % of the
 ${parts.join('\n')}`;
 }
 
+function footprintSection(f: any): string {
+  if (!f) return '';
+  const row = (name: string, m: any) => [name, m.rssMB, m.heapUsedMB, m.externalMB];
+  return `### Idle instance
+
+A fresh service process after start-up, its readiness probe and one request, with no connection; beside Fastify's hello world (one route, no plugins) started the same way on the same Node (a TypeScript file, one request served). Resident set after full garbage collections, the median of ${f.readings} readings a second apart. Ratio ${dash(f.ratio)}.
+
+${table(['', 'RSS MB', 'heap used MB', 'external MB'], [row('service', f.service), row('Fastify hello world', f.hello)])}
+`;
+}
+
 function idleSection(idle: any): string {
   if (!idle) return '';
   const rows = idle.phases.flatMap((p: any) => [
@@ -369,7 +380,7 @@ ${machineSection(r)}
 
 ## Scenarios
 
-${[restSection(res.rest), sendSection(res.send), latencySection(res.latency), fanoutSection(res.fanout), idleSection(res.idle), historySection(res.history)].filter(Boolean).join('\n')}
+${[footprintSection(res.footprint), restSection(res.rest), sendSection(res.send), latencySection(res.latency), fanoutSection(res.fanout), idleSection(res.idle), historySection(res.history)].filter(Boolean).join('\n')}
 ${profilesSection(r)}
 ${METHOD}`;
 }

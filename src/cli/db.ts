@@ -1,6 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MIGRATIONS_DIR, migrateDownOne, migrateToLatest, migrationStates, pendingMigrations } from '../db/migrator.ts';
+import {
+  MIGRATIONS_DIR,
+  migrateDownOne,
+  migrateToLatest,
+  migrationStates,
+  missingMigrationFiles,
+  pendingMigrations,
+  rollbackPlan,
+} from '../db/migrator.ts';
 import { seedDemoData } from '../db/seed.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
 
@@ -8,7 +16,8 @@ const USAGE = `Database schema and data.
 
 Usage:
   npm run db:migrate            apply every pending migration (upgrade to head)
-  npm run db:rollback           revert the most recent migration (down one)
+  npm run db:rollback           revert the most recent migration (down one); reverting the
+                                first one drops every table and needs: npm run db:rollback -- --force
   npm run db:status             list migrations, applied or pending, and the current one
   npm run db:new -- <name>      write a new migration file (name: letters, digits, _)
   npm run db:seed               insert the demo users and quick replies (idempotent)
@@ -56,19 +65,38 @@ runCommand({
           });
           console.log(applied.length === 0 ? 'Already at head.' : `At head (${Date.now() - started} ms).`);
         });
-      case 'rollback':
-        noArguments(action, rest);
+      case 'rollback': {
+        const force = rest[0] === '--force';
+        noArguments(action, force ? rest.slice(1) : rest);
         return withDatabase(async ({ db }) => {
+          const plan = await rollbackPlan(db);
+          if (plan.dropsTables.length > 0) {
+            const what = `Rolling back ${plan.migration} drops every table: ${plan.dropsTables.join(', ')}.`;
+            if (!force) {
+              throw new Error(
+                `${what}\nRefused: every row in them would be lost. Back up first; to go ahead anyway: npm run db:rollback -- --force`,
+              );
+            }
+            console.log(`${what} (--force given)`);
+          }
           const reverted = await migrateDownOne(db);
           console.log(reverted.length === 0 ? 'Nothing to roll back.' : reverted.join('\n'));
         });
+      }
       case 'status':
         noArguments(action, rest);
         return withDatabase(async ({ db }) => {
-          const states = await migrationStates(db);
+          const [states, missing] = await Promise.all([migrationStates(db), missingMigrationFiles(db)]);
           for (const state of states) {
             console.log(
               `${state.appliedAt ? `applied ${state.appliedAt.toISOString()}` : 'pending                        '}  ${state.name}`,
+            );
+          }
+          for (const name of missing) console.log(`applied, FILE MISSING             ${name}`);
+          if (missing.length > 0) {
+            console.log(
+              `\n${missing.length} applied migration(s) have no file in src/db/migrations: this code is older than the database` +
+                ' (or a file was renamed or deleted). Check out the code that has them; migrate and rollback refuse to run until then.',
             );
           }
           const current = states.filter((s) => s.appliedAt).at(-1);

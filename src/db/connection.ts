@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Kysely, type LogEvent, MysqlDialect, type MysqlPool, type MysqlPoolConnection, SqliteDialect } from 'kysely';
 import { createPool, type Pool, type PoolConnection } from 'mysql2';
 import type { DatabaseUrl } from '../config/config.ts';
@@ -64,8 +64,7 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     : undefined;
 
   if (url.kind === 'sqlite') {
-    // The embedded database needs no set-up: its folder (data/ on a fresh clone) is made here.
-    if (url.path !== ':memory:') mkdirSync(dirname(url.path), { recursive: true });
+    if (url.path !== ':memory:') assertSqliteFolderExists(url.path);
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: openNodeSqlite(url.path) }),
       ...(log ? { log } : {}),
@@ -99,6 +98,30 @@ export function openDatabase(url: DatabaseUrl, options: DatabaseOptions = {}): D
     ...(log ? { log } : {}),
   });
   return { db, dialect: 'mysql', poolStats: () => mysqlPoolStats(pool), destroy: () => db.destroy() };
+}
+
+/** DATABASE_URL names an embedded database in a folder that is not there (or is not a folder). */
+export class DatabaseLocationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseLocationError';
+  }
+}
+
+/**
+ * A typo in DATABASE_URL (`sqlite:/nonexistent/dir/x.db`) must not create a
+ * directory tree and an empty database somewhere unexpected: the folder has to
+ * exist. `npm run setup` makes data/ for the embedded default on purpose.
+ */
+function assertSqliteFolderExists(path: string): void {
+  const folder = resolve(dirname(path));
+  const stats = statSync(folder, { throwIfNoEntry: false });
+  if (!stats?.isDirectory()) {
+    throw new DatabaseLocationError(
+      `DATABASE_URL names an SQLite database in ${folder}, which ${stats ? 'is not a folder' : 'does not exist'}. ` +
+        `Fix DATABASE_URL, or create the folder (mkdir -p ${folder}); npm run setup creates data/ for the default sqlite:data/chat.db.`,
+    );
+  }
 }
 
 /** mysql2 exposes no pool statistics: read its queues, and report 0 should their shape change. */

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { prepareMigration } from './migration-helpers.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
@@ -68,6 +68,7 @@ export function unwrapResult(resultSet: MigrationResultSet): string[] {
  * step commits on its own, so a failure keeps the migrations before it.
  */
 export async function migrateToLatest(db: Kysely<any>, onApplied?: (line: string) => void): Promise<string[]> {
+  await refuseMissingFiles(db);
   const migrator = createMigrator(db);
   if (!onApplied) return unwrapResult(await migrator.migrateToLatest());
   const applied: string[] = [];
@@ -82,10 +83,71 @@ export async function migrateToLatest(db: Kysely<any>, onApplied?: (line: string
 }
 
 export async function migrateDownOne(db: Kysely<any>): Promise<string[]> {
+  await refuseMissingFiles(db);
   return unwrapResult(await createMigrator(db).migrateDown());
 }
 
 /** Names of migrations not yet applied; the server refuses to start unless empty. */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   return (await migrationStates(db)).filter((m) => m.appliedAt === null).map((m) => m.name);
+}
+
+/**
+ * The database records migrations as applied whose files are not in
+ * src/db/migrations: the code is older than the database (or a file was
+ * renamed or deleted). Kysely only says "corrupted migrations"; this says
+ * what to do.
+ */
+export class MissingMigrationFilesError extends Error {
+  constructor(missing: readonly string[]) {
+    super(
+      `The database has ${missing.length} applied migration(s) whose file is missing from src/db/migrations: ${missing.join(', ')}.\n` +
+        'This code is older than the database, or a migration file was renamed or deleted. Check out the version of ' +
+        'the code that has these files (or restore them), then run the command again; `npm run db:status` lists them.',
+    );
+    this.name = 'MissingMigrationFilesError';
+  }
+}
+
+/** Names recorded as applied in the database, oldest first ([] before the first migration). */
+async function appliedMigrationNames(db: Kysely<any>): Promise<string[]> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((table) => table.name === DEFAULT_MIGRATION_TABLE)) return [];
+  const rows = await sql<{
+    name: string;
+  }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)} order by name`.execute(db);
+  return rows.rows.map((row) => row.name);
+}
+
+/** Applied migrations that have no file (db:status lists them; migrate and rollback refuse to run). */
+export async function missingMigrationFiles(db: Kysely<any>): Promise<string[]> {
+  const [applied, states] = await Promise.all([appliedMigrationNames(db), migrationStates(db)]);
+  const known = new Set(states.map((state) => state.name));
+  return applied.filter((name) => !known.has(name));
+}
+
+async function refuseMissingFiles(db: Kysely<any>): Promise<void> {
+  const missing = await missingMigrationFiles(db);
+  if (missing.length > 0) throw new MissingMigrationFilesError(missing);
+}
+
+export interface RollbackPlan {
+  /** The migration `db:rollback` would revert, or null when none is applied. */
+  migration: string | null;
+  /**
+   * The tables that would be dropped when that migration is the first one
+   * (its `down` empties the database); [] otherwise.
+   */
+  dropsTables: string[];
+}
+
+/** What reverting the newest migration would do, so `db:rollback` can refuse to empty a database by accident. */
+export async function rollbackPlan(db: Kysely<any>): Promise<RollbackPlan> {
+  await refuseMissingFiles(db);
+  const applied = (await migrationStates(db)).filter((state) => state.appliedAt !== null);
+  const latest = applied.at(-1);
+  if (!latest) return { migration: null, dropsTables: [] };
+  if (applied.length > 1) return { migration: latest.name, dropsTables: [] };
+  const tables = await db.introspection.getTables();
+  return { migration: latest.name, dropsTables: tables.map((table) => table.name).sort() };
 }

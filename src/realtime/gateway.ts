@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -74,6 +75,8 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       socket.close(CloseCode.serviceRestart, 'service restart');
       return;
     }
+    releaseUpgradeRequest(socket, request);
+    const reqId = request.id;
     const connection = new ClientConnection(
       socket,
       // The upgraded request's TCP socket: the one `ws` reads and writes frames on.
@@ -82,11 +85,14 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       languageOf(request.headers['accept-language']),
       realtime.limits,
       {
+        // The instance's logger with the upgrade's reqId, not the request's own child logger:
+        // nothing a socket keeps for its lifetime may hold on to the upgrade request.
         onTaskError: (error) =>
-          request.log.error({ err: error, connectionId: connection.id }, 'websocket frame handler failed'),
+          app.log.error({ err: error, reqId, connectionId: connection.id }, 'websocket frame handler failed'),
       },
     );
     connection.session = request.session;
+    request.log.debug({ userId: connection.userId, connectionId: connection.id }, 'websocket connected');
     const { language } = connection;
     socket.on('pong', () => connection.markAlive());
     socket.on('close', () => realtime.detach(connection));
@@ -115,8 +121,28 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       }
       connection.enqueue(() => handle(connection, parsed.frame));
     });
-    request.log.debug({ userId: connection.userId, connectionId: connection.id }, 'websocket connected');
     void realtime.attach(connection);
+  }
+
+  /** Protocol errors on an open socket: `ws` closes it itself (1009, 1007, ...); only noted. */
+  function onSocketError(error: Error): void {
+    app.log.debug({ err: error }, 'websocket error');
+  }
+
+  /**
+   * An idle socket lives for hours; the HTTP objects of its upgrade need not.
+   * @fastify/websocket's per-socket error listener closes over the upgrade's
+   * request and reply, and the hijacked response stays attached to the TCP
+   * socket (which points back to the request): together about 3 KB of heap
+   * per socket (IncomingMessage, ServerResponse, Fastify's Request, Reply and
+   * child logger, the headers and URL). Swap the listener for one shared
+   * function and detach the response, so they are collected after the upgrade.
+   */
+  function releaseUpgradeRequest(socket: WebSocket, request: FastifyRequest): void {
+    socket.removeAllListeners('error');
+    socket.on('error', onSocketError);
+    const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: ServerResponse | null };
+    tcp._httpMessage?.detachSocket(tcp);
   }
 
   for (const path of WEBSOCKET_PATHS) {

@@ -46,10 +46,7 @@ export const DEFAULT_PRESENCE_TTL_MS = 90_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5_000;
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000;
-/** The prefix of a deployment's keys and channel, from REDIS_PREFIX (`cs-chat` → `cs-chat:`). */
-export function redisKeyPrefix(deploymentPrefix: string): string {
-  return `${deploymentPrefix}:`;
-}
+export { redisKeyPrefix } from './redis-prefix.ts';
 
 /**
  * The deployment's pub/sub channel. Keys live in the logical database of

@@ -115,8 +115,10 @@ describe('SIGTERM under load (MariaDB)', { skip: MYSQL_SKIP_REASON }, () => {
     const exit = await server.stop('SIGTERM', SHUTDOWN_MS + 5_000);
     const took = Date.now() - started;
     assert.deepEqual(exit, { code: 0, signal: null }, server.output.slice(-2_000));
-    assert.ok(took < SHUTDOWN_MS, `exited ${took} ms after SIGTERM`);
+    // Exit code 0 and this line prove it finished inside its own 10 s deadline (past it, it exits 1);
+    // the wall-clock time is only reported: on a loaded machine it is noise.
     assert.match(server.output, /shut down cleanly/);
+    t.diagnostic(`exited ${took} ms after SIGTERM`);
     const closes = await Promise.all(wsLanes.map((lane) => lane.socket.socket.closed));
     assert.deepEqual(
       closes.map((close) => close.code),
