@@ -7,6 +7,8 @@ import { buildApp } from './http/app.ts';
 import { currentLogger } from './http/logging.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { QuotaLimits } from './quotas/limits.ts';
+import { createQuotas, type Quotas } from './quotas/quotas.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { createRedisBus, DEFAULT_REDIS_PREFIX } from './realtime/redis-bus.ts';
@@ -16,6 +18,7 @@ export interface RunningServer {
   app: FastifyInstance;
   database: DatabaseHandle;
   realtime: Realtime;
+  quotas: Quotas;
   /** The address actually bound (useful with PORT=0). */
   url: string;
   close(): Promise<void>;
@@ -56,6 +59,8 @@ export interface ServerOptions {
   workerId?: string;
   /** How long an authenticated user's row is reused; defaults to USER_CACHE_TTL_MS, 0 turns the cache off. */
   userCacheTtlMs?: number;
+  /** Per-user and per-address quotas; DEFAULT_QUOTAS unless given (tests make them small). */
+  quotas?: Partial<QuotaLimits>;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -104,7 +109,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       connections: () => liveRealtime.registry.size,
       users: () => liveRealtime.registry.users().length,
     });
-    const services = createServices(database.db, config, realtime, userCache, metrics);
+    const quotas = createQuotas(options.quotas, metrics);
+    const services = createServices(database.db, config, realtime, userCache, quotas, metrics);
     const app = await buildApp({
       config,
       database,
@@ -134,6 +140,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       app,
       database,
       realtime,
+      quotas,
       url,
       async close() {
         await app.close();

@@ -11,6 +11,7 @@ import { createQuickReplyService } from './modules/quick-replies/quick-reply.ser
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
+import type { Quotas } from './quotas/quotas.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -19,6 +20,7 @@ export function createServices(
   config: Config,
   realtime: RealtimePublisher,
   userCache: UserCache,
+  quotas: Quotas,
   metrics?: MessageMetrics,
 ) {
   const tokens = createTokenIssuer({
@@ -36,6 +38,7 @@ export function createServices(
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
     metrics,
+    takeSend: quotas.takeSend,
   });
   return {
     tokens,
@@ -51,6 +54,7 @@ export function createServices(
     conversations,
     messages,
     quickReplies: createQuickReplyService({ db }),
+    quotas,
   };
 }
 

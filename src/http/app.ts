@@ -17,6 +17,7 @@ import { type ReadinessCheck, systemRoutes } from '../modules/system/system.rout
 import { userRoutes } from '../modules/users/user.routes.ts';
 import { registerMetrics } from '../observability/http-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { registerListGuard } from '../quotas/list-guard.ts';
 import { registerRealtimeGateway } from '../realtime/gateway.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
@@ -105,6 +106,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticateHook(services.authenticate));
+    registerListGuard(authenticated, services.quotas);
     await authenticated.register(authRoutes, { prefix: '/api/auth', services });
     await authenticated.register(userRoutes, { prefix: '/api/users', services });
     await authenticated.register(conversationRoutes, { prefix: '/api/conversations', services });

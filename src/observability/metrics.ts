@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from '../db/connection.ts';
+import type { QuotaMetrics } from '../quotas/quotas.ts';
 
 /**
  * Prometheus metrics of one server instance. Each instance owns its registry
@@ -37,7 +38,7 @@ export interface RealtimeGaugeSource {
   users(): number;
 }
 
-export interface Metrics extends MessageMetrics, RealtimeMetrics {
+export interface Metrics extends MessageMetrics, RealtimeMetrics, QuotaMetrics {
   /** One HTTP response: `route` is the route pattern (never the raw URL). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Reads connection counts from the real-time registry at every scrape. */
@@ -131,6 +132,13 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const quotaRefusals = new Counter({
+    name: 'chat_quota_refusals_total',
+    help: 'Requests and connections refused by a per-user or per-address quota (429), by kind (src/quotas/limits.ts)',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+
   // Sampled continuously and reset at every scrape: each scrape reports the delay since the previous one.
   const loopDelayResolutionMs = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
@@ -197,6 +205,9 @@ export function createMetrics(): Metrics {
     },
     busPublishFailed() {
       publishFailures.inc();
+    },
+    quotaRefused(kind) {
+      quotaRefusals.inc({ kind });
     },
     trackRealtime(source) {
       realtime = source;

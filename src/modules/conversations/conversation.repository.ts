@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -111,25 +112,31 @@ export async function findConversationWithParticipants(
   return row ? splitJoined(row) : undefined;
 }
 
-/** Newest activity first; `userId` narrows to one participant's conversations. */
+/** Newest activity first; `userId` narrows to one participant's conversations. Counted up to COUNT_CAP. */
 export async function listConversations(
   db: Db,
   userId: string | undefined,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: ConversationWithParticipants[] }> {
-  const count = () => involving(db, userId).select((eb) => eb.fn.countAll<number>().as('count'));
-  // The total rides on every row as an uncorrelated subquery (evaluated once):
+): Promise<CappedCount & { rows: ConversationWithParticipants[] }> {
+  const matches = (n: number) => involving(db, userId).select('id').limit(n);
+  const capped = (n: number) =>
+    db.selectFrom(matches(n).as('capped')).select((eb) => eb.fn.countAll<number>().as('count'));
+  // The (capped) total rides on every row as an uncorrelated subquery (evaluated once):
   // a page is one round trip, and only a page past the end asks for the count alone.
   const rows = await withParticipants(db, userId)
-    .select(count().as('total_count'))
+    .select(capped(COUNT_CAP + 1).as('total_count'))
     .orderBy('conversations.updated_at', 'desc')
     .orderBy('conversations.id', 'desc')
     .limit(limit)
-    .offset(offset)
+    .offset(Math.min(offset, COUNT_CAP))
     .execute();
-  const total = rows[0]?.total_count ?? (await count().executeTakeFirstOrThrow()).count;
-  return { count: Number(total), rows: rows.map(splitJoined) };
+  const first = rows[0];
+  const counted = first
+    ? { count: Math.min(Number(first.total_count), COUNT_CAP), exact: Number(first.total_count) <= COUNT_CAP }
+    : await cappedCount(db, matches);
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  return { ...counted, rows: rows.map(splitJoined) };
 }
 
 /** Ids of every conversation the user takes part in. */

@@ -1,4 +1,5 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
+import { type CappedCount, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
@@ -144,36 +145,107 @@ export async function deletedSeqs(db: Db, conversationId: string): Promise<numbe
 }
 
 export interface MessageFilter {
-  conversationId?: string;
   senderId?: string;
   messageType?: MessageRow['message_type'];
-  /** Restrict to conversations this user takes part in. */
-  participantId?: string;
+  /** Only messages older than this one (ids are UUIDv7: id order is creation order): the keyset cursor. */
+  beforeId?: string;
 }
 
-function filtered(db: Db, filter: MessageFilter) {
-  let query = db.selectFrom('messages');
-  if (filter.conversationId) query = query.where('conversation_id', '=', filter.conversationId);
-  if (filter.senderId) query = query.where('sender_id', '=', filter.senderId);
-  if (filter.messageType) query = query.where('message_type', '=', filter.messageType);
-  if (filter.participantId) query = query.where('conversation_id', 'in', conversationIdsOf(db, filter.participantId));
-  return query;
+/** Where a message list looks: everywhere (admins), or the conversations of one participant. */
+export type MessageScope = { kind: 'all' } | { kind: 'conversations'; ids: readonly string[] };
+
+/**
+ * Up to this many conversations, a participant's list reads each
+ * conversation's newest matches through its own index range and merges them
+ * (bounded work whatever the filters); past it, one scan of the messages
+ * table filtered by membership. Buyers have a handful of conversations.
+ */
+export const PER_CONVERSATION_MERGE_LIMIT = 50;
+
+function matching<QB extends SelectQueryBuilder<Database, 'messages', any>>(query: QB, filter: MessageFilter): QB {
+  let q = query;
+  if (filter.senderId) q = q.where('sender_id', '=', filter.senderId) as QB;
+  if (filter.messageType) q = q.where('message_type', '=', filter.messageType) as QB;
+  if (filter.beforeId) q = q.where('id', '<', filter.beforeId) as QB;
+  return q;
 }
 
-/** Newest first. Ids are UUIDv7, so id order is creation order across conversations. */
+/**
+ * Matching messages newest first (id descending), for the caller to limit and
+ * offset; `window` bounds what each conversation contributes (offset + limit).
+ * Every shape walks an index in id order (migration 20261204120000): the
+ * primary key, (message_type, id), (sender_id, id), or per conversation
+ * (conversation_id, id), (conversation_id, message_type, id), (conversation_id, sender_id, id).
+ */
+function newest(db: Db, scope: MessageScope, filter: MessageFilter, window: number, idsOnly: boolean) {
+  const base = () => {
+    const from = db.selectFrom('messages');
+    return matching(idsOnly ? from.select('id') : from.selectAll(), filter) as SelectQueryBuilder<
+      Database,
+      'messages',
+      MessageRow
+    >;
+  };
+  if (scope.kind === 'all') return base().orderBy('id', 'desc');
+  if (scope.ids.length === 1)
+    return base()
+      .where('conversation_id', '=', scope.ids[0] as string)
+      .orderBy('id', 'desc');
+  const branches = scope.ids.map((id, i) =>
+    db.selectFrom(base().where('conversation_id', '=', id).orderBy('id', 'desc').limit(window).as(`c${i}`)).selectAll(),
+  );
+  const [first, ...rest] = branches;
+  if (!first) throw new Error('a conversation scope names at least one conversation');
+  const union = rest.reduce((all, branch) => all.unionAll(branch), first);
+  return db.selectFrom(union.as('merged')).selectAll().orderBy('id', 'desc') as unknown as SelectQueryBuilder<
+    Database,
+    'messages',
+    MessageRow
+  >;
+}
+
+/** Membership by subquery: the fallback for participants of many conversations. */
+function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, idsOnly: boolean) {
+  const from = db.selectFrom('messages');
+  return matching(idsOnly ? from.select('id') : from.selectAll(), filter)
+    .where('conversation_id', 'in', conversationIdsOf(db, participantId))
+    .orderBy('id', 'desc') as SelectQueryBuilder<Database, 'messages', MessageRow>;
+}
+
+/** The conversations a participant's list reads: their ids, or the participant when there are too many to merge. */
+export async function participantScope(
+  db: Db,
+  participantId: string,
+): Promise<MessageScope | { kind: 'participant'; id: string }> {
+  const rows = await conversationIdsOf(db, participantId)
+    .limit(PER_CONVERSATION_MERGE_LIMIT + 1)
+    .execute();
+  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', id: participantId };
+  return { kind: 'conversations', ids: rows.map((row) => row.id) };
+}
+
+export type ListScope = Awaited<ReturnType<typeof participantScope>>;
+
+/** Newest first, with a count exact up to COUNT_CAP; a page past a capped count is a 422 (see capped-count.ts). */
 export async function listMessages(
   db: Db,
+  scope: ListScope,
   filter: MessageFilter,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: MessageRow[] }> {
-  const [countRow, rows] = await Promise.all([
-    filtered(db, filter)
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .executeTakeFirstOrThrow(),
-    filtered(db, filter).selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
-  ]);
-  return { count: Number(countRow.count), rows };
+): Promise<CappedCount & { rows: MessageRow[] }> {
+  if (scope.kind === 'conversations' && scope.ids.length === 0) return { count: 0, exact: true, rows: [] };
+  const query = (window: number, idsOnly: boolean) =>
+    scope.kind === 'participant'
+      ? newestOfParticipant(db, scope.id, filter, idsOnly)
+      : newest(db, scope, filter, window, idsOnly);
+  const counted = await cappedCount(db, (n) => query(n, true).limit(n));
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  const rows = await query(offset + limit, false)
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return { ...counted, rows };
 }
 
 /** Marks one message read; true when it was unread before. */

@@ -42,6 +42,11 @@ export interface MessageServiceDeps {
   mediaDir: string;
   /** Counts stored messages (after commit); omitted where nothing is measured. */
   metrics?: MessageMetrics | undefined;
+  /**
+   * The sender's share of the per-user send budget (REST and WebSocket draw on
+   * the same one, src/quotas/quotas.ts); throws the 429 when it is spent.
+   */
+  takeSend?: ((userId: string) => void) | undefined;
   /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
   batching?: AppendBatcherOptions | undefined;
 }
@@ -144,6 +149,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
       if (caller.role === 'admin') throw forbidden('admin_read_only');
       if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
+      deps.takeSend?.(caller.id);
       const conversation = await conversations.membership(caller, input.conversation_id);
       const type = input.message_type ?? 'text';
       const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
@@ -197,24 +203,34 @@ export function createMessageService(deps: MessageServiceDeps) {
         conversation_id?: string | undefined;
         sender_id?: string | undefined;
         message_type?: MessageType | undefined;
+        before_id?: string | undefined;
       },
       page: Page,
-    ) {
-      // One conversation and no other filter: the seq-windowed history path.
-      if (query.conversation_id && !query.sender_id && !query.message_type) {
+    ): Promise<{ count: number; count_exact?: boolean; results: Message[] }> {
+      // One conversation and no other filter: the seq-windowed history path (exact count, any depth).
+      if (query.conversation_id && !query.sender_id && !query.message_type && !query.before_id) {
         return history(caller, query.conversation_id, { page: page.page, page_size: page.pageSize, order: 'desc' });
       }
       const filter: repo.MessageFilter = {
-        ...(query.conversation_id ? { conversationId: query.conversation_id } : {}),
         ...(query.sender_id ? { senderId: query.sender_id } : {}),
         ...(query.message_type ? { messageType: query.message_type } : {}),
+        ...(query.before_id ? { beforeId: query.before_id } : {}),
       };
-      if (caller.role !== 'admin') {
-        if (query.conversation_id) await conversations.visible(caller, query.conversation_id);
-        filter.participantId = caller.id;
+      let scope: repo.ListScope;
+      if (query.conversation_id) {
+        const conversation = await conversations.visible(caller, query.conversation_id);
+        scope = { kind: 'conversations', ids: [conversation.id] };
+      } else {
+        scope = caller.role === 'admin' ? { kind: 'all' } : await repo.participantScope(db, caller.id);
       }
-      const { count, rows } = await repo.listMessages(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
-      return { count, results: await present(rows) };
+      const { count, exact, rows } = await repo.listMessages(
+        db,
+        scope,
+        filter,
+        page.pageSize,
+        (page.page - 1) * page.pageSize,
+      );
+      return { count, ...(exact ? {} : { count_exact: false }), results: await present(rows) };
     },
 
     /** The recipient marks one message read; their unread count drops with it. */

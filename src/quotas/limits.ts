@@ -1,0 +1,43 @@
+/**
+ * Every per-user and per-address quota in one place (README, "Quotas"). They
+ * are constants, not environment variables: an operator tunes them by editing
+ * this file; tests inject smaller ones through ServerOptions.quotas.
+ */
+export interface QuotaLimits {
+  /**
+   * List requests (every paginated GET) one user may have in flight at once on
+   * one instance; the next is refused with 429 at once rather than queued, so a
+   * user flooding lists holds at most this many database connections.
+   */
+  listConcurrencyPerUser: number;
+  /** Messages one user may send through REST and WebSocket together: a burst, then a steady rate. */
+  sendBurst: number;
+  sendPerSecond: number;
+  /** Uploads (images and files) one user may make per hour, by count and by bytes stored. */
+  uploadsPerHour: number;
+  uploadBytesPerHour: number;
+  /** Open WebSockets per user on one instance; one more is refused with 429 before the upgrade. */
+  socketsPerUser: number;
+  /** New WebSocket upgrades per client address (request.ip) per second, cluster-wide with Redis. */
+  newSocketsPerAddressPerSecond: number;
+}
+
+export const DEFAULT_QUOTAS: QuotaLimits = {
+  listConcurrencyPerUser: 2,
+  // The same budget a single WebSocket connection has for its frames (realtime/rate-limit.ts).
+  sendBurst: 30,
+  sendPerSecond: 10,
+  uploadsPerHour: 200,
+  uploadBytesPerHour: 500 * 1024 * 1024,
+  socketsPerUser: 10,
+  newSocketsPerAddressPerSecond: 20,
+};
+
+/** What a refusal is counted as in /metrics (`chat_quota_refusals_total{kind}`). */
+export type QuotaKind =
+  | 'list_concurrency'
+  | 'send_rate'
+  | 'upload_count'
+  | 'upload_bytes'
+  | 'sockets_per_user'
+  | 'new_sockets_per_address';
