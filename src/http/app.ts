@@ -117,6 +117,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       mediaDir: config.MEDIA_DIR,
       maxFileSize: config.MAX_FILE_SIZE,
       baseUrl: config.BASE_URL,
+      quotas: services.quotas,
     });
   });
 

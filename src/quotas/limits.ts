@@ -18,8 +18,9 @@ export interface QuotaLimits {
   uploadBytesPerHour: number;
   /** Open WebSockets per user on one instance; one more is refused with 429 before the upgrade. */
   socketsPerUser: number;
-  /** New WebSocket upgrades per client address (request.ip) per second, cluster-wide with Redis. */
-  newSocketsPerAddressPerSecond: number;
+  /** New WebSocket upgrades per client address (request.ip) per window, cluster-wide with Redis. */
+  newSocketsPerAddress: number;
+  newSocketsWindowMs: number;
 }
 
 export const DEFAULT_QUOTAS: QuotaLimits = {
@@ -30,7 +31,8 @@ export const DEFAULT_QUOTAS: QuotaLimits = {
   uploadsPerHour: 200,
   uploadBytesPerHour: 500 * 1024 * 1024,
   socketsPerUser: 10,
-  newSocketsPerAddressPerSecond: 20,
+  newSocketsPerAddress: 20,
+  newSocketsWindowMs: 1000,
 };
 
 /** What a refusal is counted as in /metrics (`chat_quota_refusals_total{kind}`). */

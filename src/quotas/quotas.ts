@@ -45,6 +45,10 @@ export function createQuotas(overrides: Partial<QuotaLimits> = {}, metrics?: Quo
   return {
     limits,
     refuse,
+    /** Counts a refusal made elsewhere (@fastify/rate-limit). */
+    counted(kind: QuotaKind): void {
+      metrics?.quotaRefused(kind);
+    },
 
     /** One message about to be sent by this user, over either transport. */
     takeSend(userId: string): void {
