@@ -17,6 +17,7 @@ import { runFanout } from './scenarios/fanout.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runIdle } from './scenarios/idle.ts';
 import { runLatency } from './scenarios/latency.ts';
+import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runSend } from './scenarios/send.ts';
 
@@ -165,6 +166,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   fanout: runFanout,
   idle: runIdle,
   history: runHistory,
+  lists: runLists,
 };
 
 async function main(): Promise<void> {

@@ -38,7 +38,7 @@ export function createServices(
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
     metrics,
-    takeSend: quotas.takeSend,
+    sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
   return {
     tokens,

@@ -26,12 +26,14 @@ export interface QuotaLimits {
 export const DEFAULT_QUOTAS: QuotaLimits = {
   listConcurrencyPerUser: 2,
   // The same budget a single WebSocket connection has for its frames (realtime/rate-limit.ts).
-  sendBurst: 30,
+  sendBurst: 100,
   sendPerSecond: 10,
   uploadsPerHour: 200,
   uploadBytesPerHour: 500 * 1024 * 1024,
-  socketsPerUser: 10,
-  newSocketsPerAddress: 20,
+  // A merchant's or service agent's desk may keep many tabs open; 300 was the abuse.
+  socketsPerUser: 20,
+  // Generous: many users may share one address (offices, carrier NAT) and all reconnect after a restart.
+  newSocketsPerAddress: 50,
   newSocketsWindowMs: 1000,
 };
 

@@ -55,6 +55,14 @@ export function createQuotas(overrides: Partial<QuotaLimits> = {}, metrics?: Quo
       const wait = sends.take(userId);
       if (wait > 0) refuse('send_rate', wait);
     },
+    /**
+     * A send that stored nothing new because its client_msg_id was used before
+     * (a retry answered with the original, or a 409): its token comes back, so
+     * a client retrying after a reconnect is not throttled for it.
+     */
+    refundSend(userId: string): void {
+      sends.refund(userId);
+    },
 
     /** Before an upload streams: one more upload this hour, and bytes left. Returns the commit for its size. */
     beginUpload(userId: string): { stored(bytes: number): void; failed(): void } {

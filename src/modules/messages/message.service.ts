@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/errors.ts';
+import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import { conflict, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
@@ -43,10 +43,11 @@ export interface MessageServiceDeps {
   /** Counts stored messages (after commit); omitted where nothing is measured. */
   metrics?: MessageMetrics | undefined;
   /**
-   * The sender's share of the per-user send budget (REST and WebSocket draw on
-   * the same one, src/quotas/quotas.ts); throws the 429 when it is spent.
+   * The per-user send budget (REST and WebSocket draw on the same one,
+   * src/quotas/quotas.ts): `take` throws the 429 when it is spent; a retry of
+   * an earlier client_msg_id gets its token back.
    */
-  takeSend?: ((userId: string) => void) | undefined;
+  sendBudget?: { take(userId: string): void; refund(userId: string): void } | undefined;
   /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
   batching?: AppendBatcherOptions | undefined;
 }
@@ -138,6 +139,58 @@ export function createMessageService(deps: MessageServiceDeps) {
     return { count, results: await present(rows, profiles) };
   }
 
+  /** The send itself, once the budget allowed it. */
+  async function store(
+    caller: UserRow,
+    input: SendInput,
+    origin: SendOrigin,
+  ): Promise<{ message: Message; created: boolean }> {
+    const conversation = await conversations.membership(caller, input.conversation_id);
+    const type = input.message_type ?? 'text';
+    const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+    const clientMsgId = input.client_msg_id ?? null;
+
+    // No lookup before the transaction: retries are rare, and the unique key on
+    // (conversation, sender, client_msg_id) answers them authoritatively below.
+    const row = {
+      id: uuidv7(),
+      conversation_id: conversation.id,
+      sender_id: caller.id,
+      content: stored.content,
+      message_type: type,
+      filename: stored.filename,
+      client_msg_id: clientMsgId,
+      created_at: nowSeconds(),
+    };
+    const recipient = otherParticipant(conversation, caller.id);
+    let seq: number | undefined;
+    try {
+      seq = await appends.append({
+        message: row,
+        recipientUnread: repo.unreadColumnOf(conversation, recipient),
+        preview: previewOf(type, stored.content),
+      });
+    } catch (error) {
+      // A concurrent send with the same client_msg_id committed first.
+      if (clientMsgId === null || !isUniqueViolation(error)) throw error;
+      const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+      if (!winner) throw error;
+      deps.sendBudget?.refund(caller.id);
+      return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+    }
+    if (seq === undefined) throw notFound('conversation_not_found');
+    metrics?.messageStored(type);
+
+    const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
+    realtime.messageCreated({
+      message,
+      participants: [conversation.participant1_id, conversation.participant2_id],
+      skipConnectionId: origin.skipConnectionId,
+      echoToSender: origin.echoToSender,
+    });
+    return { message, created: true };
+  }
+
   return {
     present,
 
@@ -149,50 +202,14 @@ export function createMessageService(deps: MessageServiceDeps) {
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
       if (caller.role === 'admin') throw forbidden('admin_read_only');
       if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
-      deps.takeSend?.(caller.id);
-      const conversation = await conversations.membership(caller, input.conversation_id);
-      const type = input.message_type ?? 'text';
-      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
-      const clientMsgId = input.client_msg_id ?? null;
-
-      // No lookup before the transaction: retries are rare, and the unique key on
-      // (conversation, sender, client_msg_id) answers them authoritatively below.
-      const row = {
-        id: uuidv7(),
-        conversation_id: conversation.id,
-        sender_id: caller.id,
-        content: stored.content,
-        message_type: type,
-        filename: stored.filename,
-        client_msg_id: clientMsgId,
-        created_at: nowSeconds(),
-      };
-      const recipient = otherParticipant(conversation, caller.id);
-      let seq: number | undefined;
+      deps.sendBudget?.take(caller.id);
       try {
-        seq = await appends.append({
-          message: row,
-          recipientUnread: repo.unreadColumnOf(conversation, recipient),
-          preview: previewOf(type, stored.content),
-        });
+        return await store(caller, input, origin);
       } catch (error) {
-        // A concurrent send with the same client_msg_id committed first.
-        if (clientMsgId === null || !isUniqueViolation(error)) throw error;
-        const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
-        if (!winner) throw error;
-        return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+        // Nothing was stored through no fault of the client's: the token comes back, so its retry is not refused.
+        if (isDatabaseUnavailable(error)) deps.sendBudget?.refund(caller.id);
+        throw error;
       }
-      if (seq === undefined) throw notFound('conversation_not_found');
-      metrics?.messageStored(type);
-
-      const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
-      realtime.messageCreated({
-        message,
-        participants: [conversation.participant1_id, conversation.participant2_id],
-        skipConnectionId: origin.skipConnectionId,
-        echoToSender: origin.echoToSender,
-      });
-      return { message, created: true };
     },
 
     history,
