@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +18,7 @@ import { jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import { type Config, EXAMPLE_JWT_SECRET, parseConfig } from '../src/config/config.ts';
 import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
+import { MIGRATIONS_DIR } from '../src/db/migrator.ts';
 import { DEMO_USERS } from '../src/db/seed.ts';
 import { createLogger } from '../src/http/logging.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
@@ -17,6 +27,11 @@ import { createClient, type TestClient } from './helpers/http.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Every migration's name, oldest first. */
+const MIGRATIONS = readdirSync(MIGRATIONS_DIR)
+  .filter((file) => /^\d{14}_.*\.ts$/.test(file))
+  .map((file) => file.replace(/\.ts$/, ''))
+  .sort();
 const cliPath = (name: string) => join(ROOT, 'src', 'cli', `${name}.ts`);
 const CLIS = ['db', 'create-admin', 'change-password', 'token', 'setup'];
 
@@ -150,36 +165,48 @@ describe('command-line tools', { concurrency: true }, () => {
         rmSync(mediaDir, { recursive: true, force: true });
       });
 
-      test('db status on an empty database lists the migration as pending', async () => {
+      test('db status on an empty database lists every migration as pending', async () => {
         const run = await cli('db', ['status']);
         assertExit(run, 0, 'db status');
-        assert.match(run.stdout, /pending\s+\d{14}_initial_schema/);
-        assert.match(run.stdout, /current: \(empty database\); 1 pending: run npm run db:migrate/);
+        for (const name of MIGRATIONS) assert.match(run.stdout, new RegExp(`pending\\s+${name}`));
+        assert.match(
+          run.stdout,
+          new RegExp(`current: \\(empty database\\); ${MIGRATIONS.length} pending: run npm run db:migrate`),
+        );
       });
 
       test('db migrate applies every migration; status then shows it applied and at head', async () => {
         const migrate = await cli('db', ['migrate']);
         assertExit(migrate, 0, 'db migrate');
         // Progress: the count first, then each migration with its time as it is applied.
-        assert.match(migrate.stdout, /^Applying 1 migration\(s\)\.\.\.\napplied \d{14}_initial_schema \(\d+ ms\)\n/);
+        const applied = MIGRATIONS.map((name) => `applied ${name} \\(\\d+ ms\\)\\n`).join('');
+        assert.match(
+          migrate.stdout,
+          new RegExp(`^Applying ${MIGRATIONS.length} migration\\(s\\)\\.\\.\\.\\n${applied}`),
+        );
         assert.match(migrate.stdout, /At head/);
         const status = await cli('db', ['status']);
         assertExit(status, 0, 'db status');
-        assert.match(status.stdout, /applied \d{4}-\d\d-\d\dT[\d:.]+Z\s+\d{14}_initial_schema/);
-        assert.match(status.stdout, /current: \d{14}_initial_schema; at head/);
+        for (const name of MIGRATIONS) {
+          assert.match(status.stdout, new RegExp(`applied \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\s+${name}`));
+        }
+        assert.match(status.stdout, new RegExp(`current: ${MIGRATIONS.at(-1)}; at head`));
         assert.doesNotMatch(status.stdout, /pending /);
         const again = await cli('db', ['migrate']);
         assertExit(again, 0, 'db migrate again');
         assert.match(again.stdout, /Already at head/);
       });
 
-      test('db rollback reverts the newest migration; migrate restores it', async () => {
-        const rollback = await cli('db', ['rollback']);
-        assertExit(rollback, 0, 'db rollback');
-        assert.match(rollback.stdout, /reverted \d{14}_initial_schema/);
+      test('db rollback reverts one migration at a time, newest first; migrate restores them', async () => {
+        // Newest first, one migration per rollback, down to the initial schema.
+        for (const [i, name] of [...MIGRATIONS].reverse().entries()) {
+          const rollback = await cli('db', ['rollback']);
+          assertExit(rollback, 0, 'db rollback');
+          assert.match(rollback.stdout, new RegExp(`reverted ${name}`));
+          assert.match((await cli('db', ['status'])).stdout, new RegExp(`${i + 1} pending: run npm run db:migrate`));
+        }
         const tables = await database.db.introspection.getTables();
         assert.ok(!tables.some((table) => table.name === 'users'), 'the users table is gone');
-        assert.match((await cli('db', ['status'])).stdout, /1 pending: run npm run db:migrate/);
         const nothing = await cli('db', ['rollback']);
         assertExit(nothing, 0, 'db rollback on an empty schema');
         assert.match(nothing.stdout, /Nothing to roll back/);
