@@ -37,6 +37,7 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   fanout   deliveries/s to 10/100/1,000 admins vs a bare ws broadcaster
   idle     memory and CPU per idle authenticated WebSocket (10k; 50k in --full)
   history  GET …/messages first and deep page of a 1,000,000-message conversation vs the bare SELECT
+  lists    another user's p99 and 503s while one buyer hammers every list (300,000 messages) vs that user alone
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)

@@ -150,6 +150,42 @@ for (const dialect of testDialects) {
       assert.deepEqual(none.body, { count: 0, results: [] });
     });
 
+    test("a participant's list merges their conversations newest first, with an exact count and a cursor", async () => {
+      const buyer = await app.addUser('b3', 'buyer');
+      await app.addUser('m2', 'merchant');
+      const [one, two] = [
+        await openConversation(app, buyer, 'b3', 'm1'),
+        await openConversation(app, buyer, 'b3', 'm2'),
+      ];
+      const sent: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const response = await app.client.post('/api/messages/', {
+          token: buyer,
+          body: { conversation_id: i % 2 === 0 ? one : two, content: `merged ${i}` },
+        });
+        assert.equal(response.status, 201);
+        sent.push(response.body.id);
+      }
+      const newestFirst = [...sent].sort().reverse();
+      const all = await app.client.get('/api/messages/?page_size=4', { token: buyer });
+      assert.equal(all.body.count, 6);
+      assert.deepEqual(
+        all.body.results.map((m: { id: string }) => m.id),
+        newestFirst.slice(0, 4),
+      );
+      const rest = await app.client.get(`/api/messages/?page_size=4&before_id=${newestFirst[3]}`, { token: buyer });
+      assert.deepEqual(
+        rest.body.results.map((m: { id: string }) => m.id),
+        newestFirst.slice(4),
+      );
+      const page2 = await app.client.get('/api/messages/?page=2&page_size=4&message_type=text', { token: buyer });
+      assert.deepEqual(
+        page2.body.results.map((m: { id: string }) => m.id),
+        newestFirst.slice(4),
+      );
+      assert.equal(page2.body.count, 6);
+    });
+
     test('a page past a capped count is a 422 naming the cursor; before_id pages on without gaps', async () => {
       const deep = await app.client.get(`/api/messages/?message_type=text&page=${COUNT_CAP / 50 + 1}&page_size=50`, {
         token: flooder,

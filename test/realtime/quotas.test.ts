@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SAMPLES } from '../helpers/media-samples.ts';
 import { scrape } from '../helpers/metrics.ts';
+import { REDIS_SKIP_REASON, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { assertError } from '../helpers/rest.ts';
 import { type RealtimeTestApp, startRealtimeApp } from './helpers.ts';
 
@@ -117,5 +119,39 @@ describe('quotas by bytes and by address', () => {
     await Promise.all(sockets.map((socket) => socket.close()));
     const metrics = await scrape(app.url);
     assert.equal(metrics.value('chat_quota_refusals_total', { kind: 'new_sockets_per_address' }), 1);
+  });
+});
+
+describe('new sockets per address across instances (Redis store)', { skip: REDIS_SKIP_REASON }, () => {
+  const apps: RealtimeTestApp[] = [];
+  // A client address of its own per run (through a trusted proxy): the Redis is shared, keys expire with the window.
+  const address = `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+
+  before(async () => {
+    const env = { REDIS_URL: TEST_REDIS_URL, TRUSTED_PROXIES: '127.0.0.1' };
+    const quotas = { newSocketsPerAddress: 3, newSocketsWindowMs: 60_000 };
+    apps.push(await startRealtimeApp({ env, quotas }));
+    apps.push(await startRealtimeApp({ env, quotas, databasePath: apps[0]?.databasePath ?? '' }));
+    await apps[0]?.addUser('b1', 'buyer');
+  });
+  after(async () => {
+    for (const app of apps.reverse()) await app.close();
+  });
+
+  test("the limit is shared by every instance and keyed by the client's address behind the proxy", async () => {
+    const [one, two] = apps as [RealtimeTestApp, RealtimeTestApp];
+    const token = await one.tokenFor('b1');
+    const sockets = [
+      await one.connect('b1', token, from(address)),
+      await two.connect('b1', token, from(address)),
+      await one.connect('b1', token, from(address)),
+    ];
+    const refused = await two.refused('b1', { token, ...from(address) });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error_type, 'too_many_new_sockets');
+    // Another client behind the same proxy has its own allowance.
+    sockets.push(await two.connect('b1', token, from(`${address.split('.').slice(0, 3).join('.')}.0`)));
+    await Promise.all(sockets.map((socket) => socket.close()));
   });
 });
