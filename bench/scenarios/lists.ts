@@ -1,7 +1,14 @@
+import { type CompiledQuery, Kysely, MysqlDialect } from 'kysely';
+import { createPool } from 'mysql2';
+import mysql from 'mysql2/promise';
 import { COUNT_CAP } from '../../src/db/capped-count.ts';
+import type { Database } from '../../src/db/types.ts';
+import { listConversations } from '../../src/modules/conversations/conversation.repository.ts';
+import * as repo from '../../src/modules/messages/message.repository.ts';
+import { listUsers } from '../../src/modules/users/user.repository.ts';
 import { DEFAULT_QUOTAS } from '../../src/quotas/limits.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
-import { explain, insertConversations, insertUsers, seedMessages } from '../lib/database.ts';
+import { insertConversations, insertUsers, seedMessages } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
 
@@ -106,6 +113,66 @@ const VICTIM_PATHS = [
   '/api/messages/?message_type=text&page_size=20',
 ];
 
+interface PlannedStatement {
+  sql: string;
+  plan: Record<string, unknown>[];
+  /** Per table read: the key used, the rows estimated, and the Extra notes. */
+  summary: string;
+}
+
+/** Every statement the service's list functions issue for each filter shape, with MariaDB's EXPLAIN of it. */
+async function explainShapes(url: string, conversationId: string): Promise<Record<string, PlannedStatement[]>> {
+  const recorded: CompiledQuery[] = [];
+  const pool = createPool({ uri: url, connectionLimit: 2, charset: 'utf8mb4_unicode_ci', supportBigNumbers: true });
+  const db = new Kysely<Database>({
+    dialect: new MysqlDialect({ pool }),
+    log: (event) => {
+      if (event.level === 'query') recorded.push(event.query);
+    },
+  });
+  const explainer = await mysql.createConnection({ uri: url, charset: 'utf8mb4_unicode_ci' });
+  const attacker = await repo.participantScope(db, 'la0001');
+  const merchant = await repo.participantScope(db, 'lm0001');
+  const one: repo.ListScope = { kind: 'conversations', ids: [conversationId] };
+  const shapes: Record<string, () => Promise<unknown>> = {
+    'buyer type=text': () => repo.listMessages(db, attacker, { messageType: 'text' }, 1, 0),
+    'buyer sender': () => repo.listMessages(db, attacker, { senderId: 'la0001' }, 50, 0),
+    'buyer conversation+type': () => repo.listMessages(db, one, { messageType: 'text' }, 50, 0),
+    'buyer conversation+sender': () => repo.listMessages(db, one, { senderId: 'lm0001' }, 50, 0),
+    'buyer conversation+sender+type': () =>
+      repo.listMessages(db, one, { senderId: 'la0001', messageType: 'image' }, 50, 0),
+    'buyer type=text page 200': () => repo.listMessages(db, attacker, { messageType: 'text' }, 50, 199 * 50),
+    'merchant (many conversations)': () => repo.listMessages(db, merchant, {}, 20, 0),
+    'merchant type=image': () => repo.listMessages(db, merchant, { messageType: 'image' }, 20, 0),
+    'admin all': () => repo.listMessages(db, { kind: 'all' }, {}, 50, 0),
+    'admin type=text': () => repo.listMessages(db, { kind: 'all' }, { messageType: 'text' }, 50, 0),
+    'admin sender+type': () =>
+      repo.listMessages(db, { kind: 'all' }, { senderId: 'la0001', messageType: 'text' }, 50, 0),
+    'conversations of the merchant': () => listConversations(db, 'lm0001', 100, 0),
+    'users q': () => listUsers(db, { roles: ['merchant'], search: 'bench' }, 20, 0),
+  };
+  const plans: Record<string, PlannedStatement[]> = {};
+  try {
+    for (const [shape, run] of Object.entries(shapes)) {
+      recorded.length = 0;
+      await run();
+      plans[shape] = [];
+      for (const query of recorded) {
+        const [rows] = await explainer.query<mysql.RowDataPacket[]>(`EXPLAIN ${query.sql}`, [...query.parameters]);
+        const plan = rows.map((row) => ({ ...row }));
+        const summary = plan
+          .map((row) => `${row.table}:${row.key ?? 'no key'} ~${row.rows}${row.Extra ? ` (${row.Extra})` : ''}`)
+          .join(', ');
+        plans[shape]?.push({ sql: query.sql, plan, summary });
+      }
+    }
+  } finally {
+    await explainer.end();
+    await db.destroy();
+  }
+  return plans;
+}
+
 export async function runLists(ctx: BenchContext): Promise<void> {
   const plan = ctx.plan.lists;
   const seeded = await seed(ctx);
@@ -173,24 +240,12 @@ export async function runLists(ctx: BenchContext): Promise<void> {
       )} req/s, statuses ${JSON.stringify(attackRun.statuses)}; ${cpuLine(attacked.cpu)}`,
     );
 
-    // The plans the attacker's heaviest filters get (MariaDB EXPLAIN of the count and the page).
-    const plans: Record<string, unknown> = {};
-    const conversationId = seeded.attackerConversation;
-    plans.countTextAll = await explain(
-      ctx.db.url,
-      'SELECT id FROM messages WHERE message_type = ? ORDER BY id DESC LIMIT ?',
-      ['text', COUNT_CAP + 1],
-    );
-    plans.pageInConversationByType = await explain(
-      ctx.db.url,
-      'SELECT * FROM messages WHERE message_type = ? AND conversation_id = ? ORDER BY id DESC LIMIT 50',
-      ['text', conversationId],
-    );
-    plans.pageInConversationBySender = await explain(
-      ctx.db.url,
-      'SELECT * FROM messages WHERE sender_id = ? AND conversation_id = ? ORDER BY id DESC LIMIT 50',
-      ['la0001', conversationId],
-    );
+    // The plans MariaDB gives every statement of every filter shape, recorded from the service's own
+    // repository functions against the loaded table.
+    const plans = await explainShapes(ctx.db.url, seeded.attackerConversation);
+    for (const [shape, statements] of Object.entries(plans)) {
+      ctx.log('lists', `plan ${shape}: ${statements.map((st) => st.summary).join(' | ')}`);
+    }
 
     const met = victim503 === 0 && p99 < P99_GOAL_MS && victimNon200.length === 0;
     const limitedBy = diagnose(attacked, { operations: victimRun.completed + attackRun.completed });

@@ -16,8 +16,8 @@ export const LIST_ROUTE = { list: true } as const;
  * user looping over expensive lists could otherwise hold every database
  * connection and make everyone else's requests wait into 503s. The excess is
  * refused at once with 429 (never queued, which would hold memory and
- * sockets instead). Register inside the authenticated scope: the slot is
- * taken per caller, after authentication, and given back once the handler
+ * sockets instead). Register inside the authenticated scope, after its
+ * authentication hook: the slot is taken per caller and given back once the handler
  * has answered (onSend), or the response ended some other way (onResponse).
  */
 export function registerListGuard(app: FastifyInstance, quotas: Quotas): void {
@@ -25,7 +25,9 @@ export function registerListGuard(app: FastifyInstance, quotas: Quotas): void {
   const release = async (request: FastifyRequest) => {
     releases.get(request)?.();
   };
-  app.addHook('preHandler', async (request) => {
+  // onRequest, right after the authentication hook (hooks run in the order they were added): a refusal costs
+  // no query-string validation, which matters when one user floods.
+  app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.list !== true) return;
     releases.set(request, quotas.enterList(request.caller.id));
   });
