@@ -191,6 +191,7 @@ for (const dialect of testDialects) {
         token: flooder,
       });
       assertError(deep, 422, 'page_too_deep');
+      assertError(await app.client.get('/api/messages/?before_id=a%2Fb', { token: flooder }), 422, 'validation_error');
       // Past the end of an exact count: an empty page, as always.
       const past = await app.client.get('/api/messages/?message_type=image&page=1000', { token: flooder });
       assert.deepEqual(past.body.results, []);
