@@ -25,7 +25,8 @@ export interface QuotaLimits {
 
 export const DEFAULT_QUOTAS: QuotaLimits = {
   listConcurrencyPerUser: 2,
-  // The same budget a single WebSocket connection has for its frames (realtime/rate-limit.ts).
+  // The burst lets a client flush an offline queue on reconnect; the rate is one socket's frame rate
+  // (realtime/rate-limit.ts), which still limits each socket's frames of every kind.
   sendBurst: 100,
   sendPerSecond: 10,
   uploadsPerHour: 200,
