@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { createConnection } from 'mysql2/promise';
 import { COUNT_CAP } from '../src/db/capped-count.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
+import { PER_CONVERSATION_MERGE_LIMIT } from '../src/modules/messages/message.repository.ts';
 import { MYSQL_SKIP_REASON, testDialects } from './helpers/databases.ts';
 import { scrape } from './helpers/metrics.ts';
 import { assertError, openConversation } from './helpers/rest.ts';
@@ -184,6 +185,45 @@ for (const dialect of testDialects) {
         newestFirst.slice(4),
       );
       assert.equal(page2.body.count, 6);
+    });
+
+    test('a participant of more conversations than are merged is listed right, with every filter', async () => {
+      const merchant = await app.addUser('m9', 'merchant');
+      const buyers = Array.from({ length: PER_CONVERSATION_MERGE_LIMIT + 1 }, (_, i) => `bm${i}`);
+      const db = app.server.database.db;
+      for (const id of buyers) await app.addUser(id, 'buyer');
+      const conversations = await Promise.all(buyers.map((id) => openConversation(app, merchant, 'm9', id)));
+      for (const [i, conversation] of conversations.slice(0, 3).entries()) {
+        await insertMessages(app, conversation, i === 1 ? (buyers[1] as string) : 'm9', 2);
+      }
+      await db
+        .updateTable('messages')
+        .set({ message_type: 'image' })
+        .where('content', '=', 'bulk 0')
+        .where('conversation_id', '=', conversations[2] as string)
+        .execute();
+      const ids = (body: { results: { id: string }[] }) => body.results.map((m) => m.id);
+      const expected = await db
+        .selectFrom('messages')
+        .select(['id', 'sender_id', 'message_type'])
+        .where('conversation_id', 'in', conversations.slice(0, 3))
+        .orderBy('id', 'desc')
+        .execute();
+      const all = await app.client.get('/api/messages/?page_size=100', { token: merchant });
+      assert.deepEqual([all.body.count, ids(all.body)], [6, expected.map((m) => m.id)]);
+      const images = await app.client.get('/api/messages/?message_type=image', { token: merchant });
+      assert.deepEqual(
+        ids(images.body),
+        expected.filter((m) => m.message_type === 'image').map((m) => m.id),
+      );
+      const fromBuyer = await app.client.get(`/api/messages/?sender_id=${buyers[1]}`, { token: merchant });
+      assert.deepEqual(
+        ids(fromBuyer.body),
+        expected.filter((m) => m.sender_id === buyers[1]).map((m) => m.id),
+      );
+      const conversationsPage = await app.client.get('/api/conversations/?page_size=100', { token: merchant });
+      assert.equal(conversationsPage.body.count, buyers.length);
+      assert.equal(new Set(conversationsPage.body.results.map((c: { id: string }) => c.id)).size, buyers.length);
     });
 
     test('a page past a capped count is a 422 naming the cursor; before_id pages on without gaps', async () => {
