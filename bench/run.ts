@@ -18,6 +18,7 @@ import { runFootprint } from './scenarios/footprint.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runIdle } from './scenarios/idle.ts';
 import { runLatency } from './scenarios/latency.ts';
+import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runSend } from './scenarios/send.ts';
 
@@ -38,6 +39,7 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   fanout   deliveries/s to 10/100/1,000 admins vs a bare ws broadcaster
   idle     memory and CPU per idle authenticated WebSocket (10k; 50k in --full)
   history  GET …/messages first and deep page of a 1,000,000-message conversation vs the bare SELECT
+  lists    another user's p99 and 503s while one buyer hammers every list (300,000 messages) vs that user alone
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
@@ -168,6 +170,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   fanout: runFanout,
   idle: runIdle,
   history: runHistory,
+  lists: runLists,
 };
 
 async function main(): Promise<void> {

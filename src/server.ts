@@ -11,6 +11,8 @@ import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import type { QuotaLimits } from './quotas/limits.ts';
+import { createQuotas, type Quotas } from './quotas/quotas.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { redisKeyPrefix } from './realtime/redis-prefix.ts';
@@ -20,6 +22,7 @@ export interface RunningServer {
   app: FastifyInstance;
   database: DatabaseHandle;
   realtime: Realtime;
+  quotas: Quotas;
   /** The address actually bound (useful with PORT=0). */
   url: string;
   close(): Promise<void>;
@@ -66,6 +69,8 @@ export interface ServerOptions {
   revocationRefreshMs?: number;
   /** Header, body-rate and per-address connection limits; defaults to EDGE_LIMITS, tests shorten them. */
   edgeLimits?: Partial<EdgeLimits>;
+  /** Per-user and per-address quotas; DEFAULT_QUOTAS unless given (tests make them small). */
+  quotas?: Partial<QuotaLimits>;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -140,7 +145,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       closeStateRedis = client.closeStateRedis;
       stateRedis = client.openStateRedis(config.REDIS_URL, 'auth-state', logger);
     }
-    const services = createServices(database.db, config, realtime, userCache, metrics, {
+    const quotas = createQuotas(options.quotas, metrics);
+    const services = createServices(database.db, config, realtime, userCache, quotas, metrics, {
       redis: stateRedis,
       redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),
       logger,
@@ -164,6 +170,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       readiness: config.REDIS_URL === '' ? [] : [{ name: 'redis', check: () => liveRealtime.checkBus() }],
       metrics,
       edgeLimits: { ...EDGE_LIMITS, ...options.edgeLimits },
+      ...(stateRedis ? { stateRedis } : {}),
     });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing
@@ -185,6 +192,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       app,
       database,
       realtime,
+      quotas,
       url,
       async close() {
         clearInterval(revocationRefresh);

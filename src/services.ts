@@ -22,6 +22,7 @@ import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
+import type { Quotas } from './quotas/quotas.ts';
 import type { RealtimePublisher } from './realtime/publisher.ts';
 
 /** State shared by every instance of a deployment: in Redis when REDIS_URL is set, else in this process. */
@@ -38,6 +39,7 @@ export function createServices(
   config: Config,
   realtime: RealtimePublisher,
   userCache: UserCache,
+  quotas: Quotas,
   metrics?: MessageMetrics,
   shared: SharedState = { redis: undefined, redisPrefix: '', logger: { warn() {} } },
 ) {
@@ -66,6 +68,7 @@ export function createServices(
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
     metrics,
+    sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
   const revocations = createSessionRevocations(db);
   return {
@@ -86,6 +89,7 @@ export function createServices(
     conversations,
     messages,
     quickReplies: createQuickReplyService({ db }),
+    quotas,
   };
 }
 

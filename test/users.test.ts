@@ -73,6 +73,13 @@ for (const dialect of testDialects) {
         assert.deepEqual(ids((await app.client.get('/api/users/?q=b', { token: admin })).body).sort(), ['b1', 'b2']);
       });
 
+      test('q matches case-insensitively on every dialect (MySQL columns use a binary collation)', async () => {
+        assert.deepEqual(ids((await app.client.get('/api/users/?q=ALICE', { token: admin })).body), ['b1']);
+        assert.deepEqual(ids((await app.client.get('/api/users/?q=Shop_One', { token: buyer })).body), ['m1']);
+        assert.deepEqual(ids((await app.client.get('/api/users/?q=M2', { token: buyer })).body), ['m2']);
+        assert.deepEqual(ids((await app.client.get('/api/users/?q=B', { token: admin })).body).sort(), ['b1', 'b2']);
+      });
+
       test('pages partition the list; a page beyond the end is empty with the right count', async () => {
         const all = await app.client.get('/api/users/?page_size=100', { token: admin });
         const seen: string[] = [];

@@ -7,7 +7,7 @@
 
 export type Mode = 'smoke' | 'quick' | 'full';
 
-export const SCENARIOS = ['footprint', 'rest', 'send', 'latency', 'fanout', 'idle', 'history'] as const;
+export const SCENARIOS = ['footprint', 'rest', 'send', 'latency', 'fanout', 'idle', 'history', 'lists'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Plan {
@@ -44,6 +44,18 @@ export interface Plan {
     /** Also measure random pages (500 of them, in turn): the buffer pool's share. */
     randomPages: boolean;
   };
+  lists: {
+    /** Messages in the attacking buyer's conversation. */
+    messages: number;
+    /** Messages in the timed user's conversation, and spread over the other buyers' conversations. */
+    victimMessages: number;
+    otherMessages: number;
+    otherBuyers: number;
+    /** Closed-loop keep-alive connections of the attacking buyer. */
+    attackerConnections: number;
+    warmupMs: number;
+    durationMs: number;
+  };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -75,6 +87,15 @@ export function planFor(mode: Mode): Plan {
           durationMs: 1_000,
           randomPages: false,
         },
+        lists: {
+          messages: 20_000,
+          victimMessages: 500,
+          otherMessages: 5_000,
+          otherBuyers: 10,
+          attackerConnections: 40,
+          warmupMs: 300,
+          durationMs: 1_500,
+        },
         profileMs: 1_500,
       };
     case 'quick':
@@ -101,6 +122,15 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 300,
           durationMs: 2_000,
           randomPages: false,
+        },
+        lists: {
+          messages: 250_000,
+          victimMessages: 1_000,
+          otherMessages: 50_000,
+          otherBuyers: 100,
+          attackerConnections: 40,
+          warmupMs: 1_000,
+          durationMs: 8_000,
         },
         profileMs: 3_000,
       };
@@ -134,6 +164,15 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 2_000,
           durationMs: 15_000,
           randomPages: true,
+        },
+        lists: {
+          messages: 250_000,
+          victimMessages: 1_000,
+          otherMessages: 50_000,
+          otherBuyers: 100,
+          attackerConnections: 40,
+          warmupMs: 3_000,
+          durationMs: 30_000,
         },
         profileMs: 5_000,
       };

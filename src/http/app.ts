@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
@@ -16,6 +17,7 @@ import { type ReadinessCheck, systemRoutes } from '../modules/system/system.rout
 import { userRoutes } from '../modules/users/user.routes.ts';
 import { registerMetrics } from '../observability/http-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { registerListGuard } from '../quotas/list-guard.ts';
 import { registerRealtimeGateway } from '../realtime/gateway.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
@@ -44,6 +46,8 @@ export interface AppDependencies {
   metrics?: Metrics;
   /** Header, body-rate and per-address connection limits (EDGE_LIMITS in production; tests shorten them). */
   edgeLimits?: EdgeLimits;
+  /** The deployment's shared-state Redis (REDIS_URL set): per-address counts of new sockets live there. */
+  stateRedis?: Redis;
 }
 
 /** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
@@ -130,6 +134,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticateHook(services.authenticate, trustedOrigins(config)));
+    registerListGuard(authenticated, services.quotas);
     await authenticated.register(authRoutes, {
       prefix: '/api/auth',
       services,
@@ -145,12 +150,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       mediaDir: config.MEDIA_DIR,
       maxFileSize: config.MAX_FILE_SIZE,
       baseUrl: config.BASE_URL,
+      quotas: services.quotas,
     });
   });
 
   // Last, so the websocket plugin's hooks wrap only the socket routes.
   if (deps.realtime) {
-    await registerRealtimeGateway(app, { realtime: deps.realtime, db: database.db, services, config });
+    await registerRealtimeGateway(app, {
+      realtime: deps.realtime,
+      db: database.db,
+      services,
+      config,
+      ...(deps.stateRedis ? { redis: deps.stateRedis } : {}),
+    });
   }
 
   return app;

@@ -46,7 +46,16 @@ export function pageOf(
 }
 
 export function Paginated<T extends TSchema>(item: T) {
-  return Type.Object({ count: Type.Integer({ minimum: 0 }), results: Type.Array(item) });
+  return Type.Object({
+    count: Type.Integer({ minimum: 0 }),
+    count_exact: Type.Optional(
+      Type.Boolean({
+        description:
+          'Present (false) only when `count` stopped at the counting bound (10,000): there are at least that many matches. Absent: `count` is exact.',
+      }),
+    ),
+    results: Type.Array(item),
+  });
 }
 
 /** The error responses a route can give, for its OpenAPI entry and serialiser. */

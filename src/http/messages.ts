@@ -109,6 +109,28 @@ export const MESSAGES = {
     zh: '来自该地址的连接过多，请稍后重试',
     en: 'Too many connections from this address; retry shortly',
   },
+  // Quotas (src/quotas/limits.ts): 429 with Retry-After.
+  too_many_list_requests: {
+    zh: '同时进行的列表查询过多，请等前面的请求完成后再试',
+    en: 'Too many list requests in flight; wait for the earlier ones to finish',
+  },
+  send_rate_limited: { zh: '发送消息过于频繁，请稍后再试', en: 'You are sending messages too fast; slow down' },
+  upload_quota_exceeded: {
+    zh: '一小时内上传的文件数量或大小已达上限，请稍后再试',
+    en: 'Your hourly upload allowance (number of files or bytes) is used up; try again later',
+  },
+  too_many_sockets: {
+    zh: '该用户打开的实时连接过多，请先关闭其他窗口',
+    en: 'Too many open real-time connections for this user; close another tab first',
+  },
+  too_many_new_sockets: {
+    zh: '来自该地址的新连接过于频繁，请稍后再试',
+    en: 'Too many new connections from this address; try again shortly',
+  },
+  page_too_deep: {
+    zh: '页码过深：请缩小筛选范围，或用 before_id 继续向前翻页',
+    en: 'Page too deep: narrow the filters, or page further back with before_id',
+  },
   database_unavailable: { zh: '数据库暂时不可用，请稍后重试', en: 'The database is unavailable; retry shortly' },
   service_unavailable: { zh: '服务暂时不可用，请稍后重试', en: 'The service is unavailable; retry shortly' },
   internal_error: { zh: '服务器内部错误，请稍后重试', en: 'Internal server error; please retry later' },

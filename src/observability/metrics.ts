@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from '../db/connection.ts';
+import type { QuotaMetrics } from '../quotas/quotas.ts';
 
 /**
  * Prometheus metrics of one server instance. Each instance owns its registry
@@ -45,7 +46,7 @@ export interface RealtimeGaugeSource {
   users(): number;
 }
 
-export interface Metrics extends MessageMetrics, RealtimeMetrics, EdgeMetrics {
+export interface Metrics extends MessageMetrics, RealtimeMetrics, EdgeMetrics, QuotaMetrics {
   /** One HTTP response: `route` is the route pattern (never the raw URL). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Reads connection counts from the real-time registry at every scrape. */
@@ -146,6 +147,13 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const quotaRefusals = new Counter({
+    name: 'chat_quota_refusals_total',
+    help: 'Requests and connections refused by a per-user or per-address quota (429), by kind (src/quotas/limits.ts)',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+
   // Sampled continuously and reset at every scrape: each scrape reports the delay since the previous one.
   const loopDelayResolutionMs = 20;
   const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
@@ -215,6 +223,9 @@ export function createMetrics(): Metrics {
     },
     edgeRefusal(reason) {
       edgeRefusals.inc({ reason });
+    },
+    quotaRefused(kind) {
+      quotaRefusals.inc({ kind });
     },
     trackRealtime(source) {
       realtime = source;

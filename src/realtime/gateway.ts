@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
+import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config/config.ts';
@@ -11,11 +13,13 @@ import { languageOf } from '../http/messages.ts';
 import type { TicketIssuer } from '../modules/auth/ws-tickets.ts';
 import type { ConversationService } from '../modules/conversations/conversation.service.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
+import { type Quotas, quotaExceeded } from '../quotas/quotas.ts';
 import { ClientConnection } from './connection.ts';
 import { errorEvent, rejectionEvent } from './errors.ts';
 import { createFrameHandler } from './frame-handler.ts';
 import { CloseCode, MAX_FRAME_BYTES, parseClientFrame } from './protocol.ts';
 import type { Realtime } from './realtime.ts';
+import { redisKeyPrefix } from './redis-prefix.ts';
 import { trustedOrigins, upgradeGuard } from './upgrade-auth.ts';
 
 /** The WebSocket paths: the reference client's `/api/ws/{user_id}` and the seed's `/ws/{user_id}`. */
@@ -29,8 +33,34 @@ export interface GatewayDependencies {
     tickets: TicketIssuer;
     messages: Pick<MessageService, 'send' | 'readAll'>;
     conversations: Pick<ConversationService, 'visible'>;
+    quotas: Pick<Quotas, 'limits' | 'refuse' | 'counted'>;
   };
-  config: Pick<Config, 'CORS_ORIGINS' | 'BASE_URL' | 'MEDIA_DIR'>;
+  config: Pick<Config, 'CORS_ORIGINS' | 'BASE_URL' | 'MEDIA_DIR' | 'REDIS_PREFIX'>;
+  /** The deployment's shared-state Redis (REDIS_URL set), where the per-address counts live. */
+  redis?: Redis;
+}
+
+/** Where @fastify/rate-limit keeps the per-address counts of new sockets in Redis. */
+export const newSocketsRedisNamespace = (deploymentPrefix: string) => `${redisKeyPrefix(deploymentPrefix)}new-sockets:`;
+
+/**
+ * New upgrades per client address per second (request.ip: the client behind a
+ * TRUSTED_PROXIES proxy), with @fastify/rate-limit; counted in Redis when
+ * REDIS_URL is set, so the limit holds across instances. A Redis outage lets
+ * upgrades through (skipOnError) rather than refusing every client.
+ */
+async function limitNewSockets(app: FastifyInstance, deps: GatewayDependencies): Promise<void> {
+  const { quotas } = deps.services;
+  const { redis } = deps;
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis ? { redis, nameSpace: newSocketsRedisNamespace(deps.config.REDIS_PREFIX) } : {}),
+    skipOnError: true,
+    keyGenerator: (request) => request.ip,
+    onExceeded: () => quotas.counted('new_sockets_per_address'),
+    errorResponseBuilder: (_request, context) =>
+      quotaExceeded('new_sockets_per_address', Math.ceil(context.ttl / 1000)),
+  });
 }
 
 function asBuffer(data: RawData): Buffer {
@@ -68,7 +98,19 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     },
   });
 
-  const onRequest = upgradeGuard(services.authenticate, services.tickets, trustedOrigins(config));
+  const guard = upgradeGuard(services.authenticate, services.tickets, trustedOrigins(config));
+  const { quotas } = services;
+  /**
+   * Authenticated, and under the user's socket allowance on this instance:
+   * one more is refused with 429 before the upgrade (closing the oldest
+   * instead would let a script knock the user's real tabs off in a loop).
+   */
+  const onRequest = async (request: FastifyRequest): Promise<void> => {
+    await guard(request);
+    if (realtime.registry.ofUser(request.caller.id).length >= quotas.limits.socketsPerUser) {
+      quotas.refuse('sockets_per_user', 5);
+    }
+  };
 
   function onSocket(socket: WebSocket, request: FastifyRequest): void {
     if (realtime.closing) {
@@ -145,7 +187,22 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     tcp._httpMessage?.detachSocket(tcp);
   }
 
-  for (const path of WEBSOCKET_PATHS) {
-    app.get(path, { websocket: true, onRequest, schema: { hide: true } }, onSocket);
-  }
+  // In its own scope: the rate-limit plugin (and its decorator) stays private to the socket routes.
+  await app.register(async (sockets) => {
+    await limitNewSockets(sockets, deps);
+    for (const path of WEBSOCKET_PATHS) {
+      sockets.get(
+        path,
+        {
+          websocket: true,
+          onRequest,
+          schema: { hide: true },
+          config: {
+            rateLimit: { max: quotas.limits.newSocketsPerAddress, timeWindow: quotas.limits.newSocketsWindowMs },
+          },
+        },
+        onSocket,
+      );
+    }
+  });
 }

@@ -131,15 +131,19 @@ describe('one server child: slow, saturated, then absent database (MariaDB via a
     restSend(server.baseUrl, token(from), ledger.add(conversationId, from, label), timeoutMs);
 
   /**
-   * A request that always reads the database (two statements at once). The
-   * caller's own row may come from the server's short cache, so /api/auth/me
-   * would not reach the pool.
+   * A request that always reads the database. The caller's own row may come
+   * from the server's short cache, so /api/auth/me would not reach the pool.
+   * Not a list: one user's concurrent lists are capped per user (429 past
+   * DEFAULT_QUOTAS.listConcurrencyPerUser), so a list flood by one user
+   * cannot reach the pool's limits any more; one conversation's row can.
    */
-  const DATABASE_READ = '/api/conversations/';
+  const databaseRead = () => `/api/conversations/${conversationOf.b1}`;
 
   /** Every pooled connection opened before a fault (opening one takes several round trips). */
   async function warmPool(): Promise<void> {
-    const warm = await Promise.all(Array.from({ length: 20 }, () => timed(server.baseUrl, DATABASE_READ, token('m1'))));
+    const warm = await Promise.all(
+      Array.from({ length: 20 }, () => timed(server.baseUrl, databaseRead(), token('m1'))),
+    );
     assert.deepEqual(
       warm.map((r) => r.status),
       warm.map(() => 200),
@@ -215,7 +219,7 @@ describe('one server child: slow, saturated, then absent database (MariaDB via a
     try {
       // Far more than the pool (10) and its queue (500) can hold.
       const burst = Promise.all(
-        Array.from({ length: 600 }, () => timed(server.baseUrl, DATABASE_READ, token('b1'), 30_000)),
+        Array.from({ length: 600 }, () => timed(server.baseUrl, databaseRead(), token('b1'), 30_000)),
       );
       samples = await sampleServer(server.baseUrl, burst, { maxMs: 60_000, periodMs: 500 });
       results = await burst;
@@ -248,7 +252,7 @@ describe('one server child: slow, saturated, then absent database (MariaDB via a
     );
     assert.deepEqual(pool, { inUse: 0, waiting: 0 });
     const after = await Promise.all(
-      Array.from({ length: 50 }, () => timed(server.baseUrl, DATABASE_READ, token('b1'))),
+      Array.from({ length: 50 }, () => timed(server.baseUrl, databaseRead(), token('b1'))),
     );
     assert.deepEqual(
       after.map((r) => r.status),

@@ -107,7 +107,10 @@ describe('slow consumer (case 9)', () => {
   const peers: RawPeer[] = [];
 
   before(async () => {
-    app = await startProtocolApp(sqlite, { server: { realtimeLimits: { maxBufferedBytes: BOUND } } });
+    app = await startProtocolApp(sqlite, {
+      // The buyer sends MESSAGES as fast as REST answers: far past the per-user send budget, which is not under test here.
+      server: { realtimeLimits: { maxBufferedBytes: BOUND }, quotas: { sendBurst: MESSAGES } },
+    });
     buyer = await app.addUser('b1', 'buyer');
     merchant = await app.addUser('m1', 'merchant');
     conversationId = await openConversation(app, buyer, 'b1', 'm1');

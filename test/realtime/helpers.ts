@@ -10,6 +10,7 @@ import type { UserRow } from '../../src/db/types.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import { createTokenIssuer } from '../../src/modules/auth/tokens.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
+import type { QuotaLimits } from '../../src/quotas/limits.ts';
 import type { FanoutBus } from '../../src/realtime/bus.ts';
 import type { Realtime, RealtimeLimits } from '../../src/realtime/realtime.ts';
 import { startServer } from '../../src/server.ts';
@@ -157,6 +158,8 @@ export interface RealtimeTestOptions {
   dialect?: TestDialect;
   /** How long the server reuses an authenticated user's row (its default otherwise). */
   userCacheTtlMs?: number;
+  /** Per-user and per-address quotas (DEFAULT_QUOTAS otherwise). */
+  quotas?: Partial<QuotaLimits>;
 }
 
 function socketUrl(base: string, userId: string, options: ConnectOptions, token: string | undefined): string {
@@ -192,6 +195,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
     ...(options.bus ? { bus: options.bus } : {}),
     ...(options.limits ? { realtimeLimits: options.limits } : {}),
     ...(options.userCacheTtlMs !== undefined ? { userCacheTtlMs: options.userCacheTtlMs } : {}),
+    ...(options.quotas ? { quotas: options.quotas } : {}),
   });
   const { url, database, realtime } = server;
   const client = createClient(url);

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -120,30 +121,84 @@ export async function findConversationWithParticipants(
   return row ? splitJoined(row) : undefined;
 }
 
-/** Newest activity first; `userId` narrows to one participant's conversations. */
+/**
+ * One participant's conversations, `id` and `updated_at`, newest activity
+ * first: one branch per participant column, each walking its own
+ * (participantN_id, updated_at) index and stopping at `window`; an OR over the
+ * two columns makes MariaDB scan the whole table and sort it.
+ */
+function ofParticipant(db: Db, userId: string, window: number) {
+  const branch = (column: 'participant1_id' | 'participant2_id') =>
+    db
+      .selectFrom(
+        db
+          .selectFrom('conversations')
+          .select(['id', 'updated_at'])
+          .where(column, '=', userId)
+          .orderBy('updated_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(window)
+          .as(column === 'participant1_id' ? 'as_first' : 'as_second'),
+      )
+      .selectAll();
+  // participant1_id < participant2_id: one row never matches both branches.
+  return db
+    .selectFrom(branch('participant1_id').unionAll(branch('participant2_id')).as('mine'))
+    .selectAll()
+    .orderBy('updated_at', 'desc')
+    .orderBy('id', 'desc');
+}
+
+/** Newest activity first; `userId` narrows to one participant's conversations. Counted up to COUNT_CAP. */
 export async function listConversations(
   db: Db,
   userId: string | undefined,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: ConversationWithParticipants[] }> {
-  const count = () => involving(db, userId).select((eb) => eb.fn.countAll<number>().as('count'));
-  // The total rides on every row as an uncorrelated subquery (evaluated once):
-  // a page is one round trip, and only a page past the end asks for the count alone.
-  const rows = await withParticipants(db, userId)
-    .select(count().as('total_count'))
+): Promise<CappedCount & { rows: ConversationWithParticipants[] }> {
+  if (userId !== undefined) {
+    const counted = await cappedCount(db, (n) => ofParticipant(db, userId, n).limit(n));
+    if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+    const page = await ofParticipant(db, userId, offset + limit)
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    if (page.length === 0) return { ...counted, rows: [] };
+    const rows = await withParticipants(db, undefined)
+      .where(
+        'conversations.id',
+        'in',
+        page.map((row) => row.id),
+      )
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, splitJoined(row)]));
+    return { ...counted, rows: page.flatMap((row) => byId.get(row.id) ?? []) };
+  }
+  const matches = (n: number) => db.selectFrom('conversations').select('id').limit(n);
+  const capped = (n: number) =>
+    db.selectFrom(matches(n).as('capped')).select((eb) => eb.fn.countAll<number>().as('count'));
+  // Everyone's (admins): the (capped) total rides on every row as an uncorrelated subquery (evaluated
+  // once), so a page is one round trip; only a page past the end asks for the count alone.
+  const rows = await withParticipants(db, undefined)
+    .select(capped(COUNT_CAP + 1).as('total_count'))
     .orderBy('conversations.updated_at', 'desc')
     .orderBy('conversations.id', 'desc')
     .limit(limit)
-    .offset(offset)
+    .offset(Math.min(offset, COUNT_CAP))
     .execute();
-  const total = rows[0]?.total_count ?? (await count().executeTakeFirstOrThrow()).count;
-  return { count: Number(total), rows: rows.map(splitJoined) };
+  const first = rows[0];
+  const counted = first
+    ? { count: Math.min(Number(first.total_count), COUNT_CAP), exact: Number(first.total_count) <= COUNT_CAP }
+    : await cappedCount(db, matches);
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  return { ...counted, rows: rows.map(splitJoined) };
 }
 
-/** Ids of every conversation the user takes part in. */
+/** Ids of every conversation the user takes part in: each participant column through its own index. */
 export function conversationIdsOf(db: Db, userId: string) {
-  return involving(db, userId).select('id');
+  const of = (column: 'participant1_id' | 'participant2_id') =>
+    db.selectFrom('conversations').select('id').where(column, '=', userId);
+  return of('participant1_id').unionAll(of('participant2_id'));
 }
 
 export async function zeroUnread(db: Db, conversation: ConversationRow, userId: string): Promise<void> {

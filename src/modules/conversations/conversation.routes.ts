@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
 import { HistoryQuery, MessageList } from '../messages/message.schemas.ts';
 import {
@@ -23,8 +24,9 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services 
         tags,
         summary: "Conversations, newest activity first (participants: their own; admins: all or one user's)",
         querystring: ListConversationsQuery,
-        response: { 200: ConversationList, ...errorResponses(401, 403, 422, 503) },
+        response: { 200: ConversationList, ...errorResponses(401, 403, 422, 429, 503) },
       },
+      config: LIST_ROUTE,
     },
     (request) => conversations.list(request.caller, request.query.user_id, pageOf(request.query, 20)),
   );
@@ -79,8 +81,9 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services 
         summary: 'History: numbered pages by seq, or exactly the messages after_seq / before_seq',
         params: IdParams,
         querystring: HistoryQuery,
-        response: { 200: MessageList, ...errorResponses(401, 404, 422, 503) },
+        response: { 200: MessageList, ...errorResponses(401, 404, 422, 429, 503) },
       },
+      config: LIST_ROUTE,
     },
     (request) => messages.history(request.caller, request.params.id, request.query),
   );

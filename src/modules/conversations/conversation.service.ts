@@ -137,8 +137,13 @@ export function createConversationService({ db, users }: ConversationServiceDeps
     async list(caller: UserRow, userId: string | undefined, page: Page) {
       if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();
       const scope = caller.role === 'admin' ? userId : caller.id;
-      const { count, rows } = await repo.listConversations(db, scope, page.pageSize, (page.page - 1) * page.pageSize);
-      return { count, results: rows.map(presentJoined) };
+      const { count, exact, rows } = await repo.listConversations(
+        db,
+        scope,
+        page.pageSize,
+        (page.page - 1) * page.pageSize,
+      );
+      return { count, ...(exact ? {} : { count_exact: false }), results: rows.map(presentJoined) };
     },
 
     async get(caller: UserRow, id: string): Promise<Conversation> {

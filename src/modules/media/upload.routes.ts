@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../http/app-error.ts';
 import { errorResponses } from '../../http/common.schemas.ts';
+import type { Quotas } from '../../quotas/quotas.ts';
 import { sanitiseFilename } from './filename.ts';
 import { UploadBody, UploadResult } from './upload.schemas.ts';
 import { type ReceivedUpload, receiveUpload, tooLarge, type UploadKind, type UploadSource } from './upload-store.ts';
@@ -12,6 +13,8 @@ export interface UploadRouteOptions {
   mediaDir: string;
   maxFileSize: number;
   baseUrl: string;
+  /** Uploads per user per hour, by count and bytes (src/quotas/). */
+  quotas: Pick<Quotas, 'beginUpload'>;
 }
 
 /**
@@ -103,12 +106,28 @@ async function drain(stream: UploadSource): Promise<void> {
 
 /** POST /api/upload/image and /api/upload/file: any signed-in user. */
 export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async (app, options) => {
-  const { mediaDir, maxFileSize, baseUrl } = options;
+  const { mediaDir, maxFileSize, baseUrl, quotas } = options;
   // Registered in this plugin only: no other route accepts multipart bodies.
   await app.register(multipart, { limits: { ...LIMITS, fileSize: maxFileSize }, throwFileSizeLimit: true });
 
   async function receive(request: FastifyRequest, kind: UploadKind): Promise<UploadResult> {
     if (!request.isMultipart()) throw new AppError(415, 'upload_not_multipart');
+    // Refused before a byte is read; an upload that is refused later gives its count back.
+    const allowance = quotas.beginUpload(request.caller.id);
+    try {
+      const result = await receiveInto(request, kind);
+      allowance.stored(result.size);
+      return result.upload;
+    } catch (error) {
+      allowance.failed();
+      throw error;
+    }
+  }
+
+  async function receiveInto(
+    request: FastifyRequest,
+    kind: UploadKind,
+  ): Promise<{ upload: UploadResult; size: number }> {
     let received: ReceivedUpload | undefined;
     let rawName: string | undefined;
     let failure: unknown;
@@ -162,10 +181,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
     }
     const filename = sanitiseFilename(rawName, received.ext);
     await received.commit(filename);
-    return { url: `${baseUrl}${received.path}`, filename, file_type: kind };
+    return { upload: { url: `${baseUrl}${received.path}`, filename, file_type: kind }, size: received.size };
   }
 
-  const responses = { 200: UploadResult, ...errorResponses(400, 401, 403, 413, 415, 422, 503) };
+  const responses = { 200: UploadResult, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) };
   app.post(
     '/image',
     {

@@ -1,7 +1,11 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
+import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
+
+import { unprocessable } from '../../http/app-error.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
+
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 
@@ -146,36 +150,169 @@ export async function deletedSeqs(db: Db, conversationId: string): Promise<numbe
 }
 
 export interface MessageFilter {
-  conversationId?: string;
   senderId?: string;
   messageType?: MessageRow['message_type'];
-  /** Restrict to conversations this user takes part in. */
-  participantId?: string;
+  /** Only messages older than this one (ids are UUIDv7: id order is creation order): the keyset cursor. */
+  beforeId?: string;
 }
 
-function filtered(db: Db, filter: MessageFilter) {
-  let query = db.selectFrom('messages');
-  if (filter.conversationId) query = query.where('conversation_id', '=', filter.conversationId);
-  if (filter.senderId) query = query.where('sender_id', '=', filter.senderId);
-  if (filter.messageType) query = query.where('message_type', '=', filter.messageType);
-  if (filter.participantId) query = query.where('conversation_id', 'in', conversationIdsOf(db, filter.participantId));
-  return query;
+/** Where a message list looks: everywhere (admins), or the conversations of one participant. */
+export type MessageScope = { kind: 'all' } | { kind: 'conversations'; ids: readonly string[] };
+
+/**
+ * Up to this many conversations, a participant's list reads each
+ * conversation's newest matches through its own index range and merges them
+ * (bounded work whatever the filters); past it, one walk of an index in id
+ * order filtered by membership. Buyers have a handful of conversations.
+ */
+export const PER_CONVERSATION_MERGE_LIMIT = 50;
+
+/**
+ * A merged page reads up to offset + limit rows from each conversation: past
+ * this many in all, a numbered page is a 422 (page further with before_id,
+ * whose pages read only `limit` from each).
+ */
+export const MERGED_ROWS_BUDGET = 50_000;
+
+function matching<QB extends SelectQueryBuilder<Database, 'messages', any>>(query: QB, filter: MessageFilter): QB {
+  let q = query;
+  if (filter.senderId) q = q.where('sender_id', '=', filter.senderId) as QB;
+  if (filter.messageType) q = q.where('message_type', '=', filter.messageType) as QB;
+  if (filter.beforeId) q = q.where('id', '<', filter.beforeId) as QB;
+  return q;
 }
 
-/** Newest first. Ids are UUIDv7, so id order is creation order across conversations. */
+/**
+ * The index (migration 20261204120000) that serves a filter newest first:
+ * its equality columns, then id. Named in the query, because MariaDB, left to
+ * choose, intersects two single-purpose indexes and sorts every match (over a
+ * second for one conversation of 250k messages); undefined: the primary key.
+ */
+function indexFor(filter: MessageFilter, perConversation: boolean): string | undefined {
+  if (perConversation) {
+    // With both filters, the type's range: a conversation's sender is one of its two participants (about half
+    // its messages), while a type may be rare (no image in 250k messages: an empty range, not a full walk).
+    if (filter.messageType) return 'messages_conversation_type_index';
+    if (filter.senderId) return 'messages_conversation_sender_index';
+    return 'messages_conversation_id_index';
+  }
+  if (filter.senderId) return 'messages_sender_index';
+  if (filter.messageType) return 'messages_type_id_index';
+  return undefined;
+}
+
+/** `messages`, read through `index` when given (FORCE INDEX on MySQL, INDEXED BY on SQLite). */
+function messagesThrough(db: Db, index: string | undefined) {
+  if (index === undefined) return db.selectFrom('messages');
+  const table = isMysql(db)
+    ? sql`messages force index (${sql.ref(index)})`
+    : sql`messages indexed by ${sql.ref(index)}`;
+  // Kysely takes any expression as a FROM item; typed as the table it reads.
+  return db.selectFrom(table as unknown as 'messages');
+}
+
+function select(db: Db, filter: MessageFilter, index: string | undefined, idsOnly: boolean) {
+  const from = messagesThrough(db, index);
+  return matching(idsOnly ? from.select('id') : from.selectAll(), filter) as SelectQueryBuilder<
+    Database,
+    'messages',
+    MessageRow
+  >;
+}
+
+/** One conversation's matches, newest first. */
+function ofConversation(db: Db, conversationId: string, filter: MessageFilter, idsOnly: boolean) {
+  return select(db, filter, indexFor(filter, true), idsOnly)
+    .where('conversation_id', '=', conversationId)
+    .orderBy('id', 'desc');
+}
+
+/**
+ * Matching messages newest first (id descending), for the caller to limit and
+ * offset; `window` bounds what each conversation contributes (offset + limit).
+ */
+function newest(db: Db, scope: MessageScope, filter: MessageFilter, window: number, idsOnly: boolean) {
+  if (scope.kind === 'all') return select(db, filter, indexFor(filter, false), idsOnly).orderBy('id', 'desc');
+  if (scope.ids.length === 1) return ofConversation(db, scope.ids[0] as string, filter, idsOnly);
+  const branches = scope.ids.map((id, i) =>
+    db.selectFrom(ofConversation(db, id, filter, idsOnly).limit(window).as(`c${i}`)).selectAll(),
+  );
+  const [first, ...rest] = branches;
+  if (!first) throw new Error('a conversation scope names at least one conversation');
+  const union = rest.reduce((all, branch) => all.unionAll(branch), first);
+  return db.selectFrom(union.as('merged')).selectAll().orderBy('id', 'desc') as unknown as SelectQueryBuilder<
+    Database,
+    'messages',
+    MessageRow
+  >;
+}
+
+/** Membership by subquery: the fallback for participants of many conversations. */
+function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, idsOnly: boolean) {
+  // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
+  // choice (materialise the membership, then sort all its messages) reads every message of the participant.
+  return select(db, filter, indexFor(filter, false) ?? (isMysql(db) ? 'PRIMARY' : undefined), idsOnly)
+    .where('conversation_id', 'in', conversationIdsOf(db, participantId))
+    .orderBy('id', 'desc');
+}
+
+/** The conversations a participant's list reads: their ids, or the participant when there are too many to merge. */
+export async function participantScope(
+  db: Db,
+  participantId: string,
+): Promise<MessageScope | { kind: 'participant'; id: string }> {
+  const rows = await conversationIdsOf(db, participantId)
+    .limit(PER_CONVERSATION_MERGE_LIMIT + 1)
+    .execute();
+  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', id: participantId };
+  return { kind: 'conversations', ids: rows.map((row) => row.id) };
+}
+
+export type ListScope = Awaited<ReturnType<typeof participantScope>>;
+
+/**
+ * The capped count of several conversations' matches, one conversation after
+ * another, each asked only for what the cap still lacks: at most COUNT_CAP + 1
+ * index entries read in all (a union would read the cap from every one).
+ */
+async function countMerged(db: Db, ids: readonly string[], filter: MessageFilter): Promise<CappedCount> {
+  let total = 0;
+  for (const id of ids) {
+    const left = COUNT_CAP - total;
+    const counted = await cappedCount(db, (n) => ofConversation(db, id, filter, true).limit(n), left);
+    if (!counted.exact) return { count: COUNT_CAP, exact: false };
+    total += counted.count;
+  }
+  return { count: total, exact: true };
+}
+
+/** Newest first, with a count exact up to COUNT_CAP; a page past a capped count is a 422 (see capped-count.ts). */
 export async function listMessages(
   db: Db,
+  scope: ListScope,
   filter: MessageFilter,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: MessageRow[] }> {
-  const [countRow, rows] = await Promise.all([
-    filtered(db, filter)
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .executeTakeFirstOrThrow(),
-    filtered(db, filter).selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute(),
-  ]);
-  return { count: Number(countRow.count), rows };
+): Promise<CappedCount & { rows: MessageRow[] }> {
+  if (scope.kind === 'conversations' && scope.ids.length === 0) return { count: 0, exact: true, rows: [] };
+  const merged = scope.kind === 'conversations' && scope.ids.length > 1;
+  const query = (window: number, idsOnly: boolean) =>
+    scope.kind === 'participant'
+      ? newestOfParticipant(db, scope.id, filter, idsOnly)
+      : newest(db, scope, filter, window, idsOnly);
+  const counted =
+    merged && scope.kind === 'conversations'
+      ? await countMerged(db, scope.ids, filter)
+      : await cappedCount(db, (n) => query(n, true).limit(n));
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  if (merged && scope.kind === 'conversations' && scope.ids.length * (offset + limit) > MERGED_ROWS_BUDGET) {
+    throw unprocessable('page_too_deep', ['page: page further back with before_id']);
+  }
+  const rows = await query(offset + limit, false)
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return { ...counted, rows };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { adminOnly } from '../../http/authenticate.ts';
 import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
 import { ConnectionIdHeaders, ListMessagesQuery, Message, MessageList, SendMessageBody } from './message.schemas.ts';
 
@@ -15,8 +16,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
         tags,
         summary: 'Messages, newest first (admins: all; others: within their conversations)',
         querystring: ListMessagesQuery,
-        response: { 200: MessageList, ...errorResponses(401, 404, 422, 503) },
+        response: { 200: MessageList, ...errorResponses(401, 404, 422, 429, 503) },
       },
+      config: LIST_ROUTE,
     },
     (request) => messages.list(request.caller, request.query, pageOf(request.query, 50)),
   );
@@ -29,7 +31,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
         summary: 'Send a message (201; 200 when client_msg_id repeats an earlier send)',
         headers: ConnectionIdHeaders,
         body: SendMessageBody,
-        response: { 200: Message, 201: Message, ...errorResponses(401, 403, 404, 409, 422, 503) },
+        response: { 200: Message, 201: Message, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -46,6 +46,15 @@ export const ListMessagesQuery = Type.Object({
   sender_id: Type.Optional(IdParam),
   message_type: Type.Optional(Type.Enum(MESSAGE_TYPES)),
   ...pageQuery(50),
+  before_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 50,
+      pattern: '^[A-Za-z0-9_-]+$',
+      description:
+        'Keyset cursor: only messages older than this message id (the last id of the previous page). Pages past the counted matches need it.',
+    }),
+  ),
 });
 
 export const HistoryQuery = Type.Object({

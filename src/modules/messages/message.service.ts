@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/errors.ts';
+import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import { conflict, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
@@ -43,6 +43,12 @@ export interface MessageServiceDeps {
   mediaDir: string;
   /** Counts stored messages (after commit); omitted where nothing is measured. */
   metrics?: MessageMetrics | undefined;
+  /**
+   * The per-user send budget (REST and WebSocket draw on the same one,
+   * src/quotas/quotas.ts): `take` throws the 429 when it is spent; a retry of
+   * an earlier client_msg_id gets its token back.
+   */
+  sendBudget?: { take(userId: string): void; refund(userId: string): void } | undefined;
   /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
   batching?: AppendBatcherOptions | undefined;
 }
@@ -145,6 +151,58 @@ export function createMessageService(deps: MessageServiceDeps) {
     return { count, results: await present(rows, profiles) };
   }
 
+  /** The send itself, once the budget allowed it. */
+  async function store(
+    caller: UserRow,
+    input: SendInput,
+    origin: SendOrigin,
+  ): Promise<{ message: Message; created: boolean }> {
+    const conversation = await conversations.membership(caller, input.conversation_id);
+    const type = input.message_type ?? 'text';
+    const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+    const clientMsgId = input.client_msg_id ?? null;
+
+    // No lookup before the transaction: retries are rare, and the unique key on
+    // (conversation, sender, client_msg_id) answers them authoritatively below.
+    const row = {
+      id: uuidv7(),
+      conversation_id: conversation.id,
+      sender_id: caller.id,
+      content: stored.content,
+      message_type: type,
+      filename: stored.filename,
+      client_msg_id: clientMsgId,
+      created_at: nowSeconds(),
+    };
+    const recipient = otherParticipant(conversation, caller.id);
+    let seq: number | undefined;
+    try {
+      seq = await appends.append({
+        message: row,
+        recipientUnread: repo.unreadColumnOf(conversation, recipient),
+        preview: previewOf(type, stored.content),
+      });
+    } catch (error) {
+      // A concurrent send with the same client_msg_id committed first.
+      if (clientMsgId === null || !isUniqueViolation(error)) throw error;
+      const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+      if (!winner) throw error;
+      deps.sendBudget?.refund(caller.id);
+      return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+    }
+    if (seq === undefined) throw notFound('conversation_not_found');
+    metrics?.messageStored(type);
+
+    const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
+    realtime.messageCreated({
+      message,
+      participants: [conversation.participant1_id, conversation.participant2_id],
+      skipConnectionId: origin.skipConnectionId,
+      echoToSender: origin.echoToSender,
+    });
+    return { message, created: true };
+  }
+
   return {
     present,
 
@@ -156,49 +214,14 @@ export function createMessageService(deps: MessageServiceDeps) {
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
       if (caller.role === 'admin') throw forbidden('admin_read_only');
       if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
-      const conversation = await conversations.membership(caller, input.conversation_id);
-      const type = input.message_type ?? 'text';
-      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
-      const clientMsgId = input.client_msg_id ?? null;
-
-      // No lookup before the transaction: retries are rare, and the unique key on
-      // (conversation, sender, client_msg_id) answers them authoritatively below.
-      const row = {
-        id: uuidv7(),
-        conversation_id: conversation.id,
-        sender_id: caller.id,
-        content: stored.content,
-        message_type: type,
-        filename: stored.filename,
-        client_msg_id: clientMsgId,
-        created_at: nowSeconds(),
-      };
-      const recipient = otherParticipant(conversation, caller.id);
-      let seq: number | undefined;
+      deps.sendBudget?.take(caller.id);
       try {
-        seq = await appends.append({
-          message: row,
-          recipientUnread: repo.unreadColumnOf(conversation, recipient),
-          preview: previewOf(type, stored.content),
-        });
+        return await store(caller, input, origin);
       } catch (error) {
-        // A concurrent send with the same client_msg_id committed first.
-        if (clientMsgId === null || !isUniqueViolation(error)) throw error;
-        const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
-        if (!winner) throw error;
-        return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+        // Nothing was stored through no fault of the client's: the token comes back, so its retry is not refused.
+        if (isDatabaseUnavailable(error)) deps.sendBudget?.refund(caller.id);
+        throw error;
       }
-      if (seq === undefined) throw notFound('conversation_not_found');
-      metrics?.messageStored(type);
-
-      const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
-      realtime.messageCreated({
-        message,
-        participants: [conversation.participant1_id, conversation.participant2_id],
-        skipConnectionId: origin.skipConnectionId,
-        echoToSender: origin.echoToSender,
-      });
-      return { message, created: true };
     },
 
     history,
@@ -209,24 +232,34 @@ export function createMessageService(deps: MessageServiceDeps) {
         conversation_id?: string | undefined;
         sender_id?: string | undefined;
         message_type?: MessageType | undefined;
+        before_id?: string | undefined;
       },
       page: Page,
-    ) {
-      // One conversation and no other filter: the seq-windowed history path.
-      if (query.conversation_id && !query.sender_id && !query.message_type) {
+    ): Promise<{ count: number; count_exact?: boolean; results: Message[] }> {
+      // One conversation and no other filter: the seq-windowed history path (exact count, any depth).
+      if (query.conversation_id && !query.sender_id && !query.message_type && !query.before_id) {
         return history(caller, query.conversation_id, { page: page.page, page_size: page.pageSize, order: 'desc' });
       }
       const filter: repo.MessageFilter = {
-        ...(query.conversation_id ? { conversationId: query.conversation_id } : {}),
         ...(query.sender_id ? { senderId: query.sender_id } : {}),
         ...(query.message_type ? { messageType: query.message_type } : {}),
+        ...(query.before_id ? { beforeId: query.before_id } : {}),
       };
-      if (caller.role !== 'admin') {
-        if (query.conversation_id) await conversations.visible(caller, query.conversation_id);
-        filter.participantId = caller.id;
+      let scope: repo.ListScope;
+      if (query.conversation_id) {
+        const conversation = await conversations.visible(caller, query.conversation_id);
+        scope = { kind: 'conversations', ids: [conversation.id] };
+      } else {
+        scope = caller.role === 'admin' ? { kind: 'all' } : await repo.participantScope(db, caller.id);
       }
-      const { count, rows } = await repo.listMessages(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
-      return { count, results: await present(rows) };
+      const { count, exact, rows } = await repo.listMessages(
+        db,
+        scope,
+        filter,
+        page.pageSize,
+        (page.page - 1) * page.pageSize,
+      );
+      return { count, ...(exact ? {} : { count_exact: false }), results: await present(rows) };
     },
 
     /** The recipient marks one message read; their unread count drops with it. */

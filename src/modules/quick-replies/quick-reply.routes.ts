@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { errorResponses, IdParams, SuccessResponse, UserIdParams } from '../../http/common.schemas.ts';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
 import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from './quick-reply.schemas.ts';
 
@@ -12,14 +13,16 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ services: Services }>
     tags,
     summary: "A user's active quick replies by sort_order (yourself or admin); a plain array",
     params: UserIdParams,
-    response: { 200: Type.Array(QuickReply), ...errorResponses(401, 403, 422, 503) },
+    response: { 200: Type.Array(QuickReply), ...errorResponses(401, 403, 422, 429, 503) },
   };
-  app.get('/user/:user_id', { schema: listSchema }, (request) =>
+  app.get('/user/:user_id', { schema: listSchema, config: LIST_ROUTE }, (request) =>
     quickReplies.listFor(request.caller, request.params.user_id),
   );
   // The seed's path, kept for the reference client.
-  app.get('/merchant/:user_id', { schema: { ...listSchema, summary: 'Alias of /user/{user_id}' } }, (request) =>
-    quickReplies.listFor(request.caller, request.params.user_id),
+  app.get(
+    '/merchant/:user_id',
+    { schema: { ...listSchema, summary: 'Alias of /user/{user_id}' }, config: LIST_ROUTE },
+    (request) => quickReplies.listFor(request.caller, request.params.user_id),
   );
 
   app.post(

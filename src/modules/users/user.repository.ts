@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type CappedCount, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
 import type { Role } from './user.schemas.ts';
 
@@ -45,9 +46,15 @@ export interface UserFilter {
   search?: string;
 }
 
-/** LIKE with '!' as the escape character: the only spelling MySQL and SQLite both accept. */
+/**
+ * Case-insensitive LIKE with '!' as the escape character (the only escape
+ * spelling MySQL and SQLite both accept). Both sides go through lower(): the
+ * columns use a binary collation on MySQL/MariaDB, where LIKE alone would be
+ * case-sensitive. SQLite's lower() folds ASCII letters only (as its LIKE does);
+ * MySQL's folds every letter.
+ */
 function like(column: 'id' | 'username', pattern: string) {
-  return sql<boolean>`${sql.ref(column)} like ${pattern} escape '!'`;
+  return sql<boolean>`lower(${sql.ref(column)}) like lower(${pattern}) escape '!'`;
 }
 
 function escapeLike(value: string): string {
@@ -65,19 +72,23 @@ function filtered(db: Db, filter: UserFilter) {
   return query;
 }
 
+/** Oldest first, counted up to COUNT_CAP (see capped-count.ts). */
 export async function listUsers(
   db: Db,
   filter: UserFilter,
   limit: number,
   offset: number,
-): Promise<{ count: number; rows: UserRow[] }> {
-  const [countRow, rows] = await Promise.all([
-    filtered(db, filter)
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .executeTakeFirstOrThrow(),
-    filtered(db, filter).selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute(),
-  ]);
-  return { count: Number(countRow.count), rows };
+): Promise<CappedCount & { rows: UserRow[] }> {
+  const counted = await cappedCount(db, (n) => filtered(db, filter).select('id').limit(n));
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  const rows = await filtered(db, filter)
+    .selectAll()
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return { ...counted, rows };
 }
 
 /** Highest n among ids "{letter}{n}", for generating the next one. */

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { adminOnly } from '../../http/authenticate.ts';
 import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
 import {
   ChangePasswordBody,
@@ -25,8 +26,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         tags,
         summary: 'List users (admins: everyone; others: the merchant and service directory)',
         querystring: ListUsersQuery,
-        response: { 200: UserList, ...errorResponses(401, 403, 422, 503) },
+        response: { 200: UserList, ...errorResponses(401, 403, 422, 429, 503) },
       },
+      config: LIST_ROUTE,
     },
     (request) => users.list(request.caller, request.query, pageOf(request.query, 20)),
   );

@@ -163,7 +163,7 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
       caller: UserRow,
       query: { role?: RoleInput | undefined; q?: string | undefined },
       page: Page,
-    ): Promise<{ count: number; results: User[] }> {
+    ): Promise<{ count: number; count_exact?: boolean; results: User[] }> {
       const role = query.role ? normaliseRole(query.role) : undefined;
       let filter: repo.UserFilter;
       if (caller.role === 'admin') {
@@ -173,8 +173,8 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
         filter = { roles: role ? [role] : DIRECTORY_ROLES, statuses: ['active'] };
       }
       if (query.q) filter.search = query.q;
-      const { count, rows } = await repo.listUsers(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
-      return { count, results: rows.map(toUser) };
+      const { count, exact, rows } = await repo.listUsers(db, filter, page.pageSize, (page.page - 1) * page.pageSize);
+      return { count, ...(exact ? {} : { count_exact: false }), results: rows.map(toUser) };
     },
 
     async get(caller: UserRow, id: string): Promise<User> {

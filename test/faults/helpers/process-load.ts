@@ -245,7 +245,8 @@ export function fromList(entries: readonly Entry[]): () => Entry | undefined {
 /**
  * Retries every entry in `entries` (in order, with the same client_msg_id)
  * until each is acknowledged, at most `attempts` times each; `paceMs` between
- * attempts keeps a WebSocket client under its frame rate limit.
+ * attempts keeps a WebSocket client under its frame rate limit, and a 429's
+ * Retry-After is honoured.
  */
 export async function retryUntilAcked(
   entries: readonly Entry[],
@@ -254,8 +255,11 @@ export async function retryUntilAcked(
 ): Promise<void> {
   for (const entry of entries) {
     for (let attempt = 0; attempt < (options.attempts ?? 5) && !isAcked(entry); attempt++) {
-      await send(entry);
-      if (options.paceMs) await new Promise((resolve) => setTimeout(resolve, options.paceMs));
+      const outcome = await send(entry);
+      // A well-behaved client waits as long as a 429 (the per-user send budget) asks before resending.
+      const throttled = outcome.kind === 'rejected' && outcome.status === 429 ? Number(outcome.retryAfter) * 1000 : 0;
+      const pause = Math.max(throttled || 0, options.paceMs ?? 0);
+      if (pause) await new Promise((resolve) => setTimeout(resolve, pause));
     }
     assert.ok(isAcked(entry), `${entry.clientMsgId} never acknowledged: ${JSON.stringify(entry.outcomes)}`);
   }
