@@ -29,7 +29,7 @@ const STABLE_AFTER_MS = 60_000;
 const WORKER_STOP_TIMEOUT_MS = 15_000;
 
 const USAGE = `Run the server as several worker processes sharing HOST:PORT (Node's cluster
-module; the seed's \`gunicorn -w 4\`).
+module; the original FastAPI backend's \`gunicorn -w 4\`).
 
 Usage:
   npm run start:cluster -- [--workers N]
