@@ -84,7 +84,12 @@ describe('hostile frames (case 8)', () => {
   const hostileConversations: string[] = [];
 
   before(async () => {
-    app = await startRealtimeApp();
+    // Hundreds of hostile sockets of ten users, all from 127.0.0.1 at once: the per-user and
+    // per-address socket allowances are tested elsewhere (realtime/quotas, edge-limits), not here.
+    app = await startRealtimeApp({
+      quotas: { newSocketsPerAddress: 100_000, socketsPerUser: 1_000 },
+      edgeLimits: { maxConnectionsPerAddress: 100_000 },
+    });
     bystanderToken = await app.addUser('b1', 'buyer');
     merchantToken = await app.addUser('m1', 'merchant');
     bystanderConversation = await app.conversation(bystanderToken, 'b1', 'm1');

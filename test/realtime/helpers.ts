@@ -7,6 +7,7 @@ import { type Config, parseConfig } from '../../src/config/config.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { UserRow } from '../../src/db/types.ts';
+import type { EdgeLimits } from '../../src/http/edge-limits.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import { createTokenIssuer } from '../../src/modules/auth/tokens.ts';
 import type { Role } from '../../src/modules/users/user.schemas.ts';
@@ -160,6 +161,8 @@ export interface RealtimeTestOptions {
   userCacheTtlMs?: number;
   /** Per-user and per-address quotas (DEFAULT_QUOTAS otherwise). */
   quotas?: Partial<QuotaLimits>;
+  /** Header, body-rate and per-address connection limits (EDGE_LIMITS otherwise). */
+  edgeLimits?: Partial<EdgeLimits>;
 }
 
 function socketUrl(base: string, userId: string, options: ConnectOptions, token: string | undefined): string {
@@ -196,6 +199,7 @@ export async function startRealtimeApp(options: RealtimeTestOptions = {}): Promi
     ...(options.limits ? { realtimeLimits: options.limits } : {}),
     ...(options.userCacheTtlMs !== undefined ? { userCacheTtlMs: options.userCacheTtlMs } : {}),
     ...(options.quotas ? { quotas: options.quotas } : {}),
+    ...(options.edgeLimits ? { edgeLimits: options.edgeLimits } : {}),
   });
   const { url, database, realtime } = server;
   const client = createClient(url);
