@@ -82,7 +82,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     REDIS_PREFIX: 'cs-chat-bench',
     PLATFORM_API_KEY: '',
     // Thousands of simulated users all connect from 127.0.0.1: loopback stands in for the proxy they would
-    // arrive through, so the per-address connection cap (src/http/edge-limits.ts) does not apply to them.
+    // arrive through, so the per-address connection cap (src/http/edge-limits.ts) does not apply to them,
+    // and each socket's X-Forwarded-For names its user's own address (bench/workers/ws-common.ts), so the
+    // per-address quota on new sockets (src/quotas/limits.ts) applies per simulated user, as in production.
     TRUSTED_PROXIES: 'loopback',
   };
   const logPath = join(options.runDir, options.logName);

@@ -18,12 +18,32 @@ export interface OpenOptions {
   onMessage?: (data: Buffer) => void;
 }
 
+/**
+ * The address a simulated client connects from, as its proxy reports it. The
+ * service trusts loopback as its proxy (bench/lib/service.ts), so each token
+ * (one per simulated user) counts as its own client address, as real users
+ * behind a load balancer do: per-address quotas apply per user, not to the
+ * whole benchmark at once.
+ */
+function clientAddressOf(token: string): string {
+  let hash = 2166136261;
+  for (let i = 0; i < token.length; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 16777619);
+  return `10.${(hash >>> 16) & 255}.${(hash >>> 8) & 255}.${hash & 255}`;
+}
+
 /** Opens one socket; resolves when it is usable, rejects on refusal or timeout. */
 export function openSocket(options: OpenOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(options.url, {
       perMessageDeflate: false,
-      ...(options.token ? { headers: { authorization: `Bearer ${options.token}` } } : {}),
+      ...(options.token
+        ? {
+            headers: {
+              authorization: `Bearer ${options.token}`,
+              'x-forwarded-for': clientAddressOf(options.token),
+            },
+          }
+        : {}),
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       handshakeTimeout: options.timeoutMs ?? 30_000,
     });
