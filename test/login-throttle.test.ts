@@ -27,9 +27,10 @@ test('the wait doubles with each failure past the free ones, up to its ceiling',
   const attempt = { address: '192.0.2.1', username: 'victim' };
   const waits: number[] = [];
   for (let failure = 1; failure <= 12; failure++) {
-    await throttle.recordFailure(attempt, true);
+    assert.equal(await throttle.begin(attempt, true), 0, 'a failed attempt that was let in');
     const wait = await throttle.retryAfterSeconds(attempt);
     waits.push(wait);
+    if (wait > 0) assert.equal(await throttle.begin(attempt, true), wait, 'refused, and not counted, while it waits');
     now += wait * 1000;
   }
   assert.deepEqual(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
@@ -82,6 +83,23 @@ for (const dialect of testDialects) {
       assert.ok(Number(elsewhere.headers.get('retry-after')) <= 60, elsewhere.headers.get('retry-after') ?? '');
       const known = await loginFrom(app.client, '198.51.100.3', 'besieged', 'besieged-password');
       assert.equal(known.status, 200, 'the address the owner signed in from before is not held up');
+    });
+
+    test('guesses sent all at once get no more tries than guesses sent one by one', async () => {
+      await app.addUser('b4', 'buyer', { username: 'raced', password: 'raced-password' });
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, async () => (await loginFrom(app.client, '203.0.113.10', 'raced', 'guess')).status),
+      );
+      assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(' '));
+      assert.equal(statuses.filter((s) => s === 429).length, 35);
+      // Many made-up names at once from one address: its bucket holds as well.
+      const unknown = await Promise.all(
+        Array.from(
+          { length: 60 },
+          async (_, i) => (await loginFrom(app.client, '203.0.113.11', `ghost-${i}`, 'x')).status,
+        ),
+      );
+      assert.equal(unknown.filter((s) => s === 401).length, 30, unknown.join(' '));
     });
 
     test('unknown usernames are counted per address: that address waits, others do not', async () => {
@@ -142,6 +160,16 @@ describe('login throttle shared through Redis', { skip: REDIS_SKIP_REASON }, () 
     }
     assertError(await loginFrom(appB.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
     assertError(await loginFrom(appA.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
+  });
+
+  test('guesses raced at two instances at once get no more tries than guesses sent one by one', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const app = i % 2 === 0 ? appA : appB;
+        return (await loginFrom(app.client, '203.0.113.51', 'shared', 'guess')).status;
+      }),
+    );
+    assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(' '));
   });
 });
 

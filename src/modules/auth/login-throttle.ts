@@ -1,4 +1,11 @@
-import { type BucketPolicy, createMemoryThrottleStore, MINUTE, type ThrottleStore, waitMs } from './throttle-store.ts';
+import {
+  type BucketCheck,
+  type BucketPolicy,
+  createMemoryThrottleStore,
+  MINUTE,
+  type ThrottleStore,
+  waitMs,
+} from './throttle-store.ts';
 
 /**
  * Failed sign-ins, counted in buckets with exponential backoff: after `free`
@@ -67,45 +74,56 @@ export function createLoginThrottle(
     };
   };
   const ttl = (bucket: BucketPolicy) => bucket.forgetAfterMs + bucket.maxWaitMs;
+  /** The buckets that may hold an attempt up: the account's only away from an address its owner used. */
+  const checks = (k: ReturnType<typeof keys>, knownAddress: boolean): BucketCheck[] => [
+    { key: k.accountAddress, policy: policy.accountAddress },
+    ...(knownAddress ? [] : [{ key: k.account, policy: policy.account }]),
+    { key: k.unknownAddress, policy: policy.unknownAddress },
+  ];
 
   return {
-    /** Seconds until this attempt may be made, or 0 when it may be made now. */
+    /** Seconds until this attempt may be made, or 0 when it may be made now (a look: nothing is counted). */
     async retryAfterSeconds(attempt: LoginAttempt): Promise<number> {
       const k = keys(attempt);
-      const [pair, known, account, address] = await store.read([
-        k.accountAddress,
-        k.knownAddress,
-        k.account,
-        k.unknownAddress,
-      ]);
+      const [known] = await store.read([k.knownAddress]);
+      const checked = checks(k, known !== undefined);
+      const states = await store.read(checked.map((c) => c.key));
       const now = clock();
-      const wait = Math.max(
-        waitMs(pair, policy.accountAddress, now),
-        known ? 0 : waitMs(account, policy.account, now),
-        waitMs(address, policy.unknownAddress, now),
-      );
-      return Math.ceil(wait / 1000);
+      return Math.ceil(Math.max(0, ...checked.map((c, i) => waitMs(states[i], c.policy, now))) / 1000);
     },
 
-    /** A wrong password, or a username no active account has (`accountExists` false). */
-    async recordFailure(attempt: LoginAttempt, accountExists: boolean): Promise<void> {
+    /**
+     * Seconds this attempt must wait, or 0: then it is already counted as a
+     * failure (in the same atomic step as the check, so concurrent guesses
+     * cannot all slip through before any of them is counted), and only a
+     * right password takes that back (recordSuccess). `accountExists`: an
+     * active account has this username (else the address's bucket counts it).
+     */
+    async begin(attempt: LoginAttempt, accountExists: boolean): Promise<number> {
       const k = keys(attempt);
-      const now = clock();
-      await Promise.all([
-        store.fail(k.accountAddress, now, ttl(policy.accountAddress)),
+      // Only a success writes the mark, so reading it apart from the charge races with nothing.
+      const [known] = await store.read([k.knownAddress]);
+      const charges = [
+        { key: k.accountAddress, ttlMs: ttl(policy.accountAddress) },
         accountExists
-          ? store.fail(k.account, now, ttl(policy.account))
-          : store.fail(k.unknownAddress, now, ttl(policy.unknownAddress)),
-      ]);
+          ? { key: k.account, ttlMs: ttl(policy.account) }
+          : { key: k.unknownAddress, ttlMs: ttl(policy.unknownAddress) },
+      ];
+      return Math.ceil((await store.charge(checks(k, known !== undefined), charges, clock())) / 1000);
     },
 
     /**
      * The owner got in from this address: their own guesses there are
-     * forgiven, and a siege of the account from elsewhere no longer holds them up here.
+     * forgiven, this attempt no longer counts against the account, and a
+     * siege of the account from elsewhere no longer holds them up here.
      */
     async recordSuccess(attempt: LoginAttempt): Promise<void> {
       const k = keys(attempt);
-      await Promise.all([store.clear(k.accountAddress), store.mark(k.knownAddress, KNOWN_ADDRESS_MS)]);
+      await Promise.all([
+        store.clear(k.accountAddress),
+        store.refund(k.account),
+        store.mark(k.knownAddress, KNOWN_ADDRESS_MS),
+      ]);
     },
   };
 }
