@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createLoginThrottle, DEFAULT_LOGIN_THROTTLE, throttleName } from '../src/modules/auth/login-throttle.ts';
+import {
+  addressBucket,
+  createLoginThrottle,
+  DEFAULT_LOGIN_THROTTLE,
+  throttleName,
+} from '../src/modules/auth/login-throttle.ts';
 import { createMemoryThrottleStore } from '../src/modules/auth/throttle-store.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
@@ -34,6 +39,20 @@ test('the wait doubles with each failure past the free ones, up to its ceiling',
     now += wait * 1000;
   }
   assert.deepEqual(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+});
+
+test('address buckets: IPv6 per /64, IPv4-mapped as IPv4', () => {
+  for (const address of [
+    '2001:db8:0:1::1',
+    '2001:DB8:0:1:ffff:ffff:ffff:ffff',
+    '2001:db8::1:0:0:0:9',
+    'fe80::1%eth0',
+  ]) {
+    assert.equal(addressBucket(address), address.startsWith('fe80') ? 'fe80:0:0:0::/64' : '2001:db8:0:1::/64', address);
+  }
+  assert.equal(addressBucket('::ffff:192.0.2.1'), '192.0.2.1');
+  assert.equal(addressBucket('192.0.2.1'), '192.0.2.1');
+  assert.equal(addressBucket('::1'), '0:0:0:0::/64');
 });
 
 test('bucket names: NFKC, trimmed and lower-cased', () => {
@@ -100,6 +119,16 @@ for (const dialect of testDialects) {
         ),
       );
       assert.equal(unknown.filter((s) => s === 401).length, 30, unknown.join(' '));
+    });
+
+    test('an IPv6 client changing its address within its /64 at each guess stays in one bucket', async () => {
+      await app.addUser('b5', 'buyer', { username: 'ipv6-owner', password: 'ipv6-password' });
+      for (let i = 1; i <= 5; i++) {
+        assertError(await loginFrom(app.client, `2001:db8:7:7::${i.toString(16)}`, 'ipv6-owner', 'guess'), 401);
+      }
+      const next = await loginFrom(app.client, '2001:db8:7:7:abcd::6', 'ipv6-owner', 'guess');
+      assertError(next, 429, 'too_many_attempts');
+      assert.equal((await loginFrom(app.client, '2001:db8:7:8::1', 'ipv6-owner', 'ipv6-password')).status, 200);
     });
 
     test('unknown usernames are counted per address: that address waits, others do not', async () => {

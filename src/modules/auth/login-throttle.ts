@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import {
   type BucketCheck,
   type BucketPolicy,
@@ -53,6 +54,28 @@ export function throttleName(username: string): string {
   return username.normalize('NFKC').trim().toLowerCase();
 }
 
+/**
+ * The address a bucket is kept for. One IPv6 subscriber is given a whole /64
+ * (2^64 addresses), so a per-address bucket keyed by the full address is
+ * escaped by changing the last bits at each guess: IPv6 is counted per /64.
+ * An IPv4-mapped address (::ffff:192.0.2.1) counts as its IPv4 address.
+ */
+export function addressBucket(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const plain = address.replace(/%.*$/, '').toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(plain);
+  if (mapped?.[1]) return mapped[1];
+  const [head = '', tail] = plain.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const before = groups(head);
+  const after = tail === undefined ? [] : groups(tail);
+  const full = [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill('0'), ...after];
+  return `${full
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
+}
+
 export interface LoginAttempt {
   /** The client address (request.ip: behind TRUSTED_PROXIES, the address the proxy saw). */
   address: string;
@@ -64,8 +87,9 @@ export function createLoginThrottle(
   policy: LoginThrottlePolicy = DEFAULT_LOGIN_THROTTLE,
   clock = () => Date.now(),
 ) {
-  const keys = ({ address, username }: LoginAttempt) => {
+  const keys = ({ address: client, username }: LoginAttempt) => {
     const name = throttleName(username);
+    const address = addressBucket(client);
     return {
       accountAddress: `aa:${name}\u0000${address}`,
       knownAddress: `k:${name}\u0000${address}`,
