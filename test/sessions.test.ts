@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { createSessionRevocations } from '../src/modules/auth/session-revocations.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
@@ -55,6 +56,24 @@ for (const dialect of testDialects) {
         assertError(await app.client.get('/api/auth/me', { token: first }), 401, 'token_revoked');
         assertError(await app.client.post('/api/auth/logout', { token: first }), 401, 'token_revoked');
         assert.equal((await app.client.get('/api/auth/me', { token: second })).status, 200, 'the other session lives');
+      });
+
+      test('one session revoked by two instances at once (a double click behind a load balancer): no error', async () => {
+        // Each instance's own record of revocations: neither has heard of the other's.
+        const [one, two] = [
+          createSessionRevocations(app.server.database.db),
+          createSessionRevocations(app.server.database.db),
+        ];
+        const session = {
+          userId: 'b1',
+          sessionId: randomUUID(),
+          issuedAtMs: Date.now(),
+          expiresAt: Date.now() / 1000 + 60,
+        };
+        for (let round = 0; round < 5; round++) {
+          const raced = { ...session, sessionId: randomUUID() };
+          await Promise.all([one.revoke(raced), two.revoke(raced)]);
+        }
       });
 
       test('a revoked session stays revoked for an instance started afterwards (read from the database)', async () => {

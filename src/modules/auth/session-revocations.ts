@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
 import type { TokenSession } from './tokens.ts';
 
@@ -47,13 +48,13 @@ export function createSessionRevocations(db: Kysely<Database>, now = () => Date.
         expires_at: session.expiresAt,
         revoked_at: now(),
       };
-      // A second logout with the same token changes nothing.
-      const exists = await db
-        .selectFrom('revoked_sessions')
-        .select('session_id')
-        .where('session_id', '=', session.sessionId)
-        .executeTakeFirst();
-      if (!exists) await db.insertInto('revoked_sessions').values(row).execute();
+      // A second logout with the same token changes nothing, even when it races the
+      // first on another instance (a look before the insert would let both insert).
+      try {
+        await db.insertInto('revoked_sessions').values(row).execute();
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
     },
 
     /** Reads sessions revoked since the last look (all unexpired ones the first time) and forgets expired ones. */
