@@ -16,6 +16,9 @@ test('checkUsername: NFKC, hidden characters refused, staff look-alikes reserved
     'SuperAdmin',
     'root',
     'Customer Service',
+    'ådmin',
+    'Sérvice',
+    'r\u0301oot',
   ];
   const reservedZh = ['平台客服', '客服小王', '官方旗舰店', '管理员', '系統公告'];
   for (const name of [...reserved, ...reservedZh]) {
@@ -26,7 +29,17 @@ test('checkUsername: NFKC, hidden characters refused, staff look-alikes reserved
   for (const name of ['仁和大药房', '华润医药', 'badminton', 'bob', 'mod', 'rooted', 'alice smith']) {
     assert.equal(checkUsername(name, 'buyer').ok, true, name);
   }
-  for (const name of ['a\u200bdmin', 'x\u202ey', 'bob\u2066', '\ufeffbob', 'b\u00adob', 'bob\u0085', '\u3164']) {
+  for (const name of [
+    'a\u200bdmin',
+    'x\u202ey',
+    'bob\u2066',
+    '\ufeffbob',
+    'b\u00adob',
+    'bob\u0085',
+    '\u3164',
+    '\u2800',
+    'bob\u2800',
+  ]) {
     assert.deepEqual(checkUsername(name, 'admin'), { ok: false, error: 'username_invalid_characters' }, escape(name));
   }
   assert.deepEqual(checkUsername('  ｂｏｂ\u3000 ｓｍｉｔｈ ', 'buyer'), { ok: true, username: 'bob smith' });
@@ -68,6 +81,18 @@ for (const dialect of testDialects) {
       });
       assert.equal(login.status, 200, JSON.stringify(login.body));
       assert.equal(login.body.user.id, 'b20');
+    });
+
+    test("a blank braille pattern is no name, and accents do not make a staff name a buyer's", async () => {
+      for (const [username, error] of [
+        ['\u2800', 'username_invalid_characters'],
+        ['buyer-one\u2800', 'username_invalid_characters'],
+        ['Ådmin', 'username_reserved'],
+        ['cústomer sërvice', 'username_reserved'],
+      ] as const) {
+        const refused = await app.client.put('/api/users/b1', { token: buyer, body: { username } });
+        assertError(refused, 422, error);
+      }
     });
 
     test('staff names are for service and admin accounts, and stay with them', async () => {
