@@ -245,6 +245,29 @@ for (const dialect of testDialects) {
       });
     });
 
+    test('an instance that missed a logout-everywhere or a deactivation (no shared bus) closes those sockets at its next refresh', async () => {
+      const instanceB = await startTestApp(dialect, {
+        databaseUrl: () => app.scratch.urlString,
+        server: { revocationRefreshMs: 50, userCacheTtlMs: 600_000 },
+      });
+      try {
+        const admin = await app.addUser('a9', 'admin');
+        const token = await login(app, 'carol', 'carol-password');
+        const other = await app.tokenFor('b4');
+        const sockets = [
+          opened(await upgrade(instanceB.server.url, '/api/ws/b3', { authorization: `Bearer ${token}` })),
+          opened(await upgrade(instanceB.server.url, '/api/ws/b4', { authorization: `Bearer ${other}` })),
+        ];
+        await Promise.all(sockets.map((socket) => socket.firstEvent));
+        assert.equal((await app.client.post('/api/auth/logout-all', { token })).status, 200);
+        assert.deepEqual(await sockets[0]?.closed, { code: 4401, reason: 'session ended' });
+        assert.equal((await app.client.patch('/api/users/b4/status?status=inactive', { token: admin })).status, 200);
+        assert.deepEqual(await sockets[1]?.closed, { code: 4401, reason: 'session ended' });
+      } finally {
+        await instanceB.close();
+      }
+    });
+
     describe('tokens issued before sessions existed (no sid)', () => {
       test('work, and logging one out ends every session of its user', async () => {
         const now = Math.floor(Date.now() / 1000);
