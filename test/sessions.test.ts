@@ -252,16 +252,17 @@ for (const dialect of testDialects) {
       });
       try {
         const admin = await app.addUser('a9', 'admin');
-        const token = await login(app, 'carol', 'carol-password');
-        const other = await app.tokenFor('b4');
+        await app.addUser('b7', 'buyer', { username: 'grace', password: 'grace-password' });
+        const other = await app.addUser('b8', 'buyer');
+        const token = await login(app, 'grace', 'grace-password');
         const sockets = [
-          opened(await upgrade(instanceB.server.url, '/api/ws/b3', { authorization: `Bearer ${token}` })),
-          opened(await upgrade(instanceB.server.url, '/api/ws/b4', { authorization: `Bearer ${other}` })),
+          opened(await upgrade(instanceB.server.url, '/api/ws/b7', { authorization: `Bearer ${token}` })),
+          opened(await upgrade(instanceB.server.url, '/api/ws/b8', { authorization: `Bearer ${other}` })),
         ];
         await Promise.all(sockets.map((socket) => socket.firstEvent));
         assert.equal((await app.client.post('/api/auth/logout-all', { token })).status, 200);
         assert.deepEqual(await sockets[0]?.closed, { code: 4401, reason: 'session ended' });
-        assert.equal((await app.client.patch('/api/users/b4/status?status=inactive', { token: admin })).status, 200);
+        assert.equal((await app.client.patch('/api/users/b8/status?status=inactive', { token: admin })).status, 200);
         assert.deepEqual(await sockets[1]?.closed, { code: 4401, reason: 'session ended' });
       } finally {
         await instanceB.close();
