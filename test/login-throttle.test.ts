@@ -131,6 +131,15 @@ for (const dialect of testDialects) {
       assert.equal((await loginFrom(app.client, '2001:db8:7:8::1', 'ipv6-owner', 'ipv6-password')).status, 200);
     });
 
+    test('one password tried on many real accounts from one address (spraying) is slowed per address', async () => {
+      for (let i = 0; i < 100; i++) await app.addUser(`s${i}`, 'merchant', { username: `shop-${i}` });
+      for (let i = 0; i < 100; i++) {
+        assertError(await loginFrom(app.client, '203.0.113.12', `shop-${i}`, '123456'), 401, 'invalid_credentials');
+      }
+      assertError(await loginFrom(app.client, '203.0.113.12', 'bystander', '123456'), 429, 'too_many_attempts');
+      assertError(await loginFrom(app.client, '198.51.100.6', 'shop-0', '123456'), 401, 'invalid_credentials');
+    });
+
     test('unknown usernames are counted per address: that address waits, others do not', async () => {
       for (let i = 0; i < 30; i++) {
         assertError(await loginFrom(app.client, '203.0.113.9', `nobody-${i}`, 'guess'), 401, 'invalid_credentials');

@@ -13,7 +13,7 @@ import {
  * failures a bucket makes its key wait `baseMs × 2^(failures − free)`, at
  * most `maxWaitMs`; `forgetAfterMs` without a failure empties it.
  *
- * Three buckets, so that no one can lock an account's owner out for long:
+ * Four buckets, so that no one can lock an account's owner out for long:
  * - (account, address): strict. An attacker at one address is slowed to a
  *   handful of guesses an hour, and the owner elsewhere is not affected.
  * - account: looser and with a short ceiling. It only fills when many
@@ -21,6 +21,9 @@ import {
  *   signed in from before (remembered for 30 days), and elsewhere the owner
  *   waits at most a minute.
  * - address, for usernames no account has: one address trying many names.
+ * - address, for every failure, looser: one address trying one password on
+ *   many real accounts (password spraying: merchant and service names are in
+ *   the directory) fills no account's bucket, so it is counted here.
  * A locked address is refused for every username, so a 429 never tells
  * which usernames exist.
  */
@@ -29,17 +32,20 @@ export interface LoginThrottlePolicy {
   accountAddress: BucketPolicy;
   account: BucketPolicy;
   unknownAddress: BucketPolicy;
+  address: BucketPolicy;
 }
 
 /**
  * (account, address): 5 free, then 30 s, 1 min, 2 min, … up to 15 min.
  * account: 20 free (many addresses), then 5 s, 10 s, … never more than 1 min.
  * address with unknown usernames: 30 free, then 30 s, 1 min, … up to 15 min.
+ * address, any failure: 100 free, then 30 s, 1 min, … up to 15 min.
  */
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottlePolicy = {
   accountAddress: { free: 5, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
   account: { free: 20, baseMs: 5_000, maxWaitMs: MINUTE, forgetAfterMs: 15 * MINUTE },
   unknownAddress: { free: 30, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
+  address: { free: 100, baseMs: 30_000, maxWaitMs: 15 * MINUTE, forgetAfterMs: 15 * MINUTE },
 };
 
 /** How long an address the owner signed in from stays exempt from the per-account bucket. */
@@ -95,6 +101,7 @@ export function createLoginThrottle(
       knownAddress: `k:${name}\u0000${address}`,
       account: `a:${name}`,
       unknownAddress: `u:${address}`,
+      address: `f:${address}`,
     };
   };
   const ttl = (bucket: BucketPolicy) => bucket.forgetAfterMs + bucket.maxWaitMs;
@@ -103,6 +110,7 @@ export function createLoginThrottle(
     { key: k.accountAddress, policy: policy.accountAddress },
     ...(knownAddress ? [] : [{ key: k.account, policy: policy.account }]),
     { key: k.unknownAddress, policy: policy.unknownAddress },
+    { key: k.address, policy: policy.address },
   ];
 
   return {
@@ -132,6 +140,7 @@ export function createLoginThrottle(
         accountExists
           ? { key: k.account, ttlMs: ttl(policy.account) }
           : { key: k.unknownAddress, ttlMs: ttl(policy.unknownAddress) },
+        { key: k.address, ttlMs: ttl(policy.address) },
       ];
       return Math.ceil((await store.charge(checks(k, known !== undefined), charges, clock())) / 1000);
     },
@@ -146,6 +155,7 @@ export function createLoginThrottle(
       await Promise.all([
         store.clear(k.accountAddress),
         store.refund(k.account),
+        store.refund(k.address),
         store.mark(k.knownAddress, KNOWN_ADDRESS_MS),
       ]);
     },
