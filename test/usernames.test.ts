@@ -115,6 +115,25 @@ for (const dialect of testDialects) {
       assert.equal(renamedToo.status, 200, JSON.stringify(renamedToo.body));
     });
 
+    test('renames onto taken usernames raced at once get no more answers than one by one', async () => {
+      const token = await app.tokenFor('bt5');
+      const statuses = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const response = await app.client.put('/api/users/bt5', { token, body: { username: `taken-${i % 5}` } });
+          return response.status;
+        }),
+      );
+      assert.equal(statuses.filter((s) => s === 409).length, 10, statuses.join(' '));
+      // Renames that work are not counted: 9 taken, 2 that work, then a 10th taken is still answered.
+      const other = await app.tokenFor('bt6');
+      const rename = (username: string) => app.client.put('/api/users/bt6', { token: other, body: { username } });
+      for (let i = 0; i < 9; i++) assertError(await rename(`taken-${i % 5}`), 409, 'username_taken');
+      assert.equal((await rename('free-name-6')).status, 200);
+      assert.equal((await rename('taken-6')).status, 200, 'and back: the next test wants it taken');
+      assertError(await rename('taken-0'), 409, 'username_taken');
+      assertError(await rename('taken-1'), 429, 'too_many_username_checks');
+    });
+
     test('renaming onto taken usernames is throttled for non-admins', async () => {
       const token = await app.tokenFor('bt0');
       for (let i = 1; i <= 10; i++) {

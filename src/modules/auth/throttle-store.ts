@@ -234,12 +234,13 @@ export function createFailureLimiter(
 ) {
   const key = (subject: string) => `${name}:${subject}`;
   return {
-    async retryAfterSeconds(subject: string): Promise<number> {
-      const [state] = await store.read([key(subject)]);
-      return Math.ceil(waitMs(state, policy, clock()) / 1000);
+    /** Seconds to wait, or 0: then the attempt is counted as a failure (atomically with the check) until succeeded(). */
+    async begin(subject: string): Promise<number> {
+      const charge = { key: key(subject), ttlMs: policy.forgetAfterMs + policy.maxWaitMs };
+      return Math.ceil((await store.charge([{ key: charge.key, policy }], [charge], clock())) / 1000);
     },
-    async recordFailure(subject: string): Promise<void> {
-      await store.fail(key(subject), clock(), policy.forgetAfterMs + policy.maxWaitMs);
+    async succeeded(subject: string): Promise<void> {
+      await store.refund(key(subject));
     },
   };
 }
