@@ -36,8 +36,6 @@ export interface BucketCharge {
 /** Where the buckets live: this process, or Redis so every instance sees the same counts. */
 export interface ThrottleStore {
   read(keys: readonly string[]): Promise<(BucketState | undefined)[]>;
-  /** Counts a failure now; the bucket disappears `ttlMs` after its latest failure. */
-  fail(key: string, now: number, ttlMs: number): Promise<void>;
   /**
    * In one atomic step: the longest wait (ms) the `checks` impose now, and
    * when there is none, a failure counted in each of `charges`. Counting an
@@ -86,9 +84,6 @@ export function createMemoryThrottleStore(maxKeys = 100_000, clock = () => Date.
   return {
     async read(keys) {
       return keys.map(live);
-    },
-    async fail(key, now, ttlMs) {
-      fail(key, now, ttlMs);
     },
     // No await between the check and the count: atomic within this process.
     async charge(checks, charges, now) {
@@ -172,10 +167,6 @@ export function createRedisThrottleStore(redis: Redis, prefix: string): Throttle
         return failures === null ? undefined : { failures: Number(failures), lastFailureAt: Number(last ?? 0) };
       });
     },
-    async fail(key, now, ttlMs) {
-      const k = redisKey(key);
-      await redis.multi().hincrby(k, 'failures', 1).hset(k, 'last', now).pexpire(k, ttlMs).exec();
-    },
     async clear(key) {
       await redis.del(redisKey(key));
     },
@@ -214,7 +205,6 @@ export function withMemoryFallback(
   }
   return {
     read: (keys) => attempt((store) => store.read(keys)),
-    fail: (key, now, ttl) => attempt((store) => store.fail(key, now, ttl)),
     charge: (checks, charges, now) => attempt((store) => store.charge(checks, charges, now)),
     refund: (key) => attempt((store) => store.refund(key)),
     clear: (key) => attempt((store) => store.clear(key)),
