@@ -7,7 +7,7 @@ import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
-import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { assertError } from './helpers/rest.ts';
 import { opened, upgrade } from './helpers/sockets.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './helpers/test-app.ts';
@@ -364,6 +364,23 @@ describe('sessions across two instances sharing Redis', { skip: REDIS_SKIP_REASO
     assert.partialDeepStrictEqual(await socket.firstEvent, { type: 'hello', user_id: 'b1' });
     const again = await upgrade(appA.server.url, `/api/ws/b1?ticket=${issued.body.ticket}`);
     assert.partialDeepStrictEqual(again, { open: false, status: 401, body: { error_type: 'invalid_ticket' } });
+    socket.ws.close();
+  });
+
+  test('an unused ticket is not readable from Redis: its key is a digest, not the ticket', async () => {
+    const token = await login(appA, 'roamer', 'roamer-password');
+    const { ticket } = (await appA.client.post('/api/ws/ticket', { token })).body;
+    const keys = await withRedis((redis) => redis.keys(`${prefix}*`));
+    assert.ok(
+      keys.some((k) => k.startsWith(`${prefix}ws-ticket:`)),
+      keys.join(' '),
+    );
+    assert.ok(
+      !keys.some((k) => k.includes(ticket)),
+      'a ticket in a Redis key (MONITOR, SLOWLOG, a dump) opens a socket',
+    );
+    const socket = opened(await upgrade(appB.server.url, `/api/ws/b1?ticket=${ticket}`));
+    await socket.firstEvent;
     socket.ws.close();
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { TokenSession } from './tokens.ts';
 
@@ -36,7 +36,9 @@ export function createMemoryTicketStore(clock = () => Date.now()): TicketStore {
 
 /** Tickets in Redis, so one instance can issue a ticket and another accept the upgrade. */
 export function createRedisTicketStore(redis: Redis, prefix: string): TicketStore {
-  const key = (ticket: string) => `${prefix}ws-ticket:${ticket}`;
+  // The key is the ticket's digest: whoever can list keys or watch commands (MONITOR,
+  // SLOWLOG, a dump) must not learn a ticket that can still be used.
+  const key = (ticket: string) => `${prefix}ws-ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
   return {
     async put(ticket, session, ttlMs) {
       await redis.set(key(ticket), JSON.stringify(session), 'PX', ttlMs);
