@@ -17,13 +17,21 @@ export interface TicketStore {
   take(ticket: string): Promise<TokenSession | undefined>;
 }
 
-export function createMemoryTicketStore(clock = () => Date.now()): TicketStore {
+/** Bounds the memory of a burst of issued, unused tickets; past it the oldest are dropped. */
+export const MAX_MEMORY_TICKETS = 100_000;
+
+export function createMemoryTicketStore(clock = () => Date.now(), maxTickets = MAX_MEMORY_TICKETS): TicketStore {
   const tickets = new Map<string, { session: TokenSession; expiresAt: number }>();
   return {
     async put(ticket, session, ttlMs) {
       const now = clock();
-      // Issued tickets are few and short-lived: expired ones are swept on each issue.
-      for (const [key, entry] of tickets) if (entry.expiresAt <= now) tickets.delete(key);
+      // A Map iterates in insertion order and every ticket lives as long, so the expired ones are
+      // at the front: the sweep stops at the first live one, so issuing costs the same however
+      // many tickets are live (a full scan per issue would let one user's burst cost quadratic time).
+      for (const [key, entry] of tickets) {
+        if (entry.expiresAt > now && tickets.size < maxTickets) break;
+        tickets.delete(key);
+      }
       tickets.set(ticket, { session, expiresAt: now + ttlMs });
     },
     async take(ticket) {
