@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createLoginThrottle, DEFAULT_LOGIN_THROTTLE, throttleName } from '../src/modules/auth/login-throttle.ts';
+import {
+  addressBucket,
+  createLoginThrottle,
+  DEFAULT_LOGIN_THROTTLE,
+  throttleName,
+} from '../src/modules/auth/login-throttle.ts';
 import { createMemoryThrottleStore } from '../src/modules/auth/throttle-store.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
@@ -27,12 +32,27 @@ test('the wait doubles with each failure past the free ones, up to its ceiling',
   const attempt = { address: '192.0.2.1', username: 'victim' };
   const waits: number[] = [];
   for (let failure = 1; failure <= 12; failure++) {
-    await throttle.recordFailure(attempt, true);
+    assert.equal(await throttle.begin(attempt, true), 0, 'a failed attempt that was let in');
     const wait = await throttle.retryAfterSeconds(attempt);
     waits.push(wait);
+    if (wait > 0) assert.equal(await throttle.begin(attempt, true), wait, 'refused, and not counted, while it waits');
     now += wait * 1000;
   }
   assert.deepEqual(waits, [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
+});
+
+test('address buckets: IPv6 per /64, IPv4-mapped as IPv4', () => {
+  for (const address of [
+    '2001:db8:0:1::1',
+    '2001:DB8:0:1:ffff:ffff:ffff:ffff',
+    '2001:db8::1:0:0:0:9',
+    'fe80::1%eth0',
+  ]) {
+    assert.equal(addressBucket(address), address.startsWith('fe80') ? 'fe80:0:0:0::/64' : '2001:db8:0:1::/64', address);
+  }
+  assert.equal(addressBucket('::ffff:192.0.2.1'), '192.0.2.1');
+  assert.equal(addressBucket('192.0.2.1'), '192.0.2.1');
+  assert.equal(addressBucket('::1'), '0:0:0:0::/64');
 });
 
 test('bucket names: NFKC, trimmed and lower-cased', () => {
@@ -82,6 +102,42 @@ for (const dialect of testDialects) {
       assert.ok(Number(elsewhere.headers.get('retry-after')) <= 60, elsewhere.headers.get('retry-after') ?? '');
       const known = await loginFrom(app.client, '198.51.100.3', 'besieged', 'besieged-password');
       assert.equal(known.status, 200, 'the address the owner signed in from before is not held up');
+    });
+
+    test('guesses sent all at once get no more tries than guesses sent one by one', async () => {
+      await app.addUser('b4', 'buyer', { username: 'raced', password: 'raced-password' });
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, async () => (await loginFrom(app.client, '203.0.113.10', 'raced', 'guess')).status),
+      );
+      assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(' '));
+      assert.equal(statuses.filter((s) => s === 429).length, 35);
+      // Many made-up names at once from one address: its bucket holds as well.
+      const unknown = await Promise.all(
+        Array.from(
+          { length: 60 },
+          async (_, i) => (await loginFrom(app.client, '203.0.113.11', `ghost-${i}`, 'x')).status,
+        ),
+      );
+      assert.equal(unknown.filter((s) => s === 401).length, 30, unknown.join(' '));
+    });
+
+    test('an IPv6 client changing its address within its /64 at each guess stays in one bucket', async () => {
+      await app.addUser('b5', 'buyer', { username: 'ipv6-owner', password: 'ipv6-password' });
+      for (let i = 1; i <= 5; i++) {
+        assertError(await loginFrom(app.client, `2001:db8:7:7::${i.toString(16)}`, 'ipv6-owner', 'guess'), 401);
+      }
+      const next = await loginFrom(app.client, '2001:db8:7:7:abcd::6', 'ipv6-owner', 'guess');
+      assertError(next, 429, 'too_many_attempts');
+      assert.equal((await loginFrom(app.client, '2001:db8:7:8::1', 'ipv6-owner', 'ipv6-password')).status, 200);
+    });
+
+    test('one password tried on many real accounts from one address (spraying) is slowed per address', async () => {
+      for (let i = 0; i < 100; i++) await app.addUser(`s${i}`, 'merchant', { username: `shop-${i}` });
+      for (let i = 0; i < 100; i++) {
+        assertError(await loginFrom(app.client, '203.0.113.12', `shop-${i}`, '123456'), 401, 'invalid_credentials');
+      }
+      assertError(await loginFrom(app.client, '203.0.113.12', 'bystander', '123456'), 429, 'too_many_attempts');
+      assertError(await loginFrom(app.client, '198.51.100.6', 'shop-0', '123456'), 401, 'invalid_credentials');
     });
 
     test('unknown usernames are counted per address: that address waits, others do not', async () => {
@@ -142,6 +198,16 @@ describe('login throttle shared through Redis', { skip: REDIS_SKIP_REASON }, () 
     }
     assertError(await loginFrom(appB.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
     assertError(await loginFrom(appA.client, '203.0.113.50', 'shared', 'shared-password'), 429, 'too_many_attempts');
+  });
+
+  test('guesses raced at two instances at once get no more tries than guesses sent one by one', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const app = i % 2 === 0 ? appA : appB;
+        return (await loginFrom(app.client, '203.0.113.51', 'shared', 'guess')).status;
+      }),
+    );
+    assert.equal(statuses.filter((s) => s === 401).length, 5, statuses.join(' '));
   });
 });
 

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { createSessionRevocations } from '../src/modules/auth/session-revocations.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import { createInProcessBus } from '../src/realtime/bus.ts';
 import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
-import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { assertError } from './helpers/rest.ts';
 import { opened, upgrade } from './helpers/sockets.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './helpers/test-app.ts';
@@ -55,6 +56,24 @@ for (const dialect of testDialects) {
         assertError(await app.client.get('/api/auth/me', { token: first }), 401, 'token_revoked');
         assertError(await app.client.post('/api/auth/logout', { token: first }), 401, 'token_revoked');
         assert.equal((await app.client.get('/api/auth/me', { token: second })).status, 200, 'the other session lives');
+      });
+
+      test('one session revoked by two instances at once (a double click behind a load balancer): no error', async () => {
+        // Each instance's own record of revocations: neither has heard of the other's.
+        const [one, two] = [
+          createSessionRevocations(app.server.database.db),
+          createSessionRevocations(app.server.database.db),
+        ];
+        const session = {
+          userId: 'b1',
+          sessionId: randomUUID(),
+          issuedAtMs: Date.now(),
+          expiresAt: Date.now() / 1000 + 60,
+        };
+        for (let round = 0; round < 5; round++) {
+          const raced = { ...session, sessionId: randomUUID() };
+          await Promise.all([one.revoke(raced), two.revoke(raced)]);
+        }
       });
 
       test('a revoked session stays revoked for an instance started afterwards (read from the database)', async () => {
@@ -226,6 +245,30 @@ for (const dialect of testDialects) {
       });
     });
 
+    test('an instance that missed a logout-everywhere or a deactivation (no shared bus) closes those sockets at its next refresh', async () => {
+      const instanceB = await startTestApp(dialect, {
+        databaseUrl: () => app.scratch.urlString,
+        server: { revocationRefreshMs: 50, userCacheTtlMs: 600_000 },
+      });
+      try {
+        const admin = await app.addUser('a9', 'admin');
+        await app.addUser('b7', 'buyer', { username: 'grace', password: 'grace-password' });
+        const other = await app.addUser('b8', 'buyer');
+        const token = await login(app, 'grace', 'grace-password');
+        const sockets = [
+          opened(await upgrade(instanceB.server.url, '/api/ws/b7', { authorization: `Bearer ${token}` })),
+          opened(await upgrade(instanceB.server.url, '/api/ws/b8', { authorization: `Bearer ${other}` })),
+        ];
+        await Promise.all(sockets.map((socket) => socket.firstEvent));
+        assert.equal((await app.client.post('/api/auth/logout-all', { token })).status, 200);
+        assert.deepEqual(await sockets[0]?.closed, { code: 4401, reason: 'session ended' });
+        assert.equal((await app.client.patch('/api/users/b8/status?status=inactive', { token: admin })).status, 200);
+        assert.deepEqual(await sockets[1]?.closed, { code: 4401, reason: 'session ended' });
+      } finally {
+        await instanceB.close();
+      }
+    });
+
     describe('tokens issued before sessions existed (no sid)', () => {
       test('work, and logging one out ends every session of its user', async () => {
         const now = Math.floor(Date.now() / 1000);
@@ -321,6 +364,23 @@ describe('sessions across two instances sharing Redis', { skip: REDIS_SKIP_REASO
     assert.partialDeepStrictEqual(await socket.firstEvent, { type: 'hello', user_id: 'b1' });
     const again = await upgrade(appA.server.url, `/api/ws/b1?ticket=${issued.body.ticket}`);
     assert.partialDeepStrictEqual(again, { open: false, status: 401, body: { error_type: 'invalid_ticket' } });
+    socket.ws.close();
+  });
+
+  test('an unused ticket is not readable from Redis: its key is a digest, not the ticket', async () => {
+    const token = await login(appA, 'roamer', 'roamer-password');
+    const { ticket } = (await appA.client.post('/api/ws/ticket', { token })).body;
+    const keys = await withRedis((redis) => redis.keys(`${prefix}*`));
+    assert.ok(
+      keys.some((k) => k.startsWith(`${prefix}ws-ticket:`)),
+      keys.join(' '),
+    );
+    assert.ok(
+      !keys.some((k) => k.includes(ticket)),
+      'a ticket in a Redis key (MONITOR, SLOWLOG, a dump) opens a socket',
+    );
+    const socket = opened(await upgrade(appB.server.url, `/api/ws/b1?ticket=${ticket}`));
+    await socket.firstEvent;
     socket.ws.close();
   });
 });

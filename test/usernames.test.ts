@@ -16,6 +16,9 @@ test('checkUsername: NFKC, hidden characters refused, staff look-alikes reserved
     'SuperAdmin',
     'root',
     'Customer Service',
+    'ådmin',
+    'Sérvice',
+    'r\u0301oot',
   ];
   const reservedZh = ['平台客服', '客服小王', '官方旗舰店', '管理员', '系統公告'];
   for (const name of [...reserved, ...reservedZh]) {
@@ -26,7 +29,17 @@ test('checkUsername: NFKC, hidden characters refused, staff look-alikes reserved
   for (const name of ['仁和大药房', '华润医药', 'badminton', 'bob', 'mod', 'rooted', 'alice smith']) {
     assert.equal(checkUsername(name, 'buyer').ok, true, name);
   }
-  for (const name of ['a\u200bdmin', 'x\u202ey', 'bob\u2066', '\ufeffbob', 'b\u00adob', 'bob\u0085', '\u3164']) {
+  for (const name of [
+    'a\u200bdmin',
+    'x\u202ey',
+    'bob\u2066',
+    '\ufeffbob',
+    'b\u00adob',
+    'bob\u0085',
+    '\u3164',
+    '\u2800',
+    'bob\u2800',
+  ]) {
     assert.deepEqual(checkUsername(name, 'admin'), { ok: false, error: 'username_invalid_characters' }, escape(name));
   }
   assert.deepEqual(checkUsername('  ｂｏｂ\u3000 ｓｍｉｔｈ ', 'buyer'), { ok: true, username: 'bob smith' });
@@ -70,6 +83,18 @@ for (const dialect of testDialects) {
       assert.equal(login.body.user.id, 'b20');
     });
 
+    test("a blank braille pattern is no name, and accents do not make a staff name a buyer's", async () => {
+      for (const [username, error] of [
+        ['\u2800', 'username_invalid_characters'],
+        ['buyer-one\u2800', 'username_invalid_characters'],
+        ['Ådmin', 'username_reserved'],
+        ['cústomer sërvice', 'username_reserved'],
+      ] as const) {
+        const refused = await app.client.put('/api/users/b1', { token: buyer, body: { username } });
+        assertError(refused, 422, error);
+      }
+    });
+
     test('staff names are for service and admin accounts, and stay with them', async () => {
       const service = await app.client.post('/api/users/', {
         token: admin,
@@ -88,6 +113,25 @@ for (const dialect of testDialects) {
         body: { role: 'merchant', username: '华润医药二部' },
       });
       assert.equal(renamedToo.status, 200, JSON.stringify(renamedToo.body));
+    });
+
+    test('renames onto taken usernames raced at once get no more answers than one by one', async () => {
+      const token = await app.tokenFor('bt5');
+      const statuses = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const response = await app.client.put('/api/users/bt5', { token, body: { username: `taken-${i % 5}` } });
+          return response.status;
+        }),
+      );
+      assert.equal(statuses.filter((s) => s === 409).length, 10, statuses.join(' '));
+      // Renames that work are not counted: 9 taken, 2 that work, then a 10th taken is still answered.
+      const other = await app.tokenFor('bt6');
+      const rename = (username: string) => app.client.put('/api/users/bt6', { token: other, body: { username } });
+      for (let i = 0; i < 9; i++) assertError(await rename(`taken-${i % 5}`), 409, 'username_taken');
+      assert.equal((await rename('free-name-6')).status, 200);
+      assert.equal((await rename('taken-6')).status, 200, 'and back: the next test wants it taken');
+      assertError(await rename('taken-0'), 409, 'username_taken');
+      assertError(await rename('taken-1'), 429, 'too_many_username_checks');
     });
 
     test('renaming onto taken usernames is throttled for non-admins', async () => {

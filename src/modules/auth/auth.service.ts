@@ -57,15 +57,13 @@ export function createAuthService({
       clientAddress: string,
     ): Promise<{ issued: IssuedToken; user: ReturnType<UserService['toUser']> }> {
       const attempt = { address: clientAddress, username };
-      const wait = await throttle.retryAfterSeconds(attempt);
-      if (wait > 0) throw new AppError(429, 'too_many_attempts', { 'retry-after': String(wait) });
       const user = await findByLoginName(db, username);
+      // Counted as a failure before the password is checked; a right one takes it back.
+      const wait = await throttle.begin(attempt, user !== undefined && user.status === 'active');
+      if (wait > 0) throw new AppError(429, 'too_many_attempts', { 'retry-after': String(wait) });
       // verifyPassword spends the same time when the user or hash is missing.
       const valid = await verifyPassword(password, user?.password_hash ?? null);
-      if (!user || !valid || user.status !== 'active') {
-        await throttle.recordFailure(attempt, user !== undefined && user.status === 'active');
-        throw unauthorized('invalid_credentials');
-      }
+      if (!user || !valid || user.status !== 'active') throw unauthorized('invalid_credentials');
       await throttle.recordSuccess(attempt);
       return tokenFor(user.id);
     },

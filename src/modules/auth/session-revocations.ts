@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
 import type { TokenSession } from './tokens.ts';
 
@@ -8,6 +9,8 @@ import type { TokenSession } from './tokens.ts';
  * was down, and costs one indexed query per period, never one per request.
  */
 export const REVOCATION_REFRESH_MS = 30_000;
+/** Users whose `tokens_valid_after` one query reads back. */
+const FLOOR_CHUNK = 500;
 /** Rows are read back from a little before the last look: a slow commit elsewhere may land late. */
 const REFRESH_OVERLAP_MS = 60_000;
 
@@ -47,13 +50,13 @@ export function createSessionRevocations(db: Kysely<Database>, now = () => Date.
         expires_at: session.expiresAt,
         revoked_at: now(),
       };
-      // A second logout with the same token changes nothing.
-      const exists = await db
-        .selectFrom('revoked_sessions')
-        .select('session_id')
-        .where('session_id', '=', session.sessionId)
-        .executeTakeFirst();
-      if (!exists) await db.insertInto('revoked_sessions').values(row).execute();
+      // A second logout with the same token changes nothing, even when it races the
+      // first on another instance (a look before the insert would let both insert).
+      try {
+        await db.insertInto('revoked_sessions').values(row).execute();
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
     },
 
     /** Reads sessions revoked since the last look (all unexpired ones the first time) and forgets expired ones. */
@@ -75,6 +78,26 @@ export function createSessionRevocations(db: Kysely<Database>, now = () => Date.
         .execute();
     },
 
+    /**
+     * For each of these users, the issue time (ms) before which their tokens
+     * are refused: `tokens_valid_after`, or Infinity for a user who is no
+     * longer active or no longer exists. Read in chunks of primary keys.
+     */
+    async sessionFloors(userIds: readonly string[]): Promise<Map<string, number>> {
+      const floors = new Map<string, number>(userIds.map((id) => [id, Number.POSITIVE_INFINITY]));
+      for (let start = 0; start < userIds.length; start += FLOOR_CHUNK) {
+        const rows = await db
+          .selectFrom('users')
+          .select(['id', 'status', 'tokens_valid_after'])
+          .where('id', 'in', userIds.slice(start, start + FLOOR_CHUNK))
+          .execute();
+        for (const row of rows) {
+          if (row.status === 'active') floors.set(row.id, Number(row.tokens_valid_after));
+        }
+      }
+      return floors;
+    },
+
     get size(): number {
       return revoked.size;
     },
@@ -91,8 +114,11 @@ interface SessionSocket {
 
 /**
  * Every `periodMs` (REVOCATION_REFRESH_MS): reads the sessions revoked since the last look,
- * and closes this instance's sockets of those (with 4401) that the bus event
- * would have closed had it arrived. Returns the timer, for clearInterval.
+ * and the `tokens_valid_after` and status of the users with sockets here, and
+ * closes this instance's sockets (with 4401) that the bus event would have
+ * closed had it arrived: a logout, a logout everywhere, a password change, a
+ * deactivation made while Redis was down, or by `npm run change-password`
+ * (which has no bus). Returns the timer, for clearInterval.
  */
 export function refreshRevocationsPeriodically(
   revocations: SessionRevocations,
@@ -103,10 +129,16 @@ export function refreshRevocationsPeriodically(
   const timer = setInterval(() => {
     revocations
       .refresh()
-      .then(() => {
-        for (const socket of sockets()) {
-          const sessionId = socket.session?.sessionId;
-          if (sessionId && revocations.isRevoked(sessionId)) socket.close(4401, 'session ended');
+      .then(async () => {
+        const live = [...sockets()];
+        const users = [...new Set(live.flatMap((socket) => (socket.session ? [socket.session.userId] : [])))];
+        const floors = await revocations.sessionFloors(users);
+        for (const socket of live) {
+          const session = socket.session;
+          if (!session) continue;
+          const revoked = session.sessionId !== undefined && revocations.isRevoked(session.sessionId);
+          const floor = floors.get(session.userId) ?? Number.POSITIVE_INFINITY;
+          if (revoked || session.issuedAtMs < floor) socket.close(4401, 'session ended');
         }
       })
       .catch((error: unknown) => logger.warn({ err: error }, 'revoked sessions not refreshed'));

@@ -21,11 +21,30 @@ export interface BucketState {
   lastFailureAt: number;
 }
 
+/** A bucket an attempt must not be held up by. */
+export interface BucketCheck {
+  key: string;
+  policy: BucketPolicy;
+}
+
+/** A bucket an attempt is counted in; it disappears `ttlMs` after its latest failure. */
+export interface BucketCharge {
+  key: string;
+  ttlMs: number;
+}
+
 /** Where the buckets live: this process, or Redis so every instance sees the same counts. */
 export interface ThrottleStore {
   read(keys: readonly string[]): Promise<(BucketState | undefined)[]>;
-  /** Counts a failure now; the bucket disappears `ttlMs` after its latest failure. */
-  fail(key: string, now: number, ttlMs: number): Promise<void>;
+  /**
+   * In one atomic step: the longest wait (ms) the `checks` impose now, and
+   * when there is none, a failure counted in each of `charges`. Counting an
+   * attempt before its outcome is known is what stops a burst of concurrent
+   * guesses from all passing a check none of them has been counted in yet.
+   */
+  charge(checks: readonly BucketCheck[], charges: readonly BucketCharge[], now: number): Promise<number>;
+  /** Takes back one failure counted by `charge` (the attempt succeeded). */
+  refund(key: string): Promise<void>;
   clear(key: string): Promise<void>;
   /** Keeps an empty bucket for `ttlMs`: a mark that something happened (a sign-in from an address). */
   mark(key: string, ttlMs: number): Promise<void>;
@@ -47,24 +66,34 @@ export function createMemoryThrottleStore(maxKeys = 100_000, clock = () => Date.
     }
     return bucket;
   };
+  function fail(key: string, now: number, ttlMs: number): void {
+    const bucket = live(key);
+    if (bucket) {
+      bucket.failures += 1;
+      bucket.lastFailureAt = now;
+      bucket.expiresAt = now + ttlMs;
+      return;
+    }
+    // Bounds memory under an attack from many addresses: the oldest bucket goes.
+    if (buckets.size >= maxKeys) {
+      const oldest = buckets.keys().next().value;
+      if (oldest !== undefined) buckets.delete(oldest);
+    }
+    buckets.set(key, { failures: 1, lastFailureAt: now, expiresAt: now + ttlMs });
+  }
   return {
     async read(keys) {
       return keys.map(live);
     },
-    async fail(key, now, ttlMs) {
+    // No await between the check and the count: atomic within this process.
+    async charge(checks, charges, now) {
+      const wait = Math.max(0, ...checks.map(({ key, policy }) => waitMs(live(key), policy, now)));
+      if (wait === 0) for (const { key, ttlMs } of charges) fail(key, now, ttlMs);
+      return wait;
+    },
+    async refund(key) {
       const bucket = live(key);
-      if (bucket) {
-        bucket.failures += 1;
-        bucket.lastFailureAt = now;
-        bucket.expiresAt = now + ttlMs;
-        return;
-      }
-      // Bounds memory under an attack from many addresses: the oldest bucket goes.
-      if (buckets.size >= maxKeys) {
-        const oldest = buckets.keys().next().value;
-        if (oldest !== undefined) buckets.delete(oldest);
-      }
-      buckets.set(key, { failures: 1, lastFailureAt: now, expiresAt: now + ttlMs });
+      if (bucket && bucket.failures > 0) bucket.failures -= 1;
     },
     async clear(key) {
       buckets.delete(key);
@@ -76,10 +105,57 @@ export function createMemoryThrottleStore(maxKeys = 100_000, clock = () => Date.
   };
 }
 
+/**
+ * charge() in Redis: waitMs() for each checked bucket, then, when none makes
+ * the attempt wait, a failure in each charged one. KEYS: the checked buckets,
+ * then the charged ones; ARGV: now, the number of checks, free/base/max per
+ * check, then a TTL per charge.
+ */
+const CHARGE_SCRIPT = `
+local now = tonumber(ARGV[1])
+local checks = tonumber(ARGV[2])
+local wait = 0
+for i = 1, checks do
+  local state = redis.call('HMGET', KEYS[i], 'failures', 'last')
+  local failures = tonumber(state[1])
+  local free = tonumber(ARGV[3 * i])
+  if failures and failures >= free then
+    local backoff = math.min(tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 1]) * 2 ^ math.min(failures - free, 30))
+    wait = math.max(wait, (tonumber(state[2]) or 0) + backoff - now)
+  end
+end
+if wait > 0 then return math.ceil(wait) end
+for i = checks + 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'failures', 1)
+  redis.call('HSET', KEYS[i], 'last', now)
+  redis.call('PEXPIRE', KEYS[i], ARGV[3 * checks + 3 + i - checks - 1])
+end
+return 0
+`;
+
+/** refund() in Redis: never creates a bucket (it would have no expiry) nor goes below zero. */
+const REFUND_SCRIPT = `
+if tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'failures', -1) end
+return 0
+`;
+
 /** Buckets as Redis hashes under `prefix`, shared by every instance of the deployment. */
 export function createRedisThrottleStore(redis: Redis, prefix: string): ThrottleStore {
   const redisKey = (key: string) => `${prefix}login-throttle:${key}`;
   return {
+    async charge(checks, charges, now) {
+      const keys = [...checks.map((c) => redisKey(c.key)), ...charges.map((c) => redisKey(c.key))];
+      const args = [
+        now,
+        checks.length,
+        ...checks.flatMap(({ policy }) => [policy.free, policy.baseMs, policy.maxWaitMs]),
+        ...charges.map((c) => c.ttlMs),
+      ];
+      return Number(await redis.eval(CHARGE_SCRIPT, keys.length, ...keys, ...args));
+    },
+    async refund(key) {
+      await redis.eval(REFUND_SCRIPT, 1, redisKey(key));
+    },
     async read(keys) {
       const pipeline = redis.pipeline();
       for (const key of keys) pipeline.hmget(redisKey(key), 'failures', 'last');
@@ -90,10 +166,6 @@ export function createRedisThrottleStore(redis: Redis, prefix: string): Throttle
         const [failures, last] = value as [string | null, string | null];
         return failures === null ? undefined : { failures: Number(failures), lastFailureAt: Number(last ?? 0) };
       });
-    },
-    async fail(key, now, ttlMs) {
-      const k = redisKey(key);
-      await redis.multi().hincrby(k, 'failures', 1).hset(k, 'last', now).pexpire(k, ttlMs).exec();
     },
     async clear(key) {
       await redis.del(redisKey(key));
@@ -133,7 +205,8 @@ export function withMemoryFallback(
   }
   return {
     read: (keys) => attempt((store) => store.read(keys)),
-    fail: (key, now, ttl) => attempt((store) => store.fail(key, now, ttl)),
+    charge: (checks, charges, now) => attempt((store) => store.charge(checks, charges, now)),
+    refund: (key) => attempt((store) => store.refund(key)),
     clear: (key) => attempt((store) => store.clear(key)),
     mark: (key, ttl) => attempt((store) => store.mark(key, ttl)),
   };
@@ -151,12 +224,13 @@ export function createFailureLimiter(
 ) {
   const key = (subject: string) => `${name}:${subject}`;
   return {
-    async retryAfterSeconds(subject: string): Promise<number> {
-      const [state] = await store.read([key(subject)]);
-      return Math.ceil(waitMs(state, policy, clock()) / 1000);
+    /** Seconds to wait, or 0: then the attempt is counted as a failure (atomically with the check) until succeeded(). */
+    async begin(subject: string): Promise<number> {
+      const charge = { key: key(subject), ttlMs: policy.forgetAfterMs + policy.maxWaitMs };
+      return Math.ceil((await store.charge([{ key: charge.key, policy }], [charge], clock())) / 1000);
     },
-    async recordFailure(subject: string): Promise<void> {
-      await store.fail(key(subject), clock(), policy.forgetAfterMs + policy.maxWaitMs);
+    async succeeded(subject: string): Promise<void> {
+      await store.refund(key(subject));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { TokenSession } from './tokens.ts';
 
@@ -17,13 +17,21 @@ export interface TicketStore {
   take(ticket: string): Promise<TokenSession | undefined>;
 }
 
-export function createMemoryTicketStore(clock = () => Date.now()): TicketStore {
+/** Bounds the memory of a burst of issued, unused tickets; past it the oldest are dropped. */
+export const MAX_MEMORY_TICKETS = 100_000;
+
+export function createMemoryTicketStore(clock = () => Date.now(), maxTickets = MAX_MEMORY_TICKETS): TicketStore {
   const tickets = new Map<string, { session: TokenSession; expiresAt: number }>();
   return {
     async put(ticket, session, ttlMs) {
       const now = clock();
-      // Issued tickets are few and short-lived: expired ones are swept on each issue.
-      for (const [key, entry] of tickets) if (entry.expiresAt <= now) tickets.delete(key);
+      // A Map iterates in insertion order and every ticket lives as long, so the expired ones are
+      // at the front: the sweep stops at the first live one, so issuing costs the same however
+      // many tickets are live (a full scan per issue would let one user's burst cost quadratic time).
+      for (const [key, entry] of tickets) {
+        if (entry.expiresAt > now && tickets.size < maxTickets) break;
+        tickets.delete(key);
+      }
       tickets.set(ticket, { session, expiresAt: now + ttlMs });
     },
     async take(ticket) {
@@ -36,7 +44,9 @@ export function createMemoryTicketStore(clock = () => Date.now()): TicketStore {
 
 /** Tickets in Redis, so one instance can issue a ticket and another accept the upgrade. */
 export function createRedisTicketStore(redis: Redis, prefix: string): TicketStore {
-  const key = (ticket: string) => `${prefix}ws-ticket:${ticket}`;
+  // The key is the ticket's digest: whoever can list keys or watch commands (MONITOR,
+  // SLOWLOG, a dump) must not learn a ticket that can still be used.
+  const key = (ticket: string) => `${prefix}ws-ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
   return {
     async put(ticket, session, ttlMs) {
       await redis.set(key(ticket), JSON.stringify(session), 'PX', ttlMs);

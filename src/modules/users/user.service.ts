@@ -214,7 +214,8 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
       if (username === undefined && role && role !== target.role) storedUsername(target.username, role);
       // A rename answers 409 when the name is taken: without a limit, a directory of every username.
       const limited = username !== undefined && username !== target.username && !isAdmin ? usernameChecks : undefined;
-      const wait = limited ? await limited.retryAfterSeconds(caller.id) : 0;
+      // Counted before the write (renames raced at once cannot all pass); a rename that works takes it back.
+      const wait = limited ? await limited.begin(caller.id) : 0;
       if (wait > 0) throw new AppError(429, 'too_many_username_checks', { 'retry-after': String(wait) });
       const changes = {
         ...(username !== undefined ? { username } : {}),
@@ -230,9 +231,9 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
         await updateUser(id, changes);
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
-        await limited?.recordFailure(caller.id);
         throw conflict('username_taken');
       }
+      await limited?.succeeded(caller.id);
       if (body.status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
       return toUser(await requireUser(id));
     },

@@ -13,9 +13,11 @@ import type { Role } from './user.schemas.ts';
  * and spaces, bidi embeddings, overrides and isolates, the BOM, tags, soft
  * hyphen), private use and unassigned code points, line and paragraph
  * separators, and every default-ignorable code point (variation selectors,
- * the combining grapheme joiner, the Hangul fillers some fonts draw as nothing).
+ * the combining grapheme joiner, the Hangul fillers some fonts draw as nothing),
+ * and the blank braille pattern (U+2800: a symbol, not a space, that every
+ * font draws as nothing, so it survives NFKC and trimming).
  */
-const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 /** Chinese terms reserved wherever they appear in the name (after NFKC). */
 const RESERVED_CJK = [
@@ -120,7 +122,8 @@ function latinReserved(text: string): boolean {
 
 /** Whether the name imitates platform staff: folded, look-alikes and digits-for-letters mapped. */
 export function imitatesStaff(name: string): boolean {
-  const folded = normaliseUsername(name).toLowerCase();
+  // Accents off (NFD, marks removed): "ådmin" and "sérvice" read as admin and service.
+  const folded = normaliseUsername(name).normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
   const compact = folded.replace(/[\s\p{P}\p{S}]/gu, '');
   if (RESERVED_CJK.some((term) => compact.includes(term))) return true;
   const latin = mapped(folded, LOOKALIKES);
