@@ -7,6 +7,7 @@ import { unprocessable } from '../../http/app-error.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+import { MESSAGE_TYPES } from './message.schemas.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -183,23 +184,25 @@ function matching<QB extends SelectQueryBuilder<Database, 'messages', any>>(quer
 }
 
 /**
- * The index (migration 20261204120000) that serves a filter newest first:
- * its equality columns, then id. Named in the query, because MariaDB, left to
- * choose, intersects two single-purpose indexes and sorts every match (over a
- * second for one conversation of 250k messages); undefined: the primary key.
+ * The index (migration 20261204120000) that serves a filter newest first
+ * across conversations: its equality columns, then id. Named in the query,
+ * because MariaDB, left to choose, intersects two single-purpose indexes and
+ * sorts every match; undefined: the primary key.
  */
-function indexFor(filter: MessageFilter, perConversation: boolean): string | undefined {
-  if (perConversation) {
-    // With both filters, the type's range: a conversation's sender is one of its two participants (about half
-    // its messages), while a type may be rare (no image in 250k messages: an empty range, not a full walk).
-    if (filter.messageType) return 'messages_conversation_type_index';
-    if (filter.senderId) return 'messages_conversation_sender_index';
-    return 'messages_conversation_id_index';
-  }
+function indexFor(filter: MessageFilter): string | undefined {
   if (filter.senderId) return 'messages_sender_index';
   if (filter.messageType) return 'messages_type_id_index';
   return undefined;
 }
+
+/**
+ * Within one conversation: (conversation_id, is_read, sender_id, message_type, id),
+ * which is also read-all's index. With its four equality columns fixed it is an
+ * id-ordered range, so a conversation's matches are a merge of the few ranges a
+ * filter leaves open (is_read 0/1 × the participants or the sender × the types
+ * or the type): no index of its own on the send path.
+ */
+const CONVERSATION_INDEX = 'messages_unread_list_index';
 
 /** `messages`, read through `index` when given (FORCE INDEX on MySQL, INDEXED BY on SQLite). */
 function messagesThrough(db: Db, index: string | undefined) {
@@ -220,25 +223,57 @@ function select(db: Db, filter: MessageFilter, index: string | undefined, idsOnl
   >;
 }
 
-/** One conversation's matches, newest first. */
-function ofConversation(db: Db, conversationId: string, filter: MessageFilter, idsOnly: boolean) {
-  return select(db, filter, indexFor(filter, true), idsOnly)
-    .where('conversation_id', '=', conversationId)
-    .orderBy('id', 'desc');
+/** A conversation's two participants: every message of it is sent by one of them. */
+export type Participants = ReadonlyMap<string, readonly string[]>;
+
+async function participantsOf(db: Db, ids: readonly string[]): Promise<Participants> {
+  const rows = await db
+    .selectFrom('conversations')
+    .select(['id', 'participant1_id', 'participant2_id'])
+    .where('id', 'in', ids)
+    .execute();
+  return new Map(rows.map((row) => [row.id, [...new Set([row.participant1_id, row.participant2_id])]]));
 }
 
 /**
- * Matching messages newest first (id descending), for the caller to limit and
- * offset; `window` bounds what each conversation contributes (offset + limit).
+ * One conversation's matches as id-ordered ranges of CONVERSATION_INDEX, each
+ * newest first and stopping at `window`: up to 2 × 2 × 3 of them (no filter),
+ * one pair with sender and type. A conversation that is gone has none.
  */
-function newest(db: Db, scope: MessageScope, filter: MessageFilter, window: number, idsOnly: boolean) {
-  if (scope.kind === 'all') return select(db, filter, indexFor(filter, false), idsOnly).orderBy('id', 'desc');
-  if (scope.ids.length === 1) return ofConversation(db, scope.ids[0] as string, filter, idsOnly);
-  const branches = scope.ids.map((id, i) =>
-    db.selectFrom(ofConversation(db, id, filter, idsOnly).limit(window).as(`c${i}`)).selectAll(),
+function conversationRanges(
+  db: Db,
+  conversationId: string,
+  participants: Participants,
+  filter: MessageFilter,
+  window: number,
+  idsOnly: boolean,
+) {
+  const senders = filter.senderId ? [filter.senderId] : (participants.get(conversationId) ?? []);
+  const types = filter.messageType ? [filter.messageType] : MESSAGE_TYPES;
+  const cursor: MessageFilter = filter.beforeId ? { beforeId: filter.beforeId } : {};
+  return [0, 1].flatMap((isRead) =>
+    senders.flatMap((senderId) =>
+      types.map((type) =>
+        select(db, cursor, CONVERSATION_INDEX, idsOnly)
+          .where('conversation_id', '=', conversationId)
+          .where('is_read', '=', isRead)
+          .where('sender_id', '=', senderId)
+          .where('message_type', '=', type)
+          .orderBy('id', 'desc')
+          .limit(window),
+      ),
+    ),
   );
+}
+
+/** Ranges merged newest first (id descending), for the caller to limit and offset. */
+function mergeRanges(db: Db, ranges: ReturnType<typeof conversationRanges>, idsOnly: boolean) {
+  const branches = ranges.map((range, i) => db.selectFrom(range.as(`r${i}`)).selectAll());
   const [first, ...rest] = branches;
-  if (!first) throw new Error('a conversation scope names at least one conversation');
+  if (!first) {
+    // Nothing to read (a conversation that is gone): an empty result of the same shape.
+    return select(db, {}, undefined, idsOnly).where(sql<boolean>`1 = 0`).orderBy('id', 'desc');
+  }
   const union = rest.reduce((all, branch) => all.unionAll(branch), first);
   return db.selectFrom(union.as('merged')).selectAll().orderBy('id', 'desc') as unknown as SelectQueryBuilder<
     Database,
@@ -247,11 +282,40 @@ function newest(db: Db, scope: MessageScope, filter: MessageFilter, window: numb
   >;
 }
 
+/** One conversation's matches, newest first; `window` bounds what is read (offset + limit). */
+function ofConversation(
+  db: Db,
+  conversationId: string,
+  participants: Participants,
+  filter: MessageFilter,
+  window: number,
+  idsOnly: boolean,
+) {
+  return mergeRanges(db, conversationRanges(db, conversationId, participants, filter, window, idsOnly), idsOnly);
+}
+
+/**
+ * Matching messages newest first (id descending), for the caller to limit and
+ * offset; `window` bounds what each range contributes (offset + limit).
+ */
+function newest(
+  db: Db,
+  scope: MessageScope,
+  participants: Participants,
+  filter: MessageFilter,
+  window: number,
+  idsOnly: boolean,
+) {
+  if (scope.kind === 'all') return select(db, filter, indexFor(filter), idsOnly).orderBy('id', 'desc');
+  const ranges = scope.ids.flatMap((id) => conversationRanges(db, id, participants, filter, window, idsOnly));
+  return mergeRanges(db, ranges, idsOnly);
+}
+
 /** Membership by subquery: the fallback for participants of many conversations. */
 function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, idsOnly: boolean) {
   // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
   // choice (materialise the membership, then sort all its messages) reads every message of the participant.
-  return select(db, filter, indexFor(filter, false) ?? (isMysql(db) ? 'PRIMARY' : undefined), idsOnly)
+  return select(db, filter, indexFor(filter) ?? (isMysql(db) ? 'PRIMARY' : undefined), idsOnly)
     .where('conversation_id', 'in', conversationIdsOf(db, participantId))
     .orderBy('id', 'desc');
 }
@@ -275,11 +339,16 @@ export type ListScope = Awaited<ReturnType<typeof participantScope>>;
  * another, each asked only for what the cap still lacks: at most COUNT_CAP + 1
  * index entries read in all (a union would read the cap from every one).
  */
-async function countMerged(db: Db, ids: readonly string[], filter: MessageFilter): Promise<CappedCount> {
+async function countMerged(
+  db: Db,
+  ids: readonly string[],
+  participants: Participants,
+  filter: MessageFilter,
+): Promise<CappedCount> {
   let total = 0;
   for (const id of ids) {
     const left = COUNT_CAP - total;
-    const counted = await cappedCount(db, (n) => ofConversation(db, id, filter, true).limit(n), left);
+    const counted = await cappedCount(db, (n) => ofConversation(db, id, participants, filter, n, true).limit(n), left);
     if (!counted.exact) return { count: COUNT_CAP, exact: false };
     total += counted.count;
   }
@@ -296,13 +365,16 @@ export async function listMessages(
 ): Promise<CappedCount & { rows: MessageRow[] }> {
   if (scope.kind === 'conversations' && scope.ids.length === 0) return { count: 0, exact: true, rows: [] };
   const merged = scope.kind === 'conversations' && scope.ids.length > 1;
+  // Without a sender filter, a conversation's ranges are per participant.
+  const participants: Participants =
+    scope.kind === 'conversations' && !filter.senderId ? await participantsOf(db, scope.ids) : new Map();
   const query = (window: number, idsOnly: boolean) =>
     scope.kind === 'participant'
       ? newestOfParticipant(db, scope.id, filter, idsOnly)
-      : newest(db, scope, filter, window, idsOnly);
+      : newest(db, scope, participants, filter, window, idsOnly);
   const counted =
     merged && scope.kind === 'conversations'
-      ? await countMerged(db, scope.ids, filter)
+      ? await countMerged(db, scope.ids, participants, filter)
       : await cappedCount(db, (n) => query(n, true).limit(n));
   if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
   if (merged && scope.kind === 'conversations' && scope.ids.length * (offset + limit) > MERGED_ROWS_BUDGET) {
