@@ -98,7 +98,7 @@ const DUPLICATE_CANDIDATES = 20;
  * compare more loosely (MySQL 5.7 has no NO PAD collation, so "pay 100" would
  * equal "pay 100   " there), so the candidates it finds are checked here. The
  * id bound turns this into a short range scan of the sender's newest messages
- * (messages_sender_index is (sender_id, id), ids are UUIDv7).
+ * (messages_sender_type_index is (sender_id, message_type, id), ids are UUIDv7).
  */
 export async function findRecentDuplicate(
   db: Kysely<Database>,

@@ -18,12 +18,22 @@ import { isMysql } from '../migration-helpers.ts';
 //   participant, type) ranges, each stopping at the page (message.repository.ts).
 //   InnoDB already ends every secondary index with the primary key, so naming
 //   id costs nothing there; SQLite needs it named.
+// - (sender_id, id) becomes (sender_id, message_type, id): a sender's list is
+//   a merge of one range per type, and a sender's rare type is a short range
+//   rather than a walk of all their messages.
 const INDEXES: { name: string; columns: string[] }[] = [
   { name: 'messages_type_id_index', columns: ['message_type', 'id'] },
   {
     name: 'messages_unread_list_index',
     columns: ['conversation_id', 'is_read', 'sender_id', 'message_type', 'id'],
   },
+  { name: 'messages_sender_type_index', columns: ['sender_id', 'message_type', 'id'] },
+];
+
+/** Indexes of the initial schema that the ones above supersede (same leading columns), as they were. */
+const SUPERSEDED: { name: string; columns: string[] }[] = [
+  { name: 'messages_unread_index', columns: ['conversation_id', 'is_read', 'sender_id'] },
+  { name: 'messages_sender_index', columns: ['sender_id', 'id'] },
 ];
 
 async function dropIndex(db: Kysely<any>, name: string): Promise<void> {
@@ -36,15 +46,13 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const { name, columns } of INDEXES) {
     await db.schema.createIndex(name).on('messages').columns(columns).execute();
   }
-  // Superseded by messages_unread_list_index, which begins with the same columns.
-  await dropIndex(db, 'messages_unread_index');
+  // Dropped after their successors exist, so the foreign keys on their first column always have an index.
+  for (const { name } of SUPERSEDED) await dropIndex(db, name);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await db.schema
-    .createIndex('messages_unread_index')
-    .on('messages')
-    .columns(['conversation_id', 'is_read', 'sender_id'])
-    .execute();
+  for (const { name, columns } of SUPERSEDED) {
+    await db.schema.createIndex(name).on('messages').columns(columns).execute();
+  }
   for (const { name } of INDEXES) await dropIndex(db, name);
 }

@@ -184,13 +184,21 @@ function matching<QB extends SelectQueryBuilder<Database, 'messages', any>>(quer
 }
 
 /**
- * The index (migration 20261204120000) that serves a filter newest first
- * across conversations: its equality columns, then id. Named in the query,
- * because MariaDB, left to choose, intersects two single-purpose indexes and
- * sorts every match; undefined: the primary key.
+ * Across conversations, the sender's messages: (sender_id, message_type, id)
+ * (migration 20261204120000). With a type it is one id-ordered range; without,
+ * a merge of one range per type. So a sender's rare type is an empty or short
+ * range, not a walk of all their messages.
+ */
+const SENDER_INDEX = 'messages_sender_type_index';
+
+/**
+ * The index that serves a filter newest first across conversations: its
+ * equality columns, then id. Named in the query, because MariaDB, left to
+ * choose, intersects two single-purpose indexes and sorts every match;
+ * undefined: the primary key. A sender without a type is read by sendersNewest.
  */
 function indexFor(filter: MessageFilter): string | undefined {
-  if (filter.senderId) return 'messages_sender_index';
+  if (filter.senderId) return SENDER_INDEX;
   if (filter.messageType) return 'messages_type_id_index';
   return undefined;
 }
@@ -267,7 +275,7 @@ function conversationRanges(
 }
 
 /** Ranges merged newest first (id descending), for the caller to limit and offset. */
-function mergeRanges(db: Db, ranges: ReturnType<typeof conversationRanges>, idsOnly: boolean) {
+function mergeRanges(db: Db, ranges: SelectQueryBuilder<Database, 'messages', MessageRow>[], idsOnly: boolean) {
   const branches = ranges.map((range, i) => db.selectFrom(range.as(`r${i}`)).selectAll());
   const [first, ...rest] = branches;
   if (!first) {
@@ -306,18 +314,44 @@ function newest(
   window: number,
   idsOnly: boolean,
 ) {
-  if (scope.kind === 'all') return select(db, filter, indexFor(filter), idsOnly).orderBy('id', 'desc');
+  if (scope.kind === 'all') return acrossConversations(db, filter, undefined, window, idsOnly, (q) => q);
   const ranges = scope.ids.flatMap((id) => conversationRanges(db, id, participants, filter, window, idsOnly));
   return mergeRanges(db, ranges, idsOnly);
 }
 
+/**
+ * Matches across conversations newest first, kept by `scoped`: one walk of the
+ * filter's id-ordered index (or `byDefault`), or for a sender without a type,
+ * a merge of the sender's range of each type, each stopping at `window`.
+ */
+function acrossConversations(
+  db: Db,
+  filter: MessageFilter,
+  byDefault: string | undefined,
+  window: number,
+  idsOnly: boolean,
+  scoped: (
+    query: SelectQueryBuilder<Database, 'messages', MessageRow>,
+  ) => SelectQueryBuilder<Database, 'messages', MessageRow>,
+) {
+  if (filter.senderId && !filter.messageType) {
+    const ranges = MESSAGE_TYPES.map((type) =>
+      scoped(select(db, { ...filter, messageType: type }, SENDER_INDEX, idsOnly))
+        .orderBy('id', 'desc')
+        .limit(window),
+    );
+    return mergeRanges(db, ranges, idsOnly);
+  }
+  return scoped(select(db, filter, indexFor(filter) ?? byDefault, idsOnly)).orderBy('id', 'desc');
+}
+
 /** Membership by subquery: the fallback for participants of many conversations. */
-function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, idsOnly: boolean) {
+function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, window: number, idsOnly: boolean) {
   // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
   // choice (materialise the membership, then sort all its messages) reads every message of the participant.
-  return select(db, filter, indexFor(filter) ?? (isMysql(db) ? 'PRIMARY' : undefined), idsOnly)
-    .where('conversation_id', 'in', conversationIdsOf(db, participantId))
-    .orderBy('id', 'desc');
+  return acrossConversations(db, filter, isMysql(db) ? 'PRIMARY' : undefined, window, idsOnly, (query) =>
+    query.where('conversation_id', 'in', conversationIdsOf(db, participantId)),
+  );
 }
 
 /** The conversations a participant's list reads: their ids, or the participant when there are too many to merge. */
@@ -370,7 +404,7 @@ export async function listMessages(
     scope.kind === 'conversations' && !filter.senderId ? await participantsOf(db, scope.ids) : new Map();
   const query = (window: number, idsOnly: boolean) =>
     scope.kind === 'participant'
-      ? newestOfParticipant(db, scope.id, filter, idsOnly)
+      ? newestOfParticipant(db, scope.id, filter, window, idsOnly)
       : newest(db, scope, participants, filter, window, idsOnly);
   const counted =
     merged && scope.kind === 'conversations'
