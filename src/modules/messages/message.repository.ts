@@ -414,9 +414,14 @@ export async function listMessages(
   if (merged && scope.kind === 'conversations' && scope.ids.length * (offset + limit) > MERGED_ROWS_BUDGET) {
     throw unprocessable('page_too_deep', ['page: page further back with before_id']);
   }
-  const rows = await query(offset + limit, false)
-    .limit(limit)
-    .offset(offset)
+  // The page's ids from the index ranges (covering where the ranges are), then only their rows by primary
+  // key: a merge reads up to `window` ids from each range, but whole rows only for the page.
+  const page = query(offset + limit, true).limit(limit).offset(offset);
+  const rows = await db
+    .selectFrom(page.as('page'))
+    .innerJoin('messages', 'messages.id', 'page.id')
+    .selectAll('messages')
+    .orderBy('messages.id', 'desc')
     .execute();
   return { ...counted, rows };
 }
