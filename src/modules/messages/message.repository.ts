@@ -274,8 +274,16 @@ function conversationRanges(
   );
 }
 
-/** Ranges merged newest first (id descending), for the caller to limit and offset. */
-function mergeRanges(db: Db, ranges: SelectQueryBuilder<Database, 'messages', MessageRow>[], idsOnly: boolean) {
+/**
+ * Ranges merged newest first (id descending), for the caller to limit and
+ * offset; unordered for a count, which needs no sort of what the ranges read.
+ */
+function mergeRanges(
+  db: Db,
+  ranges: SelectQueryBuilder<Database, 'messages', MessageRow>[],
+  idsOnly: boolean,
+  ordered: boolean,
+) {
   const branches = ranges.map((range, i) => db.selectFrom(range.as(`r${i}`)).selectAll());
   const [first, ...rest] = branches;
   if (!first) {
@@ -283,7 +291,8 @@ function mergeRanges(db: Db, ranges: SelectQueryBuilder<Database, 'messages', Me
     return select(db, {}, undefined, idsOnly).where(sql<boolean>`1 = 0`).orderBy('id', 'desc');
   }
   const union = rest.reduce((all, branch) => all.unionAll(branch), first);
-  return db.selectFrom(union.as('merged')).selectAll().orderBy('id', 'desc') as unknown as SelectQueryBuilder<
+  const merged = db.selectFrom(union.as('merged')).selectAll();
+  return (ordered ? merged.orderBy('id', 'desc') : merged) as unknown as SelectQueryBuilder<
     Database,
     'messages',
     MessageRow
@@ -298,8 +307,10 @@ function ofConversation(
   filter: MessageFilter,
   window: number,
   idsOnly: boolean,
+  ordered: boolean,
 ) {
-  return mergeRanges(db, conversationRanges(db, conversationId, participants, filter, window, idsOnly), idsOnly);
+  const ranges = conversationRanges(db, conversationId, participants, filter, window, idsOnly);
+  return mergeRanges(db, ranges, idsOnly, ordered);
 }
 
 /**
@@ -313,10 +324,11 @@ function newest(
   filter: MessageFilter,
   window: number,
   idsOnly: boolean,
+  ordered: boolean,
 ) {
-  if (scope.kind === 'all') return acrossConversations(db, filter, undefined, window, idsOnly, (q) => q);
+  if (scope.kind === 'all') return acrossConversations(db, filter, undefined, window, idsOnly, ordered, (q) => q);
   const ranges = scope.ids.flatMap((id) => conversationRanges(db, id, participants, filter, window, idsOnly));
-  return mergeRanges(db, ranges, idsOnly);
+  return mergeRanges(db, ranges, idsOnly, ordered);
 }
 
 /**
@@ -330,6 +342,7 @@ function acrossConversations(
   byDefault: string | undefined,
   window: number,
   idsOnly: boolean,
+  ordered: boolean,
   scoped: (
     query: SelectQueryBuilder<Database, 'messages', MessageRow>,
   ) => SelectQueryBuilder<Database, 'messages', MessageRow>,
@@ -340,16 +353,23 @@ function acrossConversations(
         .orderBy('id', 'desc')
         .limit(window),
     );
-    return mergeRanges(db, ranges, idsOnly);
+    return mergeRanges(db, ranges, idsOnly, ordered);
   }
   return scoped(select(db, filter, indexFor(filter) ?? byDefault, idsOnly)).orderBy('id', 'desc');
 }
 
 /** Membership by subquery: the fallback for participants of many conversations. */
-function newestOfParticipant(db: Db, participantId: string, filter: MessageFilter, window: number, idsOnly: boolean) {
+function newestOfParticipant(
+  db: Db,
+  participantId: string,
+  filter: MessageFilter,
+  window: number,
+  idsOnly: boolean,
+  ordered: boolean,
+) {
   // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
   // choice (materialise the membership, then sort all its messages) reads every message of the participant.
-  return acrossConversations(db, filter, isMysql(db) ? 'PRIMARY' : undefined, window, idsOnly, (query) =>
+  return acrossConversations(db, filter, isMysql(db) ? 'PRIMARY' : undefined, window, idsOnly, ordered, (query) =>
     query.where('conversation_id', 'in', conversationIdsOf(db, participantId)),
   );
 }
@@ -382,7 +402,7 @@ async function countMerged(
   let total = 0;
   for (const id of ids) {
     const left = COUNT_CAP - total;
-    const counted = await cappedCount(db, (n) => ofConversation(db, id, participants, filter, n, true).limit(n), left);
+    const counted = await cappedCount(db, (n) => ofConversation(db, id, participants, filter, n, true, false).limit(n), left);
     if (!counted.exact) return { count: COUNT_CAP, exact: false };
     total += counted.count;
   }
@@ -402,14 +422,14 @@ export async function listMessages(
   // Without a sender filter, a conversation's ranges are per participant.
   const participants: Participants =
     scope.kind === 'conversations' && !filter.senderId ? await participantsOf(db, scope.ids) : new Map();
-  const query = (window: number, idsOnly: boolean) =>
+  const query = (window: number, idsOnly: boolean, ordered = true) =>
     scope.kind === 'participant'
-      ? newestOfParticipant(db, scope.id, filter, window, idsOnly)
-      : newest(db, scope, participants, filter, window, idsOnly);
+      ? newestOfParticipant(db, scope.id, filter, window, idsOnly, ordered)
+      : newest(db, scope, participants, filter, window, idsOnly, ordered);
   const counted =
     merged && scope.kind === 'conversations'
       ? await countMerged(db, scope.ids, participants, filter)
-      : await cappedCount(db, (n) => query(n, true).limit(n));
+      : await cappedCount(db, (n) => query(n, true, false).limit(n));
   if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
   if (merged && scope.kind === 'conversations' && scope.ids.length * (offset + limit) > MERGED_ROWS_BUDGET) {
     throw unprocessable('page_too_deep', ['page: page further back with before_id']);
