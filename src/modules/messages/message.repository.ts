@@ -7,8 +7,8 @@ import { unprocessable } from '../../http/app-error.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
-import { MESSAGE_TYPES } from './message.schemas.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
+import { MESSAGE_TYPES } from './message.schemas.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -402,7 +402,11 @@ async function countMerged(
   let total = 0;
   for (const id of ids) {
     const left = COUNT_CAP - total;
-    const counted = await cappedCount(db, (n) => ofConversation(db, id, participants, filter, n, true, false).limit(n), left);
+    const counted = await cappedCount(
+      db,
+      (n) => ofConversation(db, id, participants, filter, n, true, false).limit(n),
+      left,
+    );
     if (!counted.exact) return { count: COUNT_CAP, exact: false };
     total += counted.count;
   }
@@ -436,7 +440,9 @@ export async function listMessages(
   }
   // The page's ids from the index ranges (covering where the ranges are), then only their rows by primary
   // key: a merge reads up to `window` ids from each range, but whole rows only for the page.
-  const page = query(offset + limit, true).limit(limit).offset(offset);
+  const page = query(offset + limit, true)
+    .limit(limit)
+    .offset(offset);
   const rows = await db
     .selectFrom(page.as('page'))
     .innerJoin('messages', 'messages.id', 'page.id')
