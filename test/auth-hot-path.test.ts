@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseConfig } from '../src/config/config.ts';
-import { openDatabase } from '../src/db/connection.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
-import { createLogger } from '../src/http/logging.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { type RunningServer, startServer } from '../src/server.ts';
-import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
-import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
+import type { RunningServer } from '../src/server.ts';
+import { type LoggedServer, startLoggedServer } from './helpers/logged-server.ts';
+import { TEST_SECRET } from './helpers/test-app.ts';
 import { insertTestUser } from './helpers/users.ts';
 
 /**
@@ -29,28 +22,16 @@ describe('the authenticated hot path reads no revocation state from the database
       }
     },
   };
-  let scratch: ScratchDatabase;
-  let mediaDir: string;
+  let logged: LoggedServer;
   let server: RunningServer;
 
   before(async () => {
-    const [sqlite] = testDialects;
-    assert.ok(sqlite);
-    scratch = await sqlite.create();
-    mediaDir = mkdtempSync(join(tmpdir(), 'chat-media-'));
-    const config = parseConfig(testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir, DEBUG_SQL: 'True' }));
-    const migrator = openDatabase(config.DATABASE_URL);
-    await migrateToLatest(migrator.db);
-    await migrator.destroy();
     // The user row stays cached for the whole test, so any query left is one the hot path added.
-    server = await startServer(config, createLogger({ level: 'info', destination }), { userCacheTtlMs: 600_000 });
+    logged = await startLoggedServer(destination, 'info', { userCacheTtlMs: 600_000 });
+    server = logged.server;
     await insertTestUser(server.database.db, 'b1', 'buyer');
   });
-  after(async () => {
-    await server.close();
-    await scratch.drop();
-    rmSync(mediaDir, { recursive: true, force: true });
-  });
+  after(() => logged.close());
 
   test('twenty GET /api/auth/me with one token: one read of the user row, nothing else', async () => {
     const tokens = createTokenIssuer({ secret: TEST_SECRET, algorithm: 'HS256', expireDays: 1 });

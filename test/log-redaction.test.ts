@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseConfig } from '../src/config/config.ts';
-import { openDatabase } from '../src/db/connection.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
-import { createLogger, redactUrl } from '../src/http/logging.ts';
+import { redactUrl } from '../src/http/logging.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { type RunningServer, startServer } from '../src/server.ts';
-import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
+import type { RunningServer } from '../src/server.ts';
+import { type LoggedServer, startLoggedServer } from './helpers/logged-server.ts';
 import { opened, upgrade } from './helpers/sockets.ts';
-import { testEnv } from './helpers/test-app.ts';
 import { insertTestUser } from './helpers/users.ts';
 
 test('redactUrl hides credentials however the parameter name is spelled', () => {
@@ -48,30 +41,19 @@ describe('no log line carries a token or a ticket, at debug level', () => {
       lines.push(chunk);
     },
   };
-  let scratch: ScratchDatabase;
-  let mediaDir: string;
+  let logged: LoggedServer;
   let server: RunningServer;
   let token: string;
 
   before(async () => {
-    const [sqlite] = testDialects;
-    assert.ok(sqlite);
-    scratch = await sqlite.create();
-    mediaDir = mkdtempSync(join(tmpdir(), 'chat-media-'));
-    const config = parseConfig(testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir, DEBUG_SQL: 'True' }));
-    const migrator = openDatabase(config.DATABASE_URL);
-    await migrateToLatest(migrator.db);
-    await migrator.destroy();
-    server = await startServer(config, createLogger({ level: 'debug', destination }));
+    logged = await startLoggedServer(destination, 'debug');
+    server = logged.server;
     await insertTestUser(server.database.db, 'b1', 'buyer');
+    const { config } = logged;
     const tokens = createTokenIssuer({ secret: config.JWT_SECRET_KEY, algorithm: 'HS256', expireDays: 1 });
     token = (await tokens.issue('b1', 'buyer')).token;
   });
-  after(async () => {
-    await server.close();
-    await scratch.drop();
-    rmSync(mediaDir, { recursive: true, force: true });
-  });
+  after(() => logged.close());
 
   test('REST and WebSocket requests with credentials in the query, under every spelling', async () => {
     const base = server.url;

@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseConfig } from '../src/config/config.ts';
-import { openDatabase } from '../src/db/connection.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
-import { createLogger } from '../src/http/logging.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { type RunningServer, startServer } from '../src/server.ts';
-import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
-import { testEnv } from './helpers/test-app.ts';
+import type { RunningServer } from '../src/server.ts';
+import { type LoggedServer, startLoggedServer } from './helpers/logged-server.ts';
 import { insertTestUser } from './helpers/users.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -29,22 +21,15 @@ describe('request ids in responses and in every log line of a request', () => {
       for (const line of chunk.split('\n')) if (line !== '') lines.push(JSON.parse(line) as LogLine);
     },
   };
-  let scratch: ScratchDatabase;
-  let mediaDir: string;
+  let logged: LoggedServer;
   let server: RunningServer;
   let buyer: string;
   let conversationId: string;
 
   before(async () => {
-    const sqlite = testDialects.find((dialect) => dialect.name === 'sqlite');
-    assert.ok(sqlite);
-    scratch = await sqlite.create();
-    mediaDir = mkdtempSync(join(tmpdir(), 'chat-media-'));
-    const config = parseConfig(testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir, DEBUG_SQL: 'True' }));
-    const migrator = openDatabase(config.DATABASE_URL);
-    await migrateToLatest(migrator.db);
-    await migrator.destroy();
-    server = await startServer(config, createLogger({ level: 'info', destination }));
+    logged = await startLoggedServer(destination, 'info');
+    server = logged.server;
+    const { config } = logged;
     for (const [id, role] of [
       ['b1', 'buyer'],
       ['m1', 'merchant'],
@@ -57,11 +42,7 @@ describe('request ids in responses and in every log line of a request', () => {
     assert.equal(opened.status, 201);
     conversationId = ((await opened.json()) as { id: string }).id;
   });
-  after(async () => {
-    await server.close();
-    await scratch.drop();
-    rmSync(mediaDir, { recursive: true, force: true });
-  });
+  after(() => logged.close());
 
   function post(path: string, body: unknown, headers: Record<string, string> = {}) {
     return fetch(`${server.url}${path}`, {
