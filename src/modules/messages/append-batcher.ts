@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { isDeadlock, isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
 import { type Append, appendMessages } from './message.repository.ts';
+import { HookFailure, type SendTransactionHookRegistry } from './send-transaction.ts';
 
 export interface AppendBatcherOptions {
   /** Send transactions running at once; sends arriving meanwhile wait for the next one to start. */
@@ -21,6 +22,9 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
+/** A hook's failure is its cause to the send that sees it. */
+const unwrap = (error: unknown): unknown => (error instanceof HookFailure ? error.cause : error);
+
 /**
  * Group commit for sends. A send that arrives while fewer than maxConcurrent
  * send transactions run starts one at the end of the current turn of the event
@@ -30,14 +34,29 @@ interface Waiting {
  * heavy load the round trips and the commit (the flush to disk) are shared by
  * a batch. Every message is committed before its send resolves: nothing is
  * acknowledged that could be lost.
+ *
+ * `hooks` (send-transaction.ts) add other modules' statements to the same
+ * transaction. A hook that throws rolls its transaction back; in a batch, the
+ * messages are then stored one by one, as after a unique violation, so only the
+ * message whose hook refused it fails (with the hook's error), and a batch hook
+ * runs again for each of them alone.
  */
-export function createAppendBatcher(db: Kysely<Database>, options: AppendBatcherOptions) {
+export function createAppendBatcher(
+  db: Kysely<Database>,
+  options: AppendBatcherOptions,
+  hooks?: SendTransactionHookRegistry,
+) {
   const waiting: Waiting[] = [];
   let running = 0;
   let startScheduled = false;
 
   function inOneTransaction(appends: readonly Append[]): Promise<(number | undefined)[]> {
-    return db.transaction().execute((trx) => appendMessages(trx, appends));
+    return db.transaction().execute(async (trx) => {
+      const seqs = await appendMessages(trx, appends);
+      // No hook registered: not one statement more than the send's own.
+      if (hooks?.any) await hooks.run(trx, appends, seqs);
+      return seqs;
+    });
   }
 
   async function store(batch: readonly Waiting[]): Promise<void> {
@@ -45,15 +64,22 @@ export function createAppendBatcher(db: Kysely<Database>, options: AppendBatcher
       const seqs = await inOneTransaction(batch.map((entry) => entry.append));
       for (const [i, entry] of batch.entries()) entry.resolve(seqs[i]);
     } catch (error) {
-      // The batch rolled back as a whole. A retry whose client_msg_id is taken, or a deadlock,
-      // must not fail the others: each message is stored on its own instead and gets its own
-      // answer, as without batching. Any other failure (an outage) is everyone's answer.
-      if (batch.length === 1 || (!isUniqueViolation(error) && !isDeadlock(error))) {
-        for (const entry of batch) entry.reject(error);
+      // The batch rolled back as a whole. A retry whose client_msg_id is taken, a deadlock, or a
+      // hook refusing a message must not fail the others: each message is stored on its own
+      // instead and gets its own answer, as without batching. Any other failure (an outage) is
+      // everyone's answer.
+      const oneMessagesFault = error instanceof HookFailure || isUniqueViolation(error) || isDeadlock(error);
+      if (batch.length === 1 || !oneMessagesFault) {
+        for (const entry of batch) entry.reject(unwrap(error));
         return;
       }
       await Promise.all(
-        batch.map((entry) => inOneTransaction([entry.append]).then(([seq]) => entry.resolve(seq), entry.reject)),
+        batch.map((entry) =>
+          inOneTransaction([entry.append]).then(
+            ([seq]) => entry.resolve(seq),
+            (failure: unknown) => entry.reject(unwrap(failure)),
+          ),
+        ),
       );
     }
   }
