@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
+import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import { conflict, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
@@ -19,6 +20,7 @@ import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import type { HistoryQuery, Message, MessageType } from './message.schemas.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
+import { createSendTransactionHooks } from './send-transaction.ts';
 
 export interface SendInput {
   conversation_id: string;
@@ -57,10 +59,15 @@ export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
   const { db, users, conversations, realtime, baseUrl, mediaDir, metrics } = deps;
-  const appends = createAppendBatcher(db, {
-    ...(deps.batching ?? DEFAULT_APPEND_BATCHING),
-    onBatch: (messages) => metrics?.sendBatch(messages),
-  });
+  const hooks = createSendTransactionHooks();
+  const appends = createAppendBatcher(
+    db,
+    {
+      ...(deps.batching ?? DEFAULT_APPEND_BATCHING),
+      onBatch: (messages) => metrics?.sendBatch(messages),
+    },
+    hooks,
+  );
 
   function toMessage(row: MessageRow, sender: User | null): Message {
     return {
@@ -101,10 +108,11 @@ export function createMessageService(deps: MessageServiceDeps) {
   async function visibleMessage(
     caller: UserRow,
     id: string,
+    tx?: Tx,
   ): Promise<{ message: MessageRow; conversation: ConversationRow }> {
-    const message = await repo.findMessageById(db, id);
+    const message = await repo.findMessageById(tx?.db ?? db, id);
     if (message) {
-      const conversation = await conversations.visible(caller, message.conversation_id).catch(() => undefined);
+      const conversation = await conversations.visible(caller, message.conversation_id, tx).catch(() => undefined);
       if (conversation) return { message, conversation };
     }
     throw notFound('message_not_found');
@@ -207,6 +215,13 @@ export function createMessageService(deps: MessageServiceDeps) {
     present,
 
     /**
+     * Other modules' statements in the send transaction (an outbox row, an
+     * index row): registered at composition time, they commit or roll back
+     * with the message. See send-transaction.ts.
+     */
+    sendTransaction: hooks.registrar,
+
+    /**
      * Stores a message in one transaction (row, seq, unread count, preview,
      * timestamps; concurrent sends may share it, see append-batcher.ts) and
      * pushes it after commit. Idempotent on client_msg_id.
@@ -263,52 +278,56 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
 
     /** The recipient marks one message read; their unread count drops with it. */
-    async markRead(caller: UserRow, id: string): Promise<void> {
-      const { message, conversation } = await visibleMessage(caller, id);
+    async markRead(caller: UserRow, id: string, tx?: Tx): Promise<void> {
+      const { message, conversation } = await visibleMessage(caller, id, tx);
       if (!isParticipant(conversation, caller.id) || message.sender_id === caller.id) throw forbidden();
       const column = repo.unreadColumnOf(conversation, caller.id);
-      await db.transaction().execute((trx) => repo.markMessageRead(trx, message, column));
+      await inTransaction(db, tx, (t) => repo.markMessageRead(t.db, message, column));
     },
 
     /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
-    async readAll(caller: UserRow, conversationId: string, readerId: string | undefined): Promise<void> {
+    async readAll(caller: UserRow, conversationId: string, readerId: string | undefined, tx?: Tx): Promise<void> {
       if (readerId !== undefined && readerId !== caller.id) throw forbidden();
-      const conversation = await conversations.visible(caller, conversationId);
+      const conversation = await conversations.visible(caller, conversationId, tx);
       // Admins watch without leaving a trace: reading as an admin marks nothing.
       if (!isParticipant(conversation, caller.id)) return;
       const otherId = otherParticipant(conversation, caller.id);
-      await db.transaction().execute(async (trx) => {
-        await repo.markConversationRead(trx, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
-      });
-      realtime.conversationRead({
-        conversationId: conversation.id,
-        readerId: caller.id,
-        otherId,
-        timestamp: nowSeconds(),
+      await inTransaction(db, tx, async (t) => {
+        await repo.markConversationRead(t.db, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
+        t.afterCommit(() =>
+          realtime.conversationRead({
+            conversationId: conversation.id,
+            readerId: caller.id,
+            otherId,
+            timestamp: nowSeconds(),
+          }),
+        );
       });
     },
 
     /** Zeroes the caller's unread count only. */
-    async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined): Promise<void> {
+    async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined, tx?: Tx): Promise<void> {
       if (userId !== undefined && userId !== caller.id) throw forbidden();
-      const conversation = await conversations.visible(caller, conversationId);
+      const conversation = await conversations.visible(caller, conversationId, tx);
       if (!isParticipant(conversation, caller.id)) return;
-      await zeroUnread(db, conversation, caller.id);
+      // One statement: alone it needs no transaction of its own, so it joins only a caller's.
+      await zeroUnread(tx?.db ?? db, conversation, caller.id);
     },
 
     /**
      * Moderation: an admin hard-deletes a message; both participants are told.
      * An image or file goes with it once nothing else refers to it (see
      * releaseUpload); failing that is reported, not thrown: the message is gone.
+     * In a caller's transaction the file goes after its commit, unreported.
      */
-    async remove(caller: UserRow, id: string): Promise<{ releaseError?: unknown }> {
-      const message = await repo.findMessageById(db, id);
+    async remove(caller: UserRow, id: string, tx?: Tx): Promise<{ releaseError?: unknown }> {
+      const message = await repo.findMessageById(tx?.db ?? db, id);
       if (!message) throw notFound('message_not_found');
-      const conversation = await conversations.visible(caller, message.conversation_id);
-      await db.transaction().execute(async (trx) => {
+      const conversation = await conversations.visible(caller, message.conversation_id, tx);
+      await inTransaction(db, tx, async (t) => {
         const recipient = otherParticipant(conversation, message.sender_id);
         const deleted = await repo.deleteMessage(
-          trx,
+          t.db,
           message,
           repo.unreadColumnOf(conversation, recipient),
           caller.id,
@@ -317,13 +336,21 @@ export function createMessageService(deps: MessageServiceDeps) {
         );
         // Already deleted by a concurrent request: roll back, answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
-      });
-      realtime.messageDeleted({
-        id,
-        conversationId: conversation.id,
-        participants: [conversation.participant1_id, conversation.participant2_id],
+        t.afterCommit(() =>
+          realtime.messageDeleted({
+            id,
+            conversationId: conversation.id,
+            participants: [conversation.participant1_id, conversation.participant2_id],
+          }),
+        );
       });
       if (message.message_type === 'text') return {};
+      if (tx) {
+        // The file may go only once the caller's transaction has committed the delete, and by then
+        // there is no answer left to report a failure in: the file then stays, as a failed release does.
+        tx.afterCommit(() => void releaseUpload(message.content).catch(() => undefined));
+        return {};
+      }
       return releaseUpload(message.content).then(
         () => ({}),
         (releaseError: unknown) => ({ releaseError }),
