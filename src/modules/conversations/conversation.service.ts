@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
+import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
@@ -85,9 +86,9 @@ export function createConversationService({ db, users }: ConversationServiceDeps
   const canAccess = (caller: UserRow, conversation: ConversationRow) =>
     caller.role === 'admin' || isParticipant(conversation, caller.id);
 
-  /** The conversation if the caller takes part in it or is an admin; 404 otherwise. */
-  async function visible(caller: UserRow, id: string): Promise<ConversationRow> {
-    const conversation = await repo.findConversationById(db, id);
+  /** The conversation if the caller takes part in it or is an admin; 404 otherwise (read in `tx` if given). */
+  async function visible(caller: UserRow, id: string, tx?: Tx): Promise<ConversationRow> {
+    const conversation = await repo.findConversationById(tx?.db ?? db, id);
     if (!conversation || !canAccess(caller, conversation)) throw notFound('conversation_not_found');
     return conversation;
   }
@@ -155,32 +156,39 @@ export function createConversationService({ db, users }: ConversationServiceDeps
       return { ...presentJoined(item), message_count: Number(item.conversation.message_count) };
     },
 
-    /** Get-or-create for an unordered pair; `created` tells 201 from 200. */
+    /**
+     * Get-or-create for an unordered pair; `created` tells 201 from 200. Alone
+     * it needs no transaction (the unique pair key settles a race, and the
+     * winner must be read afresh), so it joins only a caller's: there, losing
+     * that race may throw the unique violation, for the caller to retry.
+     */
     async open(
       caller: UserRow,
       body: CreateConversationBody,
+      tx?: Tx,
     ): Promise<{ conversation: Conversation; created: boolean }> {
+      const q = tx?.db ?? db;
       if (caller.role === 'admin') throw forbidden('admin_read_only');
       const [a, b] =
         'participant1_id' in body ? [body.participant1_id, body.participant2_id] : [body.customer_id, body.merchant_id];
       if (a !== caller.id && b !== caller.id) throw forbidden('not_a_participant');
       const otherId = a === caller.id ? b : a;
       if (otherId === caller.id) throw badRequest('invalid_pair');
-      const other = await findUserById(db, otherId);
+      const other = await findUserById(q, otherId);
       if (!other || other.status === 'deleted') throw notFound('user_not_found');
       if (!isAllowedPair(caller.role, other.role)) {
         // Say why only about people the caller may see; otherwise do not reveal the id exists.
-        throw (await users.canSee(caller, other)) ? badRequest('invalid_pair') : notFound('user_not_found');
+        throw (await users.canSee(caller, other, tx)) ? badRequest('invalid_pair') : notFound('user_not_found');
       }
 
-      const existing = await repo.findConversationByPair(db, a, b);
+      const existing = await repo.findConversationByPair(q, a, b);
       // Both participants are at hand: no need to read them again.
       const present = (row: ConversationRow) => presentWith(row, [caller, other]);
       if (existing) return { conversation: present(existing), created: false };
       const [participant1_id, participant2_id] = repo.orderedPair(a, b);
       const now = nowSeconds();
       try {
-        await repo.insertConversation(db, {
+        await repo.insertConversation(q, {
           id: uuidv7(),
           participant1_id,
           participant2_id,
@@ -192,11 +200,11 @@ export function createConversationService({ db, users }: ConversationServiceDeps
       } catch (error) {
         // A concurrent request created the pair first: answer with that row.
         if (!isUniqueViolation(error)) throw error;
-        const winner = await repo.findConversationByPair(db, a, b);
+        const winner = await repo.findConversationByPair(q, a, b);
         if (!winner) throw error;
         return { conversation: present(winner), created: false };
       }
-      const created = await repo.findConversationByPair(db, a, b);
+      const created = await repo.findConversationByPair(q, a, b);
       if (!created) throw notFound('conversation_not_found');
       return { conversation: present(created), created: true };
     },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
+import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
 import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
@@ -57,9 +58,15 @@ function storedUsername(raw: string, role: Role): string {
 export type UserService = ReturnType<typeof createUserService>;
 
 export function createUserService({ db, baseUrl, realtime, cache, usernameChecks }: UserServiceDeps) {
-  async function updateUser(id: string, changes: UserUpdate): Promise<void> {
-    await repo.updateUser(db, id, changes);
-    cache.forget(id);
+  /** In a transaction, the cache forgets the row once it commits: earlier, it could read the old row back. */
+  async function updateUser(id: string, changes: UserUpdate, tx?: Tx): Promise<void> {
+    if (!tx) {
+      await repo.updateUser(db, id, changes);
+      cache.forget(id);
+      return;
+    }
+    await repo.updateUser(tx.db, id, changes);
+    tx.afterCommit(() => cache.forget(id));
   }
 
   /**
@@ -88,12 +95,12 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
   const storedAvatar = (avatar: string | null | undefined) =>
     avatar === undefined ? undefined : avatar === null ? null : toStoredPath(avatar, baseUrl);
 
-  /** Whether `caller` may see `target` at all; everything else answers 404. */
-  async function canSee(caller: UserRow, target: UserRow): Promise<boolean> {
+  /** Whether `caller` may see `target` at all; everything else answers 404 (read in `tx` if given). */
+  async function canSee(caller: UserRow, target: UserRow, tx?: Tx): Promise<boolean> {
     if (caller.role === 'admin' || caller.id === target.id) return true;
     if (target.status === 'deleted') return false;
     if (DIRECTORY_ROLES.includes(target.role)) return true;
-    return repo.shareConversation(db, caller.id, target.id);
+    return repo.shareConversation(tx?.db ?? db, caller.id, target.id);
   }
 
   async function visibleUser(caller: UserRow, id: string): Promise<UserRow> {
@@ -102,8 +109,8 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
     return target;
   }
 
-  async function requireUser(id: string): Promise<UserRow> {
-    const user = await repo.findUserById(db, id);
+  async function requireUser(id: string, tx?: Tx): Promise<UserRow> {
+    const user = await repo.findUserById(tx?.db ?? db, id);
     if (!user) throw notFound('user_not_found');
     return user;
   }
@@ -238,24 +245,29 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
       return toUser(await requireUser(id));
     },
 
-    async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive'): Promise<User> {
-      const target = await requireUser(id);
+    async setStatus(caller: UserRow, id: string, status: 'active' | 'inactive', tx?: Tx): Promise<User> {
+      const target = await requireUser(id, tx);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, {
-        status,
-        // A reactivated user's old tokens stay dead.
-        ...(status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
-        updated_at: nowSeconds(),
+      return inTransaction(db, tx, async (t) => {
+        const changes = {
+          status,
+          // A reactivated user's old tokens stay dead.
+          ...(status === 'inactive' ? { tokens_valid_after: Date.now() } : {}),
+          updated_at: nowSeconds(),
+        };
+        await updateUser(id, changes, t);
+        if (status === 'inactive' && target.status !== 'inactive') t.afterCommit(() => realtime.userDisabled(id));
+        return toUser(await requireUser(id, t));
       });
-      if (status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
-      return toUser(await requireUser(id));
     },
 
-    async softDelete(caller: UserRow, id: string): Promise<void> {
-      await requireUser(id);
+    async softDelete(caller: UserRow, id: string, tx?: Tx): Promise<void> {
+      await requireUser(id, tx);
       if (caller.id === id) throw badRequest('cannot_modify_self');
-      await updateUser(id, { status: 'deleted', tokens_valid_after: Date.now(), updated_at: nowSeconds() });
-      realtime.userDisabled(id);
+      await inTransaction(db, tx, async (t) => {
+        await updateUser(id, { status: 'deleted', tokens_valid_after: Date.now(), updated_at: nowSeconds() }, t);
+        t.afterCommit(() => realtime.userDisabled(id));
+      });
     },
 
     /** Creates the users that do not exist yet; existing ones are returned unchanged. */
