@@ -133,7 +133,7 @@ for (const dialect of testDialects) {
           appends.map((a) => a.message.id),
         )
         .execute();
-      const bySeq = (rows: { seq: number }[]) => [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+      const bySeq = <R extends { seq: number }>(rows: R[]) => [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
       assert.deepEqual(
         bySeq(logged).map((row) => [row.message_id, Number(row.seq)]),
         appends.map((append, i) => [append.message.id, seqs[i]]),
