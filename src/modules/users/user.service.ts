@@ -60,13 +60,9 @@ export type UserService = ReturnType<typeof createUserService>;
 export function createUserService({ db, baseUrl, realtime, cache, usernameChecks }: UserServiceDeps) {
   /** In a transaction, the cache forgets the row once it commits: earlier, it could read the old row back. */
   async function updateUser(id: string, changes: UserUpdate, tx?: Tx): Promise<void> {
-    if (!tx) {
-      await repo.updateUser(db, id, changes);
-      cache.forget(id);
-      return;
-    }
-    await repo.updateUser(tx.db, id, changes);
-    tx.afterCommit(() => cache.forget(id));
+    await repo.updateUser(tx?.db ?? db, id, changes);
+    if (tx) tx.afterCommit(() => cache.forget(id));
+    else cache.forget(id);
   }
 
   /**
