@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { missingMigrationFiles, pendingMigrations } from './db/migrator.ts';
+import { createEventHub } from './events/hub.ts';
 import { buildApp } from './http/app.ts';
 import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
@@ -15,6 +16,7 @@ import type { QuotaLimits } from './quotas/limits.ts';
 import { createQuotas, type Quotas } from './quotas/quotas.ts';
 import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
+import { subscribeRealtime } from './realtime/realtime-subscriber.ts';
 import { redisKeyPrefix } from './realtime/redis-prefix.ts';
 import { createServices } from './services.ts';
 
@@ -146,7 +148,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       stateRedis = client.openStateRedis(config.REDIS_URL, 'auth-state', logger);
     }
     const quotas = createQuotas(options.quotas, metrics);
-    const services = createServices(database.db, config, realtime, userCache, quotas, metrics, {
+    // Committed writes reach real-time delivery through the hub; later subscribers join it here.
+    const events = createEventHub(logger);
+    subscribeRealtime(events, realtime);
+    const services = createServices(database.db, config, events, userCache, quotas, metrics, {
       redis: stateRedis,
       redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),
       logger,

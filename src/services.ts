@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
+import type { EventPublisher } from './events/hub.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
@@ -23,7 +24,6 @@ import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
-import type { RealtimePublisher } from './realtime/publisher.ts';
 
 /** State shared by every instance of a deployment: in Redis when REDIS_URL is set, else in this process. */
 export interface SharedState {
@@ -37,7 +37,7 @@ export interface SharedState {
 export function createServices(
   db: Kysely<Database>,
   config: Config,
-  realtime: RealtimePublisher,
+  events: EventPublisher,
   userCache: UserCache,
   quotas: Quotas,
   metrics?: MessageMetrics,
@@ -55,7 +55,7 @@ export function createServices(
   const users = createUserService({
     db,
     baseUrl: config.BASE_URL,
-    realtime,
+    events,
     cache: userCache,
     usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
   });
@@ -64,7 +64,7 @@ export function createServices(
     db,
     users,
     conversations,
-    realtime,
+    events,
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
     metrics,
@@ -83,7 +83,7 @@ export function createServices(
       users,
       throttle: createLoginThrottle(throttleStore),
       revocations,
-      realtime,
+      events,
       platformApiKey: config.PLATFORM_API_KEY,
     }),
     conversations,

@@ -294,7 +294,7 @@ for (const dialect of testDialects) {
       assert.equal(Number(stored.n), 0);
       assert.deepEqual(
         pushes.map((push) => push.kind),
-        ['messageCreated'],
+        ['message.created'],
         'only the stored message was pushed',
       );
     });

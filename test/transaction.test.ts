@@ -235,7 +235,7 @@ for (const dialect of testDialects) {
       assert.equal(pushedInside, 0, 'nothing pushed before the commit');
       assert.deepEqual(
         services.pushes.map((push) => push.kind),
-        ['conversationRead', 'messageDeleted'],
+        ['conversation.read', 'message.deleted'],
       );
       const after = await conversationRow();
       assert.equal(Number(after.participant2_unread), 0);

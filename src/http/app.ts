@@ -158,7 +158,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   if (deps.realtime) {
     await registerRealtimeGateway(app, {
       realtime: deps.realtime,
-      db: database.db,
       services,
       config,
       ...(deps.stateRedis ? { redis: deps.stateRedis } : {}),

@@ -1,5 +1,3 @@
-import type { Kysely } from 'kysely';
-import type { Database, UserRow } from '../db/types.ts';
 import { forbidden } from '../http/app-error.ts';
 import { nowSeconds } from '../lib/time.ts';
 import {
@@ -9,26 +7,18 @@ import {
 } from '../modules/conversations/conversation.service.ts';
 import type { Message } from '../modules/messages/message.schemas.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
-import { parseContent } from '../modules/messages/message-content.ts';
 import type { ClientConnection } from './connection.ts';
 import { failureEvent } from './errors.ts';
 import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from './protocol.ts';
-import { findRecentDuplicate } from './realtime.repository.ts';
 import type { Realtime } from './realtime.ts';
-
-/** A frame without client_msg_id repeating a message stored this recently is the reference client's echo. */
-export const LEGACY_DUPLICATE_WINDOW_SECONDS = 10;
 
 /** Conversations whose other participant a connection has looked up (for typing), per connection. */
 const TYPING_CACHE_LIMIT = 200;
 
 export interface FrameHandlerDeps {
-  db: Kysely<Database>;
-  messages: Pick<MessageService, 'send' | 'readAll'>;
+  messages: Pick<MessageService, 'send' | 'findLegacyEcho' | 'readAll'>;
   conversations: Pick<ConversationService, 'visible'>;
   realtime: Realtime;
-  baseUrl: string;
-  mediaDir: string;
 }
 
 function ackOf(message: Pick<Message, 'id' | 'seq' | 'conversation_id'>, clientMsgId: string | null): AckEvent {
@@ -46,44 +36,24 @@ function ackOf(message: Pick<Message, 'id' | 'seq' | 'conversation_id'>, clientM
  * MessageService.send as POST /api/messages/, so both follow one set of rules.
  */
 export function createFrameHandler(deps: FrameHandlerDeps) {
-  const { db, messages, conversations, realtime } = deps;
+  const { messages, conversations, realtime } = deps;
   const typingPeers = new WeakMap<ClientConnection, Map<string, string>>();
-
-  /** The message a legacy (no client_msg_id) frame repeats, if it is the reference client's echo of a POST. */
-  async function legacyDuplicate(user: UserRow, frame: MessageFrame) {
-    const type = frame.message_type ?? 'text';
-    const stored = await parseContent(type, frame.content, { baseUrl: deps.baseUrl, mediaDir: deps.mediaDir });
-    return findRecentDuplicate(db, {
-      conversationId: frame.conversation_id,
-      senderId: user.id,
-      messageType: type,
-      content: stored.content,
-      filename: stored.filename,
-      since: nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS,
-    });
-  }
 
   async function onMessage(connection: ClientConnection, frame: MessageFrame): Promise<void> {
     const clientMsgId = frame.client_msg_id ?? null;
     try {
-      if (clientMsgId === null && !connection.isAdmin) {
-        const earlier = await legacyDuplicate(connection.user, frame);
-        if (earlier) {
-          connection.send(ackOf({ ...earlier, seq: Number(earlier.seq) }, null));
-          return;
-        }
-      }
-      const { message } = await messages.send(
-        connection.user,
-        {
-          conversation_id: frame.conversation_id,
-          content: frame.content,
-          message_type: frame.message_type,
-          client_msg_id: clientMsgId,
-          sender_id: frame.sender_id,
-        },
-        { skipConnectionId: connection.id, echoToSender: true },
-      );
+      const input = {
+        conversation_id: frame.conversation_id,
+        content: frame.content,
+        message_type: frame.message_type,
+        client_msg_id: clientMsgId,
+        sender_id: frame.sender_id,
+      };
+      // The reference client's echo of a message it just POSTed is acknowledged, not stored again.
+      const echo = await messages.findLegacyEcho(connection.user, input);
+      const { message } = echo
+        ? { message: echo }
+        : await messages.send(connection.user, input, { skipConnectionId: connection.id, echoToSender: true });
       connection.send(ackOf(message, clientMsgId));
     } catch (error) {
       reject(connection, error, clientMsgId);

@@ -3,10 +3,8 @@ import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config/config.ts';
-import type { Database } from '../db/types.ts';
 import type { UserAuthenticator } from '../http/authenticate.ts';
 import { redactUrl } from '../http/logging.ts';
 import { languageOf } from '../http/messages.ts';
@@ -27,15 +25,14 @@ export const WEBSOCKET_PATHS = ['/api/ws/:user_id', '/ws/:user_id'] as const;
 
 export interface GatewayDependencies {
   realtime: Realtime;
-  db: Kysely<Database>;
   services: {
     authenticate: UserAuthenticator;
     tickets: TicketIssuer;
-    messages: Pick<MessageService, 'send' | 'readAll'>;
+    messages: Pick<MessageService, 'send' | 'findLegacyEcho' | 'readAll'>;
     conversations: Pick<ConversationService, 'visible'>;
     quotas: Pick<Quotas, 'limits' | 'refuse' | 'counted'>;
   };
-  config: Pick<Config, 'CORS_ORIGINS' | 'BASE_URL' | 'MEDIA_DIR' | 'REDIS_PREFIX'>;
+  config: Pick<Config, 'CORS_ORIGINS' | 'BASE_URL' | 'REDIS_PREFIX'>;
   /** The deployment's shared-state Redis (REDIS_URL set), where the per-address counts live. */
   redis?: Redis;
 }
@@ -77,12 +74,9 @@ function asBuffer(data: RawData): Buffer {
 export async function registerRealtimeGateway(app: FastifyInstance, deps: GatewayDependencies): Promise<void> {
   const { realtime, services, config } = deps;
   const handle = createFrameHandler({
-    db: deps.db,
     messages: services.messages,
     conversations: services.conversations,
     realtime,
-    baseUrl: config.BASE_URL,
-    mediaDir: config.MEDIA_DIR,
   });
 
   await app.register(websocket, {

@@ -2,14 +2,15 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import pino from 'pino';
 import type { Database } from '../db/types.ts';
+import type { SessionsRevoked } from '../events/domain-events.ts';
 import { nowSeconds } from '../lib/time.ts';
+import type { Message } from '../modules/messages/message.schemas.ts';
 import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/metrics.ts';
-import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
+import { type Audience, createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { createPresenceReveal } from './presence-reveal.ts';
-import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
-import type { RealtimePublisher, SessionsRevoked } from './publisher.ts';
+import { type BroadcastEvent, CloseCode } from './protocol.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 import { contactsOf } from './realtime.repository.ts';
 
@@ -44,11 +45,12 @@ export interface RealtimeOptions {
 }
 
 /**
- * The real-time core: the RealtimePublisher the services call after commit,
- * presence, and delivery to this instance's connections. The transport (the
+ * The real-time core: delivery to the connections of every instance (through
+ * the bus), presence, and this instance's connections. Which domain event
+ * reaches whom is decided in realtime-subscriber.ts; the transport (the
  * upgrade and the frames) lives in gateway.ts.
  */
-export interface Realtime extends RealtimePublisher {
+export interface Realtime {
   readonly limits: RealtimeLimits;
   readonly registry: ConnectionRegistry;
   readonly logger: RealtimeLogger;
@@ -58,6 +60,14 @@ export interface Realtime extends RealtimePublisher {
   attach(connection: ClientConnection): Promise<void>;
   /** The socket closed (for any reason). */
   detach(connection: ClientConnection): void;
+  /** Sends an event to an audience's connections on every instance. Never throws. */
+  broadcast(event: BroadcastEvent, audience: Audience): void;
+  /** After a message was stored: its participants may start sharing presence (presence-reveal.ts). */
+  revealPresence(message: Message, participants: readonly [string, string]): void;
+  /** Closes the user's connections on every instance (4403), after forgetting them there (onUserDisabled). */
+  disconnectUser(userId: string): void;
+  /** Ends sessions on every instance: onSessionsRevoked, then their connections close with 4401. */
+  revokeSessions(event: SessionsRevoked): void;
   /** Relays a typing indicator to the other participant's connections. */
   typing(event: { from: string; to: string; conversationId: string; isTyping: boolean }): void;
   /** Readiness (GET /api/health/ready): throws when the bus's backing service (Redis) does not answer. */
@@ -303,16 +313,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       );
     },
 
-    messageCreated({ message, participants, skipConnectionId, echoToSender }) {
-      const sender = message.sender_id;
-      const other = participants[0] === sender ? participants[1] : participants[0];
-      broadcast(messageEvent(message), {
-        users: echoToSender ? [other, sender] : [other],
-        admins: true,
-        ...(echoToSender ? {} : { exceptUsers: [sender] }),
-        exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
-      });
-      // After the push, in the presence queue: one conversation's checks in order, and settled() waits for them.
+    broadcast,
+
+    revealPresence(message, participants) {
+      // In the presence queue: one conversation's checks in order, and settled() waits for them.
       if (reveal.mayStartSharing(message)) {
         void presenceQueue.run(`conversation:${message.conversation_id}`, () =>
           reveal.messageCreated(message, participants),
@@ -320,25 +324,11 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       }
     },
 
-    conversationRead({ conversationId, readerId, otherId, timestamp }) {
-      broadcast(
-        { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
-        { users: [otherId], admins: false },
-      );
-    },
-
-    messageDeleted({ id, conversationId, participants }) {
-      broadcast(
-        { type: 'message_deleted', id, conversation_id: conversationId },
-        { users: [...participants], admins: true },
-      );
-    },
-
-    userDisabled(userId) {
+    disconnectUser(userId) {
       publish({ kind: 'disconnect', userId, code: CloseCode.forbidden });
     },
 
-    sessionsRevoked({ userId, session, issuedBefore }) {
+    revokeSessions({ userId, session, issuedBefore }) {
       publish({
         kind: 'revoke',
         userId,

@@ -1,43 +1,38 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
+import type { EventName } from '../../src/events/domain-events.ts';
+import type { EventPublisher } from '../../src/events/hub.ts';
 import { createConversationService } from '../../src/modules/conversations/conversation.service.ts';
 import type { AppendBatcherOptions } from '../../src/modules/messages/append-batcher.ts';
 import { createMessageService } from '../../src/modules/messages/message.service.ts';
 import { createUserService } from '../../src/modules/users/user.service.ts';
 import { createUserCache } from '../../src/modules/users/user-cache.ts';
-import type { RealtimePublisher } from '../../src/realtime/publisher.ts';
 
-/** One call the services made to the realtime seam: its name and its argument. */
+/** One domain event the services published: its name and its payload. */
 export interface Push {
-  kind: keyof RealtimePublisher;
+  kind: EventName;
   event: unknown;
 }
 
 /**
  * The user, conversation and message services over a migrated database,
- * without HTTP: every push they make is recorded in `pushes`, in order.
+ * without HTTP: every event they publish is recorded in `pushes`, in order.
  */
 export function createTestServices(db: Kysely<Database>, options: { batching?: AppendBatcherOptions } = {}) {
   const pushes: Push[] = [];
-  const record =
-    <K extends keyof RealtimePublisher>(kind: K) =>
-    (event: unknown) =>
-      void pushes.push({ kind, event });
-  const realtime: RealtimePublisher = {
-    messageCreated: record('messageCreated'),
-    conversationRead: record('conversationRead'),
-    messageDeleted: record('messageDeleted'),
-    userDisabled: record('userDisabled'),
-    sessionsRevoked: record('sessionsRevoked'),
+  const events: EventPublisher = {
+    publish(kind, event) {
+      pushes.push({ kind, event });
+    },
   };
   const baseUrl = 'http://chat.test';
-  const users = createUserService({ db, baseUrl, realtime, cache: createUserCache() });
+  const users = createUserService({ db, baseUrl, events, cache: createUserCache() });
   const conversations = createConversationService({ db, users });
   const messages = createMessageService({
     db,
     users,
     conversations,
-    realtime,
+    events,
     baseUrl,
     mediaDir: '/nonexistent-media',
     batching: options.batching,

@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../src/db/types.ts';
+import { createEventHub } from '../../src/events/hub.ts';
 import { createInProcessBus } from '../../src/realtime/bus.ts';
 import { ClientConnection, type ConnectionLimits, type SocketLike } from '../../src/realtime/connection.ts';
 import { ConnectionRegistry } from '../../src/realtime/connection-registry.ts';
 import { eventFrame, textFrame } from '../../src/realtime/frames.ts';
 import { parseClientFrame } from '../../src/realtime/protocol.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMIT } from '../../src/realtime/rate-limit.ts';
-import { createRealtime } from '../../src/realtime/realtime.ts';
+import { createRealtime, type Realtime } from '../../src/realtime/realtime.ts';
+import { subscribeRealtime } from '../../src/realtime/realtime-subscriber.ts';
 import { cookieValue, upgradeCredential } from '../../src/realtime/upgrade-auth.ts';
 import type { FrameStream } from '../../src/realtime/write-coalescing.ts';
 import { readTextFrame } from '../helpers/ws-frames.ts';
@@ -242,14 +244,22 @@ describe('createRealtime', () => {
   // Admin connections never query contacts, so these tests need no database.
   const noDatabase = {} as Kysely<Database>;
 
+  /** Domain events reaching `realtime` as the server wires them. */
+  function eventsTo(realtime: Realtime) {
+    const hub = createEventHub({ error() {} });
+    subscribeRealtime(hub, realtime);
+    return hub;
+  }
+
   test('serialises a fan-out once, however many recipients', async () => {
     const realtime = createRealtime({ db: noDatabase });
+    const events = eventsTo(realtime);
     const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
     const connections = sockets.map((socket, i) => connection(`a${i}`, 'admin', socket).connection);
     for (const c of connections) await realtime.attach(c);
     const stringify = mock.method(JSON, 'stringify');
     try {
-      realtime.messageDeleted({ id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'] });
+      events.publish('message.deleted', { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'] });
       assert.equal(stringify.mock.callCount(), 1);
     } finally {
       stringify.mock.restore();
@@ -269,7 +279,7 @@ describe('createRealtime', () => {
     const errors: unknown[] = [];
     const logger = { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => void errors.push(args) };
     const realtime = createRealtime({ db: noDatabase, bus, logger: logger as never });
-    realtime.userDisabled('b1');
+    eventsTo(realtime).publish('user.disabled', { userId: 'b1' });
     assert.equal(errors.length, 1);
     void realtime.close();
   });

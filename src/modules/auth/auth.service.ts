@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
+import type { EventPublisher } from '../../events/hub.ts';
 import { AppError, forbidden, notFound, unauthorized } from '../../http/app-error.ts';
 import { verifyPassword } from '../../lib/password.ts';
-import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { PlatformTokenBody } from './auth.schemas.ts';
@@ -17,7 +17,7 @@ export interface AuthServiceDeps {
   users: UserService;
   throttle: LoginThrottle;
   revocations: SessionRevocations;
-  realtime: RealtimePublisher;
+  events: EventPublisher;
   platformApiKey: string;
 }
 
@@ -40,7 +40,7 @@ export function createAuthService({
   users,
   throttle,
   revocations,
-  realtime,
+  events,
   platformApiKey,
 }: AuthServiceDeps) {
   async function tokenFor(userId: string) {
@@ -79,7 +79,7 @@ export function createAuthService({
         return;
       }
       await revocations.revoke({ ...session, sessionId: session.sessionId });
-      realtime.sessionsRevoked({
+      events.publish('sessions.revoked', {
         userId: session.userId,
         session: { id: session.sessionId, expiresAt: session.expiresAt },
       });

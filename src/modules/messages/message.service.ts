@@ -2,13 +2,14 @@ import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
+import type { EventOrigin } from '../../events/domain-events.ts';
+import type { EventPublisher } from '../../events/hub.ts';
 import { conflict, forbidden, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
-import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -31,16 +32,17 @@ export interface SendInput {
 }
 
 /** Where a send came from, which decides who among the sender's connections sees it. */
-export interface SendOrigin {
-  skipConnectionId: string | null;
-  echoToSender: boolean;
-}
+export type SendOrigin = EventOrigin;
+
+/** A frame without client_msg_id repeating a message stored this recently is the reference client's echo. */
+export const LEGACY_DUPLICATE_WINDOW_SECONDS = 10;
 
 export interface MessageServiceDeps {
   db: Kysely<Database>;
   users: UserService;
   conversations: ConversationService;
-  realtime: RealtimePublisher;
+  /** Told of every committed send, read and delete. */
+  events: EventPublisher;
   baseUrl: string;
   mediaDir: string;
   /** Counts stored messages (after commit); omitted where nothing is measured. */
@@ -58,7 +60,7 @@ export interface MessageServiceDeps {
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
-  const { db, users, conversations, realtime, baseUrl, mediaDir, metrics } = deps;
+  const { db, users, conversations, events, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
   const appends = createAppendBatcher(
     db,
@@ -202,12 +204,11 @@ export function createMessageService(deps: MessageServiceDeps) {
     metrics?.messageStored(type);
 
     const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
-    realtime.messageCreated({
-      message,
-      participants: [conversation.participant1_id, conversation.participant2_id],
-      skipConnectionId: origin.skipConnectionId,
-      echoToSender: origin.echoToSender,
-    });
+    events.publish(
+      'message.created',
+      { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+      { origin },
+    );
     return { message, created: true };
   }
 
@@ -237,6 +238,29 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (isDatabaseUnavailable(error)) deps.sendBudget?.refund(caller.id);
         throw error;
       }
+    },
+
+    /**
+     * The reference client POSTs a message and then sends the same text as a
+     * WebSocket frame without client_msg_id. That frame is an echo: the message
+     * the caller stored in the last LEGACY_DUPLICATE_WINDOW_SECONDS with the
+     * same conversation, type, content and file name, to be acknowledged
+     * instead of stored twice. Undefined for any other send (one with a
+     * client_msg_id, an admin's, or one repeating nothing).
+     */
+    async findLegacyEcho(caller: UserRow, input: SendInput): Promise<Message | undefined> {
+      if ((input.client_msg_id ?? null) !== null || caller.role === 'admin') return undefined;
+      const type = input.message_type ?? 'text';
+      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const earlier = await repo.findRecentDuplicate(db, {
+        conversationId: input.conversation_id,
+        senderId: caller.id,
+        messageType: type,
+        content: stored.content,
+        filename: stored.filename,
+        since: nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS,
+      });
+      return earlier && toMessage(earlier, users.toUser(caller));
     },
 
     history,
@@ -295,7 +319,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       await inTransaction(db, tx, async (t) => {
         await repo.markConversationRead(t.db, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
         t.afterCommit(() =>
-          realtime.conversationRead({
+          events.publish('conversation.read', {
             conversationId: conversation.id,
             readerId: caller.id,
             otherId,
@@ -337,7 +361,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         // Already deleted by a concurrent request: roll back, answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
         t.afterCommit(() =>
-          realtime.messageDeleted({
+          events.publish('message.deleted', {
             id,
             conversationId: conversation.id,
             participants: [conversation.participant1_id, conversation.participant2_id],

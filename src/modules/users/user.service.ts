@@ -3,12 +3,12 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
+import type { EventPublisher } from '../../events/hub.ts';
 import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
-import type { RealtimePublisher } from '../../realtime/publisher.ts';
 import type { FailureLimiter } from '../auth/throttle-store.ts';
 import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
@@ -35,7 +35,8 @@ const DEFAULT_USERNAME_ATTEMPTS = 5;
 export interface UserServiceDeps {
   db: Kysely<Database>;
   baseUrl: string;
-  realtime: RealtimePublisher;
+  /** Told when a user's sessions end or the user is disabled. */
+  events: EventPublisher;
   /** Authentication's cache of user rows: every change here makes it forget the row. */
   cache: UserCache;
   /** Slows non-admins renaming onto taken usernames (a 409 says the name exists). */
@@ -57,7 +58,7 @@ function storedUsername(raw: string, role: Role): string {
 
 export type UserService = ReturnType<typeof createUserService>;
 
-export function createUserService({ db, baseUrl, realtime, cache, usernameChecks }: UserServiceDeps) {
+export function createUserService({ db, baseUrl, events, cache, usernameChecks }: UserServiceDeps) {
   /** In a transaction, the cache forgets the row once it commits: earlier, it could read the old row back. */
   async function updateUser(id: string, changes: UserUpdate, tx?: Tx): Promise<void> {
     await repo.updateUser(tx?.db ?? db, id, changes);
@@ -73,7 +74,7 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
   async function endAllSessions(id: string, changes: UserUpdate = {}): Promise<void> {
     const now = Date.now();
     await updateUser(id, { ...changes, tokens_valid_after: now });
-    realtime.sessionsRevoked({ userId: id, issuedBefore: now });
+    events.publish('sessions.revoked', { userId: id, issuedBefore: now });
   }
 
   const toUser = (
@@ -237,7 +238,7 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
         throw conflict('username_taken');
       }
       await limited?.succeeded(caller.id);
-      if (body.status === 'inactive' && target.status !== 'inactive') realtime.userDisabled(id);
+      if (body.status === 'inactive' && target.status !== 'inactive') events.publish('user.disabled', { userId: id });
       return toUser(await requireUser(id));
     },
 
@@ -252,7 +253,8 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
           updated_at: nowSeconds(),
         };
         await updateUser(id, changes, t);
-        if (status === 'inactive' && target.status !== 'inactive') t.afterCommit(() => realtime.userDisabled(id));
+        if (status === 'inactive' && target.status !== 'inactive')
+          t.afterCommit(() => events.publish('user.disabled', { userId: id }));
         return toUser(await requireUser(id, t));
       });
     },
@@ -262,7 +264,7 @@ export function createUserService({ db, baseUrl, realtime, cache, usernameChecks
       if (caller.id === id) throw badRequest('cannot_modify_self');
       await inTransaction(db, tx, async (t) => {
         await updateUser(id, { status: 'deleted', tokens_valid_after: Date.now(), updated_at: nowSeconds() }, t);
-        t.afterCommit(() => realtime.userDisabled(id));
+        t.afterCommit(() => events.publish('user.disabled', { userId: id }));
       });
     },
 

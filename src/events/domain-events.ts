@@ -1,0 +1,50 @@
+import type { Message } from '../modules/messages/message.schemas.ts';
+
+/**
+ * What the modules announce after a write has committed, by name. The modules
+ * own this vocabulary; subscribers (real-time delivery today) decide what each
+ * event means to them. A payload says what happened, never who should hear of
+ * it or how: that is the subscriber's business.
+ */
+export interface DomainEvents {
+  /** A message was stored (not a replay of an earlier client_msg_id). */
+  'message.created': { message: Message; participants: readonly [string, string] };
+  /** An admin hard-deleted a message. */
+  'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
+  /** `readerId` read the other participant's messages up to now. */
+  'conversation.read': { conversationId: string; readerId: string; otherId: string; timestamp: number };
+  /** The user was deactivated or deleted. */
+  'user.disabled': { userId: string };
+  /**
+   * Sessions ended: one (logout) or all issued before a moment (logout-all,
+   * password change, deactivation).
+   */
+  'sessions.revoked': SessionsRevoked;
+}
+
+export type EventName = keyof DomainEvents;
+
+export interface SessionsRevoked {
+  userId: string;
+  /** One session, with its token's expiry (Unix seconds). */
+  session?: { id: string; expiresAt: number };
+  /** Milliseconds: every token issued before this. */
+  issuedBefore?: number;
+}
+
+/**
+ * Where a write came from, which decides who among the writer's own
+ * connections hears of it. Not part of what happened, so it travels beside
+ * the event rather than inside it.
+ */
+export interface EventOrigin {
+  /** The writer's connection that already shows the change (X-Connection-Id, or the socket that sent it), or null. */
+  skipConnectionId: string | null;
+  /** REST writes without X-Connection-Id push nothing to the writer's own connections. */
+  echoToSender: boolean;
+}
+
+/** Details about an event's delivery, not about the event itself. */
+export interface EventMeta {
+  origin?: EventOrigin;
+}
