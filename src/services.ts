@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
+import { createAccessService } from './modules/access/access.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
@@ -52,18 +53,21 @@ export function createServices(
   const throttleStore = redis
     ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
     : createMemoryThrottleStore();
+  const access = createAccessService(db);
   const users = createUserService({
     db,
     baseUrl: config.BASE_URL,
     realtime,
+    access,
     cache: userCache,
     usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
   });
-  const conversations = createConversationService({ db, users });
+  const conversations = createConversationService({ db, users, access });
   const messages = createMessageService({
     db,
     users,
     conversations,
+    access,
     realtime,
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,

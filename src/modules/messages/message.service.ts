@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
-import { conflict, forbidden, notFound } from '../../http/app-error.ts';
+import { conflict, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import type { AccessService } from '../access/access.service.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -38,6 +39,7 @@ export interface MessageServiceDeps {
   db: Kysely<Database>;
   users: UserService;
   conversations: ConversationService;
+  access: AccessService;
   realtime: RealtimePublisher;
   baseUrl: string;
   mediaDir: string;
@@ -56,7 +58,7 @@ export interface MessageServiceDeps {
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
-  const { db, users, conversations, realtime, baseUrl, mediaDir, metrics } = deps;
+  const { db, users, conversations, access, realtime, baseUrl, mediaDir, metrics } = deps;
   const appends = createAppendBatcher(db, {
     ...(deps.batching ?? DEFAULT_APPEND_BATCHING),
     onBatch: (messages) => metrics?.sendBatch(messages),
@@ -212,8 +214,8 @@ export function createMessageService(deps: MessageServiceDeps) {
      * pushes it after commit. Idempotent on client_msg_id.
      */
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
-      if (caller.role === 'admin') throw forbidden('admin_read_only');
-      if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
+      access.refuseEarly(caller, 'conversation.send');
+      if (input.sender_id !== undefined) access.require(caller, 'user.act_as', { userId: input.sender_id });
       deps.sendBudget?.take(caller.id);
       try {
         return await store(caller, input, origin);
@@ -250,7 +252,9 @@ export function createMessageService(deps: MessageServiceDeps) {
         const conversation = await conversations.visible(caller, query.conversation_id);
         scope = { kind: 'conversations', ids: [conversation.id] };
       } else {
-        scope = caller.role === 'admin' ? { kind: 'all' } : await repo.participantScope(db, caller.id);
+        scope = access.allowsNow(caller, 'realtime.watch_all')
+          ? { kind: 'all' }
+          : await repo.participantScope(db, caller.id);
       }
       const { count, exact, rows } = await repo.listMessages(
         db,
@@ -265,14 +269,14 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** The recipient marks one message read; their unread count drops with it. */
     async markRead(caller: UserRow, id: string): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id);
-      if (!isParticipant(conversation, caller.id) || message.sender_id === caller.id) throw forbidden();
+      access.require(caller, 'message.mark_read', { conversation, message });
       const column = repo.unreadColumnOf(conversation, caller.id);
       await db.transaction().execute((trx) => repo.markMessageRead(trx, message, column));
     },
 
     /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
     async readAll(caller: UserRow, conversationId: string, readerId: string | undefined): Promise<void> {
-      if (readerId !== undefined && readerId !== caller.id) throw forbidden();
+      if (readerId !== undefined) access.require(caller, 'user.act_as', { userId: readerId });
       const conversation = await conversations.visible(caller, conversationId);
       // Admins watch without leaving a trace: reading as an admin marks nothing.
       if (!isParticipant(conversation, caller.id)) return;
@@ -290,7 +294,7 @@ export function createMessageService(deps: MessageServiceDeps) {
 
     /** Zeroes the caller's unread count only. */
     async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined): Promise<void> {
-      if (userId !== undefined && userId !== caller.id) throw forbidden();
+      if (userId !== undefined) access.require(caller, 'user.act_as', { userId });
       const conversation = await conversations.visible(caller, conversationId);
       if (!isParticipant(conversation, caller.id)) return;
       await zeroUnread(db, conversation, caller.id);
@@ -302,6 +306,7 @@ export function createMessageService(deps: MessageServiceDeps) {
      * releaseUpload); failing that is reported, not thrown: the message is gone.
      */
     async remove(caller: UserRow, id: string): Promise<{ releaseError?: unknown }> {
+      access.refuseEarly(caller, 'message.delete');
       const message = await repo.findMessageById(db, id);
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id);
