@@ -5,7 +5,7 @@ import { badRequest, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
-import { isAllowedPair } from '../access/access.policy.ts';
+import { type Action, isAllowedPair } from '../access/access.policy.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { Role, User } from '../users/user.schemas.ts';
@@ -79,11 +79,18 @@ export function createConversationService({ db, users, access }: ConversationSer
   const presentJoined = (item: repo.ConversationWithParticipants) =>
     presentWith(item.conversation, [item.participant1, item.participant2]);
 
-  /** The conversation if the caller may view it (access.policy.ts: participants and admins); 404 otherwise. */
-  async function visible(caller: UserRow, id: string): Promise<ConversationRow> {
+  /**
+   * The conversation if the caller may `action` it (access.policy.ts; viewing:
+   * participants and admins); 404 if it does not exist or they may not see it.
+   */
+  async function visible(
+    caller: UserRow,
+    id: string,
+    action: Extract<Action, `conversation.${string}`> = 'conversation.view',
+  ): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(db, id);
     if (!conversation) throw notFound('conversation_not_found');
-    access.require(caller, 'conversation.view', { conversation });
+    access.require(caller, action, { conversation });
     return conversation;
   }
 
