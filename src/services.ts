@@ -92,7 +92,7 @@ export function createServices(
     }),
     conversations,
     messages,
-    quickReplies: createQuickReplyService({ db }),
+    quickReplies: createQuickReplyService({ db, access }),
     quotas,
   };
 }

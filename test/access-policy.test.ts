@@ -219,6 +219,23 @@ const ROWS: Row[] = [
   { action: 'user.list_role', relation: 'service agents', facts: { targetRole: 'service' }, expect: everyone('ok') },
   { action: 'user.list_role', relation: 'admins', facts: { targetRole: 'admin' }, expect: chat('403 forbidden', 'ok') },
 
+  // Quick replies: their owner's (and the admins' to see); admins keep none.
+  { action: 'quick_reply.view', relation: 'own', facts: { self: true }, expect: everyone('ok') },
+  {
+    action: 'quick_reply.view',
+    relation: "someone else's",
+    facts: { self: false },
+    expect: chat('404 quick_reply_not_found', 'ok'),
+  },
+  { action: 'quick_reply.list_of', relation: 'self', facts: { self: true }, expect: everyone('ok') },
+  {
+    action: 'quick_reply.list_of',
+    relation: 'someone else',
+    facts: { self: false },
+    expect: chat('403 forbidden', 'ok'),
+  },
+  { action: 'quick_reply.create', relation: 'any', facts: {}, expect: chat('ok', '403 forbidden') },
+
   // Presence: the other participant, once the customer side took part (docs/REALTIME.md, "Presence").
   {
     action: 'presence.share',

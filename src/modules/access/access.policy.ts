@@ -52,6 +52,12 @@ export const ACTIONS = [
   'user.reset_password',
   /** List the users of a role (`targetRole`). */
   'user.list_role',
+  /** See, change or remove a quick reply (`self`: the caller owns it). */
+  'quick_reply.view',
+  /** List the quick replies of the user named (`self`: the caller). */
+  'quick_reply.list_of',
+  /** Write a quick reply of one's own. */
+  'quick_reply.create',
   /** See another user's presence (the other participant of a conversation). */
   'presence.share',
   /** Everything, everywhere: every message and status event, every conversation and user listed. */
@@ -136,6 +142,12 @@ const afterViewingUser =
 
 const adminOnly: Rule = (caller) => (isAdmin(caller) ? allowed : forbidden());
 
+/** What belongs to the user named: theirs and the admins' to see. */
+const ownOrAdmin: Rule = (caller, facts) => {
+  if (isAdmin(caller)) return allowed;
+  return given(facts, 'self', (self) => (self ? allowed : forbidden()));
+};
+
 const RULES: Record<Action, Rule> = {
   'conversation.view': (caller, facts) => viewConversation(caller, facts, 'conversation_not_found'),
 
@@ -154,10 +166,7 @@ const RULES: Record<Action, Rule> = {
     if (seen.kind !== 'allowed') return seen;
     return facts.participant ? allowed : forbidden('not_a_participant');
   },
-  'conversation.list_of': (caller, facts) => {
-    if (isAdmin(caller)) return allowed;
-    return given(facts, 'self', (self) => (self ? allowed : forbidden()));
-  },
+  'conversation.list_of': ownOrAdmin,
 
   'message.view': (caller, facts) => viewConversation(caller, facts, 'message_not_found'),
   'message.mark_read': (caller, facts) => {
@@ -177,6 +186,14 @@ const RULES: Record<Action, Rule> = {
     if (isAdmin(caller)) return allowed;
     return given(facts, 'targetRole', (role) => (DIRECTORY_ROLES.includes(role) ? allowed : forbidden()));
   },
+
+  'quick_reply.view': (caller, facts) => {
+    if (isAdmin(caller)) return allowed;
+    return given(facts, 'self', (self) => (self ? allowed : notFound('quick_reply_not_found')));
+  },
+  'quick_reply.list_of': ownOrAdmin,
+  // Admins keep no quick replies: they never send.
+  'quick_reply.create': (caller) => (isAdmin(caller) ? forbidden() : allowed),
 
   // Presence is never a 403 on the wire: a refusal only means the status is not shared.
   'presence.share': (_caller, facts) =>
