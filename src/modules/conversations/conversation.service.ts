@@ -86,7 +86,7 @@ export function createConversationService({ db, users, access }: ConversationSer
   async function visible(
     caller: UserRow,
     id: string,
-    action: Extract<Action, `conversation.${string}`> = 'conversation.view',
+    action: Extract<Action, 'conversation.view' | 'conversation.type'> = 'conversation.view',
   ): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(db, id);
     if (!conversation) throw notFound('conversation_not_found');
