@@ -9,6 +9,7 @@ import { buildApp } from './http/app.ts';
 import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
 import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
+import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -130,7 +131,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
         userCache.forget(userId);
         if (session) revocations?.remember(session.id, session.expiresAt);
       },
-      db: database.db,
+      ...presenceQueries(database.db),
       bus,
       logger,
       metrics,

@@ -4,6 +4,7 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import type { EventPublisher } from './events/hub.ts';
 import { createUserAuthenticator } from './http/authenticate.ts';
+import { createAccessService } from './modules/access/access.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
@@ -52,18 +53,21 @@ export function createServices(
   const throttleStore = redis
     ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
     : createMemoryThrottleStore();
+  const access = createAccessService(db);
   const users = createUserService({
     db,
     baseUrl: config.BASE_URL,
     events,
+    access,
     cache: userCache,
     usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
   });
-  const conversations = createConversationService({ db, users });
+  const conversations = createConversationService({ db, users, access });
   const messages = createMessageService({
     db,
     users,
     conversations,
+    access,
     events,
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
@@ -88,7 +92,7 @@ export function createServices(
     }),
     conversations,
     messages,
-    quickReplies: createQuickReplyService({ db }),
+    quickReplies: createQuickReplyService({ db, access }),
     quotas,
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { UserRow } from '../db/types.ts';
 import type { Language } from '../http/messages.ts';
+import { decide } from '../modules/access/access.policy.ts';
 import type { TokenSession } from '../modules/auth/tokens.ts';
 import { eventFrame } from './frames.ts';
 import type { CloseCode, ServerEvent } from './protocol.ts';
@@ -77,8 +78,9 @@ export class ClientConnection {
     return this.user.id;
   }
 
+  /** Whether this socket watches everything (the admin audience: access.policy.ts, realtime.watch_all). */
   get isAdmin(): boolean {
-    return this.user.role === 'admin';
+    return decide(this.user, 'realtime.watch_all').kind === 'allowed';
   }
 
   get isOpen(): boolean {

@@ -1,10 +1,5 @@
-import { forbidden } from '../http/app-error.ts';
 import { nowSeconds } from '../lib/time.ts';
-import {
-  type ConversationService,
-  isParticipant,
-  otherParticipant,
-} from '../modules/conversations/conversation.service.ts';
+import { type ConversationService, otherParticipant } from '../modules/conversations/conversation.service.ts';
 import type { Message } from '../modules/messages/message.schemas.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import type { ClientConnection } from './connection.ts';
@@ -65,8 +60,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     let peers = typingPeers.get(connection);
     const known = peers?.get(conversationId);
     if (known) return known;
-    const conversation = await conversations.visible(connection.user, conversationId);
-    if (!isParticipant(conversation, connection.userId)) throw forbidden('not_a_participant');
+    const conversation = await conversations.visible(connection.user, conversationId, 'conversation.type');
     const other = otherParticipant(conversation, connection.userId);
     if (!peers) {
       peers = new Map();

@@ -1,15 +1,14 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/types.ts';
+import type { presenceSharing } from '../modules/access/access.repository.ts';
+import { canBeCustomer } from '../modules/access/presence-rule.ts';
 import type { Message } from '../modules/messages/message.schemas.ts';
 import type { PresenceStore } from './bus.ts';
-import { canBeCustomer } from './presence-rule.ts';
-import { presenceSharing } from './realtime.repository.ts';
 
 /** Conversations remembered per process; past it the oldest is forgotten (and checked again if it comes back). */
 const REMEMBERED_CONVERSATIONS = 50_000;
 
 export interface PresenceRevealDeps {
-  db: Kysely<Database>;
+  /** Whether a conversation shares presence, and whether this message made it so (access.repository.ts). */
+  presenceSharing: (conversationId: string, messageId: string) => ReturnType<typeof presenceSharing>;
   presence: Pick<PresenceStore, 'filterOnline'>;
   /** Tells `to` that `subject` is online (a `status` event to `to` only). */
   announceOnline(subject: string, to: string): void;
@@ -26,7 +25,7 @@ export interface PresenceRevealDeps {
  * costs a query only the first time a possible customer writes in a
  * conversation this process has not seen, and agents' sends never do.
  */
-export function createPresenceReveal({ db, presence, announceOnline }: PresenceRevealDeps) {
+export function createPresenceReveal({ presenceSharing, presence, announceOnline }: PresenceRevealDeps) {
   /** Conversation → 'shared', or the customer's id while they have not written. */
   const known = new Map<string, 'shared' | { customerId: string }>();
 
@@ -52,7 +51,7 @@ export function createPresenceReveal({ db, presence, announceOnline }: PresenceR
 
     /** For a message mayStartSharing picked: checks, and announces each online participant to the other. */
     async messageCreated(message: Sent, participants: readonly [string, string]): Promise<void> {
-      const sharing = await presenceSharing(db, message.conversation_id, message.id);
+      const sharing = await presenceSharing(message.conversation_id, message.id);
       if (!sharing) return;
       if (sharing.state === 'not_shared') {
         remember(message.conversation_id, { customerId: sharing.customerId });

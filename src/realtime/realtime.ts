@@ -1,7 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Kysely } from 'kysely';
 import pino from 'pino';
-import type { Database } from '../db/types.ts';
 import type { SessionsRevoked } from '../events/domain-events.ts';
 import { nowSeconds } from '../lib/time.ts';
 import type { Message } from '../modules/messages/message.schemas.ts';
@@ -9,10 +7,9 @@ import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/m
 import { type Audience, createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
-import { createPresenceReveal } from './presence-reveal.ts';
+import { createPresenceReveal, type PresenceRevealDeps } from './presence-reveal.ts';
 import { type BroadcastEvent, CloseCode } from './protocol.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
-import { contactsOf } from './realtime.repository.ts';
 
 export type RealtimeLogger = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -32,7 +29,12 @@ export const DEFAULT_LIMITS: RealtimeLimits = {
 };
 
 export interface RealtimeOptions {
-  db: Kysely<Database>;
+  /**
+   * Who shares presence with a user (the access module's rule and queries,
+   * src/modules/access/): realtime reads no chat tables itself.
+   */
+  contactsOf: (user: ClientConnection['user']) => Promise<string[]>;
+  presenceSharing: PresenceRevealDeps['presenceSharing'];
   /** Defaults to the in-process bus (one instance, REDIS_URL=""). */
   bus?: FanoutBus;
   logger?: RealtimeLogger;
@@ -112,7 +114,7 @@ function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 export function createRealtime(options: RealtimeOptions): Realtime {
-  const { db } = options;
+  const { contactsOf } = options;
   const bus = options.bus ?? createInProcessBus();
   const logger: RealtimeLogger = options.logger ?? pino({ level: 'silent' });
   const limits: RealtimeLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -196,7 +198,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   }
 
   const reveal = createPresenceReveal({
-    db,
+    presenceSharing: options.presenceSharing,
     presence: bus.presence,
     announceOnline: (subject, to) =>
       broadcast(
@@ -227,7 +229,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(connection.userId, async () => {
         if (!awaitingOnlineUsers.has(connection)) return;
         try {
-          await sendOnlineUsers(connection, connection.isAdmin ? [] : await contactsOf(db, connection.user));
+          await sendOnlineUsers(connection, connection.isAdmin ? [] : await contactsOf(connection.user));
           awaitingOnlineUsers.delete(connection);
         } catch (error) {
           logger.warn({ err: error, userId: connection.userId }, 'online_users after the bus returned failed');
@@ -274,7 +276,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       await presenceQueue.run(userId, async () => {
         try {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
-          const contacts = connection.isAdmin ? [] : await contactsOf(db, connection.user);
+          const contacts = connection.isAdmin ? [] : await contactsOf(connection.user);
           await sendOnlineUsers(connection, contacts);
           if (cameOnline) announce(userId, 'online', contacts);
         } catch (error) {
@@ -299,7 +301,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(userId, async () => {
         try {
           if (!(await bus.presence.leave(userId))) return;
-          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(db, connection.user));
+          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(connection.user));
         } catch (error) {
           logger.error({ err: error, userId }, 'presence update on disconnect failed');
         }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
 import type { EventName } from '../../src/events/domain-events.ts';
 import type { EventPublisher } from '../../src/events/hub.ts';
+import { createAccessService } from '../../src/modules/access/access.service.ts';
 import { createConversationService } from '../../src/modules/conversations/conversation.service.ts';
 import type { AppendBatcherOptions } from '../../src/modules/messages/append-batcher.ts';
 import { createMessageService } from '../../src/modules/messages/message.service.ts';
@@ -26,12 +27,14 @@ export function createTestServices(db: Kysely<Database>, options: { batching?: A
     },
   };
   const baseUrl = 'http://chat.test';
-  const users = createUserService({ db, baseUrl, events, cache: createUserCache() });
-  const conversations = createConversationService({ db, users });
+  const access = createAccessService(db);
+  const users = createUserService({ db, baseUrl, events, access, cache: createUserCache() });
+  const conversations = createConversationService({ db, users, access });
   const messages = createMessageService({
     db,
     users,
     conversations,
+    access,
     events,
     baseUrl,
     mediaDir: '/nonexistent-media',

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
-import type { Kysely } from 'kysely';
-import type { Database, UserRow } from '../../src/db/types.ts';
+import type { UserRow } from '../../src/db/types.ts';
 import { createEventHub } from '../../src/events/hub.ts';
 import { createInProcessBus } from '../../src/realtime/bus.ts';
 import { ClientConnection, type ConnectionLimits, type SocketLike } from '../../src/realtime/connection.ts';
@@ -242,7 +241,10 @@ describe('in-process bus presence', () => {
 
 describe('createRealtime', () => {
   // Admin connections never query contacts, so these tests need no database.
-  const noDatabase = {} as Kysely<Database>;
+  const noDatabase = {
+    contactsOf: () => assert.fail('admins have no presence contacts'),
+    presenceSharing: () => assert.fail('no message is sent here'),
+  };
 
   /** Domain events reaching `realtime` as the server wires them. */
   function eventsTo(realtime: Realtime) {
@@ -252,7 +254,7 @@ describe('createRealtime', () => {
   }
 
   test('serialises a fan-out once, however many recipients', async () => {
-    const realtime = createRealtime({ db: noDatabase });
+    const realtime = createRealtime({ ...noDatabase });
     const events = eventsTo(realtime);
     const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
     const connections = sockets.map((socket, i) => connection(`a${i}`, 'admin', socket).connection);
@@ -278,14 +280,14 @@ describe('createRealtime', () => {
     };
     const errors: unknown[] = [];
     const logger = { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => void errors.push(args) };
-    const realtime = createRealtime({ db: noDatabase, bus, logger: logger as never });
+    const realtime = createRealtime({ ...noDatabase, bus, logger: logger as never });
     eventsTo(realtime).publish('user.disabled', { userId: 'b1' });
     assert.equal(errors.length, 1);
     void realtime.close();
   });
 
   test('close() answers in-flight frames first, then closes every socket with 1012', async () => {
-    const realtime = createRealtime({ db: noDatabase });
+    const realtime = createRealtime({ ...noDatabase });
     const { socket, connection: c } = connection('a1', 'admin');
     await realtime.attach(c);
     let release: () => void = () => {};

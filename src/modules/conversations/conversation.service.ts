@@ -2,21 +2,17 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
-import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
+import { badRequest, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
+import { type Action, isAllowedPair } from '../access/access.policy.ts';
+import type { AccessService } from '../access/access.service.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { Role, User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
 import type { Conversation, CreateConversationBody } from './conversation.schemas.ts';
-
-const ALLOWED_PAIRS = new Set(['buyer:merchant', 'buyer:service', 'merchant:service']);
-
-export function isAllowedPair(a: Role, b: Role): boolean {
-  return ALLOWED_PAIRS.has([a, b].sort().join(':'));
-}
 
 /** Who takes part in a conversation: fixed when it is created, so safe to remember. */
 export type Membership = Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id'>;
@@ -35,11 +31,12 @@ export function otherParticipant(conversation: Membership, userId: string): stri
 export interface ConversationServiceDeps {
   db: Kysely<Database>;
   users: UserService;
+  access: AccessService;
 }
 
 export type ConversationService = ReturnType<typeof createConversationService>;
 
-export function createConversationService({ db, users }: ConversationServiceDeps) {
+export function createConversationService({ db, users, access }: ConversationServiceDeps) {
   function toConversation(row: ConversationRow, people: ReadonlyMap<string, User>): Conversation {
     const p1 = people.get(row.participant1_id) ?? null;
     const p2 = people.get(row.participant2_id) ?? null;
@@ -83,21 +80,28 @@ export function createConversationService({ db, users }: ConversationServiceDeps
   const presentJoined = (item: repo.ConversationWithParticipants) =>
     presentWith(item.conversation, [item.participant1, item.participant2]);
 
-  const canAccess = (caller: UserRow, conversation: ConversationRow) =>
-    caller.role === 'admin' || isParticipant(conversation, caller.id);
-
-  /** The conversation if the caller takes part in it or is an admin; 404 otherwise (read in `tx` if given). */
-  async function visible(caller: UserRow, id: string, tx?: Tx): Promise<ConversationRow> {
+  /**
+   * The conversation if the caller may `action` it (access.policy.ts; viewing:
+   * participants and admins); 404 if it does not exist or they may not see it.
+   */
+  async function visible(
+    caller: UserRow,
+    id: string,
+    action: Extract<Action, 'conversation.view' | 'conversation.type'> = 'conversation.view',
+    tx?: Tx,
+  ): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(tx?.db ?? db, id);
-    if (!conversation || !canAccess(caller, conversation)) throw notFound('conversation_not_found');
+    if (!conversation) throw notFound('conversation_not_found');
+    access.require(caller, action, { conversation });
     return conversation;
   }
 
   const memberships = new Map<string, Membership>();
 
   /**
-   * Like `visible`, for callers that need only who takes part (sending): the
-   * pair never changes, so it is read once per process and then remembered.
+   * Like `visible`, for sending (404 for strangers, 403 admin_read_only for
+   * admins): only who takes part is needed, and the pair never changes, so it
+   * is read once per process and then remembered.
    */
   async function membership(caller: UserRow, id: string): Promise<Membership> {
     let known = memberships.get(id);
@@ -111,14 +115,15 @@ export function createConversationService({ db, users }: ConversationServiceDeps
       }
       memberships.set(id, known);
     }
-    if (caller.role !== 'admin' && !isParticipant(known, caller.id)) throw notFound('conversation_not_found');
+    access.require(caller, 'conversation.send', { conversation: known });
     return known;
   }
 
   /** Like `visible`, with both participants' profiles read in the same query. */
   async function visibleWithParticipants(caller: UserRow, id: string): Promise<repo.ConversationWithParticipants> {
     const item = await repo.findConversationWithParticipants(db, id);
-    if (!item || !canAccess(caller, item.conversation)) throw notFound('conversation_not_found');
+    if (!item) throw notFound('conversation_not_found');
+    access.require(caller, 'conversation.view', { conversation: item.conversation });
     return item;
   }
 
@@ -136,8 +141,8 @@ export function createConversationService({ db, users }: ConversationServiceDeps
     },
 
     async list(caller: UserRow, userId: string | undefined, page: Page) {
-      if (caller.role !== 'admin' && userId !== undefined && userId !== caller.id) throw forbidden();
-      const scope = caller.role === 'admin' ? userId : caller.id;
+      if (userId !== undefined) access.require(caller, 'conversation.list_of', { userId });
+      const scope = access.allowsNow(caller, 'realtime.watch_all') ? userId : caller.id;
       const { count, exact, rows } = await repo.listConversations(
         db,
         scope,
@@ -168,17 +173,19 @@ export function createConversationService({ db, users }: ConversationServiceDeps
       tx?: Tx,
     ): Promise<{ conversation: Conversation; created: boolean }> {
       const q = tx?.db ?? db;
-      if (caller.role === 'admin') throw forbidden('admin_read_only');
+      access.refuseEarly(caller, 'conversation.open');
       const [a, b] =
         'participant1_id' in body ? [body.participant1_id, body.participant2_id] : [body.customer_id, body.merchant_id];
-      if (a !== caller.id && b !== caller.id) throw forbidden('not_a_participant');
+      access.require(caller, 'conversation.open', { conversation: { participant1_id: a, participant2_id: b } });
       const otherId = a === caller.id ? b : a;
       if (otherId === caller.id) throw badRequest('invalid_pair');
       const other = await findUserById(q, otherId);
       if (!other || other.status === 'deleted') throw notFound('user_not_found');
       if (!isAllowedPair(caller.role, other.role)) {
         // Say why only about people the caller may see; otherwise do not reveal the id exists.
-        throw (await users.canSee(caller, other, tx)) ? badRequest('invalid_pair') : notFound('user_not_found');
+        throw (await access.allows(caller, 'user.view', { user: other }, tx))
+          ? badRequest('invalid_pair')
+          : notFound('user_not_found');
       }
 
       const existing = await repo.findConversationByPair(q, a, b);

@@ -4,12 +4,13 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { conflict, forbidden, notFound } from '../../http/app-error.ts';
+import { conflict, notFound } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
+import type { AccessService } from '../access/access.service.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -41,6 +42,7 @@ export interface MessageServiceDeps {
   db: Kysely<Database>;
   users: UserService;
   conversations: ConversationService;
+  access: AccessService;
   /** Told of every committed send, read and delete. */
   events: EventPublisher;
   baseUrl: string;
@@ -60,7 +62,7 @@ export interface MessageServiceDeps {
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
-  const { db, users, conversations, events, baseUrl, mediaDir, metrics } = deps;
+  const { db, users, conversations, access, events, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
   const appends = createAppendBatcher(
     db,
@@ -114,7 +116,9 @@ export function createMessageService(deps: MessageServiceDeps) {
   ): Promise<{ message: MessageRow; conversation: ConversationRow }> {
     const message = await repo.findMessageById(tx?.db ?? db, id);
     if (message) {
-      const conversation = await conversations.visible(caller, message.conversation_id, tx).catch(() => undefined);
+      const conversation = await conversations
+        .visible(caller, message.conversation_id, 'conversation.view', tx)
+        .catch(() => undefined);
       if (conversation) return { message, conversation };
     }
     throw notFound('message_not_found');
@@ -228,8 +232,8 @@ export function createMessageService(deps: MessageServiceDeps) {
      * pushes it after commit. Idempotent on client_msg_id.
      */
     async send(caller: UserRow, input: SendInput, origin: SendOrigin): Promise<{ message: Message; created: boolean }> {
-      if (caller.role === 'admin') throw forbidden('admin_read_only');
-      if (input.sender_id !== undefined && input.sender_id !== caller.id) throw forbidden();
+      access.refuseEarly(caller, 'conversation.send');
+      if (input.sender_id !== undefined) access.require(caller, 'user.act_as', { userId: input.sender_id });
       deps.sendBudget?.take(caller.id);
       try {
         return await store(caller, input, origin);
@@ -289,7 +293,9 @@ export function createMessageService(deps: MessageServiceDeps) {
         const conversation = await conversations.visible(caller, query.conversation_id);
         scope = { kind: 'conversations', ids: [conversation.id] };
       } else {
-        scope = caller.role === 'admin' ? { kind: 'all' } : await repo.participantScope(db, caller.id);
+        scope = access.allowsNow(caller, 'realtime.watch_all')
+          ? { kind: 'all' }
+          : await repo.participantScope(db, caller.id);
       }
       const { count, exact, rows } = await repo.listMessages(
         db,
@@ -304,15 +310,15 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** The recipient marks one message read; their unread count drops with it. */
     async markRead(caller: UserRow, id: string, tx?: Tx): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id, tx);
-      if (!isParticipant(conversation, caller.id) || message.sender_id === caller.id) throw forbidden();
+      access.require(caller, 'message.mark_read', { conversation, message });
       const column = repo.unreadColumnOf(conversation, caller.id);
       await inTransaction(db, tx, (t) => repo.markMessageRead(t.db, message, column));
     },
 
     /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
     async readAll(caller: UserRow, conversationId: string, readerId: string | undefined, tx?: Tx): Promise<void> {
-      if (readerId !== undefined && readerId !== caller.id) throw forbidden();
-      const conversation = await conversations.visible(caller, conversationId, tx);
+      if (readerId !== undefined) access.require(caller, 'user.act_as', { userId: readerId });
+      const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
       // Admins watch without leaving a trace: reading as an admin marks nothing.
       if (!isParticipant(conversation, caller.id)) return;
       const otherId = otherParticipant(conversation, caller.id);
@@ -331,8 +337,8 @@ export function createMessageService(deps: MessageServiceDeps) {
 
     /** Zeroes the caller's unread count only. */
     async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined, tx?: Tx): Promise<void> {
-      if (userId !== undefined && userId !== caller.id) throw forbidden();
-      const conversation = await conversations.visible(caller, conversationId, tx);
+      if (userId !== undefined) access.require(caller, 'user.act_as', { userId });
+      const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
       if (!isParticipant(conversation, caller.id)) return;
       // One statement: alone it needs no transaction of its own, so it joins only a caller's.
       await zeroUnread(tx?.db ?? db, conversation, caller.id);
@@ -345,9 +351,10 @@ export function createMessageService(deps: MessageServiceDeps) {
      * In a caller's transaction the file goes after its commit, unreported.
      */
     async remove(caller: UserRow, id: string, tx?: Tx): Promise<{ releaseError?: unknown }> {
+      access.refuseEarly(caller, 'message.delete');
       const message = await repo.findMessageById(tx?.db ?? db, id);
       if (!message) throw notFound('message_not_found');
-      const conversation = await conversations.visible(caller, message.conversation_id, tx);
+      const conversation = await conversations.visible(caller, message.conversation_id, 'conversation.view', tx);
       await inTransaction(db, tx, async (t) => {
         const recipient = otherParticipant(conversation, message.sender_id);
         const deleted = await repo.deleteMessage(

@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database, QuickReplyRow, UserRow } from '../../db/types.ts';
-import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
+import { badRequest, notFound } from '../../http/app-error.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
+import type { AccessService } from '../access/access.service.ts';
 import * as repo from './quick-reply.repository.ts';
 import {
   type CreateQuickReplyBody,
@@ -13,7 +14,7 @@ import {
 
 export type QuickReplyService = ReturnType<typeof createQuickReplyService>;
 
-export function createQuickReplyService({ db }: { db: Kysely<Database> }) {
+export function createQuickReplyService({ db, access }: { db: Kysely<Database>; access: AccessService }) {
   const toQuickReply = (row: QuickReplyRow): QuickReply => ({
     id: row.id,
     user_id: row.user_id,
@@ -26,19 +27,20 @@ export function createQuickReplyService({ db }: { db: Kysely<Database> }) {
   /** The owner's or an admin's view of one quick reply; 404 for everyone else. */
   async function owned(caller: UserRow, id: string): Promise<QuickReplyRow> {
     const row = await repo.findActiveQuickReply(db, id);
-    if (!row || (caller.role !== 'admin' && row.user_id !== caller.id)) throw notFound('quick_reply_not_found');
+    if (!row) throw notFound('quick_reply_not_found');
+    access.require(caller, 'quick_reply.view', { userId: row.user_id });
     return row;
   }
 
   return {
     async listFor(caller: UserRow, userId: string): Promise<QuickReply[]> {
-      if (caller.role !== 'admin' && caller.id !== userId) throw forbidden();
+      access.require(caller, 'quick_reply.list_of', { userId });
       return (await repo.activeQuickReplies(db, userId)).map(toQuickReply);
     },
 
     async create(caller: UserRow, body: CreateQuickReplyBody): Promise<QuickReply> {
-      if (caller.role === 'admin') throw forbidden();
-      if (body.user_id !== undefined && body.user_id !== caller.id) throw forbidden();
+      access.require(caller, 'quick_reply.create');
+      if (body.user_id !== undefined) access.require(caller, 'user.act_as', { userId: body.user_id });
       const now = nowSeconds();
       const row = {
         id: uuidv7(),

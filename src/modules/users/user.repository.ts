@@ -118,18 +118,6 @@ export async function highestGeneratedNumber(db: Db, letter: string): Promise<nu
   }, 0);
 }
 
-/** True when the two users are the participants of one conversation. */
-export async function shareConversation(db: Db, a: string, b: string): Promise<boolean> {
-  const [p1, p2] = a < b ? [a, b] : [b, a];
-  const row = await db
-    .selectFrom('conversations')
-    .select('id')
-    .where('participant1_id', '=', p1)
-    .where('participant2_id', '=', p2)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 export async function hasConversations(db: Db, userId: string): Promise<boolean> {
   const row = await db
     .selectFrom('conversations')

@@ -4,11 +4,13 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
+import { AppError, badRequest, conflict, notFound, unprocessable } from '../../http/app-error.ts';
 import type { Page } from '../../http/common.schemas.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
+import { DIRECTORY_ROLES } from '../access/access.policy.ts';
+import type { AccessService } from '../access/access.service.ts';
 import type { FailureLimiter } from '../auth/throttle-store.ts';
 import { defaultAvatarPath } from '../media/avatars.ts';
 import * as repo from './user.repository.ts';
@@ -27,8 +29,6 @@ import {
 import type { UserCache } from './user-cache.ts';
 import { checkUsername } from './usernames.ts';
 
-/** Roles anyone may look up: the directory of people a buyer can contact. */
-const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
 const ID_GENERATION_ATTEMPTS = 5;
 const DEFAULT_USERNAME_ATTEMPTS = 5;
 
@@ -37,6 +37,7 @@ export interface UserServiceDeps {
   baseUrl: string;
   /** Told when a user's sessions end or the user is disabled. */
   events: EventPublisher;
+  access: AccessService;
   /** Authentication's cache of user rows: every change here makes it forget the row. */
   cache: UserCache;
   /** Slows non-admins renaming onto taken usernames (a 409 says the name exists). */
@@ -58,7 +59,7 @@ function storedUsername(raw: string, role: Role): string {
 
 export type UserService = ReturnType<typeof createUserService>;
 
-export function createUserService({ db, baseUrl, events, cache, usernameChecks }: UserServiceDeps) {
+export function createUserService({ db, baseUrl, events, access, cache, usernameChecks }: UserServiceDeps) {
   /** In a transaction, the cache forgets the row once it commits: earlier, it could read the old row back. */
   async function updateUser(id: string, changes: UserUpdate, tx?: Tx): Promise<void> {
     await repo.updateUser(tx?.db ?? db, id, changes);
@@ -92,17 +93,15 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
   const storedAvatar = (avatar: string | null | undefined) =>
     avatar === undefined ? undefined : avatar === null ? null : toStoredPath(avatar, baseUrl);
 
-  /** Whether `caller` may see `target` at all; everything else answers 404 (read in `tx` if given). */
-  async function canSee(caller: UserRow, target: UserRow, tx?: Tx): Promise<boolean> {
-    if (caller.role === 'admin' || caller.id === target.id) return true;
-    if (target.status === 'deleted') return false;
-    if (DIRECTORY_ROLES.includes(target.role)) return true;
-    return repo.shareConversation(tx?.db ?? db, caller.id, target.id);
-  }
-
-  async function visibleUser(caller: UserRow, id: string): Promise<UserRow> {
+  /** The user, if the caller may `action` them (access.policy.ts: 404 for those they may not see, else 403). */
+  async function accessibleUser(
+    caller: UserRow,
+    id: string,
+    action: 'user.view' | 'user.update' | 'user.manage',
+  ): Promise<UserRow> {
     const target = await repo.findUserById(db, id);
-    if (!target || !(await canSee(caller, target))) throw notFound('user_not_found');
+    if (!target) throw notFound('user_not_found');
+    await access.requireAccess(caller, action, { user: target });
     return target;
   }
 
@@ -160,7 +159,6 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
 
   return {
     toUser,
-    canSee,
     endAllSessions,
 
     async list(
@@ -170,10 +168,10 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
     ): Promise<{ count: number; count_exact?: boolean; results: User[] }> {
       const role = query.role ? normaliseRole(query.role) : undefined;
       let filter: repo.UserFilter;
-      if (caller.role === 'admin') {
+      if (role) access.require(caller, 'user.list_role', { role });
+      if (access.allowsNow(caller, 'realtime.watch_all')) {
         filter = { ...(role ? { roles: [role] } : {}) };
       } else {
-        if (role && !DIRECTORY_ROLES.includes(role)) throw forbidden();
         filter = { roles: role ? [role] : DIRECTORY_ROLES, statuses: ['active'] };
       }
       if (query.q) filter.search = query.q;
@@ -182,7 +180,7 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
     },
 
     async get(caller: UserRow, id: string): Promise<User> {
-      return toUser(await visibleUser(caller, id));
+      return toUser(await accessibleUser(caller, id, 'user.view'));
     },
 
     async create(body: CreateUserBody): Promise<User> {
@@ -205,9 +203,9 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
     },
 
     async update(caller: UserRow, id: string, body: UpdateUserBody): Promise<User> {
-      const target = await visibleUser(caller, id);
+      const manages = body.role !== undefined || body.status !== undefined;
+      const target = await accessibleUser(caller, id, manages ? 'user.manage' : 'user.update');
       const isAdmin = caller.role === 'admin';
-      if (!isAdmin && (caller.id !== id || body.role !== undefined || body.status !== undefined)) throw forbidden();
       const role = body.role ? normaliseRole(body.role) : undefined;
       if (role && role !== target.role && (await repo.hasConversations(db, id))) {
         throw badRequest('role_change_not_allowed');
@@ -330,9 +328,8 @@ export function createUserService({ db, baseUrl, events, cache, usernameChecks }
     },
 
     async changePassword(caller: UserRow, id: string, body: ChangePasswordBody): Promise<void> {
-      const target = await visibleUser(caller, id);
-      if (caller.role !== 'admin') {
-        if (caller.id !== id) throw forbidden();
+      const target = await accessibleUser(caller, id, 'user.update');
+      if (!access.allowsNow(caller, 'user.reset_password')) {
         if (body.old_password === undefined) throw badRequest('old_password_required');
         if (!(await verifyPassword(body.old_password, target.password_hash))) throw badRequest('wrong_old_password');
       }

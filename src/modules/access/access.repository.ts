@@ -1,6 +1,22 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import type { Database, UserRow } from '../db/types.ts';
+import type { Database, UserRow } from '../../db/types.ts';
 import { customerOf, rolesServing } from './presence-rule.ts';
+
+/** The queries behind the access rules (access.policy.ts): facts about who relates to whom. */
+
+type Db = Kysely<Database>;
+
+/** True when the two users are the participants of one conversation. */
+export async function shareConversation(db: Db, a: string, b: string): Promise<boolean> {
+  const [p1, p2] = a < b ? [a, b] : [b, a];
+  const row = await db
+    .selectFrom('conversations')
+    .select('id')
+    .where('participant1_id', '=', p1)
+    .where('participant2_id', '=', p2)
+    .executeTakeFirst();
+  return row !== undefined;
+}
 
 type Side =
   | { mine: 'c.participant1_id'; theirs: 'c.participant2_id' }
@@ -19,7 +35,7 @@ type ContactScope = ExpressionBuilder<Database & { c: Database['conversations'];
  * probe of the (conversation_id, sender_id, client_msg_id) key, so it costs the
  * same however many messages the other side sent.
  */
-export async function contactsOf(db: Kysely<Database>, user: Pick<UserRow, 'id' | 'role'>): Promise<string[]> {
+export async function contactsOf(db: Db, user: Pick<UserRow, 'id' | 'role'>): Promise<string[]> {
   const serving = rolesServing(user.role);
   const side = ({ mine, theirs }: Side) =>
     db
@@ -60,7 +76,7 @@ export type PresenceSharing = 'not_shared' | 'shared_before' | 'shared_by_this_m
  * start), with who the customer is. Undefined when it or a participant is gone.
  */
 export async function presenceSharing(
-  db: Kysely<Database>,
+  db: Db,
   conversationId: string,
   messageId: string,
 ): Promise<{ customerId: string; state: PresenceSharing } | undefined> {
@@ -84,4 +100,12 @@ export async function presenceSharing(
     .execute();
   if (written.some((message) => message.id !== messageId)) return { customerId, state: 'shared_before' };
   return { customerId, state: written.length > 0 ? 'shared_by_this_message' : 'not_shared' };
+}
+
+/** The presence queries bound to a database, as realtime takes them (RealtimeOptions). */
+export function presenceQueries(db: Db) {
+  return {
+    contactsOf: (user: Pick<UserRow, 'id' | 'role'>) => contactsOf(db, user),
+    presenceSharing: (conversationId: string, messageId: string) => presenceSharing(db, conversationId, messageId),
+  };
 }

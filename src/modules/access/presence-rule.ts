@@ -1,10 +1,10 @@
-import type { UserRow } from '../db/types.ts';
+import type { UserRow } from '../../db/types.ts';
 
 /**
  * Who shares presence (docs/REALTIME.md, "Presence"): the two participants of
  * a conversation in which the customer side took part, by starting it or by
  * writing in it. This module names the customer side; the queries are in
- * realtime.repository.ts.
+ * access.repository.ts.
  */
 
 type Role = UserRow['role'];

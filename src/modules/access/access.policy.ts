@@ -1,0 +1,210 @@
+import type { UserRow } from '../../db/types.ts';
+import type { MessageKey } from '../../http/messages.ts';
+
+/**
+ * Who may see or act on a conversation, a message or a user: every rule in
+ * one table, with no I/O. A rule gets the caller and what is known of the
+ * caller's relation to the resource (the facts), and answers allowed or the
+ * refusal the API gives today: 404 where the resource must not be revealed,
+ * 403 where the caller may see it but not do this. The access service
+ * (access.service.ts) turns resources into facts and refusals into errors.
+ */
+
+export type Role = UserRow['role'];
+export type Caller = Pick<UserRow, 'id' | 'role'>;
+
+/** Roles anyone may look up: the directory of people a buyer can contact. */
+export const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
+
+const ALLOWED_PAIRS = new Set(['buyer:merchant', 'buyer:service', 'merchant:service']);
+
+/** Whether users of these roles may have a conversation with each other. */
+export function isAllowedPair(a: Role, b: Role): boolean {
+  return ALLOWED_PAIRS.has([a, b].sort().join(':'));
+}
+
+export const ACTIONS = [
+  /** Read a conversation, its history and its messages (admins watch every conversation). */
+  'conversation.view',
+  /** Open (get or create) a conversation; `participant`: the caller is one of the pair asked for. */
+  'conversation.open',
+  /** Send a message into a conversation. */
+  'conversation.send',
+  /** Tell the other participant one is typing. */
+  'conversation.type',
+  /** List the conversations of the user named (`self`: the caller). */
+  'conversation.list_of',
+  /** Read one message. */
+  'message.view',
+  /** Mark one message read: only its recipient. */
+  'message.mark_read',
+  /** Moderation: hard-delete a message. */
+  'message.delete',
+  /** Speak for the user named in a body or query (sender_id, reader_id, user_id): only for oneself. */
+  'user.act_as',
+  /** See a user's profile. */
+  'user.view',
+  /** Change a user's profile or password. */
+  'user.update',
+  /** Change a user's role or status. */
+  'user.manage',
+  /** Set a user's password without knowing the old one. */
+  'user.reset_password',
+  /** List the users of a role (`targetRole`). */
+  'user.list_role',
+  /** See, change or remove a quick reply (`self`: the caller owns it). */
+  'quick_reply.view',
+  /** List the quick replies of the user named (`self`: the caller). */
+  'quick_reply.list_of',
+  /** Write a quick reply of one's own. */
+  'quick_reply.create',
+  /** See another user's presence (the other participant of a conversation). */
+  'presence.share',
+  /** Everything, everywhere: every message and status event, every conversation and user listed. */
+  'realtime.watch_all',
+] as const;
+
+export type Action = (typeof ACTIONS)[number];
+
+/** What is known of the caller's relation to the resource; a rule that needs a missing fact says so. */
+export interface Facts {
+  /** The caller is a participant of the conversation (the resource's, or the message's). */
+  participant?: boolean;
+  /** The caller sent the message. */
+  sender?: boolean;
+  /** The user named is the caller. */
+  self?: boolean;
+  /** The target user's role (user.*), or the role asked about (user.list_role). */
+  targetRole?: Role;
+  targetStatus?: UserRow['status'];
+  /** The caller and the target are the two participants of a conversation (a query: asked for last). */
+  sharesConversation?: boolean;
+  /** In the conversation, the customer side took part (started it or wrote in it). */
+  customerTookPart?: boolean;
+}
+
+export type Fact = keyof Facts;
+
+export interface Refusal {
+  status: 403 | 404;
+  error: MessageKey;
+}
+
+export type Decision =
+  | { kind: 'allowed' }
+  | { kind: 'refused'; refusal: Refusal }
+  /** The rule cannot decide without this fact. */
+  | { kind: 'needs'; fact: Fact };
+
+const allowed: Decision = { kind: 'allowed' };
+const notFound = (error: MessageKey): Decision => ({ kind: 'refused', refusal: { status: 404, error } });
+const forbidden = (error: MessageKey = 'forbidden'): Decision => ({ kind: 'refused', refusal: { status: 403, error } });
+const needs = (fact: Fact): Decision => ({ kind: 'needs', fact });
+
+type Rule = (caller: Caller, facts: Facts) => Decision;
+
+const isAdmin = (caller: Caller) => caller.role === 'admin';
+
+/** Runs `next` once `fact` is known. */
+function given<F extends Fact>(facts: Facts, fact: F, next: (value: NonNullable<Facts[F]>) => Decision): Decision {
+  const value = facts[fact];
+  return value === undefined ? needs(fact) : next(value as NonNullable<Facts[F]>);
+}
+
+/** Admins see every conversation; others only their own, and the rest does not exist for them. */
+function viewConversation(caller: Caller, facts: Facts, missing: MessageKey): Decision {
+  if (isAdmin(caller)) return allowed;
+  return given(facts, 'participant', (participant) => (participant ? allowed : notFound(missing)));
+}
+
+/** Admins and the user see everyone; otherwise the directory, and people one shares a conversation with. */
+function viewUser(caller: Caller, facts: Facts): Decision {
+  if (isAdmin(caller)) return allowed;
+  return given(facts, 'self', (self) => {
+    if (self) return allowed;
+    return given(facts, 'targetStatus', (status) => {
+      if (status === 'deleted') return notFound('user_not_found');
+      return given(facts, 'targetRole', (role) => {
+        if (DIRECTORY_ROLES.includes(role)) return allowed;
+        return given(facts, 'sharesConversation', (shares) => (shares ? allowed : notFound('user_not_found')));
+      });
+    });
+  });
+}
+
+/** `rule` for whoever may see the user; 404 (not 403) for the others. */
+const afterViewingUser =
+  (rule: Rule): Rule =>
+  (caller, facts) => {
+    const seen = viewUser(caller, facts);
+    return seen.kind === 'allowed' ? rule(caller, facts) : seen;
+  };
+
+const adminOnly: Rule = (caller) => (isAdmin(caller) ? allowed : forbidden());
+
+/** What belongs to the user named: theirs and the admins' to see. */
+const ownOrAdmin: Rule = (caller, facts) => {
+  if (isAdmin(caller)) return allowed;
+  return given(facts, 'self', (self) => (self ? allowed : forbidden()));
+};
+
+const RULES: Record<Action, Rule> = {
+  'conversation.view': (caller, facts) => viewConversation(caller, facts, 'conversation_not_found'),
+
+  // Admins only watch: they open nothing and send nothing, whatever the conversation.
+  'conversation.open': (caller, facts) => {
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return given(facts, 'participant', (participant) => (participant ? allowed : forbidden('not_a_participant')));
+  },
+  'conversation.send': (caller, facts) => {
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return given(facts, 'participant', (participant) => (participant ? allowed : notFound('conversation_not_found')));
+  },
+  // An admin sees the conversation, so is told why, not that it does not exist.
+  'conversation.type': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    return facts.participant ? allowed : forbidden('not_a_participant');
+  },
+  'conversation.list_of': ownOrAdmin,
+
+  'message.view': (caller, facts) => viewConversation(caller, facts, 'message_not_found'),
+  'message.mark_read': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'message_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (!facts.participant) return forbidden();
+    return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
+  },
+  'message.delete': adminOnly,
+
+  'user.act_as': (_caller, facts) => given(facts, 'self', (self) => (self ? allowed : forbidden())),
+  'user.view': viewUser,
+  'user.update': afterViewingUser((caller, facts) => (isAdmin(caller) || facts.self ? allowed : forbidden())),
+  'user.manage': afterViewingUser(adminOnly),
+  'user.reset_password': adminOnly,
+  'user.list_role': (caller, facts) => {
+    if (isAdmin(caller)) return allowed;
+    return given(facts, 'targetRole', (role) => (DIRECTORY_ROLES.includes(role) ? allowed : forbidden()));
+  },
+
+  'quick_reply.view': (caller, facts) => {
+    if (isAdmin(caller)) return allowed;
+    return given(facts, 'self', (self) => (self ? allowed : notFound('quick_reply_not_found')));
+  },
+  'quick_reply.list_of': ownOrAdmin,
+  // Admins keep no quick replies: they never send.
+  'quick_reply.create': (caller) => (isAdmin(caller) ? forbidden() : allowed),
+
+  // Presence is never a 403 on the wire: a refusal only means the status is not shared.
+  'presence.share': (_caller, facts) =>
+    given(facts, 'participant', (participant) => {
+      if (!participant) return forbidden();
+      return given(facts, 'customerTookPart', (tookPart) => (tookPart ? allowed : forbidden()));
+    }),
+  'realtime.watch_all': adminOnly,
+};
+
+/** The answer of the rules to `caller` doing `action`, given what is known of the resource. */
+export function decide(caller: Caller, action: Action, facts: Facts = {}): Decision {
+  return RULES[action](caller, facts);
+}

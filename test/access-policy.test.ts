@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  ACTIONS,
+  type Action,
+  type Caller,
+  type Decision,
+  decide,
+  type Facts,
+  isAllowedPair,
+  type Role,
+} from '../src/modules/access/access.policy.ts';
+
+/**
+ * Every action × every relation the caller can have to the resource × every
+ * role → the answer, over the pure rules (no database). The answers are what
+ * the API gives today (test/authorization-matrix.test.ts checks them end to
+ * end): 'ok', or the status and error code of the refusal.
+ */
+
+const ROLES = ['buyer', 'merchant', 'service', 'admin'] as const satisfies readonly Role[];
+type Outcome = 'ok' | `${403 | 404} ${string}`;
+type PerRole = Record<(typeof ROLES)[number], Outcome>;
+
+const everyone = (outcome: Outcome): PerRole => ({
+  buyer: outcome,
+  merchant: outcome,
+  service: outcome,
+  admin: outcome,
+});
+/** Chat roles get `others`, admins `admin`. */
+const chat = (others: Outcome, admin: Outcome): PerRole => ({ ...everyone(others), admin });
+
+interface Row {
+  action: Action;
+  relation: string;
+  facts: Facts;
+  expect: PerRole;
+}
+
+/** Relations to a conversation (or to the conversation of a message). */
+const PARTICIPANT: Facts = { participant: true };
+const STRANGER: Facts = { participant: false };
+
+/** Relations to a user; `sharesConversation` is the one fact that costs a query. */
+const SELF: Facts = { self: true, targetRole: 'buyer', targetStatus: 'active' };
+const user = (
+  targetRole: Role,
+  targetStatus: 'active' | 'inactive' | 'deleted',
+  sharesConversation: boolean,
+): Facts => ({
+  self: false,
+  targetRole,
+  targetStatus,
+  sharesConversation,
+});
+
+const ROWS: Row[] = [
+  // Conversations: participants and admins see them; to anyone else they do not exist.
+  { action: 'conversation.view', relation: 'participant', facts: PARTICIPANT, expect: everyone('ok') },
+  {
+    action: 'conversation.view',
+    relation: 'stranger',
+    facts: STRANGER,
+    expect: chat('404 conversation_not_found', 'ok'),
+  },
+  // Admins only watch: they open and send nothing, whatever the conversation.
+  {
+    action: 'conversation.open',
+    relation: 'one of the pair',
+    facts: PARTICIPANT,
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.open',
+    relation: 'not one of the pair',
+    facts: STRANGER,
+    expect: chat('403 not_a_participant', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.send',
+    relation: 'participant',
+    facts: PARTICIPANT,
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.send',
+    relation: 'stranger',
+    facts: STRANGER,
+    expect: chat('404 conversation_not_found', '403 admin_read_only'),
+  },
+  { action: 'conversation.type', relation: 'participant', facts: PARTICIPANT, expect: everyone('ok') },
+  {
+    action: 'conversation.type',
+    relation: 'stranger',
+    facts: STRANGER,
+    expect: chat('404 conversation_not_found', '403 not_a_participant'),
+  },
+  { action: 'conversation.list_of', relation: 'self', facts: { self: true }, expect: everyone('ok') },
+  {
+    action: 'conversation.list_of',
+    relation: 'someone else',
+    facts: { self: false },
+    expect: chat('403 forbidden', 'ok'),
+  },
+
+  // Messages: seen with their conversation; marked read by their recipient only; deleted by admins.
+  { action: 'message.view', relation: 'participant', facts: PARTICIPANT, expect: everyone('ok') },
+  { action: 'message.view', relation: 'stranger', facts: STRANGER, expect: chat('404 message_not_found', 'ok') },
+  {
+    action: 'message.mark_read',
+    relation: 'recipient',
+    facts: { participant: true, sender: false },
+    expect: everyone('ok'),
+  },
+  {
+    action: 'message.mark_read',
+    relation: 'sender',
+    facts: { participant: true, sender: true },
+    expect: everyone('403 forbidden'),
+  },
+  {
+    action: 'message.mark_read',
+    relation: 'stranger',
+    facts: { participant: false, sender: false },
+    expect: chat('404 message_not_found', '403 forbidden'),
+  },
+  { action: 'message.delete', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+
+  // Speaking for someone else (sender_id, reader_id, user_id): nobody, admins included.
+  { action: 'user.act_as', relation: 'self', facts: { self: true }, expect: everyone('ok') },
+  { action: 'user.act_as', relation: 'someone else', facts: { self: false }, expect: everyone('403 forbidden') },
+
+  // Users: admins and the user see everyone; others the directory and the people they talk with.
+  { action: 'user.view', relation: 'self', facts: SELF, expect: everyone('ok') },
+  {
+    action: 'user.view',
+    relation: 'buyer sharing a conversation',
+    facts: user('buyer', 'active', true),
+    expect: everyone('ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'buyer sharing nothing',
+    facts: user('buyer', 'active', false),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'directory merchant',
+    facts: user('merchant', 'active', false),
+    expect: everyone('ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'directory service',
+    facts: user('service', 'active', false),
+    expect: everyone('ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'disabled merchant',
+    facts: user('merchant', 'inactive', false),
+    expect: everyone('ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'deleted merchant',
+    facts: user('merchant', 'deleted', false),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'deleted buyer sharing a conversation',
+    facts: user('buyer', 'deleted', true),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  {
+    action: 'user.view',
+    relation: 'another admin',
+    facts: user('admin', 'active', false),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  { action: 'user.update', relation: 'self', facts: SELF, expect: everyone('ok') },
+  {
+    action: 'user.update',
+    relation: 'directory merchant',
+    facts: user('merchant', 'active', false),
+    expect: chat('403 forbidden', 'ok'),
+  },
+  {
+    action: 'user.update',
+    relation: 'buyer sharing a conversation',
+    facts: user('buyer', 'active', true),
+    expect: chat('403 forbidden', 'ok'),
+  },
+  {
+    action: 'user.update',
+    relation: 'buyer sharing nothing',
+    facts: user('buyer', 'active', false),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  { action: 'user.manage', relation: 'self', facts: SELF, expect: chat('403 forbidden', 'ok') },
+  {
+    action: 'user.manage',
+    relation: 'directory merchant',
+    facts: user('merchant', 'active', false),
+    expect: chat('403 forbidden', 'ok'),
+  },
+  {
+    action: 'user.manage',
+    relation: 'buyer sharing nothing',
+    facts: user('buyer', 'active', false),
+    expect: chat('404 user_not_found', 'ok'),
+  },
+  { action: 'user.reset_password', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+  { action: 'user.list_role', relation: 'buyers', facts: { targetRole: 'buyer' }, expect: chat('403 forbidden', 'ok') },
+  { action: 'user.list_role', relation: 'merchants', facts: { targetRole: 'merchant' }, expect: everyone('ok') },
+  { action: 'user.list_role', relation: 'service agents', facts: { targetRole: 'service' }, expect: everyone('ok') },
+  { action: 'user.list_role', relation: 'admins', facts: { targetRole: 'admin' }, expect: chat('403 forbidden', 'ok') },
+
+  // Quick replies: their owner's (and the admins' to see); admins keep none.
+  { action: 'quick_reply.view', relation: 'own', facts: { self: true }, expect: everyone('ok') },
+  {
+    action: 'quick_reply.view',
+    relation: "someone else's",
+    facts: { self: false },
+    expect: chat('404 quick_reply_not_found', 'ok'),
+  },
+  { action: 'quick_reply.list_of', relation: 'self', facts: { self: true }, expect: everyone('ok') },
+  {
+    action: 'quick_reply.list_of',
+    relation: 'someone else',
+    facts: { self: false },
+    expect: chat('403 forbidden', 'ok'),
+  },
+  { action: 'quick_reply.create', relation: 'any', facts: {}, expect: chat('ok', '403 forbidden') },
+
+  // Presence: the other participant, once the customer side took part (docs/REALTIME.md, "Presence").
+  {
+    action: 'presence.share',
+    relation: 'participant, customer took part',
+    facts: { participant: true, customerTookPart: true },
+    expect: everyone('ok'),
+  },
+  {
+    action: 'presence.share',
+    relation: 'participant, customer silent',
+    facts: { participant: true, customerTookPart: false },
+    expect: everyone('403 forbidden'),
+  },
+  {
+    action: 'presence.share',
+    relation: 'stranger',
+    facts: { participant: false, customerTookPart: true },
+    expect: everyone('403 forbidden'),
+  },
+  // The admin audience: every event, every conversation and user listed.
+  { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+];
+
+function outcomeOf(decision: Decision): Outcome {
+  if (decision.kind === 'allowed') return 'ok';
+  if (decision.kind === 'needs') assert.fail(`the rule asked for ${decision.fact}, which the row gives`);
+  return `${decision.refusal.status} ${decision.refusal.error}`;
+}
+
+const callerOf = (role: Role): Caller => ({ id: `${role}-caller`, role });
+
+describe('access policy', () => {
+  for (const row of ROWS) {
+    for (const role of ROLES) {
+      test(`${role} ${row.action} on ${row.relation} → ${row.expect[role]}`, () => {
+        assert.equal(outcomeOf(decide(callerOf(role), row.action, row.facts)), row.expect[role]);
+      });
+    }
+  }
+
+  test('the table covers every action', () => {
+    const covered = new Set(ROWS.map((row) => row.action));
+    assert.deepEqual(
+      ACTIONS.filter((action) => !covered.has(action)),
+      [],
+    );
+  });
+
+  test('a rule asks for the fact it lacks instead of guessing', () => {
+    const buyer = callerOf('buyer');
+    // Whether two users share a conversation is a query: asked only when nothing cheaper decides.
+    assert.deepEqual(decide(buyer, 'user.view', { self: false, targetRole: 'buyer', targetStatus: 'active' }), {
+      kind: 'needs',
+      fact: 'sharesConversation',
+    });
+    for (const facts of [SELF, user('merchant', 'active', false), user('buyer', 'deleted', false)]) {
+      const { sharesConversation: _, ...cheap } = facts;
+      assert.notEqual(decide(buyer, 'user.view', cheap).kind, 'needs');
+    }
+    assert.equal(decide(callerOf('admin'), 'user.view').kind, 'allowed');
+    assert.deepEqual(decide(buyer, 'conversation.view'), { kind: 'needs', fact: 'participant' });
+    assert.deepEqual(decide(buyer, 'conversation.open'), { kind: 'needs', fact: 'participant' });
+    // An admin's send is refused before the conversation is even looked up.
+    assert.equal(outcomeOf(decide(callerOf('admin'), 'conversation.send')), '403 admin_read_only');
+  });
+
+  test('conversations are allowed between the customer side and those who serve it only', () => {
+    const pairs: [Role, Role, boolean][] = [
+      ['buyer', 'merchant', true],
+      ['buyer', 'service', true],
+      ['merchant', 'service', true],
+      ['merchant', 'buyer', true],
+      ['buyer', 'buyer', false],
+      ['merchant', 'merchant', false],
+      ['service', 'service', false],
+      ['buyer', 'admin', false],
+      ['service', 'admin', false],
+    ];
+    for (const [a, b, allowed] of pairs) assert.equal(isAllowedPair(a, b), allowed, `${a} with ${b}`);
+  });
+});
