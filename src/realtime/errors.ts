@@ -1,7 +1,8 @@
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { AppError } from '../http/app-error.ts';
 import { type Language, type MESSAGES, translate } from '../http/messages.ts';
-import type { ErrorEvent, FrameRejection } from './protocol.ts';
+import type { FrameRejection } from './frame-parser.ts';
+import type { ErrorEvent } from './protocol.ts';
 
 /** Error codes only the WebSocket gateway produces, in the same two languages as the REST ones. */
 const REALTIME_MESSAGES = {
