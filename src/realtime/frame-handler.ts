@@ -1,3 +1,5 @@
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from '@cs-chat/contracts/ws/protocol';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/types.ts';
 import { forbidden } from '../http/app-error.ts';
@@ -7,12 +9,10 @@ import {
   isParticipant,
   otherParticipant,
 } from '../modules/conversations/conversation.service.ts';
-import type { Message } from '../modules/messages/message.schemas.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import { parseContent } from '../modules/messages/message-content.ts';
 import type { ClientConnection } from './connection.ts';
 import { failureEvent } from './errors.ts';
-import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from './protocol.ts';
 import { findRecentDuplicate } from './realtime.repository.ts';
 import type { Realtime } from './realtime.ts';
 

@@ -1,6 +1,6 @@
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.ts';
-import type { Message } from '../modules/messages/message.schemas.ts';
 import type { PresenceStore } from './bus.ts';
 import { canBeCustomer } from './presence-rule.ts';
 import { presenceSharing } from './realtime.repository.ts';

@@ -1,4 +1,4 @@
-import type { Message } from '../modules/messages/message.schemas.ts';
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 
 /**
  * The seam between the REST services and real-time delivery. Services call it

@@ -1,3 +1,5 @@
+import { CloseCode } from '@cs-chat/contracts/ws/close-codes';
+import { type BroadcastEvent, messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import pino from 'pino';
@@ -8,7 +10,6 @@ import { createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { createPresenceReveal } from './presence-reveal.ts';
-import { type BroadcastEvent, CloseCode, messageEvent } from './protocol.ts';
 import type { RealtimePublisher, SessionsRevoked } from './publisher.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 import { contactsOf } from './realtime.repository.ts';

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
+import { parseClientFrame } from '@cs-chat/contracts/ws/frame-parser';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../src/db/types.ts';
 import { createInProcessBus } from '../../src/realtime/bus.ts';
 import { ClientConnection, type ConnectionLimits, type SocketLike } from '../../src/realtime/connection.ts';
 import { ConnectionRegistry } from '../../src/realtime/connection-registry.ts';
-import { parseClientFrame } from '../../src/realtime/frame-parser.ts';
 import { eventFrame, textFrame } from '../../src/realtime/frames.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMIT } from '../../src/realtime/rate-limit.ts';
 import { createRealtime } from '../../src/realtime/realtime.ts';

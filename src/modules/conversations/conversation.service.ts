@@ -1,15 +1,15 @@
+import type { Page } from '@cs-chat/contracts/rest/common.schemas';
+import type { Conversation, CreateConversationBody } from '@cs-chat/contracts/rest/conversation.schemas';
+import type { Role, User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
-import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import { findUserById } from '../users/user.repository.ts';
-import type { Role, User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
-import type { Conversation, CreateConversationBody } from './conversation.schemas.ts';
 
 const ALLOWED_PAIRS = new Set(['buyer:merchant', 'buyer:service', 'merchant:service']);
 

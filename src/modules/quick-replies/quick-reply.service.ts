@@ -1,15 +1,15 @@
+import {
+  type CreateQuickReplyBody,
+  MAX_ACTIVE_QUICK_REPLIES,
+  type QuickReply,
+  type UpdateQuickReplyBody,
+} from '@cs-chat/contracts/rest/quick-reply.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, QuickReplyRow, UserRow } from '../../db/types.ts';
 import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import * as repo from './quick-reply.repository.ts';
-import {
-  type CreateQuickReplyBody,
-  MAX_ACTIVE_QUICK_REPLIES,
-  type QuickReply,
-  type UpdateQuickReplyBody,
-} from './quick-reply.schemas.ts';
 
 export type QuickReplyService = ReturnType<typeof createQuickReplyService>;
 

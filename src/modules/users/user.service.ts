@@ -1,16 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/errors.ts';
-import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
-import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
-import type { Page } from '../../http/common.schemas.ts';
-import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
-import { hashPassword, verifyPassword } from '../../lib/password.ts';
-import { nowSeconds } from '../../lib/time.ts';
-import type { RealtimePublisher } from '../../realtime/publisher.ts';
-import type { FailureLimiter } from '../auth/throttle-store.ts';
-import { defaultAvatarPath } from '../media/avatars.ts';
-import * as repo from './user.repository.ts';
+import type { Page } from '@cs-chat/contracts/rest/common.schemas';
 import {
   type ChangePasswordBody,
   type CreateUserBody,
@@ -22,7 +11,18 @@ import {
   type RoleInput,
   type UpdateUserBody,
   type User,
-} from './user.schemas.ts';
+} from '@cs-chat/contracts/rest/user.schemas';
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
+import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../http/app-error.ts';
+import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
+import { hashPassword, verifyPassword } from '../../lib/password.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import type { RealtimePublisher } from '../../realtime/publisher.ts';
+import type { FailureLimiter } from '../auth/throttle-store.ts';
+import { defaultAvatarPath } from '../media/avatars.ts';
+import * as repo from './user.repository.ts';
 import type { UserCache } from './user-cache.ts';
 import { checkUsername } from './usernames.ts';
 

@@ -1,27 +1,13 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, UuidOrId } from '../http/common.schemas.ts';
-import { Message, sendFields } from '../modules/messages/message.schemas.ts';
+import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
+import { Message, sendFields } from '../rest/message.schemas.ts';
 
 /**
  * The WebSocket wire protocol (API.md, "WebSocket"): the frames a client may
- * send, the events the server sends, and the close codes. Every event carries
- * a `type`; clients ignore types they do not know.
+ * send and the events the server sends (the close codes are in close-codes.ts,
+ * the parser of inbound frames in frame-parser.ts). Every event carries a
+ * `type`; clients ignore types they do not know.
  */
-
-/** Close codes the gateway uses; 44xx mirror the HTTP statuses of a refused upgrade. */
-export const CloseCode = {
-  /** Continued abuse (rate limit) after `error` events. */
-  policyViolation: 1008,
-  /** A frame larger than MAX_FRAME_BYTES (sent by `ws` itself). */
-  messageTooBig: 1009,
-  /** Shutdown: reconnect, possibly to another instance. */
-  serviceRestart: 1012,
-  /** The credentials stopped being valid. */
-  unauthorized: 4401,
-  /** The user was deactivated or deleted. */
-  forbidden: 4403,
-} as const;
-export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** Larger inbound frames close the socket with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 import { Compile } from 'typebox/compile';
-import { illFormedIssues } from '../http/validation.ts';
+import { illFormedIssues } from '../well-formed.ts';
 import { type ClientFrame, MessageFrame, PingFrame, ReadFrame, TypingFrame } from './protocol.ts';
 
 /**
