@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The customer-service chat backend. TypeScript runs on Node's own type
-# stripping, so src/ ships as it is and there is no build step: the first
-# stage only installs the production dependencies, the second is the image.
+# stripping, so src/ and the workspace packages it imports (packages/) ship as
+# they are and there is no build step: the first stage only installs the
+# production dependencies, the second is the image.
 #   docker build -t cs-chat-backend .
 #   docker run --env-file prod.env -p 11075:11075 cs-chat-backend
 # compose.yaml runs it with MySQL, Redis, a migration step and nginx.
@@ -9,14 +10,20 @@
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci needs the manifest of every workspace package the lock file names (one
+# line per package: COPY with a wildcard would flatten the folders).
+COPY packages/contracts/package.json ./packages/contracts/
 # No devDependencies: the `node` package that pins Node 24 for npm scripts is not
-# needed, the base image is Node 24. No install scripts are needed either.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# needed, the base image is Node 24. No install scripts are needed either. The
+# root (the server) and the workspace packages: node_modules/@cs-chat/* become
+# links to packages/, which the image copies below.
+RUN npm ci --omit=dev --workspaces --include-workspace-root --ignore-scripts --no-audit --no-fund
 
 FROM node:24-slim
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
+COPY packages ./packages
 COPY src ./src
 # Uploaded files (MEDIA_DIR=media) and an embedded database (sqlite:data/...) belong
 # to the unprivileged `node` user of the base image; mount a volume on /app/media.

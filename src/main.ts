@@ -36,11 +36,13 @@ async function main(): Promise<void> {
   const config = loadConfig();
 
   // RELOAD=True or npm run dev: run the server under Node's own watcher, which restarts it on source changes.
-  // Not in a cluster worker (src/cluster.ts): the primary supervises those.
+  // Not in a cluster worker (src/cluster.ts): the primary supervises those. The workspace
+  // packages (packages/contracts: the wire schemas) are the server's source too.
   const dev = process.argv.includes(DEV_FLAG);
   if ((config.RELOAD || dev) && cluster.isPrimary && !process.argv.includes(WATCHED_FLAG)) {
     const script = process.argv[1] ?? 'src/main.ts';
-    const child = spawn(process.execPath, ['--watch-path=src', script, WATCHED_FLAG, ...(dev ? [DEV_FLAG] : [])], {
+    const watched = ['--watch-path=src', '--watch-path=packages'];
+    const child = spawn(process.execPath, [...watched, script, WATCHED_FLAG, ...(dev ? [DEV_FLAG] : [])], {
       stdio: 'inherit',
     });
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));

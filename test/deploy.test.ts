@@ -115,6 +115,32 @@ describe('compose.yaml', () => {
   });
 });
 
+/** The folders of the npm workspace's packages (packages/*). */
+function workspacePackages(): string[] {
+  return readdirSync(join(ROOT, 'packages')).filter((entry) => statSync(join(ROOT, 'packages', entry)).isDirectory());
+}
+
+/** The npm packages the .ts files under `dir` import (Node's built-ins and relative imports aside). */
+function packagesImportedBy(dir: string): Set<string> {
+  const imported = new Set<string>();
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder)) {
+      const path = join(folder, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) {
+        for (const m of readFileSync(path, 'utf8').matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^'.][^']*)'/gm)) {
+          const specifier = m[1] ?? '';
+          if (specifier.startsWith('node:') || builtinModules.includes(specifier)) continue;
+          const parts = specifier.split('/');
+          imported.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? ''));
+        }
+      }
+    }
+  };
+  walk(dir);
+  return imported;
+}
+
 describe('Dockerfile and .dockerignore', () => {
   const dockerfile = read('Dockerfile');
 
@@ -124,6 +150,13 @@ describe('Dockerfile and .dockerignore', () => {
     for (const image of stages) assert.equal(image, 'node:24-slim');
     assert.match(dockerfile, /^RUN npm ci --omit=dev\b/m);
     assert.match(dockerfile, /^COPY src \.\/src$/m);
+    // The workspace: npm ci installs the packages' dependencies too and needs each manifest.
+    assert.match(dockerfile, /^RUN npm ci .*--workspaces --include-workspace-root\b/m);
+    assert.match(dockerfile, /^COPY packages \.\/packages$/m);
+    for (const name of workspacePackages()) {
+      const manifest = new RegExp(`^COPY packages/${name}/package\\.json \\./packages/${name}/$`, 'm');
+      assert.match(dockerfile, manifest, `npm ci needs packages/${name}/package.json`);
+    }
     assert.match(dockerfile, /^COPY package\.json package-lock\.json \.\/$/m, 'package.json makes src/*.ts ES modules');
     assert.match(dockerfile, /^USER node$/m);
     assert.match(dockerfile, /^EXPOSE 11075$/m);
@@ -150,26 +183,20 @@ describe('Dockerfile and .dockerignore', () => {
 
   test('the image has every package src/ imports: all are production dependencies', () => {
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
-    const imported = new Set<string>();
-    const walk = (dir: string) => {
-      for (const entry of readdirSync(dir)) {
-        const path = join(dir, entry);
-        if (statSync(path).isDirectory()) walk(path);
-        else if (path.endsWith('.ts')) {
-          for (const m of readFileSync(path, 'utf8').matchAll(
-            /^\s*(?:import|export)\s[^'"]*?from\s+'([^'.][^']*)'/gm,
-          )) {
-            const specifier = m[1] ?? '';
-            if (specifier.startsWith('node:') || builtinModules.includes(specifier)) continue;
-            const parts = specifier.split('/');
-            imported.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? ''));
-          }
-        }
-      }
-    };
-    walk(join(ROOT, 'src'));
+    const imported = packagesImportedBy(join(ROOT, 'src'));
     assert.ok(imported.has('fastify'));
+    assert.ok(imported.has('@cs-chat/contracts'));
     for (const name of imported) assert.ok(name in pkg.dependencies, `src/ imports ${name}, not a dependency`);
+  });
+
+  test('each workspace package imports only its own production dependencies', () => {
+    assert.ok(workspacePackages().includes('contracts'));
+    for (const name of workspacePackages()) {
+      const pkg = JSON.parse(read(`packages/${name}/package.json`)) as { dependencies?: Record<string, string> };
+      for (const imported of packagesImportedBy(join(ROOT, 'packages', name, 'src'))) {
+        assert.ok(imported in (pkg.dependencies ?? {}), `packages/${name} imports ${imported}, not its dependency`);
+      }
+    }
   });
 
   test('.dockerignore keeps secrets, local data and node_modules out, and lets in what the image copies', () => {
@@ -178,7 +205,7 @@ describe('Dockerfile and .dockerignore', () => {
       .map((line) => line.trim())
       .filter((line) => line !== '' && !line.startsWith('#'));
     for (const entry of ['.env', 'node_modules', '.git', 'data', 'media']) assert.ok(ignored.includes(entry), entry);
-    for (const needed of ['src', 'package.json', 'package-lock.json']) {
+    for (const needed of ['src', 'packages', 'package.json', 'package-lock.json']) {
       assert.ok(!ignored.includes(needed), `${needed} is copied into the image`);
     }
   });

@@ -1,4 +1,4 @@
-import type { Message } from '../modules/messages/message.schemas.ts';
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 
 /**
  * What the modules announce after a write has committed, by name. The modules

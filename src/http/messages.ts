@@ -1,6 +1,10 @@
+import type { ErrorCode } from '@cs-chat/contracts/error-codes';
+
 /**
  * Every human-readable error message, in Chinese (the default audience) and
- * English (Accept-Language: en). Keys double as the stable `error_type`.
+ * English (Accept-Language: en). Keys are the stable `error_type` codes of the
+ * contracts package, each of which must have its texts here, plus the detail
+ * of an internal error in debug mode.
  */
 export const MESSAGES = {
   not_authenticated: { zh: '未认证：缺少或无效的访问令牌', en: 'Not authenticated: missing or invalid token' },
@@ -135,7 +139,7 @@ export const MESSAGES = {
   service_unavailable: { zh: '服务暂时不可用，请稍后重试', en: 'The service is unavailable; retry shortly' },
   internal_error: { zh: '服务器内部错误，请稍后重试', en: 'Internal server error; please retry later' },
   internal_error_debug: { zh: '服务器内部错误', en: 'Internal server error' },
-} as const satisfies Record<string, { zh: string; en: string }>;
+} as const satisfies Record<ErrorCode | 'internal_error_debug', { zh: string; en: string }>;
 
 export type MessageKey = keyof typeof MESSAGES;
 export type Language = 'zh' | 'en';

@@ -1,5 +1,5 @@
+import { BroadcastEvent } from '@cs-chat/contracts/ws/protocol';
 import Type, { type Static } from 'typebox';
-import { BroadcastEvent } from './protocol.ts';
 
 /**
  * Who gets a broadcast. Each instance resolves it against its own

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { CloseCode } from '@cs-chat/contracts/ws/close-codes';
+import type { ServerEvent } from '@cs-chat/contracts/ws/protocol';
 import type { UserRow } from '../db/types.ts';
 import type { Language } from '../http/messages.ts';
 import { decide } from '../modules/access/access.policy.ts';
 import type { TokenSession } from '../modules/auth/tokens.ts';
 import { eventFrame } from './frames.ts';
-import type { CloseCode, ServerEvent } from './protocol.ts';
 import { createRateLimiter, type RateDecision, type RateLimitOptions } from './rate-limit.ts';
 import { type FrameStream, FrameWriter } from './write-coalescing.ts';
 

@@ -1,7 +1,9 @@
+import type { SocketErrorCode } from '@cs-chat/contracts/error-codes';
+import type { FrameRejection } from '@cs-chat/contracts/ws/frame-parser';
+import type { ErrorEvent } from '@cs-chat/contracts/ws/protocol';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { AppError } from '../http/app-error.ts';
 import { type Language, type MESSAGES, translate } from '../http/messages.ts';
-import type { ErrorEvent, FrameRejection } from './protocol.ts';
 
 /** Error codes only the WebSocket gateway produces, in the same two languages as the REST ones. */
 const REALTIME_MESSAGES = {
@@ -9,7 +11,7 @@ const REALTIME_MESSAGES = {
   unknown_frame_type: { zh: '未知的消息帧类型', en: 'Unknown frame type' },
   rate_limited: { zh: '发送过于频繁，请稍后再试', en: 'Too many frames; slow down' },
   binary_not_supported: { zh: '只接受文本消息帧', en: 'Only text frames are accepted' },
-} as const satisfies Record<string, { zh: string; en: string }>;
+} as const satisfies Record<SocketErrorCode, { zh: string; en: string }>;
 
 export type RealtimeErrorType = keyof typeof REALTIME_MESSAGES | keyof typeof MESSAGES;
 

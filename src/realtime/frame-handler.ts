@@ -1,10 +1,10 @@
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from '@cs-chat/contracts/ws/protocol';
 import { nowSeconds } from '../lib/time.ts';
 import { type ConversationService, otherParticipant } from '../modules/conversations/conversation.service.ts';
-import type { Message } from '../modules/messages/message.schemas.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import type { ClientConnection } from './connection.ts';
 import { failureEvent } from './errors.ts';
-import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from './protocol.ts';
 import type { Realtime } from './realtime.ts';
 
 /** Conversations whose other participant a connection has looked up (for typing), per connection. */

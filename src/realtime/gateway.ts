@@ -1,4 +1,7 @@
 import type { ServerResponse } from 'node:http';
+import { CloseCode } from '@cs-chat/contracts/ws/close-codes';
+import { parseClientFrame } from '@cs-chat/contracts/ws/frame-parser';
+import { MAX_FRAME_BYTES } from '@cs-chat/contracts/ws/protocol';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -15,7 +18,6 @@ import { type Quotas, quotaExceeded } from '../quotas/quotas.ts';
 import { ClientConnection } from './connection.ts';
 import { errorEvent, rejectionEvent } from './errors.ts';
 import { createFrameHandler } from './frame-handler.ts';
-import { CloseCode, MAX_FRAME_BYTES, parseClientFrame } from './protocol.ts';
 import type { Realtime } from './realtime.ts';
 import { redisKeyPrefix } from './redis-prefix.ts';
 import { trustedOrigins, upgradeGuard } from './upgrade-auth.ts';

@@ -1,6 +1,6 @@
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { presenceSharing } from '../modules/access/access.repository.ts';
 import { canBeCustomer } from '../modules/access/presence-rule.ts';
-import type { Message } from '../modules/messages/message.schemas.ts';
 import type { PresenceStore } from './bus.ts';
 
 /** Conversations remembered per process; past it the oldest is forgotten (and checked again if it comes back). */

@@ -1,6 +1,6 @@
+import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
-import { messageEvent } from './protocol.ts';
 import type { Realtime } from './realtime.ts';
 
 /** A write whose origin is not said reaches every connection of its writer. */

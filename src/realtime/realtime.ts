@@ -1,14 +1,15 @@
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import { CloseCode } from '@cs-chat/contracts/ws/close-codes';
+import type { BroadcastEvent } from '@cs-chat/contracts/ws/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { SessionsRevoked } from '../events/domain-events.ts';
 import { nowSeconds } from '../lib/time.ts';
-import type { Message } from '../modules/messages/message.schemas.ts';
 import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/metrics.ts';
 import { type Audience, createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { createPresenceReveal, type PresenceRevealDeps } from './presence-reveal.ts';
-import { type BroadcastEvent, CloseCode } from './protocol.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 
 export type RealtimeLogger = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>;

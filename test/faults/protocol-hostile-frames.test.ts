@@ -41,7 +41,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { MAX_FRAME_DEPTH, nestsDeeperThan, parseClientFrame } from '../../src/realtime/protocol.ts';
+import { MAX_FRAME_DEPTH, nestsDeeperThan, parseClientFrame } from '@cs-chat/contracts/ws/frame-parser';
 import { type RealtimeTestApp, startRealtimeApp, type TestSocket } from '../realtime/helpers.ts';
 import { percentile } from './helpers/protocol-app.ts';
 import type { AttackerInput, SocketOutcome } from './helpers/protocol-attacker.ts';

@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Role } from '@cs-chat/contracts/rest/user.schemas';
 import { type Config, parseConfig } from '../../src/config/config.ts';
 import { openDatabase } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { UserRow } from '../../src/db/types.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import { hashPassword } from '../../src/lib/password.ts';
-import type { Role } from '../../src/modules/users/user.schemas.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
 import type { ScratchDatabase, TestDialect } from './databases.ts';
 import { createClient, type TestClient } from './http.ts';

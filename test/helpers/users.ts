@@ -1,7 +1,7 @@
+import type { Role } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, NewUserRow } from '../../src/db/types.ts';
 import { insertUser } from '../../src/modules/users/user.repository.ts';
-import type { Role } from '../../src/modules/users/user.schemas.ts';
 
 /**
  * Inserts an active user straight into the database, as every test harness

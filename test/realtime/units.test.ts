@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
+import { parseClientFrame } from '@cs-chat/contracts/ws/frame-parser';
 import type { UserRow } from '../../src/db/types.ts';
 import { createEventHub } from '../../src/events/hub.ts';
 import { createInProcessBus } from '../../src/realtime/bus.ts';
 import { ClientConnection, type ConnectionLimits, type SocketLike } from '../../src/realtime/connection.ts';
 import { ConnectionRegistry } from '../../src/realtime/connection-registry.ts';
 import { eventFrame, textFrame } from '../../src/realtime/frames.ts';
-import { parseClientFrame } from '../../src/realtime/protocol.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMIT } from '../../src/realtime/rate-limit.ts';
 import { createRealtime, type Realtime } from '../../src/realtime/realtime.ts';
 import { subscribeRealtime } from '../../src/realtime/realtime-subscriber.ts';

@@ -1,11 +1,17 @@
+import {
+  ApiKeyHeaders,
+  LoginBody,
+  PlatformTokenBody,
+  TokenResponse,
+  WsTicketResponse,
+} from '@cs-chat/contracts/rest/auth.schemas';
+import { errorResponses, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
+import { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../../http/app-error.ts';
-import { errorResponses, SuccessResponse } from '../../http/common.schemas.ts';
 import { TOKEN_COOKIE } from '../../http/credentials.ts';
 import type { Services } from '../../services.ts';
-import { User } from '../users/user.schemas.ts';
-import { ApiKeyHeaders, LoginBody, PlatformTokenBody, TokenResponse, WsTicketResponse } from './auth.schemas.ts';
 import type { IssuedToken } from './tokens.ts';
 
 export interface AuthRouteOptions {

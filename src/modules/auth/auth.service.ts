@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PlatformTokenBody } from '@cs-chat/contracts/rest/auth.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
@@ -6,7 +7,6 @@ import { AppError, forbidden, notFound, unauthorized } from '../../http/app-erro
 import { verifyPassword } from '../../lib/password.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { PlatformTokenBody } from './auth.schemas.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { SessionRevocations } from './session-revocations.ts';
 import type { IssuedToken, TokenIssuer, TokenSession } from './tokens.ts';

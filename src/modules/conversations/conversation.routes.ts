@@ -1,8 +1,4 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
-import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
-import { HistoryQuery, MessageList } from '../messages/message.schemas.ts';
+import { errorResponses, IdParams, pageOf, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
 import {
   Conversation,
   ConversationDetail,
@@ -11,7 +7,11 @@ import {
   ListConversationsQuery,
   ReaderQuery,
   ReadQuery,
-} from './conversation.schemas.ts';
+} from '@cs-chat/contracts/rest/conversation.schemas';
+import { HistoryQuery, MessageList } from '@cs-chat/contracts/rest/message.schemas';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
+import type { Services } from '../../services.ts';
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { conversations, messages } = services;

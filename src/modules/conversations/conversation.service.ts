@@ -1,18 +1,18 @@
+import type { Page } from '@cs-chat/contracts/rest/common.schemas';
+import type { Conversation, CreateConversationBody } from '@cs-chat/contracts/rest/conversation.schemas';
+import type { Role, User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 import { badRequest, notFound } from '../../http/app-error.ts';
-import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import { type Action, isAllowedPair } from '../access/access.policy.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { findUserById } from '../users/user.repository.ts';
-import type { Role, User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
-import type { Conversation, CreateConversationBody } from './conversation.schemas.ts';
 
 /** Who takes part in a conversation: fixed when it is created, so safe to remember. */
 export type Membership = Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id'>;

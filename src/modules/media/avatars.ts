@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ROLES, type Role } from '@cs-chat/contracts/rest/user.schemas';
 import { MEDIA_PREFIX } from '../../lib/media-url.ts';
-import { ROLES, type Role } from '../users/user.schemas.ts';
 import { encodePng } from './png.ts';
 
 export const AVATAR_SIZE = 128;

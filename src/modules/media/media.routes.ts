@@ -1,10 +1,10 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { errorResponses } from '@cs-chat/contracts/rest/common.schemas';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyReply } from 'fastify';
 import { AppError, notFound } from '../../http/app-error.ts';
-import { errorResponses } from '../../http/common.schemas.ts';
 import { ensureDefaultAvatars } from './avatars.ts';
 import { servedContentHeaders } from './file-types.ts';
 import { resolveMediaFile } from './media-path.ts';

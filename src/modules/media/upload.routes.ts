@@ -1,12 +1,12 @@
 import { finished } from 'node:stream/promises';
+import { errorResponses } from '@cs-chat/contracts/rest/common.schemas';
+import { UploadBody, UploadResult } from '@cs-chat/contracts/rest/upload.schemas';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../http/app-error.ts';
-import { errorResponses } from '../../http/common.schemas.ts';
 import type { Quotas } from '../../quotas/quotas.ts';
 import { sanitiseFilename } from './filename.ts';
-import { UploadBody, UploadResult } from './upload.schemas.ts';
 import { type ReceivedUpload, receiveUpload, tooLarge, type UploadKind, type UploadSource } from './upload-store.ts';
 
 export interface UploadRouteOptions {

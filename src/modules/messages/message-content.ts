@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
+import { MAX_TEXT_LENGTH, type MessageType } from '@cs-chat/contracts/rest/message.schemas';
 import { unprocessable } from '../../http/app-error.ts';
 import { toStoredPath } from '../../lib/media-url.ts';
 import { FILE_TYPES } from '../media/file-types.ts';
 import { sanitiseFilename } from '../media/filename.ts';
 import { fileOf, parseIssuedUpload } from '../media/stored-uploads.ts';
-import { MAX_TEXT_LENGTH, type MessageType } from './message.schemas.ts';
 
 const INVALID_MEDIA_URL = 'content: must be a media URL issued by this server';
 

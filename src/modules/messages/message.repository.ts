@@ -1,14 +1,12 @@
+import { MESSAGE_TYPES } from '@cs-chat/contracts/rest/message.schemas';
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
-
 import { unprocessable } from '../../http/app-error.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
-
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
-import { MESSAGE_TYPES } from './message.schemas.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -1,9 +1,15 @@
+import { errorResponses, IdParams, pageOf, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
+import {
+  ConnectionIdHeaders,
+  ListMessagesQuery,
+  Message,
+  MessageList,
+  SendMessageBody,
+} from '@cs-chat/contracts/rest/message.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { adminOnly } from '../../http/authenticate.ts';
-import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
-import { ConnectionIdHeaders, ListMessagesQuery, Message, MessageList, SendMessageBody } from './message.schemas.ts';
 
 export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { messages } = services;

@@ -1,3 +1,6 @@
+import type { Page } from '@cs-chat/contracts/rest/common.schemas';
+import type { HistoryQuery, Message, MessageType } from '@cs-chat/contracts/rest/message.schemas';
+import type { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
@@ -5,7 +8,6 @@ import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/ty
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import { conflict, notFound } from '../../http/app-error.ts';
-import type { Page } from '../../http/common.schemas.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -15,12 +17,10 @@ import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
 import { findUsersByIds } from '../users/user.repository.ts';
-import type { User } from '../users/user.schemas.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING } from './append-batcher.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
-import type { HistoryQuery, Message, MessageType } from './message.schemas.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
 import { createSendTransactionHooks } from './send-transaction.ts';
 

@@ -1,9 +1,9 @@
+import { errorResponses, IdParams, SuccessResponse, UserIdParams } from '@cs-chat/contracts/rest/common.schemas';
+import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from '@cs-chat/contracts/rest/quick-reply.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { errorResponses, IdParams, SuccessResponse, UserIdParams } from '../../http/common.schemas.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
 import type { Services } from '../../services.ts';
-import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from './quick-reply.schemas.ts';
 
 export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { quickReplies } = services;

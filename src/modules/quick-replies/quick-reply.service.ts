@@ -1,3 +1,9 @@
+import {
+  type CreateQuickReplyBody,
+  MAX_ACTIVE_QUICK_REPLIES,
+  type QuickReply,
+  type UpdateQuickReplyBody,
+} from '@cs-chat/contracts/rest/quick-reply.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, QuickReplyRow, UserRow } from '../../db/types.ts';
 import { badRequest, notFound } from '../../http/app-error.ts';
@@ -5,12 +11,6 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
 import * as repo from './quick-reply.repository.ts';
-import {
-  type CreateQuickReplyBody,
-  MAX_ACTIVE_QUICK_REPLIES,
-  type QuickReply,
-  type UpdateQuickReplyBody,
-} from './quick-reply.schemas.ts';
 
 export type QuickReplyService = ReturnType<typeof createQuickReplyService>;
 

@@ -1,7 +1,7 @@
+import type { Role } from '@cs-chat/contracts/rest/user.schemas';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { type CappedCount, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
-import type { Role } from './user.schemas.ts';
 
 type Db = Kysely<Database>;
 

@@ -1,9 +1,4 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
-import { adminOnly } from '../../http/authenticate.ts';
-import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
-import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
+import { errorResponses, IdParams, pageOf, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
 import {
   ChangePasswordBody,
   CreateUserBody,
@@ -13,7 +8,12 @@ import {
   UpdateUserBody,
   User,
   UserList,
-} from './user.schemas.ts';
+} from '@cs-chat/contracts/rest/user.schemas';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { adminOnly } from '../../http/authenticate.ts';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
+import type { Services } from '../../services.ts';
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { users } = services;

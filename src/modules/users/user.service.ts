@@ -1,19 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../db/errors.ts';
-import { inTransaction, type Tx } from '../../db/transaction.ts';
-import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
-import type { EventPublisher } from '../../events/hub.ts';
-import { AppError, badRequest, conflict, notFound, unprocessable } from '../../http/app-error.ts';
-import type { Page } from '../../http/common.schemas.ts';
-import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
-import { hashPassword, verifyPassword } from '../../lib/password.ts';
-import { nowSeconds } from '../../lib/time.ts';
-import { DIRECTORY_ROLES } from '../access/access.policy.ts';
-import type { AccessService } from '../access/access.service.ts';
-import type { FailureLimiter } from '../auth/throttle-store.ts';
-import { defaultAvatarPath } from '../media/avatars.ts';
-import * as repo from './user.repository.ts';
+import type { Page } from '@cs-chat/contracts/rest/common.schemas';
 import {
   type ChangePasswordBody,
   type CreateUserBody,
@@ -25,7 +11,21 @@ import {
   type RoleInput,
   type UpdateUserBody,
   type User,
-} from './user.schemas.ts';
+} from '@cs-chat/contracts/rest/user.schemas';
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { inTransaction, type Tx } from '../../db/transaction.ts';
+import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
+import type { EventPublisher } from '../../events/hub.ts';
+import { AppError, badRequest, conflict, notFound, unprocessable } from '../../http/app-error.ts';
+import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
+import { hashPassword, verifyPassword } from '../../lib/password.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import { DIRECTORY_ROLES } from '../access/access.policy.ts';
+import type { AccessService } from '../access/access.service.ts';
+import type { FailureLimiter } from '../auth/throttle-store.ts';
+import { defaultAvatarPath } from '../media/avatars.ts';
+import * as repo from './user.repository.ts';
 import type { UserCache } from './user-cache.ts';
 import { checkUsername } from './usernames.ts';
 

@@ -1,5 +1,5 @@
+import type { Role } from '@cs-chat/contracts/rest/user.schemas';
 import { type BucketPolicy, MINUTE } from '../auth/throttle-store.ts';
-import type { Role } from './user.schemas.ts';
 
 /**
  * Usernames as the service stores them, and the names it keeps for staff.

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { IdParam } from '../../http/common.schemas.ts';
+import { IdParam } from './common.schemas.ts';
 
 export const MAX_ACTIVE_QUICK_REPLIES = 10;
 

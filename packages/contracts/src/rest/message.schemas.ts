@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from '../../http/common.schemas.ts';
-import { User } from '../users/user.schemas.ts';
+import { IdParam, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
+import { User } from './user.schemas.ts';
 
 export const MESSAGE_TYPES = ['text', 'image', 'file'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];

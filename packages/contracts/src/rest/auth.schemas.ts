@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
-import { IdParam } from '../../http/common.schemas.ts';
-import { Avatar, Description, User, Username } from '../users/user.schemas.ts';
+import { IdParam } from './common.schemas.ts';
+import { Avatar, Description, User, Username } from './user.schemas.ts';
 
 export const LoginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 100 }), password: Type.String({ minLength: 1, maxLength: 200 }) },

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, Paginated, pageQuery } from '../../http/common.schemas.ts';
-import { User } from '../users/user.schemas.ts';
+import { IdParam, Paginated, pageQuery } from './common.schemas.ts';
+import { User } from './user.schemas.ts';
 
 const NullableUser = Type.Union([User, Type.Null()]);
 

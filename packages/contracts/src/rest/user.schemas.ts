@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, Paginated, pageQuery } from '../../http/common.schemas.ts';
+import { IdParam, Paginated, pageQuery } from './common.schemas.ts';
 
 export const ROLES = ['buyer', 'merchant', 'service', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

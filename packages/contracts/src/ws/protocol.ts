@@ -1,0 +1,147 @@
+import Type, { type Static } from 'typebox';
+import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
+import { Message, sendFields } from '../rest/message.schemas.ts';
+
+/**
+ * The WebSocket wire protocol (API.md, "WebSocket"): the frames a client may
+ * send and the events the server sends (the close codes are in close-codes.ts,
+ * the parser of inbound frames in frame-parser.ts). Every event carries a
+ * `type`; clients ignore types they do not know.
+ */
+
+/** Larger inbound frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+// ---------------------------------------------------------------- client → server
+
+export const MessageFrame = Type.Object({
+  type: Type.Literal('message'),
+  ...sendFields,
+  // The seed's client may name itself; anything but the caller is refused like the REST send.
+  sender_id: Type.Optional(IdParam),
+});
+export type MessageFrame = Static<typeof MessageFrame>;
+
+export const ReadFrame = Type.Object({ type: Type.Literal('read'), conversation_id: UuidOrId });
+export type ReadFrame = Static<typeof ReadFrame>;
+
+export const TypingFrame = Type.Object({
+  type: Type.Literal('typing'),
+  conversation_id: UuidOrId,
+  is_typing: Type.Boolean(),
+});
+export type TypingFrame = Static<typeof TypingFrame>;
+
+export const PingFrame = Type.Object({ type: Type.Literal('ping') });
+export type PingFrame = Static<typeof PingFrame>;
+
+export const ClientFrame = Type.Union([MessageFrame, ReadFrame, TypingFrame, PingFrame]);
+export type ClientFrame = Static<typeof ClientFrame>;
+
+// ---------------------------------------------------------------- server → client
+
+const Timestamp = Type.Integer({ minimum: 0, description: 'Unix seconds' });
+
+export const HelloEvent = Type.Object({
+  type: Type.Literal('hello'),
+  connection_id: Type.String(),
+  user_id: Type.String(),
+  server_time: Timestamp,
+});
+export type HelloEvent = Static<typeof HelloEvent>;
+
+export const OnlineUsersEvent = Type.Object({
+  type: Type.Literal('online_users'),
+  users: Type.Array(Type.String()),
+  timestamp: Timestamp,
+});
+export type OnlineUsersEvent = Static<typeof OnlineUsersEvent>;
+
+export const StatusEvent = Type.Object({
+  type: Type.Literal('status'),
+  user_id: Type.String(),
+  status: Type.Enum(['online', 'offline']),
+  timestamp: Timestamp,
+});
+export type StatusEvent = Static<typeof StatusEvent>;
+
+/** The REST `Message` plus `timestamp` (= created_at), as the reference client reads it. */
+export const MessageEvent = Type.Object({
+  type: Type.Literal('message'),
+  ...Message.properties,
+  timestamp: Timestamp,
+});
+export type MessageEvent = Static<typeof MessageEvent>;
+
+export const ReadEvent = Type.Object({
+  type: Type.Literal('read'),
+  conversation_id: Type.String(),
+  reader_id: Type.String(),
+  timestamp: Timestamp,
+});
+export type ReadEvent = Static<typeof ReadEvent>;
+
+export const TypingEvent = Type.Object({
+  type: Type.Literal('typing'),
+  user_id: Type.String(),
+  conversation_id: Type.String(),
+  is_typing: Type.Boolean(),
+});
+export type TypingEvent = Static<typeof TypingEvent>;
+
+export const AckEvent = Type.Object({
+  type: Type.Literal('ack'),
+  client_msg_id: Type.Union([Type.String(), Type.Null()]),
+  id: Type.String(),
+  seq: Type.Integer(),
+  conversation_id: Type.String(),
+});
+export type AckEvent = Static<typeof AckEvent>;
+
+export const MessageDeletedEvent = Type.Object({
+  type: Type.Literal('message_deleted'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+});
+export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
+
+export const ErrorEvent = Type.Object({
+  type: Type.Literal('error'),
+  detail: Type.String(),
+  error_type: Type.String(),
+  client_msg_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** For validation failures: "field: problem" lines, as in REST 422 answers. */
+  errors: Type.Optional(Type.Array(Type.String())),
+});
+export type ErrorEvent = Static<typeof ErrorEvent>;
+
+export const PongEvent = Type.Object({ type: Type.Literal('pong'), timestamp: Timestamp });
+export type PongEvent = Static<typeof PongEvent>;
+
+/**
+ * Pushes may have been lost (the fan-out bus was away): catch up every
+ * conversation by `after_seq`, as after a reconnect (docs/REALTIME.md).
+ */
+export const ResyncEvent = Type.Object({
+  type: Type.Literal('resync'),
+  reason: Type.Literal('bus_restored'),
+  timestamp: Timestamp,
+});
+export type ResyncEvent = Static<typeof ResyncEvent>;
+
+/** Events fanned out to many connections (and across instances); the rest answer one connection. */
+export const BroadcastEvent = Type.Union([
+  StatusEvent,
+  MessageEvent,
+  ReadEvent,
+  TypingEvent,
+  MessageDeletedEvent,
+  ResyncEvent,
+]);
+export type BroadcastEvent = Static<typeof BroadcastEvent>;
+
+export type ServerEvent = HelloEvent | OnlineUsersEvent | AckEvent | ErrorEvent | PongEvent | BroadcastEvent;
+
+export function messageEvent(message: Message): MessageEvent {
+  return { type: 'message', ...message, timestamp: message.created_at };
+}
