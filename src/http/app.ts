@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { DatabaseHandle } from '../db/connection.ts';
+import { unavailable } from '../lib/errors.ts';
 import { authRoutes, publicAuthRoutes, wsTicketRoutes } from '../modules/auth/auth.routes.ts';
 import { conversationRoutes } from '../modules/conversations/conversation.routes.ts';
 import { mediaRoutes } from '../modules/media/media.routes.ts';
@@ -21,7 +22,6 @@ import { registerListGuard } from '../quotas/list-guard.ts';
 import { registerRealtimeGateway } from '../realtime/gateway.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import type { Services } from '../services.ts';
-import { AppError } from './app-error.ts';
 import { authenticateHook } from './authenticate.ts';
 import { registerCors } from './cors.ts';
 import { trustedOrigins } from './credentials.ts';
@@ -97,7 +97,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     closing = true;
   });
   app.addHook('onRequest', async () => {
-    if (closing) throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+    if (closing) throw unavailable();
   });
   if (deps.metrics) registerMetrics(app, deps.metrics);
 

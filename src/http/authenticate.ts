@@ -1,11 +1,11 @@
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/types.ts';
+import { forbidden, unauthorized } from '../lib/errors.ts';
 import type { SessionRevocations } from '../modules/auth/session-revocations.ts';
 import { bearerToken, type TokenIssuer, type TokenSession } from '../modules/auth/tokens.ts';
 import { findUserById } from '../modules/users/user.repository.ts';
 import type { UserCache } from '../modules/users/user-cache.ts';
-import { AppError, forbidden, unauthorized } from './app-error.ts';
 import { cookieValue, fromTrustedOrigin, TOKEN_COOKIE } from './credentials.ts';
 
 declare module 'fastify' {
@@ -96,5 +96,5 @@ export function authenticateHook(authenticator: UserAuthenticator, origins: Read
 
 /** Route hook: admins only. Runs before body validation, so others learn nothing of the schema. */
 export async function adminOnly(request: FastifyRequest): Promise<void> {
-  if (request.caller.role !== 'admin') throw new AppError(403, 'forbidden');
+  if (request.caller.role !== 'admin') throw forbidden();
 }

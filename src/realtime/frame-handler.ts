@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/types.ts';
-import { forbidden } from '../http/app-error.ts';
+import { forbidden } from '../lib/errors.ts';
 import { nowSeconds } from '../lib/time.ts';
 import {
   type ConversationService,

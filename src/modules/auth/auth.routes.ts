@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../../http/app-error.ts';
 import { errorResponses, SuccessResponse } from '../../http/common.schemas.ts';
 import { TOKEN_COOKIE } from '../../http/credentials.ts';
+import { unavailable } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import { User } from '../users/user.schemas.ts';
 import { ApiKeyHeaders, LoginBody, PlatformTokenBody, TokenResponse, WsTicketResponse } from './auth.schemas.ts';
@@ -134,7 +134,7 @@ export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
         return { ticket, expires_in: expiresIn };
       } catch (error) {
         request.log.warn({ err: error }, 'websocket ticket not stored');
-        throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+        throw unavailable();
       }
     },
   );

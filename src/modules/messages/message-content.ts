@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { unprocessable } from '../../http/app-error.ts';
+import { unprocessable } from '../../lib/errors.ts';
 import { toStoredPath } from '../../lib/media-url.ts';
 import { FILE_TYPES } from '../media/file-types.ts';
 import { sanitiseFilename } from '../media/filename.ts';

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, QuickReplyRow, UserRow } from '../../db/types.ts';
-import { badRequest, forbidden, notFound } from '../../http/app-error.ts';
+import { badRequest, forbidden, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import * as repo from './quick-reply.repository.ts';
