@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
-import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
+import { createUserAuthenticator } from './modules/auth/authenticator.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
 import {

@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuthResult, UserAuthenticator } from '../http/authenticate.ts';
-import { cookieValue, TOKEN_COOKIE, trustedOrigins } from '../http/credentials.ts';
+import type { AuthResult } from '../http/authenticate.ts';
+import { bearerToken, cookieValue, TOKEN_COOKIE, trustedOrigins } from '../http/credentials.ts';
 import { forbidden, unauthorized, unavailable } from '../lib/errors.ts';
-import { bearerToken } from '../modules/auth/tokens.ts';
+import type { UserAuthenticator } from '../modules/auth/authenticator.ts';
 import type { TicketIssuer } from '../modules/auth/ws-tickets.ts';
 
 export { cookieValue, TOKEN_COOKIE, trustedOrigins };
