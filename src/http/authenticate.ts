@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from '../lib/errors.ts';
 import { bearerToken, cookieValue, fromTrustedOrigin, TOKEN_COOKIE } from './credentials.ts';
 
@@ -47,4 +47,21 @@ export function authenticateHook(authenticate: Authenticate, origins: ReadonlySe
 /** Route hook: admins only. Runs before body validation, so others learn nothing of the schema. */
 export async function adminOnly(request: FastifyRequest): Promise<void> {
   if (request.caller.role !== 'admin') throw forbidden();
+}
+
+/**
+ * Registers routes that need a signed-in caller, in their own encapsulated
+ * scope: every request in it passes the authenticate hook first (401 or 403
+ * otherwise, before its body is read). `routes` adds the scope's hooks and
+ * route plugins.
+ */
+export async function registerAuthenticated(
+  app: FastifyInstance,
+  options: { authenticate: Authenticate; origins: ReadonlySet<string> },
+  routes: (scope: FastifyInstance) => Promise<void>,
+): Promise<void> {
+  await app.register(async (authenticated) => {
+    authenticated.addHook('onRequest', authenticateHook(options.authenticate, options.origins));
+    await routes(authenticated);
+  });
 }

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
 import { HistoryQuery, MessageList } from '../messages/message.schemas.ts';
+import type { MessageService } from '../messages/message.service.ts';
 import {
   Conversation,
   ConversationDetail,
@@ -12,9 +12,18 @@ import {
   ReaderQuery,
   ReadQuery,
 } from './conversation.schemas.ts';
+import type { ConversationService } from './conversation.service.ts';
 
-export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { conversations, messages } = services;
+export interface ConversationRouteDependencies {
+  conversations: ConversationService;
+  /** A conversation's history and read marks are the messages module's. */
+  messages: Pick<MessageService, 'history' | 'readAll' | 'resetUnread'>;
+}
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDependencies> = async (
+  app,
+  { conversations, messages },
+) => {
   const tags = ['conversations'];
 
   app.get(

@@ -2,11 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { errorResponses, IdParams, SuccessResponse, UserIdParams } from '../../http/common.schemas.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
 import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from './quick-reply.schemas.ts';
+import type { QuickReplyService } from './quick-reply.service.ts';
 
-export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { quickReplies } = services;
+export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickReplyService }> = async (
+  app,
+  { quickReplies },
+) => {
   const tags = ['quick-replies'];
 
   const listSchema = {

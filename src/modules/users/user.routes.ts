@@ -3,7 +3,6 @@ import Type from 'typebox';
 import { adminOnly } from '../../http/authenticate.ts';
 import { errorResponses, IdParams, pageOf, SuccessResponse } from '../../http/common.schemas.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
 import {
   ChangePasswordBody,
   CreateUserBody,
@@ -14,9 +13,9 @@ import {
   User,
   UserList,
 } from './user.schemas.ts';
+import type { UserService } from './user.service.ts';
 
-export const userRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { users } = services;
+export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
   const tags = ['users'];
 
   app.get(
