@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
 import type { Config } from './config/config.ts';
 import { type DatabaseHandle, openDatabase } from './db/connection.ts';
 import { missingMigrationFiles, pendingMigrations } from './db/migrator.ts';
 import { createEventHub } from './events/hub.ts';
-import { buildApp } from './http/app.ts';
 import { EDGE_LIMITS, type EdgeLimits } from './http/edge-limits.ts';
 import { currentLogger } from './http/logging.ts';
 import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';

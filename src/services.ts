@@ -3,9 +3,9 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import type { EventPublisher } from './events/hub.ts';
-import { createUserAuthenticator } from './http/authenticate.ts';
 import { createAccessService } from './modules/access/access.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
+import { createUserAuthenticator } from './modules/auth/authenticator.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
 import {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../src/db/types.ts';
-import { AppError } from '../src/http/app-error.ts';
+import { httpAnswerOf } from '../src/http/error-handler.ts';
+import { DomainError } from '../src/lib/errors.ts';
 import { contactsOf, presenceSharing, shareConversation } from '../src/modules/access/access.repository.ts';
 import { type AccessService, createAccessService } from '../src/modules/access/access.service.ts';
 import { testDialects } from './helpers/databases.ts';
@@ -20,8 +21,8 @@ async function outcome(check: Promise<unknown>): Promise<string> {
     await check;
     return 'ok';
   } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    return `${error.statusCode} ${error.errorType}`;
+    if (!(error instanceof DomainError)) throw error;
+    return `${httpAnswerOf(error).status} ${error.code}`;
   }
 }
 

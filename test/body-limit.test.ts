@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { JSON_BODY_LIMIT_BYTES } from '../src/http/app.ts';
+import { JSON_BODY_LIMIT_BYTES } from '../src/http/http-app.ts';
 import { testDialects } from './helpers/databases.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, wri
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { seedDemoData } from '../src/db/seed.ts';
+import { seedDemoData } from '../src/cli/seed.ts';
 import { ensureDefaultAvatars, renderAvatar } from '../src/modules/media/avatars.ts';
 import { testDialects } from './helpers/databases.ts';
 import { SAMPLES } from './helpers/media-samples.ts';

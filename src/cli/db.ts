@@ -9,8 +9,8 @@ import {
   pendingMigrations,
   rollbackPlan,
 } from '../db/migrator.ts';
-import { seedDemoData } from '../db/seed.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
+import { seedDemoData } from './seed.ts';
 
 const USAGE = `Database schema and data.
 

@@ -6,9 +6,9 @@ import { parseEnv } from 'node:util';
 import { CONFIG_VARIABLES, EXAMPLE_JWT_SECRET } from '../config/config.ts';
 import { loadConfig } from '../config/environment.ts';
 import { migrateToLatest } from '../db/migrator.ts';
-import { seedDemoData } from '../db/seed.ts';
 import { ensureDefaultAvatars } from '../modules/media/avatars.ts';
 import { runCommand, UsageError, withDatabase } from './cli.ts';
+import { seedDemoData } from './seed.ts';
 
 const USAGE = `First-time set-up of a fresh clone.
 

@@ -1,5 +1,5 @@
 import type { Kysely, SelectQueryBuilder } from 'kysely';
-import { unprocessable } from '../http/app-error.ts';
+import { unprocessable } from '../lib/errors.ts';
 
 /**
  * Lists count their matches exactly up to this many, and say `count_exact:

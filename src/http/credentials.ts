@@ -3,6 +3,13 @@ import type { FastifyRequest } from 'fastify';
 /** The cookie POST /api/auth/login sets; REST and WebSocket upgrades accept it. */
 export const TOKEN_COOKIE = 'access_token';
 
+/** The token from an `Authorization: Bearer <token>` header, if there is one. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
 /** The value of one cookie in a Cookie header, or undefined (no dependency on @fastify/cookie's order). */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/errors.ts';
-import { AppError } from './app-error.ts';
+import { DomainError, type ErrorKind, UNAVAILABLE_RETRY_SECONDS } from '../lib/errors.ts';
 import { type Language, languageOf, type MessageKey, translate } from './messages.ts';
 
 // Not `import { STATUS_CODES } from 'node:http'`: an ES import of node:http builds its
@@ -9,7 +9,33 @@ import { type Language, languageOf, type MessageKey, translate } from './message
 // and 1 MB of external memory an idle server never uses). The CommonJS exports object has no such cost.
 const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
-const RETRY_AFTER_SECONDS = '5';
+const RETRY_AFTER_SECONDS = String(UNAVAILABLE_RETRY_SECONDS);
+
+/** The status each kind of domain error (src/lib/errors.ts) is answered with. */
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported: 415,
+  unsatisfiable: 416,
+  unprocessable: 422,
+  too_many: 429,
+  unavailable: 503,
+};
+
+/** A domain error's status and the headers that go with it (the Bearer challenge of a 401, Retry-After). */
+export function httpAnswerOf(error: DomainError): { status: number; headers: Record<string, string> } {
+  const headers: Record<string, string> =
+    error.kind === 'unauthenticated'
+      ? { 'www-authenticate': 'Bearer' }
+      : error.retryAfterSeconds !== undefined
+        ? { 'retry-after': String(error.retryAfterSeconds) }
+        : {};
+  return { status: STATUS_OF_KIND[error.kind], headers };
+}
 
 interface ValidationIssue {
   instancePath?: string;
@@ -64,9 +90,10 @@ export function installErrorHandling(app: FastifyInstance, options: { debug: boo
     const send = (status: number, type: MessageKey, extra: Record<string, unknown> = {}) =>
       reply.code(status).send({ detail: translate(type, language), error_type: type, ...extra });
 
-    if (error instanceof AppError) {
-      reply.headers(error.headers);
-      return send(error.statusCode, error.errorType, error.errors ? { errors: error.errors } : {});
+    if (error instanceof DomainError) {
+      const { status, headers } = httpAnswerOf(error);
+      reply.headers(headers);
+      return send(status, error.code, error.errors ? { errors: error.errors } : {});
     }
     if (error.validation) {
       return send(422, 'validation_error', { errors: describeValidation(error.validation, error.validationContext) });

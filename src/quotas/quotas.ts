@@ -1,5 +1,5 @@
-import { AppError } from '../http/app-error.ts';
-import type { MessageKey } from '../http/messages.ts';
+import type { ErrorCode } from '@cs-chat/contracts/error-codes';
+import { type DomainError, tooMany } from '../lib/errors.ts';
 import { createKeyedBuckets } from './buckets.ts';
 import { DEFAULT_QUOTAS, type QuotaKind, type QuotaLimits } from './limits.ts';
 
@@ -8,7 +8,7 @@ export interface QuotaMetrics {
   quotaRefused(kind: QuotaKind): void;
 }
 
-const ERROR_OF: Record<QuotaKind, MessageKey> = {
+const ERROR_OF: Record<QuotaKind, ErrorCode> = {
   list_concurrency: 'too_many_list_requests',
   send_rate: 'send_rate_limited',
   upload_count: 'upload_quota_exceeded',
@@ -18,9 +18,9 @@ const ERROR_OF: Record<QuotaKind, MessageKey> = {
 };
 
 /** The 429 a refused request gets: `{detail, error_type}` and Retry-After in whole seconds. */
-export function quotaExceeded(kind: QuotaKind, retryAfterSeconds: number): AppError {
+export function quotaExceeded(kind: QuotaKind, retryAfterSeconds: number): DomainError {
   const seconds = Number.isFinite(retryAfterSeconds) ? Math.max(1, Math.ceil(retryAfterSeconds)) : 3600;
-  return new AppError(429, ERROR_OF[kind], { 'retry-after': String(seconds) });
+  return tooMany(ERROR_OF[kind], seconds);
 }
 
 /**

@@ -2,8 +2,8 @@ import type { SocketErrorCode } from '@cs-chat/contracts/error-codes';
 import type { FrameRejection } from '@cs-chat/contracts/ws/frame-parser';
 import type { ErrorEvent } from '@cs-chat/contracts/ws/protocol';
 import { isDatabaseUnavailable } from '../db/errors.ts';
-import { AppError } from '../http/app-error.ts';
 import { type Language, type MESSAGES, translate } from '../http/messages.ts';
+import { DomainError } from '../lib/errors.ts';
 
 /** Error codes only the WebSocket gateway produces, in the same two languages as the REST ones. */
 const REALTIME_MESSAGES = {
@@ -40,7 +40,8 @@ export function rejectionEvent(rejection: FrameRejection, language: Language): E
 }
 
 /**
- * What a failed frame tells the client: a service's AppError by its code; a
+ * What a failed frame tells the client: a service's DomainError by its code
+ * (whatever its kind: a frame has no status to map it to); a
  * database outage as such; anything else as an internal error, whose detail
  * stays in the log (the caller logs it).
  */
@@ -49,8 +50,8 @@ export function failureEvent(
   language: Language,
   clientMsgId?: string | null,
 ): { event: ErrorEvent; unexpected: boolean } {
-  if (error instanceof AppError)
-    return { event: errorEvent(error.errorType, language, { clientMsgId }), unexpected: false };
+  if (error instanceof DomainError)
+    return { event: errorEvent(error.code, language, { clientMsgId }), unexpected: false };
   if (isDatabaseUnavailable(error)) {
     return { event: errorEvent('database_unavailable', language, { clientMsgId }), unexpected: false };
   }

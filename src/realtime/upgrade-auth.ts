@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { AppError, forbidden, unauthorized } from '../http/app-error.ts';
-import type { AuthResult, UserAuthenticator } from '../http/authenticate.ts';
-import { cookieValue, TOKEN_COOKIE, trustedOrigins } from '../http/credentials.ts';
-import { bearerToken } from '../modules/auth/tokens.ts';
+import type { AuthResult } from '../http/authenticate.ts';
+import { bearerToken, cookieValue, TOKEN_COOKIE, trustedOrigins } from '../http/credentials.ts';
+import { forbidden, unauthorized, unavailable } from '../lib/errors.ts';
+import type { UserAuthenticator } from '../modules/auth/authenticator.ts';
 import type { TicketIssuer } from '../modules/auth/ws-tickets.ts';
 
 export { cookieValue, TOKEN_COOKIE, trustedOrigins };
@@ -45,7 +45,7 @@ export function upgradeGuard(authenticate: UserAuthenticator, tickets: TicketIss
       session = await tickets.redeem(ticket);
     } catch {
       // The ticket store (Redis) is away: say so rather than "invalid", so the client retries.
-      throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+      throw unavailable();
     }
     if (!session) throw unauthorized('invalid_ticket');
     return authenticate.checkSession(session);

@@ -26,7 +26,7 @@
  * a delete that finds the row gone is a 404); pinned by the last test below.
  * Also fixed: errors raised before routing (a path parameter over 100
  * characters: 414; a path that is not valid UTF-8: 400; a URL over 16 KiB: 431)
- * came in Fastify's own body without detail/error_type (src/http/app.ts,
+ * came in Fastify's own body without detail/error_type (src/http/http-app.ts,
  * src/http/error-handler.ts).
  *
  * Extends test/bad-input.test.ts (hand-picked bad requests per endpoint, exact

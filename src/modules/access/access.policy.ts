@@ -1,5 +1,5 @@
+import type { ErrorCode } from '@cs-chat/contracts/error-codes';
 import type { UserRow } from '../../db/types.ts';
-import type { MessageKey } from '../../http/messages.ts';
 
 /**
  * Who may see or act on a conversation, a message or a user: every rule in
@@ -87,7 +87,7 @@ export type Fact = keyof Facts;
 
 export interface Refusal {
   status: 403 | 404;
-  error: MessageKey;
+  error: ErrorCode;
 }
 
 export type Decision =
@@ -97,8 +97,8 @@ export type Decision =
   | { kind: 'needs'; fact: Fact };
 
 const allowed: Decision = { kind: 'allowed' };
-const notFound = (error: MessageKey): Decision => ({ kind: 'refused', refusal: { status: 404, error } });
-const forbidden = (error: MessageKey = 'forbidden'): Decision => ({ kind: 'refused', refusal: { status: 403, error } });
+const notFound = (error: ErrorCode): Decision => ({ kind: 'refused', refusal: { status: 404, error } });
+const forbidden = (error: ErrorCode = 'forbidden'): Decision => ({ kind: 'refused', refusal: { status: 403, error } });
 const needs = (fact: Fact): Decision => ({ kind: 'needs', fact });
 
 type Rule = (caller: Caller, facts: Facts) => Decision;
@@ -112,7 +112,7 @@ function given<F extends Fact>(facts: Facts, fact: F, next: (value: NonNullable<
 }
 
 /** Admins see every conversation; others only their own, and the rest does not exist for them. */
-function viewConversation(caller: Caller, facts: Facts, missing: MessageKey): Decision {
+function viewConversation(caller: Caller, facts: Facts, missing: ErrorCode): Decision {
   if (isAdmin(caller)) return allowed;
   return given(facts, 'participant', (participant) => (participant ? allowed : notFound(missing)));
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
-import { type AppError, forbidden, notFound } from '../../http/app-error.ts';
+import { type DomainError, forbidden, notFound } from '../../lib/errors.ts';
 import {
   type Action,
   type Caller,
@@ -47,7 +47,7 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
   return facts;
 }
 
-function errorOf(refusal: Refusal): AppError {
+function errorOf(refusal: Refusal): DomainError {
   return refusal.status === 404 ? notFound(refusal.error) : forbidden(refusal.error);
 }
 

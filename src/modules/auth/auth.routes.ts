@@ -9,21 +9,31 @@ import { errorResponses, SuccessResponse } from '@cs-chat/contracts/rest/common.
 import { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../../http/app-error.ts';
 import { TOKEN_COOKIE } from '../../http/credentials.ts';
-import type { Services } from '../../services.ts';
+import { unavailable } from '../../lib/errors.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { AuthService } from './auth.service.ts';
 import type { IssuedToken } from './tokens.ts';
+import type { TicketIssuer } from './ws-tickets.ts';
 
-export interface AuthRouteOptions {
-  services: Services;
+interface CookieOptions {
   /** Cookies are marked Secure when BASE_URL is https. */
   secureCookies: boolean;
 }
 
+export interface PublicAuthRouteDependencies extends CookieOptions {
+  auth: Pick<AuthService, 'login' | 'platformToken'>;
+}
+
+export interface AuthRouteDependencies extends CookieOptions {
+  auth: Pick<AuthService, 'logout' | 'logoutAll'>;
+  users: Pick<UserService, 'toUser'>;
+}
+
 /** Sign-in endpoints; they are reached without a token. */
-export const publicAuthRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (
+export const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthRouteDependencies> = async (
   app,
-  { services, secureCookies },
+  { auth, secureCookies },
 ) => {
   const tags = ['auth'];
 
@@ -47,7 +57,7 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = asy
       },
     },
     async (request, reply) => {
-      const { issued, user } = await services.auth.login(request.body.username, request.body.password, request.ip);
+      const { issued, user } = await auth.login(request.body.username, request.body.password, request.ip);
       setTokenCookie(reply, issued);
       return { access_token: issued.token, token_type: 'bearer' as const, user };
     },
@@ -65,14 +75,17 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = asy
       },
     },
     async (request) => {
-      const { issued, user } = await services.auth.platformToken(request.headers['x-api-key'], request.body);
+      const { issued, user } = await auth.platformToken(request.headers['x-api-key'], request.body);
       return { access_token: issued.token, token_type: 'bearer' as const, user };
     },
   );
 };
 
 /** Sign-out endpoints and the signed-in user; they need a token (or the cookie). */
-export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { services, secureCookies }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDependencies> = async (
+  app,
+  { auth, users, secureCookies },
+) => {
   const tags = ['auth'];
   // Same attributes as when it was set, or browsers keep the cookie.
   const clearTokenCookie = (reply: FastifyReply) =>
@@ -88,7 +101,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      await services.auth.logout(request.session);
+      await auth.logout(request.session);
       clearTokenCookie(reply);
       return { status: 'success' as const, message: 'signed out' };
     },
@@ -104,7 +117,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      await services.auth.logoutAll(request.caller.id);
+      await auth.logoutAll(request.caller.id);
       clearTokenCookie(reply);
       return { status: 'success' as const, message: 'signed out everywhere' };
     },
@@ -119,12 +132,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         response: { 200: User, ...errorResponses(401, 403, 503) },
       },
     },
-    (request) => services.users.toUser(request.caller),
+    (request) => users.toUser(request.caller),
   );
 };
 
 /** POST /api/ws/ticket: a single-use ticket for the WebSocket URL, so the token stays out of URLs. */
-export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ tickets: TicketIssuer }> = async (app, { tickets }) => {
   app.post(
     '/ticket',
     {
@@ -136,11 +149,11 @@ export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ services: Services }> =
     },
     async (request) => {
       try {
-        const { ticket, expiresIn } = await services.tickets.issue(request.session);
+        const { ticket, expiresIn } = await tickets.issue(request.session);
         return { ticket, expires_in: expiresIn };
       } catch (error) {
         request.log.warn({ err: error }, 'websocket ticket not stored');
-        throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+        throw unavailable();
       }
     },
   );

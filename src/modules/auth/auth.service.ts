@@ -3,7 +3,7 @@ import type { PlatformTokenBody } from '@cs-chat/contracts/rest/auth.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { AppError, forbidden, notFound, unauthorized } from '../../http/app-error.ts';
+import { forbidden, notFound, tooMany, unauthorized } from '../../lib/errors.ts';
 import { verifyPassword } from '../../lib/password.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -60,7 +60,7 @@ export function createAuthService({
       const user = await findByLoginName(db, username);
       // Counted as a failure before the password is checked; a right one takes it back.
       const wait = await throttle.begin(attempt, user !== undefined && user.status === 'active');
-      if (wait > 0) throw new AppError(429, 'too_many_attempts', { 'retry-after': String(wait) });
+      if (wait > 0) throw tooMany('too_many_attempts', wait);
       // verifyPassword spends the same time when the user or hash is missing.
       const valid = await verifyPassword(password, user?.password_hash ?? null);
       if (!user || !valid || user.status !== 'active') throw unauthorized('invalid_credentials');

@@ -117,10 +117,3 @@ export function createTokenIssuer(settings: TokenSettings) {
 }
 
 export type TokenIssuer = ReturnType<typeof createTokenIssuer>;
-
-/** The token from an `Authorization: Bearer <token>` header, if there is one. */
-export function bearerToken(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}

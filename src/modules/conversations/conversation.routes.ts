@@ -11,10 +11,19 @@ import {
 import { HistoryQuery, MessageList } from '@cs-chat/contracts/rest/message.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
+import type { MessageService } from '../messages/message.service.ts';
+import type { ConversationService } from './conversation.service.ts';
 
-export const conversationRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { conversations, messages } = services;
+export interface ConversationRouteDependencies {
+  conversations: ConversationService;
+  /** A conversation's history and read marks are the messages module's. */
+  messages: Pick<MessageService, 'history' | 'readAll' | 'resetUnread'>;
+}
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDependencies> = async (
+  app,
+  { conversations, messages },
+) => {
   const tags = ['conversations'];
 
   app.get(

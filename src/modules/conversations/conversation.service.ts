@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
-import { badRequest, notFound } from '../../http/app-error.ts';
+import { badRequest, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import { type Action, isAllowedPair } from '../access/access.policy.ts';

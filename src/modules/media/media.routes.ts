@@ -4,7 +4,7 @@ import { errorResponses } from '@cs-chat/contracts/rest/common.schemas';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyReply } from 'fastify';
-import { AppError, notFound } from '../../http/app-error.ts';
+import { DomainError, notFound } from '../../lib/errors.ts';
 import { ensureDefaultAvatars } from './avatars.ts';
 import { servedContentHeaders } from './file-types.ts';
 import { resolveMediaFile } from './media-path.ts';
@@ -78,7 +78,7 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
         if (error.statusCode === 416) {
           const range = error.headers?.['Content-Range'];
           if (range) reply.header('content-range', range);
-          throw new AppError(416, 'range_not_satisfiable');
+          throw new DomainError('unsatisfiable', 'range_not_satisfiable');
         }
         throw error;
       },

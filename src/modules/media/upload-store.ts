@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { AppError } from '../../http/app-error.ts';
+import { DomainError } from '../../lib/errors.ts';
 import { MEDIA_PREFIX } from '../../lib/media-url.ts';
 import {
   HEAD_BYTES,
@@ -40,10 +40,11 @@ export interface ReceiveOptions {
   now?: Date;
 }
 
-const refused = (reason: RefusalReason) => new AppError(415, 'upload_unsupported_type', {}, [REFUSAL_LINES[reason]]);
+const refused = (reason: RefusalReason) =>
+  new DomainError('unsupported', 'upload_unsupported_type', { errors: [REFUSAL_LINES[reason]] });
 
 export const tooLarge = (maxBytes: number) =>
-  new AppError(413, 'upload_too_large', {}, [`body.file: must be at most ${maxBytes} bytes`]);
+  new DomainError('too_large', 'upload_too_large', { errors: [`body.file: must be at most ${maxBytes} bytes`] });
 
 /** uploads/YYYY/MM/DD in UTC, the day the upload started. */
 function dayDirectory(now: Date): string[] {
@@ -84,7 +85,7 @@ export async function receiveUpload(source: UploadSource, options: ReceiveOption
     let head = Buffer.alloc(0);
     let verdict: HeadVerdict | undefined;
     let size = 0;
-    let failure: AppError | undefined;
+    let failure: DomainError | undefined;
 
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (failure) continue; // keep reading so the request ends and the client gets its answer
@@ -108,7 +109,8 @@ export async function receiveUpload(source: UploadSource, options: ReceiveOption
     }
     if (!failure && source.truncated) failure = tooLarge(options.maxBytes);
     if (failure) throw failure;
-    if (size === 0) throw new AppError(422, 'upload_empty_file', {}, ['body.file: must not be empty']);
+    if (size === 0)
+      throw new DomainError('unprocessable', 'upload_empty_file', { errors: ['body.file: must not be empty'] });
 
     verdict ??= sniffHead(head, text.ok);
     const early = earlyFailure(verdict, text, options.kind);
@@ -151,10 +153,12 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
 }
 
 const notAnImage = () =>
-  new AppError(415, 'upload_not_an_image', {}, ['body.file: must be a JPEG, PNG, GIF or WebP image']);
+  new DomainError('unsupported', 'upload_not_an_image', {
+    errors: ['body.file: must be a JPEG, PNG, GIF or WebP image'],
+  });
 
 /** What the head alone already rules out: no need to store another byte. */
-function earlyFailure(verdict: HeadVerdict, text: TextValidator, kind: UploadKind): AppError | undefined {
+function earlyFailure(verdict: HeadVerdict, text: TextValidator, kind: UploadKind): DomainError | undefined {
   if (verdict.kind === 'refused') return refused(verdict.reason);
   if (verdict.kind === 'text' && !text.ok) return refused('not_text');
   if (kind === 'image' && !(verdict.kind === 'type' && FILE_TYPES[verdict.ext].image)) return notAnImage();

@@ -4,7 +4,7 @@ import { UploadBody, UploadResult } from '@cs-chat/contracts/rest/upload.schemas
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../http/app-error.ts';
+import { DomainError } from '../../lib/errors.ts';
 import type { Quotas } from '../../quotas/quotas.ts';
 import { sanitiseFilename } from './filename.ts';
 import { type ReceivedUpload, receiveUpload, tooLarge, type UploadKind, type UploadSource } from './upload-store.ts';
@@ -36,11 +36,11 @@ const LIMITS = {
 const MAX_RAW_FILENAME_BYTES = 4 * 1024;
 
 const unprocessable = (type: 'upload_file_missing' | 'upload_multiple_files', line: string) =>
-  new AppError(422, type, {}, [line]);
+  new DomainError('unprocessable', type, { errors: [line] });
 
 /** The multipart plugin's and busboy's errors, as our stable codes. */
 function multipartError(error: unknown, maxBytes: number): unknown {
-  if (error instanceof AppError) return error;
+  if (error instanceof DomainError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   switch (code) {
     case 'FST_REQ_FILE_TOO_LARGE':
@@ -49,14 +49,14 @@ function multipartError(error: unknown, maxBytes: number): unknown {
       return unprocessable('upload_multiple_files', 'body.file: exactly one file per request');
     case 'FST_PARTS_LIMIT':
     case 'FST_FIELDS_LIMIT':
-      return new AppError(413, 'upload_too_many_parts', {}, [
-        `body: at most ${LIMITS.parts} parts, of which at most ${LIMITS.fields} text fields`,
-      ]);
+      return new DomainError('too_large', 'upload_too_many_parts', {
+        errors: [`body: at most ${LIMITS.parts} parts, of which at most ${LIMITS.fields} text fields`],
+      });
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new AppError(415, 'upload_not_multipart');
+      return new DomainError('unsupported', 'upload_not_multipart');
     default:
       // Everything else the parser raises is about the body's framing (or the client leaving).
-      return new AppError(400, 'upload_malformed');
+      return new DomainError('invalid', 'upload_malformed');
   }
 }
 
@@ -111,7 +111,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
   await app.register(multipart, { limits: { ...LIMITS, fileSize: maxFileSize }, throwFileSizeLimit: true });
 
   async function receive(request: FastifyRequest, kind: UploadKind): Promise<UploadResult> {
-    if (!request.isMultipart()) throw new AppError(415, 'upload_not_multipart');
+    if (!request.isMultipart()) throw new DomainError('unsupported', 'upload_not_multipart');
     // Refused before a byte is read; an upload that is refused later gives its count back.
     const allowance = quotas.beginUpload(request.caller.id);
     try {
@@ -144,7 +144,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
           continue;
         }
         if (Buffer.byteLength(part.filename ?? '') > MAX_RAW_FILENAME_BYTES) {
-          failure = new AppError(400, 'upload_headers_too_large');
+          failure = new DomainError('invalid', 'upload_headers_too_large');
           await drain(part.file);
           continue;
         }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { MAX_TEXT_LENGTH, type MessageType } from '@cs-chat/contracts/rest/message.schemas';
-import { unprocessable } from '../../http/app-error.ts';
+import { unprocessable } from '../../lib/errors.ts';
 import { toStoredPath } from '../../lib/media-url.ts';
 import { FILE_TYPES } from '../media/file-types.ts';
 import { sanitiseFilename } from '../media/filename.ts';

@@ -3,7 +3,7 @@ import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transa
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
-import { unprocessable } from '../../http/app-error.ts';
+import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';

@@ -9,10 +9,9 @@ import {
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { adminOnly } from '../../http/authenticate.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
+import type { MessageService } from './message.service.ts';
 
-export const messageRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { messages } = services;
+export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService }> = async (app, { messages }) => {
   const tags = ['messages'];
 
   app.get(

@@ -7,7 +7,7 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { conflict, notFound } from '../../http/app-error.ts';
+import { conflict, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';

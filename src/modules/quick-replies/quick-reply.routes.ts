@@ -3,10 +3,12 @@ import { CreateQuickReplyBody, QuickReply, UpdateQuickReplyBody } from '@cs-chat
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
+import type { QuickReplyService } from './quick-reply.service.ts';
 
-export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { quickReplies } = services;
+export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickReplyService }> = async (
+  app,
+  { quickReplies },
+) => {
   const tags = ['quick-replies'];
 
   const listSchema = {

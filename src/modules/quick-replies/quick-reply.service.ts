@@ -6,7 +6,7 @@ import {
 } from '@cs-chat/contracts/rest/quick-reply.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, QuickReplyRow, UserRow } from '../../db/types.ts';
-import { badRequest, notFound } from '../../http/app-error.ts';
+import { badRequest, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';

@@ -13,10 +13,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { adminOnly } from '../../http/authenticate.ts';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
-import type { Services } from '../../services.ts';
+import type { UserService } from './user.service.ts';
 
-export const userRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { users } = services;
+export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
   const tags = ['users'];
 
   app.get(

@@ -17,7 +17,7 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { AppError, badRequest, conflict, notFound, unprocessable } from '../../http/app-error.ts';
+import { badRequest, conflict, notFound, tooMany, unprocessable } from '../../lib/errors.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
 import { hashPassword, verifyPassword } from '../../lib/password.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -218,7 +218,7 @@ export function createUserService({ db, baseUrl, events, access, cache, username
       const limited = username !== undefined && username !== target.username && !isAdmin ? usernameChecks : undefined;
       // Counted before the write (renames raced at once cannot all pass); a rename that works takes it back.
       const wait = limited ? await limited.begin(caller.id) : 0;
-      if (wait > 0) throw new AppError(429, 'too_many_username_checks', { 'retry-after': String(wait) });
+      if (wait > 0) throw tooMany('too_many_username_checks', wait);
       const changes = {
         ...(username !== undefined ? { username } : {}),
         ...(body.avatar !== undefined ? { avatar: storedAvatar(body.avatar) } : {}),

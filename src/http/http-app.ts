@@ -2,29 +2,12 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
-import type { DatabaseHandle } from '../db/connection.ts';
-import { authRoutes, publicAuthRoutes, wsTicketRoutes } from '../modules/auth/auth.routes.ts';
-import { conversationRoutes } from '../modules/conversations/conversation.routes.ts';
-import { mediaRoutes } from '../modules/media/media.routes.ts';
-import { uploadRoutes } from '../modules/media/upload.routes.ts';
-import { messageRoutes } from '../modules/messages/message.routes.ts';
-import { quickReplyRoutes } from '../modules/quick-replies/quick-reply.routes.ts';
-import { type ReadinessCheck, systemRoutes } from '../modules/system/system.routes.ts';
-import { userRoutes } from '../modules/users/user.routes.ts';
+import { unavailable } from '../lib/errors.ts';
 import { registerMetrics } from '../observability/http-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { registerListGuard } from '../quotas/list-guard.ts';
-import { registerRealtimeGateway } from '../realtime/gateway.ts';
-import type { Realtime } from '../realtime/realtime.ts';
-import type { Services } from '../services.ts';
-import { AppError } from './app-error.ts';
-import { authenticateHook } from './authenticate.ts';
 import { registerCors } from './cors.ts';
-import { trustedOrigins } from './credentials.ts';
 import { EDGE_LIMITS, type EdgeLimits, headerTimeouts, installEdgeLimits } from './edge-limits.ts';
 import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
@@ -33,26 +16,26 @@ import { strictValidatorCompiler } from './validation.ts';
 
 export const JSON_BODY_LIMIT_BYTES = 256 * 1024;
 
-export interface AppDependencies {
-  config: Config;
-  database: DatabaseHandle;
-  services: Services;
+export interface HttpAppDependencies {
+  config: Pick<
+    Config,
+    'TRUSTED_PROXIES' | 'DEBUG' | 'CORS_ORIGINS' | 'APP_TITLE' | 'APP_DESCRIPTION' | 'APP_VERSION' | 'BASE_URL'
+  >;
   logger: Logger;
-  /** The WebSocket gateway's core; without it the app serves REST only (tools, some tests). */
-  realtime?: Realtime;
-  /** Extra readiness checks (Redis, when configured). */
-  readiness?: readonly ReadinessCheck[];
   /** Request timing and GET /metrics (Prometheus); without it neither exists. */
-  metrics?: Metrics;
+  metrics?: Metrics | undefined;
   /** Header, body-rate and per-address connection limits (EDGE_LIMITS in production; tests shorten them). */
-  edgeLimits?: EdgeLimits;
-  /** The deployment's shared-state Redis (REDIS_URL set): per-address counts of new sockets live there. */
-  stateRedis?: Redis;
+  edgeLimits?: EdgeLimits | undefined;
 }
 
-/** Builds the HTTP application: plugins, then public routes, then authenticated routes. */
-export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
-  const { config, database, services } = deps;
+/**
+ * The Fastify instance every route shares, before any route: edge limits,
+ * validation, logging, the standard error body, CORS, 503 while closing,
+ * metrics, cookies and the OpenAPI document. The routes are the composition
+ * root's business (src/app.ts).
+ */
+export async function createHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
+  const { config } = deps;
   const edgeLimits = deps.edgeLimits ?? EDGE_LIMITS;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -97,7 +80,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     closing = true;
   });
   app.addHook('onRequest', async () => {
-    if (closing) throw new AppError(503, 'service_unavailable', { 'retry-after': '5' });
+    if (closing) throw unavailable();
   });
   if (deps.metrics) registerMetrics(app, deps.metrics);
 
@@ -119,50 +102,5 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  const readiness: ReadinessCheck[] = [
-    { name: 'database', check: async () => void (await sql`select 1`.execute(database.db)) },
-    ...(deps.readiness ?? []),
-  ];
-  await app.register(systemRoutes, { prefix: '/api', title: config.APP_TITLE, version: config.APP_VERSION, readiness });
-  await app.register(mediaRoutes, { prefix: '/api/media', mediaDir: config.MEDIA_DIR });
-  await app.register(publicAuthRoutes, {
-    prefix: '/api/auth',
-    services,
-    secureCookies: config.BASE_URL.startsWith('https:'),
-  });
-
-  await app.register(async (authenticated) => {
-    authenticated.addHook('onRequest', authenticateHook(services.authenticate, trustedOrigins(config)));
-    registerListGuard(authenticated, services.quotas);
-    await authenticated.register(authRoutes, {
-      prefix: '/api/auth',
-      services,
-      secureCookies: config.BASE_URL.startsWith('https:'),
-    });
-    await authenticated.register(wsTicketRoutes, { prefix: '/api/ws', services });
-    await authenticated.register(userRoutes, { prefix: '/api/users', services });
-    await authenticated.register(conversationRoutes, { prefix: '/api/conversations', services });
-    await authenticated.register(messageRoutes, { prefix: '/api/messages', services });
-    await authenticated.register(quickReplyRoutes, { prefix: '/api/quick-replies', services });
-    await authenticated.register(uploadRoutes, {
-      prefix: '/api/upload',
-      mediaDir: config.MEDIA_DIR,
-      maxFileSize: config.MAX_FILE_SIZE,
-      baseUrl: config.BASE_URL,
-      quotas: services.quotas,
-    });
-  });
-
-  // Last, so the websocket plugin's hooks wrap only the socket routes.
-  if (deps.realtime) {
-    await registerRealtimeGateway(app, {
-      realtime: deps.realtime,
-      services,
-      config,
-      ...(deps.stateRedis ? { redis: deps.stateRedis } : {}),
-    });
-  }
-
   return app;
 }

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
+import type { Database, UsersTable } from '../db/types.ts';
 import { uuidv7 } from '../lib/ids.ts';
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
 import { defaultAvatarPath } from '../modules/media/avatars.ts';
-import type { Database, UsersTable } from './types.ts';
 
 interface DemoUser {
   id: string;
