@@ -156,31 +156,19 @@ describe('Redis outage: two instances sharing one database', { skip: REDIS_SKIP_
   let appA: RealtimeTestApp;
   let appB: RealtimeTestApp;
   let conversationId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
     proxy = await startProxy();
     const url = proxiedUrl(proxy);
-    // REDIS_URL set: readiness includes Redis, exactly as in production.
-    const env = { REDIS_URL: url };
-    appA = await startRealtimeApp({
-      env,
-      bus: await createRedisBus({ url, prefix, instanceId: 'A', ...FAST_RECOVERY }),
-    });
+    // REDIS_URL set (the harness's default): readiness includes Redis, exactly as in production.
+    appA = await startRealtimeApp({ redis: { url, prefix, instanceId: 'A', bus: FAST_RECOVERY } });
     appB = await startRealtimeApp({
-      env,
-      bus: await createRedisBus({ url, prefix, instanceId: 'B', ...FAST_RECOVERY }),
+      redis: { url, prefix, instanceId: 'B', bus: FAST_RECOVERY },
       databasePath: appA.databasePath,
     });
-    for (const [id, role] of [
-      ['b1', 'buyer'],
-      ['b2', 'buyer'],
-      ['m1', 'merchant'],
-      ['a1', 'admin'],
-    ] as const) {
-      tokens[id] = await appA.addUser(id, role);
-    }
+    tokens = await appA.addUsers({ b1: 'buyer', b2: 'buyer', m1: 'merchant', a1: 'admin' });
     conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
     await appA.conversation(token('b2'), 'b2', 'm1');
   });
@@ -350,28 +338,14 @@ describe('Redis outage: clients are told to catch up when the bus returns', { sk
   /** Reaches Redis directly: it never sees the outage. */
   let appB: RealtimeTestApp;
   let conversationId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
     proxy = await startProxy();
-    const url = proxiedUrl(proxy);
-    appA = await startRealtimeApp({
-      env: { REDIS_URL: url },
-      bus: await createRedisBus({ url, prefix, instanceId: 'A', ...FAST_RECOVERY }),
-    });
-    appB = await startRealtimeApp({
-      env: { REDIS_URL: TEST_REDIS_URL },
-      bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }),
-      databasePath: appA.databasePath,
-    });
-    for (const [id, role] of [
-      ['b1', 'buyer'],
-      ['m1', 'merchant'],
-      ['a1', 'admin'],
-    ] as const) {
-      tokens[id] = await appA.addUser(id, role);
-    }
+    appA = await startRealtimeApp({ redis: { url: proxiedUrl(proxy), prefix, instanceId: 'A', bus: FAST_RECOVERY } });
+    appB = await startRealtimeApp({ redis: { prefix, instanceId: 'B' }, databasePath: appA.databasePath });
+    tokens = await appA.addUsers({ b1: 'buyer', m1: 'merchant', a1: 'admin' });
     conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
   });
   after(async () => {
