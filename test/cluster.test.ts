@@ -4,7 +4,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +17,7 @@ import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import type { Role } from '../src/modules/users/user.schemas.ts';
 import { redisKeyPrefix } from '../src/realtime/redis-bus.ts';
+import { freePort, until } from './helpers/polling.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 import { insertTestUser } from './helpers/users.ts';
@@ -35,30 +35,6 @@ const WAIT_MS = 10_000;
 /** The cluster's own deployment prefix (REDIS_PREFIX) on the test Redis; its keys are removed afterwards. */
 const CLUSTER_REDIS_PREFIX = `chat-cluster-test-${randomUUID()}`;
 const CLUSTER_KEYS = redisKeyPrefix(CLUSTER_REDIS_PREFIX);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-async function until<T>(
-  attempt: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  ms = WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 type LogLine = { msg?: string; worker?: number; workerPid?: number; [key: string]: unknown };
 

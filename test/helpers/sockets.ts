@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { WAIT_MS } from './polling.ts';
 
 /**
  * WebSocket CLIENT utilities for tests: the recording TestSocket, opening a
  * socket that must connect, and an upgrade whose outcome (open or refused) a
  * test inspects. Servers are started by test/helpers/test-app.ts.
  */
-
-/** How long a test waits for an expected frame before failing. */
-export const WAIT_MS = 5_000;
 
 export type Event = { type: string; [field: string]: any };
 
@@ -204,18 +202,4 @@ export function upgrade(baseUrl: string, path: string, headers: Record<string, s
 export function opened(result: Upgrade): Extract<Upgrade, { open: true }> {
   if (!result.open) throw new Error(`upgrade refused: ${result.status} ${JSON.stringify(result.body)}`);
   return result;
-}
-
-/** Retries an assertion until it holds (state the server reaches asynchronously); fails after WAIT_MS. */
-export async function eventually(assertion: () => void | Promise<void>, label = 'condition'): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    try {
-      await assertion();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${label} never held`, { cause: error });
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
 }

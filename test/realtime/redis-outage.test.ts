@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Envelope, FanoutBus } from '../../src/realtime/bus.ts';
 import { createRedisBus, type RedisBusOptions } from '../../src/realtime/redis-bus.ts';
 import type { TestResponse } from '../helpers/http.ts';
+import { until } from '../helpers/polling.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from '../helpers/redis.ts';
 import { startTcpProxy, type TcpProxy, throughProxy } from '../helpers/tcp-proxy.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
@@ -24,18 +25,9 @@ const FAST_RECOVERY: Partial<RedisBusOptions> = {
 /** Recovery takes a reconnection or two and a readiness probe (up to its own 2 s timeout). */
 const RECOVERY_MS = 10_000;
 
-/** Polls `attempt` until `done` holds; fails after `deadlineMs` with the last result. */
-async function pollUntil<T>(attempt: () => Promise<T>, done: (result: T) => boolean, deadlineMs = RECOVERY_MS) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const result = await attempt();
-    if (done(result)) return result;
-    if (Date.now() > deadline) {
-      assert.fail(`condition not reached within ${deadlineMs} ms; last: ${JSON.stringify(result)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** Polls `attempt` until `done` holds; fails after RECOVERY_MS with the last result. */
+const pollUntil = <T>(attempt: () => Promise<T>, done: (result: T) => boolean) =>
+  until(attempt, done, 'condition not reached', RECOVERY_MS);
 
 /** How a promise settles before any I/O can happen: 'pending' when it waits on something (a queue, a socket). */
 function outcomeAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {

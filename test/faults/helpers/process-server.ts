@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import type { Role } from '../../../src/modules/users/user.schemas.ts';
 import { type ScratchDatabase, TEST_MYSQL_URL, testDialects } from '../../helpers/databases.ts';
 import { createClient, type TestClient } from '../../helpers/http.ts';
 import { scrape } from '../../helpers/metrics.ts';
+import { freePort, until } from '../../helpers/polling.ts';
 import { TEST_SECRET, testEnv } from '../../helpers/test-app.ts';
 import { insertTestUser } from '../../helpers/users.ts';
 
@@ -24,35 +24,11 @@ import { insertTestUser } from '../../helpers/users.ts';
  * stop or starve it.
  */
 
+export { freePort, until };
+
 const MAIN = fileURLToPath(new URL('../../../src/main.ts', import.meta.url));
 /** How long a server child may take to load, check the schema and listen. */
 export const START_MS = 20_000;
-
-/** Polls `attempt` every 25 ms until `done` holds for its result; fails after `ms` with `what`. */
-export async function until<T>(
-  attempt: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms (last: ${String(JSON.stringify(value))})`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** A port free on 127.0.0.1 now (the server child binds it; a restart binds the same one). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
 
 /** MariaDB's address in TEST_MYSQL_URL, the target of a TCP proxy. */
 export function mysqlTarget(): { host: string; port: number } {
