@@ -23,8 +23,9 @@ import { CONFIG_VARIABLES, parseConfig } from '../src/config/config.ts';
 import { scrape } from './helpers/metrics.ts';
 import { freePort } from './helpers/polling.ts';
 import { REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { connectSocket, type TestSocket } from './helpers/sockets.ts';
 import { TEST_SECRET } from './helpers/test-app.ts';
-import { type RealtimeTestApp, startRealtimeApp, TestSocket } from './realtime/helpers.ts';
+import { type RealtimeTestApp, startRealtimeApp } from './realtime/helpers.ts';
 
 /**
  * The deployment files cannot run here (no container engine): this checks
@@ -304,19 +305,8 @@ describe('deploy/nginx.conf in front of two instances sharing a database and Red
   }
 
   async function connectThroughProxy(userId: string): Promise<TestSocket> {
-    const ws = new WebSocket(`${proxy.replace(/^http/, 'ws')}/api/ws/${userId}`, {
-      headers: { authorization: `Bearer ${token(userId)}` },
-    });
-    const socket = new TestSocket(ws);
+    const socket = await connectSocket(proxy, userId, token(userId));
     sockets.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_request, response) =>
-        reject(new Error(`upgrade refused through nginx: ${response.statusCode}`)),
-      );
-    });
-    await socket.waitFor('online_users');
     return socket;
   }
 
