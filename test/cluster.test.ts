@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import type { Role } from '../src/modules/users/user.schemas.ts';
 import { redisKeyPrefix } from '../src/realtime/redis-bus.ts';
+import { jsonLines, NodeProcess } from './helpers/node-run.ts';
 import { freePort, until } from './helpers/polling.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
@@ -39,28 +39,13 @@ const CLUSTER_KEYS = redisKeyPrefix(CLUSTER_REDIS_PREFIX);
 type LogLine = { msg?: string; worker?: number; workerPid?: number; [key: string]: unknown };
 
 /** The cluster command as a child process, with its JSON log lines. */
-class ClusterProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
-  stdout = '';
-  stderr = '';
-
+class ClusterProcess extends NodeProcess {
   constructor(args: string[], env: Record<string, string>, cwd: string) {
-    this.child = spawn(process.execPath, [CLUSTER, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    this.child.stdout.on('data', (chunk) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr.on('data', (chunk) => {
-      this.stderr += chunk;
-    });
-    this.exited = once(this.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    super([CLUSTER, ...args], { env, cwd });
   }
 
   get logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
+    return jsonLines(this.stdout);
   }
 
   /** The primary's log lines with this message (its `pid` is the primary's). */
@@ -81,7 +66,7 @@ class ClusterProcess {
   }
 
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.running) this.child.kill('SIGKILL');
   }
 }
 
@@ -324,7 +309,7 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
       codes,
       open.map(() => 1012),
     );
-    const [code, signal] = await Promise.race([
+    const { code, signal } = await Promise.race([
       cluster.exited,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s')), 10_000)),
     ]);

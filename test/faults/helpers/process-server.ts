@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +12,7 @@ import type { Role } from '../../../src/modules/users/user.schemas.ts';
 import { type ScratchDatabase, TEST_MYSQL_URL, testDialects } from '../../helpers/databases.ts';
 import { createClient, type TestClient } from '../../helpers/http.ts';
 import { scrape } from '../../helpers/metrics.ts';
+import { type Exit, jsonLines, NodeProcess } from '../../helpers/node-run.ts';
 import { freePort, until } from '../../helpers/polling.ts';
 import { TEST_SECRET, testEnv } from '../../helpers/test-app.ts';
 import { insertTestUser } from '../../helpers/users.ts';
@@ -72,38 +71,15 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
   };
 }
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
-
 /** One run of `node src/main.ts`: its output, and how it ended. */
-export class ServerProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<Exit>;
+export class ServerProcess extends NodeProcess {
   readonly baseUrl: string;
   readonly client: TestClient;
-  output = '';
 
   constructor(env: Record<string, string>, cwd: string) {
+    super([MAIN], { env, cwd });
     this.baseUrl = `http://127.0.0.1:${env.PORT}`;
     this.client = createClient(this.baseUrl);
-    this.child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    this.child.stdout.on('data', (chunk) => {
-      this.output += chunk;
-    });
-    this.child.stderr.on('data', (chunk) => {
-      this.output += chunk;
-    });
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
-      code: code as number | null,
-      signal: signal as NodeJS.Signals | null,
-    }));
-    // Never outlive the test process (a failed or cancelled test would otherwise leave it listening).
-    const kill = () => this.child.kill('SIGKILL');
-    process.on('exit', kill);
-    void this.exited.then(() => process.off('exit', kill));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Resolves once GET /api/health answers 200; fails if the process exits first or takes over START_MS. */
@@ -141,10 +117,7 @@ export class ServerProcess {
 
   /** The process's JSON log lines. */
   get logs(): { msg?: string; level?: number; [key: string]: unknown }[] {
-    return this.output
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line));
+    return jsonLines(this.output);
   }
 }
 
