@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -24,6 +23,7 @@ import { createLogger } from '../src/http/logging.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { createClient, type TestClient } from './helpers/http.ts';
+import { type NodeRun, runNode } from './helpers/node-run.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -35,39 +35,16 @@ const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
   .map((file) => file.replace(/\.ts$/, ''))
   .sort();
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `node src/cli/<name>.ts args…` to completion (killed after 20 s) with exactly `env`. */
-async function runCli(
+function runCli(
   name: string,
   args: string[],
   options: { env: Record<string, string>; cwd?: string; input?: string },
-): Promise<Run> {
-  const child = spawn(process.execPath, [cliPath(name), ...args], {
-    cwd: options.cwd ?? ROOT,
-    env: { PATH: process.env.PATH ?? '', ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  child.stdin.end(options.input ?? '');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(killer);
-  return { code, stdout, stderr };
+): Promise<NodeRun> {
+  return runNode([cliPath(name), ...args], { ...options, cwd: options.cwd ?? ROOT });
 }
 
-function assertExit(run: Run, code: number, what: string): void {
+function assertExit(run: NodeRun, code: number, what: string): void {
   assert.equal(run.code, code, `${what}: exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
 }
 

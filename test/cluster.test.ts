@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +16,8 @@ import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import { redisKeyPrefix } from '../src/realtime/redis-bus.ts';
+import { jsonLines, NodeProcess } from './helpers/node-run.ts';
+import { freePort, until } from './helpers/polling.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
 import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 import { insertTestUser } from './helpers/users.ts';
@@ -36,55 +36,16 @@ const WAIT_MS = 10_000;
 const CLUSTER_REDIS_PREFIX = `chat-cluster-test-${randomUUID()}`;
 const CLUSTER_KEYS = redisKeyPrefix(CLUSTER_REDIS_PREFIX);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-async function until<T>(
-  attempt: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  ms = WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 type LogLine = { msg?: string; worker?: number; workerPid?: number; [key: string]: unknown };
 
 /** The cluster command as a child process, with its JSON log lines. */
-class ClusterProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
-  stdout = '';
-  stderr = '';
-
+class ClusterProcess extends NodeProcess {
   constructor(args: string[], env: Record<string, string>, cwd: string) {
-    this.child = spawn(process.execPath, [CLUSTER, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    this.child.stdout.on('data', (chunk) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr.on('data', (chunk) => {
-      this.stderr += chunk;
-    });
-    this.exited = once(this.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    super([CLUSTER, ...args], { env, cwd });
   }
 
   get logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
+    return jsonLines(this.stdout);
   }
 
   /** The primary's log lines with this message (its `pid` is the primary's). */
@@ -105,7 +66,7 @@ class ClusterProcess {
   }
 
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.running) this.child.kill('SIGKILL');
   }
 }
 
@@ -348,7 +309,7 @@ describe('npm run start:cluster: two workers sharing Redis', { skip: REDIS_SKIP_
       codes,
       open.map(() => 1012),
     );
-    const [code, signal] = await Promise.race([
+    const { code, signal } = await Promise.race([
       cluster.exited,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 10 s')), 10_000)),
     ]);

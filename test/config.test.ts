@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_VARIABLES, ConfigError, EXAMPLE_JWT_SECRET, parseConfig } from '../src/config/config.ts';
 import { readEnvironment } from '../src/config/environment.ts';
+import { runNode } from './helpers/node-run.ts';
 import { testEnv } from './helpers/test-app.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -319,22 +319,7 @@ describe('npm start with an incomplete environment', () => {
     t.after(() => rmSync(cwd, { recursive: true, force: true }));
     // A few variables present (one malformed), the rest absent; no .env in cwd.
     const present = { DEBUG: 'True', PORT: 'not-a-port', APP_TITLE: '' };
-    const child = spawn(process.execPath, [MAIN], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', ...present },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    clearTimeout(killer);
+    const { code, stdout, stderr } = await runNode([MAIN], { cwd, env: present });
     assert.notEqual(code, 0, 'a non-zero exit');
     assert.notEqual(code, null, 'it exited by itself, not by a signal');
     assert.equal(stdout, '', 'nothing started');

@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { MYSQL_SKIP_REASON, TEST_MYSQL_URL, testDialects } from './helpers/databases.ts';
 import type { TestResponse } from './helpers/http.ts';
+import { until } from './helpers/polling.ts';
 import { startTcpProxy, type TcpProxy, throughProxy } from './helpers/tcp-proxy.ts';
 import { startTestApp, type TestApp, type TestAppOptions } from './helpers/test-app.ts';
 
 const RECOVERY_DEADLINE_MS = 10_000;
 
 /** Calls `attempt` until `done` holds for its result, for at most `deadlineMs`. */
-async function pollUntil<T>(
-  attempt: () => Promise<T>,
-  done: (result: T) => boolean,
-  deadlineMs = RECOVERY_DEADLINE_MS,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const result = await attempt();
-    if (done(result)) return result;
-    if (Date.now() > deadline) {
-      assert.fail(`condition not reached within ${deadlineMs} ms; last result: ${JSON.stringify(result)}`);
-    }
-    await delay(50);
-  }
-}
+const pollUntil = <T>(attempt: () => Promise<T>, done: (result: T) => boolean, deadlineMs = RECOVERY_DEADLINE_MS) =>
+  until(attempt, done, 'condition not reached', deadlineMs);
 
 function assertUnavailable(response: TestResponse, what: string): void {
   assert.equal(response.status, 503, `${what}: ${JSON.stringify(response.body)}`);

@@ -12,7 +12,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,11 +20,12 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, parseConfig } from '../src/config/config.ts';
-import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { scrape } from './helpers/metrics.ts';
+import { freePort } from './helpers/polling.ts';
 import { REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { connectSocket, type TestSocket } from './helpers/sockets.ts';
 import { TEST_SECRET } from './helpers/test-app.ts';
-import { type RealtimeTestApp, startRealtimeApp, TestSocket } from './realtime/helpers.ts';
+import { type RealtimeTestApp, startRealtimeApp } from './realtime/helpers.ts';
 
 /**
  * The deployment files cannot run here (no container engine): this checks
@@ -228,17 +228,6 @@ function findNginx(): string | undefined {
 
 const REDIS_URL = TEST_REDIS_URL;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 const NGINX = findNginx();
 const nginxSkip = NGINX
   ? REDIS_SKIP_REASON && `${REDIS_SKIP_REASON}: the two instances need it`
@@ -278,10 +267,9 @@ describe('deploy/nginx.conf in front of two instances sharing a database and Red
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    const bus = () => createRedisBus({ url: REDIS_URL, prefix });
-    const first = await startRealtimeApp({ bus: await bus() });
+    const first = await startRealtimeApp({ redis: { prefix, busOnly: true } });
     apps.push(first);
-    apps.push(await startRealtimeApp({ bus: await bus(), databasePath: first.databasePath }));
+    apps.push(await startRealtimeApp({ redis: { prefix, busOnly: true }, databasePath: first.databasePath }));
     tokens.b1 = await first.addUser('b1', 'buyer');
     tokens.m1 = await first.addUser('m1', 'merchant');
     conversationId = await first.conversation(token('b1'), 'b1', 'm1');
@@ -344,19 +332,8 @@ describe('deploy/nginx.conf in front of two instances sharing a database and Red
   }
 
   async function connectThroughProxy(userId: string): Promise<TestSocket> {
-    const ws = new WebSocket(`${proxy.replace(/^http/, 'ws')}/api/ws/${userId}`, {
-      headers: { authorization: `Bearer ${token(userId)}` },
-    });
-    const socket = new TestSocket(ws);
+    const socket = await connectSocket(proxy, userId, token(userId));
     sockets.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_request, response) =>
-        reject(new Error(`upgrade refused through nginx: ${response.statusCode}`)),
-      );
-    });
-    await socket.waitFor('online_users');
     return socket;
   }
 

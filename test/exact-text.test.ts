@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import WebSocket from 'ws';
 import { openDatabase } from '../src/db/connection.ts';
 import { exactCollation } from '../src/db/migration-helpers.ts';
 import { createMigrator, migrateToLatest, migrationStates, unwrapResult } from '../src/db/migrator.ts';
 import { MYSQL_SKIP_REASON, testDialects } from './helpers/databases.ts';
 import { assertError, openConversation, rowCounts } from './helpers/rest.ts';
+import type { TestSocket } from './helpers/sockets.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
-import { TestSocket } from './realtime/helpers.ts';
 
 /**
  * Issue 12, item 9: nothing a user sends is taken for something else unless
@@ -31,10 +30,8 @@ for (const dialect of testDialects) {
     const sockets: TestSocket[] = [];
 
     async function connect(userId: string, token: string): Promise<TestSocket> {
-      const url = `${app.server.url.replace(/^http/, 'ws')}/api/ws/${userId}`;
-      const socket = new TestSocket(new WebSocket(url, { headers: { authorization: `Bearer ${token}` } }));
+      const socket = await app.connect(userId, token, { until: 'hello' });
       sockets.push(socket);
-      await socket.waitFor('hello');
       return socket;
     }
 

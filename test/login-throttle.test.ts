@@ -8,10 +8,8 @@ import {
   throttleName,
 } from '../src/modules/auth/login-throttle.ts';
 import { createMemoryThrottleStore } from '../src/modules/auth/throttle-store.ts';
-import { createInProcessBus } from '../src/realtime/bus.ts';
-import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
-import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL } from './helpers/redis.ts';
+import { dropPrefix, REDIS_SKIP_REASON } from './helpers/redis.ts';
 import { assertError } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
@@ -173,15 +171,12 @@ describe('login throttle shared through Redis', { skip: REDIS_SKIP_REASON }, () 
   let appB: TestApp;
 
   before(async () => {
-    const env = { REDIS_URL: TEST_REDIS_URL, TRUSTED_PROXIES: 'loopback' };
-    appA = await startTestApp(dialect, {
-      env,
-      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'A' }), redisPrefix: prefix },
-    });
+    const env = { TRUSTED_PROXIES: 'loopback' };
+    appA = await startTestApp(dialect, { env, redis: { prefix, instanceId: 'A' } });
     appB = await startTestApp(dialect, {
       env,
-      databaseUrl: () => appA.scratch.urlString,
-      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }), redisPrefix: prefix },
+      sharedDatabase: appA.scratch.urlString,
+      redis: { prefix, instanceId: 'B' },
     });
     await appA.addUser('b1', 'buyer', { username: 'shared', password: 'shared-password' });
   });
@@ -214,11 +209,8 @@ describe('login throttle shared through Redis', { skip: REDIS_SKIP_REASON }, () 
 describe('login throttle while Redis is unreachable', () => {
   let app: TestApp;
   before(async () => {
-    // Nothing listens on port 1: every throttle command fails, and sign-ins must go on.
-    app = await startTestApp(sqlite, {
-      env: { REDIS_URL: 'redis://127.0.0.1:1' },
-      server: { bus: createInProcessBus() },
-    });
+    // Every throttle command fails, and sign-ins must go on.
+    app = await startTestApp(sqlite, { redis: 'unreachable' });
     await app.addUser('b1', 'buyer', { username: 'offline', password: 'offline-password' });
   });
   after(() => app.close());

@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { MYSQL_SKIP_REASON, TEST_MYSQL_URL } from './helpers/databases.ts';
+import { runNode } from './helpers/node-run.ts';
 import { testEnv } from './helpers/test-app.ts';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
@@ -15,18 +16,10 @@ const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const cwd = mkdtempSync(join(tmpdir(), 'chat-main-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
 
-function runMain(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.on('close', (code) => resolve({ code, out }));
-  });
+/** `npm start` to completion; `out` is what it wrote to stdout and stderr. */
+async function runMain(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const { code, stdout, stderr } = await runNode([MAIN, ...args], { cwd, env });
+  return { code, out: stdout + stderr };
 }
 
 test('npm start -- --help prints usage and starts nothing', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { createLogger } from '../src/http/logging.ts';
 import { SchemaNotAtHeadError, startServer } from '../src/server.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { createClient } from './helpers/http.ts';
+import { runNode } from './helpers/node-run.ts';
 import { testEnv } from './helpers/test-app.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -156,19 +156,10 @@ for (const dialect of testDialects) {
     });
 
     test('npm start against that database exits non-zero with the same advice', async () => {
-      const child = spawn(process.execPath, [MAIN], {
+      const { code, stderr } = await runNode([MAIN], {
         cwd: mediaDir,
-        env: { PATH: process.env.PATH ?? '', ...testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir }) },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        env: testEnv({ DATABASE_URL: scratch.urlString, MEDIA_DIR: mediaDir }),
       });
-      let stderr = '';
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-      });
-      child.stdout.resume();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      clearTimeout(killer);
       assert.equal(code, 1, stderr);
       assert.match(stderr, /schema is not at head/);
       assert.match(stderr, /npm run db:migrate/);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
@@ -14,6 +13,7 @@ import { openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
 import { testDialects } from './helpers/databases.ts';
+import { jsonLines, NodeProcess } from './helpers/node-run.ts';
 import { startTestApp, TEST_SECRET, testEnv } from './helpers/test-app.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -136,34 +136,19 @@ describe('npm start and SIGTERM', () => {
     await seedDemoData(database.db);
     await database.destroy();
 
-    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [MAIN], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
+    const server = new NodeProcess([MAIN], { cwd: dir, env });
+    const { child } = server;
     t.after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (server.running) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 
     const deadline = Date.now() + 15_000;
     let url: string | undefined;
     while (!url) {
-      url = stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { url?: string })
-        .find((entry) => entry.url)?.url;
-      if (child.exitCode !== null) assert.fail(`the server exited early: ${stderr}`);
-      if (Date.now() > deadline) assert.fail(`the server did not report its address: ${stdout}${stderr}`);
+      url = jsonLines<{ url?: string }>(server.stdout).find((entry) => entry.url)?.url;
+      if (child.exitCode !== null) assert.fail(`the server exited early: ${server.stderr}`);
+      if (Date.now() > deadline) assert.fail(`the server did not report its address: ${server.stdout}${server.stderr}`);
       if (!url) await delay(25);
     }
 
@@ -178,12 +163,12 @@ describe('npm start and SIGTERM', () => {
     await waitUntilClosing(url);
     const answer = await inFlight.finish();
     assert.equal(answer.status, 201, JSON.stringify(answer.body));
-    const [code, signal] = await within(exited, PROMPT_MS, 'shutdown');
+    const { code, signal } = await within(server.exited, PROMPT_MS, 'shutdown');
     assert.equal(signal, null);
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 0, server.stderr);
     assert.ok(Date.now() - started < PROMPT_MS);
-    assert.match(stdout, /shut down cleanly/);
-    assert.doesNotMatch(stdout, /took too long/);
+    assert.match(server.stdout, /shut down cleanly/);
+    assert.doesNotMatch(server.stdout, /took too long/);
     inFlight.agent.destroy();
   });
 });

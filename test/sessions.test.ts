@@ -4,10 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { createSessionRevocations } from '../src/modules/auth/session-revocations.ts';
 import { createTokenIssuer } from '../src/modules/auth/tokens.ts';
-import { createInProcessBus } from '../src/realtime/bus.ts';
-import { createRedisBus } from '../src/realtime/redis-bus.ts';
 import { testDialects } from './helpers/databases.ts';
-import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from './helpers/redis.ts';
+import { dropPrefix, REDIS_SKIP_REASON, withRedis } from './helpers/redis.ts';
 import { assertError } from './helpers/rest.ts';
 import { opened, upgrade } from './helpers/sockets.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './helpers/test-app.ts';
@@ -79,7 +77,7 @@ for (const dialect of testDialects) {
       test('a revoked session stays revoked for an instance started afterwards (read from the database)', async () => {
         const token = await login(app, 'alice', 'alice-password');
         assert.equal((await app.client.post('/api/auth/logout', { token })).status, 200);
-        const later = await startTestApp(dialect, { databaseUrl: () => app.scratch.urlString });
+        const later = await startTestApp(dialect, { sharedDatabase: app.scratch.urlString });
         try {
           assertError(await later.client.get('/api/auth/me', { token }), 401, 'token_revoked');
         } finally {
@@ -227,7 +225,7 @@ for (const dialect of testDialects) {
       test('refuses the session and closes its sockets with 4401 at its next read of the table', async () => {
         // No shared bus: B never hears of A's logout, as when Redis was down at the time.
         const instanceB = await startTestApp(dialect, {
-          databaseUrl: () => app.scratch.urlString,
+          sharedDatabase: app.scratch.urlString,
           server: { revocationRefreshMs: 50, userCacheTtlMs: 600_000 },
         });
         try {
@@ -247,7 +245,7 @@ for (const dialect of testDialects) {
 
     test('an instance that missed a logout-everywhere or a deactivation (no shared bus) closes those sockets at its next refresh', async () => {
       const instanceB = await startTestApp(dialect, {
-        databaseUrl: () => app.scratch.urlString,
+        sharedDatabase: app.scratch.urlString,
         server: { revocationRefreshMs: 50, userCacheTtlMs: 600_000 },
       });
       try {
@@ -315,20 +313,12 @@ describe('sessions across two instances sharing Redis', { skip: REDIS_SKIP_REASO
   let appB: TestApp;
 
   before(async () => {
-    const env = { REDIS_URL: TEST_REDIS_URL };
-    appA = await startTestApp(dialect, {
-      env,
-      server: { bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'A' }), redisPrefix: prefix },
-    });
+    appA = await startTestApp(dialect, { redis: { prefix, instanceId: 'A' } });
     appB = await startTestApp(dialect, {
-      env,
-      databaseUrl: () => appA.scratch.urlString,
-      server: {
-        bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }),
-        redisPrefix: prefix,
-        // B remembers users for the whole suite: only the bus can make it refuse a token it already accepted.
-        userCacheTtlMs: 600_000,
-      },
+      sharedDatabase: appA.scratch.urlString,
+      redis: { prefix, instanceId: 'B' },
+      // B remembers users for the whole suite: only the bus can make it refuse a token it already accepted.
+      server: { userCacheTtlMs: 600_000 },
     });
     await appA.addUser('b1', 'buyer', { username: 'roamer', password: 'roamer-password' });
   });
@@ -390,11 +380,8 @@ describe('tickets while Redis is unreachable', () => {
   assert.ok(dialect);
   let app: TestApp;
   before(async () => {
-    // Nothing listens on port 1: the ticket store fails, and says so with 503 rather than a wrong 401.
-    app = await startTestApp(dialect, {
-      env: { REDIS_URL: 'redis://127.0.0.1:1' },
-      server: { bus: createInProcessBus() },
-    });
+    // The ticket store fails, and says so with 503 rather than a wrong 401.
+    app = await startTestApp(dialect, { redis: 'unreachable' });
     await app.addUser('b1', 'buyer', { username: 'alice', password: 'alice-password' });
   });
   after(() => app.close());

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Envelope, FanoutBus } from '../../src/realtime/bus.ts';
 import { createRedisBus, type RedisBusOptions } from '../../src/realtime/redis-bus.ts';
 import type { TestResponse } from '../helpers/http.ts';
+import { until } from '../helpers/polling.ts';
 import { dropPrefix, REDIS_SKIP_REASON, TEST_REDIS_URL, withRedis } from '../helpers/redis.ts';
 import { startTcpProxy, type TcpProxy, throughProxy } from '../helpers/tcp-proxy.ts';
 import { type Event, eventually, type RealtimeTestApp, startRealtimeApp, type TestSocket } from './helpers.ts';
@@ -24,18 +25,9 @@ const FAST_RECOVERY: Partial<RedisBusOptions> = {
 /** Recovery takes a reconnection or two and a readiness probe (up to its own 2 s timeout). */
 const RECOVERY_MS = 10_000;
 
-/** Polls `attempt` until `done` holds; fails after `deadlineMs` with the last result. */
-async function pollUntil<T>(attempt: () => Promise<T>, done: (result: T) => boolean, deadlineMs = RECOVERY_MS) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const result = await attempt();
-    if (done(result)) return result;
-    if (Date.now() > deadline) {
-      assert.fail(`condition not reached within ${deadlineMs} ms; last: ${JSON.stringify(result)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** Polls `attempt` until `done` holds; fails after RECOVERY_MS with the last result. */
+const pollUntil = <T>(attempt: () => Promise<T>, done: (result: T) => boolean) =>
+  until(attempt, done, 'condition not reached', RECOVERY_MS);
 
 /** How a promise settles before any I/O can happen: 'pending' when it waits on something (a queue, a socket). */
 function outcomeAtOnce(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
@@ -156,31 +148,19 @@ describe('Redis outage: two instances sharing one database', { skip: REDIS_SKIP_
   let appA: RealtimeTestApp;
   let appB: RealtimeTestApp;
   let conversationId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
     proxy = await startProxy();
     const url = proxiedUrl(proxy);
-    // REDIS_URL set: readiness includes Redis, exactly as in production.
-    const env = { REDIS_URL: url };
-    appA = await startRealtimeApp({
-      env,
-      bus: await createRedisBus({ url, prefix, instanceId: 'A', ...FAST_RECOVERY }),
-    });
+    // REDIS_URL set (the harness's default): readiness includes Redis, exactly as in production.
+    appA = await startRealtimeApp({ redis: { url, prefix, instanceId: 'A', bus: FAST_RECOVERY } });
     appB = await startRealtimeApp({
-      env,
-      bus: await createRedisBus({ url, prefix, instanceId: 'B', ...FAST_RECOVERY }),
+      redis: { url, prefix, instanceId: 'B', bus: FAST_RECOVERY },
       databasePath: appA.databasePath,
     });
-    for (const [id, role] of [
-      ['b1', 'buyer'],
-      ['b2', 'buyer'],
-      ['m1', 'merchant'],
-      ['a1', 'admin'],
-    ] as const) {
-      tokens[id] = await appA.addUser(id, role);
-    }
+    tokens = await appA.addUsers({ b1: 'buyer', b2: 'buyer', m1: 'merchant', a1: 'admin' });
     conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
     await appA.conversation(token('b2'), 'b2', 'm1');
   });
@@ -350,28 +330,14 @@ describe('Redis outage: clients are told to catch up when the bus returns', { sk
   /** Reaches Redis directly: it never sees the outage. */
   let appB: RealtimeTestApp;
   let conversationId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
     proxy = await startProxy();
-    const url = proxiedUrl(proxy);
-    appA = await startRealtimeApp({
-      env: { REDIS_URL: url },
-      bus: await createRedisBus({ url, prefix, instanceId: 'A', ...FAST_RECOVERY }),
-    });
-    appB = await startRealtimeApp({
-      env: { REDIS_URL: TEST_REDIS_URL },
-      bus: await createRedisBus({ url: TEST_REDIS_URL, prefix, instanceId: 'B' }),
-      databasePath: appA.databasePath,
-    });
-    for (const [id, role] of [
-      ['b1', 'buyer'],
-      ['m1', 'merchant'],
-      ['a1', 'admin'],
-    ] as const) {
-      tokens[id] = await appA.addUser(id, role);
-    }
+    appA = await startRealtimeApp({ redis: { url: proxiedUrl(proxy), prefix, instanceId: 'A', bus: FAST_RECOVERY } });
+    appB = await startRealtimeApp({ redis: { prefix, instanceId: 'B' }, databasePath: appA.databasePath });
+    tokens = await appA.addUsers({ b1: 'buyer', m1: 'merchant', a1: 'admin' });
     conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
   });
   after(async () => {

@@ -58,24 +58,18 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
   let appA: RealtimeTestApp;
   let appB: RealtimeTestApp;
   let conversationId: string;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string> = {};
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
-    appA = await startRealtimeApp({ bus: await createRedisBus({ url: REDIS_URL, prefix, instanceId: 'A' }) });
+    appA = await startRealtimeApp({ redis: { prefix, instanceId: 'A', busOnly: true } });
     appB = await startRealtimeApp({
-      bus: await createRedisBus({ url: REDIS_URL, prefix, instanceId: 'B' }),
+      redis: { prefix, instanceId: 'B', busOnly: true },
       databasePath: appA.databasePath,
       // B remembers users for the whole suite: only the bus can make it forget one.
       userCacheTtlMs: 600_000,
     });
-    for (const [id, role] of [
-      ['b1', 'buyer'],
-      ['m1', 'merchant'],
-      ['a1', 'admin'],
-    ] as const) {
-      tokens[id] = await appA.addUser(id, role);
-    }
+    tokens = await appA.addUsers({ b1: 'buyer', m1: 'merchant', a1: 'admin' });
     conversationId = await appA.conversation(token('b1'), 'b1', 'm1');
   });
   after(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Kysely } from 'kysely';
 import WebSocket from 'ws';
 import type { Database, MessageRow } from '../../../src/db/types.ts';
-import { TestSocket } from '../../realtime/helpers.ts';
+import { connectSocket, type TestSocket } from '../../helpers/sockets.ts';
 
 /**
  * Load for the fault tests: senders that give every message a client_msg_id,
@@ -141,19 +141,10 @@ export class WsSender {
 
   /** Opens `/api/ws/{userId}` and waits for `hello`. */
   static async connect(baseUrl: string, userId: string, token: string): Promise<WsSender> {
-    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/ws/${userId}`, {
-      headers: { authorization: `Bearer ${token}` },
-      handshakeTimeout: 10_000,
+    const socket = await connectSocket(baseUrl, userId, token, {
+      until: 'hello',
+      wsOptions: { handshakeTimeout: 10_000 },
     });
-    const socket = new TestSocket(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_request, response) =>
-        reject(new Error(`upgrade refused: ${response.statusCode}`)),
-      );
-    });
-    await socket.waitFor('hello');
     return new WsSender(socket);
   }
 

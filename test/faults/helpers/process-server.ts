@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +12,8 @@ import { createTokenIssuer } from '../../../src/modules/auth/tokens.ts';
 import { type ScratchDatabase, TEST_MYSQL_URL, testDialects } from '../../helpers/databases.ts';
 import { createClient, type TestClient } from '../../helpers/http.ts';
 import { scrape } from '../../helpers/metrics.ts';
+import { type Exit, jsonLines, NodeProcess } from '../../helpers/node-run.ts';
+import { freePort, until } from '../../helpers/polling.ts';
 import { TEST_SECRET, testEnv } from '../../helpers/test-app.ts';
 import { insertTestUser } from '../../helpers/users.ts';
 
@@ -24,35 +23,11 @@ import { insertTestUser } from '../../helpers/users.ts';
  * stop or starve it.
  */
 
+export { freePort, until };
+
 const MAIN = fileURLToPath(new URL('../../../src/main.ts', import.meta.url));
 /** How long a server child may take to load, check the schema and listen. */
 export const START_MS = 20_000;
-
-/** Polls `attempt` every 25 ms until `done` holds for its result; fails after `ms` with `what`. */
-export async function until<T>(
-  attempt: () => T | Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms (last: ${String(JSON.stringify(value))})`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** A port free on 127.0.0.1 now (the server child binds it; a restart binds the same one). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
 
 /** MariaDB's address in TEST_MYSQL_URL, the target of a TCP proxy. */
 export function mysqlTarget(): { host: string; port: number } {
@@ -96,38 +71,15 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
   };
 }
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
-
 /** One run of `node src/main.ts`: its output, and how it ended. */
-export class ServerProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<Exit>;
+export class ServerProcess extends NodeProcess {
   readonly baseUrl: string;
   readonly client: TestClient;
-  output = '';
 
   constructor(env: Record<string, string>, cwd: string) {
+    super([MAIN], { env, cwd });
     this.baseUrl = `http://127.0.0.1:${env.PORT}`;
     this.client = createClient(this.baseUrl);
-    this.child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    this.child.stdout.on('data', (chunk) => {
-      this.output += chunk;
-    });
-    this.child.stderr.on('data', (chunk) => {
-      this.output += chunk;
-    });
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
-      code: code as number | null,
-      signal: signal as NodeJS.Signals | null,
-    }));
-    // Never outlive the test process (a failed or cancelled test would otherwise leave it listening).
-    const kill = () => this.child.kill('SIGKILL');
-    process.on('exit', kill);
-    void this.exited.then(() => process.off('exit', kill));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Resolves once GET /api/health answers 200; fails if the process exits first or takes over START_MS. */
@@ -165,10 +117,7 @@ export class ServerProcess {
 
   /** The process's JSON log lines. */
   get logs(): { msg?: string; level?: number; [key: string]: unknown }[] {
-    return this.output
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line));
+    return jsonLines(this.output);
   }
 }
 
