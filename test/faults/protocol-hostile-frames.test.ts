@@ -30,7 +30,7 @@
  * Defect found: JSON.parse spends ~2 ms on 60 KiB of nested brackets (~40×
  * a flat frame of the same size), so those frames alone drove the bystander's
  * p99 to ~65 ms; the gateway now refuses frames nested deeper than 32 levels
- * before parsing them (src/realtime/protocol.ts), and p99 stays at a few ms.
+ * before parsing them (packages/contracts/src/ws/frame-parser.ts), and p99 stays at a few ms.
  * The test checks the cause instead of the clock: the server (this process)
  * never hands a frame nested deeper than MAX_FRAME_DEPTH to JSON.parse.
  *

@@ -560,6 +560,7 @@ export async function decrementUnread(db: Db, conversationId: string, column: Un
 /**
  * Hard-deletes a message, keeping the conversation's counters (the
  * recipient's unread count in `recipientUnread` included) and preview true.
+ * False, with nothing changed, when it is already gone.
  */
 export async function deleteMessage(
   trx: Transaction<Database>,
@@ -589,8 +590,16 @@ export async function deleteMessage(
   const { numDeletedRows } = wasUnread
     ? unread
     : await trx.deleteFrom('messages').where('id', '=', message.id).executeTakeFirst();
-  // A concurrent delete of the same message won: the caller rolls back (the count included).
-  if (Number(numDeletedRows) === 0) return false;
+  // A concurrent delete of the same message won. The count comes back here rather than by a
+  // rollback: a caller's transaction (db/transaction.ts) may take the 404 and commit its other work.
+  if (Number(numDeletedRows) === 0) {
+    await trx
+      .updateTable('conversations')
+      .set((eb) => ({ message_count: eb('message_count', '+', 1) }))
+      .where('id', '=', message.conversation_id)
+      .execute();
+    return false;
+  }
   if (wasUnread) await decrementUnread(trx, message.conversation_id, recipientUnread);
   const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
   await trx

@@ -365,7 +365,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           nowSeconds(),
           (row) => previewOf(row.message_type, row.content),
         );
-        // Already deleted by a concurrent request: roll back, answer as if it was never there.
+        // Already deleted by a concurrent request: nothing changed; answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
         t.afterCommit(() =>
           events.publish('message.deleted', {

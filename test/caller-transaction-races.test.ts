@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
+import { inTransaction } from '../src/db/transaction.ts';
+import type { UserRow } from '../src/db/types.ts';
+import { AppError } from '../src/http/app-error.ts';
+import { findUserById } from '../src/modules/users/user.repository.ts';
+import { MYSQL_SKIP_REASON, type ScratchDatabase, testDialects } from './helpers/databases.ts';
+import { createTestServices } from './helpers/services.ts';
+import { insertTestUser } from './helpers/users.ts';
+
+/**
+ * A service that loses a race inside a caller's transaction throws, and the
+ * caller may catch that and commit its other work: whatever the service wrote
+ * before it found out must not survive that commit.
+ */
+
+// MariaDB only: SQLite runs one transaction at a time, so nobody can delete the message while the caller's is open.
+const mysql = testDialects.find((dialect) => dialect.name === 'mysql');
+
+describe('losing a race in a caller transaction (mysql)', { skip: MYSQL_SKIP_REASON }, () => {
+  let scratch: ScratchDatabase;
+  let handle: DatabaseHandle;
+  let services: ReturnType<typeof createTestServices>;
+  let buyer: UserRow;
+  let admin: UserRow;
+  let conversationId: string;
+
+  const origin = { skipConnectionId: null, echoToSender: true };
+  const messageCount = async () =>
+    Number(
+      (
+        await handle.db
+          .selectFrom('conversations')
+          .select('message_count')
+          .where('id', '=', conversationId)
+          .executeTakeFirstOrThrow()
+      ).message_count,
+    );
+
+  before(async () => {
+    assert.ok(mysql);
+    scratch = await mysql.create();
+    handle = openDatabase(scratch.url);
+    await migrateToLatest(handle.db);
+    await insertTestUser(handle.db, 'b1', 'buyer');
+    await insertTestUser(handle.db, 'm1', 'merchant');
+    await insertTestUser(handle.db, 'a1', 'admin');
+    const row = async (id: string) => {
+      const user = await findUserById(handle.db, id);
+      assert.ok(user);
+      return user;
+    };
+    [buyer, admin] = [await row('b1'), await row('a1')];
+    services = createTestServices(handle.db);
+    const opened = await services.conversations.open(buyer, { participant1_id: 'b1', participant2_id: 'm1' });
+    conversationId = opened.conversation.id;
+  });
+
+  after(async () => {
+    await handle.destroy();
+    await scratch.drop();
+  });
+
+  test('a delete that another request won changes no count, even when the caller commits', async () => {
+    await services.messages.send(buyer, { conversation_id: conversationId, content: 'stays' }, origin);
+    const doomed = await services.messages.send(buyer, { conversation_id: conversationId, content: 'doomed' }, origin);
+    assert.equal(await messageCount(), 2);
+    services.pushes.length = 0;
+
+    await inTransaction(handle.db, undefined, async (tx) => {
+      // The caller's snapshot is taken now, while the message still exists...
+      await tx.db.selectFrom('messages').select('id').where('conversation_id', '=', conversationId).execute();
+      // ...another request deletes it and commits...
+      await services.messages.remove(admin, doomed.message.id);
+      // ...and the caller, still seeing it, deletes it too: 404, which this caller takes as "already gone".
+      await assert.rejects(services.messages.remove(admin, doomed.message.id, tx), (error: unknown) => {
+        assert.ok(error instanceof AppError);
+        assert.equal(error.statusCode, 404);
+        return true;
+      });
+    });
+
+    assert.equal(await messageCount(), 1, 'one message left, and the count says so');
+    assert.deepEqual(
+      services.pushes.map((push) => push.kind),
+      ['message.deleted'],
+      'only the delete that happened was pushed',
+    );
+  });
+});
