@@ -4,7 +4,7 @@ import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { inTransaction } from '../src/db/transaction.ts';
 import type { UserRow } from '../src/db/types.ts';
-import { AppError } from '../src/http/app-error.ts';
+import { DomainError } from '../src/lib/errors.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
 import { MYSQL_SKIP_REASON, type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { createTestServices } from './helpers/services.ts';
@@ -76,8 +76,8 @@ describe('losing a race in a caller transaction (mysql)', { skip: MYSQL_SKIP_REA
       await services.messages.remove(admin, doomed.message.id);
       // ...and the caller, still seeing it, deletes it too: 404, which this caller takes as "already gone".
       await assert.rejects(services.messages.remove(admin, doomed.message.id, tx), (error: unknown) => {
-        assert.ok(error instanceof AppError);
-        assert.equal(error.statusCode, 404);
+        assert.ok(error instanceof DomainError);
+        assert.equal(error.kind, 'not_found');
         return true;
       });
     });
