@@ -236,25 +236,6 @@ const ROWS: Row[] = [
   },
   { action: 'quick_reply.create', relation: 'any', facts: {}, expect: chat('ok', '403 forbidden') },
 
-  // Presence: the other participant, once the customer side took part (docs/REALTIME.md, "Presence").
-  {
-    action: 'presence.share',
-    relation: 'participant, customer took part',
-    facts: { participant: true, customerTookPart: true },
-    expect: everyone('ok'),
-  },
-  {
-    action: 'presence.share',
-    relation: 'participant, customer silent',
-    facts: { participant: true, customerTookPart: false },
-    expect: everyone('403 forbidden'),
-  },
-  {
-    action: 'presence.share',
-    relation: 'stranger',
-    facts: { participant: false, customerTookPart: true },
-    expect: everyone('403 forbidden'),
-  },
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
 ];
@@ -262,7 +243,8 @@ const ROWS: Row[] = [
 function outcomeOf(decision: Decision): Outcome {
   if (decision.kind === 'allowed') return 'ok';
   if (decision.kind === 'needs') assert.fail(`the rule asked for ${decision.fact}, which the row gives`);
-  return `${decision.refusal.status} ${decision.refusal.error}`;
+  // The status the HTTP layer gives each kind (src/http/error-handler.ts).
+  return `${decision.refusal.kind === 'not_found' ? 404 : 403} ${decision.refusal.error}`;
 }
 
 const callerOf = (role: Role): Caller => ({ id: `${role}-caller`, role });

@@ -1,12 +1,13 @@
 import type { ErrorCode } from '@cs-chat/contracts/error-codes';
 import type { UserRow } from '../../db/types.ts';
+import type { ErrorKind } from '../../lib/errors.ts';
 
 /**
  * Who may see or act on a conversation, a message or a user: every rule in
  * one table, with no I/O. A rule gets the caller and what is known of the
  * caller's relation to the resource (the facts), and answers allowed or the
- * refusal the API gives today: 404 where the resource must not be revealed,
- * 403 where the caller may see it but not do this. The access service
+ * refusal the API gives today: not_found (404) where the resource must not be revealed,
+ * forbidden (403) where the caller may see it but not do this. The access service
  * (access.service.ts) turns resources into facts and refusals into errors.
  */
 
@@ -58,8 +59,6 @@ export const ACTIONS = [
   'quick_reply.list_of',
   /** Write a quick reply of one's own. */
   'quick_reply.create',
-  /** See another user's presence (the other participant of a conversation). */
-  'presence.share',
   /** Everything, everywhere: every message and status event, every conversation and user listed. */
   'realtime.watch_all',
 ] as const;
@@ -79,14 +78,13 @@ export interface Facts {
   targetStatus?: UserRow['status'];
   /** The caller and the target are the two participants of a conversation (a query: asked for last). */
   sharesConversation?: boolean;
-  /** In the conversation, the customer side took part (started it or wrote in it). */
-  customerTookPart?: boolean;
 }
 
 export type Fact = keyof Facts;
 
 export interface Refusal {
-  status: 403 | 404;
+  /** not_found where the resource must not be revealed, forbidden where it may be seen but not acted on. */
+  kind: Extract<ErrorKind, 'not_found' | 'forbidden'>;
   error: ErrorCode;
 }
 
@@ -97,8 +95,11 @@ export type Decision =
   | { kind: 'needs'; fact: Fact };
 
 const allowed: Decision = { kind: 'allowed' };
-const notFound = (error: ErrorCode): Decision => ({ kind: 'refused', refusal: { status: 404, error } });
-const forbidden = (error: ErrorCode = 'forbidden'): Decision => ({ kind: 'refused', refusal: { status: 403, error } });
+const notFound = (error: ErrorCode): Decision => ({ kind: 'refused', refusal: { kind: 'not_found', error } });
+const forbidden = (error: ErrorCode = 'forbidden'): Decision => ({
+  kind: 'refused',
+  refusal: { kind: 'forbidden', error },
+});
 const needs = (fact: Fact): Decision => ({ kind: 'needs', fact });
 
 type Rule = (caller: Caller, facts: Facts) => Decision;
@@ -195,12 +196,6 @@ const RULES: Record<Action, Rule> = {
   // Admins keep no quick replies: they never send.
   'quick_reply.create': (caller) => (isAdmin(caller) ? forbidden() : allowed),
 
-  // Presence is never a 403 on the wire: a refusal only means the status is not shared.
-  'presence.share': (_caller, facts) =>
-    given(facts, 'participant', (participant) => {
-      if (!participant) return forbidden();
-      return given(facts, 'customerTookPart', (tookPart) => (tookPart ? allowed : forbidden()));
-    }),
   'realtime.watch_all': adminOnly,
 };
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
-import { type DomainError, forbidden, notFound } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
 import {
   type Action,
   type Caller,
@@ -48,7 +48,7 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
 }
 
 function errorOf(refusal: Refusal): DomainError {
-  return refusal.status === 404 ? notFound(refusal.error) : forbidden(refusal.error);
+  return new DomainError(refusal.kind, refusal.error);
 }
 
 /** A rule asked for a fact its caller should have given: a bug, not a refusal. */
