@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
+import type { DatabaseHandle } from '../src/db/connection.ts';
 import { inTransaction } from '../src/db/transaction.ts';
 import type { UserRow } from '../src/db/types.ts';
 import { DomainError } from '../src/lib/errors.ts';
-import { findUserById } from '../src/modules/users/user.repository.ts';
-import { MYSQL_SKIP_REASON, type ScratchDatabase, testDialects } from './helpers/databases.ts';
-import { createTestServices } from './helpers/services.ts';
-import { insertTestUser } from './helpers/users.ts';
+import { MYSQL_SKIP_REASON, testDialects } from './helpers/databases.ts';
+import { type createTestServices, openChatFixture } from './helpers/services.ts';
 
 /**
  * A service that loses a race inside a caller's transaction throws, and the
@@ -20,7 +17,7 @@ import { insertTestUser } from './helpers/users.ts';
 const mysql = testDialects.find((dialect) => dialect.name === 'mysql');
 
 describe('losing a race in a caller transaction (mysql)', { skip: MYSQL_SKIP_REASON }, () => {
-  let scratch: ScratchDatabase;
+  let close: () => Promise<void>;
   let handle: DatabaseHandle;
   let services: ReturnType<typeof createTestServices>;
   let buyer: UserRow;
@@ -41,27 +38,10 @@ describe('losing a race in a caller transaction (mysql)', { skip: MYSQL_SKIP_REA
 
   before(async () => {
     assert.ok(mysql);
-    scratch = await mysql.create();
-    handle = openDatabase(scratch.url);
-    await migrateToLatest(handle.db);
-    await insertTestUser(handle.db, 'b1', 'buyer');
-    await insertTestUser(handle.db, 'm1', 'merchant');
-    await insertTestUser(handle.db, 'a1', 'admin');
-    const row = async (id: string) => {
-      const user = await findUserById(handle.db, id);
-      assert.ok(user);
-      return user;
-    };
-    [buyer, admin] = [await row('b1'), await row('a1')];
-    services = createTestServices(handle.db);
-    const opened = await services.conversations.open(buyer, { participant1_id: 'b1', participant2_id: 'm1' });
-    conversationId = opened.conversation.id;
+    ({ handle, services, buyer, admin, conversationId, close } = await openChatFixture(mysql));
   });
 
-  after(async () => {
-    await handle.destroy();
-    await scratch.drop();
-  });
+  after(() => close());
 
   test('a delete that another request won changes no count, even when the caller commits', async () => {
     await services.messages.send(buyer, { conversation_id: conversationId, content: 'stays' }, origin);

@@ -8,7 +8,7 @@ import { inTransaction, type Tx } from '../src/db/transaction.ts';
 import type { Database, UserRow } from '../src/db/types.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
-import { createTestServices } from './helpers/services.ts';
+import { type createTestServices, openChatFixture } from './helpers/services.ts';
 import { insertTestUser } from './helpers/users.ts';
 
 /**
@@ -122,7 +122,7 @@ for (const dialect of testDialects) {
   });
 
   describe(`services in one caller transaction (${dialect.name})`, () => {
-    let scratch: ScratchDatabase;
+    let close: () => Promise<void>;
     let handle: DatabaseHandle;
     let services: ReturnType<typeof createTestServices>;
     let buyer: UserRow;
@@ -138,21 +138,7 @@ for (const dialect of testDialects) {
       (await handle.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 
     before(async () => {
-      scratch = await dialect.create();
-      handle = openDatabase(scratch.url);
-      await migrateToLatest(handle.db);
-      await insertTestUser(handle.db, 'b1', 'buyer');
-      await insertTestUser(handle.db, 'm1', 'merchant');
-      await insertTestUser(handle.db, 'a1', 'admin');
-      const row = async (id: string) => {
-        const user = await findUserById(handle.db, id);
-        assert.ok(user);
-        return user;
-      };
-      [buyer, merchant, admin] = [await row('b1'), await row('m1'), await row('a1')];
-      services = createTestServices(handle.db);
-      const opened = await services.conversations.open(buyer, { participant1_id: 'b1', participant2_id: 'm1' });
-      conversationId = opened.conversation.id;
+      ({ handle, services, buyer, merchant, admin, conversationId, close } = await openChatFixture(dialect));
       await services.messages.send(buyer, { conversation_id: conversationId, content: 'to be read' }, origin);
       const doomed = await services.messages.send(
         buyer,
@@ -163,10 +149,7 @@ for (const dialect of testDialects) {
       services.pushes.length = 0;
     });
 
-    after(async () => {
-      await handle.destroy();
-      await scratch.drop();
-    });
+    after(() => close());
 
     test('a rollback undoes both services’ changes and pushes nothing', async () => {
       const before = await conversationRow();

@@ -8,6 +8,8 @@ import type { AppendBatcherOptions } from '../../src/modules/messages/append-bat
 import { createMessageService } from '../../src/modules/messages/message.service.ts';
 import { createUserService } from '../../src/modules/users/user.service.ts';
 import { createUserCache } from '../../src/modules/users/user-cache.ts';
+import type { TestDialect } from './databases.ts';
+import { insertUser, openScratchDatabase } from './factories.ts';
 
 /** One domain event the services published: its name and its payload. */
 export interface Push {
@@ -41,4 +43,21 @@ export function createTestServices(db: Kysely<Database>, options: { batching?: A
     batching: options.batching,
   });
   return { users, conversations, messages, pushes };
+}
+
+/**
+ * A buyer, a merchant and an admin over a migrated scratch database of the
+ * dialect, the services without HTTP, and the buyer–merchant conversation
+ * opened through them: the set-up of service-level tests that compose calls.
+ */
+export async function openChatFixture(dialect: TestDialect) {
+  const scratch = await openScratchDatabase(dialect);
+  const [buyer, merchant, admin] = [
+    await insertUser(scratch.db, { id: 'b1', role: 'buyer' }),
+    await insertUser(scratch.db, { id: 'm1', role: 'merchant' }),
+    await insertUser(scratch.db, { id: 'a1', role: 'admin' }),
+  ];
+  const services = createTestServices(scratch.db);
+  const opened = await services.conversations.open(buyer, { participant1_id: buyer.id, participant2_id: merchant.id });
+  return { ...scratch, services, buyer, merchant, admin, conversationId: opened.conversation.id };
 }
