@@ -4,7 +4,9 @@
  * operation an operationId and a summary, every parameter and response a
  * description, marks the public endpoints, and passes Redocly's recommended
  * rules (`npm run lint:api` runs this file); Swagger UI's "Authorize" signs in
- * with the form-encoded OAuth2 password grant.
+ * with the form-encoded OAuth2 password grant; the AsyncAPI 3 document of the
+ * WebSocket (GET /api/asyncapi.json) is valid for @asyncapi/parser and lists
+ * every frame and event of the protocol.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Parser } from '@asyncapi/parser';
 import { testDialects } from './helpers/databases.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
@@ -160,6 +163,54 @@ describe('API documents', () => {
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
+  });
+
+  test('GET /api/asyncapi.json: a valid AsyncAPI 3 document with every frame, event, close code and way to sign in', async () => {
+    const response = await app.client.get('/api/asyncapi.json');
+    assert.equal(response.status, 200);
+    const document = response.body as Json;
+    assert.match(document.asyncapi, /^3\./);
+    const { document: parsed, diagnostics } = await new Parser().parse(JSON.stringify(document));
+    const problems = diagnostics.filter((diagnostic) => diagnostic.severity <= 1);
+    assert.deepEqual(
+      problems.map((problem) => `${problem.code}: ${problem.message} at ${problem.path.join('.')}`),
+      [],
+    );
+    assert.ok(parsed);
+    const channel = document.channels.userSocket;
+    assert.equal(channel.address, '/api/ws/{user_id}');
+    assert.equal(document.channels.legacyUserSocket.address, '/ws/{user_id}');
+    const names = (action: string) =>
+      Object.values<Json>(document.operations)
+        .filter((operation) => operation.action === action && operation.channel.$ref === '#/channels/userSocket')
+        .map((operation) => document.components.messages[operation.messages[0].$ref.split('/').pop()].name)
+        .sort();
+    // The server sends every event type and receives every frame type of protocol.ts.
+    assert.deepEqual(names('send'), [
+      'ack',
+      'error',
+      'hello',
+      'message',
+      'message_deleted',
+      'online_users',
+      'pong',
+      'read',
+      'resync',
+      'status',
+      'typing',
+    ]);
+    assert.deepEqual(names('receive'), ['message', 'ping', 'read', 'typing']);
+    assert.deepEqual(
+      document.operations.receiveMessage.reply.messages.map((ref: Json) => ref.$ref),
+      ['#/channels/userSocket/messages/EventAck', '#/channels/userSocket/messages/EventError'],
+    );
+    for (const code of [1008, 1009, 1012, 4401, 4403]) assert.match(channel.description, new RegExp(`\\| ${code} \\|`));
+    assert.deepEqual(Object.keys(document.components.securitySchemes).sort(), ['bearer', 'cookie', 'ticket', 'token']);
+    // The message event carries the REST Message's sender, the named User schema.
+    assert.deepEqual(document.components.messages.EventMessage.payload.properties.sender.anyOf[0], {
+      $ref: '#/components/schemas/User',
+    });
+    for (const ref of refsIn(document)) assert.ok(resolves(document, ref), `${ref} does not resolve`);
   });
 });
 

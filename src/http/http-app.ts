@@ -1,3 +1,4 @@
+import { asyncApiDocument } from '@cs-chat/contracts/ws/asyncapi';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -94,5 +95,8 @@ export async function createHttpApp(deps: HttpAppDependencies): Promise<FastifyI
     uiConfig: { persistAuthorization: true },
   });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The WebSocket protocol as an AsyncAPI 3 document, built from the same contracts as the gateway.
+  const asyncApi = asyncApiDocument({ title: config.APP_TITLE, version: config.APP_VERSION, baseUrl: config.BASE_URL });
+  app.get('/api/asyncapi.json', { schema: { hide: true } }, async () => asyncApi);
   return app;
 }
