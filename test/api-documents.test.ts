@@ -70,6 +70,8 @@ describe('API documents', () => {
   test('every operation has a unique operationId, a summary and a tag', () => {
     const operations = operationsOf(openapi);
     assert.ok(operations.length >= 35, `only ${operations.length} operations`);
+    const used = new Set(operations.flatMap(({ operation }) => operation.tags ?? []));
+    for (const { name } of openapi.tags) assert.ok(used.has(name), `tag ${name} is declared but no operation has it`);
     const ids = new Map<string, string>();
     for (const { method, path, operation } of operations) {
       const where = `${method.toUpperCase()} ${path}`;
@@ -78,6 +80,12 @@ describe('API documents', () => {
       ids.set(operation.operationId, where);
       assert.ok((operation.summary ?? '').length > 5, `${where}: summary`);
       assert.ok((operation.tags ?? []).length > 0, `${where}: tags`);
+      for (const tag of operation.tags) {
+        assert.ok(
+          openapi.tags.some((declared: Json) => declared.name === tag && declared.description),
+          `${where}: tag ${tag} is not declared with a description`,
+        );
+      }
     }
   });
 

@@ -134,7 +134,7 @@ export function openApiOptions(
         { name: 'conversations', description: 'One-to-one conversations and their history' },
         { name: 'messages', description: 'Sending, reading and deleting messages' },
         { name: 'quick-replies', description: 'Canned answers of merchants and service agents' },
-        { name: 'upload', description: 'Images and files to send in messages' },
+        { name: 'uploads', description: 'Images and files to send in messages' },
         { name: 'media', description: 'Stored files (avatars and uploads)' },
       ],
       components: {
