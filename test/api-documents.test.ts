@@ -115,6 +115,7 @@ describe('API documents', () => {
     assert.equal(schemas.Conversation.properties.customer.anyOf[0].$ref, '#/components/schemas/User');
     const me = openapi.paths['/api/auth/me'].get.responses['200'].content['application/json'].schema;
     assert.deepEqual(me, { $ref: '#/components/schemas/User' });
+    assert.equal(openapi.externalDocs.url, `${app.config.BASE_URL}/api/asyncapi.json`);
     const refs = refsIn(openapi);
     assert.ok(refs.length > 50, `${refs.length} refs`);
     for (const ref of refs) assert.ok(resolves(openapi, ref), `${ref} does not resolve`);

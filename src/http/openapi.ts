@@ -112,7 +112,7 @@ export function hoistNamedSchemas(document: Json): Json {
 
 /**
  * The OpenAPI document: named component schemas (the titles of packages/contracts),
- * the three ways to authenticate, and every error response described.
+ * the four ways to authenticate, and every error response described.
  */
 export function openApiOptions(
   config: Pick<Config, 'APP_TITLE' | 'APP_DESCRIPTION' | 'APP_VERSION' | 'BASE_URL'>,
@@ -127,6 +127,10 @@ export function openApiOptions(
         license: { name: 'MIT', identifier: 'MIT' },
       },
       servers: [{ url: config.BASE_URL }],
+      externalDocs: {
+        description: 'The WebSocket protocol (events, frames, close codes): the AsyncAPI 3 document',
+        url: `${config.BASE_URL.replace(/\/$/, '')}/api/asyncapi.json`,
+      },
       tags: [
         { name: 'system', description: 'Service information and health' },
         { name: 'auth', description: 'Sign-in, tokens, sessions and WebSocket tickets' },
