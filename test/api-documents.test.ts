@@ -102,6 +102,14 @@ describe('API documents', () => {
       );
       for (const [status, response] of Object.entries<Json>(operation.responses)) {
         assert.ok(response.description && response.description !== 'Default Response', `${where} ${status}`);
+        // An error is described by what its status means here, not by the generic error shape.
+        if (Number(status) >= 400 && response.content?.['application/json']?.schema?.$ref?.endsWith('/ErrorResponse')) {
+          assert.notEqual(
+            response.description,
+            openapi.components.schemas.ErrorResponse.description,
+            `${where} ${status}`,
+          );
+        }
       }
     }
   });
