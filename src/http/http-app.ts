@@ -1,3 +1,4 @@
+import { asyncApiDocument } from '@cs-chat/contracts/ws/asyncapi';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,6 +13,7 @@ import { EDGE_LIMITS, type EdgeLimits, headerTimeouts, installEdgeLimits } from 
 import { acceptEmptyBodies } from './empty-body.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './error-handler.ts';
 import { bindRequestLoggers, requestIdFor } from './logging.ts';
+import { openApiOptions } from './openapi.ts';
 import { strictValidatorCompiler } from './validation.ts';
 
 export const JSON_BODY_LIMIT_BYTES = 256 * 1024;
@@ -85,22 +87,16 @@ export async function createHttpApp(deps: HttpAppDependencies): Promise<FastifyI
   if (deps.metrics) registerMetrics(app, deps.metrics);
 
   await app.register(cookie);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: config.APP_TITLE, description: config.APP_DESCRIPTION, version: config.APP_VERSION },
-      servers: [{ url: config.BASE_URL }],
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          // Set by POST /api/auth/login; changes made with it need an allowed Origin (CSRF).
-          cookieAuth: { type: 'apiKey', in: 'cookie', name: 'access_token' },
-        },
-      },
-      security: [{ bearerAuth: [] }, { cookieAuth: [] }],
-    },
+  await app.register(swagger, openApiOptions(config));
+  await app.register(swaggerUi, {
+    routePrefix: '/api/docs',
+    // "Authorize" signs in with a username and password (the OAuth2 password flow against
+    // POST /api/auth/oauth2/token) and keeps the token for "Try it out", as FastAPI's /docs does.
+    uiConfig: { persistAuthorization: true },
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The WebSocket protocol as an AsyncAPI 3 document, built from the same contracts as the gateway.
+  const asyncApi = asyncApiDocument({ title: config.APP_TITLE, version: config.APP_VERSION, baseUrl: config.BASE_URL });
+  app.get('/api/asyncapi.json', { schema: { hide: true } }, async () => asyncApi);
   return app;
 }

@@ -175,12 +175,27 @@ for (const dialect of testDialects) {
     test('every operation with a body or parameters: no 5xx, every error has detail and error_type', async (t) => {
       const documentResponse = await app.client.get('/api/openapi.json');
       assert.equal(documentResponse.status, 200);
+      // Named schemas are `$ref`s into components.schemas: fuzzed as the schemas they name.
+      const named: Record<string, unknown> = documentResponse.body.components?.schemas ?? {};
+      const inline = (node: unknown): any => {
+        if (Array.isArray(node)) return node.map(inline);
+        if (typeof node !== 'object' || node === null) return node;
+        const ref = (node as { $ref?: unknown }).$ref;
+        if (typeof ref === 'string') return inline(named[ref.replace('#/components/schemas/', '')]);
+        return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, inline(value)]));
+      };
       const operations: Operation[] = [];
-      for (const [path, methods] of Object.entries<Record<string, any>>(documentResponse.body.paths)) {
+      for (const [path, methods] of Object.entries<Record<string, any>>(inline(documentResponse.body.paths))) {
         for (const [method, op] of Object.entries<any>(methods)) {
           const body = op.requestBody?.content?.['application/json']?.schema as Schema | undefined;
           const parameters = (op.parameters ?? []) as Operation['parameters'];
           if (body === undefined && parameters.length === 0) continue;
+          // The media route's wildcard is the `path` parameter in the document: fuzzed as the wildcard (hostile paths).
+          if (path === '/api/media/{path}') {
+            const wildcard = parameters.map((p) => (p.name === 'path' ? { ...p, name: '*' } : p));
+            operations.push({ method: method.toUpperCase(), path: '/api/media/{*}', parameters: wildcard, body });
+            continue;
+          }
           operations.push({ method: method.toUpperCase(), path, parameters, body });
         }
       }

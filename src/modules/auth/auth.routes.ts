@@ -1,13 +1,14 @@
 import {
   ApiKeyHeaders,
   LoginBody,
+  OAuth2PasswordForm,
   PlatformTokenBody,
   TokenResponse,
   WsTicketResponse,
 } from '@cs-chat/contracts/rest/auth.schemas';
 import { errorResponses, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
 import { User } from '@cs-chat/contracts/rest/user.schemas';
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { TOKEN_COOKIE } from '../../http/credentials.ts';
 import { unavailable } from '../../lib/errors.ts';
@@ -51,7 +52,9 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthRouteDependen
     {
       schema: {
         tags,
+        operationId: 'login',
         summary: 'Sign in with username and password; also sets the access_token cookie',
+        security: [],
         body: LoginBody,
         response: { 200: TokenResponse, ...errorResponses(401, 422, 429, 503) },
       },
@@ -63,12 +66,42 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthRouteDependen
     },
   );
 
+  // Form-encoded, in its own context so no other route reads form bodies (POST /login stays JSON only).
+  await app.register(async (formContext) => {
+    const form = formContext.withTypeProvider<TypeBoxTypeProvider>();
+    // The grant is form-encoded only (RFC 6749): JSON falls to the catch-all parser, a 415 for a route with a body.
+    form.removeContentTypeParser('application/json');
+    form.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    });
+    form.post(
+      '/oauth2/token',
+      {
+        schema: {
+          tags,
+          operationId: 'oauth2Token',
+          summary: 'Sign in with the OAuth2 password grant (form-encoded): Swagger UI\'s "Authorize"; sets no cookie',
+          security: [],
+          consumes: ['application/x-www-form-urlencoded'],
+          body: OAuth2PasswordForm,
+          response: { 200: TokenResponse, ...errorResponses(401, 415, 422, 429, 503) },
+        },
+      },
+      async (request) => {
+        const { issued, user } = await auth.login(request.body.username, request.body.password, request.ip);
+        return { access_token: issued.token, token_type: 'bearer' as const, user };
+      },
+    );
+  });
+
   app.post(
     '/token',
     {
       schema: {
         tags,
+        operationId: 'mintPlatformToken',
         summary: 'Host platform (X-API-Key): create the user if absent and mint a token',
+        security: [{ apiKeyAuth: [] }],
         headers: ApiKeyHeaders,
         body: PlatformTokenBody,
         response: { 200: TokenResponse, ...errorResponses(401, 403, 404, 409, 422, 503) },
@@ -96,6 +129,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDependencies> = asyn
     {
       schema: {
         tags,
+        operationId: 'logout',
         summary: 'End the session of the token this is called with (on every instance) and clear the cookie',
         response: { 200: SuccessResponse, ...errorResponses(401, 403, 503) },
       },
@@ -112,6 +146,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDependencies> = asyn
     {
       schema: {
         tags,
+        operationId: 'logoutAll',
         summary: 'End every session of the signed-in user (every token issued until now) and clear the cookie',
         response: { 200: SuccessResponse, ...errorResponses(401, 403, 503) },
       },
@@ -128,6 +163,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDependencies> = asyn
     {
       schema: {
         tags,
+        operationId: 'getMe',
         summary: 'The signed-in user',
         response: { 200: User, ...errorResponses(401, 403, 503) },
       },
@@ -143,6 +179,7 @@ export const wsTicketRoutes: FastifyPluginAsyncTypebox<{ tickets: TicketIssuer }
     {
       schema: {
         tags: ['auth'],
+        operationId: 'createWsTicket',
         summary: 'A single-use WebSocket ticket, valid 30 s: connect to /api/ws/{user_id}?ticket=<ticket>',
         response: { 200: WsTicketResponse, ...errorResponses(401, 403, 503) },
       },

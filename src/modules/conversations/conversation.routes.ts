@@ -31,6 +31,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'listConversations',
         summary: "Conversations, newest activity first (participants: their own; admins: all or one user's)",
         querystring: ListConversationsQuery,
         response: { 200: ConversationList, ...errorResponses(401, 403, 422, 429, 503) },
@@ -45,6 +46,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'openConversation',
         summary: 'Get or create the conversation of a pair (201 when created)',
         body: CreateConversationBody,
         response: { 200: Conversation, 201: Conversation, ...errorResponses(400, 401, 403, 404, 422, 503) },
@@ -61,6 +63,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'getConversation',
         summary: 'One conversation',
         params: IdParams,
         response: { 200: Conversation, ...errorResponses(401, 404, 422, 503) },
@@ -74,6 +77,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'getConversationDetail',
         summary: 'One conversation with its message count',
         params: IdParams,
         response: { 200: ConversationDetail, ...errorResponses(401, 404, 422, 503) },
@@ -87,6 +91,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'getConversationMessages',
         summary: 'History: numbered pages by seq, or exactly the messages after_seq / before_seq',
         params: IdParams,
         querystring: HistoryQuery,
@@ -102,6 +107,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'readAllConversationMessages',
         summary: "Mark the other side's messages read and zero your unread count",
         params: IdParams,
         querystring: ReaderQuery,
@@ -119,6 +125,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
     {
       schema: {
         tags,
+        operationId: 'resetConversationUnread',
         summary: 'Zero your unread count',
         params: IdParams,
         querystring: ReadQuery,

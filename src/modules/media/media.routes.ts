@@ -4,11 +4,41 @@ import { errorResponses } from '@cs-chat/contracts/rest/common.schemas';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyReply } from 'fastify';
+import Type from 'typebox';
+import { describeErrors } from '../../http/openapi.ts';
 import { DomainError, notFound } from '../../lib/errors.ts';
 import { ensureDefaultAvatars } from './avatars.ts';
 import { servedContentHeaders } from './file-types.ts';
 import { resolveMediaFile } from './media-path.ts';
 import { readOriginalName } from './stored-uploads.ts';
+
+const FILE = { 'application/octet-stream': { schema: Type.String({ format: 'binary' }) } };
+
+/** The OpenAPI entry of the media route: the wildcard as a `path` parameter, and the 200/206/304 a file gives. */
+function documentMediaRoute({ schema, url }: { schema: unknown; url: string }) {
+  const described = describeErrors({ schema, url });
+  return {
+    url: `${url.replace(/\*$/, '')}:path`,
+    schema: {
+      ...described.schema,
+      params: Type.Object({
+        path: Type.String({
+          description: 'Where the file is under the media folder, as in the URLs the API returns',
+          examples: ['uploads/2026/12/0193a6f5-aa11-7b22-8c33-d44e55f66a77.jpg'],
+        }),
+      }),
+      response: {
+        200: { description: 'The file (its type from its bytes; uploads with their original name)', content: FILE },
+        206: { description: 'The requested byte range of the file', content: FILE },
+        304: {
+          type: 'null',
+          description: 'Not modified since the `If-None-Match` / `If-Modified-Since` of the request',
+        },
+        ...described.schema.response,
+      },
+    },
+  };
+}
 
 export interface MediaRouteOptions {
   mediaDir: string;
@@ -67,12 +97,15 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<MediaRouteOptions> = async (
     {
       schema: {
         tags: ['media'],
+        operationId: 'getMediaFile',
         summary:
           'A stored file (uploads, default avatars); public, supports Range and conditional requests; ' +
           'uploads are offered under their original name and answer 404 once a moderator deleted their message',
         security: [],
         response: errorResponses(404, 416),
       },
+      // The document names the wildcard and lists the file answers; the route itself is unchanged.
+      config: { swaggerTransform: documentMediaRoute },
       errorHandler(error: FastifyError & { headers?: Record<string, string> }, _request, reply) {
         // @fastify/send's unsatisfiable range: keep its Content-Range (bytes */size).
         if (error.statusCode === 416) {

@@ -190,6 +190,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
     {
       schema: {
         tags: ['uploads'],
+        operationId: 'uploadImage',
         summary: 'Upload an image (JPEG, PNG, GIF or WebP, recognised by its bytes)',
         consumes: ['multipart/form-data'],
         body: UploadBody,
@@ -205,6 +206,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRouteOptions> = async
     {
       schema: {
         tags: ['uploads'],
+        operationId: 'uploadFile',
         summary: 'Upload a file (images, PDF, DOC, DOCX, XLS, XLSX or UTF-8 text, recognised by its bytes)',
         consumes: ['multipart/form-data'],
         body: UploadBody,

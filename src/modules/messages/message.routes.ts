@@ -19,6 +19,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
     {
       schema: {
         tags,
+        operationId: 'listMessages',
         summary: 'Messages, newest first (admins: all; others: within their conversations)',
         querystring: ListMessagesQuery,
         response: { 200: MessageList, ...errorResponses(401, 404, 422, 429, 503) },
@@ -33,6 +34,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
     {
       schema: {
         tags,
+        operationId: 'sendMessage',
         summary: 'Send a message (201; 200 when client_msg_id repeats an earlier send)',
         headers: ConnectionIdHeaders,
         body: SendMessageBody,
@@ -54,6 +56,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
     {
       schema: {
         tags,
+        operationId: 'markMessageRead',
         summary: 'Mark one message read (its recipient)',
         params: IdParams,
         response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
@@ -70,6 +73,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
     {
       schema: {
         tags,
+        operationId: 'deleteMessage',
         summary:
           'Delete a message (admin moderation); both participants are told, and its image or file ' +
           'answers 404 once no other message refers to it',

@@ -13,9 +13,13 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickRe
 
   const listSchema = {
     tags,
+    operationId: 'listUserQuickReplies',
     summary: "A user's active quick replies by sort_order (yourself or admin); a plain array",
     params: UserIdParams,
-    response: { 200: Type.Array(QuickReply), ...errorResponses(401, 403, 422, 429, 503) },
+    response: {
+      200: Type.Array(QuickReply, { description: 'The active quick replies, by sort_order' }),
+      ...errorResponses(401, 403, 422, 429, 503),
+    },
   };
   app.get('/user/:user_id', { schema: listSchema, config: LIST_ROUTE }, (request) =>
     quickReplies.listFor(request.caller, request.params.user_id),
@@ -23,7 +27,10 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickRe
   // The seed's path, kept for the reference client.
   app.get(
     '/merchant/:user_id',
-    { schema: { ...listSchema, summary: 'Alias of /user/{user_id}' }, config: LIST_ROUTE },
+    {
+      schema: { ...listSchema, operationId: 'listMerchantQuickReplies', summary: 'Alias of /user/{user_id}' },
+      config: LIST_ROUTE,
+    },
     (request) => quickReplies.listFor(request.caller, request.params.user_id),
   );
 
@@ -32,6 +39,7 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickRe
     {
       schema: {
         tags,
+        operationId: 'createQuickReply',
         summary: 'Add a quick reply for yourself (at most 10 active)',
         body: CreateQuickReplyBody,
         response: { 201: QuickReply, ...errorResponses(400, 401, 403, 422, 503) },
@@ -45,6 +53,7 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickRe
     {
       schema: {
         tags,
+        operationId: 'updateQuickReply',
         summary: 'Edit a quick reply (owner or admin)',
         params: IdParams,
         body: UpdateQuickReplyBody,
@@ -59,6 +68,7 @@ export const quickReplyRoutes: FastifyPluginAsyncTypebox<{ quickReplies: QuickRe
     {
       schema: {
         tags,
+        operationId: 'deleteQuickReply',
         summary: 'Remove a quick reply (owner or admin)',
         params: IdParams,
         response: { 200: SuccessResponse, ...errorResponses(401, 404, 422, 503) },

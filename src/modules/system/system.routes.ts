@@ -40,8 +40,18 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
     {
       schema: {
         tags,
+        operationId: 'getServiceInfo',
         summary: 'Service name, version and where the docs are',
-        response: { 200: Type.Object({ message: Type.String(), version: Type.String(), docs: Type.String() }) },
+        security: [],
+        response: {
+          200: Type.Object(
+            { message: Type.String(), version: Type.String(), docs: Type.String() },
+            {
+              description: 'The service',
+              examples: [{ message: '在线客服系统', version: '1.0.0', docs: '/api/docs' }],
+            },
+          ),
+        },
       },
     },
     async () => ({ message: title, version, docs: '/api/docs' }),
@@ -52,8 +62,10 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
     {
       schema: {
         tags,
+        operationId: 'getHealth',
         summary: 'Liveness: the process is up (dependencies are not checked)',
-        response: { 200: Type.Object({ status: Type.Literal('healthy') }) },
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('healthy') }, { description: 'The process is up' }) },
       },
     },
     async () => ({ status: 'healthy' as const }),
@@ -64,8 +76,13 @@ export const systemRoutes: FastifyPluginAsyncTypebox<SystemRouteOptions> = async
     {
       schema: {
         tags,
+        operationId: 'getReadiness',
         summary: 'Readiness: 200 only when the database (and Redis, if configured) answer',
-        response: { 200: Readiness, 503: Readiness },
+        security: [],
+        response: {
+          200: { ...Readiness, description: 'Every dependency answers' },
+          503: { ...Readiness, description: 'A dependency is down (`checks` says which); retry after `Retry-After`' },
+        },
       },
     },
     async (request, reply) => {

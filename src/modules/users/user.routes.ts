@@ -23,6 +23,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'listUsers',
         summary: 'List users (admins: everyone; others: the merchant and service directory)',
         querystring: ListUsersQuery,
         response: { 200: UserList, ...errorResponses(401, 403, 422, 429, 503) },
@@ -37,9 +38,13 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'ensureUsers',
         summary: 'Create the listed users that do not exist yet (admin)',
         body: EnsureUsersBody,
-        response: { 200: Type.Array(User), ...errorResponses(401, 403, 409, 422, 503) },
+        response: {
+          200: Type.Array(User, { description: 'The listed users, as stored (existing ones unchanged)' }),
+          ...errorResponses(401, 403, 409, 422, 503),
+        },
       },
       onRequest: adminOnly,
     },
@@ -51,6 +56,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'getUser',
         summary: 'One user',
         params: IdParams,
         response: { 200: User, ...errorResponses(401, 404, 422, 503) },
@@ -64,6 +70,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'createUser',
         summary: 'Create a user (admin); the id is generated as {letter}{n} when absent',
         body: CreateUserBody,
         response: { 201: User, ...errorResponses(401, 403, 409, 422, 503) },
@@ -78,6 +85,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'updateUser',
         summary: 'Update a user (admin; yourself for username, avatar and description)',
         params: IdParams,
         body: UpdateUserBody,
@@ -92,6 +100,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'setUserStatus',
         summary: 'Activate or deactivate a user (admin); deactivation closes their sockets',
         params: IdParams,
         querystring: StatusQuery,
@@ -107,6 +116,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'deleteUser',
         summary: 'Soft-delete a user (admin)',
         params: IdParams,
         response: { 200: SuccessResponse, ...errorResponses(400, 401, 403, 404, 422, 503) },
@@ -124,6 +134,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
     {
       schema: {
         tags,
+        operationId: 'changePassword',
         summary: 'Change a password (admin; yourself with old_password)',
         params: IdParams,
         body: ChangePasswordBody,

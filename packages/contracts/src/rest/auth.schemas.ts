@@ -4,15 +4,65 @@ import { Avatar, Description, User, Username } from './user.schemas.ts';
 
 export const LoginBody = Type.Object(
   { username: Type.String({ minLength: 1, maxLength: 100 }), password: Type.String({ minLength: 1, maxLength: 200 }) },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'LoginBody',
+    description: 'A username and password',
+    examples: [{ username: 'admin', password: 'admin123' }],
+  },
 );
 export type LoginBody = Static<typeof LoginBody>;
 
-export const TokenResponse = Type.Object({
-  access_token: Type.String(),
-  token_type: Type.Literal('bearer'),
-  user: User,
-});
+/**
+ * The OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's
+ * "Authorize" and OAuth2 client libraries send. Scope and client credentials are
+ * accepted and ignored.
+ */
+export const OAuth2PasswordForm = Type.Object(
+  {
+    grant_type: Type.Optional(Type.Literal('password', { description: 'Always `password`' })),
+    username: Type.String({ minLength: 1, maxLength: 100 }),
+    password: Type.String({ minLength: 1, maxLength: 200 }),
+    scope: Type.Optional(Type.String({ maxLength: 1000, description: "Ignored: a token carries its user's role" })),
+    client_id: Type.Optional(Type.String({ maxLength: 200, description: 'Ignored' })),
+    client_secret: Type.Optional(Type.String({ maxLength: 200, description: 'Ignored' })),
+  },
+  {
+    additionalProperties: false,
+    title: 'OAuth2PasswordForm',
+    description: 'A username and password, form-encoded, as the OAuth2 password grant sends them',
+    examples: [{ grant_type: 'password', username: 'admin', password: 'admin123' }],
+  },
+);
+export type OAuth2PasswordForm = Static<typeof OAuth2PasswordForm>;
+
+export const TokenResponse = Type.Object(
+  {
+    access_token: Type.String(),
+    token_type: Type.Literal('bearer'),
+    user: User,
+  },
+  {
+    title: 'TokenResponse',
+    description:
+      'An access token (a JWT) and its user. Send it as `Authorization: Bearer <access_token>`; the login also sets it as the `access_token` cookie.',
+    examples: [
+      {
+        access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiMSIsInNpZCI6IjAxOTNhNmYyIn0.c2lnbmF0dXJl',
+        token_type: 'bearer',
+        user: {
+          id: 'b1',
+          username: '张小明',
+          avatar: null,
+          role: 'buyer',
+          description: null,
+          status: 'active',
+          created_at: 1764892800,
+        },
+      },
+    ],
+  },
+);
 export type TokenResponse = Static<typeof TokenResponse>;
 
 /** The host platform may mint tokens for chat roles only, never for admins. */
@@ -24,15 +74,29 @@ export const PlatformTokenBody = Type.Object(
     avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
     description: Type.Optional(Type.Union([Description, Type.Null()])),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'PlatformTokenBody',
+    description: "A host platform's user (created if absent, never an admin) to mint a token for",
+    examples: [{ user_id: 'u10086', role: 'buyer', username: '李雷' }],
+  },
 );
 export type PlatformTokenBody = Static<typeof PlatformTokenBody>;
 
-export const ApiKeyHeaders = Type.Object({ 'x-api-key': Type.Optional(Type.String()) });
-
-export const WsTicketResponse = Type.Object({
-  /** Use once, within `expires_in` seconds, as `?ticket=` on the WebSocket URL. */
-  ticket: Type.String(),
-  expires_in: Type.Integer(),
+export const ApiKeyHeaders = Type.Object({
+  'x-api-key': Type.Optional(Type.String({ description: "The host platform's key (PLATFORM_API_KEY)" })),
 });
+
+export const WsTicketResponse = Type.Object(
+  {
+    /** Use once, within `expires_in` seconds, as `?ticket=` on the WebSocket URL. */
+    ticket: Type.String(),
+    expires_in: Type.Integer({ description: 'Seconds the ticket stays valid' }),
+  },
+  {
+    title: 'WsTicketResponse',
+    description: 'A single-use WebSocket ticket',
+    examples: [{ ticket: 'Xq3v9Lr2T0b8Yk1Nw5Hc7Jd4Fs6Gm0Pa', expires_in: 30 }],
+  },
+);
 export type WsTicketResponse = Static<typeof WsTicketResponse>;

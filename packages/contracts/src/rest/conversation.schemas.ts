@@ -4,41 +4,102 @@ import { User } from './user.schemas.ts';
 
 const NullableUser = Type.Union([User, Type.Null()]);
 
-export const Conversation = Type.Object({
-  id: Type.String(),
-  participant1_id: Type.String(),
-  participant2_id: Type.String(),
-  participant1_unread: Type.Integer(),
-  participant2_unread: Type.Integer(),
-  last_message: Type.Union([Type.String(), Type.Null()]),
-  last_message_time: Type.Union([Type.Integer(), Type.Null()]),
-  last_seq: Type.Integer(),
-  created_at: Type.Integer(),
-  updated_at: Type.Integer(),
-  participant1: NullableUser,
-  participant2: NullableUser,
-  // Seed-era aliases: the participant who is the buyer / the merchant, else null.
-  customer_id: Type.Union([Type.String(), Type.Null()]),
-  merchant_id: Type.Union([Type.String(), Type.Null()]),
-  customer_unread_count: Type.Integer(),
-  merchant_unread_count: Type.Integer(),
-  customer: NullableUser,
-  merchant: NullableUser,
-});
+export const Conversation = Type.Object(
+  {
+    id: Type.String(),
+    participant1_id: Type.String(),
+    participant2_id: Type.String(),
+    participant1_unread: Type.Integer(),
+    participant2_unread: Type.Integer(),
+    last_message: Type.Union([Type.String(), Type.Null()]),
+    last_message_time: Type.Union([Type.Integer(), Type.Null()]),
+    last_seq: Type.Integer(),
+    created_at: Type.Integer(),
+    updated_at: Type.Integer(),
+    participant1: NullableUser,
+    participant2: NullableUser,
+    // Seed-era aliases: the participant who is the buyer / the merchant, else null.
+    customer_id: Type.Union([Type.String(), Type.Null()]),
+    merchant_id: Type.Union([Type.String(), Type.Null()]),
+    customer_unread_count: Type.Integer(),
+    merchant_unread_count: Type.Integer(),
+    customer: NullableUser,
+    merchant: NullableUser,
+  },
+  {
+    title: 'Conversation',
+    description:
+      'A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty).',
+    examples: [
+      {
+        id: '0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e',
+        participant1_id: 'b1',
+        participant2_id: 'm1',
+        participant1_unread: 0,
+        participant2_unread: 2,
+        last_message: '请问这件外套有 L 码吗？',
+        last_message_time: 1764896400,
+        last_seq: 12,
+        created_at: 1764892800,
+        updated_at: 1764896400,
+        participant1: null,
+        participant2: null,
+        customer_id: 'b1',
+        merchant_id: 'm1',
+        customer_unread_count: 0,
+        merchant_unread_count: 2,
+        customer: null,
+        merchant: null,
+      },
+    ],
+  },
+);
 export type Conversation = Static<typeof Conversation>;
 
-export const ConversationDetail = Type.Intersect([Conversation, Type.Object({ message_count: Type.Integer() })]);
+export const ConversationDetail = Type.Intersect([Conversation, Type.Object({ message_count: Type.Integer() })], {
+  title: 'ConversationDetail',
+  description: 'A conversation with the number of its messages',
+});
 export type ConversationDetail = Static<typeof ConversationDetail>;
 
-export const ConversationList = Paginated(Conversation);
+export const ConversationList = Paginated(
+  Conversation,
+  'ConversationList',
+  'A page of conversations, most recent first',
+);
 
-export const ListConversationsQuery = Type.Object({ user_id: Type.Optional(IdParam), ...pageQuery(20) });
+export const ListConversationsQuery = Type.Object({
+  user_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 50,
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: "Only this user's conversations (admins; others see only their own)",
+      examples: ['b1'],
+    }),
+  ),
+  ...pageQuery(20),
+});
 
-export const CreateConversationBody = Type.Union([
-  Type.Object({ participant1_id: IdParam, participant2_id: IdParam }, { additionalProperties: false }),
-  Type.Object({ customer_id: IdParam, merchant_id: IdParam }, { additionalProperties: false }),
-]);
+export const CreateConversationBody = Type.Union(
+  [
+    Type.Object({ participant1_id: IdParam, participant2_id: IdParam }, { additionalProperties: false }),
+    Type.Object({ customer_id: IdParam, merchant_id: IdParam }, { additionalProperties: false }),
+  ],
+  {
+    title: 'CreateConversationBody',
+    description:
+      'The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one.',
+    examples: [{ participant1_id: 'b1', participant2_id: 'm1' }],
+  },
+);
 export type CreateConversationBody = Static<typeof CreateConversationBody>;
 
-export const ReaderQuery = Type.Object({ reader_id: Type.Optional(IdParam) });
-export const ReadQuery = Type.Object({ user_id: Type.Optional(IdParam) });
+const readerId = (description: string) =>
+  Type.Optional(
+    Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$', description, examples: ['b1'] }),
+  );
+export const ReaderQuery = Type.Object({ reader_id: readerId('Who read them: must be the caller when given') });
+export const ReadQuery = Type.Object({
+  user_id: readerId('Whose unread count to reset: must be the caller when given'),
+});

@@ -18,22 +18,45 @@ export const Password = Type.String({ minLength: 6, maxLength: 200 });
 export const Avatar = Type.String({ maxLength: 500, pattern: '^(https?://|/api/media/)[^\\s]*$' });
 export const Description = Type.String({ maxLength: 1000 });
 
-export const User = Type.Object({
-  id: Type.String(),
-  username: Type.String(),
-  avatar: Type.Union([Type.String(), Type.Null()]),
-  role: Type.Enum(ROLES),
-  description: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Enum(USER_STATUSES),
-  created_at: Type.Integer(),
-});
+export const User = Type.Object(
+  {
+    id: Type.String(),
+    username: Type.String(),
+    avatar: Type.Union([Type.String(), Type.Null()]),
+    role: Type.Enum(ROLES),
+    description: Type.Union([Type.String(), Type.Null()]),
+    status: Type.Enum(USER_STATUSES),
+    created_at: Type.Integer({ description: 'Unix seconds' }),
+  },
+  {
+    title: 'User',
+    description: 'A buyer, merchant, service agent or admin. Never carries a password hash.',
+    examples: [
+      {
+        id: 'm1',
+        username: '优选旗舰店',
+        avatar: 'https://chat.example.com/api/media/avatars/m1.png',
+        role: 'merchant',
+        description: '官方旗舰店，工作日 9:00-18:00 在线',
+        status: 'active',
+        created_at: 1764892800,
+      },
+    ],
+  },
+);
 export type User = Static<typeof User>;
 
-export const UserList = Paginated(User);
+export const UserList = Paginated(User, 'UserList', 'A page of users');
 
 export const ListUsersQuery = Type.Object({
-  role: Type.Optional(RoleInput),
-  q: Type.Optional(Type.String({ maxLength: 100 })),
+  role: Type.Optional(
+    Type.Enum([...ROLES, 'platform'], {
+      description: "Only users of this role (`platform` is the seed's name for service)",
+    }),
+  ),
+  q: Type.Optional(
+    Type.String({ maxLength: 100, description: 'Part of the username or id to look for', examples: ['旗舰'] }),
+  ),
   ...pageQuery(20),
 });
 
@@ -47,7 +70,12 @@ export const CreateUserBody = Type.Object(
     status: Type.Optional(Type.Enum(['active', 'inactive'])),
     password: Type.Optional(Password),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'CreateUserBody',
+    description: 'A new user; without `id` the server picks the next one of the role ({letter}{n}).',
+    examples: [{ id: 'b3', username: '张小明', role: 'buyer', password: 'secret123' }],
+  },
 );
 export type CreateUserBody = Static<typeof CreateUserBody>;
 
@@ -59,12 +87,17 @@ export const UpdateUserBody = Type.Object(
     role: Type.Optional(RoleInput),
     status: Type.Optional(Type.Enum(['active', 'inactive'])),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'UpdateUserBody',
+    description: 'The fields to change; absent fields stay as they are.',
+    examples: [{ username: '优选旗舰店', description: '7×24 小时在线客服' }],
+  },
 );
 export type UpdateUserBody = Static<typeof UpdateUserBody>;
 
 export const StatusQuery = Type.Object({
-  status: Type.Enum(['active', 'inactive']),
+  status: Type.Enum(['active', 'inactive'], { description: 'The new status' }),
 });
 
 export const EnsureUsersBody = Type.Object(
@@ -83,12 +116,29 @@ export const EnsureUsersBody = Type.Object(
       { minItems: 1, maxItems: 100 },
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'EnsureUsersBody',
+    description: "The host platform's users to create if absent (existing ones are left as they are).",
+    examples: [
+      {
+        users: [
+          { id: 'u10086', role: 'buyer', username: '李雷' },
+          { id: 's2001', role: 'merchant', username: '韩梅梅的小店' },
+        ],
+      },
+    ],
+  },
 );
 export type EnsureUsersBody = Static<typeof EnsureUsersBody>;
 
 export const ChangePasswordBody = Type.Object(
   { old_password: Type.Optional(Type.String({ maxLength: 200 })), new_password: Password },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    title: 'ChangePasswordBody',
+    description: "Your own password needs `old_password`; an admin resetting another user's does not.",
+    examples: [{ old_password: 'secret123', new_password: 'n3w-secret' }],
+  },
 );
 export type ChangePasswordBody = Static<typeof ChangePasswordBody>;
