@@ -1,8 +1,9 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database, MessageRow } from '../../db/types.ts';
+import type { Database, MessageRow, MessageSearchTermsTable } from '../../db/types.ts';
 import { searchTerms } from '../../lib/search-terms.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
+type MessageSearchTermRow = MessageSearchTermsTable;
 
 /** Where a search looks: everywhere (admins), given conversations, or every conversation of a participant. */
 export type SearchScope =
@@ -21,9 +22,11 @@ export interface SearchFilter {
 /** Rows per INSERT: well under SQLite's 32,766 bound parameters (three per row). */
 const INSERT_ROWS = 1_000;
 
-/** The index rows of text messages just written, in the send transaction (one statement for a batch). */
-export async function indexMessages(trx: Transaction<Database>, messages: readonly MessageRow[]): Promise<void> {
-  const rows = messages
+/** The index rows of messages: one per distinct term of each text message. */
+export function searchTermRows(
+  messages: readonly Pick<MessageRow, 'id' | 'conversation_id' | 'content' | 'message_type'>[],
+): MessageSearchTermRow[] {
+  return messages
     .filter((message) => message.message_type === 'text')
     .flatMap((message) =>
       searchTerms(message.content).map((term) => ({
@@ -32,6 +35,11 @@ export async function indexMessages(trx: Transaction<Database>, messages: readon
         conversation_id: message.conversation_id,
       })),
     );
+}
+
+/** The index rows of text messages just written, in the send transaction (one statement for a batch). */
+export async function indexMessages(trx: Transaction<Database>, messages: readonly MessageRow[]): Promise<void> {
+  const rows = searchTermRows(messages);
   for (let i = 0; i < rows.length; i += INSERT_ROWS) {
     await trx
       .insertInto('message_search_terms')
