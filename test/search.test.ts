@@ -142,6 +142,12 @@ for (const dialect of testDialects) {
       assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
       assert.deepEqual(await found(tokens.b1 as string, 'q=return-9917'), []);
       assert.deepEqual(await found(tokens.a1 as string, `q=${encodeURIComponent('退货地址')}`), []);
+      const left = await app.server.database.db
+        .selectFrom('message_search_terms')
+        .select('term')
+        .where('message_id', '=', message.id)
+        .execute();
+      assert.deepEqual(left, [], "the delete's transaction removed its index rows");
     });
 
     test('messages stored before the index existed are found after the migration', async () => {

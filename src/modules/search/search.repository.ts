@@ -48,6 +48,18 @@ export async function indexMessages(trx: Transaction<Database>, messages: readon
   }
 }
 
+/** Removes a deleted text message's index rows: one primary-key delete per term (its terms are those of its content). */
+export async function unindexMessage(trx: Transaction<Database>, message: MessageRow): Promise<void> {
+  if (message.message_type !== 'text') return;
+  const terms = searchTerms(message.content);
+  if (terms.length === 0) return;
+  await trx
+    .deleteFrom('message_search_terms')
+    .where('term', 'in', terms)
+    .where('message_id', '=', message.id)
+    .execute();
+}
+
 /**
  * The newest live messages in scope that have every term, at most `limit`.
  * One term drives the walk down its index range newest first (the longest:
