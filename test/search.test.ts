@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { migrateDownOne, migrateToLatest } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
+import { findCandidates } from '../src/modules/search/search.repository.ts';
 import { testDialects } from './helpers/databases.ts';
 import { assertError, openConversation, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
@@ -113,6 +114,17 @@ for (const dialect of testDialects) {
       assert.deepEqual(await found(tokens.a1 as string, q), [ids.other, ids.amoxicillin]);
       assertError(await search(tokens.b2 as string, `${q}&conversation_id=${mine}`), 404, 'conversation_not_found');
       assertError(await search('', q), 401);
+    });
+
+    test('a participant of many conversations: the index joined with their conversations', async () => {
+      // The service names up to 1,000 conversations; past that it asks by participant (this scope).
+      const db = app.server.database.db;
+      const candidates = async (id: string) =>
+        (await findCandidates(db, parseQuery('阿莫西林').terms, { kind: 'participant', id }, {}, 10)).map((m) => m.id);
+      assert.deepEqual(await candidates('b2'), [ids.other]);
+      assert.deepEqual((await candidates('b1')).sort(), [ids.amoxicillin, ids.scattered].sort());
+      assert.deepEqual((await candidates('m1')).length, 3);
+      assert.deepEqual(await candidates('a1'), []);
     });
 
     test('a query with nothing to look up is refused, not scanned', async () => {

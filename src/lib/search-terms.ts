@@ -76,15 +76,19 @@ export function searchTerms(text: string): string[] {
 export interface SearchQuery {
   /** What the index is asked for: every one must be among a message's terms. */
   terms: string[];
-  /** The folded query's white-space-separated parts: each must occur in the folded content. */
+  /** The folded query's white-space-separated parts, trimmed of punctuation: each must occur in the folded content. */
   parts: string[];
 }
 
 /** A query as the index and the verification read it; `terms` is empty when nothing in it can be looked up. */
 export function parseQuery(q: string): SearchQuery {
   const folded = fold(q);
-  const parts = [...new Set(folded.split(/\s+/u).filter((part) => part.length > 0))];
-  return { terms: termsOfFolded(folded), parts };
+  // Punctuation around a part ("阿莫西林？", "(7781)") is not asked for; inside one ("ord-2024") it is.
+  const parts = folded
+    .split(/\s+/u)
+    .map((part) => part.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ''))
+    .filter((part) => part.length > 0);
+  return { terms: termsOfFolded(folded), parts: [...new Set(parts)] };
 }
 
 /**
