@@ -20,6 +20,7 @@ import { runIdle } from './scenarios/idle.ts';
 import { runLatency } from './scenarios/latency.ts';
 import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
+import { runSearch } from './scenarios/search.ts';
 import { runSend } from './scenarios/send.ts';
 
 const HELP = `npm run bench [-- options]
@@ -40,6 +41,8 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   idle     memory and CPU per idle authenticated WebSocket (10k; 50k in --full)
   history  GET …/messages first and deep page of a 1,000,000-message conversation vs the bare SELECT
   lists    another user's p99 and 503s while one buyer hammers every list (300,000 messages) vs that user alone
+  search   GET /api/search/messages p50/p99 (rare term, common term, one conversation) on 300,000 Chinese
+           messages (10,000,000 in --full) vs the bare index query; the index's size beside the messages table
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
@@ -171,6 +174,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   idle: runIdle,
   history: runHistory,
   lists: runLists,
+  search: runSearch,
 };
 
 async function main(): Promise<void> {

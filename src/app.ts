@@ -14,6 +14,7 @@ import { mediaRoutes } from './modules/media/media.routes.ts';
 import { uploadRoutes } from './modules/media/upload.routes.ts';
 import { messageRoutes } from './modules/messages/message.routes.ts';
 import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts';
+import { searchRoutes } from './modules/search/search.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
 import { userRoutes } from './modules/users/user.routes.ts';
 import type { Metrics } from './observability/metrics.ts';
@@ -84,6 +85,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       prefix: '/api/quick-replies',
       quickReplies: services.quickReplies,
     });
+    await authenticated.register(searchRoutes, { prefix: '/api/search', search: services.search });
     await authenticated.register(uploadRoutes, {
       prefix: '/api/upload',
       mediaDir: config.MEDIA_DIR,

@@ -20,6 +20,7 @@ import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } f
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
+import { createSearchService } from './modules/search/search.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
@@ -74,6 +75,8 @@ export function createServices(
     metrics,
     sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
+  // Registers the search index's statement in the send transaction (before any send).
+  const search = createSearchService({ db, access, conversations, messages });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -93,6 +96,7 @@ export function createServices(
     conversations,
     messages,
     quickReplies: createQuickReplyService({ db, access }),
+    search,
     quotas,
   };
 }

@@ -358,6 +358,22 @@ for (const dialect of testDialects) {
         cell: () => ({ method: 'GET', path: `/api/messages/?conversation_id=${convForeign}&message_type=text` }),
         expect: x(404, 404, 404, 200),
       },
+      // search: "secret" is a word of the foreign message (the leak check looks for it in every answer)
+      {
+        name: 'GET /api/search/messages?q=secret',
+        cell: () => ({ method: 'GET', path: '/api/search/messages?q=secret' }),
+        expect: all(200),
+      },
+      {
+        name: 'GET /api/search/messages?q=hello&conversation_id={own}',
+        cell: (a) => ({ method: 'GET', path: `/api/search/messages?q=hello&conversation_id=${ownConversation(a)}` }),
+        expect: all(200),
+      },
+      {
+        name: 'GET /api/search/messages?q=secret&conversation_id={foreign}',
+        cell: () => ({ method: 'GET', path: `/api/search/messages?q=secret&conversation_id=${convForeign}` }),
+        expect: x(404, 404, 404, 200),
+      },
       {
         name: 'GET /api/messages/?sender_id={foreign}',
         cell: () => ({ method: 'GET', path: `/api/messages/?sender_id=${FOREIGN_BUYER}` }),
@@ -513,6 +529,8 @@ for (const dialect of testDialects) {
       const messages = await app.client.get(`/api/messages/?sender_id=${FOREIGN_BUYER}`, { token: tokens.admin });
       assert.ok(JSON.stringify(messages.body).includes('foreign-message-secret'));
       assert.ok(JSON.stringify(messages.body).includes('foreign-buyer-secret'));
+      const found = await app.client.get('/api/search/messages?q=secret', { token: tokens.admin });
+      assert.ok(found.body.results.some((hit: { message: { id: string } }) => hit.message.id === foreignMessage));
       const conversations = await app.client.get('/api/conversations/?page_size=100', { token: tokens.admin });
       assert.ok(JSON.stringify(conversations.body).includes(convForeign));
       const replies = await app.client.get(`/api/quick-replies/user/${FOREIGN_BUYER}`, { token: tokens.admin });

@@ -92,6 +92,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'deleted_at',
   ]),
   revoked_sessions: columnsOf<Database['revoked_sessions']>()(['session_id', 'user_id', 'expires_at', 'revoked_at']),
+  message_search_terms: columnsOf<Database['message_search_terms']>()(['term', 'message_id', 'conversation_id']),
 };
 const APP_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
 

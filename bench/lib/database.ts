@@ -151,7 +151,7 @@ const MESSAGE_COLUMNS = [
  * page read per index per row; building each index afterwards is one sort.
  * The restore checks that SHOW CREATE TABLE reads exactly as before.
  */
-async function withoutSecondaryKeys(url: string, table: string): Promise<() => Promise<void>> {
+export async function withoutSecondaryKeys(url: string, table: string): Promise<() => Promise<void>> {
   const connection = await mysql.createConnection({ uri: url });
   const showCreate = async () => {
     const [rows] = await connection.query(`SHOW CREATE TABLE \`${table}\``);

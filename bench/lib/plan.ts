@@ -7,7 +7,17 @@
 
 export type Mode = 'smoke' | 'quick' | 'full';
 
-export const SCENARIOS = ['footprint', 'rest', 'send', 'latency', 'fanout', 'idle', 'history', 'lists'] as const;
+export const SCENARIOS = [
+  'footprint',
+  'rest',
+  'send',
+  'latency',
+  'fanout',
+  'idle',
+  'history',
+  'lists',
+  'search',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Plan {
@@ -56,6 +66,15 @@ export interface Plan {
     warmupMs: number;
     durationMs: number;
   };
+  search: {
+    /** Messages loaded with their index rows, in `conversations` conversations. */
+    messages: number;
+    conversations: number;
+    /** Share of the messages in the one conversation the limited search looks in. */
+    focusShare: number;
+    warmupMs: number;
+    durationMs: number;
+  };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -96,6 +115,7 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 300,
           durationMs: 1_500,
         },
+        search: { messages: 20_000, conversations: 100, focusShare: 0.1, warmupMs: 300, durationMs: 1_000 },
         profileMs: 1_500,
       };
     case 'quick':
@@ -132,6 +152,7 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 1_000,
           durationMs: 8_000,
         },
+        search: { messages: 300_000, conversations: 1_000, focusShare: 0.1, warmupMs: 500, durationMs: 3_000 },
         profileMs: 3_000,
       };
     case 'full':
@@ -174,6 +195,7 @@ export function planFor(mode: Mode): Plan {
           warmupMs: 3_000,
           durationMs: 30_000,
         },
+        search: { messages: 10_000_000, conversations: 10_000, focusShare: 0.1, warmupMs: 2_000, durationMs: 15_000 },
         profileMs: 5_000,
       };
   }

@@ -10,6 +10,7 @@ import {
 } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
 import { appendMessages, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
+import { searchTermRows } from '../../src/modules/search/search.repository.ts';
 
 /**
  * The statements of the service's send transaction, exactly as the service's
@@ -138,4 +139,18 @@ export async function recordQueries(run: (db: Kysely<Database>) => Promise<unkno
   await run(db);
   await db.destroy();
   return recorded;
+}
+
+const compiler = recordingKysely([]);
+
+/**
+ * The search index's statement in the send transaction (the hook of
+ * src/modules/search/ for one text message): the INSERT of the message's
+ * terms, compiled by the same Kysely dialect; undefined when it has none.
+ */
+export function searchIndexStatement(values: Pick<SendValues, 'id' | 'conversation_id' | 'content'>) {
+  const rows = searchTermRows([{ ...values, message_type: 'text' }]);
+  if (rows.length === 0) return undefined;
+  const { sql, parameters } = compiler.insertInto('message_search_terms').values(rows).compile();
+  return { sql, params: parameters as unknown[] };
 }

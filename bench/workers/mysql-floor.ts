@@ -3,8 +3,14 @@ import mysql from 'mysql2';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
-import { fillParams, recordSendTransaction, type StatementTemplate } from '../lib/send-transaction.ts';
+import {
+  fillParams,
+  recordSendTransaction,
+  type StatementTemplate,
+  searchIndexStatement,
+} from '../lib/send-transaction.ts';
 import { pace, readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
+import { contentFor } from './ws-common.ts';
 
 /**
  * The floors measured straight on mysql2, with no service around them: the
@@ -60,19 +66,26 @@ async function sendTransaction(connection: Connection): Promise<void> {
   // Alternate senders per round, as the service benchmark does: the recipient's unread counter changes.
   const fromP2 = Math.floor(k / n) % 2 === 1;
   const statements = fromP2 ? toParticipant1 : toParticipant2;
-  const content = `floor ${k} ${'x'.repeat(52)}`;
+  const clientMsgId = `${prefix}-${k}`;
+  // The service benchmark's content (ws-pairs.ts): the same terms for the search index to write.
+  const content = contentFor(nowMs(), clientMsgId, 64);
   const values = {
     id: uuidv7(),
     conversation_id: conversation.id,
     sender_id: fromP2 ? conversation.participant2 : conversation.participant1,
     content,
-    client_msg_id: `${prefix}-${k}`,
+    client_msg_id: clientMsgId,
     created_at: Math.floor(Date.now() / 1000),
     preview: content,
     seq: 0,
   };
   try {
     for (const statement of statements) {
+      // The search index's rows go last before the commit, as the send-transaction hook writes them.
+      if (statement.sql === 'commit') {
+        const index = searchIndexStatement(values);
+        if (index) await query(connection, index.sql, index.params);
+      }
       const result = await query(connection, statement.sql, fillParams(statement, values));
       if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
       if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
@@ -99,7 +112,10 @@ serve({
     conversations = args.conversations;
     toParticipant1 = await recordSendTransaction('participant1_unread');
     toParticipant2 = await recordSendTransaction('participant2_unread');
-    return { statements: toParticipant2.map((statement) => statement.sql) };
+    const statements = toParticipant2.map((statement) => statement.sql);
+    const index = searchIndexStatement({ id: 'id', conversation_id: 'c', content: contentFor(nowMs(), 'floor-0') });
+    if (index) statements.splice(statements.length - 1, 0, index.sql);
+    return { statements };
   },
 
   /** `concurrency` connections, each running send transactions back to back. */

@@ -79,8 +79,16 @@ export interface RevokedSessionsTable {
   revoked_at: number;
 }
 
+/** The search index: one row per distinct term of a text message (src/lib/search-terms.ts). */
+export interface MessageSearchTermsTable {
+  term: string;
+  message_id: string;
+  conversation_id: string;
+}
+
 export interface Database {
   deleted_messages: DeletedMessagesTable;
+  message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
   users: UsersTable;
   conversations: ConversationsTable;

@@ -135,6 +135,10 @@ export const MESSAGES = {
     zh: '页码过深：请缩小筛选范围，或用 before_id 继续向前翻页',
     en: 'Page too deep: narrow the filters, or page further back with before_id',
   },
+  search_query_too_short: {
+    zh: '搜索词过短：请输入至少两个连续的汉字，或一个单词、数字',
+    en: 'Search query too short: give two or more Chinese characters in a row, or a word or number',
+  },
   database_unavailable: { zh: '数据库暂时不可用，请稍后重试', en: 'The database is unavailable; retry shortly' },
   service_unavailable: { zh: '服务暂时不可用，请稍后重试', en: 'The service is unavailable; retry shortly' },
   internal_error: { zh: '服务器内部错误，请稍后重试', en: 'Internal server error; please retry later' },

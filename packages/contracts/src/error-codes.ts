@@ -66,6 +66,7 @@ export const ERROR_CODES = [
   'too_many_sockets',
   'too_many_new_sockets',
   'page_too_deep',
+  'search_query_too_short',
   'database_unavailable',
   'service_unavailable',
   'internal_error',

@@ -22,7 +22,7 @@ import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
-import { createSendTransactionHooks } from './send-transaction.ts';
+import { createDeleteTransactionHooks, createSendTransactionHooks } from './send-transaction.ts';
 
 export interface SendInput {
   conversation_id: string;
@@ -64,6 +64,7 @@ export type MessageService = ReturnType<typeof createMessageService>;
 export function createMessageService(deps: MessageServiceDeps) {
   const { db, users, conversations, access, events, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
+  const deleteHooks = createDeleteTransactionHooks();
   const appends = createAppendBatcher(
     db,
     {
@@ -226,6 +227,9 @@ export function createMessageService(deps: MessageServiceDeps) {
      */
     sendTransaction: hooks.registrar,
 
+    /** Other modules' statements in a moderator's delete transaction (an index row's removal). */
+    deleteTransaction: deleteHooks.registrar,
+
     /**
      * Stores a message in one transaction (row, seq, unread count, preview,
      * timestamps; concurrent sends may share it, see append-batcher.ts) and
@@ -367,6 +371,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         );
         // Already deleted by a concurrent request: nothing changed; answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
+        await deleteHooks.run(t.db, message);
         t.afterCommit(() =>
           events.publish('message.deleted', {
             id,

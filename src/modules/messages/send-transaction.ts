@@ -71,3 +71,22 @@ export function createSendTransactionHooks() {
 }
 
 export type SendTransactionHookRegistry = ReturnType<typeof createSendTransactionHooks>;
+
+/** Runs in a moderator's delete transaction after the message's row is gone; throwing rolls the delete back. */
+export type DeleteHook = (trx: Transaction<Database>, message: MessageRow) => Promise<void>;
+
+/** How a module adds statements to the delete transaction (registered once, at composition time). */
+export interface DeleteTransactionHooks {
+  onDelete(hook: DeleteHook): void;
+}
+
+/** The delete hooks registered so far, and the call the delete makes to run them, in registration order. */
+export function createDeleteTransactionHooks() {
+  const hooks: DeleteHook[] = [];
+  return {
+    registrar: { onDelete: (hook) => void hooks.push(hook) } satisfies DeleteTransactionHooks,
+    async run(trx: Transaction<Database>, message: MessageRow): Promise<void> {
+      for (const hook of hooks) await hook(trx, message);
+    },
+  };
+}

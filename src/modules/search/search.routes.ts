@@ -1,0 +1,22 @@
+import { errorResponses, pageOf } from '@cs-chat/contracts/rest/common.schemas';
+import { SearchHitList, SearchMessagesQuery } from '@cs-chat/contracts/rest/search.schemas';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { LIST_ROUTE } from '../../quotas/list-guard.ts';
+import type { SearchService } from './search.service.ts';
+
+export const searchRoutes: FastifyPluginAsyncTypebox<{ search: SearchService }> = async (app, { search }) => {
+  app.get(
+    '/messages',
+    {
+      schema: {
+        tags: ['search'],
+        summary:
+          'Full-text search of text messages in the conversations you may see (all of them for admins), newest first; count exact up to 500 matches',
+        querystring: SearchMessagesQuery,
+        response: { 200: SearchHitList, ...errorResponses(401, 404, 422, 429, 503) },
+      },
+      config: LIST_ROUTE,
+    },
+    (request) => search.searchMessages(request.caller, request.query, pageOf(request.query, 20)),
+  );
+};
