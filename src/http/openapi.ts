@@ -140,6 +140,7 @@ export function openApiOptions(
         { name: 'quick-replies', description: 'Canned answers of merchants and service agents' },
         { name: 'uploads', description: 'Images and files to send in messages' },
         { name: 'media', description: 'Stored files (avatars and uploads)' },
+        { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
       ],
       components: {
         securitySchemes: {

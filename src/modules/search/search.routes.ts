@@ -10,6 +10,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ search: SearchService }> 
     {
       schema: {
         tags: ['search'],
+        operationId: 'searchMessages',
         summary:
           'Full-text search of text messages in the conversations you may see (all of them for admins), newest first; count exact up to 500 matches',
         querystring: SearchMessagesQuery,

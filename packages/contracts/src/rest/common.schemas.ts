@@ -13,6 +13,10 @@ import Type, { type Static, type TSchema } from 'typebox';
 export const IdParam = Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$' });
 export const UuidOrId = Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$' });
 
+/** An optional id in a query string that narrows a list, described for the document. */
+export const idFilter = (description: string) =>
+  Type.Optional(Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$', description }));
+
 export const IdParams = Type.Object({
   id: Type.String({
     minLength: 1,

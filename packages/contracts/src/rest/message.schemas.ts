@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
+import { IdParam, idFilter, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
 import { User } from './user.schemas.ts';
 
 export const MESSAGE_TYPES = ['text', 'image', 'file'] as const;
@@ -75,9 +75,6 @@ export const SendMessageBody = Type.Object(
   },
 );
 export type SendMessageBody = Static<typeof SendMessageBody>;
-
-const idFilter = (description: string) =>
-  Type.Optional(Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$', description }));
 
 export const ListMessagesQuery = Type.Object({
   conversation_id: idFilter('Only the messages of this conversation'),

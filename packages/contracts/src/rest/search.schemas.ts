@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { IdParam, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
+import { idFilter, Paginated, pageQuery } from './common.schemas.ts';
 import { Message } from './message.schemas.ts';
 
 export const SearchMessagesQuery = Type.Object({
@@ -9,8 +9,8 @@ export const SearchMessagesQuery = Type.Object({
     description:
       'What to find, NFKC-normalised and case-folded: every white-space-separated part must occur in the text. A part is looked up by its Chinese (Japanese, Korean) character pairs and its Latin words and numbers, so it needs two CJK characters in a row or a word or number (422 search_query_too_short otherwise).',
   }),
-  conversation_id: Type.Optional(UuidOrId),
-  sender_id: Type.Optional(IdParam),
+  conversation_id: idFilter('Only the messages of this conversation (404 when you may not see it)'),
+  sender_id: idFilter('Only the messages this user sent'),
   from: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent at or after' })),
   to: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent before' })),
   ...pageQuery(20),
@@ -19,13 +19,20 @@ export type SearchMessagesQuery = Static<typeof SearchMessagesQuery>;
 
 export const Highlight = Type.Object(
   { start: Type.Integer({ minimum: 0 }), end: Type.Integer({ minimum: 0 }) },
-  { description: "Where the query's parts occur in `message.content`: [start, end) in UTF-16 code units" },
+  {
+    title: 'SearchHighlight',
+    description: "Where the query's parts occur in `message.content`: [start, end) in UTF-16 code units",
+    examples: [{ start: 2, end: 6 }],
+  },
 );
 
-export const SearchHit = Type.Object({
-  message: Message,
-  conversation_id: Type.String(),
-  highlights: Type.Array(Highlight),
-});
+export const SearchHit = Type.Object(
+  {
+    message: Message,
+    conversation_id: Type.String({ description: 'The conversation the message is in' }),
+    highlights: Type.Array(Highlight),
+  },
+  { title: 'SearchHit', description: 'A message that matches, with where the query occurs in it' },
+);
 
-export const SearchHitList = Paginated(SearchHit);
+export const SearchHitList = Paginated(SearchHit, 'SearchHitList', 'A page of matching messages, newest first');
