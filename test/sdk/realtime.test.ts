@@ -4,6 +4,7 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { MessageEvent } from '@cs-chat/contracts/ws/protocol';
 import { RealtimeClient, type RealtimeOptions } from '@cs-chat/sdk/realtime';
 import { createTokenIssuer } from '../../src/modules/auth/tokens.ts';
+import { createInProcessBus, type FanoutBus } from '../../src/realtime/bus.ts';
 import { testDialects } from '../helpers/databases.ts';
 import { freePort, until } from '../helpers/polling.ts';
 import { type CutMode, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -24,6 +25,8 @@ interface Recorder {
   states: string[];
   closeCodes: number[];
   unauthorized: number;
+  /** error_type of every `error` event no send claimed (e.g. rate_limited). */
+  errors: string[];
 }
 
 function client(options: RealtimeOptions): Recorder {
@@ -33,7 +36,9 @@ function client(options: RealtimeOptions): Recorder {
     states: [],
     closeCodes: [],
     unauthorized: 0,
+    errors: [],
   };
+  recorder.client.on('error', (event) => recorder.errors.push(event.error_type));
   recorder.client.on('message', (event) => recorder.messages.push(event));
   recorder.client.on('state', (event) => {
     recorder.states.push(event.state);
@@ -140,6 +145,9 @@ for (const dialect of testDialects) {
         );
         assert.ok(receiver.states.filter((s) => s === 'open').length >= 2, 'the receiver reconnected');
         assert.ok(sender.closeCodes.includes(1012), `the sender saw the restart close: ${sender.closeCodes}`);
+        // The burst is paced to the server's frame budget: never refused, never closed for abuse (1008).
+        assert.deepEqual(sender.errors, []);
+        assert.ok(!sender.closeCodes.includes(1008), `closed with ${sender.closeCodes}`);
       } finally {
         for (const c of clients.splice(0)) c.close();
         await proxy?.close();
@@ -202,6 +210,58 @@ for (const dialect of testDialects) {
         }
       });
     }
+
+    test('a resync (pushes were lost on the bus): the client catches up what never came live', async () => {
+      const inner = createInProcessBus();
+      let down = false;
+      let restored: (info: { missedPublishes: number }) => void = () => {};
+      // A bus that drops what is published while it is "down", as Redis going away would.
+      const bus: FanoutBus = {
+        ...inner,
+        publish(envelope) {
+          if (!down) inner.publish(envelope);
+        },
+        onRestored(handler) {
+          restored = handler;
+        },
+      };
+      const app = await startTestApp(dialect, { server: { bus } });
+      try {
+        const buyer = await app.addUser('b1', 'buyer');
+        const merchant = await app.addUser('m1', 'merchant');
+        const conversationId = await app.conversation(buyer, 'b1', 'm1');
+        const sender = track(client({ baseUrl: app.server.url, userId: 'b1', token: buyer }));
+        const receiver = track(client({ baseUrl: app.server.url, userId: 'm1', token: merchant }));
+        let resyncs = 0;
+        receiver.client.on('resync', () => resyncs++);
+        receiver.client.watch(conversationId);
+        sender.client.connect();
+        receiver.client.connect();
+        await Promise.all([opened(sender), opened(receiver)]);
+
+        await sender.client.send(conversationId, 'live');
+        await until(
+          () => receiver.messages.length,
+          (n) => n === 1,
+          'the first message live',
+        );
+        down = true;
+        for (let i = 0; i < 3; i++) await sender.client.send(conversationId, `lost push ${i}`);
+        assert.equal(receiver.messages.length, 1, 'the pushes were dropped');
+        down = false;
+        restored({ missedPublishes: 3 });
+        await until(
+          () => receiver.messages.length,
+          (n) => n >= 4,
+          'the missed messages caught up',
+        );
+        assert.equal(resyncs, 1);
+        assertSeenOnceInOrder(receiver.messages, await stored(app, merchant, conversationId));
+      } finally {
+        for (const c of clients.splice(0)) c.close();
+        await app.close();
+      }
+    });
 
     test('an expiring token: the socket closes 4401, the client asks its token source again and catches up', async () => {
       const app = await startTestApp(dialect);

@@ -49,6 +49,19 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
+/**
+ * How fast this client sends frames. The server allows a connection a burst of
+ * 30 frames and then 10 a second; the defaults stay below both, because the
+ * server counts frames as they arrive, and network jitter brings two paced
+ * frames closer together than they were sent.
+ */
+export interface FrameRate {
+  /** Frames at once on a fresh connection (default 25). */
+  burst: number;
+  /** Frames per second after that (default 8). */
+  perSecond: number;
+}
+
 export interface RealtimeOptions {
   /** The server's origin, e.g. `http://localhost:11075`. */
   baseUrl: string;
@@ -57,12 +70,19 @@ export interface RealtimeOptions {
   token: TokenSource;
   /** Exponential backoff with full jitter between reconnections. */
   backoff?: Partial<BackoffOptions>;
+  /** Sends are paced to this (the server closes a connection that keeps overrunning its budget, 1008). */
+  frameRate?: Partial<FrameRate>;
   /** A pending send is sent again when no `ack` came in this long (default 10000 ms). */
   ackTimeoutMs?: number;
   /** A `ping` frame after this long without a frame from the server (default 25000 ms). */
   pingIntervalMs?: number;
   /** The socket is given up when no frame answers a ping this long (default 10000 ms). */
   pongTimeoutMs?: number;
+  /**
+   * Bound of one connection attempt (ticket and `hello`) and of each catch-up
+   * request (default 10000 ms): a link that went silent is not waited on.
+   */
+  requestTimeoutMs?: number;
   /** Give up reconnecting after `4403` (user deactivated) — always; this adds more codes. */
   fatalCloseCodes?: number[];
   /** The global WebSocket and fetch unless given. */
@@ -120,6 +140,13 @@ export class RealtimeClient {
   readonly rest: RestClient;
   private readonly options: RealtimeOptions;
   private readonly backoff: BackoffOptions;
+  private readonly frameRate: FrameRate;
+  /** Sends waiting for a frame token, in the order they were made; `queued` holds their ids. */
+  private readonly outbox: PendingSend[] = [];
+  private readonly queued = new Set<string>();
+  private tokens = 0;
+  private refilledAt = 0;
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly listeners = new Map<keyof RealtimeEvents, Set<(event: never) => void>>();
   private readonly pending = new Map<string, PendingSend>();
   private readonly watched = new Map<string, Watched>();
@@ -135,11 +162,16 @@ export class RealtimeClient {
   constructor(options: RealtimeOptions) {
     this.options = options;
     this.backoff = { initialMs: 250, maxMs: 15_000, ...options.backoff };
+    this.frameRate = { burst: 25, perSecond: 8, ...options.frameRate };
     this.rest = createRestClient({
       baseUrl: options.baseUrl,
       token: options.token,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
+  }
+
+  private get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 10_000;
   }
 
   get state(): ConnectionState {
@@ -210,14 +242,14 @@ export class RealtimeClient {
     });
   }
 
-  /** Typing indicator; dropped when not connected (it is not worth a retry). */
+  /** Typing indicator; dropped when not connected or over the frame budget (it is not worth a retry). */
   typing(conversationId: string, isTyping: boolean): void {
-    this.sendFrame({ type: 'typing', conversation_id: conversationId, is_typing: isTyping });
+    if (this.takeToken()) this.sendFrame({ type: 'typing', conversation_id: conversationId, is_typing: isTyping });
   }
 
-  /** Marks the other side's messages read; dropped when not connected (use REST read-all to be sure). */
+  /** Marks the other side's messages read; dropped when not connected or over the frame budget (REST read-all is sure). */
   markRead(conversationId: string): void {
-    this.sendFrame({ type: 'read', conversation_id: conversationId });
+    if (this.takeToken()) this.sendFrame({ type: 'read', conversation_id: conversationId });
   }
 
   // ------------------------------------------------------------------ connection
@@ -237,6 +269,8 @@ export class RealtimeClient {
     const Socket = this.options.WebSocket ?? WebSocket;
     const socket = new Socket(url);
     this.socket = socket;
+    // No `hello` in time: give this attempt up (the heartbeat takes over once frames come).
+    this.pingTimer = setTimeout(() => this.lost(undefined), this.requestTimeoutMs);
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
       this.heartbeat();
@@ -266,6 +300,7 @@ export class RealtimeClient {
       const response = await doFetch(`${this.options.baseUrl.replace(/\/+$/, '')}/api/ws/ticket`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       if (response.status === 401) throw new UnauthorizedError();
       if (response.status === 404) {
@@ -298,6 +333,9 @@ export class RealtimeClient {
     this.socket = undefined;
     this.ready = false;
     clearTimeout(this.pingTimer);
+    clearTimeout(this.pumpTimer);
+    this.outbox.length = 0;
+    this.queued.clear();
     for (const send of this.pending.values()) clearTimeout(send.timer);
     if (socket) {
       socket.onmessage = null;
@@ -328,6 +366,7 @@ export class RealtimeClient {
   private heartbeat(): void {
     clearTimeout(this.pingTimer);
     this.pingTimer = setTimeout(() => {
+      this.takeToken();
       this.sendFrame({ type: 'ping' });
       this.pingTimer = setTimeout(() => this.lost(undefined), this.options.pongTimeoutMs ?? 10_000);
     }, this.options.pingIntervalMs ?? 25_000);
@@ -346,6 +385,9 @@ export class RealtimeClient {
       case 'hello':
         this.ready = true;
         this.attempt = 0;
+        // Each connection starts with a full budget on the server.
+        this.tokens = this.frameRate.burst;
+        this.refilledAt = Date.now();
         this.setState({ state: 'open' });
         this.emit('hello', event);
         for (const send of this.pending.values()) this.transmit(send);
@@ -377,24 +419,60 @@ export class RealtimeClient {
     }
   }
 
+  /** Queues a send for its (next) frame: sent in order as the frame budget allows, again if no ack comes in time. */
   private transmit(send: PendingSend): void {
     clearTimeout(send.timer);
-    if (!this.sendFrame(send.frame)) return;
-    send.timer = setTimeout(() => this.transmit(send), this.options.ackTimeoutMs ?? 10_000);
+    if (!this.ready || this.queued.has(send.frame.client_msg_id)) return;
+    this.queued.add(send.frame.client_msg_id);
+    this.outbox.push(send);
+    this.pump();
+  }
+
+  private pump(): void {
+    clearTimeout(this.pumpTimer);
+    while (this.ready && this.outbox.length > 0) {
+      if (!this.takeToken()) {
+        const waitMs = Math.ceil(((1 - this.tokens) / this.frameRate.perSecond) * 1000);
+        this.pumpTimer = setTimeout(() => this.pump(), waitMs);
+        return;
+      }
+      const send = this.outbox.shift() as PendingSend;
+      this.queued.delete(send.frame.client_msg_id);
+      if (!this.pending.has(send.frame.client_msg_id)) continue; // Acknowledged meanwhile (found by a catch-up).
+      this.sendFrame(send.frame);
+      send.timer = setTimeout(() => this.transmit(send), this.options.ackTimeoutMs ?? 10_000);
+    }
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    const { burst, perSecond } = this.frameRate;
+    this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) / 1000) * perSecond);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   private acknowledged(ack: AckEvent): void {
     const send = ack.client_msg_id ? this.pending.get(ack.client_msg_id) : undefined;
-    if (send) {
-      clearTimeout(send.timer);
-      this.pending.delete(send.frame.client_msg_id);
-    }
     this.place(ack.conversation_id, ack.seq, null);
+    // A second ack of one send (it was sent again, or a catch-up found it stored first) says nothing new.
+    if (!send) return;
+    clearTimeout(send.timer);
+    this.pending.delete(send.frame.client_msg_id);
     this.emit('ack', ack);
-    send?.resolve(ack);
+    send.resolve(ack);
   }
 
   private refused(event: ErrorEvent): void {
+    if (event.error_type === 'rate_limited') {
+      // Over the server's frame budget after all (it was set below `frameRate`): spend nothing for a
+      // second, then send again whatever is unacknowledged (the refused frame is not named; a repeat of
+      // a stored one is answered with its first ack and stores nothing).
+      this.tokens = -this.frameRate.perSecond;
+      for (const send of this.pending.values()) this.transmit(send);
+    }
     const send = event.client_msg_id ? this.pending.get(event.client_msg_id) : undefined;
     if (!send) {
       this.emit('error', event);
@@ -510,6 +588,7 @@ export class RealtimeClient {
     for (;;) {
       const { data, response } = await this.rest.GET('/api/conversations/{id}/messages', {
         params: { path: { id: conversationId }, query: { after_seq: watched.lastSeq, page_size: PAGE_SIZE } },
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       if (response.status === 401) this.emit('unauthorized', {});
       if (!data) return false;
