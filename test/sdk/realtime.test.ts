@@ -58,7 +58,7 @@ async function opened(recorder: Recorder): Promise<void> {
 
 /** Every stored message of a conversation, in seq order. */
 async function stored(app: TestApp, token: string, conversationId: string): Promise<Message[]> {
-  const response = await app.client.get(`/api/conversations/${conversationId}/messages?after_seq=0&page_size=100`, {
+  const response = await app.client.get(`/api/conversations/${conversationId}/messages?after_seq=0&limit=100`, {
     token,
   });
   assert.equal(response.status, 200, JSON.stringify(response.body));

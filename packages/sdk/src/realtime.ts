@@ -587,7 +587,7 @@ export class RealtimeClient {
   private async fetchAfter(conversationId: string, watched: Watched): Promise<boolean> {
     for (;;) {
       const { data, response } = await this.rest.GET('/api/conversations/{id}/messages', {
-        params: { path: { id: conversationId }, query: { after_seq: watched.lastSeq, page_size: PAGE_SIZE } },
+        params: { path: { id: conversationId }, query: { after_seq: watched.lastSeq, limit: PAGE_SIZE } },
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       if (response.status === 401) this.emit('unauthorized', {});
