@@ -103,11 +103,16 @@ interface PendingSend {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+interface Held {
+  event: MessageEvent | null;
+  arrival: number;
+}
+
 interface Watched {
   /** Every message up to this seq was delivered (or was this client's own). */
   lastSeq: number;
-  /** Messages that arrived ahead of a gap, by seq. */
-  ahead: Map<number, MessageEvent | null>;
+  /** Messages (null: a place taken by an own send) that arrived ahead of a gap, by seq, with their arrival number. */
+  ahead: Map<number, Held>;
   catchingUp: Promise<void> | undefined;
   again: boolean;
 }
@@ -158,6 +163,8 @@ export class RealtimeClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private stateValue: ConnectionState = 'closed';
+  /** Counts what is placed ahead of a gap, so a catch-up knows what was held before it began. */
+  private arrivals = 0;
 
   constructor(options: RealtimeOptions) {
     this.options = options;
@@ -512,8 +519,8 @@ export class RealtimeClient {
       this.watched.set(conversationId, watched);
     }
     if (seq <= watched.lastSeq) return;
-    watched.ahead.set(seq, event);
-    this.flush(watched, false);
+    watched.ahead.set(seq, { event, arrival: ++this.arrivals });
+    this.flush(watched);
     if (watched.ahead.size > 0) void this.catchUp(conversationId);
   }
 
@@ -529,25 +536,36 @@ export class RealtimeClient {
       watched.ahead.delete(seq);
       if (seq <= watched.lastSeq) continue;
       watched.lastSeq = seq;
-      if (held) this.emit('message', held);
+      if (held?.event) this.emit('message', held.event);
     }
-    const own = watched.ahead.has(event.seq) && watched.ahead.get(event.seq) === null;
+    const own = watched.ahead.get(event.seq)?.event === null;
     watched.ahead.delete(event.seq);
     if (event.seq <= watched.lastSeq) return;
     watched.lastSeq = event.seq;
     if (!own) this.emit('message', event);
   }
 
-  /** Emits the contiguous run after lastSeq; with `all`, everything held (a catch-up proved nothing lies between). */
-  private flush(watched: Watched, all: boolean): void {
+  /**
+   * Emits the contiguous run after lastSeq. After a complete catch-up that began
+   * at arrival number `heldBefore`, also what was held before it began, gaps and
+   * all: a message pushed before the fetch was committed before it, so so were the
+   * ones below it, and a seq the fetch did not return was deleted. What arrived
+   * during the fetch stays held if a gap precedes it: a message below it may have
+   * committed after the fetch read (the next catch-up finds it).
+   */
+  private flush(watched: Watched, heldBefore?: number): void {
     const seqs = [...watched.ahead.keys()].sort((a, b) => a - b);
+    let through = Number.NEGATIVE_INFINITY;
+    if (heldBefore !== undefined) {
+      for (const seq of seqs) if ((watched.ahead.get(seq)?.arrival ?? 0) < heldBefore) through = seq;
+    }
     for (const seq of seqs) {
-      if (!all && seq !== watched.lastSeq + 1) break;
-      const event = watched.ahead.get(seq);
+      if (seq !== watched.lastSeq + 1 && seq > through) break;
+      const held = watched.ahead.get(seq);
       watched.ahead.delete(seq);
       if (seq <= watched.lastSeq) continue;
       watched.lastSeq = seq;
-      if (event) this.emit('message', event);
+      if (held?.event) this.emit('message', held.event);
     }
   }
 
@@ -562,6 +580,7 @@ export class RealtimeClient {
     const run = async () => {
       do {
         watched.again = false;
+        const heldBefore = this.arrivals + 1;
         let complete = false;
         try {
           complete = await this.fetchAfter(conversationId, watched);
@@ -569,7 +588,8 @@ export class RealtimeClient {
           complete = false;
         }
         if (complete) {
-          this.flush(watched, true);
+          this.flush(watched, heldBefore);
+          if (watched.ahead.size > 0) watched.again = true; // Held across a gap that arose during the fetch.
         } else {
           if (!this.ready || this.stopped) return; // The next hello catches up again.
           watched.again = true; // The server is there but the fetch failed: try again shortly.
