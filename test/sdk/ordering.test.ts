@@ -36,7 +36,7 @@ interface Fetch {
 }
 
 /** A scripted server: the socket's pushes are the test's, and each history request waits for the test's answer. */
-function scripted() {
+function scripted(ticket?: string) {
   const sockets: FakeSocket[] = [];
   const fetches: Fetch[] = [];
   class FakeSocket {
@@ -64,7 +64,8 @@ function scripted() {
   }
   const fakeFetch = async (input: Request | string | URL): Promise<Response> => {
     const url = new URL(input instanceof Request ? input.url : String(input));
-    if (url.pathname === '/api/ws/ticket') return new Response('{}', { status: 404 });
+    if (url.pathname === '/api/ws/ticket')
+      return ticket ? Response.json({ ticket, expires_in: 30 }) : new Response('{}', { status: 404 });
     const afterSeq = Number(url.searchParams.get('after_seq'));
     return new Promise<Response>((resolve) => {
       fetches.push({
@@ -85,8 +86,8 @@ function scripted() {
   return { sockets, fetches, FakeSocket, fakeFetch };
 }
 
-async function openClient() {
-  const server = scripted();
+async function openClient(ticket?: string) {
+  const server = scripted(ticket);
   const client = new RealtimeClient({
     baseUrl: 'http://chat.test',
     userId: 'm1',
@@ -116,6 +117,20 @@ async function nextFetch(fetches: Fetch[], index: number): Promise<Fetch> {
   assert.ok(found);
   return found;
 }
+
+describe('how the realtime client authenticates its socket', () => {
+  test('with a single-use ticket where the server issues them', async () => {
+    const { client, socket } = await openClient('one-use-ticket');
+    client.close();
+    assert.equal(socket.url, 'ws://chat.test/api/ws/m1?ticket=one-use-ticket');
+  });
+
+  test('with the token where POST /api/ws/ticket does not exist (404)', async () => {
+    const { client, socket } = await openClient();
+    client.close();
+    assert.equal(socket.url, 'ws://chat.test/api/ws/m1?token=token');
+  });
+});
 
 describe('the realtime client delivers each message once, in seq order', () => {
   test('a push after a gap waits for the catch-up that fills the gap', async () => {

@@ -163,6 +163,8 @@ export class RealtimeClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private stateValue: ConnectionState = 'closed';
+  /** Bumped by every connection attempt and by `close`: an attempt that was overtaken while it awaited gives up. */
+  private generation = 0;
   /** Counts what is placed ahead of a gap, so a catch-up knows what was held before it began. */
   private arrivals = 0;
 
@@ -206,6 +208,7 @@ export class RealtimeClient {
   /** Closes for good: no reconnection; pending sends are rejected. */
   close(): void {
     this.stopped = true;
+    this.generation++;
     clearTimeout(this.reconnectTimer);
     this.dropSocket();
     for (const [id, send] of this.pending) {
@@ -251,28 +254,31 @@ export class RealtimeClient {
 
   /** Typing indicator; dropped when not connected or over the frame budget (it is not worth a retry). */
   typing(conversationId: string, isTyping: boolean): void {
-    if (this.takeToken()) this.sendFrame({ type: 'typing', conversation_id: conversationId, is_typing: isTyping });
+    if (this.ready && this.takeToken())
+      this.sendFrame({ type: 'typing', conversation_id: conversationId, is_typing: isTyping });
   }
 
   /** Marks the other side's messages read; dropped when not connected or over the frame budget (REST read-all is sure). */
   markRead(conversationId: string): void {
-    if (this.takeToken()) this.sendFrame({ type: 'read', conversation_id: conversationId });
+    if (this.ready && this.takeToken()) this.sendFrame({ type: 'read', conversation_id: conversationId });
   }
 
   // ------------------------------------------------------------------ connection
 
   private async open(): Promise<void> {
     if (this.stopped) return;
+    const generation = ++this.generation;
     this.setState({ state: 'connecting' });
     let url: string;
     try {
       url = await this.socketUrl();
     } catch (error) {
+      if (generation !== this.generation) return;
       if (error instanceof UnauthorizedError) this.emit('unauthorized', {});
       this.scheduleReconnect();
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
     const Socket = this.options.WebSocket ?? WebSocket;
     const socket = new Socket(url);
     this.socket = socket;
