@@ -13,6 +13,7 @@ COPY package.json package-lock.json ./
 # npm ci needs the manifest of every workspace package the lock file names (one
 # line per package: COPY with a wildcard would flatten the folders).
 COPY packages/contracts/package.json ./packages/contracts/
+COPY packages/sdk/package.json ./packages/sdk/
 # No devDependencies: the `node` package that pins Node 24 for npm scripts is not
 # needed, the base image is Node 24. No install scripts are needed either. The
 # root (the server) and the workspace packages: node_modules/@cs-chat/* become
