@@ -48,9 +48,19 @@ export function foldWithOffsets(original: string): Folded {
   return { text, starts, ends };
 }
 
-/** The folded text alone. */
+/** A capital sigma: the one letter whole-string lower-casing treats by context (final ς), unlike per character. */
+const CAPITAL_SIGMA = '\u03a3';
+
+/**
+ * The folded text alone, as foldWithOffsets would give it. Every send folds
+ * its text, so the common cases skip the per-character walk (and its
+ * garbage): text that NFKC leaves as it is is left as it is character by
+ * character too, and then only lower-casing remains, which is the same for
+ * the whole string as per character except for a capital sigma.
+ */
 export function fold(original: string): string {
   if (PRINTABLE_ASCII.test(original)) return original.toLowerCase();
+  if (!original.includes(CAPITAL_SIGMA) && original.normalize('NFKC') === original) return original.toLowerCase();
   return foldWithOffsets(original).text;
 }
 
