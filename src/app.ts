@@ -16,6 +16,7 @@ import { messageRoutes } from './modules/messages/message.routes.ts';
 import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
 import { userRoutes } from './modules/users/user.routes.ts';
+import { webhookRoutes } from './modules/webhooks/webhook.routes.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { registerListGuard } from './quotas/list-guard.ts';
 import { registerRealtimeGateway } from './realtime/gateway.ts';
@@ -84,6 +85,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       prefix: '/api/quick-replies',
       quickReplies: services.quickReplies,
     });
+    await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
     await authenticated.register(uploadRoutes, {
       prefix: '/api/upload',
       mediaDir: config.MEDIA_DIR,

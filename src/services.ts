@@ -23,6 +23,7 @@ import { createQuickReplyService } from './modules/quick-replies/quick-reply.ser
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
+import { createWebhookService } from './modules/webhooks/webhook.service.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
 
@@ -93,6 +94,7 @@ export function createServices(
     conversations,
     messages,
     quickReplies: createQuickReplyService({ db, access }),
+    webhooks: createWebhookService({ db, access, allowLoopbackHttp: config.DEBUG }),
     quotas,
   };
 }

@@ -79,6 +79,25 @@ export interface RevokedSessionsTable {
   revoked_at: number;
 }
 
+/** A webhook endpoint (docs/WEBHOOKS.md). */
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string | null;
+  /** Comma-separated event names. */
+  events: string;
+  secret: string;
+  previous_secret: string | null;
+  /** Unix seconds: the previous secret signs too until then. */
+  previous_secret_expires_at: number | null;
+  allow_private_network: Generated<number>;
+  is_active: Generated<number>;
+  /** Why the system disabled it (an admin's own `active: false` leaves this null). */
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   deleted_messages: DeletedMessagesTable;
   revoked_sessions: RevokedSessionsTable;
@@ -86,6 +105,7 @@ export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
   quick_replies: QuickRepliesTable;
+  webhook_endpoints: WebhookEndpointsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -94,3 +114,4 @@ export type UserUpdate = Updateable<UsersTable>;
 export type ConversationRow = Selectable<ConversationsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;

@@ -1,0 +1,60 @@
+import Type, { type Static } from 'typebox';
+
+/** At most this many endpoints per deployment: every send writes one outbox row per subscribed endpoint. */
+export const MAX_WEBHOOK_ENDPOINTS = 20;
+
+/** The events an endpoint can subscribe to (docs/WEBHOOKS.md). `ping` is sent by the test call only. */
+export const WEBHOOK_EVENTS = ['message.created', 'message.read', 'message.deleted', 'conversation.created'] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+const EventName = Type.Enum(WEBHOOK_EVENTS);
+const Events = Type.Array(EventName, { minItems: 1, maxItems: WEBHOOK_EVENTS.length, uniqueItems: true });
+const Url = Type.String({ minLength: 1, maxLength: 2000 });
+const Description = Type.String({ maxLength: 500 });
+
+export const WebhookEndpoint = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  events: Type.Array(Type.String()),
+  active: Type.Boolean(),
+  allow_private_network: Type.Boolean(),
+  /** Why the service disabled the endpoint (410, a day of failures); null otherwise. */
+  disabled_reason: Type.Union([Type.String(), Type.Null()]),
+  /** Unix seconds until which the secret before the last rotation still signs; null when none. */
+  previous_secret_expires_at: Type.Union([Type.Integer(), Type.Null()]),
+  created_at: Type.Integer(),
+  updated_at: Type.Integer(),
+});
+export type WebhookEndpoint = Static<typeof WebhookEndpoint>;
+
+/** Create and rotate answer the signing secret, once; nothing shows it again. */
+export const WebhookEndpointWithSecret = Type.Object({
+  ...WebhookEndpoint.properties,
+  secret: Type.String({ description: 'whsec_… (Standard Webhooks); shown only in this answer' }),
+});
+export type WebhookEndpointWithSecret = Static<typeof WebhookEndpointWithSecret>;
+
+export const CreateWebhookBody = Type.Object(
+  {
+    url: Url,
+    events: Events,
+    description: Type.Optional(Description),
+    allow_private_network: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type CreateWebhookBody = Static<typeof CreateWebhookBody>;
+
+export const UpdateWebhookBody = Type.Object(
+  {
+    url: Type.Optional(Url),
+    events: Type.Optional(Events),
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    active: Type.Optional(Type.Boolean()),
+    allow_private_network: Type.Optional(Type.Boolean()),
+    rotate_secret: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type UpdateWebhookBody = Static<typeof UpdateWebhookBody>;

@@ -1,0 +1,93 @@
+import { errorResponses, IdParams, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
+import {
+  CreateWebhookBody,
+  UpdateWebhookBody,
+  WebhookEndpoint,
+  WebhookEndpointWithSecret,
+} from '@cs-chat/contracts/rest/webhook.schemas';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { adminOnly } from '../../http/authenticate.ts';
+import type { WebhookService } from './webhook.service.ts';
+
+/** Admin API of webhook endpoints (docs/WEBHOOKS.md). */
+export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService }> = async (app, { webhooks }) => {
+  const tags = ['webhooks'];
+
+  app.get(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Every webhook endpoint, oldest first (admin); a plain array, secrets never shown',
+        response: { 200: Type.Array(WebhookEndpoint), ...errorResponses(401, 403, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    (request) => webhooks.list(request.caller),
+  );
+
+  app.post(
+    '/',
+    {
+      schema: {
+        tags,
+        summary: 'Register a webhook endpoint (admin); the answer shows its signing secret, once',
+        body: CreateWebhookBody,
+        response: { 201: WebhookEndpointWithSecret, ...errorResponses(400, 401, 403, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    async (request, reply) => reply.code(201).send(await webhooks.create(request.caller, request.body)),
+  );
+
+  app.get(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'One webhook endpoint (admin)',
+        params: IdParams,
+        response: { 200: WebhookEndpoint, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    (request) => webhooks.get(request.caller, request.params.id),
+  );
+
+  app.patch(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary:
+          'Change url, events, description, active, allow_private_network; rotate_secret answers the new secret (the old one signs for 24 h more)',
+        params: IdParams,
+        body: UpdateWebhookBody,
+        response: {
+          200: Type.Union([WebhookEndpointWithSecret, WebhookEndpoint]),
+          ...errorResponses(401, 403, 404, 422, 503),
+        },
+      },
+      onRequest: adminOnly,
+    },
+    (request) => webhooks.update(request.caller, request.params.id, request.body),
+  );
+
+  app.delete(
+    '/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Remove a webhook endpoint (admin)',
+        params: IdParams,
+        response: { 200: SuccessResponse, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    async (request) => {
+      await webhooks.remove(request.caller, request.params.id);
+      return { status: 'success' as const, message: `webhook ${request.params.id} deleted` };
+    },
+  );
+};
