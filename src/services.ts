@@ -24,6 +24,7 @@ import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import { createWebhookService } from './modules/webhooks/webhook.service.ts';
+import { createSubscriptions, messageCreatedHook } from './modules/webhooks/webhook-outbox.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
 
@@ -33,6 +34,8 @@ export interface SharedState {
   /** Put before every Redis key, so deployments (and tests) can share one Redis. */
   redisPrefix: string;
   logger: ThrottleLogger;
+  /** The subset of `userIds` online on any instance (the realtime presence); webhooks report it. */
+  online?: ((userIds: readonly string[]) => Promise<readonly string[]>) | undefined;
 }
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -75,6 +78,15 @@ export function createServices(
     metrics,
     sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
+  // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).
+  const webhookSubscriptions = createSubscriptions(db);
+  messages.sendTransaction.onBatch(
+    messageCreatedHook({
+      subscriptions: webhookSubscriptions,
+      online: shared.online ?? (async () => []),
+      baseUrl: config.BASE_URL,
+    }),
+  );
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -94,7 +106,13 @@ export function createServices(
     conversations,
     messages,
     quickReplies: createQuickReplyService({ db, access }),
-    webhooks: createWebhookService({ db, access, allowLoopbackHttp: config.DEBUG }),
+    webhooks: createWebhookService({
+      db,
+      access,
+      subscriptions: webhookSubscriptions,
+      allowLoopbackHttp: config.DEBUG,
+    }),
+    webhookSubscriptions,
     quotas,
   };
 }

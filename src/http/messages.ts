@@ -35,6 +35,7 @@ export const MESSAGES = {
   message_not_found: { zh: '消息不存在', en: 'Message not found' },
   quick_reply_not_found: { zh: '快捷回复不存在', en: 'Quick reply not found' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
+  webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },
   user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },
   username_taken: { zh: '用户名已被使用', en: 'This username is already taken' },
   username_reserved: {

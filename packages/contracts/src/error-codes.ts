@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'message_not_found',
   'quick_reply_not_found',
   'webhook_not_found',
+  'webhook_delivery_not_found',
   'user_id_taken',
   'username_taken',
   'username_reserved',

@@ -65,6 +65,24 @@ export function classifyAddress(address: string): AddressClass {
   return 'public';
 }
 
+/** Why `address` may not be reached over `protocol` ('https:' or 'http:'), or undefined when it may. */
+export function refusalOf(address: string, protocol: string, policy: UrlPolicy): string | undefined {
+  const kind = classifyAddress(address);
+  if (protocol === 'http:') {
+    return policy.allowLoopbackHttp && kind === 'loopback'
+      ? undefined
+      : 'http:// only to loopback, and only when DEBUG=True; use https://';
+  }
+  if (kind === 'forbidden') return `${address} is link-local, reserved or a metadata address`;
+  if (kind === 'loopback' && !(policy.allowLoopbackHttp || policy.allowPrivateNetwork)) {
+    return `${address} is a loopback address`;
+  }
+  if (kind === 'private' && !policy.allowPrivateNetwork) {
+    return `${address} is a private address (allow_private_network to allow it)`;
+  }
+  return undefined;
+}
+
 const refused = (code: 'webhook_url_invalid' | 'webhook_url_refused' | 'webhook_url_unresolvable', why: string) =>
   unprocessable(code, [`body.url: ${why}`]);
 
@@ -93,23 +111,10 @@ export async function checkWebhookUrl(raw: string, policy: UrlPolicy, resolve: R
     }
     if (addresses.length === 0) throw refused('webhook_url_unresolvable', `${host} has no address`);
   }
-  const classes = addresses.map(classifyAddress);
-  if (url.protocol === 'http:') {
-    const loopbackOnly = classes.every((kind) => kind === 'loopback');
-    if (!(policy.allowLoopbackHttp && loopbackOnly)) {
-      throw refused('webhook_url_invalid', 'must be https:// (http:// only to loopback when DEBUG=True)');
-    }
-    return addresses;
-  }
-  for (const [i, kind] of classes.entries()) {
-    const address = addresses[i] as string;
-    if (kind === 'forbidden')
-      throw refused('webhook_url_refused', `${address} is link-local, reserved or a metadata address`);
-    if (kind === 'loopback' && !(policy.allowLoopbackHttp || policy.allowPrivateNetwork)) {
-      throw refused('webhook_url_refused', `${address} is a loopback address`);
-    }
-    if (kind === 'private' && !policy.allowPrivateNetwork) {
-      throw refused('webhook_url_refused', `${address} is a private address (allow_private_network to allow it)`);
+  for (const address of addresses) {
+    const why = refusalOf(address, url.protocol, policy);
+    if (why !== undefined) {
+      throw refused(why.startsWith('http://') ? 'webhook_url_invalid' : 'webhook_url_refused', why);
     }
   }
   return addresses;

@@ -1,9 +1,13 @@
 import { errorResponses, IdParams, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
 import {
   CreateWebhookBody,
+  DeliveriesQuery,
+  DeliveryParams,
   UpdateWebhookBody,
+  WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointWithSecret,
+  WebhookPing,
 } from '@cs-chat/contracts/rest/webhook.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
@@ -89,5 +93,49 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhookService
       await webhooks.remove(request.caller, request.params.id);
       return { status: 'success' as const, message: `webhook ${request.params.id} deleted` };
     },
+  );
+
+  app.post(
+    '/:id/test',
+    {
+      schema: {
+        tags,
+        summary: 'Send the endpoint a signed `ping` event (admin); answers its event id, see its deliveries',
+        params: IdParams,
+        response: { 202: WebhookPing, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    async (request, reply) => reply.code(202).send(await webhooks.ping(request.caller, request.params.id)),
+  );
+
+  app.get(
+    '/:id/deliveries',
+    {
+      schema: {
+        tags,
+        summary: "The endpoint's latest deliveries first: attempts, response codes, timings (admin)",
+        params: IdParams,
+        querystring: DeliveriesQuery,
+        response: { 200: Type.Array(WebhookDelivery), ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    (request) => webhooks.deliveries(request.caller, request.params.id, request.query),
+  );
+
+  app.post(
+    '/:id/deliveries/:event_id/retry',
+    {
+      schema: {
+        tags,
+        summary: 'Deliver one event again now, with a fresh retry schedule (admin)',
+        params: DeliveryParams,
+        response: { 202: WebhookDelivery, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+      onRequest: adminOnly,
+    },
+    async (request, reply) =>
+      reply.code(202).send(await webhooks.retry(request.caller, request.params.id, request.params.event_id)),
   );
 };

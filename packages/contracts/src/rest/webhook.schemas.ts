@@ -3,8 +3,11 @@ import Type, { type Static } from 'typebox';
 /** At most this many endpoints per deployment: every send writes one outbox row per subscribed endpoint. */
 export const MAX_WEBHOOK_ENDPOINTS = 20;
 
-/** The events an endpoint can subscribe to (docs/WEBHOOKS.md). `ping` is sent by the test call only. */
-export const WEBHOOK_EVENTS = ['message.created', 'message.read', 'message.deleted', 'conversation.created'] as const;
+/**
+ * The events an endpoint can subscribe to (docs/WEBHOOKS.md); more join as
+ * they are written to the outbox. `ping` is sent by the test call only.
+ */
+export const WEBHOOK_EVENTS = ['message.created'] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
 const EventName = Type.Enum(WEBHOOK_EVENTS);
@@ -58,3 +61,39 @@ export const UpdateWebhookBody = Type.Object(
   { additionalProperties: false },
 );
 export type UpdateWebhookBody = Static<typeof UpdateWebhookBody>;
+
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+
+/** One event for one endpoint and how its delivery went. Times in Unix seconds. */
+export const WebhookDelivery = Type.Object({
+  event_id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
+  event_type: Type.String(),
+  conversation_id: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Enum(WEBHOOK_DELIVERY_STATUSES),
+  attempts: Type.Integer(),
+  /** When a pending delivery is next tried; null once delivered or failed. */
+  next_attempt_at: Type.Union([Type.Integer(), Type.Null()]),
+  last_status_code: Type.Union([Type.Integer(), Type.Null()]),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  last_duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+  created_at: Type.Integer(),
+  delivered_at: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type WebhookDelivery = Static<typeof WebhookDelivery>;
+
+export const DeliveriesQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Enum(WEBHOOK_DELIVERY_STATUSES)),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  },
+  { additionalProperties: false },
+);
+export type DeliveriesQuery = Static<typeof DeliveriesQuery>;
+
+export const DeliveryParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$' }),
+  event_id: Type.String({ minLength: 1, maxLength: 50, pattern: '^[A-Za-z0-9_-]+$' }),
+});
+
+export const WebhookPing = Type.Object({ event_id: Type.String() });
+export type WebhookPing = Static<typeof WebhookPing>;

@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { isMysql } from '../../db/dialect.ts';
+import type { Database, WebhookDeliveryRow } from '../../db/types.ts';
+import * as repo from './webhook.repository.ts';
+import type { Subscriptions } from './webhook-outbox.ts';
+import { sendSigned } from './webhook-sender.ts';
+import { type ResolveHost, resolveHost } from './webhook-url.ts';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export interface DeliveryWorkerOptions {
+  /** The wait before each retry; after the last, the delivery is failed (about 20 h in all). */
+  retryDelaysMs: readonly number[];
+  /** A receiver that has not answered by then failed this attempt. */
+  timeoutMs: number;
+  /** How often due rows are looked for without a nudge (retries, other instances' events). */
+  pollMs: number;
+  /** How long a claimed row is this instance's; past it, another instance may take it over. */
+  leaseMs: number;
+  /** At most this many deliveries in flight per instance. */
+  maxInFlight: number;
+  /** An endpoint failing without one success for this long is disabled. */
+  disableAfterMs: number;
+  pruneEveryMs: number;
+  keepDeliveredMs: number;
+  keepFailedMs: number;
+}
+
+export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
+  retryDelaysMs: [5 * SECOND, 30 * SECOND, 2 * MINUTE, 10 * MINUTE, HOUR, 6 * HOUR, 12 * HOUR],
+  timeoutMs: 10 * SECOND,
+  pollMs: SECOND,
+  leaseMs: MINUTE,
+  maxInFlight: 32,
+  disableAfterMs: DAY,
+  pruneEveryMs: HOUR,
+  keepDeliveredMs: 7 * DAY,
+  keepFailedMs: 30 * DAY,
+};
+
+export interface DeliveryLogger {
+  warn(details: object, message: string): void;
+}
+
+/** ±20 %, so endpoints that failed together do not all come back at once. */
+const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+/**
+ * Delivers the webhook outbox (docs/WEBHOOKS.md, "Delivery"): claims due rows
+ * (leased, so instances share the work without sending one event twice at a
+ * time), POSTs each signed, and records the outcome: 2xx delivered; 410
+ * disables the endpoint; anything else is retried with backoff and jitter,
+ * then failed. Nudged after a local commit, polls for the rest. `stop` takes
+ * no new rows and waits for the ones in flight.
+ */
+export function createDeliveryWorker(deps: {
+  db: Kysely<Database>;
+  subscriptions: Subscriptions;
+  allowLoopbackHttp: boolean;
+  logger: DeliveryLogger;
+  resolve?: ResolveHost | undefined;
+  options?: Partial<DeliveryWorkerOptions> | undefined;
+}) {
+  const { db, subscriptions, allowLoopbackHttp, logger } = deps;
+  const resolve = deps.resolve ?? resolveHost;
+  const options = { ...DELIVERY_DEFAULTS, ...deps.options };
+  const mysql = isMysql(db);
+  const owner = randomUUID();
+  const inFlight = new Set<Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopping = false;
+
+  async function settleOutcome(row: WebhookDeliveryRow, outcome: Awaited<ReturnType<typeof sendSigned>>) {
+    const now = Date.now();
+    const attempts = Number(row.attempts) + 1;
+    const recorded = {
+      attempts,
+      last_status_code: outcome.status ?? null,
+      last_error: outcome.error ?? null,
+      last_duration_ms: outcome.durationMs,
+      updated_at: now,
+    };
+    const status = outcome.status;
+    if (status !== undefined && status >= 200 && status < 300) {
+      await repo.settleDelivery(db, row.position, owner, { ...recorded, status: 'delivered', delivered_at: now });
+      await repo.markEndpointSucceeding(db, row.endpoint_id);
+      return;
+    }
+    if (status === 410) {
+      await repo.settleDelivery(db, row.position, owner, {
+        ...recorded,
+        status: 'failed',
+        last_error: 'the receiver answered 410 Gone; the endpoint was disabled',
+      });
+      await repo.disableEndpoint(db, row.endpoint_id, 'The receiver answered 410 Gone', now);
+      await subscriptions.refresh();
+      return;
+    }
+    if (recorded.last_error === null) recorded.last_error = `the receiver answered ${status}`;
+    const retryIn = options.retryDelaysMs[attempts - 1];
+    await repo.settleDelivery(
+      db,
+      row.position,
+      owner,
+      retryIn === undefined
+        ? { ...recorded, status: 'failed' }
+        : { ...recorded, status: 'pending', next_attempt_at: now + jitter(retryIn) },
+    );
+    const failingSince = await repo.markEndpointFailing(db, row.endpoint_id, now);
+    if (now - failingSince >= options.disableAfterMs) {
+      await repo.disableEndpoint(
+        db,
+        row.endpoint_id,
+        `Every delivery failed for ${Math.round((now - failingSince) / HOUR)} hours (last: ${recorded.last_error})`.slice(
+          0,
+          200,
+        ),
+        now,
+      );
+      await subscriptions.refresh();
+    }
+  }
+
+  async function deliver(row: WebhookDeliveryRow): Promise<void> {
+    const endpoint = await repo.endpointForDelivery(db, row.endpoint_id);
+    if (!endpoint?.is_active) {
+      await repo.settleDelivery(db, row.position, owner, {});
+      return;
+    }
+    const secrets = [endpoint.secret];
+    const previousUntil = endpoint.previous_secret_expires_at;
+    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > Date.now()) {
+      secrets.push(endpoint.previous_secret);
+    }
+    const outcome = await sendSigned(
+      {
+        url: endpoint.url,
+        eventId: row.event_id,
+        body: row.payload,
+        secrets,
+        policy: { allowLoopbackHttp, allowPrivateNetwork: Boolean(endpoint.allow_private_network) },
+      },
+      options.timeoutMs,
+      resolve,
+    );
+    await settleOutcome(row, outcome);
+  }
+
+  function start(row: WebhookDeliveryRow): void {
+    const task: Promise<void> = deliver(row)
+      .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
+      .finally(() => {
+        inFlight.delete(task);
+        wake();
+      });
+    inFlight.add(task);
+  }
+
+  async function claimRound(): Promise<void> {
+    do {
+      again = false;
+      await subscriptions.refreshIfStale();
+      const room = options.maxInFlight - inFlight.size;
+      if (room <= 0 || stopping) return;
+      const now = Date.now();
+      const rows = await repo.claimDue(db, mysql, {
+        endpointIds: subscriptions.active(),
+        now,
+        limit: room,
+        owner,
+        leaseUntil: now + options.leaseMs,
+      });
+      for (const row of rows) start(row);
+      if (rows.length === room) again = true;
+    } while (again && !stopping);
+  }
+
+  function schedule(): void {
+    clearTimeout(timer);
+    if (!stopping) timer = setTimeout(wake, options.pollMs);
+  }
+
+  function wake(): void {
+    if (stopping) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    running = claimRound()
+      .catch((error: unknown) => logger.warn({ err: error }, 'webhook claim failed'))
+      .finally(() => {
+        running = undefined;
+        if (again) wake();
+        else schedule();
+      });
+  }
+
+  async function prune(): Promise<void> {
+    const now = Date.now();
+    await repo.pruneDeliveries(db, now - options.keepDeliveredMs, now - options.keepFailedMs);
+  }
+
+  return {
+    start(): void {
+      wake();
+      void prune().catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed'));
+      pruneTimer = setInterval(
+        () => void prune().catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed')),
+        options.pruneEveryMs,
+      );
+      pruneTimer.unref();
+    },
+    /** Look for due rows now (after a local commit wrote some). */
+    wake,
+    prune,
+    /** Takes no new rows; waits for the deliveries in flight (each bounded by the timeout). */
+    async stop(): Promise<void> {
+      stopping = true;
+      clearTimeout(timer);
+      clearInterval(pruneTimer);
+      await running;
+      await Promise.all([...inFlight]);
+    },
+  };
+}
+export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
