@@ -6,8 +6,9 @@ import { migrateToLatest } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
+import { type ClaimMode, claimDue } from '../src/modules/webhooks/webhook.repository.ts';
 import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
-import { createSubscriptions, messageCreatedHook } from '../src/modules/webhooks/webhook-outbox.ts';
+import { createSubscriptions, messageCreatedHook, outboxRows } from '../src/modules/webhooks/webhook-outbox.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { until } from './helpers/polling.ts';
 import { openConversation, sendText } from './helpers/rest.ts';
@@ -441,5 +442,39 @@ for (const dialect of testDialects) {
       assert.equal(body.data.message.id, kept.message.id);
       assert.equal(rows[0]?.endpoint_id, 'hook-1');
     });
+
+    const modes: ClaimMode[] = dialect.name === 'mysql' ? ['skip-locked', 'update'] : ['update'];
+    for (const mode of modes) {
+      test(`claims (${mode}): concurrent claimers get disjoint rows; a pending earlier event of a conversation holds back the later`, async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        const rows = [];
+        for (let c = 0; c < 6; c += 1) {
+          for (let i = 0; i < 3; i += 1) {
+            rows.push(
+              ...outboxRows(['hook-1'], {
+                id: `evt_${mode}_${c}_${i}`,
+                type: 'ping',
+                conversationId: `conv-${c}`,
+                body: '{}',
+                now,
+              }),
+            );
+          }
+        }
+        for (const row of rows) await handle.db.insertInto('webhook_deliveries').values(row).execute();
+        const claim = (owner: string) =>
+          claimDue(handle.db, mode, { endpointIds: ['hook-1'], now, limit: 10, owner, leaseUntil: now + 60_000 });
+        const [a, b] = await Promise.all([claim('A'), claim('B')]);
+        const events = [...a, ...b].map((row) => row.event_id);
+        assert.equal(new Set(events).size, events.length, 'no row leased twice');
+        // Only the first event of each conversation is due: the others wait for it.
+        assert.deepEqual(
+          events.sort(),
+          Array.from({ length: 6 }, (_, c) => `evt_${mode}_${c}_0`),
+        );
+        assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
+      });
+    }
   });
 }

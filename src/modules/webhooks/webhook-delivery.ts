@@ -42,6 +42,9 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   keepFailedMs: 30 * DAY,
 };
 
+/** How long a closing instance lets its deliveries in flight finish before cutting them off. */
+export const SHUTDOWN_GRACE_MS = 2_000;
+
 export interface DeliveryLogger {
   warn(details: object, message: string): void;
 }
@@ -68,14 +71,17 @@ export function createDeliveryWorker(deps: {
   const { db, subscriptions, allowLoopbackHttp, logger } = deps;
   const resolve = deps.resolve ?? resolveHost;
   const options = { ...DELIVERY_DEFAULTS, ...deps.options };
-  const mysql = isMysql(db);
+  // SKIP LOCKED where the server has it (MySQL 8, MariaDB 10.6+); learnt from the first claim's answer.
+  let mode: repo.ClaimMode = isMysql(db) ? 'skip-locked' : 'update';
   const owner = randomUUID();
   const inFlight = new Set<Promise<void>>();
+  const shutdown = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
   let stopping = false;
+  let pruning: Promise<void> | undefined;
 
   async function settleOutcome(row: WebhookDeliveryRow, outcome: Awaited<ReturnType<typeof sendSigned>>) {
     const now = Date.now();
@@ -149,7 +155,10 @@ export function createDeliveryWorker(deps: {
       },
       options.timeoutMs,
       resolve,
+      shutdown.signal,
     );
+    // Cut off by shutdown: nothing is recorded, the lease runs out and any instance sends it again.
+    if (shutdown.signal.aborted) return;
     await settleOutcome(row, outcome);
   }
 
@@ -170,13 +179,16 @@ export function createDeliveryWorker(deps: {
       const room = options.maxInFlight - inFlight.size;
       if (room <= 0 || stopping) return;
       const now = Date.now();
-      const rows = await repo.claimDue(db, mysql, {
-        endpointIds: subscriptions.active(),
-        now,
-        limit: room,
-        owner,
-        leaseUntil: now + options.leaseMs,
-      });
+      const claim = { endpointIds: subscriptions.active(), now, limit: room, owner, leaseUntil: now + options.leaseMs };
+      let rows: WebhookDeliveryRow[];
+      try {
+        rows = await repo.claimDue(db, mode, claim);
+      } catch (error) {
+        if (mode !== 'skip-locked' || (error as { code?: string }).code !== 'ER_PARSE_ERROR') throw error;
+        logger.warn({ err: error }, 'this MySQL/MariaDB has no SKIP LOCKED: webhook rows are claimed with an UPDATE');
+        mode = 'update';
+        rows = await repo.claimDue(db, mode, claim);
+      }
       for (const row of rows) start(row);
       if (rows.length === room) again = true;
     } while (again && !stopping);
@@ -211,23 +223,39 @@ export function createDeliveryWorker(deps: {
   return {
     start(): void {
       wake();
-      void prune().catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed'));
-      pruneTimer = setInterval(
-        () => void prune().catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed')),
-        options.pruneEveryMs,
-      );
+      pruneTimer = setInterval(() => {
+        pruning ??= prune()
+          .catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed'))
+          .finally(() => {
+            pruning = undefined;
+          });
+      }, options.pruneEveryMs);
       pruneTimer.unref();
     },
     /** Look for due rows now (after a local commit wrote some). */
     wake,
     prune,
-    /** Takes no new rows; waits for the deliveries in flight (each bounded by the timeout). */
-    async stop(): Promise<void> {
+    /**
+     * Takes no new rows; lets the deliveries in flight finish for up to
+     * `graceMs`, then cuts the rest off (their leases run out and they are
+     * sent again: at least once).
+     */
+    async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
       stopping = true;
       clearTimeout(timer);
       clearInterval(pruneTimer);
       await running;
-      await Promise.all([...inFlight]);
+      await pruning;
+      let grace: NodeJS.Timeout | undefined;
+      const cut = new Promise<void>((resolve) => {
+        grace = setTimeout(() => {
+          shutdown.abort();
+          resolve();
+        }, graceMs);
+      });
+      await Promise.race([Promise.all([...inFlight]), cut]);
+      clearTimeout(grace);
+      if (shutdown.signal.aborted) await Promise.all([...inFlight]);
     },
   };
 }

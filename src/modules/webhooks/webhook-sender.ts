@@ -1,6 +1,4 @@
 import type { LookupAddress } from 'node:dns';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { type ResolveHost, refusalOf, type UrlPolicy } from './webhook-url.ts';
@@ -39,7 +37,12 @@ export function signatureHeaders(eventId: string, body: string, secrets: readonl
  * that turned private since registration, DNS rebinding, is refused); the
  * whole exchange is bounded by `timeoutMs`. The answer's body is not read.
  */
-export function sendSigned(request: SignedRequest, timeoutMs: number, resolve: ResolveHost): Promise<SendOutcome> {
+export function sendSigned(
+  request: SignedRequest,
+  timeoutMs: number,
+  resolve: ResolveHost,
+  signal?: AbortSignal,
+): Promise<SendOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   return new Promise((settle) => {
@@ -79,7 +82,8 @@ export function sendSigned(request: SignedRequest, timeoutMs: number, resolve: R
       );
     };
     const body = Buffer.from(request.body);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // Not an ES import of node:http(s): that builds undici into the namespace (test/startup-footprint.test.ts).
+    const send = process.getBuiltinModule(url.protocol === 'https:' ? 'node:https' : 'node:http').request;
     let done = false;
     const finish = (outcome: SendOutcome) => {
       if (done) return;
@@ -107,6 +111,7 @@ export function sendSigned(request: SignedRequest, timeoutMs: number, resolve: R
       response.on('error', () => {});
     });
     req.on('error', (error) => finish({ error: error.message.slice(0, 300), durationMs: elapsed() }));
+    signal?.addEventListener('abort', () => req.destroy(new Error('the instance is shutting down')), { once: true });
     req.end(body);
   });
 }

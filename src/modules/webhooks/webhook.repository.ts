@@ -85,20 +85,23 @@ function dueQuery(db: Db, endpointIds: readonly string[], now: number, limit: nu
 }
 
 /**
- * Leases up to `limit` due rows to `owner` until `leaseUntil` and answers
- * them. MySQL/MariaDB: `FOR UPDATE SKIP LOCKED`, so instances claiming at
- * once take different rows. SQLite: one UPDATE over the same choice (a
- * statement is atomic there, and one writer runs at a time), then the rows
- * leased to `owner`.
+ * How instances claim rows without taking the same one: `skip-locked` (MySQL
+ * 8, MariaDB 10.6+) selects `FOR UPDATE SKIP LOCKED` and leases what it got;
+ * `update` leases with one UPDATE whose own condition re-checks the lease
+ * (SQLite, where a statement is atomic and one writer runs at a time, and
+ * older MySQL/MariaDB without SKIP LOCKED), then reads back what it leased.
  */
+export type ClaimMode = 'skip-locked' | 'update';
+
+/** Leases up to `limit` due rows to `owner` until `leaseUntil` and answers them, in insert order. */
 export async function claimDue(
   db: Kysely<Database>,
-  mysql: boolean,
+  mode: ClaimMode,
   claim: { endpointIds: readonly string[]; now: number; limit: number; owner: string; leaseUntil: number },
 ): Promise<WebhookDeliveryRow[]> {
   const { endpointIds, now, limit, owner, leaseUntil } = claim;
   if (endpointIds.length === 0) return [];
-  if (mysql) {
+  if (mode === 'skip-locked') {
     return db.transaction().execute(async (trx) => {
       const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
       if (rows.length === 0) return [];
@@ -114,10 +117,16 @@ export async function claimDue(
       return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
     });
   }
+  // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
+  const chosen = db
+    .selectFrom(dueQuery(db, endpointIds, now, limit).select('d.position').as('due'))
+    .select('due.position');
   await db
     .updateTable('webhook_deliveries')
     .set({ lease_until: leaseUntil, lease_owner: owner })
-    .where('position', 'in', dueQuery(db, endpointIds, now, limit).select('d.position'))
+    .where('position', 'in', chosen)
+    .where('status', '=', 'pending')
+    .where('lease_until', '<=', now)
     .execute();
   return db
     .selectFrom('webhook_deliveries')
