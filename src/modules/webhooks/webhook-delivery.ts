@@ -35,7 +35,7 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   timeoutMs: 10 * SECOND,
   pollMs: SECOND,
   leaseMs: MINUTE,
-  maxInFlight: 32,
+  maxInFlight: 64,
   disableAfterMs: DAY,
   pruneEveryMs: HOUR,
   keepDeliveredMs: 7 * DAY,
@@ -83,7 +83,11 @@ export function createDeliveryWorker(deps: {
   let stopping = false;
   let pruning: Promise<void> | undefined;
 
-  async function settleOutcome(row: WebhookDeliveryRow, outcome: Awaited<ReturnType<typeof sendSigned>>) {
+  async function settleOutcome(
+    row: WebhookDeliveryRow,
+    outcome: Awaited<ReturnType<typeof sendSigned>>,
+    wasFailing: boolean,
+  ) {
     const now = Date.now();
     const attempts = Number(row.attempts) + 1;
     const recorded = {
@@ -96,7 +100,7 @@ export function createDeliveryWorker(deps: {
     const status = outcome.status;
     if (status !== undefined && status >= 200 && status < 300) {
       await repo.settleDelivery(db, row.position, owner, { ...recorded, status: 'delivered', delivered_at: now });
-      await repo.markEndpointSucceeding(db, row.endpoint_id);
+      if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
       return;
     }
     if (status === 410) {
@@ -134,8 +138,9 @@ export function createDeliveryWorker(deps: {
     }
   }
 
-  async function deliver(row: WebhookDeliveryRow): Promise<void> {
-    const endpoint = await repo.endpointForDelivery(db, row.endpoint_id);
+  type Endpoint = NonNullable<Awaited<ReturnType<typeof repo.endpointForDelivery>>>;
+
+  async function deliver(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): Promise<void> {
     if (!endpoint?.is_active) {
       await repo.settleDelivery(db, row.position, owner, {});
       return;
@@ -159,11 +164,11 @@ export function createDeliveryWorker(deps: {
     );
     // Cut off by shutdown: nothing is recorded, the lease runs out and any instance sends it again.
     if (shutdown.signal.aborted) return;
-    await settleOutcome(row, outcome);
+    await settleOutcome(row, outcome, endpoint.failing_since !== null);
   }
 
-  function start(row: WebhookDeliveryRow): void {
-    const task: Promise<void> = deliver(row)
+  function start(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): void {
+    const task: Promise<void> = deliver(row, endpoint)
       .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
       .finally(() => {
         inFlight.delete(task);
@@ -189,7 +194,12 @@ export function createDeliveryWorker(deps: {
         mode = 'update';
         rows = await repo.claimDue(db, mode, claim);
       }
-      for (const row of rows) start(row);
+      // Each endpoint's row read once per claim (its URL, secrets, whether it was failing).
+      const endpoints = new Map<string, Endpoint | undefined>();
+      for (const id of new Set(rows.map((row) => row.endpoint_id))) {
+        endpoints.set(id, await repo.endpointForDelivery(db, id));
+      }
+      for (const row of rows) start(row, endpoints.get(row.endpoint_id));
       if (rows.length === room) again = true;
     } while (again && !stopping);
   }

@@ -193,6 +193,7 @@ export function endpointForDelivery(db: Db, id: string) {
       'previous_secret_expires_at',
       'allow_private_network',
       'is_active',
+      'failing_since',
     ])
     .where('id', '=', id)
     .executeTakeFirst();
