@@ -182,7 +182,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       webhookWorker = worker;
       services.webhookSubscriptions.onNudge(() => worker.wake());
       // A send's outbox rows are committed when its event is published: deliver them now, not at the next poll.
-      events.subscribe('message.created', () => worker.wake());
+      const subscriptions = services.webhookSubscriptions;
+      events.subscribe('message.created', () => {
+        if (subscriptions.endpointsFor('message.created').length > 0) worker.wake();
+      });
       worker.start();
     }
     revocations = services.revocations;
