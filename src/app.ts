@@ -17,6 +17,7 @@ import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts'
 import { searchRoutes } from './modules/search/search.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
 import { userRoutes } from './modules/users/user.routes.ts';
+import { webhookRoutes } from './modules/webhooks/webhook.routes.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { registerListGuard } from './quotas/list-guard.ts';
 import { registerRealtimeGateway } from './realtime/gateway.ts';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       quickReplies: services.quickReplies,
     });
     await authenticated.register(searchRoutes, { prefix: '/api/search', search: services.search });
+    await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
     await authenticated.register(uploadRoutes, {
       prefix: '/api/upload',
       mediaDir: config.MEDIA_DIR,

@@ -12,6 +12,11 @@ import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
+import {
+  createDeliveryWorker,
+  type DeliveryWorker,
+  type DeliveryWorkerOptions,
+} from './modules/webhooks/webhook-delivery.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { QuotaLimits } from './quotas/limits.ts';
 import { createQuotas, type Quotas } from './quotas/quotas.ts';
@@ -74,6 +79,12 @@ export interface ServerOptions {
   edgeLimits?: Partial<EdgeLimits>;
   /** Per-user and per-address quotas; DEFAULT_QUOTAS unless given (tests make them small). */
   quotas?: Partial<QuotaLimits>;
+  /**
+   * The webhook delivery worker's timings (tests shorten retries and the
+   * timeout); `enabled: false` runs no worker in this instance (the outbox is
+   * still written), as an instance killed before delivering would.
+   */
+  webhookDelivery?: Partial<DeliveryWorkerOptions> & { enabled?: boolean };
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -109,6 +120,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let stateRedis: Redis | undefined;
   let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
+  let webhookWorker: DeliveryWorker | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
@@ -156,7 +168,26 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       redis: stateRedis,
       redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),
       logger,
+      online: (userIds) => bus.presence.filterOnline(userIds),
     });
+    await services.webhookSubscriptions.refresh();
+    if (options.webhookDelivery?.enabled !== false) {
+      const worker = createDeliveryWorker({
+        db: database.db,
+        subscriptions: services.webhookSubscriptions,
+        allowLoopbackHttp: config.DEBUG,
+        logger,
+        options: options.webhookDelivery,
+      });
+      webhookWorker = worker;
+      services.webhookSubscriptions.onNudge(() => worker.wake());
+      // A send's outbox rows are committed when its event is published: deliver them now, not at the next poll.
+      const subscriptions = services.webhookSubscriptions;
+      events.subscribe('message.created', () => {
+        if (subscriptions.endpointsFor('message.created').length > 0) worker.wake();
+      });
+      worker.start();
+    }
     revocations = services.revocations;
     const liveRevocations = revocations;
     await liveRevocations.refresh();
@@ -203,6 +234,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       async close() {
         clearInterval(revocationRefresh);
         await app.close();
+        await webhookWorker?.stop();
         if (stateRedis) await closeStateRedis(stateRedis);
         await database.destroy();
         metrics.close();
@@ -210,6 +242,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     };
   } catch (error) {
     clearInterval(revocationRefresh);
+    await webhookWorker?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);
     await realtime?.close();
     await database.destroy();

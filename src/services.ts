@@ -24,6 +24,8 @@ import { createSearchService } from './modules/search/search.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
+import { createWebhookService } from './modules/webhooks/webhook.service.ts';
+import { createSubscriptions, messageCreatedHook } from './modules/webhooks/webhook-outbox.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
 
@@ -33,6 +35,8 @@ export interface SharedState {
   /** Put before every Redis key, so deployments (and tests) can share one Redis. */
   redisPrefix: string;
   logger: ThrottleLogger;
+  /** The subset of `userIds` online on any instance (the realtime presence); webhooks report it. */
+  online?: ((userIds: readonly string[]) => Promise<readonly string[]>) | undefined;
 }
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -77,6 +81,15 @@ export function createServices(
   });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
+  // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).
+  const webhookSubscriptions = createSubscriptions(db);
+  messages.sendTransaction.onBatch(
+    messageCreatedHook({
+      subscriptions: webhookSubscriptions,
+      online: shared.online ?? (async () => []),
+      baseUrl: config.BASE_URL,
+    }),
+  );
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -97,6 +110,13 @@ export function createServices(
     messages,
     quickReplies: createQuickReplyService({ db, access }),
     search,
+    webhooks: createWebhookService({
+      db,
+      access,
+      subscriptions: webhookSubscriptions,
+      allowLoopbackHttp: config.DEBUG,
+    }),
+    webhookSubscriptions,
     quotas,
   };
 }

@@ -238,6 +238,7 @@ const ROWS: Row[] = [
 
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+  { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
 ];
 
 function outcomeOf(decision: Decision): Outcome {

@@ -117,6 +117,16 @@ for (const dialect of testDialects) {
       assert.equal(response.status, 201);
       return response.body.id as string;
     };
+    // Loopback port 9 refuses at once: deliveries the worker attempts meanwhile fail fast, never leave the machine.
+    const WEBHOOK_URL = 'https://127.0.0.1:9/hooks';
+    const freshWebhook = async () => {
+      const response = await app.client.post('/api/webhooks', {
+        token: tokens.admin,
+        body: { url: WEBHOOK_URL, events: ['message.created'], allow_private_network: true },
+      });
+      assert.equal(response.status, 201);
+      return response.body.id as string;
+    };
 
     const rows: Row[] = [
       // auth
@@ -494,6 +504,36 @@ for (const dialect of testDialects) {
           path: `/api/quick-replies/${await freshReply(FOREIGN_BUYER, 'foreign-reply-secret')}`,
         }),
         expect: x(404, 404, 404, 200),
+      },
+      // webhooks: admins only
+      {
+        name: 'GET /api/webhooks',
+        cell: () => ({ method: 'GET', path: '/api/webhooks' }),
+        expect: x(403, 403, 403, 200),
+      },
+      {
+        name: 'POST /api/webhooks',
+        cell: () => ({
+          method: 'POST',
+          path: '/api/webhooks',
+          body: { url: WEBHOOK_URL, events: ['message.created'], allow_private_network: true },
+        }),
+        expect: x(403, 403, 403, 201),
+      },
+      {
+        name: 'GET /api/webhooks/{id}',
+        cell: async () => ({ method: 'GET', path: `/api/webhooks/${await freshWebhook()}` }),
+        expect: x(403, 403, 403, 200),
+      },
+      {
+        name: 'PATCH /api/webhooks/{id}',
+        cell: async () => ({ method: 'PATCH', path: `/api/webhooks/${await freshWebhook()}`, body: { active: false } }),
+        expect: x(403, 403, 403, 200),
+      },
+      {
+        name: 'DELETE /api/webhooks/{id}',
+        cell: async () => ({ method: 'DELETE', path: `/api/webhooks/${await freshWebhook()}` }),
+        expect: x(403, 403, 403, 200),
       },
     ];
 

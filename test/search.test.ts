@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { migrateDownOne, migrateToLatest } from '../src/db/migrator.ts';
+import { createMigrator, migrateToLatest, unwrapResult } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
 import { findCandidates } from '../src/modules/search/search.repository.ts';
@@ -8,6 +8,8 @@ import { testDialects } from './helpers/databases.ts';
 import { assertError, openConversation, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
+/** The migration the search index's comes after. */
+const BEFORE_SEARCH_INDEX = '20261204140000_conversation_started_by';
 /**
  * Issue 17: full-text search of messages, Chinese included, on every database:
  * two-character Chinese substrings, Latin words and numbers (NFKC, case-folded),
@@ -164,7 +166,9 @@ for (const dialect of testDialects) {
 
     test('messages stored before the index existed are found after the migration', async () => {
       const db = app.server.database.db;
-      assert.deepEqual(await migrateDownOne(db), ['reverted 20261205100000_message_search_terms']);
+      // Back to the schema before the index (later migrations are reverted first, and reapplied below).
+      const reverted = unwrapResult(await createMigrator(db).migrateTo(BEFORE_SEARCH_INDEX));
+      assert.equal(reverted.at(-1), 'reverted 20261205100000_message_search_terms');
       const conversation = await db
         .selectFrom('conversations')
         .selectAll()
@@ -191,7 +195,10 @@ for (const dialect of testDialects) {
         .set({ last_seq: Number(conversation.last_seq) + 1 })
         .where('id', '=', mine)
         .execute();
-      assert.deepEqual(await migrateToLatest(db), ['applied 20261205100000_message_search_terms']);
+      assert.deepEqual(
+        await migrateToLatest(db),
+        reverted.map((line) => line.replace('reverted', 'applied')).reverse(),
+      );
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('旧消息')}`), [old]);
       assert.deepEqual(await found(tokens.b1 as string, 'q=legacy-5150'), [old]);
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('阿莫西林')}`), [ids.amoxicillin]);

@@ -86,6 +86,54 @@ export interface MessageSearchTermsTable {
   conversation_id: string;
 }
 
+/** A webhook endpoint (docs/WEBHOOKS.md). */
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string | null;
+  /** Comma-separated event names. */
+  events: string;
+  secret: string;
+  previous_secret: string | null;
+  /** Unix seconds: the previous secret signs too until then. */
+  previous_secret_expires_at: number | null;
+  allow_private_network: Generated<number>;
+  is_active: Generated<number>;
+  /** Why the system disabled it (an admin's own `active: false` leaves this null). */
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+  /** Milliseconds: the first failure since the last success; null while it succeeds. */
+  failing_since: number | null;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** The webhook outbox: one event for one endpoint, and how its delivery went. Times in milliseconds. */
+export interface WebhookDeliveriesTable {
+  /** Insert order (auto-increment): one conversation's events are delivered in it. */
+  position: Generated<number>;
+  event_id: string;
+  endpoint_id: string;
+  event_type: string;
+  conversation_id: string | null;
+  /** The JSON body sent. */
+  payload: string;
+  status: WebhookDeliveryStatus;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  /** Until then an instance is delivering it; 0 when none. */
+  lease_until: Generated<number>;
+  /** The claiming worker's token while leased. */
+  lease_owner: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  last_duration_ms: number | null;
+  created_at: number;
+  delivered_at: number | null;
+  updated_at: number;
+}
+
 export interface Database {
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
@@ -94,6 +142,8 @@ export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
   quick_replies: QuickRepliesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -102,3 +152,5 @@ export type UserUpdate = Updateable<UsersTable>;
 export type ConversationRow = Selectable<ConversationsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

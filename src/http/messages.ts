@@ -34,6 +34,8 @@ export const MESSAGES = {
   conversation_not_found: { zh: '会话不存在', en: 'Conversation not found' },
   message_not_found: { zh: '消息不存在', en: 'Message not found' },
   quick_reply_not_found: { zh: '快捷回复不存在', en: 'Quick reply not found' },
+  webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
+  webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },
   user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },
   username_taken: { zh: '用户名已被使用', en: 'This username is already taken' },
   username_reserved: {
@@ -58,6 +60,16 @@ export const MESSAGES = {
   },
   not_a_participant: { zh: '你不是该会话的参与者', en: 'You are not a participant of this conversation' },
   quick_reply_limit: { zh: '每个用户最多 10 条快捷回复', en: 'A user can have at most 10 active quick replies' },
+  webhook_limit: { zh: '最多 20 个 Webhook', en: 'At most 20 webhooks can be registered' },
+  webhook_url_invalid: {
+    zh: 'Webhook 地址必须是 https://（DEBUG=True 时可用 http:// 回环地址）',
+    en: 'The webhook URL must be https:// (http:// to loopback only when DEBUG=True)',
+  },
+  webhook_url_refused: {
+    zh: 'Webhook 地址指向不允许的网络（内网、链路本地或元数据地址）',
+    en: 'The webhook URL points to a network it may not reach (private, link-local or metadata address)',
+  },
+  webhook_url_unresolvable: { zh: 'Webhook 地址的主机名无法解析', en: "The webhook URL's host name does not resolve" },
   wrong_old_password: { zh: '原密码错误', en: 'The old password is wrong' },
   old_password_required: {
     zh: '修改自己的密码需要提供原密码',

@@ -141,6 +141,7 @@ export function openApiOptions(
         { name: 'uploads', description: 'Images and files to send in messages' },
         { name: 'media', description: 'Stored files (avatars and uploads)' },
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
+        { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
       ],
       components: {
         securitySchemes: {

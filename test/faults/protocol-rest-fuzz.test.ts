@@ -114,17 +114,31 @@ for (const dialect of testDialects) {
         headers: { authorization: `Bearer ${token('b1')}` },
       });
       const uploaded = ((await upload.json()) as { url: string }).url;
+      const webhooks: string[] = [];
+      for (const description of ['one', 'two']) {
+        const created = await app.client.post('/api/webhooks', {
+          token: token('a1'),
+          body: {
+            url: 'https://127.0.0.1:9/hooks',
+            events: ['message.created'],
+            description,
+            allow_private_network: true,
+          },
+        });
+        webhooks.push(created.body.id);
+      }
       pools = {
         users: Object.keys(issued),
         conversations,
         messages,
         replies,
         media: [new URL(uploaded).pathname.slice('/api/media/'.length)],
+        webhooks,
       };
     });
     after(() => app.close());
 
-    /** Undo what an admin may do to the callers (and m1, b1's partner) between operations: deactivate, delete, demote. */
+    /** Undo what an admin may do to the callers (and m1, b1's partner) between operations: deactivate, delete, demote, revoke. */
     async function restoreCallers(): Promise<void> {
       for (const id of ['b1', 'a1', 'm1']) {
         await app.server.database.db
@@ -133,6 +147,9 @@ for (const dialect of testDialects) {
           .where('id', '=', id)
           .execute();
       }
+      // A deactivation or password change ended their sessions: fresh tokens, so every operation is tried signed in.
+      tokens.participant = await app.tokenFor('b1', 'buyer');
+      tokens.admin = await app.tokenFor('a1', 'admin');
     }
 
     function build(gen: Generator, op: Operation, caller: 'participant' | 'admin', index: number): Sent {

@@ -61,6 +61,8 @@ export const ACTIONS = [
   'quick_reply.create',
   /** Everything, everywhere: every message and status event, every conversation and user listed. */
   'realtime.watch_all',
+  /** Register, change, test and remove webhook endpoints, and read their deliveries. */
+  'webhook.manage',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -197,6 +199,7 @@ const RULES: Record<Action, Rule> = {
   'quick_reply.create': (caller) => (isAdmin(caller) ? forbidden() : allowed),
 
   'realtime.watch_all': adminOnly,
+  'webhook.manage': adminOnly,
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

@@ -114,6 +114,7 @@ export interface IdPools {
   messages: string[];
   replies: string[];
   media: string[];
+  webhooks: string[];
 }
 
 export class Generator {
@@ -179,7 +180,9 @@ export class Generator {
           ? this.pools.messages
           : name.includes('repl')
             ? this.pools.replies
-            : this.pools.users;
+            : name.includes('webhook')
+              ? this.pools.webhooks
+              : this.pools.users;
     if (pool.length > 0 && this.chance(0.6)) return this.pick(pool);
     const any = [...this.pools.users, ...this.pools.conversations, ...this.pools.messages, ...this.pools.replies];
     if (any.length > 0 && this.chance(0.3)) return this.pick(any);
@@ -301,7 +304,9 @@ export class Generator {
         ? 'message'
         : template.includes('/quick-replies/{id}')
           ? 'reply'
-          : 'user';
+          : template.includes('/webhooks/{id}')
+            ? 'webhook'
+            : 'user';
     return this.id(kind, schema);
   }
 

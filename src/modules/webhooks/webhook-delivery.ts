@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { isMysql } from '../../db/dialect.ts';
+import type { Database, WebhookDeliveryRow } from '../../db/types.ts';
+import * as repo from './webhook.repository.ts';
+import type { Subscriptions } from './webhook-outbox.ts';
+import { sendSigned } from './webhook-sender.ts';
+import { type ResolveHost, resolveHost } from './webhook-url.ts';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export interface DeliveryWorkerOptions {
+  /** The wait before each retry; after the last, the delivery is failed (about 20 h in all). */
+  retryDelaysMs: readonly number[];
+  /** A receiver that has not answered by then failed this attempt. */
+  timeoutMs: number;
+  /** How often due rows are looked for without a nudge (retries, other instances' events). */
+  pollMs: number;
+  /** How long a claimed row is this instance's; past it, another instance may take it over. */
+  leaseMs: number;
+  /** At most this many deliveries in flight per instance. */
+  maxInFlight: number;
+  /** An endpoint failing without one success for this long is disabled. */
+  disableAfterMs: number;
+  pruneEveryMs: number;
+  keepDeliveredMs: number;
+  keepFailedMs: number;
+}
+
+export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
+  retryDelaysMs: [5 * SECOND, 30 * SECOND, 2 * MINUTE, 10 * MINUTE, HOUR, 6 * HOUR, 12 * HOUR],
+  timeoutMs: 10 * SECOND,
+  pollMs: SECOND,
+  leaseMs: MINUTE,
+  maxInFlight: 64,
+  disableAfterMs: DAY,
+  pruneEveryMs: HOUR,
+  keepDeliveredMs: 7 * DAY,
+  keepFailedMs: 30 * DAY,
+};
+
+/** How long a closing instance lets its deliveries in flight finish before cutting them off. */
+export const SHUTDOWN_GRACE_MS = 2_000;
+
+export interface DeliveryLogger {
+  warn(details: object, message: string): void;
+}
+
+/** ±20 %, so endpoints that failed together do not all come back at once. */
+const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+/**
+ * Delivers the webhook outbox (docs/WEBHOOKS.md, "Delivery"): claims due rows
+ * (leased, so instances share the work without sending one event twice at a
+ * time), POSTs each signed, and records the outcome: 2xx delivered; 410
+ * disables the endpoint; anything else is retried with backoff and jitter,
+ * then failed. Nudged after a local commit, polls for the rest. `stop` takes
+ * no new rows and waits for the ones in flight.
+ */
+export function createDeliveryWorker(deps: {
+  db: Kysely<Database>;
+  subscriptions: Subscriptions;
+  allowLoopbackHttp: boolean;
+  logger: DeliveryLogger;
+  resolve?: ResolveHost | undefined;
+  options?: Partial<DeliveryWorkerOptions> | undefined;
+}) {
+  const { db, subscriptions, allowLoopbackHttp, logger } = deps;
+  const resolve = deps.resolve ?? resolveHost;
+  const options = { ...DELIVERY_DEFAULTS, ...deps.options };
+  // SKIP LOCKED where the server has it (MySQL 8, MariaDB 10.6+); learnt from the first claim's answer.
+  let mode: repo.ClaimMode = isMysql(db) ? 'skip-locked' : 'update';
+  const owner = randomUUID();
+  const inFlight = new Set<Promise<void>>();
+  const shutdown = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopping = false;
+  let pruning: Promise<void> | undefined;
+
+  async function settleOutcome(
+    row: WebhookDeliveryRow,
+    outcome: Awaited<ReturnType<typeof sendSigned>>,
+    wasFailing: boolean,
+  ) {
+    const now = Date.now();
+    const attempts = Number(row.attempts) + 1;
+    const recorded = {
+      attempts,
+      last_status_code: outcome.status ?? null,
+      last_error: outcome.error ?? null,
+      last_duration_ms: outcome.durationMs,
+      updated_at: now,
+    };
+    const status = outcome.status;
+    if (status !== undefined && status >= 200 && status < 300) {
+      await repo.settleDelivery(db, row.position, owner, { ...recorded, status: 'delivered', delivered_at: now });
+      if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
+      return;
+    }
+    if (status === 410) {
+      await repo.settleDelivery(db, row.position, owner, {
+        ...recorded,
+        status: 'failed',
+        last_error: 'the receiver answered 410 Gone; the endpoint was disabled',
+      });
+      await repo.disableEndpoint(db, row.endpoint_id, 'The receiver answered 410 Gone', now);
+      await subscriptions.refresh();
+      return;
+    }
+    if (recorded.last_error === null) recorded.last_error = `the receiver answered ${status}`;
+    const retryIn = options.retryDelaysMs[attempts - 1];
+    await repo.settleDelivery(
+      db,
+      row.position,
+      owner,
+      retryIn === undefined
+        ? { ...recorded, status: 'failed' }
+        : { ...recorded, status: 'pending', next_attempt_at: now + jitter(retryIn) },
+    );
+    const failingSince = await repo.markEndpointFailing(db, row.endpoint_id, now);
+    if (now - failingSince >= options.disableAfterMs) {
+      await repo.disableEndpoint(
+        db,
+        row.endpoint_id,
+        `Every delivery failed for ${Math.round((now - failingSince) / HOUR)} hours (last: ${recorded.last_error})`.slice(
+          0,
+          200,
+        ),
+        now,
+      );
+      await subscriptions.refresh();
+    }
+  }
+
+  type Endpoint = NonNullable<Awaited<ReturnType<typeof repo.endpointForDelivery>>>;
+
+  async function deliver(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): Promise<void> {
+    if (!endpoint?.is_active) {
+      await repo.settleDelivery(db, row.position, owner, {});
+      return;
+    }
+    const secrets = [endpoint.secret];
+    const previousUntil = endpoint.previous_secret_expires_at;
+    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > Date.now()) {
+      secrets.push(endpoint.previous_secret);
+    }
+    const outcome = await sendSigned(
+      {
+        url: endpoint.url,
+        eventId: row.event_id,
+        body: row.payload,
+        secrets,
+        policy: { allowLoopbackHttp, allowPrivateNetwork: Boolean(endpoint.allow_private_network) },
+      },
+      options.timeoutMs,
+      resolve,
+      shutdown.signal,
+    );
+    // Cut off by shutdown: nothing is recorded, the lease runs out and any instance sends it again.
+    if (shutdown.signal.aborted) return;
+    await settleOutcome(row, outcome, endpoint.failing_since !== null);
+  }
+
+  function start(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): void {
+    const task: Promise<void> = deliver(row, endpoint)
+      .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
+      .finally(() => {
+        inFlight.delete(task);
+        wake();
+      });
+    inFlight.add(task);
+  }
+
+  async function claimRound(): Promise<void> {
+    do {
+      again = false;
+      await subscriptions.refreshIfStale();
+      const room = options.maxInFlight - inFlight.size;
+      if (room <= 0 || stopping) return;
+      const now = Date.now();
+      const claim = { endpointIds: subscriptions.active(), now, limit: room, owner, leaseUntil: now + options.leaseMs };
+      let rows: WebhookDeliveryRow[];
+      try {
+        rows = await repo.claimDue(db, mode, claim);
+      } catch (error) {
+        if (mode !== 'skip-locked' || (error as { code?: string }).code !== 'ER_PARSE_ERROR') throw error;
+        logger.warn({ err: error }, 'this MySQL/MariaDB has no SKIP LOCKED: webhook rows are claimed with an UPDATE');
+        mode = 'update';
+        rows = await repo.claimDue(db, mode, claim);
+      }
+      // Each endpoint's row read once per claim (its URL, secrets, whether it was failing).
+      const endpoints = new Map<string, Endpoint | undefined>();
+      for (const id of new Set(rows.map((row) => row.endpoint_id))) {
+        endpoints.set(id, await repo.endpointForDelivery(db, id));
+      }
+      for (const row of rows) start(row, endpoints.get(row.endpoint_id));
+      if (rows.length === room) again = true;
+    } while (again && !stopping);
+  }
+
+  function schedule(): void {
+    clearTimeout(timer);
+    if (!stopping) timer = setTimeout(wake, options.pollMs);
+  }
+
+  function wake(): void {
+    if (stopping) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    running = claimRound()
+      .catch((error: unknown) => logger.warn({ err: error }, 'webhook claim failed'))
+      .finally(() => {
+        running = undefined;
+        if (again) wake();
+        else schedule();
+      });
+  }
+
+  async function prune(): Promise<void> {
+    const now = Date.now();
+    await repo.pruneDeliveries(db, now - options.keepDeliveredMs, now - options.keepFailedMs);
+  }
+
+  return {
+    start(): void {
+      wake();
+      pruneTimer = setInterval(() => {
+        pruning ??= prune()
+          .catch((error: unknown) => logger.warn({ err: error }, 'webhook prune failed'))
+          .finally(() => {
+            pruning = undefined;
+          });
+      }, options.pruneEveryMs);
+      pruneTimer.unref();
+    },
+    /** Look for due rows now (after a local commit wrote some). */
+    wake,
+    prune,
+    /**
+     * Takes no new rows; lets the deliveries in flight finish for up to
+     * `graceMs`, then cuts the rest off (their leases run out and they are
+     * sent again: at least once).
+     */
+    async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+      stopping = true;
+      clearTimeout(timer);
+      clearInterval(pruneTimer);
+      await running;
+      await pruning;
+      let grace: NodeJS.Timeout | undefined;
+      const cut = new Promise<void>((resolve) => {
+        grace = setTimeout(() => {
+          shutdown.abort();
+          resolve();
+        }, graceMs);
+      });
+      await Promise.race([Promise.all([...inFlight]), cut]);
+      clearTimeout(grace);
+      if (shutdown.signal.aborted) await Promise.all([...inFlight]);
+    },
+  };
+}
+export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;

@@ -1,0 +1,177 @@
+import type { Insertable, Kysely, Transaction } from 'kysely';
+import type { Database, WebhookDeliveriesTable } from '../../db/types.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import { toAbsoluteUrl } from '../../lib/media-url.ts';
+import type { StoredMessage } from '../messages/send-transaction.ts';
+import * as repo from './webhook.repository.ts';
+
+/** How often an instance reads the endpoint list again (changes made through another instance). */
+export const SUBSCRIPTION_REFRESH_MS = 5_000;
+/** How long the send transaction waits for presence before saying "offline" (a push rather than none). */
+export const PRESENCE_WAIT_MS = 250;
+
+/**
+ * Which active endpoints subscribe to which event, kept in memory so a send
+ * with no subscriber costs nothing: refreshed at once after a change through
+ * this instance, and every SUBSCRIPTION_REFRESH_MS for the others'.
+ */
+export function createSubscriptions(db: Kysely<Database>) {
+  let byEvent = new Map<string, string[]>();
+  let active: string[] = [];
+  let loaded = 0;
+  const nudged: (() => void)[] = [];
+  return {
+    /** Tells the delivery worker that rows were committed (it polls anyway; this is for latency). */
+    nudge(): void {
+      for (const listener of nudged) listener();
+    },
+    onNudge(listener: () => void): void {
+      nudged.push(listener);
+    },
+    async refresh(): Promise<void> {
+      const rows = await repo.activeSubscriptions(db);
+      const next = new Map<string, string[]>();
+      for (const row of rows) {
+        for (const event of row.events.split(',')) next.set(event, [...(next.get(event) ?? []), row.id]);
+      }
+      byEvent = next;
+      active = rows.map((row) => row.id);
+      loaded = Date.now();
+    },
+    async refreshIfStale(maxAgeMs = SUBSCRIPTION_REFRESH_MS): Promise<void> {
+      if (Date.now() - loaded >= maxAgeMs) await this.refresh();
+    },
+    endpointsFor(event: string): readonly string[] {
+      return byEvent.get(event) ?? [];
+    },
+    /** Every active endpoint (the workers deliver to these). */
+    active(): readonly string[] {
+      return active;
+    },
+  };
+}
+export type Subscriptions = ReturnType<typeof createSubscriptions>;
+
+/** The body a receiver gets: Standard Webhooks' recommended `{type, timestamp, data}`. */
+export function eventBody(type: string, at: Date, data: unknown): string {
+  return JSON.stringify({ type, timestamp: at.toISOString(), data });
+}
+
+export function newEventId(): string {
+  return `evt_${uuidv7()}`;
+}
+
+/** One outbox row per subscribed endpoint for one event. */
+export function outboxRows(
+  endpointIds: readonly string[],
+  event: { id: string; type: string; conversationId: string | null; body: string; now: number },
+): Insertable<WebhookDeliveriesTable>[] {
+  return endpointIds.map((endpointId) => ({
+    event_id: event.id,
+    endpoint_id: endpointId,
+    event_type: event.type,
+    conversation_id: event.conversationId,
+    payload: event.body,
+    status: 'pending' as const,
+    next_attempt_at: event.now,
+    created_at: event.now,
+    updated_at: event.now,
+  }));
+}
+
+export interface MessageOutboxDependencies {
+  subscriptions: Subscriptions;
+  /** The subset of `userIds` online anywhere (the realtime presence). */
+  online: (userIds: readonly string[]) => Promise<readonly string[]>;
+  baseUrl: string;
+}
+
+async function onlineWithin(
+  online: MessageOutboxDependencies['online'],
+  userIds: readonly string[],
+): Promise<ReadonlySet<string>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<readonly string[]>((resolve) => {
+    timer = setTimeout(() => resolve([]), PRESENCE_WAIT_MS);
+  });
+  try {
+    return new Set(await Promise.race([online(userIds).catch(() => []), timeout]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The send transaction's batch hook (CONTRIBUTING, recipe 3): `message.created`
+ * rows for every message of the batch and subscribed endpoint, in one
+ * multi-row insert. With no subscriber it returns before any statement.
+ * The recipient, their unread count after this message and whether they are
+ * online are read now, so the event says what was true at commit.
+ */
+export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOutboxDependencies) {
+  return async (trx: Transaction<Database>, stored: readonly StoredMessage[]): Promise<void> => {
+    const endpointIds = subscriptions.endpointsFor('message.created');
+    if (endpointIds.length === 0) return;
+    const conversationIds = [...new Set(stored.map((entry) => entry.message.conversation_id))];
+    const conversations = await trx
+      .selectFrom('conversations')
+      .select(['id', 'participant1_id', 'participant2_id', 'participant1_unread', 'participant2_unread'])
+      .where('id', 'in', conversationIds)
+      .execute();
+    const byId = new Map(conversations.map((row) => [row.id, row]));
+    const recipientOf = (entry: StoredMessage) => {
+      const row = byId.get(entry.message.conversation_id);
+      if (!row) return undefined;
+      const first = entry.message.sender_id !== row.participant1_id;
+      return { id: first ? row.participant1_id : row.participant2_id, key: `${row.id}:${first ? 1 : 2}` };
+    };
+    const recipients = [...new Set(stored.map((entry) => recipientOf(entry)?.id).filter((id) => id !== undefined))];
+    const onlineNow = await onlineWithin(online, recipients);
+    // The counts read are after the whole batch: a message's own count leaves out the later ones of the batch.
+    const unreadAfter = new Map<string, number>();
+    for (const row of conversations) {
+      unreadAfter.set(`${row.id}:1`, Number(row.participant1_unread));
+      unreadAfter.set(`${row.id}:2`, Number(row.participant2_unread));
+    }
+    const now = Date.now();
+    const at = new Date(now);
+    const rows: Insertable<WebhookDeliveriesTable>[] = [];
+    for (const entry of [...stored].reverse()) {
+      const recipient = recipientOf(entry);
+      if (!recipient) continue;
+      const unread = unreadAfter.get(recipient.key) ?? 0;
+      unreadAfter.set(recipient.key, Math.max(0, unread - 1));
+      const { message } = entry;
+      const body = eventBody('message.created', at, {
+        message: {
+          id: message.id,
+          conversation_id: message.conversation_id,
+          seq: Number(message.seq),
+          sender_id: message.sender_id,
+          content:
+            message.message_type === 'text'
+              ? message.content
+              : (toAbsoluteUrl(message.content, baseUrl) ?? message.content),
+          message_type: message.message_type,
+          filename: message.filename,
+          client_msg_id: message.client_msg_id,
+          created_at: Number(message.created_at),
+        },
+        recipient_id: recipient.id,
+        recipient_online: onlineNow.has(recipient.id),
+        recipient_unread: unread,
+      });
+      rows.push(
+        ...outboxRows(endpointIds, {
+          id: newEventId(),
+          type: 'message.created',
+          conversationId: message.conversation_id,
+          body,
+          now,
+        }),
+      );
+    }
+    rows.reverse();
+    await repo.insertDeliveries(trx, rows);
+  };
+}

@@ -1,0 +1,249 @@
+import type { Insertable, Kysely, Transaction, Updateable } from 'kysely';
+import type {
+  Database,
+  WebhookDeliveriesTable,
+  WebhookDeliveryRow,
+  WebhookEndpointRow,
+  WebhookEndpointsTable,
+} from '../../db/types.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export function listEndpoints(db: Db): Promise<WebhookEndpointRow[]> {
+  return db.selectFrom('webhook_endpoints').selectAll().orderBy('created_at').orderBy('id').execute();
+}
+
+export function findEndpoint(db: Db, id: string): Promise<WebhookEndpointRow | undefined> {
+  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function countEndpoints(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('webhook_endpoints')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+export async function insertEndpoint(db: Db, row: Insertable<WebhookEndpointsTable>): Promise<void> {
+  await db.insertInto('webhook_endpoints').values(row).execute();
+}
+
+export async function updateEndpoint(db: Db, id: string, changes: Updateable<WebhookEndpointsTable>): Promise<void> {
+  await db.updateTable('webhook_endpoints').set(changes).where('id', '=', id).execute();
+}
+
+/** Whether a row was deleted. */
+export async function deleteEndpoint(db: Db, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('webhook_endpoints').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** The active endpoints and their events: what the outbox records for. */
+export function activeSubscriptions(db: Db): Promise<{ id: string; events: string }[]> {
+  return db.selectFrom('webhook_endpoints').select(['id', 'events']).where('is_active', '=', 1).execute();
+}
+
+/** One multi-row insert: the whole batch's outbox rows in one statement. */
+export async function insertDeliveries(db: Db, rows: readonly Insertable<WebhookDeliveriesTable>[]): Promise<void> {
+  if (rows.length > 0)
+    await db
+      .insertInto('webhook_deliveries')
+      .values([...rows])
+      .execute();
+}
+
+export async function deleteDeliveriesOf(db: Db, endpointId: string): Promise<void> {
+  await db.deleteFrom('webhook_deliveries').where('endpoint_id', '=', endpointId).execute();
+}
+
+/**
+ * Pending rows due now whose endpoint is active and that no earlier pending
+ * row of the same conversation and endpoint holds back, in insert order.
+ */
+function dueQuery(db: Db, endpointIds: readonly string[], now: number, limit: number) {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .where('d.status', '=', 'pending')
+    .where('d.next_attempt_at', '<=', now)
+    .where('d.lease_until', '<=', now)
+    .where('d.endpoint_id', 'in', [...endpointIds])
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('webhook_deliveries as p')
+            .select('p.position')
+            .whereRef('p.endpoint_id', '=', 'd.endpoint_id')
+            .whereRef('p.conversation_id', '=', 'd.conversation_id')
+            .where('p.status', '=', 'pending')
+            .whereRef('p.position', '<', 'd.position'),
+        ),
+      ),
+    )
+    .orderBy('d.position')
+    .limit(limit);
+}
+
+/**
+ * How instances claim rows without taking the same one: `skip-locked` (MySQL
+ * 8, MariaDB 10.6+) selects `FOR UPDATE SKIP LOCKED` and leases what it got;
+ * `update` leases with one UPDATE whose own condition re-checks the lease
+ * (SQLite, where a statement is atomic and one writer runs at a time, and
+ * older MySQL/MariaDB without SKIP LOCKED), then reads back what it leased.
+ */
+export type ClaimMode = 'skip-locked' | 'update';
+
+/** Leases up to `limit` due rows to `owner` until `leaseUntil` and answers them, in insert order. */
+export async function claimDue(
+  db: Kysely<Database>,
+  mode: ClaimMode,
+  claim: { endpointIds: readonly string[]; now: number; limit: number; owner: string; leaseUntil: number },
+): Promise<WebhookDeliveryRow[]> {
+  const { endpointIds, now, limit, owner, leaseUntil } = claim;
+  if (endpointIds.length === 0) return [];
+  if (mode === 'skip-locked') {
+    return db.transaction().execute(async (trx) => {
+      const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
+      if (rows.length === 0) return [];
+      await trx
+        .updateTable('webhook_deliveries')
+        .set({ lease_until: leaseUntil, lease_owner: owner })
+        .where(
+          'position',
+          'in',
+          rows.map((row) => row.position),
+        )
+        .execute();
+      return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
+    });
+  }
+  // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
+  const chosen = db
+    .selectFrom(dueQuery(db, endpointIds, now, limit).select('d.position').as('due'))
+    .select('due.position');
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ lease_until: leaseUntil, lease_owner: owner })
+    .where('position', 'in', chosen)
+    .where('status', '=', 'pending')
+    .where('lease_until', '<=', now)
+    .execute();
+  return db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('lease_owner', '=', owner)
+    .where('lease_until', '=', leaseUntil)
+    .where('status', '=', 'pending')
+    .orderBy('position')
+    .execute();
+}
+
+/** Records an attempt's outcome, if the row is still leased to `owner` (else another worker took it over). */
+export async function settleDelivery(
+  db: Db,
+  position: number,
+  owner: string,
+  changes: Updateable<WebhookDeliveriesTable>,
+): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ ...changes, lease_until: 0, lease_owner: null })
+    .where('position', '=', position)
+    .where('lease_owner', '=', owner)
+    .execute();
+}
+
+export async function markEndpointSucceeding(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({ failing_since: null })
+    .where('id', '=', id)
+    .where('failing_since', 'is not', null)
+    .execute();
+}
+
+/** Notes a failure; answers since when the endpoint has been failing (ms). */
+export async function markEndpointFailing(db: Db, id: string, now: number): Promise<number> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({ failing_since: now })
+    .where('id', '=', id)
+    .where('failing_since', 'is', null)
+    .execute();
+  const row = await db.selectFrom('webhook_endpoints').select('failing_since').where('id', '=', id).executeTakeFirst();
+  return row?.failing_since === null || row === undefined ? now : Number(row.failing_since);
+}
+
+export async function disableEndpoint(db: Db, id: string, reason: string, now: number): Promise<void> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({ is_active: 0, disabled_reason: reason, updated_at: Math.floor(now / 1000) })
+    .where('id', '=', id)
+    .execute();
+}
+
+export function endpointForDelivery(db: Db, id: string) {
+  return db
+    .selectFrom('webhook_endpoints')
+    .select([
+      'id',
+      'url',
+      'secret',
+      'previous_secret',
+      'previous_secret_expires_at',
+      'allow_private_network',
+      'is_active',
+      'failing_since',
+    ])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Deletes delivered rows older than `deliveredBefore`, failed ones last touched before `failedBefore`. */
+export async function pruneDeliveries(db: Db, deliveredBefore: number, failedBefore: number): Promise<number> {
+  const delivered = await db
+    .deleteFrom('webhook_deliveries')
+    .where('status', '=', 'delivered')
+    .where('delivered_at', '<', deliveredBefore)
+    .executeTakeFirst();
+  const failed = await db
+    .deleteFrom('webhook_deliveries')
+    .where('status', '=', 'failed')
+    .where('updated_at', '<', failedBefore)
+    .executeTakeFirst();
+  // Rows an instance wrote for an endpoint deleted meanwhile (its list was up to 5 s old).
+  const orphans = await db
+    .deleteFrom('webhook_deliveries')
+    .where('endpoint_id', 'not in', db.selectFrom('webhook_endpoints').select('id'))
+    .executeTakeFirst();
+  return Number(delivered.numDeletedRows) + Number(failed.numDeletedRows) + Number(orphans.numDeletedRows);
+}
+
+export function deliveriesOf(db: Db, endpointId: string, status: string | undefined, limit: number) {
+  let query = db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('endpoint_id', '=', endpointId)
+    .orderBy('position', 'desc')
+    .limit(limit);
+  if (status !== undefined) query = query.where('status', '=', status as WebhookDeliveryRow['status']);
+  return query.execute();
+}
+
+export function findDelivery(db: Db, endpointId: string, eventId: string) {
+  return db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('endpoint_id', '=', endpointId)
+    .where('event_id', '=', eventId)
+    .executeTakeFirst();
+}
+
+/** Makes a delivery due now with a fresh retry schedule. */
+export async function requeueDelivery(db: Db, position: number, now: number): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: now, lease_until: 0, lease_owner: null, updated_at: now })
+    .where('position', '=', position)
+    .execute();
+}

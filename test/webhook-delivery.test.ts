@@ -1,0 +1,480 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
+import { uuidv7 } from '../src/lib/ids.ts';
+import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
+import { findUserById } from '../src/modules/users/user.repository.ts';
+import { type ClaimMode, claimDue } from '../src/modules/webhooks/webhook.repository.ts';
+import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
+import { createSubscriptions, messageCreatedHook, outboxRows } from '../src/modules/webhooks/webhook-outbox.ts';
+import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
+import { until } from './helpers/polling.ts';
+import { openConversation, sendText } from './helpers/rest.ts';
+import { createTestServices } from './helpers/services.ts';
+import { startTestApp, type TestApp } from './helpers/test-app.ts';
+import { insertTestUser } from './helpers/users.ts';
+import { type Received, type Receiver, startReceiver } from './helpers/webhook-receiver.ts';
+
+interface Delivery {
+  event_id: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+}
+
+interface MessageCreated {
+  type: string;
+  timestamp: string;
+  data: {
+    message: { id: string; conversation_id: string; seq: number; sender_id: string; content: string };
+    recipient_id: string;
+    recipient_online: boolean;
+    recipient_unread: number;
+  };
+}
+
+const TIMEOUT_MS = 400;
+const FAST = { retryDelaysMs: [100, 200, 400, 800, 1600, 3200], timeoutMs: TIMEOUT_MS, pollMs: 50 };
+
+const bodies = (received: readonly Received[]) => received.map((entry) => JSON.parse(entry.body) as MessageCreated);
+const messagesIn = (received: readonly Received[]) =>
+  bodies(received).filter((body) => body.type === 'message.created');
+
+for (const dialect of testDialects) {
+  describe(`webhook delivery (${dialect.name})`, () => {
+    let app: TestApp;
+    let tokens: Record<string, string>;
+    let receiver: Receiver;
+
+    before(async () => {
+      app = await startTestApp(dialect, { env: { DEBUG: 'True' }, server: { webhookDelivery: FAST } });
+      const [admin, b1, b2, m1] = await Promise.all([
+        app.addUser('a1', 'admin'),
+        app.addUser('b1', 'buyer'),
+        app.addUser('b2', 'buyer'),
+        app.addUser('m1', 'merchant'),
+      ]);
+      tokens = { admin, b1, b2, m1 } as Record<string, string>;
+      receiver = await startReceiver();
+    });
+    after(async () => {
+      await app.close();
+      await receiver.stop();
+    });
+
+    /** Registers `url` for `events`; removed again when `work` ends, so tests do not see each other's events. */
+    async function withEndpoint(
+      url: string,
+      events: string[],
+      work: (endpoint: { id: string; secret: string }) => Promise<void>,
+    ) {
+      const created = await app.client.post('/api/webhooks', { token: tokens.admin, body: { url, events } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      try {
+        await work(created.body);
+      } finally {
+        await app.client.delete(`/api/webhooks/${created.body.id}`, { token: tokens.admin });
+      }
+    }
+    const deliveries = async (id: string, status?: string) =>
+      (
+        await app.client.get<Delivery[]>(`/api/webhooks/${id}/deliveries${status ? `?status=${status}` : ''}`, {
+          token: tokens.admin,
+        })
+      ).body;
+
+    test('message.created arrives signed (verified with standardwebhooks), with the recipient and their unread count', async () => {
+      const local = await startReceiver();
+      try {
+        await withEndpoint(local.url, ['message.created'], async ({ id, secret }) => {
+          const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+          const first = await sendText(app, tokens.b1 as string, conversation, 'hello');
+          const second = await sendText(app, tokens.b1 as string, conversation, 'again');
+          await local.waitFor((all) => all.length >= 2, 'two events');
+          const verifier = new Webhook(secret);
+          const verified = local.received.map(
+            (entry) => verifier.verify(entry.body, entry.headers as Record<string, string>) as MessageCreated,
+          );
+          assert.deepEqual(
+            verified.map((body) => [body.type, body.data.message.id, body.data.message.content, body.data.message.seq]),
+            [
+              ['message.created', first.id, 'hello', first.seq],
+              ['message.created', second.id, 'again', second.seq],
+            ],
+          );
+          assert.deepEqual(
+            verified.map((body) => [body.data.recipient_id, body.data.recipient_online, body.data.recipient_unread]),
+            [
+              ['m1', false, 1],
+              ['m1', false, 2],
+            ],
+          );
+          // A tampered body or another secret does not verify.
+          const [entry] = local.received as [Received];
+          assert.throws(() => verifier.verify(`${entry.body} `, entry.headers as Record<string, string>));
+          assert.throws(() =>
+            new Webhook(newWebhookSecret()).verify(entry.body, entry.headers as Record<string, string>),
+          );
+          assert.match(String(entry.headers['webhook-id']), /^evt_[0-9a-f-]{36}$/);
+          const log = await until(
+            () => deliveries(id, 'delivered'),
+            (rows) => rows.length === 2,
+            'both delivered',
+          );
+          assert.deepEqual(
+            log.map((row) => [row.event_type, row.attempts, row.last_status_code]),
+            [
+              ['message.created', 1, 200],
+              ['message.created', 1, 200],
+            ],
+          );
+          // The recipient online at commit time is reported as such.
+          const socket = await app.connect('m1', tokens.m1 as string);
+          try {
+            await sendText(app, tokens.b1 as string, conversation, 'seen live');
+            await local.waitFor((all) => all.length >= 3, 'third event');
+            const third = bodies(local.received)[2] as MessageCreated;
+            assert.deepEqual([third.data.recipient_online, third.data.recipient_unread], [true, 3]);
+          } finally {
+            socket.close();
+          }
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('the test call sends a signed ping', async () => {
+      const local = await startReceiver();
+      try {
+        await withEndpoint(local.url, ['message.created'], async ({ id, secret }) => {
+          const ping = await app.client.post(`/api/webhooks/${id}/test`, { token: tokens.admin });
+          assert.equal(ping.status, 202, JSON.stringify(ping.body));
+          await local.waitFor((all) => all.length >= 1, 'ping');
+          const [entry] = local.received as [Received];
+          const body = new Webhook(secret).verify(
+            entry.body,
+            entry.headers as Record<string, string>,
+          ) as MessageCreated;
+          assert.equal(body.type, 'ping');
+          assert.equal(entry.headers['webhook-id'], ping.body.event_id);
+          const log = await until(
+            () => deliveries(id),
+            (rows) => rows.length === 1 && rows[0]?.status === 'delivered',
+            'ping delivered',
+          );
+          assert.equal(log[0]?.event_type, 'ping');
+          // After a rotation both secrets verify (two signatures) for 24 h.
+          const rotated = await app.client.patch(`/api/webhooks/${id}`, {
+            token: tokens.admin,
+            body: { rotate_secret: true },
+          });
+          await app.client.post(`/api/webhooks/${id}/test`, { token: tokens.admin });
+          await local.waitFor((all) => all.length >= 2, 'second ping');
+          const [, again] = local.received as [Received, Received];
+          assert.equal(String(again.headers['webhook-signature']).split(' ').length, 2);
+          for (const key of [secret, rotated.body.secret as string]) {
+            new Webhook(key).verify(again.body, again.headers as Record<string, string>);
+          }
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('500 then 200: retried with the same webhook-id until delivered', async () => {
+      const local = await startReceiver();
+      local.respondWith((_request, index) => (index < 2 ? 500 : 200));
+      try {
+        await withEndpoint(local.url, ['message.created'], async ({ id }) => {
+          const ping = await app.client.post(`/api/webhooks/${id}/test`, { token: tokens.admin });
+          await local.waitFor((all) => all.length >= 3, 'three attempts');
+          assert.deepEqual(
+            local.received.map((entry) => entry.headers['webhook-id']),
+            [ping.body.event_id, ping.body.event_id, ping.body.event_id],
+          );
+          const log = await until(
+            () => deliveries(id),
+            (rows) => rows[0]?.status === 'delivered',
+            'delivered after retries',
+          );
+          assert.deepEqual([log[0]?.attempts, log[0]?.last_status_code], [3, 200]);
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('410 disables the endpoint with a reason; the delivery is failed', async () => {
+      const local = await startReceiver();
+      local.respondWith(() => 410);
+      try {
+        await withEndpoint(local.url, ['message.created'], async ({ id }) => {
+          await app.client.post(`/api/webhooks/${id}/test`, { token: tokens.admin });
+          const endpoint = await until(
+            async () => (await app.client.get(`/api/webhooks/${id}`, { token: tokens.admin })).body,
+            (body) => body.active === false,
+            'endpoint disabled',
+          );
+          assert.match(endpoint.disabled_reason, /410/);
+          const log = await until(
+            () => deliveries(id),
+            (rows) => rows[0]?.status === 'failed',
+            'delivery failed',
+          );
+          assert.deepEqual([log[0]?.attempts, log[0]?.last_status_code], [1, 410]);
+          // Sends no longer queue anything for it.
+          const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+          await sendText(app, tokens.b1 as string, conversation, 'after 410');
+          assert.equal((await deliveries(id)).length, 1);
+          // Re-enabled by the admin, it gets the retried event.
+          local.respondWith(() => 200);
+          const enabled = await app.client.patch(`/api/webhooks/${id}`, {
+            token: tokens.admin,
+            body: { active: true },
+          });
+          assert.equal(enabled.body.disabled_reason, null);
+          const retried = await app.client.post(`/api/webhooks/${id}/deliveries/${log[0]?.event_id}/retry`, {
+            token: tokens.admin,
+          });
+          assert.equal(retried.status, 202, JSON.stringify(retried.body));
+          await until(
+            () => deliveries(id),
+            (rows) => rows[0]?.status === 'delivered',
+            'retried delivery delivered',
+          );
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('a receiver that does not answer within the timeout is retried', async () => {
+      const local = await startReceiver();
+      local.respondWith((_request, index) => (index === 0 ? 'hang' : 200));
+      try {
+        await withEndpoint(local.url, ['message.created'], async ({ id }) => {
+          await app.client.post(`/api/webhooks/${id}/test`, { token: tokens.admin });
+          await local.waitFor((all) => all.length >= 2, 'second attempt');
+          const [first, second] = local.received as [Received, Received];
+          assert.ok(second.at - first.at >= TIMEOUT_MS, `retried after ${second.at - first.at} ms`);
+          const log = await until(
+            () => deliveries(id),
+            (rows) => rows[0]?.status === 'delivered',
+            'delivered',
+          );
+          assert.equal(log[0]?.attempts, 2);
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('receiver down for a while, then back: everything arrives, in order per conversation', async () => {
+      await withEndpoint(receiver.url, ['message.created'], async ({ id }) => {
+        await receiver.stop();
+        const one = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+        const two = await openConversation(app, tokens.b2 as string, 'b2', 'm1');
+        const sent: string[] = [];
+        for (let i = 0; i < 4; i += 1) {
+          sent.push((await sendText(app, tokens.b1 as string, one, `one ${i}`)).id);
+          sent.push((await sendText(app, tokens.m1 as string, two, `two ${i}`)).id);
+        }
+        await until(
+          () => deliveries(id, 'pending'),
+          (rows) => rows.some((row) => row.attempts >= 2),
+          'failed attempts while down',
+        );
+        await receiver.start();
+        await receiver.waitFor((all) => new Set(messagesIn(all).map((b) => b.data.message.id)).size >= 8, 'all eight');
+        const arrived = messagesIn(receiver.received);
+        assert.deepEqual(new Set(arrived.map((body) => body.data.message.id)), new Set(sent));
+        for (const conversation of [one, two]) {
+          const seqs = arrived
+            .filter((body) => body.data.message.conversation_id === conversation)
+            .map((body) => body.data.message.seq);
+          assert.deepEqual(
+            seqs,
+            [...seqs].sort((a, b) => a - b),
+            `order in ${conversation}`,
+          );
+        }
+      });
+    });
+
+    test('an instance that stops before delivering: its committed events are delivered by another', async () => {
+      const local = await startReceiver();
+      try {
+        await withEndpoint(local.url, ['message.created'], async () => {
+          // Started after the endpoint exists, so it records for it; it runs no delivery worker.
+          const silent = await startTestApp(dialect, {
+            env: { DEBUG: 'True' },
+            sharedDatabase: app.scratch.urlString,
+            server: { webhookDelivery: { enabled: false } },
+          });
+          let sent: { id: string };
+          try {
+            const token = await silent.addUser('b3', 'buyer');
+            const conversation = await openConversation(silent, token, 'b3', 'm1');
+            sent = await sendText(silent, token, conversation, 'from the silent one');
+          } finally {
+            await silent.close();
+          }
+          await local.waitFor(
+            (all) => messagesIn(all).some((body) => body.data.message.id === sent.id),
+            'delivered by the other instance',
+          );
+        });
+      } finally {
+        await local.stop();
+      }
+    });
+
+    test('two instances delivering from one database: every event once, in order per conversation', async () => {
+      const local = await startReceiver();
+      let other: TestApp | undefined;
+      try {
+        await withEndpoint(local.url, ['message.created'], async () => {
+          // Started after the endpoint exists: an instance learns of another's change within SUBSCRIPTION_REFRESH_MS.
+          other = await startTestApp(dialect, {
+            env: { DEBUG: 'True' },
+            sharedDatabase: app.scratch.urlString,
+            server: { webhookDelivery: FAST },
+          });
+          const second = other;
+          const conversations = await Promise.all([
+            openConversation(app, tokens.b1 as string, 'b1', 'm1'),
+            openConversation(app, tokens.b2 as string, 'b2', 'm1'),
+          ]);
+          const sent: string[] = [];
+          await Promise.all(
+            conversations.map(async (conversation, c) => {
+              const token = (c === 0 ? tokens.b1 : tokens.b2) as string;
+              for (let i = 0; i < 10; i += 1) {
+                const via = i % 2 === 0 ? app : second;
+                sent.push((await sendText(via, token, conversation, `m ${c} ${i}`)).id);
+              }
+            }),
+          );
+          await local.waitFor(
+            (all) => sent.every((id) => messagesIn(all).some((body) => body.data.message.id === id)),
+            'all twenty',
+          );
+          const ids = local.received.map((entry) => String(entry.headers['webhook-id']));
+          assert.equal(new Set(ids).size, ids.length, 'no event delivered twice');
+          for (const conversation of conversations) {
+            const seqs = messagesIn(local.received)
+              .filter((body) => body.data.message.conversation_id === conversation)
+              .map((body) => body.data.message.seq);
+            assert.deepEqual(
+              seqs,
+              [...seqs].sort((a, b) => a - b),
+            );
+          }
+        });
+      } finally {
+        await other?.close();
+        await local.stop();
+      }
+    });
+  });
+
+  describe(`webhook outbox in the send transaction (${dialect.name})`, () => {
+    let scratch: ScratchDatabase;
+    let handle: DatabaseHandle;
+
+    before(async () => {
+      scratch = await dialect.create();
+      handle = openDatabase(scratch.url);
+      await migrateToLatest(handle.db);
+      await insertTestUser(handle.db, 'b1', 'buyer');
+      await insertTestUser(handle.db, 'm1', 'merchant');
+    });
+    after(async () => {
+      await handle.destroy();
+      await scratch.drop();
+    });
+
+    test('a send that rolls back leaves no event; one that commits leaves exactly its own', async () => {
+      const conversation = { id: uuidv7(), participant1_id: 'b1', participant2_id: 'm1' };
+      await insertConversation(handle.db, { ...conversation, created_at: 1, updated_at: 1 });
+      await handle.db
+        .insertInto('webhook_endpoints')
+        .values({
+          id: 'hook-1',
+          url: 'https://93.184.216.34/hooks',
+          description: null,
+          events: 'message.created',
+          secret: newWebhookSecret(),
+          previous_secret: null,
+          previous_secret_expires_at: null,
+          disabled_reason: null,
+          created_at: 1,
+          updated_at: 1,
+          failing_since: null,
+        })
+        .execute();
+      const subscriptions = createSubscriptions(handle.db);
+      await subscriptions.refresh();
+      const { messages } = createTestServices(handle.db, { batching: { maxConcurrent: 1, maxBatch: 64 } });
+      messages.sendTransaction.onBatch(
+        messageCreatedHook({ subscriptions, online: async () => [], baseUrl: 'http://chat.test' }),
+      );
+      const refusal = new Error('refused after the outbox row was written');
+      messages.sendTransaction.onBatch(async (_trx, stored) => {
+        if (stored.some((entry) => entry.message.content === 'roll back')) throw refusal;
+      });
+      const buyer = await findUserById(handle.db, 'b1');
+      assert.ok(buyer);
+      const origin = { skipConnectionId: null, echoToSender: true };
+      const kept = await messages.send(buyer, { conversation_id: conversation.id, content: 'kept' }, origin);
+      await assert.rejects(
+        messages.send(buyer, { conversation_id: conversation.id, content: 'roll back' }, origin),
+        (error) => error === refusal,
+      );
+      const rows = await handle.db.selectFrom('webhook_deliveries').select(['payload', 'endpoint_id']).execute();
+      assert.equal(rows.length, 1);
+      const body = JSON.parse(rows[0]?.payload as string) as MessageCreated;
+      assert.equal(body.data.message.id, kept.message.id);
+      assert.equal(rows[0]?.endpoint_id, 'hook-1');
+    });
+
+    const modes: ClaimMode[] = dialect.name === 'mysql' ? ['skip-locked', 'update'] : ['update'];
+    for (const mode of modes) {
+      test(`claims (${mode}): concurrent claimers get disjoint rows; a pending earlier event of a conversation holds back the later`, async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        const rows = [];
+        for (let c = 0; c < 6; c += 1) {
+          for (let i = 0; i < 3; i += 1) {
+            rows.push(
+              ...outboxRows(['hook-1'], {
+                id: `evt_${mode}_${c}_${i}`,
+                type: 'ping',
+                conversationId: `conv-${c}`,
+                body: '{}',
+                now,
+              }),
+            );
+          }
+        }
+        for (const row of rows) await handle.db.insertInto('webhook_deliveries').values(row).execute();
+        const claim = (owner: string) =>
+          claimDue(handle.db, mode, { endpointIds: ['hook-1'], now, limit: 10, owner, leaseUntil: now + 60_000 });
+        const [a, b] = await Promise.all([claim('A'), claim('B')]);
+        const events = [...a, ...b].map((row) => row.event_id);
+        assert.equal(new Set(events).size, events.length, 'no row leased twice');
+        // Only the first event of each conversation is due: the others wait for it.
+        assert.deepEqual(
+          events.sort(),
+          Array.from({ length: 6 }, (_, c) => `evt_${mode}_${c}_0`),
+        );
+        assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
+      });
+    }
+  });
+}
