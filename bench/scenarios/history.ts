@@ -11,8 +11,9 @@ import {
   seedMessages,
 } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
-import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
+import { Histogram, round } from '../lib/histogram.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
+import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
 import type { FloorRun } from './results.ts';
 
 /**
@@ -26,16 +27,6 @@ import type { FloorRun } from './results.ts';
  */
 
 const PAGE_SIZE = 50;
-
-interface LoadResult {
-  completed: number;
-  errors: number;
-  firstErrors: string[];
-  statuses: Record<string, number>;
-  windowMs: number;
-  latency: HistogramData;
-  loopDelay: { p99: number; max: number };
-}
 
 async function seed(ctx: BenchContext): Promise<SeededConversation> {
   if (ctx.shared.history) return ctx.shared.history as SeededConversation;

@@ -10,7 +10,8 @@ import { DEFAULT_QUOTAS } from '../../src/quotas/limits.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { insertConversations, insertUsers, seedMessages } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
-import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
+import { Histogram, round } from '../lib/histogram.ts';
+import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
 
 /**
  * Expensive lists under attack (issue 12, item 3). The messages table holds
@@ -26,16 +27,6 @@ import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
  */
 
 const P99_GOAL_MS = 100;
-
-interface LoadResult {
-  completed: number;
-  errors: number;
-  firstErrors: string[];
-  statuses: Record<string, number>;
-  windowMs: number;
-  latency: HistogramData;
-  loopDelay: { p99: number; max: number };
-}
 
 interface Seeded {
   attackerConversation: string;

@@ -2,6 +2,7 @@ import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { insertConversations, insertUsers } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
 
 /**
  * REST baseline: requests/s of an authenticated GET /api/conversations/ (a
@@ -9,16 +10,6 @@ import { Histogram, round } from '../lib/histogram.ts';
  * hello world, both driven by the same raw keep-alive HTTP generator with
  * the same number of connections.
  */
-
-interface LoadResult {
-  completed: number;
-  errors: number;
-  firstErrors: string[];
-  statuses: Record<string, number>;
-  windowMs: number;
-  latency: import('../lib/histogram.ts').HistogramData;
-  loopDelay: { p99: number; max: number };
-}
 
 export async function runRest(ctx: BenchContext): Promise<void> {
   const plan = ctx.plan.rest;

@@ -6,8 +6,9 @@ import { SEARCH_CAP } from '../../src/modules/search/search.service.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
-import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
+import { Histogram, round } from '../lib/histogram.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
+import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
 import type { FloorRun } from './results.ts';
 
 /**
@@ -41,16 +42,6 @@ const PHRASES = [
 ];
 const RARE = '阿莫西林';
 const RARE_COUNT = 10;
-
-interface LoadResult {
-  completed: number;
-  errors: number;
-  firstErrors: string[];
-  statuses: Record<string, number>;
-  windowMs: number;
-  latency: HistogramData;
-  loopDelay: { p99: number; max: number };
-}
 
 interface Seeded {
   focus: string;

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { nowMs, sleepUntil } from '../lib/clock.ts';
-import { Histogram } from '../lib/histogram.ts';
+import { Histogram, type HistogramData } from '../lib/histogram.ts';
 import { readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
 
 /**
@@ -10,6 +10,18 @@ import { readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
  * an HTTP client library, so the generator takes less of the machine from
  * the server it measures.
  */
+
+/** What one run reports to the scenario that started it. */
+export interface HttpLoadResult {
+  completed: number;
+  errors: number;
+  firstErrors: string[];
+  statuses: Record<string, number>;
+  bytes: number;
+  windowMs: number;
+  latency: HistogramData;
+  loopDelay: { p99: number; max: number };
+}
 
 interface RunArgs {
   host: string;
@@ -40,7 +52,7 @@ interface ConnectionState {
   sentAt: number;
 }
 
-async function run(args: RunArgs) {
+async function run(args: RunArgs): Promise<HttpLoadResult> {
   const requests = args.requests.map((r) => buildRequest(args.host, args.port, r.path, r.headers));
   const window = { from: args.startAt + args.warmupMs, to: args.startAt + args.warmupMs + args.durationMs };
   const latency = new Histogram();
