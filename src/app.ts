@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -9,6 +10,7 @@ import { trustedOrigins } from './http/credentials.ts';
 import type { EdgeLimits } from './http/edge-limits.ts';
 import { createHttpApp } from './http/http-app.ts';
 import { authRoutes, publicAuthRoutes, wsTicketRoutes } from './modules/auth/auth.routes.ts';
+import { consoleRoutes } from './modules/console/console.routes.ts';
 import { conversationRoutes } from './modules/conversations/conversation.routes.ts';
 import { mediaRoutes } from './modules/media/media.routes.ts';
 import { uploadRoutes } from './modules/media/upload.routes.ts';
@@ -37,9 +39,14 @@ export interface AppDependencies {
   metrics?: Metrics;
   /** Header, body-rate and per-address connection limits (EDGE_LIMITS in production; tests shorten them). */
   edgeLimits?: EdgeLimits;
+  /** The built web console (packages/console/dist unless given; tests point it elsewhere). */
+  consoleDir?: string;
   /** The deployment's shared-state Redis (REDIS_URL set): per-address counts of new sockets live there. */
   stateRedis?: Redis;
 }
+
+/** Where `npm run console:build` writes the web console. */
+export const CONSOLE_DIST = join(import.meta.dirname, '..', 'packages', 'console', 'dist');
 
 /**
  * The composition root of the HTTP application: the shared Fastify set-up
@@ -61,6 +68,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     ...(deps.readiness ?? []),
   ];
   await app.register(systemRoutes, { prefix: '/api', title: config.APP_TITLE, version: config.APP_VERSION, readiness });
+  await app.register(consoleRoutes, { distDir: deps.consoleDir ?? CONSOLE_DIST });
   await app.register(mediaRoutes, { prefix: '/api/media', mediaDir: config.MEDIA_DIR });
   const secureCookies = config.BASE_URL.startsWith('https:');
   await app.register(publicAuthRoutes, { prefix: '/api/auth', auth: services.auth, secureCookies });

@@ -85,6 +85,8 @@ export interface ServerOptions {
    * still written), as an instance killed before delivering would.
    */
   webhookDelivery?: Partial<DeliveryWorkerOptions> & { enabled?: boolean };
+  /** The built web console's folder (packages/console/dist unless given; a test of the unbuilt page points elsewhere). */
+  consoleDir?: string;
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -208,6 +210,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       metrics,
       edgeLimits: { ...EDGE_LIMITS, ...options.edgeLimits },
       ...(stateRedis ? { stateRedis } : {}),
+      ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
     });
     // A keep-alive socket busy when closing starts is not idle then, so the server
     // would wait for it until keepAliveTimeout (72 s): answers sent while closing

@@ -105,6 +105,7 @@ export function createServices(
       revocations,
       events,
       platformApiKey: config.PLATFORM_API_KEY,
+      demoSignIn: config.DEBUG,
     }),
     conversations,
     messages,

@@ -4,25 +4,7 @@ import { uuidv7 } from '../lib/ids.ts';
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
 import { defaultAvatarPath } from '../modules/media/avatars.ts';
-
-interface DemoUser {
-  id: string;
-  username: string;
-  role: UsersTable['role'];
-  description: string;
-  password?: string;
-}
-
-/** The seed document's demo marketplace: pharmacies buying from pharmaceutical companies. */
-export const DEMO_USERS: readonly DemoUser[] = [
-  { id: 'a2', username: 'admin', role: 'admin', description: '系统管理员', password: 'admin123' },
-  { id: 'p1', username: '平台客服', role: 'service', description: '平台客服，工作日 9:00-18:00' },
-  { id: 'b1', username: '仁和大药房', role: 'buyer', description: '连锁药店采购' },
-  { id: 'b2', username: '康宁药店', role: 'buyer', description: '社区药店' },
-  { id: 'm1', username: '华润医药', role: 'merchant', description: '医药批发' },
-  { id: 'm2', username: '国药控股', role: 'merchant', description: '医药流通' },
-  { id: 'm3', username: '九州通医药', role: 'merchant', description: '医药电商' },
-];
+import { DEMO_USERS } from '../modules/users/demo-users.ts';
 
 const QUICK_REPLIES: Record<Exclude<UsersTable['role'], 'admin'>, readonly string[]> = {
   buyer: ['请问这个药品有货吗？', '能否开具发票？', '大概什么时候发货？'],

@@ -1,5 +1,7 @@
 import {
   ApiKeyHeaders,
+  DemoLoginBody,
+  DemoUserList,
   LoginBody,
   OAuth2PasswordForm,
   PlatformTokenBody,
@@ -23,7 +25,7 @@ interface CookieOptions {
 }
 
 export interface PublicAuthRouteDependencies extends CookieOptions {
-  auth: Pick<AuthService, 'login' | 'platformToken'>;
+  auth: Pick<AuthService, 'login' | 'platformToken' | 'demoUsers' | 'demoLogin'>;
 }
 
 export interface AuthRouteDependencies extends CookieOptions {
@@ -93,6 +95,40 @@ export const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthRouteDependen
       },
     );
   });
+
+  // The console's one-click sign-in (DEBUG=True only; a 404 otherwise, as if these routes did not exist).
+  app.get(
+    '/demo-users',
+    {
+      schema: {
+        tags,
+        operationId: 'listDemoUsers',
+        summary: 'DEBUG=True only: the seeded demo users one may sign in as without a password (404 otherwise)',
+        security: [],
+        response: { 200: DemoUserList, ...errorResponses(404, 503) },
+      },
+    },
+    async () => auth.demoUsers(),
+  );
+
+  app.post(
+    '/demo-login',
+    {
+      schema: {
+        tags,
+        operationId: 'demoLogin',
+        summary: 'DEBUG=True only: sign in as a seeded demo user without a password; also sets the access_token cookie',
+        security: [],
+        body: DemoLoginBody,
+        response: { 200: TokenResponse, ...errorResponses(403, 404, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { issued, user } = await auth.demoLogin(request.body.user_id);
+      setTokenCookie(reply, issued);
+      return { access_token: issued.token, token_type: 'bearer' as const, user };
+    },
+  );
 
   app.post(
     '/token',

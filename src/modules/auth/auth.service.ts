@@ -5,6 +5,7 @@ import type { Database } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import { forbidden, notFound, tooMany, unauthorized } from '../../lib/errors.ts';
 import { verifyPassword } from '../../lib/password.ts';
+import { DEMO_USERS } from '../users/demo-users.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { LoginThrottle } from './login-throttle.ts';
@@ -19,6 +20,8 @@ export interface AuthServiceDeps {
   revocations: SessionRevocations;
   events: EventPublisher;
   platformApiKey: string;
+  /** DEBUG=True: the seeded demo users may sign in without a password (the console's one-click pick). */
+  demoSignIn: boolean;
 }
 
 /** Compares secrets in constant time whatever their lengths. */
@@ -42,6 +45,7 @@ export function createAuthService({
   revocations,
   events,
   platformApiKey,
+  demoSignIn,
 }: AuthServiceDeps) {
   async function tokenFor(userId: string) {
     const user = await findUserById(db, userId);
@@ -98,6 +102,26 @@ export function createAuthService({
       const [user] = await users.ensure({ users: [{ id, ...profile }] });
       if (!user) throw notFound('user_not_found');
       if (user.role === 'admin') throw forbidden();
+      if (user.status !== 'active') throw forbidden('user_inactive');
+      return tokenFor(user.id);
+    },
+
+    /** DEBUG=True only (else a 404, as if the route did not exist): the demo users one may sign in as. */
+    async demoUsers() {
+      if (!demoSignIn) throw notFound('route_not_found');
+      const rows = await Promise.all(DEMO_USERS.map((demo) => findUserById(db, demo.id)));
+      return rows.filter((row) => row?.status === 'active').map((row) => users.toUser(row as NonNullable<typeof row>));
+    },
+
+    /**
+     * DEBUG=True only: a token for a seeded demo user, no password asked. Only
+     * the demo ids, so a development server that also holds real accounts
+     * never hands those out.
+     */
+    async demoLogin(userId: string) {
+      if (!demoSignIn) throw notFound('route_not_found');
+      const user = DEMO_USERS.some((demo) => demo.id === userId) ? await findUserById(db, userId) : undefined;
+      if (!user) throw notFound('user_not_found');
       if (user.status !== 'active') throw forbidden('user_inactive');
       return tokenFor(user.id);
     },

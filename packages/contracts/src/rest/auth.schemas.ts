@@ -65,6 +65,24 @@ export const TokenResponse = Type.Object(
 );
 export type TokenResponse = Static<typeof TokenResponse>;
 
+/** DEBUG=True only: sign in as one of the seeded demo users without a password (the console's one-click pick). */
+export const DemoLoginBody = Type.Object(
+  { user_id: IdParam },
+  {
+    additionalProperties: false,
+    title: 'DemoLoginBody',
+    description: 'The id of a seeded demo user (`npm run setup` seeds them)',
+    examples: [{ user_id: 'b1' }],
+  },
+);
+export type DemoLoginBody = Static<typeof DemoLoginBody>;
+
+export const DemoUserList = Type.Array(User, {
+  title: 'DemoUserList',
+  description: 'The seeded demo users that exist and are active, in the seed order',
+});
+export type DemoUserList = Static<typeof DemoUserList>;
+
 /** The host platform may mint tokens for chat roles only, never for admins. */
 export const PlatformTokenBody = Type.Object(
   {
