@@ -15,6 +15,7 @@ const USAGE = `First-time set-up of a fresh clone.
 Usage:
   npm run setup
 
+(npm run setup first builds the web console, packages/console, into its dist/.)
 Writes .env from .env.example if .env does not exist (with a freshly generated
 JWT secret and the embedded database at data/chat.db), then migrates the
 database to head and seeds the demo data. Safe to run again: seeding is
@@ -91,7 +92,9 @@ runCommand({
       await migrateToLatest(db, (line) => console.log(line));
       console.log('Schema at head.');
       await seedDemoData(db, (line) => console.log(line));
-      console.log(`\nReady. Start with: npm start   (API docs: ${config.BASE_URL}/api/docs; admin / admin123)`);
+      console.log(
+        `\nReady. Start with: npm start   (console: ${config.BASE_URL}/console/; API docs: ${config.BASE_URL}/api/docs; admin / admin123)`,
+      );
     });
   },
 });

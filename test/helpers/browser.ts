@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /**
  * A real browser for tests: Debian's Chromium driven by playwright-core.
@@ -39,6 +39,11 @@ export interface BrowserSession {
   /** Saves a screenshot of the page under SCREENSHOT_DIR and returns its path. */
   screenshot(page: Page, name: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/** Chromium for several isolated contexts (browser.newContext(): each its own cookies and storage, as two people). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
 
 /** Chromium with a fresh profile (no cache, cookies or preflight cache from an earlier run). */

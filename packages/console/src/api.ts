@@ -1,0 +1,86 @@
+import { type components, createRestClient, type RestClient } from '@cs-chat/sdk/rest';
+import { shallowRef } from 'vue';
+
+export type User = components['schemas']['User'];
+export type Conversation = components['schemas']['Conversation'];
+export type Message = components['schemas']['Message'];
+export type QuickReply = components['schemas']['QuickReply'];
+export type Role = User['role'];
+
+/** The console is served by the chat server itself: the API is on this origin. */
+export const baseUrl = location.origin;
+
+/** Who is signed in in this tab (sessionStorage: two tabs may be two users, as in a demo). */
+export interface Session {
+  token: string;
+  user: User;
+}
+
+const SESSION_KEY = 'console.session';
+
+function storedSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(SESSION_KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const session = shallowRef<Session | null>(storedSession());
+
+export function signedIn(value: Session | null): void {
+  if (value) sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(SESSION_KEY);
+  session.value = value;
+}
+
+/** The REST client of the session's user (the SDK's: typed paths and answers). */
+export function rest(): RestClient {
+  return createRestClient({ baseUrl, token: () => session.value?.token ?? '' });
+}
+
+/** A public client (sign-in). */
+export const publicRest = createRestClient({ baseUrl });
+
+/** The server's human message of a failed call (`detail`, in the UI's language when it sent Accept-Language). */
+export function detailOf(error: unknown, response?: Response): string {
+  if (error && typeof error === 'object' && 'detail' in error && typeof error.detail === 'string') return error.detail;
+  return response ? `HTTP ${response.status}` : String(error);
+}
+
+/** The other participant of a conversation, seen by `me`. */
+export function partnerOf(conversation: Conversation, me: string): User | null {
+  return conversation.participant1_id === me ? conversation.participant2 : conversation.participant1;
+}
+
+export function unreadFor(conversation: Conversation, me: string): number {
+  return conversation.participant1_id === me ? conversation.participant1_unread : conversation.participant2_unread;
+}
+
+/**
+ * Uploads an image or a file (multipart, field `file`); the server decides
+ * the kind from the bytes, the console only picks the endpoint.
+ */
+export async function upload(file: File): Promise<{ url: string; filename: string; file_type: 'image' | 'file' }> {
+  const kind = file.type.startsWith('image/') ? 'image' : 'file';
+  const form = new FormData();
+  form.append('file', file);
+  const response = await fetch(`${baseUrl}/api/upload/${kind}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${session.value?.token ?? ''}` },
+    body: form,
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(detailOf(body, response));
+  return body;
+}
+
+export function formatTime(seconds: number | null | undefined, locale: string): string {
+  if (!seconds) return '';
+  const date = new Date(seconds * 1000);
+  const sameDay = date.toDateString() === new Date().toDateString();
+  return sameDay
+    ? date.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleDateString(locale, { month: 'short', day: 'numeric' });
+}

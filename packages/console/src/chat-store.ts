@@ -1,0 +1,273 @@
+import type { MessageEvent } from '@cs-chat/contracts/ws/protocol';
+import { type ConnectionState, RealtimeClient, SendError } from '@cs-chat/sdk/realtime';
+import { computed, reactive, ref, shallowReactive } from 'vue';
+import { baseUrl, type Conversation, detailOf, type Message, rest, session, type User } from './api.ts';
+
+/** A message as the console shows it: a send of this tab is shown at once, then confirmed by its ack. */
+export interface ChatMessage extends Message {
+  pending?: boolean;
+  failed?: string;
+}
+
+const HISTORY_PAGE = 50;
+const TYPING_SHOWN_MS = 5000;
+
+/** The server's preview of a last message (docs/API.md, Conversation.last_message). */
+function preview(message: Pick<Message, 'content' | 'message_type'>): string {
+  if (message.message_type === 'image') return '[图片]';
+  if (message.message_type === 'file') return '[文件]';
+  return message.content.slice(0, 100);
+}
+
+/**
+ * One signed-in user's conversations and their messages, kept live by the
+ * SDK's RealtimeClient (which reconnects, catches up by seq and resends until
+ * acknowledged): the chat view and the admin monitor both read it.
+ */
+export function createChatStore(me: User) {
+  const isAdmin = me.role === 'admin';
+  const api = rest();
+  const client = new RealtimeClient({ baseUrl, userId: me.id, token: () => session.value?.token ?? '' });
+  const conversations = ref<Conversation[]>([]);
+  /** Histories loaded so far, by conversation id, in seq order. */
+  const histories = shallowReactive(new Map<string, ChatMessage[]>());
+  const selectedId = ref<string | null>(null);
+  const connection = ref<ConnectionState>('connecting');
+  /** Who is typing where: conversation id → user id. */
+  const typing = reactive(new Map<string, string>());
+  const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const online = reactive(new Set<string>());
+  const error = ref<string | null>(null);
+
+  const selected = computed(() => conversations.value.find((c) => c.id === selectedId.value) ?? null);
+
+  function setHistory(conversationId: string, list: ChatMessage[]): void {
+    histories.set(
+      conversationId,
+      [...list].sort((a, b) => a.seq - b.seq),
+    );
+  }
+
+  function unreadKey(conversation: Conversation): 'participant1_unread' | 'participant2_unread' | null {
+    if (conversation.participant1_id === me.id) return 'participant1_unread';
+    if (conversation.participant2_id === me.id) return 'participant2_unread';
+    return null;
+  }
+
+  async function loadConversations(): Promise<void> {
+    const {
+      data,
+      error: failure,
+      response,
+    } = await api.GET('/api/conversations/', {
+      params: { query: { page_size: 100 } },
+    });
+    if (!data) {
+      error.value = detailOf(failure, response);
+      return;
+    }
+    conversations.value = data.results;
+    // Live from the last message each had: the client catches up anything after it on every reconnection.
+    for (const conversation of data.results) client.watch(conversation.id, conversation.last_seq);
+  }
+
+  async function refreshConversation(id: string): Promise<void> {
+    const { data } = await api.GET('/api/conversations/{id}', { params: { path: { id } } });
+    if (!data) return;
+    conversations.value = conversations.value.map((c) => (c.id === id ? data : c));
+  }
+
+  /** Marks the other side's messages read (REST: sure, unlike the best-effort frame); admins never mark. */
+  async function markRead(conversationId: string): Promise<void> {
+    const conversation = conversations.value.find((c) => c.id === conversationId);
+    const key = conversation && unreadKey(conversation);
+    if (!conversation || !key || isAdmin) return;
+    conversation[key] = 0;
+    await api.PUT('/api/conversations/{id}/messages/read-all', { params: { path: { id: conversationId }, query: {} } });
+  }
+
+  async function select(conversationId: string): Promise<void> {
+    selectedId.value = conversationId;
+    if (!histories.has(conversationId)) {
+      const {
+        data,
+        error: failure,
+        response,
+      } = await api.GET('/api/conversations/{id}/messages', {
+        params: { path: { id: conversationId }, query: { order: 'desc', page_size: HISTORY_PAGE } },
+      });
+      if (!data) {
+        error.value = detailOf(failure, response);
+        return;
+      }
+      // Live messages that came in while the page loaded are kept; the page wins for the rest.
+      const live = histories.get(conversationId) ?? [];
+      const ids = new Set(data.results.map((m) => m.id));
+      setHistory(conversationId, [...data.results, ...live.filter((m) => !ids.has(m.id))]);
+    }
+    const conversation = selected.value;
+    const key = conversation && unreadKey(conversation);
+    if (conversation && key && conversation[key] > 0) await markRead(conversationId);
+  }
+
+  /** A message stored by anyone (live or caught up): into its history, its conversation's preview and unread count. */
+  function received(message: Message): void {
+    const history = histories.get(message.conversation_id);
+    if (history && !history.some((m) => m.id === message.id))
+      setHistory(message.conversation_id, [...history, message]);
+    const conversation = conversations.value.find((c) => c.id === message.conversation_id);
+    if (!conversation) {
+      void loadConversations(); // a conversation someone just opened with us
+      return;
+    }
+    conversation.last_message = preview(message);
+    conversation.last_message_time = message.created_at;
+    conversation.last_seq = Math.max(conversation.last_seq, message.seq);
+    conversations.value = [conversation, ...conversations.value.filter((c) => c !== conversation)];
+    const key = unreadKey(conversation);
+    if (key && message.sender_id !== me.id) {
+      if (selectedId.value === message.conversation_id && document.visibilityState === 'visible')
+        void markRead(message.conversation_id);
+      else conversation[key] += 1;
+    }
+    if (message.sender_id !== me.id) typing.delete(message.conversation_id);
+  }
+
+  async function send(content: string, messageType: Message['message_type'] = 'text'): Promise<void> {
+    const conversationId = selectedId.value;
+    if (!conversationId) return;
+    const clientMsgId = crypto.randomUUID();
+    const history = histories.get(conversationId) ?? [];
+    const draft: ChatMessage = {
+      id: `pending-${clientMsgId}`,
+      conversation_id: conversationId,
+      sender_id: me.id,
+      sender: me,
+      content,
+      message_type: messageType,
+      is_read: false,
+      created_at: Math.floor(Date.now() / 1000),
+      seq: Number.MAX_SAFE_INTEGER,
+      client_msg_id: clientMsgId,
+      filename: null,
+      pending: true,
+    };
+    setHistory(conversationId, [...history, draft]);
+    const replace = (patch: Partial<ChatMessage>) => {
+      const list = histories.get(conversationId) ?? [];
+      setHistory(
+        conversationId,
+        list.map((m) => (m.client_msg_id === clientMsgId && m.sender_id === me.id ? { ...m, ...patch } : m)),
+      );
+    };
+    try {
+      const ack = await client.send(conversationId, content, { message_type: messageType, client_msg_id: clientMsgId });
+      // The stored form (absolute media URL, file name) is the server's: read it back for media.
+      if (messageType === 'text') replace({ id: ack.id, seq: ack.seq, pending: false });
+      else {
+        const { data } = await api.GET('/api/conversations/{id}/messages', {
+          params: { path: { id: conversationId }, query: { after_seq: ack.seq - 1, limit: 1 } },
+        });
+        const stored = data?.results.find((m) => m.id === ack.id);
+        replace(stored ? { ...stored, pending: false } : { id: ack.id, seq: ack.seq, pending: false });
+      }
+      received({ ...draft, id: ack.id, seq: ack.seq });
+    } catch (failure) {
+      replace({ pending: false, failed: failure instanceof SendError ? failure.message : String(failure) });
+    }
+  }
+
+  let typingSentAt = 0;
+  /** Tells the other side we type (at most every 3 s), or that we stopped. */
+  function typed(isTyping: boolean): void {
+    const conversationId = selectedId.value;
+    if (!conversationId || isAdmin) return;
+    const now = Date.now();
+    if (isTyping && now - typingSentAt < 3000) return;
+    typingSentAt = isTyping ? now : 0;
+    client.typing(conversationId, isTyping);
+  }
+
+  async function deleteMessage(message: Message): Promise<string | null> {
+    const { error: failure, response } = await api.DELETE('/api/messages/{id}', {
+      params: { path: { id: message.id } },
+    });
+    if (!response.ok) return detailOf(failure, response);
+    removed(message.conversation_id, message.id);
+    return null;
+  }
+
+  function removed(conversationId: string, id: string): void {
+    const history = histories.get(conversationId);
+    if (history)
+      setHistory(
+        conversationId,
+        history.filter((m) => m.id !== id),
+      );
+    void refreshConversation(conversationId);
+  }
+
+  client.on('state', ({ state }) => {
+    connection.value = state;
+  });
+  client.on('message', (event: MessageEvent) => {
+    const { type: _type, timestamp: _timestamp, ...message } = event;
+    received(message);
+  });
+  client.on('message_deleted', ({ conversation_id, id }) => removed(conversation_id, id));
+  client.on('read', ({ conversation_id, reader_id }) => {
+    const history = histories.get(conversation_id);
+    if (reader_id !== me.id && history)
+      setHistory(
+        conversation_id,
+        history.map((m) => (m.sender_id === me.id && !m.is_read ? { ...m, is_read: true } : m)),
+      );
+  });
+  client.on('typing', ({ conversation_id, user_id, is_typing }) => {
+    clearTimeout(typingTimers.get(conversation_id));
+    if (!is_typing || user_id === me.id) {
+      typing.delete(conversation_id);
+      return;
+    }
+    typing.set(conversation_id, user_id);
+    typingTimers.set(
+      conversation_id,
+      setTimeout(() => typing.delete(conversation_id), TYPING_SHOWN_MS),
+    );
+  });
+  client.on('online_users', ({ users }) => {
+    online.clear();
+    for (const id of users) online.add(id);
+  });
+  client.on('status', ({ user_id, status }) => {
+    if (status === 'online') online.add(user_id);
+    else online.delete(user_id);
+  });
+  client.on('unauthorized', () => {
+    error.value = 'unauthorized';
+  });
+
+  return {
+    me,
+    conversations,
+    histories,
+    selectedId,
+    selected,
+    connection,
+    typing,
+    online,
+    error,
+    async start() {
+      client.connect();
+      await loadConversations();
+    },
+    stop: () => client.close(),
+    loadConversations,
+    select,
+    send,
+    typed,
+    deleteMessage,
+  };
+}
+
+export type ChatStore = ReturnType<typeof createChatStore>;
