@@ -203,6 +203,30 @@ for (const dialect of testDialects) {
       });
     });
 
+    test('a long history shows its latest page, and earlier messages on request', async () => {
+      await browsers.step('history', async () => {
+        const token = await server.app.tokenFor('m2', 'merchant');
+        const conversationId = await server.app.conversation(token, 'm2', 'b1');
+        for (let i = 1; i <= 60; i++) {
+          const response: TestResponse = await server.app.client.post('/api/messages/', {
+            token,
+            body: { conversation_id: conversationId, content: `历史消息 ${i}` },
+          });
+          assert.equal(response.status, 201, JSON.stringify(response.body));
+        }
+        // A conversation the buyer did not have arrives with its messages, its unread count whole.
+        const conversation = buyer.page.locator('button.conversation', { hasText: '国药控股' });
+        await conversation.locator('.badge', { hasText: '60' }).waitFor();
+        await conversation.click();
+        await messageIn(buyer, '历史消息 60').waitFor();
+        assert.equal(await buyer.page.locator('li.message').count(), 50);
+        await buyer.page.getByRole('button', { name: '加载更早的消息' }).click();
+        await buyer.page.locator('li.message .text', { hasText: /^历史消息 1$/ }).waitFor();
+        assert.equal(await buyer.page.locator('li.message').count(), 60);
+        await buyer.page.getByRole('button', { name: '加载更早的消息' }).waitFor({ state: 'detached' });
+      });
+    });
+
     test('English at the switch, remembered by the page', async () => {
       await browsers.step('language', async () => {
         await buyer.page.getByLabel('语言').selectOption('en');

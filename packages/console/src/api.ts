@@ -1,5 +1,6 @@
 import { type components, createRestClient, type RestClient } from '@cs-chat/sdk/rest';
 import { shallowRef } from 'vue';
+import { i18n } from './i18n.ts';
 
 export type User = components['schemas']['User'];
 export type Conversation = components['schemas']['Conversation'];
@@ -35,13 +36,24 @@ export function signedIn(value: Session | null): void {
   session.value = value;
 }
 
+/** The server's error messages (`detail`) in the console's language. */
+function speaking(client: RestClient): RestClient {
+  client.use({
+    onRequest({ request }) {
+      request.headers.set('accept-language', i18n.global.locale.value === 'en' ? 'en' : 'zh-CN');
+      return request;
+    },
+  });
+  return client;
+}
+
 /** The REST client of the session's user (the SDK's: typed paths and answers). */
 export function rest(): RestClient {
-  return createRestClient({ baseUrl, token: () => session.value?.token ?? '' });
+  return speaking(createRestClient({ baseUrl, token: () => session.value?.token ?? '' }));
 }
 
 /** A public client (sign-in). */
-export const publicRest = createRestClient({ baseUrl });
+export const publicRest = speaking(createRestClient({ baseUrl }));
 
 /** The server's human message of a failed call (`detail`, in the UI's language when it sent Accept-Language). */
 export function detailOf(error: unknown, response?: Response): string {
@@ -68,7 +80,10 @@ export async function upload(file: File): Promise<{ url: string; filename: strin
   form.append('file', file);
   const response = await fetch(`${baseUrl}/api/upload/${kind}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${session.value?.token ?? ''}` },
+    headers: {
+      authorization: `Bearer ${session.value?.token ?? ''}`,
+      'accept-language': i18n.global.locale.value === 'en' ? 'en' : 'zh-CN',
+    },
     body: form,
   });
   const body = await response.json().catch(() => ({}));

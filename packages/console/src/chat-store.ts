@@ -31,6 +31,8 @@ export function createChatStore(me: User) {
   const conversations = ref<Conversation[]>([]);
   /** Histories loaded so far, by conversation id, in seq order. */
   const histories = shallowReactive(new Map<string, ChatMessage[]>());
+  /** Conversations whose history goes further back than what is loaded. */
+  const older = reactive(new Set<string>());
   const selectedId = ref<string | null>(null);
   const connection = ref<ConnectionState>('connecting');
   /** Who is typing where: conversation id → user id. */
@@ -54,6 +56,35 @@ export function createChatStore(me: User) {
     return null;
   }
 
+  /**
+   * What this page learnt after a list was read: the newest message of each
+   * conversation, and the seqs of the other side's messages it counted as
+   * unread, so that a list read while messages arrive (its counts a moment
+   * old) never loses or doubles one of them.
+   */
+  const newest = new Map<string, Message>();
+  const unreadSeqs = new Map<string, Set<number>>();
+  /** Each conversation's unread count as the server last said, and up to which seq. */
+  const base = new Map<string, { unread: number; seq: number }>();
+
+  /** Brings a conversation's preview and unread count up to what this page received. */
+  function catchUpLocally(conversation: Conversation): void {
+    const latest = newest.get(conversation.id);
+    if (latest && latest.seq > conversation.last_seq) {
+      conversation.last_message = preview(latest);
+      conversation.last_message_time = latest.created_at;
+    }
+    const key = unreadKey(conversation);
+    const since = base.get(conversation.id);
+    if (key && since) {
+      const later = [...(unreadSeqs.get(conversation.id) ?? [])].filter((seq) => seq > since.seq).length;
+      conversation[key] = since.unread + later;
+    }
+    if (latest) conversation.last_seq = Math.max(conversation.last_seq, latest.seq);
+  }
+
+  const recency = (c: Conversation) => c.last_message_time ?? c.updated_at;
+
   async function loadConversations(): Promise<void> {
     const {
       data,
@@ -66,9 +97,31 @@ export function createChatStore(me: User) {
       error.value = detailOf(failure, response);
       return;
     }
-    conversations.value = data.results;
-    // Live from the last message each had: the client catches up anything after it on every reconnection.
-    for (const conversation of data.results) client.watch(conversation.id, conversation.last_seq);
+    for (const conversation of data.results) {
+      const key = unreadKey(conversation);
+      if (key) base.set(conversation.id, { unread: conversation[key], seq: conversation.last_seq });
+      // Live from the last message each had: the client catches up anything after it on every reconnection.
+      client.watch(conversation.id, conversation.last_seq);
+      catchUpLocally(conversation);
+    }
+    conversations.value = [...data.results].sort((a, b) => recency(b) - recency(a));
+  }
+
+  let reloading: Promise<void> | undefined;
+  let reloadAgain = false;
+  /** One list reload at a time however many unknown conversations' messages arrive (a burst is one reload more). */
+  function reloadConversations(): void {
+    if (reloading) {
+      reloadAgain = true;
+      return;
+    }
+    reloading = loadConversations().finally(() => {
+      reloading = undefined;
+      if (reloadAgain) {
+        reloadAgain = false;
+        reloadConversations();
+      }
+    });
   }
 
   async function refreshConversation(id: string): Promise<void> {
@@ -83,6 +136,8 @@ export function createChatStore(me: User) {
     const key = conversation && unreadKey(conversation);
     if (!conversation || !key || isAdmin) return;
     conversation[key] = 0;
+    base.set(conversationId, { unread: 0, seq: conversation.last_seq });
+    unreadSeqs.delete(conversationId);
     await api.PUT('/api/conversations/{id}/messages/read-all', { params: { path: { id: conversationId }, query: {} } });
   }
 
@@ -104,10 +159,24 @@ export function createChatStore(me: User) {
       const live = histories.get(conversationId) ?? [];
       const ids = new Set(data.results.map((m) => m.id));
       setHistory(conversationId, [...data.results, ...live.filter((m) => !ids.has(m.id))]);
+      if (data.count > data.results.length) older.add(conversationId);
     }
     const conversation = selected.value;
     const key = conversation && unreadKey(conversation);
     if (conversation && key && conversation[key] > 0) await markRead(conversationId);
+  }
+
+  /** The page of messages before the oldest one loaded. */
+  async function loadOlder(conversationId: string): Promise<void> {
+    const history = histories.get(conversationId) ?? [];
+    const oldest = history.find((m) => !m.pending);
+    if (!oldest) return;
+    const { data } = await api.GET('/api/conversations/{id}/messages', {
+      params: { path: { id: conversationId }, query: { before_seq: oldest.seq, limit: HISTORY_PAGE } },
+    });
+    if (!data) return;
+    if (data.results.length < HISTORY_PAGE) older.delete(conversationId);
+    setHistory(conversationId, [...data.results, ...(histories.get(conversationId) ?? [])]);
   }
 
   /** A message stored by anyone (live or caught up): into its history, its conversation's preview and unread count. */
@@ -115,21 +184,21 @@ export function createChatStore(me: User) {
     const history = histories.get(message.conversation_id);
     if (history && !history.some((m) => m.id === message.id))
       setHistory(message.conversation_id, [...history, message]);
+    if ((newest.get(message.conversation_id)?.seq ?? 0) < message.seq) newest.set(message.conversation_id, message);
+    const fromOtherSide = message.sender_id !== me.id && !isAdmin;
+    const readNow = selectedId.value === message.conversation_id && document.visibilityState === 'visible';
+    if (fromOtherSide && !readNow) {
+      const seqs = unreadSeqs.get(message.conversation_id) ?? new Set<number>();
+      unreadSeqs.set(message.conversation_id, seqs.add(message.seq));
+    }
     const conversation = conversations.value.find((c) => c.id === message.conversation_id);
     if (!conversation) {
-      void loadConversations(); // a conversation someone just opened with us
+      reloadConversations(); // a conversation someone just opened with us
       return;
     }
-    conversation.last_message = preview(message);
-    conversation.last_message_time = message.created_at;
-    conversation.last_seq = Math.max(conversation.last_seq, message.seq);
+    catchUpLocally(conversation);
     conversations.value = [conversation, ...conversations.value.filter((c) => c !== conversation)];
-    const key = unreadKey(conversation);
-    if (key && message.sender_id !== me.id) {
-      if (selectedId.value === message.conversation_id && document.visibilityState === 'visible')
-        void markRead(message.conversation_id);
-      else conversation[key] += 1;
-    }
+    if (fromOtherSide && readNow) void markRead(message.conversation_id);
     if (message.sender_id !== me.id) typing.delete(message.conversation_id);
   }
 
@@ -247,6 +316,16 @@ export function createChatStore(me: User) {
     error.value = 'unauthorized';
   });
 
+  // Back to a tab left in the background: what arrived meanwhile in the open conversation is read now.
+  const onVisible = () => {
+    if (document.visibilityState === 'visible' && selectedId.value) {
+      const conversation = selected.value;
+      const key = conversation && unreadKey(conversation);
+      if (conversation && key && conversation[key] > 0) void markRead(conversation.id);
+    }
+  };
+  document.addEventListener('visibilitychange', onVisible);
+
   return {
     me,
     conversations,
@@ -256,14 +335,19 @@ export function createChatStore(me: User) {
     connection,
     typing,
     online,
+    older,
     error,
     async start() {
       client.connect();
       await loadConversations();
     },
-    stop: () => client.close(),
+    stop() {
+      document.removeEventListener('visibilitychange', onVisible);
+      client.close();
+    },
     loadConversations,
     select,
+    loadOlder,
     send,
     typed,
     deleteMessage,
