@@ -238,5 +238,34 @@ for (const dialect of testDialects) {
         await buyer.page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
       });
     });
+
+    test('keyboard only: Tab reaches a demo user and Enter signs in', async () => {
+      await browsers.step('keyboard', async () => {
+        const agent = await browsers.open('agent', server.url);
+        const focusedUser = () =>
+          agent.page.evaluate(
+            () =>
+              (globalThis as unknown as { document: { activeElement: { dataset?: { userId?: string } } | null } })
+                .document.activeElement?.dataset?.userId,
+          );
+        let presses = 0;
+        while ((await focusedUser()) !== 'p1') {
+          assert.ok(++presses < 30, 'Tab never reached the demo user p1');
+          await agent.page.keyboard.press('Tab');
+        }
+        await agent.page.keyboard.press('Enter');
+        await agent.page.getByText('当前用户：平台客服（客服）').waitFor();
+        await assertAccessible(agent.page, "a service agent's chat");
+      });
+    });
+
+    test('a session ended elsewhere (log out everywhere) brings the page back to sign-in', async () => {
+      await browsers.step('session-ended', async () => {
+        const token = await server.app.tokenFor('m1', 'merchant');
+        const response: TestResponse = await server.app.client.post('/api/auth/logout-all', { token });
+        assert.equal(response.status, 200, JSON.stringify(response.body));
+        await merchant.page.getByRole('heading', { name: '登录', exact: true }).waitFor();
+      });
+    });
   });
 }

@@ -49,7 +49,15 @@ function speaking(client: RestClient): RestClient {
 
 /** The REST client of the session's user (the SDK's: typed paths and answers). */
 export function rest(): RestClient {
-  return speaking(createRestClient({ baseUrl, token: () => session.value?.token ?? '' }));
+  const client = speaking(createRestClient({ baseUrl, token: () => session.value?.token ?? '' }));
+  // A 401 means the session ended (expired, logged out everywhere, password changed): back to sign-in.
+  client.use({
+    onResponse({ response }) {
+      if (response.status === 401 && session.value) signedIn(null);
+      return response;
+    },
+  });
+  return client;
 }
 
 /** A public client (sign-in). */

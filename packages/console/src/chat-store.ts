@@ -312,8 +312,10 @@ export function createChatStore(me: User) {
     if (status === 'online') online.add(user_id);
     else online.delete(user_id);
   });
+  // The socket's session ended (4401) or its ticket was refused: asking who we are tells a
+  // passing refusal from a session that is over (a 401, which signs this tab out).
   client.on('unauthorized', () => {
-    error.value = 'unauthorized';
+    void api.GET('/api/auth/me');
   });
 
   // Back to a tab left in the background: what arrived meanwhile in the open conversation is read now.
