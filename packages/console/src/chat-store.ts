@@ -2,6 +2,7 @@ import type { MessageEvent } from '@cs-chat/contracts/ws/protocol';
 import { type ConnectionState, RealtimeClient, SendError } from '@cs-chat/sdk/realtime';
 import { computed, reactive, ref, shallowReactive } from 'vue';
 import { baseUrl, type Conversation, detailOf, type Message, rest, session, type User } from './api.ts';
+import { createConversationSummaries } from './conversation-summaries.ts';
 
 /** A message as the console shows it: a send of this tab is shown at once, then confirmed by its ack. */
 export interface ChatMessage extends Message {
@@ -11,13 +12,6 @@ export interface ChatMessage extends Message {
 
 const HISTORY_PAGE = 50;
 const TYPING_SHOWN_MS = 5000;
-
-/** The server's preview of a last message (docs/API.md, Conversation.last_message). */
-function preview(message: Pick<Message, 'content' | 'message_type'>): string {
-  if (message.message_type === 'image') return '[图片]';
-  if (message.message_type === 'file') return '[文件]';
-  return message.content.slice(0, 100);
-}
 
 /**
  * One signed-in user's conversations and their messages, kept live by the
@@ -50,38 +44,7 @@ export function createChatStore(me: User) {
     );
   }
 
-  function unreadKey(conversation: Conversation): 'participant1_unread' | 'participant2_unread' | null {
-    if (conversation.participant1_id === me.id) return 'participant1_unread';
-    if (conversation.participant2_id === me.id) return 'participant2_unread';
-    return null;
-  }
-
-  /**
-   * What this page learnt after a list was read: the newest message of each
-   * conversation, and the seqs of the other side's messages it counted as
-   * unread, so that a list read while messages arrive (its counts a moment
-   * old) never loses or doubles one of them.
-   */
-  const newest = new Map<string, Message>();
-  const unreadSeqs = new Map<string, Set<number>>();
-  /** Each conversation's unread count as the server last said, and up to which seq. */
-  const base = new Map<string, { unread: number; seq: number }>();
-
-  /** Brings a conversation's preview and unread count up to what this page received. */
-  function catchUpLocally(conversation: Conversation): void {
-    const latest = newest.get(conversation.id);
-    if (latest && latest.seq > conversation.last_seq) {
-      conversation.last_message = preview(latest);
-      conversation.last_message_time = latest.created_at;
-    }
-    const key = unreadKey(conversation);
-    const since = base.get(conversation.id);
-    if (key && since) {
-      const later = [...(unreadSeqs.get(conversation.id) ?? [])].filter((seq) => seq > since.seq).length;
-      conversation[key] = since.unread + later;
-    }
-    if (latest) conversation.last_seq = Math.max(conversation.last_seq, latest.seq);
-  }
+  const summaries = createConversationSummaries(me.id);
 
   const recency = (c: Conversation) => c.last_message_time ?? c.updated_at;
 
@@ -97,12 +60,11 @@ export function createChatStore(me: User) {
       error.value = detailOf(failure, response);
       return;
     }
+    error.value = null;
     for (const conversation of data.results) {
-      const key = unreadKey(conversation);
-      if (key) base.set(conversation.id, { unread: conversation[key], seq: conversation.last_seq });
       // Live from the last message each had: the client catches up anything after it on every reconnection.
       client.watch(conversation.id, conversation.last_seq);
-      catchUpLocally(conversation);
+      summaries.listed(conversation);
     }
     conversations.value = [...data.results].sort((a, b) => recency(b) - recency(a));
   }
@@ -133,11 +95,8 @@ export function createChatStore(me: User) {
   /** Marks the other side's messages read (REST: sure, unlike the best-effort frame); admins never mark. */
   async function markRead(conversationId: string): Promise<void> {
     const conversation = conversations.value.find((c) => c.id === conversationId);
-    const key = conversation && unreadKey(conversation);
-    if (!conversation || !key || isAdmin) return;
-    conversation[key] = 0;
-    base.set(conversationId, { unread: 0, seq: conversation.last_seq });
-    unreadSeqs.delete(conversationId);
+    if (!conversation || isAdmin) return;
+    summaries.read(conversation);
     await api.PUT('/api/conversations/{id}/messages/read-all', { params: { path: { id: conversationId }, query: {} } });
   }
 
@@ -161,9 +120,7 @@ export function createChatStore(me: User) {
       setHistory(conversationId, [...data.results, ...live.filter((m) => !ids.has(m.id))]);
       if (data.count > data.results.length) older.add(conversationId);
     }
-    const conversation = selected.value;
-    const key = conversation && unreadKey(conversation);
-    if (conversation && key && conversation[key] > 0) await markRead(conversationId);
+    if (selected.value && summaries.unread(selected.value) > 0) await markRead(conversationId);
   }
 
   /** The page of messages before the oldest one loaded. */
@@ -184,19 +141,15 @@ export function createChatStore(me: User) {
     const history = histories.get(message.conversation_id);
     if (history && !history.some((m) => m.id === message.id))
       setHistory(message.conversation_id, [...history, message]);
-    if ((newest.get(message.conversation_id)?.seq ?? 0) < message.seq) newest.set(message.conversation_id, message);
     const fromOtherSide = message.sender_id !== me.id && !isAdmin;
     const readNow = selectedId.value === message.conversation_id && document.visibilityState === 'visible';
-    if (fromOtherSide && !readNow) {
-      const seqs = unreadSeqs.get(message.conversation_id) ?? new Set<number>();
-      unreadSeqs.set(message.conversation_id, seqs.add(message.seq));
-    }
+    summaries.received(message, fromOtherSide && !readNow);
     const conversation = conversations.value.find((c) => c.id === message.conversation_id);
     if (!conversation) {
       reloadConversations(); // a conversation someone just opened with us
       return;
     }
-    catchUpLocally(conversation);
+    summaries.apply(conversation);
     conversations.value = [conversation, ...conversations.value.filter((c) => c !== conversation)];
     if (fromOtherSide && readNow) void markRead(message.conversation_id);
     if (message.sender_id !== me.id) typing.delete(message.conversation_id);
@@ -320,11 +273,9 @@ export function createChatStore(me: User) {
 
   // Back to a tab left in the background: what arrived meanwhile in the open conversation is read now.
   const onVisible = () => {
-    if (document.visibilityState === 'visible' && selectedId.value) {
-      const conversation = selected.value;
-      const key = conversation && unreadKey(conversation);
-      if (conversation && key && conversation[key] > 0) void markRead(conversation.id);
-    }
+    const conversation = selected.value;
+    if (document.visibilityState === 'visible' && conversation && summaries.unread(conversation) > 0)
+      void markRead(conversation.id);
   };
   document.addEventListener('visibilitychange', onVisible);
 
