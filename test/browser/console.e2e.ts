@@ -267,5 +267,15 @@ for (const dialect of testDialects) {
         await merchant.page.getByRole('heading', { name: '登录', exact: true }).waitFor();
       });
     });
+
+    test('no page threw an uncaught error or broke its Content-Security-Policy', () => {
+      // Failed requests while the server restarted or the session ended are expected; exceptions are not.
+      for (const person of browsers.people) {
+        const broken = person.log.filter(
+          (line) => line.startsWith('[pageerror]') || /Content.Security.Policy/i.test(line),
+        );
+        assert.deepEqual(broken, [], person.name);
+      }
+    });
   });
 }
