@@ -41,12 +41,23 @@ export async function startConsoleServer(dialect: TestDialect): Promise<ConsoleS
     existsSync(join(CONSOLE_DIST, 'index.html')),
     'the console is not built: run `npm run console:build` (npm run test:browser does)',
   );
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   // Media outlives a restart (an image sent before it still shows after it).
   const mediaDir = mkdtempSync(join(tmpdir(), 'console-media-'));
-  const env = { PORT: String(port), BASE_URL: url, DEBUG: 'True', MEDIA_DIR: mediaDir };
-  const first = await startTestApp(dialect, { env });
+  let env: Record<string, string> = {};
+  let started: TestApp | undefined;
+  // The port is fixed so that a restart takes it again; another process may take it between
+  // freePort and listen (tests run in parallel on this machine): then another one is tried.
+  for (let attempt = 1; !started; attempt++) {
+    const port = await freePort();
+    env = { PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, DEBUG: 'True', MEDIA_DIR: mediaDir };
+    try {
+      started = await startTestApp(dialect, { env });
+    } catch (error) {
+      if (attempt >= 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  const first = started;
+  const url = env.BASE_URL ?? '';
   await seedDemoData(first.server.database.db);
   let current = first;
   let second: TestApp | undefined;

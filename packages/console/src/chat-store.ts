@@ -86,9 +86,11 @@ export function createChatStore(me: User) {
     });
   }
 
+  /** Reads one conversation again (a moderator's delete changed its preview). */
   async function refreshConversation(id: string): Promise<void> {
     const { data } = await api.GET('/api/conversations/{id}', { params: { path: { id } } });
     if (!data) return;
+    summaries.listed(data);
     conversations.value = conversations.value.map((c) => (c.id === id ? data : c));
   }
 
