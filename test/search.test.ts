@@ -3,10 +3,31 @@ import { after, before, describe, test } from 'node:test';
 import { createMigrator, migrateToLatest, unwrapResult } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
-import { findCandidates } from '../src/modules/search/search.repository.ts';
+import { findCandidates, indexMessages } from '../src/modules/search/search.repository.ts';
+import { createSearchIndexer } from '../src/modules/search/search-indexer.ts';
 import { testDialects } from './helpers/databases.ts';
+import { scrape } from './helpers/metrics.ts';
+import { until } from './helpers/polling.ts';
 import { assertError, openConversation, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
+
+/** Conversations with messages the search indexer has not indexed yet. */
+async function conversationsBehind(app: TestApp): Promise<number> {
+  const rows = await app.server.database.db
+    .selectFrom('conversations')
+    .select('id')
+    .where('search_behind', '=', 1)
+    .execute();
+  return rows.length;
+}
+
+/** Resolves once the app's indexer, running after each send's commit, has indexed every committed message. */
+const caughtUp = (app: TestApp) =>
+  until(
+    () => conversationsBehind(app),
+    (n) => n === 0,
+    'search index caught up',
+  );
 
 /** The migration the search index's comes after. */
 const BEFORE_SEARCH_INDEX = '20261204140000_conversation_started_by';
@@ -76,6 +97,7 @@ for (const dialect of testDialects) {
       await send('fullwidth', tokens.b1 as string, mine, '订单ＡＢＣ１２３到了吗');
       await send('scattered', tokens.b1 as string, mine, '阿莫 莫西 西林');
       await send('other', tokens.b2 as string, theirs, '阿莫西林多少钱');
+      await caughtUp(app);
     });
     after(() => app?.close());
 
@@ -140,6 +162,7 @@ for (const dialect of testDialects) {
       const sent = await Promise.all(
         Array.from({ length: 20 }, (_, i) => sendText(app, tokens.b1 as string, conversation, `批量测试 burst${i}`)),
       );
+      await caughtUp(app);
       const response = await search(tokens.b1 as string, `q=${encodeURIComponent('批量')}&page_size=100`);
       assert.equal(response.body.count, 20);
       assert.deepEqual(
@@ -149,8 +172,16 @@ for (const dialect of testDialects) {
       assert.deepEqual(await found(tokens.b1 as string, 'q=burst7'), [sent[7]?.id]);
     });
 
+    test("the indexer's progress is in /metrics", async () => {
+      const metrics = await scrape(app.server.url);
+      assert.ok(metrics.value('chat_search_indexed_messages_total') >= 5, 'the sends above, indexed after commit');
+      assert.equal(metrics.value('chat_search_index_backlog_conversations'), 0);
+      assert.ok(metrics.value('chat_search_index_lag_seconds_count') >= 1);
+    });
+
     test('a deleted message is no longer found', async () => {
       const message = await sendText(app, tokens.b1 as string, mine, '退货地址是哪里 return-9917');
+      await caughtUp(app);
       assert.deepEqual(await found(tokens.b1 as string, 'q=return-9917'), [message.id]);
       const deleted = await app.client.delete(`/api/messages/${message.id}`, { token: tokens.a1 as string });
       assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
@@ -202,6 +233,97 @@ for (const dialect of testDialects) {
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('旧消息')}`), [old]);
       assert.deepEqual(await found(tokens.b1 as string, 'q=legacy-5150'), [old]);
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('阿莫西林')}`), [ids.amoxicillin]);
+    });
+  });
+}
+
+for (const dialect of testDialects) {
+  describe(`search indexer (${dialect.name})`, () => {
+    // An instance that runs no indexer: its sends are indexed by whichever indexer comes next.
+    let app: TestApp;
+    let tokens: Record<string, string>;
+
+    const found = async (query: string): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/messages?q=${encodeURIComponent(query)}&page_size=100`, {
+        token: tokens.a1 as string,
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.results.map((hit: { message: { id: string } }) => hit.message.id);
+    };
+    const indexer = (options = {}) =>
+      createSearchIndexer({ db: app.server.database.db, logger: { warn: assert.fail }, options });
+
+    before(async () => {
+      app = await startTestApp(dialect, { server: { searchIndexer: { enabled: false } } });
+      tokens = await app.addUsers({ b1: 'buyer', b2: 'buyer', m1: 'merchant', a1: 'admin' });
+    });
+    after(() => app?.close());
+
+    test('a send writes no index row; a later indexer finds it from the database alone, in bounded rounds', async () => {
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const sent = [];
+      for (let i = 0; i < 7; i++)
+        sent.push((await sendText(app, tokens.b1 as string, conversation, `稍后索引 late${i}`)).id);
+      const rows = await app.server.database.db
+        .selectFrom('message_search_terms')
+        .select('term')
+        .where('conversation_id', '=', conversation)
+        .execute();
+      assert.deepEqual(rows, [], 'nothing indexed in the send transaction');
+      assert.deepEqual(await found('稍后索引'), []);
+      assert.equal(await conversationsBehind(app), 1);
+
+      // Two messages a round: four rounds, each leaving the watermark where it stopped.
+      await indexer({ messagesPerRound: 2, conversationsPerRound: 1 }).drain();
+      assert.deepEqual((await found('稍后索引')).sort(), [...sent].sort());
+      assert.deepEqual(await found('late6'), [sent[6]]);
+      assert.equal(await conversationsBehind(app), 0);
+      const row = await app.server.database.db
+        .selectFrom('conversations')
+        .select(['search_seq', 'last_seq'])
+        .where('id', '=', conversation)
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(row.search_seq), Number(row.last_seq));
+    });
+
+    test('indexers of several instances index one backlog together, each row once', async () => {
+      const conversations = await Promise.all([
+        openConversation(app, tokens.b1 as string, 'b1', 'm1'),
+        openConversation(app, tokens.b2 as string, 'b2', 'm1'),
+      ]);
+      const sent = [];
+      for (let i = 0; i < 10; i++) {
+        const conversation = conversations[i % 2] as string;
+        sent.push((await sendText(app, tokens.m1 as string, conversation, `并行索引 both${i}`)).id);
+      }
+      await Promise.all([indexer({ messagesPerRound: 3 }).drain(), indexer({ messagesPerRound: 4 }).drain()]);
+      assert.deepEqual((await found('并行索引')).sort(), [...sent].sort());
+      const rows = await app.server.database.db
+        .selectFrom('message_search_terms')
+        .select(['term', 'message_id'])
+        .where('message_id', 'in', sent)
+        .execute();
+      // 并行, 行索, 索引 and both<i>: four terms per message, none twice (the primary key would refuse it).
+      assert.equal(rows.length, 4 * sent.length);
+      assert.equal(await conversationsBehind(app), 0);
+    });
+
+    test('a message deleted before it is indexed, or while an indexer holds its text, is never found', async () => {
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const gone = await sendText(app, tokens.b1 as string, conversation, '删除竞态 race-4411');
+      const kept = await sendText(app, tokens.b1 as string, conversation, '删除竞态 race-4412');
+      // An indexer read the message's row, then the delete committed, then the indexer wrote its terms.
+      const read = await app.server.database.db
+        .selectFrom('messages')
+        .selectAll()
+        .where('id', '=', gone.id)
+        .executeTakeFirstOrThrow();
+      const deleted = await app.client.delete(`/api/messages/${gone.id}`, { token: tokens.a1 as string });
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      await app.server.database.db.transaction().execute((trx) => indexMessages(trx, [read]));
+      await indexer().drain();
+      assert.deepEqual(await found('删除竞态'), [kept.id]);
+      assert.deepEqual(await found('race-4411'), []);
     });
   });
 }

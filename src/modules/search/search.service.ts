@@ -43,17 +43,11 @@ export function createSearchService(deps: {
 }) {
   const { db, access, conversations, messages } = deps;
 
-  // Every text message's terms are written in its send transaction: a stored message is searchable
-  // once its send is acknowledged. One INSERT per send transaction (group commit keeps its batches).
-  messages.sendTransaction.onBatch((trx, stored) =>
-    repo.indexMessages(
-      trx,
-      stored.map((entry) => entry.message),
-    ),
-  );
-
-  // A moderator's delete removes the message's index rows in its transaction (the join with messages
-  // would drop them from results anyway; this keeps the index from growing with deleted messages).
+  // The index is written after the send commits, by the search indexer (search-indexer.ts): the
+  // send transaction has no statement for it. A moderator's delete still removes the message's index
+  // rows in its transaction, to keep the index from growing with deleted messages; results never
+  // depend on it, since a search joins messages (a row the indexer wrote after the delete, having
+  // read the message before it, finds nothing to join).
   messages.deleteTransaction.onDelete((trx, message) => repo.unindexMessage(trx, message));
 
   async function scopeOf(caller: UserRow, conversationId: string | undefined): Promise<repo.SearchScope> {
