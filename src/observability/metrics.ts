@@ -155,7 +155,7 @@ export function createMetrics(): Metrics {
   });
   const searchBacklog = new Gauge({
     name: 'chat_search_index_backlog_conversations',
-    help: 'Conversations with messages not yet searchable after the last indexer round (as far as it read: at most 200)',
+    help: 'Conversations with messages not yet searchable after the last indexer round (as far as it read: at most 800)',
     registers,
   });
   const searchLag = new Histogram({

@@ -182,8 +182,8 @@ describe('one server child: slow, saturated, then absent database (MariaDB via a
       // A send is ~6 round trips (authentication, then a 5-statement transaction: the search index is
       // written after the commit, by the indexer), and may wait for one send transaction already running
       // (~5 more) before its own: at most ~11, so bounded, never queued without end; a read 2-3. The
-      // indexer never makes a send wait longer: it moves a conversation's search_seq in a one-row
-      // autocommit statement, so it holds no row lock across a round trip or while waiting for another.
+      // indexer writes after the sends commit and moves search_seq in one autocommit statement, which
+      // holds the conversations' row locks for no round trip.
       const bound = 12 * LATENCY_MS;
       for (const outcome of sent) {
         assert.equal(outcome.kind, 'acked', JSON.stringify(outcome));

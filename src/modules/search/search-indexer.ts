@@ -19,8 +19,8 @@ export interface SearchIndexerOptions {
 export const SEARCH_INDEXER_DEFAULTS: SearchIndexerOptions = {
   pollMs: 1_000,
   batchMs: 25,
-  conversationsPerRound: 50,
-  lookahead: 200,
+  conversationsPerRound: 200,
+  lookahead: 800,
   messagesPerRound: 1_000,
 };
 
@@ -99,11 +99,11 @@ export function createSearchIndexer(deps: {
       if (!mysql) await repo.advanceWatermarks(trx, ranges);
     });
     // MySQL/MariaDB: after the rows committed (a crash in between indexes the range again, the
-    // duplicates ignored), one autocommit statement per conversation. Its row lock lasts the statement:
-    // in the transaction above it would last until the commit's round trip, and several rows in one
-    // statement would hold some while waiting for a send transaction on another, so a send could wait
-    // for the indexer waiting for another send.
-    if (mysql) for (const range of ranges) await repo.advanceWatermarks(db, [range]);
+    // duplicates ignored), one autocommit statement: its row locks last the statement, not a commit's
+    // round trip. It takes them in key order as the send transaction does (no deadlock); a send may
+    // wait for it while it waits for one send transaction on another of its rows, never longer.
+    // (One statement per conversation would avoid even that, at one commit, and its log flush, each.)
+    if (mysql) await repo.advanceWatermarks(db, ranges);
     // What is known to be left: the behind conversations not taken, and those taken only in part.
     const left = behind.length - chosen.filter((c, i) => (ranges[i] as repo.SeqRange).upTo === c.last_seq).length;
     metrics?.searchIndexBacklog(left);
