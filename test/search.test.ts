@@ -327,3 +327,91 @@ for (const dialect of testDialects) {
     });
   });
 }
+
+for (const dialect of testDialects) {
+  describe(`conversation search (${dialect.name})`, () => {
+    let app: TestApp;
+    const tokens: Record<string, string> = {};
+    const conversations: Record<string, string> = {};
+
+    const names = async (token: string, q: string, extra = ''): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/conversations?q=${encodeURIComponent(q)}${extra}`, { token });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      assert.equal(response.body.count, response.body.results.length);
+      return response.body.results.map((c: { id: string }) => c.id);
+    };
+
+    before(async () => {
+      app = await startTestApp(dialect);
+      const people: [string, 'buyer' | 'merchant' | 'admin', string][] = [
+        ['b1', 'buyer', '小明 Ming'],
+        ['b2', 'buyer', '小红_Hong'],
+        ['m1', 'merchant', '旗舰店 FlagShip'],
+        ['m2', 'merchant', '数码专营 Digital'],
+        ['a1', 'admin', 'admin-one'],
+      ];
+      for (const [id, role, username] of people) tokens[id] = await app.addUser(id, role, { username });
+      // Opened oldest first: b1–m1, b1–m2, b2–m1 (most recent).
+      conversations.b1m1 = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      conversations.b1m2 = await openConversation(app, tokens.b1 as string, 'b1', 'm2');
+      conversations.b2m1 = await openConversation(app, tokens.b2 as string, 'b2', 'm1');
+      await sendText(app, tokens.b2 as string, conversations.b2m1, '在吗');
+    });
+    after(() => app?.close());
+
+    test("a participant finds their conversations by the other participant's name, case-folded and NFKC", async () => {
+      assert.deepEqual(await names(tokens.b1 as string, '旗舰'), [conversations.b1m1]);
+      assert.deepEqual(await names(tokens.b1 as string, 'flagship'), [conversations.b1m1]);
+      assert.deepEqual(
+        await names(tokens.b1 as string, 'ＤＩＧＩＴＡＬ'),
+        [conversations.b1m2],
+        'full-width folds to ASCII',
+      );
+      assert.deepEqual(await names(tokens.b1 as string, 'm'), [conversations.b1m2, conversations.b1m1], 'an id prefix');
+      const response = await app.client.get('/api/search/conversations?q=flag', { token: tokens.b1 as string });
+      const [hit] = response.body.results;
+      assert.equal(hit.participant2.username, '旗舰店 FlagShip', 'conversations as GET /api/conversations shows them');
+      assert.equal(hit.merchant_id, 'm1');
+    });
+
+    test('only their own conversations, and never by their own name', async () => {
+      assert.deepEqual(await names(tokens.b2 as string, '旗舰'), [conversations.b2m1]);
+      assert.deepEqual(await names(tokens.b2 as string, '数码'), [], "b1's merchant, not b2's");
+      assert.deepEqual(await names(tokens.b1 as string, '小明'), [], 'the caller matches every one of theirs: no');
+      assert.deepEqual(await names(tokens.m1 as string, '小'), [conversations.b2m1, conversations.b1m1]);
+      assert.deepEqual(await names(tokens.m2 as string, '小红'), []);
+    });
+
+    test('admins search every conversation, by either participant, each once', async () => {
+      assert.deepEqual(await names(tokens.a1 as string, '小明'), [conversations.b1m2, conversations.b1m1]);
+      assert.deepEqual(await names(tokens.a1 as string, '旗舰'), [conversations.b2m1, conversations.b1m1]);
+      // 'M' is in Ming and starts m1 and m2: the b1–m1 conversation matches on both participants.
+      assert.deepEqual(await names(tokens.a1 as string, 'm'), [
+        conversations.b2m1,
+        conversations.b1m2,
+        conversations.b1m1,
+      ]);
+    });
+
+    test('LIKE wildcards are literal; pages; bad input', async () => {
+      assert.deepEqual(await names(tokens.m1 as string, '_'), [conversations.b2m1], 'only 小红_Hong has an underscore');
+      assert.deepEqual(await names(tokens.m1 as string, '%'), []);
+      const page2 = await app.client.get('/api/search/conversations?q=m&page=2&page_size=2', {
+        token: tokens.a1 as string,
+      });
+      assert.equal(page2.status, 200);
+      assert.equal(page2.body.count, 3);
+      assert.deepEqual(
+        page2.body.results.map((c: { id: string }) => c.id),
+        [conversations.b1m1],
+      );
+      assertError(await app.client.get('/api/search/conversations?q=', { token: tokens.b1 as string }), 422);
+      assertError(
+        await app.client.get('/api/search/conversations?q=%20%20', { token: tokens.b1 as string }),
+        422,
+        'search_query_too_short',
+      );
+      assertError(await app.client.get('/api/search/conversations?q=m'), 401);
+    });
+  });
+}

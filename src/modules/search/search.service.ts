@@ -65,6 +65,15 @@ export function createSearchService(deps: {
   }
 
   return {
+    /** The caller's conversations (admins: all) with a participant named like `q` (NFKC; case-folded in SQL). */
+    searchConversations(caller: UserRow, q: string, page: { page: number; pageSize: number }) {
+      const text = q.normalize('NFKC').trim();
+      if (text === '') {
+        throw unprocessable('search_query_too_short', ['q: give part of a username or user id']);
+      }
+      return conversations.listByName(caller, text, page);
+    },
+
     /** Messages whose text contains every part of `q` (NFKC, case-folded), newest first, in conversations the caller may see. */
     async searchMessages(
       caller: UserRow,

@@ -36,3 +36,15 @@ export const SearchHit = Type.Object(
 );
 
 export const SearchHitList = Paginated(SearchHit, 'SearchHitList', 'A page of matching messages, newest first');
+
+export const SearchConversationsQuery = Type.Object({
+  q: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description:
+      "A participant's name to look for (NFKC-normalised, case-folded): part of the username, or the start of the user id. Your own conversations match on the other participant; an admin's on either participant of any conversation.",
+    examples: ['旗舰'],
+  }),
+  ...pageQuery(20),
+});
+export type SearchConversationsQuery = Static<typeof SearchConversationsQuery>;
