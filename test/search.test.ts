@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createMigrator, migrateToLatest, unwrapResult } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
+import { byRelevance, RARITY_CAP, rarity } from '../src/lib/search-relevance.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
 import { findCandidates, indexMessages } from '../src/modules/search/search.repository.ts';
 import { createSearchIndexer } from '../src/modules/search/search-indexer.ts';
@@ -412,6 +413,88 @@ for (const dialect of testDialects) {
         'search_query_too_short',
       );
       assertError(await app.client.get('/api/search/conversations?q=m'), 401);
+    });
+  });
+}
+
+describe('relevance (BM25 over the query parts)', () => {
+  test('more occurrences, a shorter message and a rarer part rank higher; ties keep their order', () => {
+    const items = [
+      '很长的一段话，其中提到了一次退款，别的都是无关的内容，还有更多无关的内容',
+      '我想退款',
+      '退款退款，请尽快退款',
+    ];
+    const weights = new Map([['退款', rarity(5)]]);
+    assert.deepEqual(
+      byRelevance(items, (text) => text, weights),
+      [items[2], items[1], items[0]],
+    );
+    const same = ['第一条退款', '第二条退款'];
+    assert.deepEqual(
+      byRelevance(same, (text) => text, weights),
+      same,
+      'equal scores: the given (newest) order',
+    );
+    const rareTwice = 'abc abc 退款.';
+    const commonTwice = 'abc 退款 退款..';
+    const twoParts = new Map([
+      ['abc', rarity(2)],
+      ['退款', rarity(500)],
+    ]);
+    assert.deepEqual(
+      byRelevance([commonTwice, rareTwice], (text) => text, twoParts),
+      [rareTwice, commonTwice],
+    );
+    assert.ok(rarity(RARITY_CAP) > 0 && rarity(RARITY_CAP) < 0.001 && rarity(1) > rarity(100));
+  });
+});
+
+for (const dialect of testDialects) {
+  describe(`search sort=relevance (${dialect.name})`, () => {
+    let app: TestApp;
+    let tokens: Record<string, string>;
+    const sent: Record<string, string> = {};
+
+    const ranked = async (q: string, sort = '&sort=relevance'): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/messages?q=${encodeURIComponent(q)}${sort}`, {
+        token: tokens.b1 as string,
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.results.map((hit: { message: { id: string } }) => hit.message.id);
+    };
+
+    before(async () => {
+      app = await startTestApp(dialect);
+      tokens = await app.addUsers({ b1: 'buyer', m1: 'merchant' });
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const messages: [string, string][] = [
+        ['once, long', '很长的一段话，其中提到了一次退款，别的都是无关的内容，还有更多无关的内容'],
+        ['once, short', '我想退款'],
+        ['three times', '退款退款，请尽快退款'],
+        ['rare part twice', 'abc abc 退款.'],
+        ['common part twice', 'abc 退款 退款..'],
+        ['unrelated', '发货了吗'],
+      ];
+      for (const [name, content] of messages) {
+        sent[name] = (await sendText(app, tokens.b1 as string, conversation, content)).id;
+      }
+      await caughtUp(app);
+    });
+    after(() => app?.close());
+
+    test('one part: by occurrences and length, not by age', async () => {
+      const newest = await ranked('退款', '');
+      assert.deepEqual(newest.slice(0, 3), [sent['common part twice'], sent['rare part twice'], sent['three times']]);
+      const best = await ranked('退款');
+      assert.equal(best.length, newest.length, 'the same matches, in another order');
+      assert.equal(best[0], sent['three times']);
+      assert.ok(best.indexOf(sent['once, short'] as string) < best.indexOf(sent['once, long'] as string));
+    });
+
+    test('two parts: the rarer part counts more (abc is in 2 messages, 退款 in 5)', async () => {
+      assert.deepEqual(await ranked('abc 退款'), [sent['rare part twice'], sent['common part twice']]);
+      assert.deepEqual(await ranked('abc 退款', '&sort=newest'), [sent['common part twice'], sent['rare part twice']]);
+      assertError(await app.client.get('/api/search/messages?q=abc&sort=oldest', { token: tokens.b1 as string }), 422);
     });
   });
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { cappedCount } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database, MessageRow, MessageSearchTermsTable } from '../../db/types.ts';
 import { searchTerms } from '../../lib/search-terms.ts';
@@ -181,4 +182,14 @@ export function findCandidates(
   if (filter.from !== undefined) query = query.where('m.created_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('m.created_at', '<', filter.to);
   return query.orderBy('t.message_id', 'desc').limit(limit).execute();
+}
+
+/** How many messages have `term`, counted up to `cap` (an index range, read no further than the cap). */
+export async function messagesWithTerm(db: Db, term: string, cap: number): Promise<number> {
+  const { count } = await cappedCount(
+    db,
+    (n) => db.selectFrom('message_search_terms').select('message_id').where('term', '=', term).limit(n),
+    cap,
+  );
+  return count;
 }

@@ -13,7 +13,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ search: SearchService }> 
         tags: ['search'],
         operationId: 'searchMessages',
         summary:
-          'Full-text search of text messages in the conversations you may see (all of them for admins), newest first; count exact up to 500 matches',
+          'Full-text search of text messages in the conversations you may see (all of them for admins), newest first or by relevance (sort=relevance); count exact up to 500 matches',
         querystring: SearchMessagesQuery,
         response: { 200: SearchHitList, ...errorResponses(401, 404, 422, 429, 503) },
       },

@@ -13,6 +13,13 @@ export const SearchMessagesQuery = Type.Object({
   sender_id: idFilter('Only the messages this user sent'),
   from: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent at or after' })),
   to: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent before' })),
+  sort: Type.Optional(
+    Type.Enum(['newest', 'relevance'], {
+      default: 'newest',
+      description:
+        "`newest` first (the default), or `relevance`: the same matches (the newest 500) ranked by BM25 over the query's parts: a part occurring more often, in a shorter message, and a rarer part (fewer messages have it) rank higher; newest first among equals",
+    }),
+  ),
   ...pageQuery(20),
 });
 export type SearchMessagesQuery = Static<typeof SearchMessagesQuery>;

@@ -424,7 +424,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Full-text search of text messages in the conversations you may see (all of them for admins), newest first; count exact up to 500 matches */
+        /** Full-text search of text messages in the conversations you may see (all of them for admins), newest first or by relevance (sort=relevance); count exact up to 500 matches */
         get: operations["searchMessages"];
         put?: never;
         post?: never;
@@ -3851,6 +3851,8 @@ export interface operations {
                 q: string;
                 /** @description Only the messages this user sent */
                 sender_id?: string;
+                /** @description `newest` first (the default), or `relevance`: the same matches (the newest 500) ranked by BM25 over the query's parts: a part occurring more often, in a shorter message, and a rarer part (fewer messages have it) rank higher; newest first among equals */
+                sort?: "newest" | "relevance";
                 /** @description Unix seconds: messages sent before */
                 to?: number;
             };
