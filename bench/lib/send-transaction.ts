@@ -144,12 +144,12 @@ export async function recordQueries(run: (db: Kysely<Database>) => Promise<unkno
 const compiler = recordingKysely([]);
 
 /**
- * The search index's writes for one text message, as src/modules/search/'s
- * indexer makes them after the send commits (there batched over many
- * messages): the INSERT IGNORE of its terms (the service's indexer may
- * reach the floor's messages first), then the conversation's search_seq, so
- * the service's indexer finds nothing left to do. Compiled by the same Kysely
- * dialect; none when the message has no term.
+ * The search index's writes for one text message, as a plain loop would make
+ * them in its send transaction (the service's indexer makes the same writes
+ * after the commit, batched over many messages): the INSERT IGNORE of its
+ * terms, then the conversation's search_seq, so the service's indexer finds
+ * nothing left to do. Compiled by the same Kysely dialect; none when the
+ * message has no term.
  */
 export async function searchIndexStatements(
   values: Pick<SendValues, 'id' | 'conversation_id' | 'content'> & { seq: number },

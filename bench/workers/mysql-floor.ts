@@ -81,6 +81,12 @@ async function sendTransaction(connection: Connection): Promise<void> {
   };
   try {
     for (const statement of statements) {
+      // The floor includes the search index's writes (issue 17), in the transaction as a plain loop
+      // would make them: this message's terms, then its conversation's search_seq (which also keeps
+      // the service's idle indexer from indexing the floor's messages again).
+      if (statement.sql === 'commit') {
+        for (const index of await searchIndexStatements(values)) await query(connection, index.sql, index.params);
+      }
       const result = await query(connection, statement.sql, fillParams(statement, values));
       if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
       if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
@@ -89,9 +95,6 @@ async function sendTransaction(connection: Connection): Promise<void> {
     await query(connection, 'rollback', []).catch(() => {});
     throw error;
   }
-  // The floor still includes the search index's writes, now after the commit as the service's indexer
-  // makes them off the send path (there in batches): this message's terms, then its conversation's search_seq.
-  for (const statement of await searchIndexStatements(values)) await query(connection, statement.sql, statement.params);
 }
 
 interface RunArgs {
@@ -117,7 +120,7 @@ serve({
       content: contentFor(nowMs(), 'floor-0'),
       seq: 1,
     });
-    statements.push(...index.map((statement) => statement.sql));
+    statements.splice(statements.length - 1, 0, ...index.map((statement) => statement.sql));
     return { statements };
   },
 
