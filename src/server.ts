@@ -11,6 +11,7 @@ import { currentLogger } from './http/logging.ts';
 import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
+import { createSearchIndexer, type SearchIndexer, type SearchIndexerOptions } from './modules/search/search-indexer.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import {
   createDeliveryWorker,
@@ -33,6 +34,8 @@ export interface RunningServer {
   quotas: Quotas;
   /** The address actually bound (useful with PORT=0). */
   url: string;
+  /** This instance's search indexer; undefined when options.searchIndexer.enabled is false. */
+  searchIndexer: SearchIndexer | undefined;
   close(): Promise<void>;
 }
 
@@ -87,6 +90,11 @@ export interface ServerOptions {
   webhookDelivery?: Partial<DeliveryWorkerOptions> & { enabled?: boolean };
   /** The built web console's folder (packages/console/dist unless given; a test of the unbuilt page points elsewhere). */
   consoleDir?: string;
+  /**
+   * The search indexer's timings; `enabled: false` runs none in this instance
+   * (its sends are indexed by another instance, or after a restart).
+   */
+  searchIndexer?: Partial<SearchIndexerOptions> & { enabled?: boolean };
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -123,6 +131,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
   let webhookWorker: DeliveryWorker | undefined;
+  let searchIndexer: SearchIndexer | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
@@ -190,6 +199,13 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       });
       worker.start();
     }
+    if (options.searchIndexer?.enabled !== false) {
+      const indexer = createSearchIndexer({ db: database.db, logger, metrics, options: options.searchIndexer });
+      searchIndexer = indexer;
+      // A send's messages are committed when its event is published: index them now, not at the next poll.
+      events.subscribe('message.created', () => indexer.wake());
+      indexer.start();
+    }
     revocations = services.revocations;
     const liveRevocations = revocations;
     await liveRevocations.refresh();
@@ -234,10 +250,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       realtime,
       quotas,
       url,
+      searchIndexer,
       async close() {
         clearInterval(revocationRefresh);
         await app.close();
         await webhookWorker?.stop();
+        await searchIndexer?.stop();
         if (stateRedis) await closeStateRedis(stateRedis);
         await database.destroy();
         metrics.close();
@@ -246,6 +264,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   } catch (error) {
     clearInterval(revocationRefresh);
     await webhookWorker?.stop();
+    await searchIndexer?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);
     await realtime?.close();
     await database.destroy();

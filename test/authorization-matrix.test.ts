@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDialects } from './helpers/databases.ts';
+import { until } from './helpers/polling.ts';
 import { openConversation, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
@@ -384,6 +385,17 @@ for (const dialect of testDialects) {
         cell: () => ({ method: 'GET', path: `/api/search/messages?q=secret&conversation_id=${convForeign}` }),
         expect: x(404, 404, 404, 200),
       },
+      // The foreign buyer's name: only an admin finds the foreign conversation by it.
+      {
+        name: 'GET /api/search/conversations?q=foreign-buyer',
+        cell: () => ({ method: 'GET', path: '/api/search/conversations?q=foreign-buyer' }),
+        expect: all(200),
+      },
+      {
+        name: 'GET /api/search/conversations?q=bx-',
+        cell: () => ({ method: 'GET', path: '/api/search/conversations?q=bx-' }),
+        expect: all(200),
+      },
       {
         name: 'GET /api/messages/?sender_id={foreign}',
         cell: () => ({ method: 'GET', path: `/api/messages/?sender_id=${FOREIGN_BUYER}` }),
@@ -569,8 +581,17 @@ for (const dialect of testDialects) {
       const messages = await app.client.get(`/api/messages/?sender_id=${FOREIGN_BUYER}`, { token: tokens.admin });
       assert.ok(JSON.stringify(messages.body).includes('foreign-message-secret'));
       assert.ok(JSON.stringify(messages.body).includes('foreign-buyer-secret'));
-      const found = await app.client.get('/api/search/messages?q=secret', { token: tokens.admin });
-      assert.ok(found.body.results.some((hit: { message: { id: string } }) => hit.message.id === foreignMessage));
+      // Searchable a moment after its send (the index is written after the commit): waited for.
+      await until(
+        () => app.client.get('/api/search/messages?q=secret', { token: tokens.admin }),
+        (found) => found.body.results.some((hit: { message: { id: string } }) => hit.message.id === foreignMessage),
+        'the foreign message found by an admin',
+      );
+      const named = await app.client.get('/api/search/conversations?q=foreign-buyer', { token: tokens.admin });
+      assert.deepEqual(
+        named.body.results.map((c: { id: string }) => c.id),
+        [convForeign],
+      );
       const conversations = await app.client.get('/api/conversations/?page_size=100', { token: tokens.admin });
       assert.ok(JSON.stringify(conversations.body).includes(convForeign));
       const replies = await app.client.get(`/api/quick-replies/user/${FOREIGN_BUYER}`, { token: tokens.admin });

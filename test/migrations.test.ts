@@ -62,6 +62,8 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'created_at',
     'updated_at',
     'started_by',
+    'search_seq',
+    'search_behind',
   ]),
   messages: columnsOf<Database['messages']>()([
     'id',
@@ -137,12 +139,19 @@ const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
 
 /** Application tables (Kysely's own bookkeeping tables left out), with their columns. */
 async function appTables(database: DatabaseHandle): Promise<Map<string, string[]>> {
-  const tables = await database.db.introspection.getTables();
-  return new Map(
-    tables
-      .filter((table) => !table.name.startsWith('kysely_'))
-      .map((table) => [table.name, table.columns.map((column) => column.name).sort()]),
-  );
+  const tables = (await database.db.introspection.getTables()).filter((table) => !table.name.startsWith('kysely_'));
+  const entries: [string, string[]][] = [];
+  for (const table of tables) {
+    const columns = table.columns.map((column) => column.name);
+    // SQLite's introspection (PRAGMA table_info) leaves generated columns out; table_xinfo marks them hidden 2 or 3.
+    if (database.dialect === 'sqlite') {
+      const generated = await sql<{ name: string }>`
+        SELECT name FROM pragma_table_xinfo(${table.name}) WHERE hidden IN (2, 3)`.execute(database.db);
+      columns.push(...generated.rows.map((row) => row.name));
+    }
+    entries.push([table.name, columns.sort()]);
+  }
+  return new Map(entries);
 }
 
 function configFor(scratch: ScratchDatabase, mediaDir: string): Config {

@@ -2,11 +2,33 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createMigrator, migrateToLatest, unwrapResult } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
+import { byRelevance, RARITY_CAP, rarity } from '../src/lib/search-relevance.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
-import { findCandidates } from '../src/modules/search/search.repository.ts';
+import { findCandidates, indexMessages } from '../src/modules/search/search.repository.ts';
+import { createSearchIndexer } from '../src/modules/search/search-indexer.ts';
 import { testDialects } from './helpers/databases.ts';
+import { scrape } from './helpers/metrics.ts';
+import { until } from './helpers/polling.ts';
 import { assertError, openConversation, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
+
+/** Conversations with messages the search indexer has not indexed yet. */
+async function conversationsBehind(app: TestApp): Promise<number> {
+  const rows = await app.server.database.db
+    .selectFrom('conversations')
+    .select('id')
+    .where('search_behind', '=', 1)
+    .execute();
+  return rows.length;
+}
+
+/** Resolves once the app's indexer, running after each send's commit, has indexed every committed message. */
+const caughtUp = (app: TestApp) =>
+  until(
+    () => conversationsBehind(app),
+    (n) => n === 0,
+    'search index caught up',
+  );
 
 /** The migration the search index's comes after. */
 const BEFORE_SEARCH_INDEX = '20261204140000_conversation_started_by';
@@ -76,6 +98,7 @@ for (const dialect of testDialects) {
       await send('fullwidth', tokens.b1 as string, mine, '订单ＡＢＣ１２３到了吗');
       await send('scattered', tokens.b1 as string, mine, '阿莫 莫西 西林');
       await send('other', tokens.b2 as string, theirs, '阿莫西林多少钱');
+      await caughtUp(app);
     });
     after(() => app?.close());
 
@@ -140,6 +163,7 @@ for (const dialect of testDialects) {
       const sent = await Promise.all(
         Array.from({ length: 20 }, (_, i) => sendText(app, tokens.b1 as string, conversation, `批量测试 burst${i}`)),
       );
+      await caughtUp(app);
       const response = await search(tokens.b1 as string, `q=${encodeURIComponent('批量')}&page_size=100`);
       assert.equal(response.body.count, 20);
       assert.deepEqual(
@@ -149,8 +173,16 @@ for (const dialect of testDialects) {
       assert.deepEqual(await found(tokens.b1 as string, 'q=burst7'), [sent[7]?.id]);
     });
 
+    test("the indexer's progress is in /metrics", async () => {
+      const metrics = await scrape(app.server.url);
+      assert.ok(metrics.value('chat_search_indexed_messages_total') >= 5, 'the sends above, indexed after commit');
+      assert.equal(metrics.value('chat_search_index_backlog_conversations'), 0);
+      assert.ok(metrics.value('chat_search_index_lag_seconds_count') >= 1);
+    });
+
     test('a deleted message is no longer found', async () => {
       const message = await sendText(app, tokens.b1 as string, mine, '退货地址是哪里 return-9917');
+      await caughtUp(app);
       assert.deepEqual(await found(tokens.b1 as string, 'q=return-9917'), [message.id]);
       const deleted = await app.client.delete(`/api/messages/${message.id}`, { token: tokens.a1 as string });
       assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
@@ -202,6 +234,267 @@ for (const dialect of testDialects) {
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('旧消息')}`), [old]);
       assert.deepEqual(await found(tokens.b1 as string, 'q=legacy-5150'), [old]);
       assert.deepEqual(await found(tokens.b1 as string, `q=${encodeURIComponent('阿莫西林')}`), [ids.amoxicillin]);
+    });
+  });
+}
+
+for (const dialect of testDialects) {
+  describe(`search indexer (${dialect.name})`, () => {
+    // An instance that runs no indexer: its sends are indexed by whichever indexer comes next.
+    let app: TestApp;
+    let tokens: Record<string, string>;
+
+    const found = async (query: string): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/messages?q=${encodeURIComponent(query)}&page_size=100`, {
+        token: tokens.a1 as string,
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.results.map((hit: { message: { id: string } }) => hit.message.id);
+    };
+    const indexer = (options = {}) =>
+      createSearchIndexer({ db: app.server.database.db, logger: { warn: assert.fail }, options });
+
+    before(async () => {
+      app = await startTestApp(dialect, { server: { searchIndexer: { enabled: false } } });
+      tokens = await app.addUsers({ b1: 'buyer', b2: 'buyer', m1: 'merchant', a1: 'admin' });
+    });
+    after(() => app?.close());
+
+    test('a send writes no index row; a later indexer finds it from the database alone, in bounded rounds', async () => {
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const sent = [];
+      for (let i = 0; i < 7; i++)
+        sent.push((await sendText(app, tokens.b1 as string, conversation, `稍后索引 late${i}`)).id);
+      const rows = await app.server.database.db
+        .selectFrom('message_search_terms')
+        .select('term')
+        .where('conversation_id', '=', conversation)
+        .execute();
+      assert.deepEqual(rows, [], 'nothing indexed in the send transaction');
+      assert.deepEqual(await found('稍后索引'), []);
+      assert.equal(await conversationsBehind(app), 1);
+
+      // Two messages a round: four rounds, each leaving the watermark where it stopped.
+      await indexer({ messagesPerRound: 2, conversationsPerRound: 1 }).drain();
+      assert.deepEqual((await found('稍后索引')).sort(), [...sent].sort());
+      assert.deepEqual(await found('late6'), [sent[6]]);
+      assert.equal(await conversationsBehind(app), 0);
+      const row = await app.server.database.db
+        .selectFrom('conversations')
+        .select(['search_seq', 'last_seq'])
+        .where('id', '=', conversation)
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(row.search_seq), Number(row.last_seq));
+    });
+
+    test('indexers of several instances index one backlog together, each row once', async () => {
+      const conversations = await Promise.all([
+        openConversation(app, tokens.b1 as string, 'b1', 'm1'),
+        openConversation(app, tokens.b2 as string, 'b2', 'm1'),
+      ]);
+      const sent = [];
+      for (let i = 0; i < 10; i++) {
+        const conversation = conversations[i % 2] as string;
+        sent.push((await sendText(app, tokens.m1 as string, conversation, `并行索引 both${i}`)).id);
+      }
+      await Promise.all([indexer({ messagesPerRound: 3 }).drain(), indexer({ messagesPerRound: 4 }).drain()]);
+      assert.deepEqual((await found('并行索引')).sort(), [...sent].sort());
+      const rows = await app.server.database.db
+        .selectFrom('message_search_terms')
+        .select(['term', 'message_id'])
+        .where('message_id', 'in', sent)
+        .execute();
+      // 并行, 行索, 索引 and both<i>: four terms per message, none twice (the primary key would refuse it).
+      assert.equal(rows.length, 4 * sent.length);
+      assert.equal(await conversationsBehind(app), 0);
+    });
+
+    test('a message deleted before it is indexed, or while an indexer holds its text, is never found', async () => {
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const gone = await sendText(app, tokens.b1 as string, conversation, '删除竞态 race-4411');
+      const kept = await sendText(app, tokens.b1 as string, conversation, '删除竞态 race-4412');
+      // An indexer read the message's row, then the delete committed, then the indexer wrote its terms.
+      const read = await app.server.database.db
+        .selectFrom('messages')
+        .selectAll()
+        .where('id', '=', gone.id)
+        .executeTakeFirstOrThrow();
+      const deleted = await app.client.delete(`/api/messages/${gone.id}`, { token: tokens.a1 as string });
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      await app.server.database.db.transaction().execute((trx) => indexMessages(trx, [read]));
+      await indexer().drain();
+      assert.deepEqual(await found('删除竞态'), [kept.id]);
+      assert.deepEqual(await found('race-4411'), []);
+    });
+  });
+}
+
+for (const dialect of testDialects) {
+  describe(`conversation search (${dialect.name})`, () => {
+    let app: TestApp;
+    const tokens: Record<string, string> = {};
+    const conversations: Record<string, string> = {};
+
+    const names = async (token: string, q: string, extra = ''): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/conversations?q=${encodeURIComponent(q)}${extra}`, { token });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      assert.equal(response.body.count, response.body.results.length);
+      return response.body.results.map((c: { id: string }) => c.id);
+    };
+
+    before(async () => {
+      app = await startTestApp(dialect);
+      const people: [string, 'buyer' | 'merchant' | 'admin', string][] = [
+        ['b1', 'buyer', '小明 Ming'],
+        ['b2', 'buyer', '小红_Hong'],
+        ['m1', 'merchant', '旗舰店 FlagShip'],
+        ['m2', 'merchant', '数码专营 Digital'],
+        ['a1', 'admin', 'admin-one'],
+      ];
+      for (const [id, role, username] of people) tokens[id] = await app.addUser(id, role, { username });
+      // Opened oldest first: b1–m1, b1–m2, b2–m1 (most recent).
+      conversations.b1m1 = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      conversations.b1m2 = await openConversation(app, tokens.b1 as string, 'b1', 'm2');
+      conversations.b2m1 = await openConversation(app, tokens.b2 as string, 'b2', 'm1');
+      await sendText(app, tokens.b2 as string, conversations.b2m1, '在吗');
+    });
+    after(() => app?.close());
+
+    test("a participant finds their conversations by the other participant's name, case-folded and NFKC", async () => {
+      assert.deepEqual(await names(tokens.b1 as string, '旗舰'), [conversations.b1m1]);
+      assert.deepEqual(await names(tokens.b1 as string, 'flagship'), [conversations.b1m1]);
+      assert.deepEqual(
+        await names(tokens.b1 as string, 'ＤＩＧＩＴＡＬ'),
+        [conversations.b1m2],
+        'full-width folds to ASCII',
+      );
+      assert.deepEqual(await names(tokens.b1 as string, 'm'), [conversations.b1m2, conversations.b1m1], 'an id prefix');
+      const response = await app.client.get('/api/search/conversations?q=flag', { token: tokens.b1 as string });
+      const [hit] = response.body.results;
+      assert.equal(hit.participant2.username, '旗舰店 FlagShip', 'conversations as GET /api/conversations shows them');
+      assert.equal(hit.merchant_id, 'm1');
+    });
+
+    test('only their own conversations, and never by their own name', async () => {
+      assert.deepEqual(await names(tokens.b2 as string, '旗舰'), [conversations.b2m1]);
+      assert.deepEqual(await names(tokens.b2 as string, '数码'), [], "b1's merchant, not b2's");
+      assert.deepEqual(await names(tokens.b1 as string, '小明'), [], 'the caller matches every one of theirs: no');
+      assert.deepEqual(await names(tokens.m1 as string, '小'), [conversations.b2m1, conversations.b1m1]);
+      assert.deepEqual(await names(tokens.m2 as string, '小红'), []);
+    });
+
+    test('admins search every conversation, by either participant, each once', async () => {
+      assert.deepEqual(await names(tokens.a1 as string, '小明'), [conversations.b1m2, conversations.b1m1]);
+      assert.deepEqual(await names(tokens.a1 as string, '旗舰'), [conversations.b2m1, conversations.b1m1]);
+      // 'M' is in Ming and starts m1 and m2: the b1–m1 conversation matches on both participants.
+      assert.deepEqual(await names(tokens.a1 as string, 'm'), [
+        conversations.b2m1,
+        conversations.b1m2,
+        conversations.b1m1,
+      ]);
+    });
+
+    test('LIKE wildcards are literal; pages; bad input', async () => {
+      assert.deepEqual(await names(tokens.m1 as string, '_'), [conversations.b2m1], 'only 小红_Hong has an underscore');
+      assert.deepEqual(await names(tokens.m1 as string, '%'), []);
+      const page2 = await app.client.get('/api/search/conversations?q=m&page=2&page_size=2', {
+        token: tokens.a1 as string,
+      });
+      assert.equal(page2.status, 200);
+      assert.equal(page2.body.count, 3);
+      assert.deepEqual(
+        page2.body.results.map((c: { id: string }) => c.id),
+        [conversations.b1m1],
+      );
+      assertError(await app.client.get('/api/search/conversations?q=', { token: tokens.b1 as string }), 422);
+      assertError(
+        await app.client.get('/api/search/conversations?q=%20%20', { token: tokens.b1 as string }),
+        422,
+        'search_query_too_short',
+      );
+      assertError(await app.client.get('/api/search/conversations?q=m'), 401);
+    });
+  });
+}
+
+describe('relevance (BM25 over the query parts)', () => {
+  test('more occurrences, a shorter message and a rarer part rank higher; ties keep their order', () => {
+    const items = [
+      '很长的一段话，其中提到了一次退款，别的都是无关的内容，还有更多无关的内容',
+      '我想退款',
+      '退款退款，请尽快退款',
+    ];
+    const weights = new Map([['退款', rarity(5)]]);
+    assert.deepEqual(
+      byRelevance(items, (text) => text, weights),
+      [items[2], items[1], items[0]],
+    );
+    const same = ['第一条退款', '第二条退款'];
+    assert.deepEqual(
+      byRelevance(same, (text) => text, weights),
+      same,
+      'equal scores: the given (newest) order',
+    );
+    const rareTwice = 'abc abc 退款.';
+    const commonTwice = 'abc 退款 退款..';
+    const twoParts = new Map([
+      ['abc', rarity(2)],
+      ['退款', rarity(500)],
+    ]);
+    assert.deepEqual(
+      byRelevance([commonTwice, rareTwice], (text) => text, twoParts),
+      [rareTwice, commonTwice],
+    );
+    assert.ok(rarity(RARITY_CAP) > 0 && rarity(RARITY_CAP) < 0.001 && rarity(1) > rarity(100));
+  });
+});
+
+for (const dialect of testDialects) {
+  describe(`search sort=relevance (${dialect.name})`, () => {
+    let app: TestApp;
+    let tokens: Record<string, string>;
+    const sent: Record<string, string> = {};
+
+    const ranked = async (q: string, sort = '&sort=relevance'): Promise<string[]> => {
+      const response = await app.client.get(`/api/search/messages?q=${encodeURIComponent(q)}${sort}`, {
+        token: tokens.b1 as string,
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body.results.map((hit: { message: { id: string } }) => hit.message.id);
+    };
+
+    before(async () => {
+      app = await startTestApp(dialect);
+      tokens = await app.addUsers({ b1: 'buyer', m1: 'merchant' });
+      const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+      const messages: [string, string][] = [
+        ['once, long', '很长的一段话，其中提到了一次退款，别的都是无关的内容，还有更多无关的内容'],
+        ['once, short', '我想退款'],
+        ['three times', '退款退款，请尽快退款'],
+        ['rare part twice', 'abc abc 退款.'],
+        ['common part twice', 'abc 退款 退款..'],
+        ['unrelated', '发货了吗'],
+      ];
+      for (const [name, content] of messages) {
+        sent[name] = (await sendText(app, tokens.b1 as string, conversation, content)).id;
+      }
+      await caughtUp(app);
+    });
+    after(() => app?.close());
+
+    test('one part: by occurrences and length, not by age', async () => {
+      const newest = await ranked('退款', '');
+      assert.deepEqual(newest.slice(0, 3), [sent['common part twice'], sent['rare part twice'], sent['three times']]);
+      const best = await ranked('退款');
+      assert.equal(best.length, newest.length, 'the same matches, in another order');
+      assert.equal(best[0], sent['three times']);
+      assert.ok(best.indexOf(sent['once, short'] as string) < best.indexOf(sent['once, long'] as string));
+    });
+
+    test('two parts: the rarer part counts more (abc is in 2 messages, 退款 in 5)', async () => {
+      assert.deepEqual(await ranked('abc 退款'), [sent['rare part twice'], sent['common part twice']]);
+      assert.deepEqual(await ranked('abc 退款', '&sort=newest'), [sent['common part twice'], sent['rare part twice']]);
+      assertError(await app.client.get('/api/search/messages?q=abc&sort=oldest', { token: tokens.b1 as string }), 422);
     });
   });
 }

@@ -10,7 +10,7 @@ import {
 } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
 import { appendMessages, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
-import { searchTermRows } from '../../src/modules/search/search.repository.ts';
+import { advanceWatermarks, searchTermRows } from '../../src/modules/search/search.repository.ts';
 
 /**
  * The statements of the service's send transaction, exactly as the service's
@@ -144,13 +144,27 @@ export async function recordQueries(run: (db: Kysely<Database>) => Promise<unkno
 const compiler = recordingKysely([]);
 
 /**
- * The search index's statement in the send transaction (the hook of
- * src/modules/search/ for one text message): the INSERT of the message's
- * terms, compiled by the same Kysely dialect; undefined when it has none.
+ * The search index's writes for one text message, as a plain loop would make
+ * them in its send transaction (the service's indexer makes the same writes
+ * after the commit, batched over many messages): the INSERT IGNORE of its
+ * terms, then the conversation's search_seq, so the service's indexer finds
+ * nothing left to do. Compiled by the same Kysely dialect; none when the
+ * message has no term.
  */
-export function searchIndexStatement(values: Pick<SendValues, 'id' | 'conversation_id' | 'content'>) {
-  const rows = searchTermRows([{ ...values, message_type: 'text' }]);
-  if (rows.length === 0) return undefined;
-  const { sql, parameters } = compiler.insertInto('message_search_terms').values(rows).compile();
-  return { sql, params: parameters as unknown[] };
+export async function searchIndexStatements(
+  values: Pick<SendValues, 'id' | 'conversation_id' | 'content'> & { seq: number },
+): Promise<{ sql: string; params: unknown[] }[]> {
+  // In key order, as the indexer writes them: two inserts meeting on duplicates then cannot deadlock.
+  const rows = searchTermRows([{ ...values, message_type: 'text' }]).sort((a, b) =>
+    a.term < b.term ? -1 : a.term > b.term ? 1 : 0,
+  );
+  if (rows.length === 0) return [];
+  const insert = compiler.insertInto('message_search_terms').values(rows).ignore().compile();
+  const [watermark] = await recordQueries((db) =>
+    advanceWatermarks(db, [{ conversationId: values.conversation_id, after: values.seq - 1, upTo: values.seq }]),
+  );
+  return [insert, watermark as CompiledQuery].map((query) => ({
+    sql: query.sql,
+    params: query.parameters as unknown[],
+  }));
 }

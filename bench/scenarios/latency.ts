@@ -1,5 +1,6 @@
 import { DEFAULT_POOL_SIZE } from '../../src/db/connection.ts';
 import type { BenchContext } from '../lib/context.ts';
+import { searchIndexCatchUpMs } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
 import { ensurePairs } from './pairs.ts';
@@ -85,9 +86,10 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
     );
     const sends = combinePairs(svc.result[0]);
     const admins = combineListeners(svc.result[1]);
+    const searchCatchUpMs = await searchIndexCatchUpMs(ctx.db.url);
     ctx.log(
       'latency',
-      `service deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} p99.9 ${sends.deliver.p999} ms (${sends.deliver.count} msgs), admins p99 ${admins.latency.p99} ms${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}; ${cpuLine(svc.cpu)}`,
+      `service deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} p99.9 ${sends.deliver.p999} ms (${sends.deliver.count} msgs), admins p99 ${admins.latency.p99} ms, search index caught up ${searchCatchUpMs} ms after${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}; ${cpuLine(svc.cpu)}`,
     );
 
     const bare = await ctx.window(
@@ -141,6 +143,7 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
         db: svc.db,
         serverLoopDelay: svc.serverLoopDelay,
         generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),
+        searchCatchUpMs,
       },
       floor: { poolSize: DEFAULT_POOL_SIZE, latency: floorLatency, cpu: bare.cpu, errors: bare.result.errors },
       floorAlone: { latency: aloneLatency },

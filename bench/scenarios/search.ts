@@ -145,7 +145,13 @@ async function seed(ctx: BenchContext): Promise<Seeded> {
       }
     }
     for (const [id, seq] of seqs) {
-      await connection.query('UPDATE conversations SET last_seq = ?, message_count = ? WHERE id = ?', [seq, seq, id]);
+      // Indexed up to last_seq: the rows above are the index, nothing is left for the server's indexer.
+      await connection.query('UPDATE conversations SET last_seq = ?, message_count = ?, search_seq = ? WHERE id = ?', [
+        seq,
+        seq,
+        seq,
+        id,
+      ]);
     }
   } finally {
     await connection.end();

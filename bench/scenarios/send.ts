@@ -1,6 +1,7 @@
 import { DEFAULT_POOL_SIZE } from '../../src/db/connection.ts';
 import { DEFAULT_APPEND_BATCHING } from '../../src/modules/messages/append-batcher.ts';
 import type { BenchContext } from '../lib/context.ts';
+import { searchIndexCatchUpMs } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
 import type { WorkerProcess } from '../lib/workers.ts';
@@ -71,9 +72,10 @@ export async function runSend(ctx: BenchContext): Promise<void> {
         sends.errorCount === 0 &&
         sends.lost === 0;
       const messagesPerCommit = svc.db.Com_commit ? round(sends.completed / svc.db.Com_commit, 2) : null;
+      const searchCatchUpMs = await searchIndexCatchUpMs(ctx.db.url);
       ctx.log(
         'send',
-        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s), ${messagesPerCommit ?? '—'} msg/commit${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
+        `c=${concurrency} service ${round(sends.perSecond, 0)} msg/s, deliver p50 ${sends.deliver.p50} p99 ${sends.deliver.p99} ms, admins p99 ${admins.latency.p99} ms (${round(admins.perSecond, 0)}/s), ${messagesPerCommit ?? '—'} msg/commit, search index caught up ${searchCatchUpMs} ms after${sends.errorCount ? `, errors ${JSON.stringify(sends.errors)}` : ''}${sends.lost ? `, lost ${sends.lost}` : ''}${sustained ? '' : ' [not sustained]'}; ${cpuLine(svc.cpu)}`,
       );
 
       const bare = await ctx.window(
@@ -110,6 +112,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
           generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),
           statementsPerMessage: sends.completed ? round((svc.db.Questions ?? 0) / sends.completed, 2) : null,
           messagesPerCommit,
+          searchCatchUpMs,
           limitedBy: diagnose(svc, {
             operations: sends.completed,
             generatorLoopDelayP99: Math.max(sends.generatorLoopDelayP99, admins.generatorLoopDelayP99),

@@ -7,7 +7,7 @@ import {
   fillParams,
   recordSendTransaction,
   type StatementTemplate,
-  searchIndexStatement,
+  searchIndexStatements,
 } from '../lib/send-transaction.ts';
 import { pace, readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
 import { contentFor } from './ws-common.ts';
@@ -81,10 +81,11 @@ async function sendTransaction(connection: Connection): Promise<void> {
   };
   try {
     for (const statement of statements) {
-      // The search index's rows go last before the commit, as the send-transaction hook writes them.
+      // The floor includes the search index's writes (issue 17), in the transaction as a plain loop
+      // would make them: this message's terms, then its conversation's search_seq (which also keeps
+      // the service's idle indexer from indexing the floor's messages again).
       if (statement.sql === 'commit') {
-        const index = searchIndexStatement(values);
-        if (index) await query(connection, index.sql, index.params);
+        for (const index of await searchIndexStatements(values)) await query(connection, index.sql, index.params);
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
       if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
@@ -113,8 +114,13 @@ serve({
     toParticipant1 = await recordSendTransaction('participant1_unread');
     toParticipant2 = await recordSendTransaction('participant2_unread');
     const statements = toParticipant2.map((statement) => statement.sql);
-    const index = searchIndexStatement({ id: 'id', conversation_id: 'c', content: contentFor(nowMs(), 'floor-0') });
-    if (index) statements.splice(statements.length - 1, 0, index.sql);
+    const index = await searchIndexStatements({
+      id: 'id',
+      conversation_id: 'c',
+      content: contentFor(nowMs(), 'floor-0'),
+      seq: 1,
+    });
+    statements.splice(statements.length - 1, 0, ...index.map((statement) => statement.sql));
     return { statements };
   },
 

@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, GeneratedAlways, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
  * Row types of every table, as migrations create them. Timestamps are Unix
@@ -35,6 +35,10 @@ export interface ConversationsTable {
   updated_at: number;
   /** Who created the conversation (presence rule); null for conversations older than the column. */
   started_by: string | null;
+  /** The search index holds this conversation's messages up to this seq (src/modules/search/search-indexer.ts). */
+  search_seq: Generated<number>;
+  /** 1 while last_seq > search_seq (computed by the database, indexed): the search indexer's to-do list. */
+  search_behind: GeneratedAlways<number>;
 }
 
 export interface MessagesTable {
@@ -149,7 +153,8 @@ export interface Database {
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
-export type ConversationRow = Selectable<ConversationsTable>;
+/** A conversation as the modules see it: the search indexer's bookkeeping columns are its own. */
+export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind'>;
 export type MessageRow = Selectable<MessagesTable>;
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;

@@ -30,6 +30,14 @@ export interface RealtimeMetrics {
   busPublishFailed(): void;
 }
 
+/** What the search indexer (src/modules/search/search-indexer.ts) reports after each round. */
+export interface SearchIndexMetrics {
+  /** Conversations with messages not indexed yet after a round, as far as it knows (at most its look-ahead). */
+  searchIndexBacklog(conversations: number): void;
+  /** A round indexed `messages`; the oldest of them was stored `lagSeconds` ago. */
+  searchIndexed(messages: number, lagSeconds: number): void;
+}
+
 /** Why the HTTP edge cut a client off (src/http/edge-limits.ts). */
 export type EdgeRefusal = 'too_many_connections' | 'headers_timeout' | 'body_too_slow' | 'body_idle';
 
@@ -46,7 +54,7 @@ export interface RealtimeGaugeSource {
   users(): number;
 }
 
-export interface Metrics extends MessageMetrics, RealtimeMetrics, EdgeMetrics, QuotaMetrics {
+export interface Metrics extends MessageMetrics, RealtimeMetrics, EdgeMetrics, QuotaMetrics, SearchIndexMetrics {
   /** One HTTP response: `route` is the route pattern (never the raw URL). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   /** Reads connection counts from the real-time registry at every scrape. */
@@ -140,6 +148,22 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const searchIndexedMessages = new Counter({
+    name: 'chat_search_indexed_messages_total',
+    help: 'Messages the search indexer of this instance wrote to the index (after their send committed)',
+    registers,
+  });
+  const searchBacklog = new Gauge({
+    name: 'chat_search_index_backlog_conversations',
+    help: 'Conversations with messages not yet searchable after the last indexer round (as far as it read: at most 800)',
+    registers,
+  });
+  const searchLag = new Histogram({
+    name: 'chat_search_index_lag_seconds',
+    help: 'Per indexer round: how long ago the oldest message it indexed was stored (whole-second timestamps)',
+    buckets: [0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers,
+  });
   const edgeRefusals = new Counter({
     name: 'chat_http_edge_refusals_total',
     help: 'Connections refused (too_many_connections from one address) and requests cut off (headers_timeout, body_too_slow, body_idle)',
@@ -220,6 +244,13 @@ export function createMetrics(): Metrics {
     },
     busPublishFailed() {
       publishFailures.inc();
+    },
+    searchIndexBacklog(conversations) {
+      searchBacklog.set(conversations);
+    },
+    searchIndexed(messages, lagSeconds) {
+      searchIndexedMessages.inc(messages);
+      searchLag.observe(lagSeconds);
     },
     edgeRefusal(reason) {
       edgeRefusals.inc({ reason });

@@ -20,6 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { withoutSearchProgress } from '../helpers/rest.ts';
 import { type Event, type RealtimeTestApp, startRealtimeApp, type TestSocket } from '../realtime/helpers.ts';
 
 type Actor = 'buyer' | 'merchant' | 'service' | 'admin';
@@ -106,7 +107,9 @@ describe('authorization matrix over WebSocket (case 11)', () => {
   const socket = (id: string) => sockets[id] ?? assert.fail(`no socket for ${id}`);
   /** Every conversation and message row: a refused frame (and an admin's read) must change none of them. */
   const snapshot = async () => ({
-    conversations: await app.database.db.selectFrom('conversations').selectAll().orderBy('id').execute(),
+    conversations: withoutSearchProgress(
+      await app.database.db.selectFrom('conversations').selectAll().orderBy('id').execute(),
+    ),
     messages: await app.database.db.selectFrom('messages').selectAll().orderBy('id').execute(),
   });
   const syncAll = () => Promise.all(Object.values(sockets).map((s) => s.sync()));

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
+import { escapeLike, likeFolded } from '../../db/like.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -149,6 +150,60 @@ function ofParticipant(db: Db, userId: string, window: number) {
     .orderBy('id', 'desc');
 }
 
+/** The conversations of a page of ids, in the page's order, with their participants joined. */
+async function joinedInOrder(db: Db, page: readonly { id: string }[]): Promise<ConversationWithParticipants[]> {
+  if (page.length === 0) return [];
+  const rows = await withParticipants(db, undefined)
+    .where(
+      'conversations.id',
+      'in',
+      page.map((row) => row.id),
+    )
+    .execute();
+  const byId = new Map(rows.map((row) => [row.id, splitJoined(row)]));
+  return page.flatMap((row) => byId.get(row.id) ?? []);
+}
+
+/**
+ * Conversations with a participant named like `text`: username containing
+ * it or id starting with it, case-folded (likeFolded). For a participant
+ * (`userId`), the other participant's name: one branch per participant
+ * column, each through its own index, then a primary-key probe of the other
+ * user. For everyone's (admins), either participant's: the two joins of every
+ * conversation with its users (a scan, as the users list's `q` is). Newest
+ * activity first, counted up to COUNT_CAP.
+ */
+export async function listConversationsByName(
+  db: Db,
+  userId: string | undefined,
+  text: string,
+  limit: number,
+  offset: number,
+): Promise<CappedCount & { rows: ConversationWithParticipants[] }> {
+  const pattern = escapeLike(text);
+  const branch = (column: 'participant1_id' | 'participant2_id') => {
+    const other = column === 'participant1_id' ? 'participant2_id' : 'participant1_id';
+    const query = db
+      .selectFrom('conversations as c')
+      .innerJoin('users as u', 'u.id', userId === undefined ? `c.${column}` : `c.${other}`)
+      .select(['c.id', 'c.updated_at'])
+      .where((eb) => eb.or([likeFolded('u.id', `${pattern}%`), likeFolded('u.username', `%${pattern}%`)]));
+    return userId === undefined ? query : query.where(`c.${column}`, '=', userId);
+  };
+  // UNION, not UNION ALL: an admin's match on both participants is one conversation.
+  const matches = () => db.selectFrom(branch('participant1_id').union(branch('participant2_id')).as('named'));
+  const counted = await cappedCount(db, (n) => matches().select('named.id').limit(n));
+  if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
+  const page = await matches()
+    .select('named.id')
+    .orderBy('named.updated_at', 'desc')
+    .orderBy('named.id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return { ...counted, rows: await joinedInOrder(db, page) };
+}
+
 /** Newest activity first; `userId` narrows to one participant's conversations. Counted up to COUNT_CAP. */
 export async function listConversations(
   db: Db,
@@ -163,16 +218,7 @@ export async function listConversations(
       .limit(limit)
       .offset(offset)
       .execute();
-    if (page.length === 0) return { ...counted, rows: [] };
-    const rows = await withParticipants(db, undefined)
-      .where(
-        'conversations.id',
-        'in',
-        page.map((row) => row.id),
-      )
-      .execute();
-    const byId = new Map(rows.map((row) => [row.id, splitJoined(row)]));
-    return { ...counted, rows: page.flatMap((row) => byId.get(row.id) ?? []) };
+    return { ...counted, rows: await joinedInOrder(db, page) };
   }
   const matches = (n: number) => db.selectFrom('conversations').select('id').limit(n);
   const capped = (n: number) =>

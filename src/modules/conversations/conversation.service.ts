@@ -152,6 +152,22 @@ export function createConversationService({ db, users, access }: ConversationSer
       return { count, ...(exact ? {} : { count_exact: false }), results: rows.map(presentJoined) };
     },
 
+    /**
+     * The caller's conversations (admins: everyone's) with a participant named
+     * like `text` (the other participant, for a participant), newest activity first.
+     */
+    async listByName(caller: UserRow, text: string, page: Page) {
+      const scope = access.allowsNow(caller, 'realtime.watch_all') ? undefined : caller.id;
+      const { count, exact, rows } = await repo.listConversationsByName(
+        db,
+        scope,
+        text,
+        page.pageSize,
+        (page.page - 1) * page.pageSize,
+      );
+      return { count, ...(exact ? {} : { count_exact: false }), results: rows.map(presentJoined) };
+    },
+
     async get(caller: UserRow, id: string): Promise<Conversation> {
       return presentJoined(await visibleWithParticipants(caller, id));
     },

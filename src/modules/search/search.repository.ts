@@ -1,4 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { cappedCount } from '../../db/capped-count.ts';
+import { isMysql } from '../../db/dialect.ts';
 import type { Database, MessageRow, MessageSearchTermsTable } from '../../db/types.ts';
 import { searchTerms } from '../../lib/search-terms.ts';
 
@@ -37,15 +39,94 @@ export function searchTermRows(
     );
 }
 
-/** The index rows of text messages just written, in the send transaction (one statement for a batch). */
-export async function indexMessages(trx: Transaction<Database>, messages: readonly MessageRow[]): Promise<void> {
-  const rows = searchTermRows(messages);
+/**
+ * Writes the index rows of messages (the indexer's transaction). Existing rows
+ * are left alone: another instance, or this one before a crash, may have
+ * written some already. Sorted by key, so two instances inserting overlapping
+ * rows take their locks in one order.
+ */
+export async function indexMessages(trx: Transaction<Database>, messages: readonly MessageToIndex[]): Promise<void> {
+  const rows = searchTermRows(messages).sort((a, b) =>
+    a.term === b.term ? compare(a.message_id, b.message_id) : compare(a.term, b.term),
+  );
+  const mysql = isMysql(trx);
   for (let i = 0; i < rows.length; i += INSERT_ROWS) {
-    await trx
-      .insertInto('message_search_terms')
-      .values(rows.slice(i, i + INSERT_ROWS))
-      .execute();
+    const insert = trx.insertInto('message_search_terms').values(rows.slice(i, i + INSERT_ROWS));
+    await (mysql ? insert.ignore() : insert.onConflict((oc) => oc.doNothing())).execute();
   }
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A conversation whose newest messages are not indexed yet. */
+export interface BehindConversation {
+  id: string;
+  search_seq: number;
+  last_seq: number;
+}
+
+/** Conversations with messages not indexed yet, by id, at most `limit` (the index on (search_behind, id)). */
+export async function conversationsBehind(db: Db, limit: number): Promise<BehindConversation[]> {
+  const rows = await db
+    .selectFrom('conversations')
+    .select(['id', 'search_seq', 'last_seq'])
+    .where('search_behind', '=', 1)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ id: row.id, search_seq: Number(row.search_seq), last_seq: Number(row.last_seq) }));
+}
+
+/** A conversation's messages with after < seq <= upTo: what one indexer round takes of it. */
+export interface SeqRange {
+  conversationId: string;
+  after: number;
+  upTo: number;
+}
+
+export type MessageToIndex = Pick<MessageRow, 'id' | 'conversation_id' | 'content' | 'message_type' | 'created_at'>;
+
+/** The messages in the ranges (deleted ones are gone), one statement: a range of (conversation_id, seq) each. */
+export function messagesInRanges(db: Db, ranges: readonly SeqRange[]): Promise<MessageToIndex[]> {
+  if (ranges.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('messages')
+    .select(['id', 'conversation_id', 'content', 'message_type', 'created_at'])
+    .where((eb) =>
+      eb.or(
+        ranges.map((range) =>
+          eb.and([
+            eb('conversation_id', '=', range.conversationId),
+            eb('seq', '>', range.after),
+            eb('seq', '<=', range.upTo),
+          ]),
+        ),
+      ),
+    )
+    .execute();
+}
+
+/**
+ * Records that each range is indexed: search_seq moves to its `upTo`, never
+ * back (an instance that indexed the same range later changes nothing). One
+ * statement; it takes the conversations' row locks in key order, as the send
+ * transaction does, so the two cannot deadlock.
+ */
+export async function advanceWatermarks(trx: Db, ranges: readonly SeqRange[]): Promise<void> {
+  if (ranges.length === 0) return;
+  const target = sql<number>`CASE ${sql.ref('id')} ${sql.join(
+    ranges.map((range) => sql`WHEN ${range.conversationId} THEN ${range.upTo}`),
+    sql` `,
+  )} END`;
+  await trx
+    .updateTable('conversations')
+    .set({ search_seq: sql<number>`CASE WHEN search_seq < ${target} THEN ${target} ELSE search_seq END` })
+    .where(
+      'id',
+      'in',
+      ranges.map((range) => range.conversationId),
+    )
+    .execute();
 }
 
 /** Removes a deleted text message's index rows: one primary-key delete per term (its terms are those of its content). */
@@ -101,4 +182,14 @@ export function findCandidates(
   if (filter.from !== undefined) query = query.where('m.created_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('m.created_at', '<', filter.to);
   return query.orderBy('t.message_id', 'desc').limit(limit).execute();
+}
+
+/** How many messages have `term`, counted up to `cap` (an index range, read no further than the cap). */
+export async function messagesWithTerm(db: Db, term: string, cap: number): Promise<number> {
+  const { count } = await cappedCount(
+    db,
+    (n) => db.selectFrom('message_search_terms').select('message_id').where('term', '=', term).limit(n),
+    cap,
+  );
+  return count;
 }

@@ -2,7 +2,8 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
-import { matchRanges, parseQuery } from '../../lib/search-terms.ts';
+import { byRelevance, RARITY_CAP, rarity } from '../../lib/search-relevance.ts';
+import { matchRanges, parseQuery, type SearchQuery, termsOfFolded } from '../../lib/search-terms.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
@@ -16,6 +17,9 @@ import * as repo from './search.repository.ts';
  */
 export const SEARCH_CAP = 500;
 
+/** A relevance-sorted search counts the index rows of at most this many of its terms (one query each). */
+const MAX_COUNTED_TERMS = 8;
+
 /** Up to this many conversations, a participant's search names them; past it, it joins conversations. */
 const IN_LIST_LIMIT = 1_000;
 
@@ -25,6 +29,8 @@ export interface SearchMessagesQuery {
   sender_id?: string | undefined;
   from?: number | undefined;
   to?: number | undefined;
+  /** newest (the default) or relevance (src/lib/search-relevance.ts). */
+  sort?: 'newest' | 'relevance' | undefined;
 }
 
 export interface SearchHit {
@@ -43,18 +49,34 @@ export function createSearchService(deps: {
 }) {
   const { db, access, conversations, messages } = deps;
 
-  // Every text message's terms are written in its send transaction: a stored message is searchable
-  // once its send is acknowledged. One INSERT per send transaction (group commit keeps its batches).
-  messages.sendTransaction.onBatch((trx, stored) =>
-    repo.indexMessages(
-      trx,
-      stored.map((entry) => entry.message),
-    ),
-  );
-
-  // A moderator's delete removes the message's index rows in its transaction (the join with messages
-  // would drop them from results anyway; this keeps the index from growing with deleted messages).
+  // The index is written after the send commits, by the search indexer (search-indexer.ts): the
+  // send transaction has no statement for it. A moderator's delete still removes the message's index
+  // rows in its transaction, to keep the index from growing with deleted messages; results never
+  // depend on it, since a search joins messages (a row the indexer wrote after the delete, having
+  // read the message before it, finds nothing to join).
   messages.deleteTransaction.onDelete((trx, message) => repo.unindexMessage(trx, message));
+
+  /**
+   * Each part's rarity (search-relevance.ts): from its rarest term's index rows, counted up to
+   * RARITY_CAP; at most MAX_COUNTED_TERMS counts per search (a part past them counts as common).
+   */
+  async function partWeights(query: SearchQuery): Promise<Map<string, number>> {
+    const weights = new Map<string, number>();
+    const counts = new Map<string, number>();
+    for (const part of query.parts) {
+      let fewest = RARITY_CAP;
+      for (const term of termsOfFolded(part)) {
+        let count = counts.get(term);
+        if (count === undefined && counts.size < MAX_COUNTED_TERMS) {
+          count = await repo.messagesWithTerm(db, term, RARITY_CAP);
+          counts.set(term, count);
+        }
+        if (count !== undefined) fewest = Math.min(fewest, count);
+      }
+      weights.set(part, rarity(fewest));
+    }
+    return weights;
+  }
 
   async function scopeOf(caller: UserRow, conversationId: string | undefined): Promise<repo.SearchScope> {
     if (conversationId !== undefined) {
@@ -71,6 +93,15 @@ export function createSearchService(deps: {
   }
 
   return {
+    /** The caller's conversations (admins: all) with a participant named like `q` (NFKC; case-folded in SQL). */
+    searchConversations(caller: UserRow, q: string, page: { page: number; pageSize: number }) {
+      const text = q.normalize('NFKC').trim();
+      if (text === '') {
+        throw unprocessable('search_query_too_short', ['q: give part of a username or user id']);
+      }
+      return conversations.listByName(caller, text, page);
+    },
+
     /** Messages whose text contains every part of `q` (NFKC, case-folded), newest first, in conversations the caller may see. */
     async searchMessages(
       caller: UserRow,
@@ -93,10 +124,13 @@ export function createSearchService(deps: {
         SEARCH_CAP + 1,
       );
       const exact = candidates.length <= SEARCH_CAP;
-      const matches = candidates.slice(0, SEARCH_CAP).flatMap((row) => {
+      let matches = candidates.slice(0, SEARCH_CAP).flatMap((row) => {
         const ranges = matchRanges(row.content, parsed.parts);
         return ranges ? [{ row, ranges }] : [];
       });
+      if (query.sort === 'relevance' && matches.length > 1) {
+        matches = byRelevance(matches, (match) => match.row.content, await partWeights(parsed));
+      }
       const offset = (page.page - 1) * page.pageSize;
       if (!exact && offset >= matches.length && matches.length > 0) {
         throw unprocessable('page_too_deep', [

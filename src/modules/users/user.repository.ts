@@ -1,6 +1,7 @@
 import type { Role } from '@cs-chat/contracts/rest/user.schemas';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { type CappedCount, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
+import { escapeLike, likeFolded } from '../../db/like.ts';
 import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
 
 type Db = Kysely<Database>;
@@ -46,28 +47,13 @@ export interface UserFilter {
   search?: string;
 }
 
-/**
- * Case-insensitive LIKE with '!' as the escape character (the only escape
- * spelling MySQL and SQLite both accept). Both sides go through lower(): the
- * columns use a binary collation on MySQL/MariaDB, where LIKE alone would be
- * case-sensitive. SQLite's lower() folds ASCII letters only (as its LIKE does);
- * MySQL's folds every letter.
- */
-function like(column: 'id' | 'username', pattern: string) {
-  return sql<boolean>`lower(${sql.ref(column)}) like lower(${pattern}) escape '!'`;
-}
-
-function escapeLike(value: string): string {
-  return value.replace(/[!%_]/g, (c) => `!${c}`);
-}
-
 function filtered(db: Db, filter: UserFilter) {
   let query = db.selectFrom('users');
   if (filter.roles) query = query.where('role', 'in', filter.roles);
   if (filter.statuses) query = query.where('status', 'in', filter.statuses);
   if (filter.search) {
     const search = escapeLike(filter.search);
-    query = query.where((eb) => eb.or([like('id', `${search}%`), like('username', `%${search}%`)]));
+    query = query.where((eb) => eb.or([likeFolded('id', `${search}%`), likeFolded('username', `%${search}%`)]));
   }
   return query;
 }

@@ -13,6 +13,13 @@ export const SearchMessagesQuery = Type.Object({
   sender_id: idFilter('Only the messages this user sent'),
   from: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent at or after' })),
   to: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: messages sent before' })),
+  sort: Type.Optional(
+    Type.Enum(['newest', 'relevance'], {
+      default: 'newest',
+      description:
+        "`newest` first (the default), or `relevance`: the same matches (the newest 500) ranked by BM25 over the query's parts: a part occurring more often, in a shorter message, and a rarer part (fewer messages have it) rank higher; newest first among equals",
+    }),
+  ),
   ...pageQuery(20),
 });
 export type SearchMessagesQuery = Static<typeof SearchMessagesQuery>;
@@ -36,3 +43,15 @@ export const SearchHit = Type.Object(
 );
 
 export const SearchHitList = Paginated(SearchHit, 'SearchHitList', 'A page of matching messages, newest first');
+
+export const SearchConversationsQuery = Type.Object({
+  q: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description:
+      "A participant's name to look for (NFKC-normalised, case-folded): part of the username, or the start of the user id. Your own conversations match on the other participant; an admin's on either participant of any conversation.",
+    examples: ['旗舰'],
+  }),
+  ...pageQuery(20),
+});
+export type SearchConversationsQuery = Static<typeof SearchConversationsQuery>;

@@ -434,6 +434,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/search/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your conversations whose other participant's username contains q or id starts with it (any conversation's participants for admins), most recent first */
+        get: operations["searchConversations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/search/messages": {
         parameters: {
             query?: never;
@@ -441,7 +458,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Full-text search of text messages in the conversations you may see (all of them for admins), newest first; count exact up to 500 matches */
+        /** Full-text search of text messages in the conversations you may see (all of them for admins), newest first or by relevance (sort=relevance); count exact up to 500 matches */
         get: operations["searchMessages"];
         put?: never;
         post?: never;
@@ -3930,6 +3947,99 @@ export interface operations {
             };
         };
     };
+    searchConversations: {
+        parameters: {
+            query: {
+                /** @description The page to return, from 1 */
+                page?: number;
+                /** @description Items per page (default 20, at most 100) */
+                page_size?: number;
+                /**
+                 * @description A participant's name to look for (NFKC-normalised, case-folded): part of the username, or the start of the user id. Your own conversations match on the other participant; an admin's on either participant of any conversation.
+                 * @example 旗舰
+                 */
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of conversations, most recent first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "发送消息过于频繁，请稍后再试",
+                     *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     searchMessages: {
         parameters: {
             query: {
@@ -3945,6 +4055,8 @@ export interface operations {
                 q: string;
                 /** @description Only the messages this user sent */
                 sender_id?: string;
+                /** @description `newest` first (the default), or `relevance`: the same matches (the newest 500) ranked by BM25 over the query's parts: a part occurring more often, in a shorter message, and a rarer part (fewer messages have it) rank higher; newest first among equals */
+                sort?: "newest" | "relevance";
                 /** @description Unix seconds: messages sent before */
                 to?: number;
             };
