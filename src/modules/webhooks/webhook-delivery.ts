@@ -28,6 +28,12 @@ export interface DeliveryWorkerOptions {
   pruneEveryMs: number;
   keepDeliveredMs: number;
   keepFailedMs: number;
+  /**
+   * Milliseconds now, for every time the worker reads or writes (due, leases,
+   * backoff, failing for a day, pruning): tests move it a day or a week on
+   * instead of waiting.
+   */
+  clock: () => number;
 }
 
 export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
@@ -40,6 +46,7 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   pruneEveryMs: HOUR,
   keepDeliveredMs: 7 * DAY,
   keepFailedMs: 30 * DAY,
+  clock: Date.now,
 };
 
 /** How long a closing instance lets its deliveries in flight finish before cutting them off. */
@@ -71,6 +78,7 @@ export function createDeliveryWorker(deps: {
   const { db, subscriptions, allowLoopbackHttp, logger } = deps;
   const resolve = deps.resolve ?? resolveHost;
   const options = { ...DELIVERY_DEFAULTS, ...deps.options };
+  const { clock } = options;
   // SKIP LOCKED where the server has it (MySQL 8, MariaDB 10.6+); learnt from the first claim's answer.
   let mode: repo.ClaimMode = isMysql(db) ? 'skip-locked' : 'update';
   const owner = randomUUID();
@@ -88,7 +96,7 @@ export function createDeliveryWorker(deps: {
     outcome: Awaited<ReturnType<typeof sendSigned>>,
     wasFailing: boolean,
   ) {
-    const now = Date.now();
+    const now = clock();
     const attempts = Number(row.attempts) + 1;
     const recorded = {
       attempts,
@@ -147,7 +155,7 @@ export function createDeliveryWorker(deps: {
     }
     const secrets = [endpoint.secret];
     const previousUntil = endpoint.previous_secret_expires_at;
-    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > Date.now()) {
+    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > clock()) {
       secrets.push(endpoint.previous_secret);
     }
     const outcome = await sendSigned(
@@ -183,7 +191,7 @@ export function createDeliveryWorker(deps: {
       await subscriptions.refreshIfStale();
       const room = options.maxInFlight - inFlight.size;
       if (room <= 0 || stopping) return;
-      const now = Date.now();
+      const now = clock();
       const claim = { endpointIds: subscriptions.active(), now, limit: room, owner, leaseUntil: now + options.leaseMs };
       let rows: WebhookDeliveryRow[];
       try {
@@ -226,7 +234,7 @@ export function createDeliveryWorker(deps: {
   }
 
   async function prune(): Promise<void> {
-    const now = Date.now();
+    const now = clock();
     await repo.pruneDeliveries(db, now - options.keepDeliveredMs, now - options.keepFailedMs);
   }
 
