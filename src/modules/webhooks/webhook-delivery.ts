@@ -23,6 +23,12 @@ export interface DeliveryWorkerOptions {
   leaseMs: number;
   /** At most this many deliveries in flight per instance. */
   maxInFlight: number;
+  /**
+   * Local commits and finished deliveries within this long share one claim:
+   * woken for each, the worker ran a claim transaction per event (and an
+   * empty one after each delivery), several statements apiece.
+   */
+  coalesceMs: number;
   /** An endpoint failing without one success for this long is disabled. */
   disableAfterMs: number;
   pruneEveryMs: number;
@@ -42,6 +48,7 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   pollMs: SECOND,
   leaseMs: MINUTE,
   maxInFlight: 64,
+  coalesceMs: 5,
   disableAfterMs: DAY,
   pruneEveryMs: HOUR,
   keepDeliveredMs: 7 * DAY,
@@ -180,7 +187,8 @@ export function createDeliveryWorker(deps: {
       .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
       .finally(() => {
         inFlight.delete(task);
-        wake();
+        // Its room, and the next event of its conversation, are claimed with the others finishing meanwhile.
+        wakeSoon();
       });
     inFlight.add(task);
   }
@@ -217,6 +225,16 @@ export function createDeliveryWorker(deps: {
     if (!stopping) timer = setTimeout(wake, options.pollMs);
   }
 
+  let soon: NodeJS.Timeout | undefined;
+  /** A wake within coalesceMs, shared by every call meanwhile. */
+  function wakeSoon(): void {
+    if (stopping || soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      wake();
+    }, options.coalesceMs);
+  }
+
   function wake(): void {
     if (stopping) return;
     if (running) {
@@ -250,8 +268,8 @@ export function createDeliveryWorker(deps: {
       }, options.pruneEveryMs);
       pruneTimer.unref();
     },
-    /** Look for due rows now (after a local commit wrote some). */
-    wake,
+    /** Look for due rows soon (a local commit wrote some): within coalesceMs, with the other commits meanwhile. */
+    wake: wakeSoon,
     prune,
     /**
      * Takes no new rows; lets the deliveries in flight finish for up to
@@ -261,6 +279,7 @@ export function createDeliveryWorker(deps: {
     async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
       stopping = true;
       clearTimeout(timer);
+      clearTimeout(soon);
       clearInterval(pruneTimer);
       await running;
       await pruning;
