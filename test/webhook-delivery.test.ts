@@ -6,7 +6,7 @@ import { migrateToLatest } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
-import { type ClaimMode, claimDue } from '../src/modules/webhooks/webhook.repository.ts';
+import { type ClaimMode, claimDue, settleDelivered } from '../src/modules/webhooks/webhook.repository.ts';
 import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
 import { createSubscriptions, messageCreatedHook, outboxRows } from '../src/modules/webhooks/webhook-outbox.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
@@ -441,6 +441,54 @@ for (const dialect of testDialects) {
       const body = JSON.parse(rows[0]?.payload as string) as MessageCreated;
       assert.equal(body.data.message.id, kept.message.id);
       assert.equal(rows[0]?.endpoint_id, 'hook-1');
+    });
+
+    test('successes are settled in one statement, each with its own outcome, only where the lease is still ours', async () => {
+      await handle.db.deleteFrom('webhook_deliveries').execute();
+      const now = Date.now();
+      for (const i of [1, 2, 3]) {
+        const rows = outboxRows(['hook-1'], {
+          id: `evt_settle_${i}`,
+          type: 'ping',
+          conversationId: null,
+          body: '{}',
+          now,
+        });
+        await handle.db
+          .insertInto('webhook_deliveries')
+          .values(rows.map((row) => ({ ...row, lease_owner: i === 3 ? 'B' : 'A', lease_until: now + 60_000 })))
+          .execute();
+      }
+      const positions = (
+        await handle.db.selectFrom('webhook_deliveries').select('position').orderBy('position').execute()
+      ).map((row) => Number(row.position));
+      // Row 3 was taken over by B meanwhile: A's outcome for it is not written.
+      await settleDelivered(
+        handle.db,
+        'A',
+        positions.map((position, i) => ({ position, statusCode: 200 + i, durationMs: 10 * (i + 1) })),
+        now + 5,
+      );
+      const rows = await handle.db
+        .selectFrom('webhook_deliveries')
+        .select(['status', 'attempts', 'last_status_code', 'last_duration_ms', 'delivered_at', 'lease_owner'])
+        .orderBy('position')
+        .execute();
+      assert.deepEqual(
+        rows.map((row) => [
+          row.status,
+          Number(row.attempts),
+          row.last_status_code,
+          row.last_duration_ms,
+          row.delivered_at === null ? null : Number(row.delivered_at),
+          row.lease_owner,
+        ]),
+        [
+          ['delivered', 1, 200, 10, now + 5, null],
+          ['delivered', 1, 201, 20, now + 5, null],
+          ['pending', 0, null, null, null, 'B'],
+        ],
+      );
     });
 
     const modes: ClaimMode[] = dialect.name === 'mysql' ? ['skip-locked', 'update'] : ['update'];

@@ -24,9 +24,10 @@ export interface DeliveryWorkerOptions {
   /** At most this many deliveries in flight per instance. */
   maxInFlight: number;
   /**
-   * Local commits and finished deliveries within this long share one claim:
-   * woken for each, the worker ran a claim transaction per event (and an
-   * empty one after each delivery), several statements apiece.
+   * Local commits and finished deliveries within this long share one claim,
+   * and successes one UPDATE: one of each per event was most of the database
+   * work of delivering (a claim transaction per event, an empty one after
+   * each delivery, an UPDATE and commit per success).
    */
   coalesceMs: number;
   /** An endpoint failing without one success for this long is disabled. */
@@ -98,6 +99,24 @@ export function createDeliveryWorker(deps: {
   let stopping = false;
   let pruning: Promise<void> | undefined;
 
+  let delivered: repo.Delivered[] = [];
+  let settling: Promise<void> | undefined;
+  /**
+   * Records a success with the others of the next coalesceMs, in one
+   * statement: one UPDATE and commit per delivery was most of the database
+   * work of delivering. Resolves once written (the row stays leased until then).
+   */
+  function settleDeliveredSoon(entry: repo.Delivered): Promise<void> {
+    delivered.push(entry);
+    settling ??= new Promise((resolve) => setTimeout(resolve, options.coalesceMs)).then(() => {
+      const batch = delivered;
+      delivered = [];
+      settling = undefined;
+      return repo.settleDelivered(db, owner, batch, clock());
+    });
+    return settling;
+  }
+
   async function settleOutcome(
     row: WebhookDeliveryRow,
     outcome: Awaited<ReturnType<typeof sendSigned>>,
@@ -114,7 +133,7 @@ export function createDeliveryWorker(deps: {
     };
     const status = outcome.status;
     if (status !== undefined && status >= 200 && status < 300) {
-      await repo.settleDelivery(db, row.position, owner, { ...recorded, status: 'delivered', delivered_at: now });
+      await settleDeliveredSoon({ position: row.position, statusCode: status, durationMs: outcome.durationMs });
       if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
       return;
     }

@@ -153,6 +153,49 @@ export async function settleDelivery(
     .execute();
 }
 
+/** One delivered row's outcome, for settleDelivered. */
+export interface Delivered {
+  position: number;
+  statusCode: number;
+  durationMs: number;
+}
+
+/**
+ * Marks rows still leased to `owner` delivered, in one statement (one commit
+ * for many deliveries), each with its own status code and duration.
+ */
+export async function settleDelivered(db: Db, owner: string, rows: readonly Delivered[], now: number): Promise<void> {
+  const [first, ...rest] = rows;
+  if (!first) return;
+  await db
+    .updateTable('webhook_deliveries')
+    .set((eb) => {
+      const perRow = (pick: (row: Delivered) => number) => {
+        let chosen = eb.case('position').when(first.position).then(pick(first));
+        for (const row of rest) chosen = chosen.when(row.position).then(pick(row));
+        return chosen.end();
+      };
+      return {
+        status: 'delivered' as const,
+        attempts: eb('attempts', '+', 1),
+        last_status_code: perRow((row) => row.statusCode),
+        last_error: null,
+        last_duration_ms: perRow((row) => row.durationMs),
+        delivered_at: now,
+        updated_at: now,
+        lease_until: 0,
+        lease_owner: null,
+      };
+    })
+    .where(
+      'position',
+      'in',
+      rows.map((row) => row.position),
+    )
+    .where('lease_owner', '=', owner)
+    .execute();
+}
+
 export async function markEndpointSucceeding(db: Db, id: string): Promise<void> {
   await db
     .updateTable('webhook_endpoints')
