@@ -102,20 +102,26 @@ export async function claimDue(
   const { endpointIds, now, limit, owner, leaseUntil } = claim;
   if (endpointIds.length === 0) return [];
   if (mode === 'skip-locked') {
-    return db.transaction().execute(async (trx) => {
-      const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
-      if (rows.length === 0) return [];
-      await trx
-        .updateTable('webhook_deliveries')
-        .set({ lease_until: leaseUntil, lease_owner: owner })
-        .where(
-          'position',
-          'in',
-          rows.map((row) => row.position),
-        )
-        .execute();
-      return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
-    });
+    // READ COMMITTED: under REPEATABLE READ the locking scan also locks the gaps of the due index, and every
+    // send transaction's outbox INSERT (holding its conversation's lock) waited for the claim to commit.
+    // Order does not depend on it: one conversation's rows are inserted under its row lock, in commit order.
+    return db
+      .transaction()
+      .setIsolationLevel('read committed')
+      .execute(async (trx) => {
+        const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
+        if (rows.length === 0) return [];
+        await trx
+          .updateTable('webhook_deliveries')
+          .set({ lease_until: leaseUntil, lease_owner: owner })
+          .where(
+            'position',
+            'in',
+            rows.map((row) => row.position),
+          )
+          .execute();
+        return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
+      });
   }
   // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
   const chosen = db
