@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type KyselyPlugin, sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
@@ -490,6 +491,58 @@ for (const dialect of testDialects) {
         ],
       );
     });
+
+    if (dialect.name === 'mysql') {
+      test('a SKIP LOCKED claim in progress holds back no outbox insert (a send never waits for it)', async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        for (let i = 0; i < 6; i += 1) {
+          const rows = outboxRows(['hook-1'], {
+            id: `evt_gap_${i}`,
+            type: 'ping',
+            conversationId: `conv-${i % 3}`,
+            body: '{}',
+            now: now - 1_000,
+          });
+          await handle.db.insertInto('webhook_deliveries').values(rows).execute();
+        }
+        // Inside the claim, right after its locking SELECT: a send's transaction inserts its outbox row on
+        // another connection, giving up after 1 s of waiting for a lock (the claim waits for it meanwhile).
+        let insertedIn: number | undefined;
+        const duringClaim: KyselyPlugin = {
+          transformQuery: ({ node }) => node,
+          async transformResult({ result }) {
+            const [first] = result.rows;
+            if (insertedIn === undefined && first && typeof first === 'object' && 'event_id' in first) {
+              const started = performance.now();
+              await handle.db.transaction().execute(async (trx) => {
+                await sql`SET SESSION innodb_lock_wait_timeout = 1`.execute(trx);
+                const row = outboxRows(['hook-1'], {
+                  id: 'evt_gap_new',
+                  type: 'ping',
+                  conversationId: 'conv-0',
+                  body: '{}',
+                  now: Date.now(),
+                });
+                await trx.insertInto('webhook_deliveries').values(row).execute();
+                await sql`SET SESSION innodb_lock_wait_timeout = DEFAULT`.execute(trx);
+              });
+              insertedIn = performance.now() - started;
+            }
+            return result;
+          },
+        };
+        const claimed = await claimDue(handle.db.withPlugin(duringClaim), 'skip-locked', {
+          endpointIds: ['hook-1'],
+          now,
+          limit: 10,
+          owner: 'gap',
+          leaseUntil: now + 60_000,
+        });
+        assert.deepEqual(claimed.map((row) => row.event_id).sort(), ['evt_gap_0', 'evt_gap_1', 'evt_gap_2']);
+        assert.ok(insertedIn !== undefined && insertedIn < 1_000, `the insert took ${insertedIn} ms`);
+      });
+    }
 
     const modes: ClaimMode[] = dialect.name === 'mysql' ? ['skip-locked', 'update'] : ['update'];
     for (const mode of modes) {
