@@ -22,6 +22,7 @@ import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runSearch } from './scenarios/search.ts';
 import { runSend } from './scenarios/send.ts';
+import { runWebhooks } from './scenarios/webhooks.ts';
 
 const HELP = `npm run bench [-- options]
 
@@ -43,6 +44,9 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   lists    another user's p99 and 503s while one buyer hammers every list (300,000 messages) vs that user alone
   search   GET /api/search/messages p50/p99 (rare term, common term, one conversation) on 300,000 Chinese
            messages (10,000,000 in --full) vs the bare index query; the index's size beside the messages table
+  webhooks durable send with one endpoint subscribed to message.created (delivered meanwhile to an HTTPS
+           receiver on loopback) vs the bare send transaction + outbox insert; commit → receipt p50/p99;
+           events/s draining a committed backlog
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
@@ -175,6 +179,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   history: runHistory,
   lists: runLists,
   search: runSearch,
+  webhooks: runWebhooks,
 };
 
 async function main(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/types.ts';
 import type { EventPublisher } from './events/hub.ts';
+import { createTransactionEvents } from './events/transaction-events.ts';
 import { createAccessService } from './modules/access/access.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createUserAuthenticator } from './modules/auth/authenticator.ts';
@@ -25,7 +26,7 @@ import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import { createWebhookService } from './modules/webhooks/webhook.service.ts';
-import { createSubscriptions, messageCreatedHook } from './modules/webhooks/webhook-outbox.ts';
+import { createSubscriptions, messageCreatedHook, writeEventsToOutbox } from './modules/webhooks/webhook-outbox.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
 
@@ -59,6 +60,8 @@ export function createServices(
     ? withMemoryFallback(createRedisThrottleStore(redis, redisPrefix), createMemoryThrottleStore(), shared.logger)
     : createMemoryThrottleStore();
   const access = createAccessService(db);
+  // What the modules announce inside their transactions; the webhook outbox subscribes below.
+  const transactionEvents = createTransactionEvents();
   const users = createUserService({
     db,
     baseUrl: config.BASE_URL,
@@ -67,13 +70,14 @@ export function createServices(
     cache: userCache,
     usernameChecks: createFailureLimiter(throttleStore, USERNAME_CHECK_POLICY, 'username-check'),
   });
-  const conversations = createConversationService({ db, users, access });
+  const conversations = createConversationService({ db, users, access, transactionEvents });
   const messages = createMessageService({
     db,
     users,
     conversations,
     access,
     events,
+    transactionEvents,
     baseUrl: config.BASE_URL,
     mediaDir: config.MEDIA_DIR,
     metrics,
@@ -81,7 +85,8 @@ export function createServices(
   });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
-  // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).
+  // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3), those
+  // of a read, a delete or a new conversation in theirs (src/events/transaction-events.ts).
   const webhookSubscriptions = createSubscriptions(db);
   messages.sendTransaction.onBatch(
     messageCreatedHook({
@@ -90,6 +95,7 @@ export function createServices(
       baseUrl: config.BASE_URL,
     }),
   );
+  writeEventsToOutbox(transactionEvents, webhookSubscriptions);
   const revocations = createSessionRevocations(db);
   return {
     tokens,

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type KyselyPlugin, sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
-import { type ClaimMode, claimDue } from '../src/modules/webhooks/webhook.repository.ts';
+import { type ClaimMode, claimDue, settleDelivered } from '../src/modules/webhooks/webhook.repository.ts';
 import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
 import { createSubscriptions, messageCreatedHook, outboxRows } from '../src/modules/webhooks/webhook-outbox.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
@@ -442,6 +443,106 @@ for (const dialect of testDialects) {
       assert.equal(body.data.message.id, kept.message.id);
       assert.equal(rows[0]?.endpoint_id, 'hook-1');
     });
+
+    test('successes are settled in one statement, each with its own outcome, only where the lease is still ours', async () => {
+      await handle.db.deleteFrom('webhook_deliveries').execute();
+      const now = Date.now();
+      for (const i of [1, 2, 3]) {
+        const rows = outboxRows(['hook-1'], {
+          id: `evt_settle_${i}`,
+          type: 'ping',
+          conversationId: null,
+          body: '{}',
+          now,
+        });
+        await handle.db
+          .insertInto('webhook_deliveries')
+          .values(rows.map((row) => ({ ...row, lease_owner: i === 3 ? 'B' : 'A', lease_until: now + 60_000 })))
+          .execute();
+      }
+      const positions = (
+        await handle.db.selectFrom('webhook_deliveries').select('position').orderBy('position').execute()
+      ).map((row) => Number(row.position));
+      // Row 3 was taken over by B meanwhile: A's outcome for it is not written.
+      await settleDelivered(
+        handle.db,
+        'A',
+        positions.map((position, i) => ({ position, statusCode: 200 + i, durationMs: 10 * (i + 1) })),
+        now + 5,
+      );
+      const rows = await handle.db
+        .selectFrom('webhook_deliveries')
+        .select(['status', 'attempts', 'last_status_code', 'last_duration_ms', 'delivered_at', 'lease_owner'])
+        .orderBy('position')
+        .execute();
+      assert.deepEqual(
+        rows.map((row) => [
+          row.status,
+          Number(row.attempts),
+          row.last_status_code,
+          row.last_duration_ms,
+          row.delivered_at === null ? null : Number(row.delivered_at),
+          row.lease_owner,
+        ]),
+        [
+          ['delivered', 1, 200, 10, now + 5, null],
+          ['delivered', 1, 201, 20, now + 5, null],
+          ['pending', 0, null, null, null, 'B'],
+        ],
+      );
+    });
+
+    if (dialect.name === 'mysql') {
+      test('a SKIP LOCKED claim in progress holds back no outbox insert (a send never waits for it)', async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        for (let i = 0; i < 6; i += 1) {
+          const rows = outboxRows(['hook-1'], {
+            id: `evt_gap_${i}`,
+            type: 'ping',
+            conversationId: `conv-${i % 3}`,
+            body: '{}',
+            now: now - 1_000,
+          });
+          await handle.db.insertInto('webhook_deliveries').values(rows).execute();
+        }
+        // Inside the claim, right after its locking SELECT: a send's transaction inserts its outbox row on
+        // another connection, giving up after 1 s of waiting for a lock (the claim waits for it meanwhile).
+        let insertedIn: number | undefined;
+        const duringClaim: KyselyPlugin = {
+          transformQuery: ({ node }) => node,
+          async transformResult({ result }) {
+            const [first] = result.rows;
+            if (insertedIn === undefined && first && typeof first === 'object' && 'event_id' in first) {
+              const started = performance.now();
+              await handle.db.transaction().execute(async (trx) => {
+                await sql`SET SESSION innodb_lock_wait_timeout = 1`.execute(trx);
+                const row = outboxRows(['hook-1'], {
+                  id: 'evt_gap_new',
+                  type: 'ping',
+                  conversationId: 'conv-0',
+                  body: '{}',
+                  now: Date.now(),
+                });
+                await trx.insertInto('webhook_deliveries').values(row).execute();
+                await sql`SET SESSION innodb_lock_wait_timeout = DEFAULT`.execute(trx);
+              });
+              insertedIn = performance.now() - started;
+            }
+            return result;
+          },
+        };
+        const claimed = await claimDue(handle.db.withPlugin(duringClaim), 'skip-locked', {
+          endpointIds: ['hook-1'],
+          now,
+          limit: 10,
+          owner: 'gap',
+          leaseUntil: now + 60_000,
+        });
+        assert.deepEqual(claimed.map((row) => row.event_id).sort(), ['evt_gap_0', 'evt_gap_1', 'evt_gap_2']);
+        assert.ok(insertedIn !== undefined && insertedIn < 1_000, `the insert took ${insertedIn} ms`);
+      });
+    }
 
     const modes: ClaimMode[] = dialect.name === 'mysql' ? ['skip-locked', 'update'] : ['update'];
     for (const mode of modes) {

@@ -101,8 +101,11 @@ export class BenchContext {
     return (await this.#issuer.issue(userId, role)).token;
   }
 
-  /** The running service, or a new one (fresh: always a new process, for clean memory and state). */
-  async ensureService(options: { fresh?: boolean } = {}): Promise<ServiceHandle> {
+  /**
+   * The running service, or a new one (fresh: always a new process, for clean
+   * memory and state; `env` is added to a new one's environment).
+   */
+  async ensureService(options: { fresh?: boolean; env?: Record<string, string> } = {}): Promise<ServiceHandle> {
     if (this.service && !options.fresh) return this.service;
     await this.stopService();
     this.serviceStarts += 1;
@@ -113,6 +116,7 @@ export class BenchContext {
       mediaDir: join(this.runDir, 'media'),
       inspect: this.options.inspect,
       logName: `service-${this.serviceStarts}.log`,
+      env: options.env,
     });
     this.results.serviceEnvironment ??= this.service.environment;
     return this.service;

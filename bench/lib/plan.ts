@@ -17,6 +17,7 @@ export const SCENARIOS = [
   'history',
   'lists',
   'search',
+  'webhooks',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -75,6 +76,15 @@ export interface Plan {
     warmupMs: number;
     durationMs: number;
   };
+  webhooks: {
+    /** Send concurrencies measured with one endpoint subscribed to message.created (and delivered meanwhile). */
+    concurrencies: number[];
+    warmupMs: number;
+    durationMs: number;
+    floorDurationMs: number;
+    /** Events committed at once for the delivery-rate figure (the drain of a backlog). */
+    backlog: number;
+  };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -116,6 +126,7 @@ export function planFor(mode: Mode): Plan {
           durationMs: 1_500,
         },
         search: { messages: 20_000, conversations: 100, focusShare: 0.1, warmupMs: 300, durationMs: 1_000 },
+        webhooks: { concurrencies: [16], warmupMs: 300, durationMs: 1_500, floorDurationMs: 1_500, backlog: 2_000 },
         profileMs: 1_500,
       };
     case 'quick':
@@ -153,6 +164,13 @@ export function planFor(mode: Mode): Plan {
           durationMs: 8_000,
         },
         search: { messages: 300_000, conversations: 1_000, focusShare: 0.1, warmupMs: 500, durationMs: 3_000 },
+        webhooks: {
+          concurrencies: [4, 16, 64],
+          warmupMs: 1_000,
+          durationMs: 3_000,
+          floorDurationMs: 3_000,
+          backlog: 20_000,
+        },
         profileMs: 3_000,
       };
     case 'full':
@@ -196,6 +214,13 @@ export function planFor(mode: Mode): Plan {
           durationMs: 30_000,
         },
         search: { messages: 10_000_000, conversations: 10_000, focusShare: 0.1, warmupMs: 2_000, durationMs: 15_000 },
+        webhooks: {
+          concurrencies: [1, 4, 16, 32, 64],
+          warmupMs: 3_000,
+          durationMs: 15_000,
+          floorDurationMs: 10_000,
+          backlog: 100_000,
+        },
         profileMs: 5_000,
       };
   }

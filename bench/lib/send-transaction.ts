@@ -7,10 +7,12 @@ import {
   MysqlIntrospector,
   MysqlQueryCompiler,
   type QueryResult,
+  type Transaction,
 } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
 import { appendMessages, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
 import { advanceWatermarks, searchTermRows } from '../../src/modules/search/search.repository.ts';
+import { messageCreatedHook, type Subscriptions } from '../../src/modules/webhooks/webhook-outbox.ts';
 
 /**
  * The statements of the service's send transaction, exactly as the service's
@@ -51,11 +53,15 @@ const SENTINELS: Record<Slot, string | number> = {
   seq: 888_888_887,
 };
 
-function recordingKysely(recorded: CompiledQuery[]): Kysely<Database> {
+/** `selectRow`: what every select answers (by default a row with the seq sentinel as last_seq). */
+function recordingKysely(
+  recorded: CompiledQuery[],
+  selectRow: () => unknown = () => ({ last_seq: SENTINELS.seq }),
+): Kysely<Database> {
   const connection: DatabaseConnection = {
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
-      if (/^\s*select/i.test(query.sql)) return { rows: [{ last_seq: SENTINELS.seq } as R] };
+      if (/^\s*select/i.test(query.sql)) return { rows: [selectRow() as R] };
       // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)).
       return { rows: [], numAffectedRows: 1n, insertId: BigInt(SENTINELS.seq) };
     },
@@ -167,4 +173,41 @@ export async function searchIndexStatements(
     sql: query.sql,
     params: query.parameters as unknown[],
   }));
+}
+
+/**
+ * The webhook outbox's statements in the send transaction for one message
+ * with `endpointIds` subscribed to message.created: the real batch hook
+ * (messageCreatedHook) run against a recording connection, so the floor
+ * issues the same SELECT of the conversation and INSERT of the outbox rows
+ * (presence answers at once: in-process, no statement).
+ */
+export async function webhookOutboxStatements(
+  values: SendValues & { seq: number },
+  conversation: { participant1: string; participant2: string },
+  endpointIds: readonly string[],
+): Promise<{ sql: string; params: unknown[] }[]> {
+  const recorded: CompiledQuery[] = [];
+  const db = recordingKysely(recorded, () => ({
+    id: values.conversation_id,
+    participant1_id: conversation.participant1,
+    participant2_id: conversation.participant2,
+    participant1_unread: 1,
+    participant2_unread: 1,
+  }));
+  const subscriptions = { endpointsFor: () => endpointIds } as unknown as Subscriptions;
+  const hook = messageCreatedHook({ subscriptions, online: async () => [], baseUrl: 'http://bench.test' });
+  const { preview, ...message } = values;
+  await hook(db as unknown as Transaction<Database>, [
+    {
+      message: { ...message, message_type: 'text', filename: null, is_read: 0 },
+      append: {
+        message: { ...message, message_type: 'text', filename: null },
+        recipientUnread: 'participant2_unread',
+        preview,
+      },
+    },
+  ]);
+  await db.destroy();
+  return recorded.map((query) => ({ sql: query.sql, params: [...query.parameters] }));
 }

@@ -25,6 +25,8 @@ export interface ServiceOptions {
   mediaDir: string;
   inspect: boolean;
   logName: string;
+  /** Added to the environment (e.g. NODE_EXTRA_CA_CERTS for a scenario's own TLS receiver). */
+  env?: Record<string, string> | undefined;
 }
 
 export interface ServiceHandle {
@@ -86,6 +88,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     // and each socket's X-Forwarded-For names its user's own address (bench/workers/ws-common.ts), so the
     // per-address quota on new sockets (src/quotas/limits.ts) applies per simulated user, as in production.
     TRUSTED_PROXIES: 'loopback',
+    ...options.env,
   };
   const logPath = join(options.runDir, options.logName);
   const log = openSync(logPath, 'a');

@@ -8,6 +8,7 @@ import {
   recordSendTransaction,
   type StatementTemplate,
   searchIndexStatements,
+  webhookOutboxStatements,
 } from '../lib/send-transaction.ts';
 import { pace, readLoopDelay, resetLoopDelay, serve } from './runtime.ts';
 import { contentFor } from './ws-common.ts';
@@ -33,6 +34,8 @@ let conversations: Conversation[] = [];
 let toParticipant1: StatementTemplate[] = [];
 let toParticipant2: StatementTemplate[] = [];
 let counter = 0;
+/** Endpoints subscribed to message.created: each send also writes the webhook outbox (empty: it does not). */
+let webhookEndpoints: string[] = [];
 const prefix = randomBytes(4).toString('hex');
 
 /** The options src/db/connection.ts gives its pool. */
@@ -86,6 +89,12 @@ async function sendTransaction(connection: Connection): Promise<void> {
       // the service's idle indexer from indexing the floor's messages again).
       if (statement.sql === 'commit') {
         for (const index of await searchIndexStatements(values)) await query(connection, index.sql, index.params);
+        // Then the outbox's, as its batch hook writes them in the send transaction.
+        if (webhookEndpoints.length > 0) {
+          for (const outbox of await webhookOutboxStatements(values, conversation, webhookEndpoints)) {
+            await query(connection, outbox.sql, outbox.params);
+          }
+        }
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
       if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
@@ -108,9 +117,10 @@ function windowOf(args: RunArgs) {
 }
 
 serve({
-  async init(args: { mysqlUrl: string; conversations: Conversation[] }) {
+  async init(args: { mysqlUrl: string; conversations: Conversation[]; webhookEndpoints?: string[] }) {
     mysqlUrl = args.mysqlUrl;
     conversations = args.conversations;
+    webhookEndpoints = args.webhookEndpoints ?? [];
     toParticipant1 = await recordSendTransaction('participant1_unread');
     toParticipant2 = await recordSendTransaction('participant2_unread');
     const statements = toParticipant2.map((statement) => statement.sql);
@@ -121,6 +131,15 @@ serve({
       seq: 1,
     });
     statements.splice(statements.length - 1, 0, ...index.map((statement) => statement.sql));
+    if (webhookEndpoints.length > 0) {
+      const values = { id: 'id', conversation_id: 'c', content: 'x', client_msg_id: null, created_at: 0, preview: 'x' };
+      const outbox = await webhookOutboxStatements(
+        { ...values, sender_id: 'p1', seq: 1 },
+        conversations[0] ?? { participant1: 'p1', participant2: 'p2' },
+        webhookEndpoints,
+      );
+      statements.splice(statements.length - 1, 0, ...outbox.map((statement) => statement.sql));
+    }
     return { statements };
   },
 

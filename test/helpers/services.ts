@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
 import type { EventName } from '../../src/events/domain-events.ts';
 import type { EventPublisher } from '../../src/events/hub.ts';
+import { createTransactionEvents } from '../../src/events/transaction-events.ts';
 import { createAccessService } from '../../src/modules/access/access.service.ts';
 import { createConversationService } from '../../src/modules/conversations/conversation.service.ts';
 import type { AppendBatcherOptions } from '../../src/modules/messages/append-batcher.ts';
@@ -31,18 +32,21 @@ export function createTestServices(db: Kysely<Database>, options: { batching?: A
   const baseUrl = 'http://chat.test';
   const access = createAccessService(db);
   const users = createUserService({ db, baseUrl, events, access, cache: createUserCache() });
-  const conversations = createConversationService({ db, users, access });
+  // Tests subscribe to it to write in the services' transactions (as the webhook outbox does).
+  const transactionEvents = createTransactionEvents();
+  const conversations = createConversationService({ db, users, access, transactionEvents });
   const messages = createMessageService({
     db,
     users,
     conversations,
     access,
     events,
+    transactionEvents,
     baseUrl,
     mediaDir: '/nonexistent-media',
     batching: options.batching,
   });
-  return { users, conversations, messages, pushes };
+  return { users, conversations, messages, pushes, transactionEvents };
 }
 
 /**

@@ -3,8 +3,9 @@ import type { Conversation, CreateConversationBody } from '@cs-chat/contracts/re
 import type { Role, User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
-import type { Tx } from '../../db/transaction.ts';
+import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
+import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
 import { badRequest, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -32,11 +33,13 @@ export interface ConversationServiceDeps {
   db: Kysely<Database>;
   users: UserService;
   access: AccessService;
+  /** Told of a new conversation inside its transaction (the webhook outbox writes there). */
+  transactionEvents: TransactionEventRecorder;
 }
 
 export type ConversationService = ReturnType<typeof createConversationService>;
 
-export function createConversationService({ db, users, access }: ConversationServiceDeps) {
+export function createConversationService({ db, users, access, transactionEvents }: ConversationServiceDeps) {
   function toConversation(row: ConversationRow, people: ReadonlyMap<string, User>): Conversation {
     const p1 = people.get(row.participant1_id) ?? null;
     const p2 = people.get(row.participant2_id) ?? null;
@@ -181,7 +184,10 @@ export function createConversationService({ db, users, access }: ConversationSer
      * Get-or-create for an unordered pair; `created` tells 201 from 200. Alone
      * it needs no transaction (the unique pair key settles a race, and the
      * winner must be read afresh), so it joins only a caller's: there, losing
-     * that race may throw the unique violation, for the caller to retry.
+     * that race may throw the unique violation, for the caller to retry. When
+     * `conversation.created` is wanted (a webhook subscribes), the insert and
+     * the event's outbox row get a transaction of their own, the reads before
+     * stay outside it (the winner of a race is read afresh after its rollback).
      */
     async open(
       caller: UserRow,
@@ -210,16 +216,34 @@ export function createConversationService({ db, users, access }: ConversationSer
       if (existing) return { conversation: present(existing), created: false };
       const [participant1_id, participant2_id] = repo.orderedPair(a, b);
       const now = nowSeconds();
+      const row = {
+        id: uuidv7(),
+        participant1_id,
+        participant2_id,
+        // Presence is shared at once when the customer side opened it (docs/REALTIME.md, "Presence").
+        started_by: caller.id,
+        created_at: now,
+        updated_at: now,
+      };
+      const roleOf = (id: string) => (id === caller.id ? caller.role : other.role);
+      const withRole = (role: Role) => [participant1_id, participant2_id].find((id) => roleOf(id) === role) ?? null;
       try {
-        await repo.insertConversation(q, {
-          id: uuidv7(),
-          participant1_id,
-          participant2_id,
-          // Presence is shared at once when the customer side opened it (docs/REALTIME.md, "Presence").
-          started_by: caller.id,
-          created_at: now,
-          updated_at: now,
-        });
+        if (tx || transactionEvents.wanted('conversation.created')) {
+          await inTransaction(db, tx, async (t) => {
+            await repo.insertConversation(t.db, row);
+            await transactionEvents.record(t, 'conversation.created', () => ({
+              conversation_id: row.id,
+              participant1_id,
+              participant2_id,
+              customer_id: withRole('buyer'),
+              merchant_id: withRole('merchant'),
+              started_by: caller.id,
+              created_at: now,
+            }));
+          });
+        } else {
+          await repo.insertConversation(db, row);
+        }
       } catch (error) {
         // A concurrent request created the pair first: answer with that row.
         if (!isUniqueViolation(error)) throw error;

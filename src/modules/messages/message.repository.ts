@@ -524,7 +524,7 @@ export async function markMessageRead(
 
 /**
  * Marks every unread message the other participant sent in this conversation
- * and zeroes the reader's count, in that transaction. The count first, which
+ * and zeroes the reader's count, in that transaction; answers how many it marked. The count first, which
  * takes the conversation's lock (see lockConversation): marking first, a
  * concurrent send (which locks the conversation, then inserts) deadlocked.
  */
@@ -533,19 +533,34 @@ export async function markConversationRead(
   conversationId: string,
   senderId: string,
   readerColumn: UnreadColumn,
-): Promise<void> {
+): Promise<number> {
   await trx
     .updateTable('conversations')
     .set({ [readerColumn]: 0 })
     .where('id', '=', conversationId)
     .execute();
-  await trx
+  const marked = await trx
     .updateTable('messages')
     .set({ is_read: 1 })
     .where('conversation_id', '=', conversationId)
     .where('is_read', '=', 0)
     .where('sender_id', '=', senderId)
-    .execute();
+    .executeTakeFirst();
+  return Number(marked.numUpdatedRows);
+}
+
+/** A conversation's last seq and one participant's unread count, as this transaction sees them. */
+export async function readState(
+  trx: Transaction<Database>,
+  conversationId: string,
+  column: UnreadColumn,
+): Promise<{ lastSeq: number; unread: number }> {
+  const row = await trx
+    .selectFrom('conversations')
+    .select(['last_seq', `${column} as unread`])
+    .where('id', '=', conversationId)
+    .executeTakeFirst();
+  return { lastSeq: Number(row?.last_seq ?? 0), unread: Number(row?.unread ?? 0) };
 }
 
 export async function decrementUnread(db: Db, conversationId: string, column: UnreadColumn): Promise<void> {

@@ -7,6 +7,7 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
+import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
 import { conflict, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
@@ -45,6 +46,8 @@ export interface MessageServiceDeps {
   access: AccessService;
   /** Told of every committed send, read and delete. */
   events: EventPublisher;
+  /** Told of reads and deletes inside their transactions (the webhook outbox writes there). */
+  transactionEvents: TransactionEventRecorder;
   baseUrl: string;
   mediaDir: string;
   /** Counts stored messages (after commit); omitted where nothing is measured. */
@@ -62,7 +65,7 @@ export interface MessageServiceDeps {
 export type MessageService = ReturnType<typeof createMessageService>;
 
 export function createMessageService(deps: MessageServiceDeps) {
-  const { db, users, conversations, access, events, baseUrl, mediaDir, metrics } = deps;
+  const { db, users, conversations, access, events, transactionEvents, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
   const deleteHooks = createDeleteTransactionHooks();
   const appends = createAppendBatcher(
@@ -316,7 +319,19 @@ export function createMessageService(deps: MessageServiceDeps) {
       const { message, conversation } = await visibleMessage(caller, id, tx);
       access.require(caller, 'message.mark_read', { conversation, message });
       const column = repo.unreadColumnOf(conversation, caller.id);
-      await inTransaction(db, tx, (t) => repo.markMessageRead(t.db, message, column));
+      await inTransaction(db, tx, async (t) => {
+        // Already read: nothing happened, nothing to announce.
+        if (!(await repo.markMessageRead(t.db, message, column))) return;
+        await transactionEvents.record(t, 'message.read', async () => ({
+          conversation_id: conversation.id,
+          reader_id: caller.id,
+          sender_id: message.sender_id,
+          message_id: message.id,
+          seq: Number(message.seq),
+          reader_unread: (await repo.readState(t.db, conversation.id, column)).unread,
+          read_at: nowSeconds(),
+        }));
+      });
     },
 
     /** Marks the other side's messages read, zeroes the caller's count, tells the other side. */
@@ -327,7 +342,21 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!isParticipant(conversation, caller.id)) return;
       const otherId = otherParticipant(conversation, caller.id);
       await inTransaction(db, tx, async (t) => {
-        await repo.markConversationRead(t.db, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
+        const column = repo.unreadColumnOf(conversation, caller.id);
+        const marked = await repo.markConversationRead(t.db, conversation.id, otherId, column);
+        // The pushed conversation.read says "read up to now" even when nothing was unread; message.read, a
+        // durable event a host platform acts on, only when a message was.
+        if (marked > 0) {
+          await transactionEvents.record(t, 'message.read', async () => ({
+            conversation_id: conversation.id,
+            reader_id: caller.id,
+            sender_id: otherId,
+            message_id: null,
+            seq: (await repo.readState(t.db, conversation.id, column)).lastSeq,
+            reader_unread: 0,
+            read_at: nowSeconds(),
+          }));
+        }
         t.afterCommit(() =>
           events.publish('conversation.read', {
             conversationId: conversation.id,
@@ -361,17 +390,28 @@ export function createMessageService(deps: MessageServiceDeps) {
       const conversation = await conversations.visible(caller, message.conversation_id, 'conversation.view', tx);
       await inTransaction(db, tx, async (t) => {
         const recipient = otherParticipant(conversation, message.sender_id);
+        const now = nowSeconds();
         const deleted = await repo.deleteMessage(
           t.db,
           message,
           repo.unreadColumnOf(conversation, recipient),
           caller.id,
-          nowSeconds(),
+          now,
           (row) => previewOf(row.message_type, row.content),
         );
         // Already deleted by a concurrent request: nothing changed; answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');
         await deleteHooks.run(t.db, message);
+        await transactionEvents.record(t, 'message.deleted', () => ({
+          message_id: message.id,
+          conversation_id: conversation.id,
+          seq: Number(message.seq),
+          sender_id: message.sender_id,
+          message_type: message.message_type,
+          created_at: Number(message.created_at),
+          deleted_by: caller.id,
+          deleted_at: now,
+        }));
         t.afterCommit(() =>
           events.publish('message.deleted', {
             id,

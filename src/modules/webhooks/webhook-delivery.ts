@@ -23,11 +23,24 @@ export interface DeliveryWorkerOptions {
   leaseMs: number;
   /** At most this many deliveries in flight per instance. */
   maxInFlight: number;
+  /**
+   * Local commits and finished deliveries within this long share one claim,
+   * and successes one UPDATE: one of each per event was most of the database
+   * work of delivering (a claim transaction per event, an empty one after
+   * each delivery, an UPDATE and commit per success).
+   */
+  coalesceMs: number;
   /** An endpoint failing without one success for this long is disabled. */
   disableAfterMs: number;
   pruneEveryMs: number;
   keepDeliveredMs: number;
   keepFailedMs: number;
+  /**
+   * Milliseconds now, for every time the worker reads or writes (due, leases,
+   * backoff, failing for a day, pruning): tests move it a day or a week on
+   * instead of waiting.
+   */
+  clock: () => number;
 }
 
 export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
@@ -36,10 +49,12 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   pollMs: SECOND,
   leaseMs: MINUTE,
   maxInFlight: 64,
+  coalesceMs: 5,
   disableAfterMs: DAY,
   pruneEveryMs: HOUR,
   keepDeliveredMs: 7 * DAY,
   keepFailedMs: 30 * DAY,
+  clock: Date.now,
 };
 
 /** How long a closing instance lets its deliveries in flight finish before cutting them off. */
@@ -71,6 +86,7 @@ export function createDeliveryWorker(deps: {
   const { db, subscriptions, allowLoopbackHttp, logger } = deps;
   const resolve = deps.resolve ?? resolveHost;
   const options = { ...DELIVERY_DEFAULTS, ...deps.options };
+  const { clock } = options;
   // SKIP LOCKED where the server has it (MySQL 8, MariaDB 10.6+); learnt from the first claim's answer.
   let mode: repo.ClaimMode = isMysql(db) ? 'skip-locked' : 'update';
   const owner = randomUUID();
@@ -83,12 +99,30 @@ export function createDeliveryWorker(deps: {
   let stopping = false;
   let pruning: Promise<void> | undefined;
 
+  let delivered: repo.Delivered[] = [];
+  let settling: Promise<void> | undefined;
+  /**
+   * Records a success with the others of the next coalesceMs, in one
+   * statement: one UPDATE and commit per delivery was most of the database
+   * work of delivering. Resolves once written (the row stays leased until then).
+   */
+  function settleDeliveredSoon(entry: repo.Delivered): Promise<void> {
+    delivered.push(entry);
+    settling ??= new Promise((resolve) => setTimeout(resolve, options.coalesceMs)).then(() => {
+      const batch = delivered;
+      delivered = [];
+      settling = undefined;
+      return repo.settleDelivered(db, owner, batch, clock());
+    });
+    return settling;
+  }
+
   async function settleOutcome(
     row: WebhookDeliveryRow,
     outcome: Awaited<ReturnType<typeof sendSigned>>,
     wasFailing: boolean,
   ) {
-    const now = Date.now();
+    const now = clock();
     const attempts = Number(row.attempts) + 1;
     const recorded = {
       attempts,
@@ -99,7 +133,7 @@ export function createDeliveryWorker(deps: {
     };
     const status = outcome.status;
     if (status !== undefined && status >= 200 && status < 300) {
-      await repo.settleDelivery(db, row.position, owner, { ...recorded, status: 'delivered', delivered_at: now });
+      await settleDeliveredSoon({ position: row.position, statusCode: status, durationMs: outcome.durationMs });
       if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
       return;
     }
@@ -147,7 +181,7 @@ export function createDeliveryWorker(deps: {
     }
     const secrets = [endpoint.secret];
     const previousUntil = endpoint.previous_secret_expires_at;
-    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > Date.now()) {
+    if (endpoint.previous_secret !== null && previousUntil !== null && Number(previousUntil) * 1000 > clock()) {
       secrets.push(endpoint.previous_secret);
     }
     const outcome = await sendSigned(
@@ -172,7 +206,8 @@ export function createDeliveryWorker(deps: {
       .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
       .finally(() => {
         inFlight.delete(task);
-        wake();
+        // Its room, and the next event of its conversation, are claimed with the others finishing meanwhile.
+        wakeSoon();
       });
     inFlight.add(task);
   }
@@ -183,7 +218,7 @@ export function createDeliveryWorker(deps: {
       await subscriptions.refreshIfStale();
       const room = options.maxInFlight - inFlight.size;
       if (room <= 0 || stopping) return;
-      const now = Date.now();
+      const now = clock();
       const claim = { endpointIds: subscriptions.active(), now, limit: room, owner, leaseUntil: now + options.leaseMs };
       let rows: WebhookDeliveryRow[];
       try {
@@ -209,6 +244,16 @@ export function createDeliveryWorker(deps: {
     if (!stopping) timer = setTimeout(wake, options.pollMs);
   }
 
+  let soon: NodeJS.Timeout | undefined;
+  /** A wake within coalesceMs, shared by every call meanwhile. */
+  function wakeSoon(): void {
+    if (stopping || soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      wake();
+    }, options.coalesceMs);
+  }
+
   function wake(): void {
     if (stopping) return;
     if (running) {
@@ -226,7 +271,7 @@ export function createDeliveryWorker(deps: {
   }
 
   async function prune(): Promise<void> {
-    const now = Date.now();
+    const now = clock();
     await repo.pruneDeliveries(db, now - options.keepDeliveredMs, now - options.keepFailedMs);
   }
 
@@ -242,8 +287,8 @@ export function createDeliveryWorker(deps: {
       }, options.pruneEveryMs);
       pruneTimer.unref();
     },
-    /** Look for due rows now (after a local commit wrote some). */
-    wake,
+    /** Look for due rows soon (a local commit wrote some): within coalesceMs, with the other commits meanwhile. */
+    wake: wakeSoon,
     prune,
     /**
      * Takes no new rows; lets the deliveries in flight finish for up to
@@ -253,6 +298,7 @@ export function createDeliveryWorker(deps: {
     async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
       stopping = true;
       clearTimeout(timer);
+      clearTimeout(soon);
       clearInterval(pruneTimer);
       await running;
       await pruning;

@@ -1,5 +1,7 @@
+import type { MessageCreatedData } from '@cs-chat/contracts/rest/webhook-events.schemas';
 import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { Database, WebhookDeliveriesTable } from '../../db/types.ts';
+import type { TransactionEventName, TransactionEventRegistry } from '../../events/transaction-events.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import type { StoredMessage } from '../messages/send-transaction.ts';
@@ -142,7 +144,7 @@ export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOu
       const unread = unreadAfter.get(recipient.key) ?? 0;
       unreadAfter.set(recipient.key, Math.max(0, unread - 1));
       const { message } = entry;
-      const body = eventBody('message.created', at, {
+      const data: MessageCreatedData = {
         message: {
           id: message.id,
           conversation_id: message.conversation_id,
@@ -160,7 +162,8 @@ export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOu
         recipient_id: recipient.id,
         recipient_online: onlineNow.has(recipient.id),
         recipient_unread: unread,
-      });
+      };
+      const body = eventBody('message.created', at, data);
       rows.push(
         ...outboxRows(endpointIds, {
           id: newEventId(),
@@ -174,4 +177,42 @@ export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOu
     rows.reverse();
     await repo.insertDeliveries(trx, rows);
   };
+}
+
+/**
+ * The events written to the outbox from their change's own transaction
+ * (src/events/transaction-events.ts). A new one, once its module records it
+ * and the contracts list it (webhook-events.schemas.ts), is one more name
+ * here: `'conversation.assigned',`.
+ */
+export const OUTBOX_EVENTS = [
+  'message.read',
+  'message.deleted',
+  'conversation.created',
+] as const satisfies readonly TransactionEventName[];
+
+/**
+ * Subscribes the outbox to OUTBOX_EVENTS: for each, one row per endpoint
+ * subscribed to it, in the change's transaction, and a nudge to the delivery
+ * worker once it commits. No endpoint subscribed: no statement, no payload built.
+ */
+export function writeEventsToOutbox(events: Pick<TransactionEventRegistry, 'subscribe'>, subscriptions: Subscriptions) {
+  for (const type of OUTBOX_EVENTS) {
+    events.subscribe(type, {
+      wants: () => subscriptions.endpointsFor(type).length > 0,
+      async write(tx, payload) {
+        const endpointIds = subscriptions.endpointsFor(type);
+        if (endpointIds.length === 0) return;
+        const data = await payload();
+        const now = Date.now();
+        const body = eventBody(type, new Date(now), data);
+        const id = newEventId();
+        await repo.insertDeliveries(
+          tx.db,
+          outboxRows(endpointIds, { id, type, conversationId: data.conversation_id, body, now }),
+        );
+        tx.afterCommit(() => subscriptions.nudge());
+      },
+    });
+  }
 }

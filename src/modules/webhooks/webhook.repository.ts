@@ -102,20 +102,26 @@ export async function claimDue(
   const { endpointIds, now, limit, owner, leaseUntil } = claim;
   if (endpointIds.length === 0) return [];
   if (mode === 'skip-locked') {
-    return db.transaction().execute(async (trx) => {
-      const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
-      if (rows.length === 0) return [];
-      await trx
-        .updateTable('webhook_deliveries')
-        .set({ lease_until: leaseUntil, lease_owner: owner })
-        .where(
-          'position',
-          'in',
-          rows.map((row) => row.position),
-        )
-        .execute();
-      return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
-    });
+    // READ COMMITTED: under REPEATABLE READ the locking scan also locks the gaps of the due index, and every
+    // send transaction's outbox INSERT (holding its conversation's lock) waited for the claim to commit.
+    // Order does not depend on it: one conversation's rows are inserted under its row lock, in commit order.
+    return db
+      .transaction()
+      .setIsolationLevel('read committed')
+      .execute(async (trx) => {
+        const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
+        if (rows.length === 0) return [];
+        await trx
+          .updateTable('webhook_deliveries')
+          .set({ lease_until: leaseUntil, lease_owner: owner })
+          .where(
+            'position',
+            'in',
+            rows.map((row) => row.position),
+          )
+          .execute();
+        return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
+      });
   }
   // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
   const chosen = db
@@ -149,6 +155,49 @@ export async function settleDelivery(
     .updateTable('webhook_deliveries')
     .set({ ...changes, lease_until: 0, lease_owner: null })
     .where('position', '=', position)
+    .where('lease_owner', '=', owner)
+    .execute();
+}
+
+/** One delivered row's outcome, for settleDelivered. */
+export interface Delivered {
+  position: number;
+  statusCode: number;
+  durationMs: number;
+}
+
+/**
+ * Marks rows still leased to `owner` delivered, in one statement (one commit
+ * for many deliveries), each with its own status code and duration.
+ */
+export async function settleDelivered(db: Db, owner: string, rows: readonly Delivered[], now: number): Promise<void> {
+  const [first, ...rest] = rows;
+  if (!first) return;
+  await db
+    .updateTable('webhook_deliveries')
+    .set((eb) => {
+      const perRow = (pick: (row: Delivered) => number) => {
+        let chosen = eb.case('position').when(first.position).then(pick(first));
+        for (const row of rest) chosen = chosen.when(row.position).then(pick(row));
+        return chosen.end();
+      };
+      return {
+        status: 'delivered' as const,
+        attempts: eb('attempts', '+', 1),
+        last_status_code: perRow((row) => row.statusCode),
+        last_error: null,
+        last_duration_ms: perRow((row) => row.durationMs),
+        delivered_at: now,
+        updated_at: now,
+        lease_until: 0,
+        lease_owner: null,
+      };
+    })
+    .where(
+      'position',
+      'in',
+      rows.map((row) => row.position),
+    )
     .where('lease_owner', '=', owner)
     .execute();
 }

@@ -76,8 +76,9 @@ export class ServerProcess extends NodeProcess {
   readonly baseUrl: string;
   readonly client: TestClient;
 
-  constructor(env: Record<string, string>, cwd: string) {
-    super([MAIN], { env, cwd });
+  /** `nodeArgs` go before the script (e.g. `--import` of a test-only preload). */
+  constructor(env: Record<string, string>, cwd: string, nodeArgs: readonly string[] = []) {
+    super([...nodeArgs, MAIN], { env, cwd });
     this.baseUrl = `http://127.0.0.1:${env.PORT}`;
     this.client = createClient(this.baseUrl);
   }
@@ -156,9 +157,9 @@ export class ServerSupervisor {
     return this.current;
   }
 
-  async start(): Promise<ServerProcess> {
+  async start(nodeArgs: readonly string[] = []): Promise<ServerProcess> {
     assert.ok(!this.current?.running, 'a server is already running');
-    this.current = new ServerProcess(this.env, this.cwd);
+    this.current = new ServerProcess(this.env, this.cwd, nodeArgs);
     await this.current.ready();
     return this.current;
   }

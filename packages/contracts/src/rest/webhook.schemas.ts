@@ -1,14 +1,10 @@
 import Type, { type Static } from 'typebox';
+import { WEBHOOK_EVENTS } from './webhook-events.schemas.ts';
 
 /** At most this many endpoints per deployment: every send writes one outbox row per subscribed endpoint. */
 export const MAX_WEBHOOK_ENDPOINTS = 20;
 
-/**
- * The events an endpoint can subscribe to (docs/WEBHOOKS.md); more join as
- * they are written to the outbox. `ping` is sent by the test call only.
- */
-export const WEBHOOK_EVENTS = ['message.created'] as const;
-export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+export { WEBHOOK_EVENTS, type WebhookEventName } from './webhook-events.schemas.ts';
 
 const EventName = Type.Enum(WEBHOOK_EVENTS);
 const Events = Type.Array(EventName, { minItems: 1, maxItems: WEBHOOK_EVENTS.length, uniqueItems: true });

@@ -810,7 +810,7 @@ export interface components {
         CreateWebhookBody: {
             allow_private_network?: boolean;
             description?: string;
-            events: "message.created"[];
+            events: ("message.created" | "message.read" | "message.deleted" | "conversation.created")[];
             url: string;
         };
         /**
@@ -1042,7 +1042,7 @@ export interface components {
             active?: boolean;
             allow_private_network?: boolean;
             description?: string | null;
-            events?: "message.created"[];
+            events?: ("message.created" | "message.read" | "message.deleted" | "conversation.created")[];
             rotate_secret?: boolean;
             url?: string;
         };

@@ -1,0 +1,110 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import { MESSAGE_TYPES } from './message.schemas.ts';
+
+/**
+ * The `data` of each webhook event a receiver gets in `{type, timestamp, data}`
+ * (docs/WEBHOOKS.md has an example of each). Every event of a conversation
+ * carries its `conversation_id`: one conversation's events reach an endpoint
+ * in commit order. Times are Unix seconds. Exactly these fields are sent
+ * (a new one is added here first).
+ *
+ * A new event (teams: conversation.assigned, …) is a schema here, its name in
+ * WEBHOOK_EVENTS and WEBHOOK_EVENT_DATA, its line in TransactionEvents
+ * (src/events/transaction-events.ts) and in the outbox's OUTBOX_EVENTS.
+ */
+
+const MessageType = Type.Enum(MESSAGE_TYPES);
+
+export const MessageCreatedData = Type.Object(
+  {
+    message: Type.Object(
+      {
+        id: Type.String(),
+        conversation_id: Type.String(),
+        seq: Type.Integer(),
+        sender_id: Type.String(),
+        content: Type.String({ description: 'The text, or the absolute media URL of an image or file' }),
+        message_type: MessageType,
+        filename: Type.Union([Type.String(), Type.Null()]),
+        client_msg_id: Type.Union([Type.String(), Type.Null()]),
+        created_at: Type.Integer(),
+      },
+      { additionalProperties: false },
+    ),
+    recipient_id: Type.String(),
+    recipient_online: Type.Boolean({ description: 'A WebSocket of the recipient was open at commit time' }),
+    recipient_unread: Type.Integer({ description: "The recipient's unread count here, this message included" }),
+  },
+  { additionalProperties: false, title: 'MessageCreatedData', description: 'message.created: a message was stored' },
+);
+export type MessageCreatedData = Static<typeof MessageCreatedData>;
+
+export const MessageReadData = Type.Object(
+  {
+    conversation_id: Type.String(),
+    reader_id: Type.String(),
+    sender_id: Type.String({ description: 'Whose messages were read (the other participant)' }),
+    message_id: Type.Union([Type.String(), Type.Null()], {
+      description: 'The one message marked read, or null when the reader read the whole conversation',
+    }),
+    seq: Type.Integer({
+      description: "That message's seq; for a whole-conversation read, the conversation's last seq then",
+    }),
+    reader_unread: Type.Integer({ description: "The reader's unread count here afterwards" }),
+    read_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'MessageReadData',
+    description: 'message.read: a participant read a message, or all of them',
+  },
+);
+export type MessageReadData = Static<typeof MessageReadData>;
+
+export const MessageDeletedData = Type.Object(
+  {
+    message_id: Type.String(),
+    conversation_id: Type.String(),
+    seq: Type.Integer(),
+    sender_id: Type.String(),
+    message_type: MessageType,
+    created_at: Type.Integer(),
+    deleted_by: Type.String({ description: 'The admin who deleted it' }),
+    deleted_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'MessageDeletedData',
+    description: 'message.deleted: an admin deleted a message (its content is not sent)',
+  },
+);
+export type MessageDeletedData = Static<typeof MessageDeletedData>;
+
+export const ConversationCreatedData = Type.Object(
+  {
+    conversation_id: Type.String(),
+    participant1_id: Type.String(),
+    participant2_id: Type.String(),
+    customer_id: Type.Union([Type.String(), Type.Null()]),
+    merchant_id: Type.Union([Type.String(), Type.Null()]),
+    started_by: Type.String({ description: 'Who opened it' }),
+    created_at: Type.Integer(),
+  },
+  {
+    title: 'ConversationCreatedData',
+    description: 'conversation.created: a conversation was opened for the first time',
+  },
+);
+export type ConversationCreatedData = Static<typeof ConversationCreatedData>;
+
+/** The events an endpoint can subscribe to. `ping` is sent by the test call only. */
+export const WEBHOOK_EVENTS = ['message.created', 'message.read', 'message.deleted', 'conversation.created'] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+/** Each event's `data` schema. */
+export const WEBHOOK_EVENT_DATA = {
+  'message.created': MessageCreatedData,
+  'message.read': MessageReadData,
+  'message.deleted': MessageDeletedData,
+  'conversation.created': ConversationCreatedData,
+} as const satisfies Record<WebhookEventName, TSchema>;
