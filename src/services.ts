@@ -18,6 +18,7 @@ import {
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
+import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
@@ -79,6 +80,8 @@ export function createServices(
     metrics,
     sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
+  // The content guard screens every text send, and records its decisions in the send transaction.
+  const guard = createGuardService({ db, access, messages });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).
@@ -108,6 +111,7 @@ export function createServices(
     }),
     conversations,
     messages,
+    guard,
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

@@ -239,6 +239,15 @@ const ROWS: Row[] = [
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
   { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+
+  // The content guard: admins configure it; service agents review with them.
+  { action: 'guard.configure', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+  {
+    action: 'guard.review',
+    relation: 'any',
+    facts: {},
+    expect: { buyer: '403 forbidden', merchant: '403 forbidden', service: 'ok', admin: 'ok' },
+  },
 ];
 
 function outcomeOf(decision: Decision): Outcome {

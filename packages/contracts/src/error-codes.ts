@@ -44,6 +44,7 @@ export const ERROR_CODES = [
   'invalid_media_url',
   'media_not_an_image',
   'text_too_long',
+  'content_blocked',
   'empty_content',
   'upload_not_multipart',
   'upload_file_missing',

@@ -63,6 +63,10 @@ export const ACTIONS = [
   'realtime.watch_all',
   /** Register, change, test and remove webhook endpoints, and read their deliveries. */
   'webhook.manage',
+  /** Read and replace the content guard's rules and sensitive words. */
+  'guard.configure',
+  /** Read the content guard's review queue and approve or reject held messages. */
+  'guard.review',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -200,6 +204,9 @@ const RULES: Record<Action, Rule> = {
 
   'realtime.watch_all': adminOnly,
   'webhook.manage': adminOnly,
+  'guard.configure': adminOnly,
+  // Service agents are the platform's own staff: they review as the admins do (issue 16).
+  'guard.review': (caller) => (isAdmin(caller) || caller.role === 'service' ? allowed : forbidden()),
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

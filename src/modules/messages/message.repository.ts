@@ -7,6 +7,7 @@ import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
+import type { ScreenVerdict } from './content-screen.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -79,6 +80,8 @@ export interface Append {
   message: Omit<MessageRow, 'seq' | 'is_read'>;
   recipientUnread: UnreadColumn;
   preview: string;
+  /** What the content screen found in it, for its send-transaction hook to record; absent for nearly every message. */
+  screened?: ScreenVerdict | undefined;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */

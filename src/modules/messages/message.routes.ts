@@ -35,10 +35,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
       schema: {
         tags,
         operationId: 'sendMessage',
-        summary: 'Send a message (201; 200 when client_msg_id repeats an earlier send)',
+        summary:
+          'Send a message (201; 200 when client_msg_id repeats an earlier send; 202, `pending`, when the content guard holds it for review)',
         headers: ConnectionIdHeaders,
         body: SendMessageBody,
-        response: { 200: Message, 201: Message, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
+        response: { 200: Message, 201: Message, 202: Message, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -47,7 +48,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
         skipConnectionId: connectionId,
         echoToSender: connectionId !== null,
       });
-      return reply.code(created ? 201 : 200).send(message);
+      return reply.code(message.pending ? 202 : created ? 201 : 200).send(message);
     },
   );
 

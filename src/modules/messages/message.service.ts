@@ -16,13 +16,14 @@ import type { AccessService } from '../access/access.service.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
-import { findUsersByIds } from '../users/user.repository.ts';
+import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING } from './append-batcher.ts';
+import type { ContentScreen, ScreenVerdict } from './content-screen.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
-import { createDeleteTransactionHooks, createSendTransactionHooks } from './send-transaction.ts';
+import { createDeleteTransactionHooks, createSendTransactionHooks, HookFailure } from './send-transaction.ts';
 
 export interface SendInput {
   conversation_id: string;
@@ -64,6 +65,8 @@ export type MessageService = ReturnType<typeof createMessageService>;
 export function createMessageService(deps: MessageServiceDeps) {
   const { db, users, conversations, access, events, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
+  /** The content guard, once it registered (screenWith); none in service-level tests that leave it out. */
+  let screen: ContentScreen | undefined;
   const deleteHooks = createDeleteTransactionHooks();
   const appends = createAppendBatcher(
     db,
@@ -98,7 +101,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
   }
 
-  /** A retry of an earlier send: the original if it is the same message, else 409. */
+  /** A retry of an earlier send: the original if it is the same message (as stored: masked), else 409. */
   function replay(existing: MessageRow, type: MessageType, stored: StoredContent): MessageRow {
     if (
       existing.message_type !== type ||
@@ -174,8 +177,16 @@ export function createMessageService(deps: MessageServiceDeps) {
   ): Promise<{ message: Message; created: boolean }> {
     const conversation = await conversations.membership(caller, input.conversation_id);
     const type = input.message_type ?? 'text';
-    const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+    const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
     const clientMsgId = input.client_msg_id ?? null;
+
+    // The guard, before anything is stored or pushed: it may mask the text, refuse it, or hold it back.
+    let screened: ScreenVerdict | undefined;
+    if (type === 'text' && screen) {
+      screened = await screen.inspect(caller, parsed.content);
+      if (screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
+    }
+    const stored = screened ? { ...parsed, content: screened.content } : parsed;
 
     // No lookup before the transaction: retries are rare, and the unique key on
     // (conversation, sender, client_msg_id) answers them authoritatively below.
@@ -189,6 +200,24 @@ export function createMessageService(deps: MessageServiceDeps) {
       client_msg_id: clientMsgId,
       created_at: nowSeconds(),
     };
+    if (screen && screened?.outcome === 'hold') {
+      await screen.hold(
+        {
+          id: row.id,
+          conversationId: row.conversation_id,
+          senderId: caller.id,
+          content: parsed.content,
+          clientMsgId,
+          createdAt: row.created_at,
+        },
+        screened,
+      );
+      // Pending: no seq yet (approval gives it one), nothing pushed, nothing counted.
+      return {
+        message: { ...toMessage({ ...row, seq: 0, is_read: 0 }, users.toUser(caller)), pending: true },
+        created: true,
+      };
+    }
     const recipient = otherParticipant(conversation, caller.id);
     let seq: number | undefined;
     try {
@@ -196,6 +225,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         message: row,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
+        screened,
       });
     } catch (error) {
       // A concurrent send with the same client_msg_id committed first.
@@ -230,6 +260,64 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** Other modules' statements in a moderator's delete transaction (an index row's removal). */
     deleteTransaction: deleteHooks.registrar,
 
+    /** Sets the content screen every text send passes (the guard registers itself at composition time). */
+    screenWith(contentScreen: ContentScreen): void {
+      screen = contentScreen;
+    },
+
+    /**
+     * Delivers a held message its reviewer approved, as a send: appended now
+     * (a new seq, the recipient's unread count and the preview), with the
+     * send-transaction hooks, pushed to both participants after commit.
+     * `claim` runs first in the same transaction and answers whether the
+     * message is still pending (a concurrent review took it otherwise:
+     * undefined, nothing written).
+     */
+    async deliverHeld(
+      held: { id: string; conversationId: string; senderId: string; content: string; clientMsgId: string | null },
+      claim: (trx: Tx['db']) => Promise<boolean>,
+    ): Promise<Message | undefined> {
+      const sender = await findUserById(db, held.senderId);
+      if (!sender) throw notFound('user_not_found');
+      const conversation = await conversations.membership(sender, held.conversationId);
+      const row = {
+        id: held.id,
+        conversation_id: conversation.id,
+        sender_id: sender.id,
+        content: held.content,
+        message_type: 'text' as const,
+        filename: null,
+        client_msg_id: held.clientMsgId,
+        created_at: nowSeconds(),
+      };
+      const append = {
+        message: row,
+        recipientUnread: repo.unreadColumnOf(conversation, otherParticipant(conversation, sender.id)),
+        preview: previewOf('text', held.content),
+      };
+      const seq = await db
+        .transaction()
+        .execute(async (trx) => {
+          if (!(await claim(trx))) return undefined;
+          const seqs = await repo.appendMessages(trx, [append]);
+          if (hooks.any) await hooks.run(trx, [append], seqs);
+          if (seqs[0] === undefined) throw notFound('conversation_not_found');
+          return seqs[0];
+        })
+        .catch((error: unknown) => {
+          throw error instanceof HookFailure ? error.cause : error;
+        });
+      if (seq === undefined) return undefined;
+      metrics?.messageStored('text');
+      const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(sender));
+      events.publish(
+        'message.created',
+        { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+        { origin: { skipConnectionId: null, echoToSender: true } },
+      );
+      return message;
+    },
+
     /**
      * Stores a message in one transaction (row, seq, unread count, preview,
      * timestamps; concurrent sends may share it, see append-batcher.ts) and
@@ -259,7 +347,11 @@ export function createMessageService(deps: MessageServiceDeps) {
     async findLegacyEcho(caller: UserRow, input: SendInput): Promise<Message | undefined> {
       if ((input.client_msg_id ?? null) !== null || caller.role === 'admin') return undefined;
       const type = input.message_type ?? 'text';
-      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
+      // The echo of a masked message repeats what its sender wrote; what was stored is masked.
+      const screened = type === 'text' && screen ? await screen.inspect(caller, parsed.content) : undefined;
+      if (screened && screened.outcome !== 'deliver') return undefined;
+      const stored = screened ? { ...parsed, content: screened.content } : parsed;
       const earlier = await repo.findRecentDuplicate(db, {
         conversationId: input.conversation_id,
         senderId: caller.id,

@@ -19,6 +19,12 @@ export const Message = Type.Object(
     seq: Type.Integer(),
     client_msg_id: Type.Union([Type.String(), Type.Null()]),
     filename: Type.Union([Type.String(), Type.Null()]),
+    pending: Type.Optional(
+      Type.Literal(true, {
+        description:
+          'Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id',
+      }),
+    ),
   },
   {
     title: 'Message',

@@ -95,6 +95,8 @@ export const AckEvent = Type.Object({
   id: Type.String(),
   seq: Type.Integer(),
   conversation_id: Type.String(),
+  /** The content guard held the message for review: stored, not delivered, seq 0 until approved. */
+  pending: Type.Optional(Type.Literal(true)),
 });
 export type AckEvent = Static<typeof AckEvent>;
 

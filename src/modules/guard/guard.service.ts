@@ -1,0 +1,221 @@
+import {
+  GUARD_LABELS,
+  type GuardQueue,
+  type GuardRules,
+  type GuardRuleTable,
+  type PutGuardRulesBody,
+  type ReviewResult,
+} from '@cs-chat/contracts/rest/guard.schemas';
+import type { Kysely } from 'kysely';
+import type { Database, UserRow } from '../../db/types.ts';
+import { forbidden, notFound, unprocessable } from '../../lib/errors.ts';
+import { nowSeconds } from '../../lib/time.ts';
+import type { AccessService } from '../access/access.service.ts';
+import type { ContentScreen, ScreenVerdict } from '../messages/content-screen.ts';
+import type { MessageService } from '../messages/message.service.ts';
+import * as repo from './guard.repository.ts';
+import { type CompiledRules, compileRules, DEFAULT_RULES, judge } from './guard-rules.ts';
+
+/**
+ * How long an instance keeps the rules it read before reading them again in
+ * the background: a change made on another instance applies within this
+ * (one made here, at once). The send path never waits for that read, only
+ * the first send of a process does.
+ */
+export const GUARD_RULES_REFRESH_MS = 5_000;
+
+export type GuardService = ReturnType<typeof createGuardService>;
+
+/**
+ * The content guard (docs/API.md, "Content guard"): screens every text send
+ * before anything is stored or pushed (message.service.ts asks it through
+ * ContentScreen), records its decisions and strikes, holds messages for
+ * review, and serves the rules and the queue to admins and service agents.
+ */
+export function createGuardService(deps: {
+  db: Kysely<Database>;
+  access: AccessService;
+  messages: MessageService;
+  /** Milliseconds; the refresh of the rules (tests). */
+  clock?: () => number;
+}) {
+  const { db, access, messages } = deps;
+  const clock = deps.clock ?? Date.now;
+  let rules: CompiledRules | undefined;
+  let settings: { updated_at: number | null; updated_by: string | null } = { updated_at: null, updated_by: null };
+  let loadedAt = 0;
+  let loading: Promise<CompiledRules> | undefined;
+
+  /** The stored table over the defaults: a label added after the rules were saved gets its default. */
+  function tableOf(json: string): GuardRuleTable {
+    const stored = JSON.parse(json) as Partial<GuardRuleTable>;
+    return Object.fromEntries(
+      GUARD_LABELS.map((label) => [label, { ...DEFAULT_RULES[label], ...stored[label] }]),
+    ) as GuardRuleTable;
+  }
+
+  function load(): Promise<CompiledRules> {
+    loading ??= repo
+      .loadSettings(db)
+      .then((row) => {
+        rules = row
+          ? compileRules(tableOf(row.rules), JSON.parse(row.words) as string[])
+          : compileRules(DEFAULT_RULES, []);
+        settings = row ? { updated_at: Number(row.updated_at), updated_by: row.updated_by } : settings;
+        loadedAt = clock();
+        return rules;
+      })
+      .finally(() => {
+        loading = undefined;
+      });
+    return loading;
+  }
+
+  /** The rules now: the first call reads them; later ones refresh them in the background when stale. */
+  function current(): CompiledRules | Promise<CompiledRules> {
+    if (rules === undefined) return load();
+    if (clock() - loadedAt > GUARD_RULES_REFRESH_MS && loading === undefined) {
+      // A failed refresh keeps the rules read last; the next send tries again.
+      void load().catch(() => undefined);
+    }
+    return rules;
+  }
+
+  const screen: ContentScreen = {
+    async inspect(sender, text) {
+      return judge(await current(), sender.role, text);
+    },
+
+    async refuse(sender, conversationId, verdict) {
+      const now = nowSeconds();
+      await repo.insertDecisions(db, { id: null, conversationId, senderId: sender.id }, verdict, now);
+      await repo.addStrike(db, sender.id, now);
+      const labels = [...new Set(verdict.findings.filter((f) => f.action === 'block').map((f) => f.label))];
+      throw unprocessable('content_blocked', [`content: ${labels.join(', ')} may not be sent`]);
+    },
+
+    async hold(send, verdict) {
+      await db.transaction().execute(async (trx) => {
+        await repo.insertHeld(trx, {
+          id: send.id,
+          conversation_id: send.conversationId,
+          sender_id: send.senderId,
+          sender_role: verdict.role as 'buyer' | 'merchant' | 'service',
+          content: send.content,
+          deliver_content: verdict.content,
+          message_type: 'text',
+          client_msg_id: send.clientMsgId,
+          labels: [...new Set(verdict.findings.map((f) => f.label))].join(','),
+          status: 'pending',
+          reviewed_by: null,
+          reviewed_at: null,
+          created_at: send.createdAt,
+        });
+        await repo.insertDecisions(
+          trx,
+          { id: send.id, conversationId: send.conversationId, senderId: send.senderId },
+          verdict,
+          send.createdAt,
+        );
+      });
+    },
+  };
+  messages.screenWith(screen);
+
+  // A flagged message that is delivered (allowed or masked) has its decisions, and its strike, written
+  // in its send transaction; a clean one (nearly all) adds no statement.
+  messages.sendTransaction.onMessage(async (trx, { message, append }) => {
+    const verdict: ScreenVerdict | undefined = append.screened;
+    if (!verdict) return;
+    const ids = { id: message.id, conversationId: message.conversation_id, senderId: message.sender_id };
+    await repo.insertDecisions(trx, ids, verdict, message.created_at);
+    if (verdict.strike) await repo.addStrike(trx, message.sender_id, message.created_at);
+  });
+
+  function present(compiled: CompiledRules): GuardRules {
+    return { rules: compiled.table, words: [...compiled.words], ...settings };
+  }
+
+  return {
+    screen,
+
+    async getRules(caller: UserRow): Promise<GuardRules> {
+      access.require(caller, 'guard.configure');
+      return present(await load());
+    },
+
+    /** Replaces the rules and the words; this instance applies them at once, others within the refresh. */
+    async putRules(caller: UserRow, body: PutGuardRulesBody): Promise<GuardRules> {
+      access.require(caller, 'guard.configure');
+      const words = [...new Set(body.words.map((word) => word.trim()).filter((word) => word !== ''))];
+      const updatedAt = nowSeconds();
+      await repo.saveSettings(db, {
+        rules: JSON.stringify(body.rules),
+        words: JSON.stringify(words),
+        updated_by: caller.id,
+        updated_at: updatedAt,
+      });
+      return present(await load());
+    },
+
+    async queue(caller: UserRow, limit = 50): Promise<GuardQueue> {
+      access.require(caller, 'guard.review');
+      const { count, rows } = await repo.pendingHeld(db, limit);
+      const strikes = await repo.strikesOf(
+        db,
+        rows.map((row) => row.sender_id),
+      );
+      return {
+        count,
+        results: rows.map((row) => ({
+          id: row.id,
+          conversation_id: row.conversation_id,
+          sender_id: row.sender_id,
+          sender_role: row.sender_role,
+          sender_strikes: strikes.get(row.sender_id) ?? 0,
+          content: row.content,
+          deliver_content: row.deliver_content,
+          message_type: row.message_type,
+          labels: row.labels.split(',') as GuardQueue['results'][number]['labels'],
+          created_at: Number(row.created_at),
+        })),
+      };
+    },
+
+    /**
+     * Approve delivers the held message (as a send: a seq, the recipient's
+     * unread count, the preview, pushes); reject drops it and strikes its
+     * sender. Either way the review is recorded on its decisions. 404 for a
+     * message that is not waiting (unknown, or already reviewed); nobody
+     * reviews their own.
+     */
+    async review(caller: UserRow, id: string, decision: 'approve' | 'reject'): Promise<ReviewResult> {
+      access.require(caller, 'guard.review');
+      const held = await repo.findHeld(db, id);
+      if (held?.status !== 'pending') throw notFound('message_not_found');
+      if (held.sender_id === caller.id) throw forbidden();
+      const now = nowSeconds();
+      if (decision === 'approve') {
+        const message = await messages.deliverHeld(
+          {
+            id: held.id,
+            conversationId: held.conversation_id,
+            senderId: held.sender_id,
+            content: held.deliver_content,
+            clientMsgId: held.client_msg_id,
+          },
+          (trx) => repo.settleHeld(trx, id, 'approved', caller.id, now),
+        );
+        if (!message) throw notFound('message_not_found');
+        return { id, status: 'approved', seq: message.seq };
+      }
+      const rejected = await db.transaction().execute(async (trx) => {
+        if (!(await repo.settleHeld(trx, id, 'rejected', caller.id, now))) return false;
+        await repo.addStrike(trx, held.sender_id, now);
+        return true;
+      });
+      if (!rejected) throw notFound('message_not_found');
+      return { id, status: 'rejected', seq: null };
+    },
+  };
+}
