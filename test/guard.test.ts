@@ -95,6 +95,26 @@ for (const dialect of testDialects) {
       assert.equal(again.body.id, first.body.id);
     });
 
+    test('the reference client’s WebSocket echo of a masked message it POSTed is acknowledged, not stored again', async () => {
+      const buyer = await app.connect('b1', tokens.b1 as string);
+      try {
+        const posted = await send(tokens.b1 as string, chat, '邮箱 echo@shop.com');
+        assert.equal(posted.body.content, '邮箱 ***');
+        buyer.send({ type: 'message', conversation_id: chat, content: '邮箱 echo@shop.com', message_type: 'text' });
+        const ack = await buyer.waitFor('ack');
+        assert.equal(ack.id, posted.body.id);
+        const rows = await app.server.database.db
+          .selectFrom('messages')
+          .select('id')
+          .where('conversation_id', '=', chat)
+          .where('content', '=', '邮箱 ***')
+          .execute();
+        assert.equal(rows.length, 1);
+      } finally {
+        await buyer.close();
+      }
+    });
+
     test('default: a service agent’s number is recorded only (allow), no strike; WebSocket sends are screened too', async () => {
       const before = await strikesOf('s1');
       const response = await send(tokens.s1 as string, desk, '官方热线 13800138000');
