@@ -26,7 +26,7 @@ import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
 import { createWebhookService } from './modules/webhooks/webhook.service.ts';
-import { createSubscriptions, messageCreatedHook } from './modules/webhooks/webhook-outbox.ts';
+import { createSubscriptions, guardFlaggedHook, messageCreatedHook } from './modules/webhooks/webhook-outbox.ts';
 import type { MessageMetrics } from './observability/metrics.ts';
 import type { Quotas } from './quotas/quotas.ts';
 
@@ -80,12 +80,13 @@ export function createServices(
     metrics,
     sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
-  // The content guard screens every text send, and records its decisions in the send transaction.
-  const guard = createGuardService({ db, access, messages });
+  const webhookSubscriptions = createSubscriptions(db);
+  // The content guard screens every text send, and records its decisions (and their guard.flagged
+  // webhook rows) in the send transaction.
+  const guard = createGuardService({ db, access, messages, onFlagged: guardFlaggedHook(webhookSubscriptions) });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).
-  const webhookSubscriptions = createSubscriptions(db);
   messages.sendTransaction.onBatch(
     messageCreatedHook({
       subscriptions: webhookSubscriptions,

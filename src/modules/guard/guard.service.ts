@@ -6,12 +6,12 @@ import {
   type PutGuardRulesBody,
   type ReviewResult,
 } from '@cs-chat/contracts/rest/guard.schemas';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
 import { forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
-import type { ContentScreen, ScreenVerdict } from '../messages/content-screen.ts';
+import type { ContentScreen, ScreenFinding, ScreenVerdict } from '../messages/content-screen.ts';
 import type { MessageService } from '../messages/message.service.ts';
 import * as repo from './guard.repository.ts';
 import { type CompiledRules, compileRules, DEFAULT_RULES, judge } from './guard-rules.ts';
@@ -26,6 +26,23 @@ export const GUARD_RULES_REFRESH_MS = 5_000;
 
 export type GuardService = ReturnType<typeof createGuardService>;
 
+/** What the guard found in one message, as the `guard.flagged` webhook tells it (docs/WEBHOOKS.md). */
+export interface GuardFlaggedEvent {
+  /** Null when it was blocked (nothing stored). */
+  message_id: string | null;
+  conversation_id: string;
+  sender_id: string;
+  sender_role: string;
+  /** delivered (allowed or masked), held, blocked. */
+  outcome: 'delivered' | 'held' | 'blocked';
+  /** What was (or, once approved, will be) delivered; null when blocked. */
+  delivered_content: string | null;
+  findings: readonly ScreenFinding[];
+}
+
+/** Told of every flagged message in the transaction that records it (the webhook outbox). */
+export type FlaggedListener = (trx: Transaction<Database>, event: GuardFlaggedEvent) => Promise<void>;
+
 /**
  * The content guard (docs/API.md, "Content guard"): screens every text send
  * before anything is stored or pushed (message.service.ts asks it through
@@ -38,8 +55,24 @@ export function createGuardService(deps: {
   messages: MessageService;
   /** Milliseconds; the refresh of the rules (tests). */
   clock?: () => number;
+  /** The `guard.flagged` webhook's outbox. */
+  onFlagged?: FlaggedListener | undefined;
 }) {
   const { db, access, messages } = deps;
+  const flagged = async (
+    trx: Transaction<Database>,
+    ids: { id: string | null; conversationId: string; senderId: string },
+    verdict: ScreenVerdict,
+  ) =>
+    deps.onFlagged?.(trx, {
+      message_id: ids.id,
+      conversation_id: ids.conversationId,
+      sender_id: ids.senderId,
+      sender_role: verdict.role,
+      outcome: verdict.outcome === 'deliver' ? 'delivered' : verdict.outcome === 'hold' ? 'held' : 'blocked',
+      delivered_content: verdict.outcome === 'block' ? null : verdict.content,
+      findings: verdict.findings,
+    });
   const clock = deps.clock ?? Date.now;
   let rules: CompiledRules | undefined;
   let settings: { updated_at: number | null; updated_by: string | null } = { updated_at: null, updated_by: null };
@@ -88,8 +121,12 @@ export function createGuardService(deps: {
 
     async refuse(sender, conversationId, verdict) {
       const now = nowSeconds();
-      await repo.insertDecisions(db, { id: null, conversationId, senderId: sender.id }, verdict, now);
-      await repo.addStrike(db, sender.id, now);
+      const ids = { id: null, conversationId, senderId: sender.id };
+      await db.transaction().execute(async (trx) => {
+        await repo.insertDecisions(trx, ids, verdict, now);
+        await repo.addStrike(trx, sender.id, now);
+        await flagged(trx, ids, verdict);
+      });
       const labels = [...new Set(verdict.findings.filter((f) => f.action === 'block').map((f) => f.label))];
       throw unprocessable('content_blocked', [`content: ${labels.join(', ')} may not be sent`]);
     },
@@ -111,12 +148,9 @@ export function createGuardService(deps: {
           reviewed_at: null,
           created_at: send.createdAt,
         });
-        await repo.insertDecisions(
-          trx,
-          { id: send.id, conversationId: send.conversationId, senderId: send.senderId },
-          verdict,
-          send.createdAt,
-        );
+        const ids = { id: send.id, conversationId: send.conversationId, senderId: send.senderId };
+        await repo.insertDecisions(trx, ids, verdict, send.createdAt);
+        await flagged(trx, ids, verdict);
       });
     },
   };
@@ -130,6 +164,7 @@ export function createGuardService(deps: {
     const ids = { id: message.id, conversationId: message.conversation_id, senderId: message.sender_id };
     await repo.insertDecisions(trx, ids, verdict, message.created_at);
     if (verdict.strike) await repo.addStrike(trx, message.sender_id, message.created_at);
+    await flagged(trx, ids, verdict);
   });
 
   function present(compiled: CompiledRules): GuardRules {

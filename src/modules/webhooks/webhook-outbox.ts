@@ -2,6 +2,7 @@ import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { Database, WebhookDeliveriesTable } from '../../db/types.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
+import type { GuardFlaggedEvent } from '../guard/guard.service.ts';
 import type { StoredMessage } from '../messages/send-transaction.ts';
 import * as repo from './webhook.repository.ts';
 
@@ -173,5 +174,29 @@ export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOu
     }
     rows.reverse();
     await repo.insertDeliveries(trx, rows);
+  };
+}
+
+/**
+ * `guard.flagged` (docs/WEBHOOKS.md): one event per message the content guard
+ * found something in, written in the transaction that records the guard's
+ * decision (the send's for a delivered message, the hold's, the refusal's).
+ * With no subscriber it returns before any statement.
+ */
+export function guardFlaggedHook(subscriptions: Subscriptions) {
+  return async (trx: Transaction<Database>, event: GuardFlaggedEvent): Promise<void> => {
+    const endpointIds = subscriptions.endpointsFor('guard.flagged');
+    if (endpointIds.length === 0) return;
+    const now = Date.now();
+    await repo.insertDeliveries(
+      trx,
+      outboxRows(endpointIds, {
+        id: newEventId(),
+        type: 'guard.flagged',
+        conversationId: event.conversation_id,
+        body: eventBody('guard.flagged', new Date(now), event),
+        now,
+      }),
+    );
   };
 }

@@ -7,7 +7,7 @@ export const MAX_WEBHOOK_ENDPOINTS = 20;
  * The events an endpoint can subscribe to (docs/WEBHOOKS.md); more join as
  * they are written to the outbox. `ping` is sent by the test call only.
  */
-export const WEBHOOK_EVENTS = ['message.created'] as const;
+export const WEBHOOK_EVENTS = ['message.created', 'guard.flagged'] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
 const EventName = Type.Enum(WEBHOOK_EVENTS);

@@ -811,7 +811,7 @@ export interface components {
         CreateWebhookBody: {
             allow_private_network?: boolean;
             description?: string;
-            events: "message.created"[];
+            events: ("message.created" | "guard.flagged")[];
             url: string;
         };
         /**
@@ -1236,7 +1236,7 @@ export interface components {
             active?: boolean;
             allow_private_network?: boolean;
             description?: string | null;
-            events?: "message.created"[];
+            events?: ("message.created" | "guard.flagged")[];
             rotate_secret?: boolean;
             url?: string;
         };
