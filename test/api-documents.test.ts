@@ -209,6 +209,7 @@ describe('API documents', () => {
       'hello',
       'message',
       'message_deleted',
+      'message_recalled',
       'online_users',
       'pong',
       'read',

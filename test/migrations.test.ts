@@ -74,6 +74,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'client_msg_id',
     'is_read',
     'created_at',
+    'recalled_at',
   ]),
   quick_replies: columnsOf<Database['quick_replies']>()([
     'id',

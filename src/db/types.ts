@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
  * Row types of every table, as migrations create them. Timestamps are Unix
@@ -48,6 +48,8 @@ export interface MessagesTable {
   client_msg_id: string | null;
   is_read: Generated<number>;
   created_at: number;
+  /** Unix seconds when its sender recalled it; null otherwise. Never written by a send. */
+  recalled_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface QuickRepliesTable {

@@ -9,6 +9,13 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 export interface DomainEvents {
   /** A message was stored (not a replay of an earlier client_msg_id). */
   'message.created': { message: Message; participants: readonly [string, string] };
+  /** Its sender recalled a message (its content stays for admins). */
+  'message.recalled': {
+    id: string;
+    conversationId: string;
+    participants: readonly [string, string];
+    recalledAt: number;
+  };
   /** An admin hard-deleted a message. */
   'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
   /** `readerId` read the other participant's messages up to now. */

@@ -45,6 +45,7 @@ export const ERROR_CODES = [
   'media_not_an_image',
   'text_too_long',
   'content_blocked',
+  'recall_window_passed',
   'empty_content',
   'upload_not_multipart',
   'upload_file_missing',

@@ -41,6 +41,8 @@ export const ACTIONS = [
   'message.mark_read',
   /** Moderation: hard-delete a message. */
   'message.delete',
+  /** Take back one's own message (within the recall window, which the service checks). */
+  'message.recall',
   /** Speak for the user named in a body or query (sender_id, reader_id, user_id): only for oneself. */
   'user.act_as',
   /** See a user's profile. */
@@ -183,6 +185,13 @@ const RULES: Record<Action, Rule> = {
     return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
   },
   'message.delete': adminOnly,
+  // Only its sender; admins, who never send, moderate with delete instead.
+  'message.recall': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'message_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return given(facts, 'sender', (sender) => (sender ? allowed : forbidden()));
+  },
 
   'user.act_as': (_caller, facts) => given(facts, 'self', (self) => (self ? allowed : forbidden())),
   'user.view': viewUser,

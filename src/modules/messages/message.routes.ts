@@ -69,6 +69,22 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
     },
   );
 
+  app.post(
+    '/:id/recall',
+    {
+      schema: {
+        tags,
+        operationId: 'recallMessage',
+        summary:
+          'Recall one of your messages within 2 minutes of sending it: participants then get it without content, ' +
+          'admins keep the original marked recalled; both participants get `message_recalled`',
+        params: IdParams,
+        response: { 200: Message, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    (request) => messages.recall(request.caller, request.params.id),
+  );
+
   app.delete(
     '/:id',
     {

@@ -7,7 +7,7 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { conflict, notFound } from '../../lib/errors.ts';
+import { conflict, notFound, unprocessable } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -23,7 +23,12 @@ import type { ContentScreen, ScreenVerdict } from './content-screen.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
-import { createDeleteTransactionHooks, createSendTransactionHooks, HookFailure } from './send-transaction.ts';
+import {
+  createDeleteTransactionHooks,
+  createRecallTransactionHooks,
+  createSendTransactionHooks,
+  HookFailure,
+} from './send-transaction.ts';
 
 export interface SendInput {
   conversation_id: string;
@@ -32,6 +37,11 @@ export interface SendInput {
   client_msg_id?: string | null | undefined;
   sender_id?: string | undefined;
 }
+
+/** How long after sending a sender may recall a message (seconds; the edge itself included). */
+export const RECALL_WINDOW_SECONDS = 120;
+/** A recalled message's preview, when it is the newest of its conversation. */
+export const RECALLED_PREVIEW = '[已撤回]';
 
 /** Where a send came from, which decides who among the sender's connections sees it. */
 export type SendOrigin = EventOrigin;
@@ -58,6 +68,8 @@ export interface MessageServiceDeps {
   sendBudget?: { take(userId: string): void; refund(userId: string): void } | undefined;
   /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
   batching?: AppendBatcherOptions | undefined;
+  /** Unix seconds now, for the recall window (tests move it); nowSeconds unless given. */
+  clock?: (() => number) | undefined;
 }
 
 export type MessageService = ReturnType<typeof createMessageService>;
@@ -68,6 +80,8 @@ export function createMessageService(deps: MessageServiceDeps) {
   /** The content guard, once it registered (screenWith); none in service-level tests that leave it out. */
   let screen: ContentScreen | undefined;
   const deleteHooks = createDeleteTransactionHooks();
+  const recallHooks = createRecallTransactionHooks();
+  const clock = deps.clock ?? nowSeconds;
   const appends = createAppendBatcher(
     db,
     {
@@ -77,28 +91,47 @@ export function createMessageService(deps: MessageServiceDeps) {
     hooks,
   );
 
-  function toMessage(row: MessageRow, sender: User | null): Message {
+  /**
+   * The wire form of a row. A recalled message is marked so; its content (and
+   * file name) are shown only to those who `seeRecalled` (admins), everyone
+   * else gets it empty.
+   */
+  function toMessage(row: MessageRow, sender: User | null, seeRecalled = false): Message {
+    const recalled = row.recalled_at !== null && row.recalled_at !== undefined;
+    const hidden = recalled && !seeRecalled;
     return {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
-      content: row.message_type === 'text' ? row.content : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      content: hidden
+        ? ''
+        : row.message_type === 'text'
+          ? row.content
+          : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),
       sender,
       seq: Number(row.seq),
       client_msg_id: row.client_msg_id,
-      filename: row.filename,
+      filename: hidden ? null : row.filename,
+      ...(recalled ? { recalled_at: Number(row.recalled_at) } : {}),
     };
   }
 
+  /** Whether the caller sees recalled messages' originals: admins, who watch and moderate. */
+  const seesRecalled = (caller: Pick<UserRow, 'role'>) => caller.role === 'admin';
+
   /** Messages with their senders' profiles; `known` profiles (a conversation's participants) are not read again. */
-  async function present(rows: readonly MessageRow[], known?: ReadonlyMap<string, User>): Promise<Message[]> {
+  async function present(
+    rows: readonly MessageRow[],
+    known?: ReadonlyMap<string, User>,
+    seeRecalled = false,
+  ): Promise<Message[]> {
     const missing = [...new Set(rows.map((row) => row.sender_id))].filter((id) => !known?.has(id));
     const senders = new Map(known);
     for (const row of await findUsersByIds(db, missing)) senders.set(row.id, users.toUser(row));
-    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
+    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null, seeRecalled));
   }
 
   /** A retry of an earlier send: the original if it is the same message (as stored: masked), else 409. */
@@ -166,7 +199,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           ? []
           : await repo.messagesBySeq(db, conversation.id, window.range, window.order, page.pageSize);
     }
-    return { count, results: await present(rows, profiles) };
+    return { count, results: await present(rows, profiles, seesRecalled(caller)) };
   }
 
   /** The send itself, once the budget allowed it. */
@@ -214,7 +247,10 @@ export function createMessageService(deps: MessageServiceDeps) {
       );
       // Pending: no seq yet (approval gives it one), nothing pushed, nothing counted.
       return {
-        message: { ...toMessage({ ...row, seq: 0, is_read: 0 }, users.toUser(caller)), pending: true },
+        message: {
+          ...toMessage({ ...row, seq: 0, is_read: 0, recalled_at: null }, users.toUser(caller)),
+          pending: true,
+        },
         created: true,
       };
     }
@@ -238,7 +274,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     if (seq === undefined) throw notFound('conversation_not_found');
     metrics?.messageStored(type);
 
-    const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
+    const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
     events.publish(
       'message.created',
       { message, participants: [conversation.participant1_id, conversation.participant2_id] },
@@ -259,6 +295,9 @@ export function createMessageService(deps: MessageServiceDeps) {
 
     /** Other modules' statements in a moderator's delete transaction (an index row's removal). */
     deleteTransaction: deleteHooks.registrar,
+
+    /** Other modules' statements in a recall's transaction (an index row's removal). */
+    recallTransaction: recallHooks.registrar,
 
     /** Sets the content screen every text send passes (the guard registers itself at composition time). */
     screenWith(contentScreen: ContentScreen): void {
@@ -309,7 +348,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         });
       if (seq === undefined) return undefined;
       metrics?.messageStored('text');
-      const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(sender));
+      const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
       events.publish(
         'message.created',
         { message, participants: [conversation.participant1_id, conversation.participant2_id] },
@@ -400,7 +439,11 @@ export function createMessageService(deps: MessageServiceDeps) {
         page.pageSize,
         (page.page - 1) * page.pageSize,
       );
-      return { count, ...(exact ? {} : { count_exact: false }), results: await present(rows) };
+      return {
+        count,
+        ...(exact ? {} : { count_exact: false }),
+        results: await present(rows, undefined, seesRecalled(caller)),
+      };
     },
 
     /** The recipient marks one message read; their unread count drops with it. */
@@ -441,6 +484,49 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
 
     /**
+     * The sender takes a message back within RECALL_WINDOW_SECONDS of sending
+     * it: it stays (admins still see the original, marked recalled), the
+     * participants get it without content from then on, the recipient's
+     * unread count and the preview are corrected, its search terms go, and
+     * both participants (and admins) get `message_recalled`. Recalling it
+     * again answers the same, with no second event.
+     */
+    async recall(caller: UserRow, id: string): Promise<Message> {
+      const { message, conversation } = await visibleMessage(caller, id);
+      access.require(caller, 'message.recall', { conversation, message });
+      const sender = users.toUser(caller);
+      if (message.recalled_at !== null) return toMessage(message, sender);
+      const now = clock();
+      if (now - Number(message.created_at) > RECALL_WINDOW_SECONDS) {
+        throw unprocessable('recall_window_passed', [
+          `id: sent more than ${RECALL_WINDOW_SECONDS} seconds ago; only newer messages can be recalled`,
+        ]);
+      }
+      const recipient = otherParticipant(conversation, caller.id);
+      await inTransaction(db, undefined, async (t) => {
+        const recalled = await repo.recallMessage(
+          t.db,
+          message,
+          repo.unreadColumnOf(conversation, recipient),
+          now,
+          RECALLED_PREVIEW,
+        );
+        // A concurrent recall of the same message won: it told everyone.
+        if (!recalled) return;
+        await recallHooks.run(t.db, message);
+        t.afterCommit(() =>
+          events.publish('message.recalled', {
+            id,
+            conversationId: conversation.id,
+            participants: [conversation.participant1_id, conversation.participant2_id],
+            recalledAt: now,
+          }),
+        );
+      });
+      return toMessage({ ...message, recalled_at: now }, sender);
+    },
+
+    /**
      * Moderation: an admin hard-deletes a message; both participants are told.
      * An image or file goes with it once nothing else refers to it (see
      * releaseUpload); failing that is reported, not thrown: the message is gone.
@@ -459,7 +545,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           repo.unreadColumnOf(conversation, recipient),
           caller.id,
           nowSeconds(),
-          (row) => previewOf(row.message_type, row.content),
+          (row) => (row.recalled_at !== null ? RECALLED_PREVIEW : previewOf(row.message_type, row.content)),
         );
         // Already deleted by a concurrent request: nothing changed; answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');

@@ -55,6 +55,8 @@ export function createSearchService(deps: {
   // A moderator's delete removes the message's index rows in its transaction (the join with messages
   // would drop them from results anyway; this keeps the index from growing with deleted messages).
   messages.deleteTransaction.onDelete((trx, message) => repo.unindexMessage(trx, message));
+  // A recalled message is no longer found by anyone (its content is the admins' only, by its id).
+  messages.recallTransaction.onRecall((trx, message) => repo.unindexMessage(trx, message));
 
   async function scopeOf(caller: UserRow, conversationId: string | undefined): Promise<repo.SearchScope> {
     if (conversationId !== undefined) {

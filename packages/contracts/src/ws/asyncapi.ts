@@ -8,6 +8,7 @@ import {
   MessageDeletedEvent,
   MessageEvent,
   MessageFrame,
+  MessageRecalledEvent,
   OnlineUsersEvent,
   PingFrame,
   PongEvent,
@@ -94,6 +95,11 @@ const EVENTS: Record<string, MessageEntry> = {
     schema: MessageDeletedEvent,
     summary: 'A moderator deleted a message',
     example: { type: 'message_deleted', id: MESSAGE, conversation_id: CONVERSATION },
+  },
+  message_recalled: {
+    schema: MessageRecalledEvent,
+    summary: 'Its sender recalled a message (within 2 minutes): drop its content; admins keep it, marked recalled',
+    example: { type: 'message_recalled', id: MESSAGE, conversation_id: CONVERSATION, recalled_at: AT },
   },
   resync: {
     schema: ResyncEvent,

@@ -107,6 +107,15 @@ export const MessageDeletedEvent = Type.Object({
 });
 export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
 
+/** Its sender recalled a message: participants drop its content (admins keep it, marked recalled). */
+export const MessageRecalledEvent = Type.Object({
+  type: Type.Literal('message_recalled'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+  recalled_at: Timestamp,
+});
+export type MessageRecalledEvent = Static<typeof MessageRecalledEvent>;
+
 export const ErrorEvent = Type.Object({
   type: Type.Literal('error'),
   detail: Type.String(),
@@ -138,6 +147,7 @@ export const BroadcastEvent = Type.Union([
   ReadEvent,
   TypingEvent,
   MessageDeletedEvent,
+  MessageRecalledEvent,
   ResyncEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
