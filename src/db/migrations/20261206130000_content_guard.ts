@@ -54,6 +54,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('guard_held_messages')
     .columns(['status', 'created_at'])
     .execute();
+  // The reference client's WebSocket echo of a message it POSTed: the sender's recent held messages.
+  await db.schema
+    .createIndex('guard_held_sender_index')
+    .on('guard_held_messages')
+    .columns(['sender_id', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('guard_decisions')

@@ -78,6 +78,23 @@ export function findHeld(db: Db, id: string): Promise<HeldMessageRow | undefined
   return db.selectFrom('guard_held_messages').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The sender's message held with this content in this conversation since `since`, newest first. */
+export function findRecentHeld(
+  db: Db,
+  match: { senderId: string; conversationId: string; content: string; since: number },
+): Promise<HeldMessageRow | undefined> {
+  return db
+    .selectFrom('guard_held_messages')
+    .selectAll()
+    .where('sender_id', '=', match.senderId)
+    .where('created_at', '>=', match.since)
+    .where('conversation_id', '=', match.conversationId)
+    .where('content', '=', match.content)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 /** The queue: pending messages, oldest first, and how many wait. */
 export async function pendingHeld(db: Db, limit: number): Promise<{ count: number; rows: HeldMessageRow[] }> {
   const [rows, counted] = await Promise.all([

@@ -24,6 +24,14 @@ import { type CompiledRules, compileRules, DEFAULT_RULES, judge } from './guard-
  */
 export const GUARD_RULES_REFRESH_MS = 5_000;
 
+/**
+ * A refusal repeated within this long (same sender, conversation and text) is
+ * not recorded again: the reference client sends every message twice (POST,
+ * then the same text over its socket), which must not be two strikes.
+ */
+export const REPEATED_REFUSAL_MS = 10_000;
+const REMEMBERED_REFUSALS = 10_000;
+
 export type GuardService = ReturnType<typeof createGuardService>;
 
 /** What the guard found in one message, as the `guard.flagged` webhook tells it (docs/WEBHOOKS.md). */
@@ -78,6 +86,18 @@ export function createGuardService(deps: {
   let settings: { updated_at: number | null; updated_by: string | null } = { updated_at: null, updated_by: null };
   let loadedAt = 0;
   let loading: Promise<CompiledRules> | undefined;
+  /** Recent refusals (sender, conversation, text) → until when a repeat is not recorded again. */
+  const refusals = new Map<string, number>();
+
+  /** Whether the same refusal was recorded within REPEATED_REFUSAL_MS; remembers this one otherwise. */
+  function repeatedRefusal(key: string): boolean {
+    const now = clock();
+    const until = refusals.get(key);
+    if (until !== undefined && until > now) return true;
+    if (refusals.size >= REMEMBERED_REFUSALS) refusals.clear();
+    refusals.set(key, now + REPEATED_REFUSAL_MS);
+    return false;
+  }
 
   /** The stored table over the defaults: a label added after the rules were saved gets its default. */
   function tableOf(json: string): GuardRuleTable {
@@ -122,11 +142,13 @@ export function createGuardService(deps: {
     async refuse(sender, conversationId, verdict) {
       const now = nowSeconds();
       const ids = { id: null, conversationId, senderId: sender.id };
-      await db.transaction().execute(async (trx) => {
-        await repo.insertDecisions(trx, ids, verdict, now);
-        await repo.addStrike(trx, sender.id, now);
-        await flagged(trx, ids, verdict);
-      });
+      if (!repeatedRefusal(`${sender.id}\u0000${conversationId}\u0000${verdict.content}`)) {
+        await db.transaction().execute(async (trx) => {
+          await repo.insertDecisions(trx, ids, verdict, now);
+          await repo.addStrike(trx, sender.id, now);
+          await flagged(trx, ids, verdict);
+        });
+      }
       const labels = [...new Set(verdict.findings.filter((f) => f.action === 'block').map((f) => f.label))];
       throw unprocessable('content_blocked', [`content: ${labels.join(', ')} may not be sent`]);
     },
@@ -152,6 +174,21 @@ export function createGuardService(deps: {
         await repo.insertDecisions(trx, ids, verdict, send.createdAt);
         await flagged(trx, ids, verdict);
       });
+    },
+
+    async findHeld(senderId, conversationId, content, since) {
+      const row = await repo.findRecentHeld(db, { senderId, conversationId, content, since });
+      return (
+        row && {
+          id: row.id,
+          conversationId: row.conversation_id,
+          senderId: row.sender_id,
+          content: row.deliver_content,
+          clientMsgId: row.client_msg_id,
+          createdAt: Number(row.created_at),
+          delivered: row.status === 'approved',
+        }
+      );
     },
   };
   messages.screenWith(screen);

@@ -44,4 +44,16 @@ export interface ContentScreen {
   refuse(sender: UserRow, conversationId: string, verdict: ScreenVerdict): Promise<never>;
   /** Stores a held message for review (recorded, not delivered). */
   hold(send: HeldSend, verdict: ScreenVerdict): Promise<void>;
+  /**
+   * The message the sender had held with this content (as written) in this
+   * conversation since `since` (Unix seconds), if any, with what it delivers
+   * as its content, and whether it was delivered since: the reference
+   * client's WebSocket echo of a held message it POSTed.
+   */
+  findHeld(
+    senderId: string,
+    conversationId: string,
+    content: string,
+    since: number,
+  ): Promise<(HeldSend & { delivered: boolean }) | undefined>;
 }

@@ -19,7 +19,7 @@ import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING } from './append-batcher.ts';
-import type { ContentScreen, ScreenVerdict } from './content-screen.ts';
+import type { ContentScreen, HeldSend, ScreenVerdict } from './content-screen.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
@@ -116,6 +116,23 @@ export function createMessageService(deps: MessageServiceDeps) {
       client_msg_id: row.client_msg_id,
       filename: hidden ? null : row.filename,
       ...(recalled ? { recalled_at: Number(row.recalled_at) } : {}),
+    };
+  }
+
+  /** A held message as the row it will be once delivered: no seq yet. */
+  function heldRow(held: HeldSend): MessageRow {
+    return {
+      id: held.id,
+      conversation_id: held.conversationId,
+      sender_id: held.senderId,
+      content: held.content,
+      message_type: 'text',
+      filename: null,
+      client_msg_id: held.clientMsgId,
+      created_at: held.createdAt,
+      seq: 0,
+      is_read: 0,
+      recalled_at: null,
     };
   }
 
@@ -387,9 +404,18 @@ export function createMessageService(deps: MessageServiceDeps) {
       if ((input.client_msg_id ?? null) !== null || caller.role === 'admin') return undefined;
       const type = input.message_type ?? 'text';
       const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const since = nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS;
       // The echo of a masked message repeats what its sender wrote; what was stored is masked.
       const screened = type === 'text' && screen ? await screen.inspect(caller, parsed.content) : undefined;
-      if (screened && screened.outcome !== 'deliver') return undefined;
+      // A blocked one is refused again (the guard records a repeated refusal once).
+      if (screened?.outcome === 'block') return undefined;
+      if (screen && screened?.outcome === 'hold') {
+        const held = await screen.findHeld(caller.id, input.conversation_id, parsed.content, since);
+        if (!held) return undefined;
+        const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
+        if (delivered) return toMessage(delivered, users.toUser(caller));
+        return { ...toMessage(heldRow(held), users.toUser(caller)), pending: true };
+      }
       const stored = screened ? { ...parsed, content: screened.content } : parsed;
       const earlier = await repo.findRecentDuplicate(db, {
         conversationId: input.conversation_id,
@@ -397,7 +423,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         messageType: type,
         content: stored.content,
         filename: stored.filename,
-        since: nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS,
+        since,
       });
       return earlier && toMessage(earlier, users.toUser(caller));
     },
