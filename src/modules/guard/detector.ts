@@ -54,7 +54,7 @@ const MAX_SEPARATORS = 3;
 
 /** Words after which a number is a code, not a phone number (within CONTEXT chars before it). */
 const CODE_CONTEXT =
-  /订单|单号|货号|型号|编号|批号|批次|条码|条形码|序列号|快递|运单|物流|款号|工单|发票|税号|识别码|账单|流水|sku|sn|imei|no\.?|id/;
+  /订单|单号|货号|型号|编号|编码|代码|批号|批次|条码|条形码|序列号|快递|运单|物流|款号|工单|发票|税号|识别码|取件码|提货码|券码|兑换码|账单|流水|sku|sn|imei|no\.?|id/;
 const PHONE_CONTEXT = /电话|手机|号码|打我|致电|来电|联系|call|tel|phone|mobile/;
 const QQ_CONTEXT = /qq|扣扣|企鹅|球球|抠抠|寇寇|q号|(?<![a-z])q\s*:/;
 const WECHAT_CONTEXT =
