@@ -83,7 +83,13 @@ export function createServices(
   const webhookSubscriptions = createSubscriptions(db);
   // The content guard screens every text send, and records its decisions (and their guard.flagged
   // webhook rows) in the send transaction.
-  const guard = createGuardService({ db, access, messages, onFlagged: guardFlaggedHook(webhookSubscriptions) });
+  const guard = createGuardService({
+    db,
+    access,
+    messages,
+    events,
+    onFlagged: guardFlaggedHook(webhookSubscriptions),
+  });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3).

@@ -210,6 +210,7 @@ describe('API documents', () => {
       'message',
       'message_deleted',
       'message_recalled',
+      'message_rejected',
       'online_users',
       'pong',
       'read',

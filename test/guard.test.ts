@@ -219,6 +219,7 @@ for (const dialect of testDialects) {
 
     test('hold: pending to the sender, invisible to the recipient (push, history, preview, unread) until approved', async () => {
       const merchant = await app.connect('m1', tokens.m1 as string);
+      const buyer = await app.connect('b1', tokens.b1 as string);
       try {
         const before = await conversationAs(tokens.m1 as string, chat);
         const response = await send(tokens.b1 as string, chat, '我们私下交易吧，便宜点');
@@ -259,6 +260,9 @@ for (const dialect of testDialects) {
         assert.equal(approved.body.seq, Number(before.last_seq) + 1);
         const pushed = await merchant.waitFor((e) => e.type === 'message' && e.id === response.body.id);
         assert.equal(pushed.seq, approved.body.seq);
+        // Its sender's pending message becomes the delivered one: same id, now with its seq.
+        const mine = await buyer.waitFor((e) => e.type === 'message' && e.id === response.body.id);
+        assert.equal(mine.seq, approved.body.seq);
         const afterwards = await conversationAs(tokens.m1 as string, chat);
         assert.equal(afterwards.last_message, '我们私下交易吧，便宜点');
         assert.equal(afterwards.merchant_unread_count, before.merchant_unread_count + 1);
@@ -278,6 +282,7 @@ for (const dialect of testDialects) {
         );
       } finally {
         await merchant.close();
+        await buyer.close();
       }
     });
 
@@ -290,15 +295,21 @@ for (const dialect of testDialects) {
           await app.client.post(`/api/guard/queue/${own.body.id}`, { token: tokens.s1, body: { decision: 'approve' } }),
           403,
         );
+        const sender = await app.connect('b1', tokens.b1 as string);
         const response = await send(tokens.b1 as string, chat, '微信转账给我就发货');
         assert.equal(response.status, 202);
-        // Masks apply to a held message too: the wechat lure is masked, the held text kept whole for review.
         const strikes = await strikesOf('b1');
         const rejected = await app.client.post(`/api/guard/queue/${response.body.id}`, {
           token: tokens.a1,
           body: { decision: 'reject' },
         });
         assert.deepEqual(rejected.body, { id: response.body.id, status: 'rejected', seq: null });
+        assert.deepEqual(await sender.waitFor('message_rejected'), {
+          type: 'message_rejected',
+          id: response.body.id,
+          conversation_id: chat,
+        });
+        await sender.close();
         assert.equal(await strikesOf('b1'), strikes + 1);
         assert.ok(!(await historyAs(tokens.b1 as string, chat)).some((m) => m.id === response.body.id));
         const queue = await app.client.get('/api/guard/queue', { token: tokens.a1 });

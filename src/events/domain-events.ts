@@ -16,6 +16,8 @@ export interface DomainEvents {
     participants: readonly [string, string];
     recalledAt: number;
   };
+  /** A reviewer rejected a message the content guard held: it was never delivered; its sender is told. */
+  'message.rejected': { id: string; conversationId: string; senderId: string };
   /** An admin hard-deleted a message. */
   'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
   /** `readerId` read the other participant's messages up to now. */

@@ -8,6 +8,7 @@ import {
 } from '@cs-chat/contracts/rest/guard.schemas';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
+import type { EventPublisher } from '../../events/hub.ts';
 import { forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
@@ -65,6 +66,8 @@ export function createGuardService(deps: {
   clock?: () => number;
   /** The `guard.flagged` webhook's outbox. */
   onFlagged?: FlaggedListener | undefined;
+  /** Told of rejected messages (their senders hear of it). */
+  events?: EventPublisher | undefined;
 }) {
   const { db, access, messages } = deps;
   const flagged = async (
@@ -287,6 +290,11 @@ export function createGuardService(deps: {
         return true;
       });
       if (!rejected) throw notFound('message_not_found');
+      deps.events?.publish('message.rejected', {
+        id,
+        conversationId: held.conversation_id,
+        senderId: held.sender_id,
+      });
       return { id, status: 'rejected', seq: null };
     },
   };

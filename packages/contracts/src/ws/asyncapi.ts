@@ -9,6 +9,7 @@ import {
   MessageEvent,
   MessageFrame,
   MessageRecalledEvent,
+  MessageRejectedEvent,
   OnlineUsersEvent,
   PingFrame,
   PongEvent,
@@ -100,6 +101,12 @@ const EVENTS: Record<string, MessageEntry> = {
     schema: MessageRecalledEvent,
     summary: 'Its sender recalled a message (within 2 minutes): drop its content; admins keep it, marked recalled',
     example: { type: 'message_recalled', id: MESSAGE, conversation_id: CONVERSATION, recalled_at: AT },
+  },
+  message_rejected: {
+    schema: MessageRejectedEvent,
+    summary:
+      'To its sender: a message the content guard held (acked `pending`) was rejected in review and will never be delivered',
+    example: { type: 'message_rejected', id: MESSAGE, conversation_id: CONVERSATION },
   },
   resync: {
     schema: ResyncEvent,

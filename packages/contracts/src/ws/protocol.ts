@@ -116,6 +116,14 @@ export const MessageRecalledEvent = Type.Object({
 });
 export type MessageRecalledEvent = Static<typeof MessageRecalledEvent>;
 
+/** To its sender only: a message the content guard held (acked `pending`) was rejected in review, never delivered. */
+export const MessageRejectedEvent = Type.Object({
+  type: Type.Literal('message_rejected'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+});
+export type MessageRejectedEvent = Static<typeof MessageRejectedEvent>;
+
 export const ErrorEvent = Type.Object({
   type: Type.Literal('error'),
   detail: Type.String(),
@@ -148,6 +156,7 @@ export const BroadcastEvent = Type.Union([
   TypingEvent,
   MessageDeletedEvent,
   MessageRecalledEvent,
+  MessageRejectedEvent,
   ResyncEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
