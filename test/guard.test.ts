@@ -271,6 +271,21 @@ for (const dialect of testDialects) {
           (await decisionsOf(response.body.id, 'b1')).map((d) => [d.label, d.action, d.reviewed_by, d.review]),
           [['offsite', 'hold', 's1', 'approved']],
         );
+        // The same through the API, newest first, with the sender's strikes; buyers and merchants are refused.
+        assertError(await app.client.get('/api/guard/decisions', { token: tokens.b1 }), 403);
+        const listed = await app.client.get('/api/guard/decisions?sender_id=b1&limit=1', { token: tokens.a1 });
+        assert.equal(listed.status, 200, JSON.stringify(listed.body));
+        assert.deepEqual(
+          listed.body.results.map((d: Record<string, unknown>) => [d.message_id, d.label, d.reviewed_by, d.review]),
+          [[response.body.id, 'offsite', 's1', 'approved']],
+        );
+        assert.equal(listed.body.sender_strikes, await strikesOf('b1'));
+        const older = await app.client.get(
+          `/api/guard/decisions?sender_id=b1&before_id=${listed.body.results[0].id}&limit=100`,
+          { token: tokens.s1 },
+        );
+        assert.ok(older.body.results.length >= 2);
+        assert.ok(older.body.results.every((d: { id: string }) => d.id < listed.body.results[0].id));
         // Reviewed once only.
         assertError(
           await app.client.post(`/api/guard/queue/${response.body.id}`, {

@@ -70,6 +70,18 @@ export async function strikesOf(db: Db, userIds: readonly string[]): Promise<Map
   return new Map(rows.map((row) => [row.user_id, Number(row.strikes)]));
 }
 
+/** Decisions newest first (ids are UUIDv7), one sender's or everyone's, before a cursor. */
+export function listDecisions(
+  db: Db,
+  filter: { senderId?: string | undefined; beforeId?: string | undefined },
+  limit: number,
+) {
+  let query = db.selectFrom('guard_decisions').selectAll();
+  if (filter.senderId !== undefined) query = query.where('sender_id', '=', filter.senderId);
+  if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
+  return query.orderBy('id', 'desc').limit(limit).execute();
+}
+
 export async function insertHeld(db: Db, row: HeldMessageRow): Promise<void> {
   await db.insertInto('guard_held_messages').values(row).execute();
 }

@@ -1,5 +1,7 @@
 import { errorResponses } from '@cs-chat/contracts/rest/common.schemas';
 import {
+  GuardDecisionList,
+  GuardDecisionsQuery,
   GuardQueue,
   GuardQueueQuery,
   GuardRules,
@@ -40,6 +42,21 @@ export const guardRoutes: FastifyPluginAsyncTypebox<{ guard: GuardService }> = a
       },
     },
     (request) => guard.putRules(request.caller, request.body),
+  );
+
+  app.get(
+    '/decisions',
+    {
+      schema: {
+        tags,
+        operationId: 'listGuardDecisions',
+        summary:
+          "What the guard found and did, newest first (one row per finding): a sender's with their strikes (admins and service agents)",
+        querystring: GuardDecisionsQuery,
+        response: { 200: GuardDecisionList, ...errorResponses(401, 403, 422, 503) },
+      },
+    },
+    (request) => guard.decisions(request.caller, request.query),
   );
 
   app.get(

@@ -1,5 +1,8 @@
 import {
   GUARD_LABELS,
+  type GuardDecision,
+  type GuardDecisionList,
+  type GuardDecisionsQuery,
   type GuardQueue,
   type GuardRules,
   type GuardRuleTable,
@@ -231,6 +234,29 @@ export function createGuardService(deps: {
         updated_at: updatedAt,
       });
       return present(await load());
+    },
+
+    /** What the guard decided, newest first; a sender's with their strikes (admins and service agents). */
+    async decisions(caller: UserRow, query: GuardDecisionsQuery): Promise<GuardDecisionList> {
+      access.require(caller, 'guard.review');
+      const rows = await repo.listDecisions(
+        db,
+        { senderId: query.sender_id, beforeId: query.before_id },
+        query.limit ?? 50,
+      );
+      const strikes =
+        query.sender_id === undefined
+          ? null
+          : ((await repo.strikesOf(db, [query.sender_id])).get(query.sender_id) ?? 0);
+      return {
+        results: rows.map((row) => ({
+          ...row,
+          label: row.label as GuardDecision['label'],
+          action: row.action as GuardDecision['action'],
+          created_at: Number(row.created_at),
+        })),
+        sender_strikes: strikes,
+      };
     },
 
     async queue(caller: UserRow, limit = 50): Promise<GuardQueue> {

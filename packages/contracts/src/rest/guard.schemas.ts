@@ -118,3 +118,46 @@ export const ReviewResult = Type.Object(
   { title: 'ReviewResult', description: 'The outcome of a review' },
 );
 export type ReviewResult = Static<typeof ReviewResult>;
+
+export const GuardDecision = Type.Object(
+  {
+    id: Type.String(),
+    message_id: Type.Union([Type.String(), Type.Null()], { description: 'Null when the message was blocked' }),
+    conversation_id: Type.String(),
+    sender_id: Type.String(),
+    sender_role: Type.String(),
+    label: Type.Enum(GUARD_LABELS),
+    action: Type.Enum(GUARD_ACTIONS),
+    excerpt: Type.String({ description: 'The matched text as written' }),
+    reviewed_by: Type.Union([Type.String(), Type.Null()]),
+    review: Type.Union([Type.Enum(['approved', 'rejected'] as const), Type.Null()]),
+    created_at: Type.Integer(),
+  },
+  {
+    title: 'GuardDecision',
+    description: 'One finding of the guard in one message, the action its rule took, and its review',
+  },
+);
+export type GuardDecision = Static<typeof GuardDecision>;
+
+export const GuardDecisionList = Type.Object(
+  {
+    results: Type.Array(GuardDecision),
+    /** The sender's strikes, when the list is one sender's. */
+    sender_strikes: Type.Union([Type.Integer(), Type.Null()]),
+  },
+  { title: 'GuardDecisionList', description: 'Decisions, newest first' },
+);
+export type GuardDecisionList = Static<typeof GuardDecisionList>;
+
+export const GuardDecisionsQuery = Type.Object(
+  {
+    sender_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this sender’s' })),
+    before_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'Only decisions older than this one (the next page)' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'At most this many (50)' })),
+  },
+  { additionalProperties: false },
+);
+export type GuardDecisionsQuery = Static<typeof GuardDecisionsQuery>;

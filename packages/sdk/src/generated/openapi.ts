@@ -228,6 +228,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/guard/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the guard found and did, newest first (one row per finding): a sender's with their strikes (admins and service agents) */
+        get: operations["listGuardDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/guard/queue": {
         parameters: {
             query?: never;
@@ -855,6 +872,35 @@ export interface components {
             error_type: string;
             errors?: string[];
             traceback?: string[];
+        };
+        /**
+         * GuardDecision
+         * @description One finding of the guard in one message, the action its rule took, and its review
+         */
+        GuardDecision: {
+            /** @enum {unknown} */
+            action: "allow" | "mask" | "block" | "hold";
+            conversation_id: string;
+            created_at: number;
+            /** @description The matched text as written */
+            excerpt: string;
+            id: string;
+            /** @enum {unknown} */
+            label: "phone" | "wechat" | "qq" | "email" | "link" | "offsite" | "word";
+            /** @description Null when the message was blocked */
+            message_id: string | null;
+            review: ("approved" | "rejected") | null;
+            reviewed_by: string | null;
+            sender_id: string;
+            sender_role: string;
+        };
+        /**
+         * GuardDecisionList
+         * @description Decisions, newest first
+         */
+        GuardDecisionList: {
+            results: components["schemas"]["GuardDecision"][];
+            sender_strikes: number | null;
         };
         /**
          * GuardQueue
@@ -2793,6 +2839,96 @@ export interface operations {
                      * @example {
                      *       "detail": "资源不存在",
                      *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listGuardDecisions: {
+        parameters: {
+            query?: {
+                /** @description Only decisions older than this one (the next page) */
+                before_id?: string;
+                /** @description At most this many (50) */
+                limit?: number;
+                /** @description Only this sender’s */
+                sender_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Decisions, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardDecisionList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
