@@ -301,6 +301,29 @@ for (const dialect of testDialects) {
       }
     });
 
+    test('a retry of a held send (its client_msg_id) is the same message: pending, then delivered once approved', async () => {
+      const first = await send(tokens.b1 as string, chat, '私下联系吧', 'held-retry-1');
+      assert.equal(first.status, 202);
+      const again = await send(tokens.b1 as string, chat, '私下联系吧', 'held-retry-1');
+      assert.deepEqual([again.status, again.body.id, again.body.pending], [202, first.body.id, true]);
+      const rows = await app.server.database.db
+        .selectFrom('guard_held_messages')
+        .select('id')
+        .where('client_msg_id', '=', 'held-retry-1')
+        .execute();
+      assert.equal(rows.length, 1);
+      assertError(await send(tokens.b1 as string, chat, '私下交易吧', 'held-retry-1'), 409, 'client_msg_id_conflict');
+      const approved = await app.client.post(`/api/guard/queue/${first.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      const afterwards = await send(tokens.b1 as string, chat, '私下联系吧', 'held-retry-1');
+      assert.deepEqual(
+        [afterwards.status, afterwards.body.id, afterwards.body.seq, afterwards.body.pending],
+        [200, first.body.id, approved.body.seq, undefined],
+      );
+    });
+
     test('hold, rejected: never delivered, a strike for its sender; nobody reviews their own', async () => {
       await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'hold', merchant: 'hold', service: 'hold' } });
       try {

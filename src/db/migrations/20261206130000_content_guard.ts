@@ -54,6 +54,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('guard_held_messages')
     .columns(['status', 'created_at'])
     .execute();
+  // A send's retry (same client_msg_id) finds its held original; concurrent ones hold it once.
+  await db.schema
+    .createIndex('guard_held_client_msg_index')
+    .unique()
+    .on('guard_held_messages')
+    .columns(['conversation_id', 'sender_id', 'client_msg_id'])
+    .execute();
   // The reference client's WebSocket echo of a message it POSTed: the sender's recent held messages.
   await db.schema
     .createIndex('guard_held_sender_index')

@@ -90,6 +90,20 @@ export function findHeld(db: Db, id: string): Promise<HeldMessageRow | undefined
   return db.selectFrom('guard_held_messages').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The sender's held message of this client_msg_id in this conversation (a retry's original). */
+export function findHeldByClientMsgId(
+  db: Db,
+  match: { senderId: string; conversationId: string; clientMsgId: string },
+): Promise<HeldMessageRow | undefined> {
+  return db
+    .selectFrom('guard_held_messages')
+    .selectAll()
+    .where('conversation_id', '=', match.conversationId)
+    .where('sender_id', '=', match.senderId)
+    .where('client_msg_id', '=', match.clientMsgId)
+    .executeTakeFirst();
+}
+
 /** The sender's message held with this content in this conversation since `since`, newest first. */
 export function findRecentHeld(
   db: Db,

@@ -10,12 +10,13 @@ import {
   type ReviewResult,
 } from '@cs-chat/contracts/rest/guard.schemas';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, UserRow } from '../../db/types.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { Database, HeldMessageRow, UserRow } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import { forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
-import type { ContentScreen, ScreenFinding, ScreenVerdict } from '../messages/content-screen.ts';
+import type { ContentScreen, HeldRecord, ScreenFinding, ScreenVerdict } from '../messages/content-screen.ts';
 import type { MessageService } from '../messages/message.service.ts';
 import * as repo from './guard.repository.ts';
 import { type CompiledRules, compileRules, DEFAULT_RULES, judge } from './guard-rules.ts';
@@ -37,6 +38,19 @@ export const REPEATED_REFUSAL_MS = 10_000;
 const REMEMBERED_REFUSALS = 10_000;
 
 export type GuardService = ReturnType<typeof createGuardService>;
+
+/** A held row as the message service sees it: what it delivers, and whether it was. */
+function heldRecord(row: HeldMessageRow): HeldRecord {
+  return {
+    id: row.id,
+    conversationId: row.conversation_id,
+    senderId: row.sender_id,
+    content: row.deliver_content,
+    clientMsgId: row.client_msg_id,
+    createdAt: Number(row.created_at),
+    delivered: row.status === 'approved',
+  };
+}
 
 /** What the guard found in one message, as the `guard.flagged` webhook tells it (docs/WEBHOOKS.md). */
 export interface GuardFlaggedEvent {
@@ -160,41 +174,49 @@ export function createGuardService(deps: {
     },
 
     async hold(send, verdict) {
-      await db.transaction().execute(async (trx) => {
-        await repo.insertHeld(trx, {
-          id: send.id,
-          conversation_id: send.conversationId,
-          sender_id: send.senderId,
-          sender_role: verdict.role as 'buyer' | 'merchant' | 'service',
-          content: send.content,
-          deliver_content: verdict.content,
-          message_type: 'text',
-          client_msg_id: send.clientMsgId,
-          labels: [...new Set(verdict.findings.map((f) => f.label))].join(','),
-          status: 'pending',
-          reviewed_by: null,
-          reviewed_at: null,
-          created_at: send.createdAt,
+      const byClientMsgId = async () =>
+        send.clientMsgId === null
+          ? undefined
+          : repo.findHeldByClientMsgId(db, {
+              senderId: send.senderId,
+              conversationId: send.conversationId,
+              clientMsgId: send.clientMsgId,
+            });
+      // Retries are rare and holds rarer: a lookup first is cheap here (the unique key settles races).
+      const earlier = await byClientMsgId();
+      if (earlier) return { held: heldRecord(earlier), created: false };
+      try {
+        await db.transaction().execute(async (trx) => {
+          await repo.insertHeld(trx, {
+            id: send.id,
+            conversation_id: send.conversationId,
+            sender_id: send.senderId,
+            sender_role: verdict.role as 'buyer' | 'merchant' | 'service',
+            content: send.content,
+            deliver_content: verdict.content,
+            message_type: 'text',
+            client_msg_id: send.clientMsgId,
+            labels: [...new Set(verdict.findings.map((f) => f.label))].join(','),
+            status: 'pending',
+            reviewed_by: null,
+            reviewed_at: null,
+            created_at: send.createdAt,
+          });
+          const ids = { id: send.id, conversationId: send.conversationId, senderId: send.senderId };
+          await repo.insertDecisions(trx, ids, verdict, send.createdAt);
+          await flagged(trx, ids, verdict);
         });
-        const ids = { id: send.id, conversationId: send.conversationId, senderId: send.senderId };
-        await repo.insertDecisions(trx, ids, verdict, send.createdAt);
-        await flagged(trx, ids, verdict);
-      });
+      } catch (error) {
+        const winner = isUniqueViolation(error) ? await byClientMsgId() : undefined;
+        if (!winner) throw error;
+        return { held: heldRecord(winner), created: false };
+      }
+      return { held: { ...send, content: verdict.content, delivered: false }, created: true };
     },
 
     async findHeld(senderId, conversationId, content, since) {
       const row = await repo.findRecentHeld(db, { senderId, conversationId, content, since });
-      return (
-        row && {
-          id: row.id,
-          conversationId: row.conversation_id,
-          senderId: row.sender_id,
-          content: row.deliver_content,
-          clientMsgId: row.client_msg_id,
-          createdAt: Number(row.created_at),
-          delivered: row.status === 'approved',
-        }
-      );
+      return row && heldRecord(row);
     },
   };
   messages.screenWith(screen);

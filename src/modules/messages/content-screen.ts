@@ -42,18 +42,20 @@ export interface ContentScreen {
   inspect(sender: UserRow, text: string): Promise<ScreenVerdict | undefined>;
   /** Records a blocked message, and throws its refusal (422). */
   refuse(sender: UserRow, conversationId: string, verdict: ScreenVerdict): Promise<never>;
-  /** Stores a held message for review (recorded, not delivered). */
-  hold(send: HeldSend, verdict: ScreenVerdict): Promise<void>;
+  /**
+   * Stores a held message for review (recorded, not delivered). A retry of an
+   * earlier held send (its client_msg_id) stores nothing: the earlier one is
+   * answered, `created: false`.
+   */
+  hold(send: HeldSend, verdict: ScreenVerdict): Promise<{ held: HeldRecord; created: boolean }>;
   /**
    * The message the sender had held with this content (as written) in this
    * conversation since `since` (Unix seconds), if any, with what it delivers
    * as its content, and whether it was delivered since: the reference
    * client's WebSocket echo of a held message it POSTed.
    */
-  findHeld(
-    senderId: string,
-    conversationId: string,
-    content: string,
-    since: number,
-  ): Promise<(HeldSend & { delivered: boolean }) | undefined>;
+  findHeld(senderId: string, conversationId: string, content: string, since: number): Promise<HeldRecord | undefined>;
 }
+
+/** A held message as the screen keeps it: `content` is what it delivers; `delivered` once approved. */
+export type HeldRecord = HeldSend & { delivered: boolean };

@@ -251,7 +251,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       created_at: nowSeconds(),
     };
     if (screen && screened?.outcome === 'hold') {
-      await screen.hold(
+      const { held, created } = await screen.hold(
         {
           id: row.id,
           conversationId: row.conversation_id,
@@ -262,14 +262,15 @@ export function createMessageService(deps: MessageServiceDeps) {
         },
         screened,
       );
+      if (!created) {
+        // A retry of a held send: the earlier one, as it is now (still pending, or delivered).
+        if (held.content !== stored.content) throw conflict('client_msg_id_conflict');
+        deps.sendBudget?.refund(caller.id);
+        const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
+        if (delivered) return { message: toMessage(delivered, users.toUser(caller)), created: false };
+      }
       // Pending: no seq yet (approval gives it one), nothing pushed, nothing counted.
-      return {
-        message: {
-          ...toMessage({ ...row, seq: 0, is_read: 0, recalled_at: null }, users.toUser(caller)),
-          pending: true,
-        },
-        created: true,
-      };
+      return { message: { ...toMessage(heldRow(held), users.toUser(caller)), pending: true }, created };
     }
     const recipient = otherParticipant(conversation, caller.id);
     let seq: number | undefined;
