@@ -15,6 +15,7 @@ import { formatWithBiome, renderMarkdown, renderTable } from './lib/report.ts';
 import { REPO_ROOT } from './lib/service.ts';
 import { runFanout } from './scenarios/fanout.ts';
 import { runFootprint } from './scenarios/footprint.ts';
+import { runGuard } from './scenarios/guard.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runIdle } from './scenarios/idle.ts';
 import { runLatency } from './scenarios/latency.ts';
@@ -38,6 +39,8 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   rest     requests/s of GET /api/conversations/ vs Fastify hello world
   send     durable send throughput (closed loop per concurrency) vs bare mysql2 transaction
   latency  send → deliver p50/p99/p99.9 at half the send maximum, 1,000 pairs + 10 admins
+  guard    the content guard's precision / recall on test/fixtures/guard-corpus.tsv and its µs per
+           message, beside the send path's µs per message (when send ran too)
   fanout   deliveries/s to 10/100/1,000 admins vs a bare ws broadcaster
   idle     memory and CPU per idle authenticated WebSocket (10k; 50k in --full)
   history  GET …/messages first and deep page of a 1,000,000-message conversation vs the bare SELECT
@@ -174,6 +177,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   rest: runRest,
   send: runSend,
   latency: runLatency,
+  guard: runGuard,
   fanout: runFanout,
   idle: runIdle,
   history: runHistory,

@@ -12,6 +12,7 @@ import { createHttpApp } from './http/http-app.ts';
 import { authRoutes, publicAuthRoutes, wsTicketRoutes } from './modules/auth/auth.routes.ts';
 import { consoleRoutes } from './modules/console/console.routes.ts';
 import { conversationRoutes } from './modules/conversations/conversation.routes.ts';
+import { guardRoutes } from './modules/guard/guard.routes.ts';
 import { mediaRoutes } from './modules/media/media.routes.ts';
 import { uploadRoutes } from './modules/media/upload.routes.ts';
 import { messageRoutes } from './modules/messages/message.routes.ts';
@@ -96,6 +97,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
     await authenticated.register(searchRoutes, { prefix: '/api/search', search: services.search });
     await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
+    await authenticated.register(guardRoutes, { prefix: '/api/guard', guard: services.guard });
     await authenticated.register(uploadRoutes, {
       prefix: '/api/upload',
       mediaDir: config.MEDIA_DIR,

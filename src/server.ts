@@ -194,8 +194,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       services.webhookSubscriptions.onNudge(() => worker.wake());
       // A send's outbox rows are committed when its event is published: deliver them now, not at the next poll.
       const subscriptions = services.webhookSubscriptions;
+      // (A guard decision written in the send transaction is committed then too.)
       events.subscribe('message.created', () => {
-        if (subscriptions.endpointsFor('message.created').length > 0) worker.wake();
+        const written = ['message.created', 'guard.flagged'] as const;
+        if (written.some((type) => subscriptions.endpointsFor(type).length > 0)) worker.wake();
       });
       worker.start();
     }

@@ -19,6 +19,7 @@ import {
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
+import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
@@ -83,10 +84,13 @@ export function createServices(
     metrics,
     sendBudget: { take: quotas.takeSend, refund: quotas.refundSend },
   });
+  // The content guard screens every text send, and records its decisions (and announces guard.flagged)
+  // in the transaction of the send, the hold or the refusal.
+  const guard = createGuardService({ db, access, messages, events, transactionEvents });
   // Registers the search index's statement in the send transaction (before any send).
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3), those
-  // of a read, a delete or a new conversation in theirs (src/events/transaction-events.ts).
+  // of a read, a delete, a new conversation or a guard decision in theirs (src/events/transaction-events.ts).
   const webhookSubscriptions = createSubscriptions(db);
   messages.sendTransaction.onBatch(
     messageCreatedHook({
@@ -115,6 +119,7 @@ export function createServices(
     }),
     conversations,
     messages,
+    guard,
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

@@ -239,6 +239,35 @@ const ROWS: Row[] = [
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
   { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+
+  // Recall: the sender only; admins moderate with delete.
+  {
+    action: 'message.recall',
+    relation: 'own',
+    facts: { participant: true, sender: true },
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'message.recall',
+    relation: "the other participant's",
+    facts: { participant: true, sender: false },
+    expect: chat('403 forbidden', '403 admin_read_only'),
+  },
+  {
+    action: 'message.recall',
+    relation: 'in a conversation not theirs',
+    facts: { participant: false, sender: false },
+    expect: chat('404 message_not_found', '403 admin_read_only'),
+  },
+
+  // The content guard: admins configure it; service agents review with them.
+  { action: 'guard.configure', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+  {
+    action: 'guard.review',
+    relation: 'any',
+    facts: {},
+    expect: { buyer: '403 forbidden', merchant: '403 forbidden', service: 'ok', admin: 'ok' },
+  },
 ];
 
 function outcomeOf(decision: Decision): Outcome {

@@ -209,6 +209,8 @@ describe('API documents', () => {
       'hello',
       'message',
       'message_deleted',
+      'message_recalled',
+      'message_rejected',
       'online_users',
       'pong',
       'read',

@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'rest',
   'send',
   'latency',
+  'guard',
   'fanout',
   'idle',
   'history',

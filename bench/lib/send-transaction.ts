@@ -200,7 +200,7 @@ export async function webhookOutboxStatements(
   const { preview, ...message } = values;
   await hook(db as unknown as Transaction<Database>, [
     {
-      message: { ...message, message_type: 'text', filename: null, is_read: 0 },
+      message: { ...message, message_type: 'text', filename: null, is_read: 0, recalled_at: null },
       append: {
         message: { ...message, message_type: 'text', filename: null },
         recipientUnread: 'participant2_unread',

@@ -1,4 +1,4 @@
-import type { Generated, GeneratedAlways, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
  * Row types of every table, as migrations create them. Timestamps are Unix
@@ -52,6 +52,8 @@ export interface MessagesTable {
   client_msg_id: string | null;
   is_read: Generated<number>;
   created_at: number;
+  /** Unix seconds when its sender recalled it; null otherwise. Never written by a send. */
+  recalled_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface QuickRepliesTable {
@@ -138,7 +140,68 @@ export interface WebhookDeliveriesTable {
   updated_at: number;
 }
 
+/** The content guard's rule table and word list (one row, id 1; none: the defaults). */
+export interface GuardSettingsTable {
+  id: number;
+  /** JSON: label → role → action. */
+  rules: string;
+  /** JSON: the sensitive words. */
+  words: string;
+  updated_by: string;
+  updated_at: number;
+}
+
+export type HeldMessageStatus = 'pending' | 'approved' | 'rejected';
+
+/** A message a `hold` rule kept back; not in `messages` until approved (it keeps its id then). */
+export interface GuardHeldMessagesTable {
+  id: string;
+  conversation_id: string;
+  sender_id: string;
+  sender_role: 'buyer' | 'merchant' | 'service';
+  /** As written. */
+  content: string;
+  /** What approval delivers: the findings of `mask` rules masked. */
+  deliver_content: string;
+  message_type: 'text' | 'image' | 'file';
+  client_msg_id: string | null;
+  /** Comma-separated labels found. */
+  labels: string;
+  status: HeldMessageStatus;
+  reviewed_by: string | null;
+  reviewed_at: number | null;
+  created_at: number;
+}
+
+/** One finding of the guard in one message, the action its rule took, and the review of a held one. */
+export interface GuardDecisionsTable {
+  id: string;
+  /** Null when the message was blocked (never stored). */
+  message_id: string | null;
+  conversation_id: string;
+  sender_id: string;
+  sender_role: string;
+  label: string;
+  action: string;
+  /** The matched text (at most 200 characters). */
+  excerpt: string;
+  reviewed_by: string | null;
+  review: 'approved' | 'rejected' | null;
+  created_at: number;
+}
+
+/** Per user: messages masked, blocked or rejected after review. */
+export interface GuardStrikesTable {
+  user_id: string;
+  strikes: number;
+  updated_at: number;
+}
+
 export interface Database {
+  guard_settings: GuardSettingsTable;
+  guard_held_messages: GuardHeldMessagesTable;
+  guard_decisions: GuardDecisionsTable;
+  guard_strikes: GuardStrikesTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -159,3 +222,4 @@ export type MessageRow = Selectable<MessagesTable>;
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type HeldMessageRow = Selectable<GuardHeldMessagesTable>;

@@ -9,6 +9,15 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 export interface DomainEvents {
   /** A message was stored (not a replay of an earlier client_msg_id). */
   'message.created': { message: Message; participants: readonly [string, string] };
+  /** Its sender recalled a message (its content stays for admins). */
+  'message.recalled': {
+    id: string;
+    conversationId: string;
+    participants: readonly [string, string];
+    recalledAt: number;
+  };
+  /** A reviewer rejected a message the content guard held: it was never delivered; its sender is told. */
+  'message.rejected': { id: string; conversationId: string; senderId: string };
   /** An admin hard-deleted a message. */
   'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
   /** `readerId` read the other participant's messages up to now. */

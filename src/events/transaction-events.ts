@@ -1,5 +1,6 @@
 import type {
   ConversationCreatedData,
+  GuardFlaggedData,
   MessageDeletedData,
   MessageReadData,
 } from '@cs-chat/contracts/rest/webhook-events.schemas';
@@ -26,6 +27,7 @@ export interface TransactionEvents {
   'message.read': MessageReadData;
   'message.deleted': MessageDeletedData;
   'conversation.created': ConversationCreatedData;
+  'guard.flagged': GuardFlaggedData;
 }
 
 export type TransactionEventName = keyof TransactionEvents;

@@ -60,6 +60,14 @@ export const MESSAGES = {
   },
   not_a_participant: { zh: '你不是该会话的参与者', en: 'You are not a participant of this conversation' },
   quick_reply_limit: { zh: '每个用户最多 10 条快捷回复', en: 'A user can have at most 10 active quick replies' },
+  recall_window_passed: {
+    zh: '消息发出超过 2 分钟，不能撤回',
+    en: 'A message can be recalled only within 2 minutes of sending it',
+  },
+  content_blocked: {
+    zh: '消息包含不允许发送的内容（联系方式、站外链接或敏感词），未发送',
+    en: 'The message holds content that may not be sent (contact details, an off-platform link or a sensitive word); it was not sent',
+  },
   webhook_limit: { zh: '最多 20 个 Webhook', en: 'At most 20 webhooks can be registered' },
   webhook_url_invalid: {
     zh: 'Webhook 地址必须是 https://（DEBUG=True 时可用 http:// 回环地址）',

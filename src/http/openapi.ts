@@ -142,6 +142,11 @@ export function openApiOptions(
         { name: 'media', description: 'Stored files (avatars and uploads)' },
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
         { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
+        {
+          name: 'guard',
+          description:
+            'The content guard: its rules and sensitive words (admin), and the review queue of held messages',
+        },
       ],
       components: {
         securitySchemes: {

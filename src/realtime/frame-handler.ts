@@ -16,13 +16,17 @@ export interface FrameHandlerDeps {
   realtime: Realtime;
 }
 
-function ackOf(message: Pick<Message, 'id' | 'seq' | 'conversation_id'>, clientMsgId: string | null): AckEvent {
+function ackOf(
+  message: Pick<Message, 'id' | 'seq' | 'conversation_id' | 'pending'>,
+  clientMsgId: string | null,
+): AckEvent {
   return {
     type: 'ack',
     client_msg_id: clientMsgId,
     id: message.id,
     seq: message.seq,
     conversation_id: message.conversation_id,
+    ...(message.pending ? { pending: true as const } : {}),
   };
 }
 

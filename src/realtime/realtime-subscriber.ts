@@ -34,6 +34,20 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
       );
     }),
 
+    hub.subscribe('message.rejected', ({ id, conversationId, senderId }) => {
+      realtime.broadcast(
+        { type: 'message_rejected', id, conversation_id: conversationId },
+        { users: [senderId], admins: false },
+      );
+    }),
+
+    hub.subscribe('message.recalled', ({ id, conversationId, participants, recalledAt }) => {
+      realtime.broadcast(
+        { type: 'message_recalled', id, conversation_id: conversationId, recalled_at: recalledAt },
+        { users: [...participants], admins: true },
+      );
+    }),
+
     hub.subscribe('message.deleted', ({ id, conversationId, participants }) => {
       realtime.broadcast(
         { type: 'message_deleted', id, conversation_id: conversationId },

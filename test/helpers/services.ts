@@ -22,7 +22,10 @@ export interface Push {
  * The user, conversation and message services over a migrated database,
  * without HTTP: every event they publish is recorded in `pushes`, in order.
  */
-export function createTestServices(db: Kysely<Database>, options: { batching?: AppendBatcherOptions } = {}) {
+export function createTestServices(
+  db: Kysely<Database>,
+  options: { batching?: AppendBatcherOptions; clock?: () => number } = {},
+) {
   const pushes: Push[] = [];
   const events: EventPublisher = {
     publish(kind, event) {
@@ -45,6 +48,7 @@ export function createTestServices(db: Kysely<Database>, options: { batching?: A
     baseUrl,
     mediaDir: '/nonexistent-media',
     batching: options.batching,
+    clock: options.clock,
   });
   return { users, conversations, messages, pushes, transactionEvents };
 }

@@ -6,7 +6,8 @@ import { createConversationSummaries } from './conversation-summaries.ts';
 
 /** A message as the console shows it: a send of this tab is shown at once, then confirmed by its ack. */
 export interface ChatMessage extends Message {
-  pending?: boolean;
+  /** Shown at once, not acknowledged yet. */
+  sending?: boolean;
   failed?: string;
 }
 
@@ -128,7 +129,7 @@ export function createChatStore(me: User) {
   /** The page of messages before the oldest one loaded. */
   async function loadOlder(conversationId: string): Promise<void> {
     const history = histories.get(conversationId) ?? [];
-    const oldest = history.find((m) => !m.pending);
+    const oldest = history.find((m) => !m.sending && !m.pending);
     if (!oldest) return;
     const { data } = await api.GET('/api/conversations/{id}/messages', {
       params: { path: { id: conversationId }, query: { before_seq: oldest.seq, limit: HISTORY_PAGE } },
@@ -174,7 +175,7 @@ export function createChatStore(me: User) {
       seq: Number.MAX_SAFE_INTEGER,
       client_msg_id: clientMsgId,
       filename: null,
-      pending: true,
+      sending: true,
     };
     setHistory(conversationId, [...history, draft]);
     const replace = (patch: Partial<ChatMessage>) => {
@@ -187,17 +188,22 @@ export function createChatStore(me: User) {
     try {
       const ack = await client.send(conversationId, content, { message_type: messageType, client_msg_id: clientMsgId });
       // The stored form (absolute media URL, file name) is the server's: read it back for media.
-      if (messageType === 'text') replace({ id: ack.id, seq: ack.seq, pending: false });
+      // Held by the content guard for review: stored, not delivered to anyone yet (no seq, no preview).
+      if (ack.pending) {
+        replace({ id: ack.id, sending: false, pending: true });
+        return;
+      }
+      if (messageType === 'text') replace({ id: ack.id, seq: ack.seq, sending: false });
       else {
         const { data } = await api.GET('/api/conversations/{id}/messages', {
           params: { path: { id: conversationId }, query: { after_seq: ack.seq - 1, limit: 1 } },
         });
         const stored = data?.results.find((m) => m.id === ack.id);
-        replace(stored ? { ...stored, pending: false } : { id: ack.id, seq: ack.seq, pending: false });
+        replace(stored ? { ...stored, sending: false } : { id: ack.id, seq: ack.seq, sending: false });
       }
       received({ ...draft, id: ack.id, seq: ack.seq });
     } catch (failure) {
-      replace({ pending: false, failed: failure instanceof SendError ? failure.message : String(failure) });
+      replace({ sending: false, failed: failure instanceof SendError ? failure.message : String(failure) });
     }
   }
 
@@ -239,6 +245,18 @@ export function createChatStore(me: User) {
     received(message);
   });
   client.on('message_deleted', ({ conversation_id, id }) => removed(conversation_id, id));
+  // A held message rejected in review was never delivered: it goes from the sender's view too.
+  client.on('message_rejected', ({ conversation_id, id }) => removed(conversation_id, id));
+  client.on('message_recalled', ({ conversation_id, id, recalled_at }) => {
+    const history = histories.get(conversation_id);
+    if (history)
+      setHistory(
+        conversation_id,
+        // Admins keep the original text (the server sends it to them marked recalled); others lose it.
+        history.map((m) => (m.id === id ? { ...m, recalled_at, content: me.role === 'admin' ? m.content : '' } : m)),
+      );
+    void refreshConversation(conversation_id);
+  });
   client.on('read', ({ conversation_id, reader_id }) => {
     const history = histories.get(conversation_id);
     if (reader_id !== me.id && history)

@@ -44,6 +44,8 @@ export const ERROR_CODES = [
   'invalid_media_url',
   'media_not_an_image',
   'text_too_long',
+  'content_blocked',
+  'recall_window_passed',
   'empty_content',
   'upload_not_multipart',
   'upload_file_missing',

@@ -7,6 +7,8 @@ import type {
   HelloEvent,
   MessageDeletedEvent,
   MessageEvent,
+  MessageRecalledEvent,
+  MessageRejectedEvent,
   OnlineUsersEvent,
   ReadEvent,
   ResyncEvent,
@@ -32,6 +34,10 @@ export interface RealtimeEvents {
   status: StatusEvent;
   online_users: OnlineUsersEvent;
   message_deleted: MessageDeletedEvent;
+  /** The sender took a message back: participants then show it without its content. */
+  message_recalled: MessageRecalledEvent;
+  /** To its sender: a message the content guard held (acked `pending`) was rejected in review. */
+  message_rejected: MessageRejectedEvent;
   hello: HelloEvent;
   resync: ResyncEvent;
   /** An `error` event of the server that no pending send claims. */
@@ -424,6 +430,8 @@ export class RealtimeClient {
       case 'status':
       case 'online_users':
       case 'message_deleted':
+      case 'message_recalled':
+      case 'message_rejected':
         this.emit(event.type, event as never);
         return;
       default:

@@ -41,6 +41,8 @@ export const ACTIONS = [
   'message.mark_read',
   /** Moderation: hard-delete a message. */
   'message.delete',
+  /** Take back one's own message (within the recall window, which the service checks). */
+  'message.recall',
   /** Speak for the user named in a body or query (sender_id, reader_id, user_id): only for oneself. */
   'user.act_as',
   /** See a user's profile. */
@@ -63,6 +65,10 @@ export const ACTIONS = [
   'realtime.watch_all',
   /** Register, change, test and remove webhook endpoints, and read their deliveries. */
   'webhook.manage',
+  /** Read and replace the content guard's rules and sensitive words. */
+  'guard.configure',
+  /** Read the content guard's review queue and approve or reject held messages. */
+  'guard.review',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -179,6 +185,13 @@ const RULES: Record<Action, Rule> = {
     return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
   },
   'message.delete': adminOnly,
+  // Only its sender; admins, who never send, moderate with delete instead.
+  'message.recall': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'message_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return given(facts, 'sender', (sender) => (sender ? allowed : forbidden()));
+  },
 
   'user.act_as': (_caller, facts) => given(facts, 'self', (self) => (self ? allowed : forbidden())),
   'user.view': viewUser,
@@ -200,6 +213,9 @@ const RULES: Record<Action, Rule> = {
 
   'realtime.watch_all': adminOnly,
   'webhook.manage': adminOnly,
+  'guard.configure': adminOnly,
+  // Service agents are the platform's own staff: they review as the admins do (issue 16).
+  'guard.review': (caller) => (isAdmin(caller) || caller.role === 'service' ? allowed : forbidden()),
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

@@ -7,6 +7,7 @@ import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
+import type { ScreenVerdict } from './content-screen.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -62,6 +63,7 @@ export async function findRecentDuplicate(
     .where('message_type', '=', match.messageType)
     .where('content', '=', match.content)
     .where('created_at', '>=', match.since)
+    .where('recalled_at', 'is', null)
     .orderBy('seq', 'desc')
     .limit(DUPLICATE_CANDIDATES)
     .execute();
@@ -76,9 +78,12 @@ export function unreadColumnOf(conversation: Pick<ConversationRow, 'participant1
 
 /** One message to store with appendMessages: its row and what it changes in its conversation. */
 export interface Append {
-  message: Omit<MessageRow, 'seq' | 'is_read'>;
+  /** The row as inserted: seq and is_read are the statement's, recalled_at is never set by a send. */
+  message: Omit<MessageRow, 'seq' | 'is_read' | 'recalled_at'>;
   recipientUnread: UnreadColumn;
   preview: string;
+  /** What the content screen found in it, for its send-transaction hook to record; absent for nearly every message. */
+  screened?: ScreenVerdict | undefined;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
@@ -635,6 +640,52 @@ export async function deleteMessage(
       deleted_at: now,
     })
     .execute();
+  return true;
+}
+
+/**
+ * Marks a message recalled, keeping the conversation true: the recipient's
+ * unread count drops if it was still unread (and it counts as read from then
+ * on, so no later read counts it again), and the preview becomes `preview`
+ * if it is the newest live message. False, with nothing changed, when it was
+ * already recalled (or is gone). Takes the conversation's lock first, as
+ * every writer of its messages does.
+ */
+export async function recallMessage(
+  trx: Transaction<Database>,
+  message: Pick<MessageRow, 'id' | 'conversation_id'>,
+  recipientUnread: UnreadColumn,
+  now: number,
+  preview: string,
+): Promise<boolean> {
+  await lockConversation(trx, message.conversation_id);
+  // Whether it was unread is learnt from the update itself (a current read under the lock).
+  const unread = await trx
+    .updateTable('messages')
+    .set({ recalled_at: now, is_read: 1 })
+    .where('id', '=', message.id)
+    .where('recalled_at', 'is', null)
+    .where('is_read', '=', 0)
+    .executeTakeFirst();
+  const wasUnread = Number(unread.numUpdatedRows) > 0;
+  if (!wasUnread) {
+    const read = await trx
+      .updateTable('messages')
+      .set({ recalled_at: now })
+      .where('id', '=', message.id)
+      .where('recalled_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(read.numUpdatedRows) === 0) return false;
+  }
+  if (wasUnread) await decrementUnread(trx, message.conversation_id, recipientUnread);
+  const [latest] = await messagesBySeq(trx, message.conversation_id, {}, 'desc', 1);
+  if (latest?.id === message.id) {
+    await trx
+      .updateTable('conversations')
+      .set({ last_message: preview })
+      .where('id', '=', message.conversation_id)
+      .execute();
+  }
   return true;
 }
 

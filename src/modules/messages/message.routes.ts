@@ -35,10 +35,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
       schema: {
         tags,
         operationId: 'sendMessage',
-        summary: 'Send a message (201; 200 when client_msg_id repeats an earlier send)',
+        summary:
+          'Send a message (201; 200 when client_msg_id repeats an earlier send; 202, `pending`, when the content guard holds it for review)',
         headers: ConnectionIdHeaders,
         body: SendMessageBody,
-        response: { 200: Message, 201: Message, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
+        response: { 200: Message, 201: Message, 202: Message, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -47,7 +48,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
         skipConnectionId: connectionId,
         echoToSender: connectionId !== null,
       });
-      return reply.code(created ? 201 : 200).send(message);
+      return reply.code(message.pending ? 202 : created ? 201 : 200).send(message);
     },
   );
 
@@ -66,6 +67,22 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ messages: MessageService
       await messages.markRead(request.caller, request.params.id);
       return { status: 'success' as const };
     },
+  );
+
+  app.post(
+    '/:id/recall',
+    {
+      schema: {
+        tags,
+        operationId: 'recallMessage',
+        summary:
+          'Recall one of your messages within 2 minutes of sending it: participants then get it without content, ' +
+          'admins keep the original marked recalled; both participants get `message_recalled`',
+        params: IdParams,
+        response: { 200: Message, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    (request) => messages.recall(request.caller, request.params.id),
   );
 
   app.delete(

@@ -8,7 +8,7 @@ import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/ty
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
-import { conflict, notFound } from '../../lib/errors.ts';
+import { conflict, notFound, unprocessable } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -17,13 +17,19 @@ import type { AccessService } from '../access/access.service.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
-import { findUsersByIds } from '../users/user.repository.ts';
+import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AppendBatcherOptions, createAppendBatcher, DEFAULT_APPEND_BATCHING } from './append-batcher.ts';
+import type { ContentScreen, HeldSend, ScreenVerdict } from './content-screen.ts';
 import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
-import { createDeleteTransactionHooks, createSendTransactionHooks } from './send-transaction.ts';
+import {
+  createDeleteTransactionHooks,
+  createRecallTransactionHooks,
+  createSendTransactionHooks,
+  HookFailure,
+} from './send-transaction.ts';
 
 export interface SendInput {
   conversation_id: string;
@@ -32,6 +38,11 @@ export interface SendInput {
   client_msg_id?: string | null | undefined;
   sender_id?: string | undefined;
 }
+
+/** How long after sending a sender may recall a message (seconds; the edge itself included). */
+export const RECALL_WINDOW_SECONDS = 120;
+/** A recalled message's preview, when it is the newest of its conversation. */
+export const RECALLED_PREVIEW = '[已撤回]';
 
 /** Where a send came from, which decides who among the sender's connections sees it. */
 export type SendOrigin = EventOrigin;
@@ -60,6 +71,8 @@ export interface MessageServiceDeps {
   sendBudget?: { take(userId: string): void; refund(userId: string): void } | undefined;
   /** How concurrent sends share transactions; DEFAULT_APPEND_BATCHING unless given. */
   batching?: AppendBatcherOptions | undefined;
+  /** Unix seconds now, for the recall window (tests move it); nowSeconds unless given. */
+  clock?: (() => number) | undefined;
 }
 
 export type MessageService = ReturnType<typeof createMessageService>;
@@ -67,7 +80,11 @@ export type MessageService = ReturnType<typeof createMessageService>;
 export function createMessageService(deps: MessageServiceDeps) {
   const { db, users, conversations, access, events, transactionEvents, baseUrl, mediaDir, metrics } = deps;
   const hooks = createSendTransactionHooks();
+  /** The content guard, once it registered (screenWith); none in service-level tests that leave it out. */
+  let screen: ContentScreen | undefined;
   const deleteHooks = createDeleteTransactionHooks();
+  const recallHooks = createRecallTransactionHooks();
+  const clock = deps.clock ?? nowSeconds;
   const appends = createAppendBatcher(
     db,
     {
@@ -77,31 +94,67 @@ export function createMessageService(deps: MessageServiceDeps) {
     hooks,
   );
 
-  function toMessage(row: MessageRow, sender: User | null): Message {
+  /**
+   * The wire form of a row. A recalled message is marked so; its content (and
+   * file name) are shown only to those who `seeRecalled` (admins), everyone
+   * else gets it empty.
+   */
+  function toMessage(row: MessageRow, sender: User | null, seeRecalled = false): Message {
+    const recalled = row.recalled_at !== null && row.recalled_at !== undefined;
+    const hidden = recalled && !seeRecalled;
     return {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
-      content: row.message_type === 'text' ? row.content : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      content: hidden
+        ? ''
+        : row.message_type === 'text'
+          ? row.content
+          : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),
       sender,
       seq: Number(row.seq),
       client_msg_id: row.client_msg_id,
-      filename: row.filename,
+      filename: hidden ? null : row.filename,
+      ...(recalled ? { recalled_at: Number(row.recalled_at) } : {}),
     };
   }
 
+  /** A held message as the row it will be once delivered: no seq yet. */
+  function heldRow(held: HeldSend): MessageRow {
+    return {
+      id: held.id,
+      conversation_id: held.conversationId,
+      sender_id: held.senderId,
+      content: held.content,
+      message_type: 'text',
+      filename: null,
+      client_msg_id: held.clientMsgId,
+      created_at: held.createdAt,
+      seq: 0,
+      is_read: 0,
+      recalled_at: null,
+    };
+  }
+
+  /** Whether the caller sees recalled messages' originals: admins, who watch and moderate. */
+  const seesRecalled = (caller: Pick<UserRow, 'role'>) => caller.role === 'admin';
+
   /** Messages with their senders' profiles; `known` profiles (a conversation's participants) are not read again. */
-  async function present(rows: readonly MessageRow[], known?: ReadonlyMap<string, User>): Promise<Message[]> {
+  async function present(
+    rows: readonly MessageRow[],
+    known?: ReadonlyMap<string, User>,
+    seeRecalled = false,
+  ): Promise<Message[]> {
     const missing = [...new Set(rows.map((row) => row.sender_id))].filter((id) => !known?.has(id));
     const senders = new Map(known);
     for (const row of await findUsersByIds(db, missing)) senders.set(row.id, users.toUser(row));
-    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
+    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null, seeRecalled));
   }
 
-  /** A retry of an earlier send: the original if it is the same message, else 409. */
+  /** A retry of an earlier send: the original if it is the same message (as stored: masked), else 409. */
   function replay(existing: MessageRow, type: MessageType, stored: StoredContent): MessageRow {
     if (
       existing.message_type !== type ||
@@ -166,7 +219,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           ? []
           : await repo.messagesBySeq(db, conversation.id, window.range, window.order, page.pageSize);
     }
-    return { count, results: await present(rows, profiles) };
+    return { count, results: await present(rows, profiles, seesRecalled(caller)) };
   }
 
   /** The send itself, once the budget allowed it. */
@@ -177,8 +230,16 @@ export function createMessageService(deps: MessageServiceDeps) {
   ): Promise<{ message: Message; created: boolean }> {
     const conversation = await conversations.membership(caller, input.conversation_id);
     const type = input.message_type ?? 'text';
-    const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+    const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
     const clientMsgId = input.client_msg_id ?? null;
+
+    // The guard, before anything is stored or pushed: it may mask the text, refuse it, or hold it back.
+    let screened: ScreenVerdict | undefined;
+    if (type === 'text' && screen) {
+      screened = await screen.inspect(caller, parsed.content);
+      if (screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
+    }
+    const stored = screened ? { ...parsed, content: screened.content } : parsed;
 
     // No lookup before the transaction: retries are rare, and the unique key on
     // (conversation, sender, client_msg_id) answers them authoritatively below.
@@ -192,6 +253,28 @@ export function createMessageService(deps: MessageServiceDeps) {
       client_msg_id: clientMsgId,
       created_at: nowSeconds(),
     };
+    if (screen && screened?.outcome === 'hold') {
+      const { held, created } = await screen.hold(
+        {
+          id: row.id,
+          conversationId: row.conversation_id,
+          senderId: caller.id,
+          content: parsed.content,
+          clientMsgId,
+          createdAt: row.created_at,
+        },
+        screened,
+      );
+      if (!created) {
+        // A retry of a held send: the earlier one, as it is now (still pending, or delivered).
+        if (held.content !== stored.content) throw conflict('client_msg_id_conflict');
+        deps.sendBudget?.refund(caller.id);
+        const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
+        if (delivered) return { message: toMessage(delivered, users.toUser(caller)), created: false };
+      }
+      // Pending: no seq yet (approval gives it one), nothing pushed, nothing counted.
+      return { message: { ...toMessage(heldRow(held), users.toUser(caller)), pending: true }, created };
+    }
     const recipient = otherParticipant(conversation, caller.id);
     let seq: number | undefined;
     try {
@@ -199,6 +282,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         message: row,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
+        screened,
       });
     } catch (error) {
       // A concurrent send with the same client_msg_id committed first.
@@ -211,7 +295,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     if (seq === undefined) throw notFound('conversation_not_found');
     metrics?.messageStored(type);
 
-    const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
+    const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
     events.publish(
       'message.created',
       { message, participants: [conversation.participant1_id, conversation.participant2_id] },
@@ -232,6 +316,67 @@ export function createMessageService(deps: MessageServiceDeps) {
 
     /** Other modules' statements in a moderator's delete transaction (an index row's removal). */
     deleteTransaction: deleteHooks.registrar,
+
+    /** Other modules' statements in a recall's transaction (an index row's removal). */
+    recallTransaction: recallHooks.registrar,
+
+    /** Sets the content screen every text send passes (the guard registers itself at composition time). */
+    screenWith(contentScreen: ContentScreen): void {
+      screen = contentScreen;
+    },
+
+    /**
+     * Delivers a held message its reviewer approved, as a send: appended now
+     * (a new seq, the recipient's unread count and the preview), with the
+     * send-transaction hooks, pushed to both participants after commit.
+     * `claim` runs first in the same transaction and answers whether the
+     * message is still pending (a concurrent review took it otherwise:
+     * undefined, nothing written).
+     */
+    async deliverHeld(
+      held: { id: string; conversationId: string; senderId: string; content: string; clientMsgId: string | null },
+      claim: (trx: Tx['db']) => Promise<boolean>,
+    ): Promise<Message | undefined> {
+      const sender = await findUserById(db, held.senderId);
+      if (!sender) throw notFound('user_not_found');
+      const conversation = await conversations.membership(sender, held.conversationId);
+      const row = {
+        id: held.id,
+        conversation_id: conversation.id,
+        sender_id: sender.id,
+        content: held.content,
+        message_type: 'text' as const,
+        filename: null,
+        client_msg_id: held.clientMsgId,
+        created_at: nowSeconds(),
+      };
+      const append = {
+        message: row,
+        recipientUnread: repo.unreadColumnOf(conversation, otherParticipant(conversation, sender.id)),
+        preview: previewOf('text', held.content),
+      };
+      const seq = await db
+        .transaction()
+        .execute(async (trx) => {
+          if (!(await claim(trx))) return undefined;
+          const seqs = await repo.appendMessages(trx, [append]);
+          if (hooks.any) await hooks.run(trx, [append], seqs);
+          if (seqs[0] === undefined) throw notFound('conversation_not_found');
+          return seqs[0];
+        })
+        .catch((error: unknown) => {
+          throw error instanceof HookFailure ? error.cause : error;
+        });
+      if (seq === undefined) return undefined;
+      metrics?.messageStored('text');
+      const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
+      events.publish(
+        'message.created',
+        { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+        { origin: { skipConnectionId: null, echoToSender: true } },
+      );
+      return message;
+    },
 
     /**
      * Stores a message in one transaction (row, seq, unread count, preview,
@@ -262,14 +407,27 @@ export function createMessageService(deps: MessageServiceDeps) {
     async findLegacyEcho(caller: UserRow, input: SendInput): Promise<Message | undefined> {
       if ((input.client_msg_id ?? null) !== null || caller.role === 'admin') return undefined;
       const type = input.message_type ?? 'text';
-      const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
+      const since = nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS;
+      // The echo of a masked message repeats what its sender wrote; what was stored is masked.
+      const screened = type === 'text' && screen ? await screen.inspect(caller, parsed.content) : undefined;
+      // A blocked one is refused again (the guard records a repeated refusal once).
+      if (screened?.outcome === 'block') return undefined;
+      if (screen && screened?.outcome === 'hold') {
+        const held = await screen.findHeld(caller.id, input.conversation_id, parsed.content, since);
+        if (!held) return undefined;
+        const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
+        if (delivered) return toMessage(delivered, users.toUser(caller));
+        return { ...toMessage(heldRow(held), users.toUser(caller)), pending: true };
+      }
+      const stored = screened ? { ...parsed, content: screened.content } : parsed;
       const earlier = await repo.findRecentDuplicate(db, {
         conversationId: input.conversation_id,
         senderId: caller.id,
         messageType: type,
         content: stored.content,
         filename: stored.filename,
-        since: nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS,
+        since,
       });
       return earlier && toMessage(earlier, users.toUser(caller));
     },
@@ -311,7 +469,11 @@ export function createMessageService(deps: MessageServiceDeps) {
         page.pageSize,
         (page.page - 1) * page.pageSize,
       );
-      return { count, ...(exact ? {} : { count_exact: false }), results: await present(rows) };
+      return {
+        count,
+        ...(exact ? {} : { count_exact: false }),
+        results: await present(rows, undefined, seesRecalled(caller)),
+      };
     },
 
     /** The recipient marks one message read; their unread count drops with it. */
@@ -378,6 +540,49 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
 
     /**
+     * The sender takes a message back within RECALL_WINDOW_SECONDS of sending
+     * it: it stays (admins still see the original, marked recalled), the
+     * participants get it without content from then on, the recipient's
+     * unread count and the preview are corrected, its search terms go, and
+     * both participants (and admins) get `message_recalled`. Recalling it
+     * again answers the same, with no second event.
+     */
+    async recall(caller: UserRow, id: string): Promise<Message> {
+      const { message, conversation } = await visibleMessage(caller, id);
+      access.require(caller, 'message.recall', { conversation, message });
+      const sender = users.toUser(caller);
+      if (message.recalled_at !== null) return toMessage(message, sender);
+      const now = clock();
+      if (now - Number(message.created_at) > RECALL_WINDOW_SECONDS) {
+        throw unprocessable('recall_window_passed', [
+          `id: sent more than ${RECALL_WINDOW_SECONDS} seconds ago; only newer messages can be recalled`,
+        ]);
+      }
+      const recipient = otherParticipant(conversation, caller.id);
+      await inTransaction(db, undefined, async (t) => {
+        const recalled = await repo.recallMessage(
+          t.db,
+          message,
+          repo.unreadColumnOf(conversation, recipient),
+          now,
+          RECALLED_PREVIEW,
+        );
+        // A concurrent recall of the same message won: it told everyone.
+        if (!recalled) return;
+        await recallHooks.run(t.db, message);
+        t.afterCommit(() =>
+          events.publish('message.recalled', {
+            id,
+            conversationId: conversation.id,
+            participants: [conversation.participant1_id, conversation.participant2_id],
+            recalledAt: now,
+          }),
+        );
+      });
+      return toMessage({ ...message, recalled_at: now }, sender);
+    },
+
+    /**
      * Moderation: an admin hard-deletes a message; both participants are told.
      * An image or file goes with it once nothing else refers to it (see
      * releaseUpload); failing that is reported, not thrown: the message is gone.
@@ -397,7 +602,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           repo.unreadColumnOf(conversation, recipient),
           caller.id,
           now,
-          (row) => previewOf(row.message_type, row.content),
+          (row) => (row.recalled_at !== null ? RECALLED_PREVIEW : previewOf(row.message_type, row.content)),
         );
         // Already deleted by a concurrent request: nothing changed; answer as if it was never there.
         if (!deleted) throw notFound('message_not_found');

@@ -58,7 +58,8 @@ export function createSendTransactionHooks() {
       const stored: StoredMessage[] = [];
       for (const [i, append] of appends.entries()) {
         const seq = seqs[i];
-        if (seq !== undefined) stored.push({ message: { ...append.message, seq, is_read: 0 }, append });
+        if (seq !== undefined)
+          stored.push({ message: { ...append.message, seq, is_read: 0, recalled_at: null }, append });
       }
       try {
         for (const entry of stored) for (const hook of messageHooks) await hook(trx, entry);
@@ -80,13 +81,32 @@ export interface DeleteTransactionHooks {
   onDelete(hook: DeleteHook): void;
 }
 
-/** The delete hooks registered so far, and the call the delete makes to run them, in registration order. */
-export function createDeleteTransactionHooks() {
+/** Hooks on one message's row, run in registration order. */
+function createRowHooks() {
   const hooks: DeleteHook[] = [];
   return {
-    registrar: { onDelete: (hook) => void hooks.push(hook) } satisfies DeleteTransactionHooks,
+    add: (hook: DeleteHook) => void hooks.push(hook),
     async run(trx: Transaction<Database>, message: MessageRow): Promise<void> {
       for (const hook of hooks) await hook(trx, message);
     },
   };
+}
+
+/** The delete hooks registered so far, and the call the delete makes to run them, in registration order. */
+export function createDeleteTransactionHooks() {
+  const hooks = createRowHooks();
+  return { registrar: { onDelete: hooks.add } satisfies DeleteTransactionHooks, run: hooks.run };
+}
+
+/** Runs in a recall's transaction after the message is marked recalled; throwing rolls the recall back. */
+export type RecallHook = DeleteHook;
+
+/** How a module adds statements to the recall transaction (an index row's removal). */
+export interface RecallTransactionHooks {
+  onRecall(hook: RecallHook): void;
+}
+
+export function createRecallTransactionHooks() {
+  const hooks = createRowHooks();
+  return { registrar: { onRecall: hooks.add } satisfies RecallTransactionHooks, run: hooks.run };
 }

@@ -86,12 +86,16 @@ export interface SeqRange {
 
 export type MessageToIndex = Pick<MessageRow, 'id' | 'conversation_id' | 'content' | 'message_type' | 'created_at'>;
 
-/** The messages in the ranges (deleted ones are gone), one statement: a range of (conversation_id, seq) each. */
+/**
+ * The messages in the ranges (deleted ones are gone, recalled ones are left
+ * out), one statement: a range of (conversation_id, seq) each.
+ */
 export function messagesInRanges(db: Db, ranges: readonly SeqRange[]): Promise<MessageToIndex[]> {
   if (ranges.length === 0) return Promise.resolve([]);
   return db
     .selectFrom('messages')
     .select(['id', 'conversation_id', 'content', 'message_type', 'created_at'])
+    .where('recalled_at', 'is', null)
     .where((eb) =>
       eb.or(
         ranges.map((range) =>
@@ -145,7 +149,9 @@ export async function unindexMessage(trx: Transaction<Database>, message: Messag
  * The newest live messages in scope that have every term, at most `limit`.
  * One term drives the walk down its index range newest first (the longest:
  * a word or number is rarer than a bigram); each other term is a primary-key
- * probe of the same message. Joining messages drops deleted ones.
+ * probe of the same message. Joining messages drops deleted ones; recalled
+ * ones are left out too (a recall that commits while an indexer holds the
+ * message's text must not leave it findable).
  */
 export function findCandidates(
   db: Db,
@@ -159,7 +165,8 @@ export function findCandidates(
     .selectFrom('message_search_terms as t')
     .innerJoin('messages as m', 'm.id', 't.message_id')
     .selectAll('m')
-    .where('t.term', '=', driving);
+    .where('t.term', '=', driving)
+    .where('m.recalled_at', 'is', null);
   if (scope.kind === 'conversations') query = query.where('t.conversation_id', 'in', scope.ids);
   if (scope.kind === 'participant') {
     const { id } = scope;

@@ -55,6 +55,8 @@ export function createSearchService(deps: {
   // depend on it, since a search joins messages (a row the indexer wrote after the delete, having
   // read the message before it, finds nothing to join).
   messages.deleteTransaction.onDelete((trx, message) => repo.unindexMessage(trx, message));
+  // A recalled message is no longer found by anyone (its content is the admins' only, by its id).
+  messages.recallTransaction.onRecall((trx, message) => repo.unindexMessage(trx, message));
 
   /**
    * Each part's rarity (search-relevance.ts): from its rarest term's index rows, counted up to

@@ -189,6 +189,7 @@ export const OUTBOX_EVENTS = [
   'message.read',
   'message.deleted',
   'conversation.created',
+  'guard.flagged',
 ] as const satisfies readonly TransactionEventName[];
 
 /**

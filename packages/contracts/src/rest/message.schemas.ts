@@ -19,6 +19,18 @@ export const Message = Type.Object(
     seq: Type.Integer(),
     client_msg_id: Type.Union([Type.String(), Type.Null()]),
     filename: Type.Union([Type.String(), Type.Null()]),
+    recalled_at: Type.Optional(
+      Type.Integer({
+        description:
+          'Only on a message its sender recalled (Unix seconds). Participants get it with empty `content`; admins get the original',
+      }),
+    ),
+    pending: Type.Optional(
+      Type.Literal(true, {
+        description:
+          'Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id',
+      }),
+    ),
   },
   {
     title: 'Message',

@@ -1,4 +1,5 @@
 import Type, { type Static, type TSchema } from 'typebox';
+import { GUARD_ACTIONS, GUARD_LABELS, GUARD_ROLES } from './guard.schemas.ts';
 import { MESSAGE_TYPES } from './message.schemas.ts';
 
 /**
@@ -97,8 +98,45 @@ export const ConversationCreatedData = Type.Object(
 );
 export type ConversationCreatedData = Static<typeof ConversationCreatedData>;
 
+export const GuardFlaggedData = Type.Object(
+  {
+    message_id: Type.Union([Type.String(), Type.Null()], { description: 'Null when it was blocked (nothing stored)' }),
+    conversation_id: Type.String(),
+    sender_id: Type.String(),
+    sender_role: Type.Enum(GUARD_ROLES),
+    outcome: Type.Enum(['delivered', 'held', 'blocked'], {
+      description: 'delivered (allowed or masked), held for review, or blocked',
+    }),
+    delivered_content: Type.Union([Type.String(), Type.Null()], {
+      description: 'What was (or, once approved, will be) delivered; null when blocked',
+    }),
+    findings: Type.Array(
+      Type.Object(
+        {
+          label: Type.Enum(GUARD_LABELS),
+          action: Type.Enum(GUARD_ACTIONS),
+          excerpt: Type.String({ description: 'The matched text' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    title: 'GuardFlaggedData',
+    description: 'guard.flagged: the content guard found something in a text message',
+  },
+);
+export type GuardFlaggedData = Static<typeof GuardFlaggedData>;
+
 /** The events an endpoint can subscribe to. `ping` is sent by the test call only. */
-export const WEBHOOK_EVENTS = ['message.created', 'message.read', 'message.deleted', 'conversation.created'] as const;
+export const WEBHOOK_EVENTS = [
+  'message.created',
+  'message.read',
+  'message.deleted',
+  'conversation.created',
+  'guard.flagged',
+] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
 /** Each event's `data` schema. */
@@ -107,4 +145,5 @@ export const WEBHOOK_EVENT_DATA = {
   'message.read': MessageReadData,
   'message.deleted': MessageDeletedData,
   'conversation.created': ConversationCreatedData,
+  'guard.flagged': GuardFlaggedData,
 } as const satisfies Record<WebhookEventName, TSchema>;

@@ -8,6 +8,8 @@ import {
   MessageDeletedEvent,
   MessageEvent,
   MessageFrame,
+  MessageRecalledEvent,
+  MessageRejectedEvent,
   OnlineUsersEvent,
   PingFrame,
   PongEvent,
@@ -94,6 +96,17 @@ const EVENTS: Record<string, MessageEntry> = {
     schema: MessageDeletedEvent,
     summary: 'A moderator deleted a message',
     example: { type: 'message_deleted', id: MESSAGE, conversation_id: CONVERSATION },
+  },
+  message_recalled: {
+    schema: MessageRecalledEvent,
+    summary: 'Its sender recalled a message (within 2 minutes): drop its content; admins keep it, marked recalled',
+    example: { type: 'message_recalled', id: MESSAGE, conversation_id: CONVERSATION, recalled_at: AT },
+  },
+  message_rejected: {
+    schema: MessageRejectedEvent,
+    summary:
+      'To its sender: a message the content guard held (acked `pending`) was rejected in review and will never be delivered',
+    example: { type: 'message_rejected', id: MESSAGE, conversation_id: CONVERSATION },
   },
   resync: {
     schema: ResyncEvent,

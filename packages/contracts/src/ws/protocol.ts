@@ -95,6 +95,8 @@ export const AckEvent = Type.Object({
   id: Type.String(),
   seq: Type.Integer(),
   conversation_id: Type.String(),
+  /** The content guard held the message for review: stored, not delivered, seq 0 until approved. */
+  pending: Type.Optional(Type.Literal(true)),
 });
 export type AckEvent = Static<typeof AckEvent>;
 
@@ -104,6 +106,23 @@ export const MessageDeletedEvent = Type.Object({
   conversation_id: Type.String(),
 });
 export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
+
+/** Its sender recalled a message: participants drop its content (admins keep it, marked recalled). */
+export const MessageRecalledEvent = Type.Object({
+  type: Type.Literal('message_recalled'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+  recalled_at: Timestamp,
+});
+export type MessageRecalledEvent = Static<typeof MessageRecalledEvent>;
+
+/** To its sender only: a message the content guard held (acked `pending`) was rejected in review, never delivered. */
+export const MessageRejectedEvent = Type.Object({
+  type: Type.Literal('message_rejected'),
+  id: Type.String(),
+  conversation_id: Type.String(),
+});
+export type MessageRejectedEvent = Static<typeof MessageRejectedEvent>;
 
 export const ErrorEvent = Type.Object({
   type: Type.Literal('error'),
@@ -136,6 +155,8 @@ export const BroadcastEvent = Type.Union([
   ReadEvent,
   TypingEvent,
   MessageDeletedEvent,
+  MessageRecalledEvent,
+  MessageRejectedEvent,
   ResyncEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;

@@ -262,6 +262,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/guard/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the guard found and did, newest first (one row per finding): a sender's with their strikes (admins and service agents) */
+        get: operations["listGuardDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guard/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Messages held for review, oldest first (admins and service agents) */
+        get: operations["getGuardQueue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guard/queue/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve (deliver it now: seq, unread count, preview, pushes) or reject a held message (admins and service agents) */
+        post: operations["reviewHeldMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guard/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The content guard's action per label and sender role, and its sensitive words (admin) */
+        get: operations["getGuardRules"];
+        /** Replace the rules and the sensitive words (admin); other instances apply them within 5 s */
+        put: operations["putGuardRules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -323,7 +392,7 @@ export interface paths {
         /** Messages, newest first (admins: all; others: within their conversations) */
         get: operations["listMessages"];
         put?: never;
-        /** Send a message (201; 200 when client_msg_id repeats an earlier send) */
+        /** Send a message (201; 200 when client_msg_id repeats an earlier send; 202, `pending`, when the content guard holds it for review) */
         post: operations["sendMessage"];
         delete?: never;
         options?: never;
@@ -359,6 +428,23 @@ export interface paths {
         /** Mark one message read (its recipient) */
         put: operations["markMessageRead"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/messages/{id}/recall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recall one of your messages within 2 minutes of sending it: participants then get it without content, admins keep the original marked recalled; both participants get `message_recalled` */
+        post: operations["recallMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -810,7 +896,7 @@ export interface components {
         CreateWebhookBody: {
             allow_private_network?: boolean;
             description?: string;
-            events: ("message.created" | "message.read" | "message.deleted" | "conversation.created")[];
+            events: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged")[];
             url: string;
         };
         /**
@@ -851,6 +937,140 @@ export interface components {
             traceback?: string[];
         };
         /**
+         * GuardDecision
+         * @description One finding of the guard in one message, the action its rule took, and its review
+         */
+        GuardDecision: {
+            /** @enum {unknown} */
+            action: "allow" | "mask" | "block" | "hold";
+            conversation_id: string;
+            created_at: number;
+            /** @description The matched text as written */
+            excerpt: string;
+            id: string;
+            /** @enum {unknown} */
+            label: "phone" | "wechat" | "qq" | "email" | "link" | "offsite" | "word";
+            /** @description Null when the message was blocked */
+            message_id: string | null;
+            review: ("approved" | "rejected") | null;
+            reviewed_by: string | null;
+            sender_id: string;
+            sender_role: string;
+        };
+        /**
+         * GuardDecisionList
+         * @description Decisions, newest first
+         */
+        GuardDecisionList: {
+            results: components["schemas"]["GuardDecision"][];
+            sender_strikes: number | null;
+        };
+        /**
+         * GuardQueue
+         * @description Messages waiting for review, oldest first
+         */
+        GuardQueue: {
+            /** @description Every message waiting for review */
+            count: number;
+            results: components["schemas"]["HeldMessage"][];
+        };
+        /**
+         * GuardRules
+         * @description The content guard's rules and sensitive-word list
+         */
+        GuardRules: {
+            /** @description The actions of each label */
+            rules: {
+                /** @description The action for each sender's role */
+                email: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                link: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                offsite: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                phone: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                qq: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                wechat: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                word: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+            };
+            updated_at: number | null;
+            updated_by: string | null;
+            /** @description The sensitive words (label `word`), matched after NFKC folding and lower-casing */
+            words: string[];
+        };
+        /**
+         * HeldMessage
+         * @description A message the guard holds for review, not delivered
+         */
+        HeldMessage: {
+            /** @description The text as the sender wrote it */
+            content: string;
+            conversation_id: string;
+            created_at: number;
+            deliver_content: string;
+            /** @description The id the message keeps once approved */
+            id: string;
+            labels: ("phone" | "wechat" | "qq" | "email" | "link" | "offsite" | "word")[];
+            /** @enum {unknown} */
+            message_type: "text" | "image" | "file";
+            sender_id: string;
+            /** @enum {unknown} */
+            sender_role: "buyer" | "merchant" | "service";
+            sender_strikes: number;
+        };
+        /**
          * LoginBody
          * @description A username and password
          */
@@ -885,6 +1105,13 @@ export interface components {
             is_read: boolean;
             /** @enum {unknown} */
             message_type: "text" | "image" | "file";
+            /**
+             * @description Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id
+             * @enum {boolean}
+             */
+            pending?: true;
+            /** @description Only on a message its sender recalled (Unix seconds). Participants get it with empty `content`; admins get the original */
+            recalled_at?: number;
             sender: components["schemas"]["User"] | null;
             sender_id: string;
             seq: number;
@@ -931,6 +1158,80 @@ export interface components {
             username?: string;
         };
         /**
+         * PutGuardRulesBody
+         * @description The whole rule table (every label, every role) and the whole word list, replacing the current ones
+         */
+        PutGuardRulesBody: {
+            /** @description The actions of each label */
+            rules: {
+                /** @description The action for each sender's role */
+                email: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                link: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                offsite: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                phone: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                qq: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                wechat: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+                /** @description The action for each sender's role */
+                word: {
+                    /** @enum {unknown} */
+                    buyer: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    merchant: "allow" | "mask" | "block" | "hold";
+                    /** @enum {unknown} */
+                    service: "allow" | "mask" | "block" | "hold";
+                };
+            };
+            /** @description The sensitive words (label `word`), matched after NFKC folding and lower-casing */
+            words: string[];
+        };
+        /**
          * QuickReply
          * @description A canned answer a merchant or service agent sends with one click
          * @example {
@@ -949,6 +1250,27 @@ export interface components {
             is_active: boolean;
             sort_order: number;
             user_id: string;
+        };
+        /**
+         * ReviewBody
+         * @description A reviewer's decision on a held message
+         */
+        ReviewBody: {
+            /**
+             * @description approve delivers it; reject drops it
+             * @enum {unknown}
+             */
+            decision: "approve" | "reject";
+        };
+        /**
+         * ReviewResult
+         * @description The outcome of a review
+         */
+        ReviewResult: {
+            id: string;
+            seq: number | null;
+            /** @enum {unknown} */
+            status: "approved" | "rejected";
         };
         /**
          * SearchHighlight
@@ -1042,7 +1364,7 @@ export interface components {
             active?: boolean;
             allow_private_network?: boolean;
             description?: string | null;
-            events?: ("message.created" | "message.read" | "message.deleted" | "conversation.created")[];
+            events?: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged")[];
             rotate_secret?: boolean;
             url?: string;
         };
@@ -2778,6 +3100,471 @@ export interface operations {
             };
         };
     };
+    listGuardDecisions: {
+        parameters: {
+            query?: {
+                /** @description Only decisions older than this one (the next page) */
+                before_id?: string;
+                /** @description At most this many (50) */
+                limit?: number;
+                /** @description Only this sender’s */
+                sender_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Decisions, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardDecisionList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getGuardQueue: {
+        parameters: {
+            query?: {
+                /** @description At most this many (50) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Messages waiting for review, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardQueue"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    reviewHeldMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The held message */
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A reviewer's decision on a held message */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewBody"];
+            };
+        };
+        responses: {
+            /** @description The outcome of a review */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewResult"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getGuardRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The content guard's rules and sensitive-word list */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardRules"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    putGuardRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The whole rule table (every label, every role) and the whole word list, replacing the current ones */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutGuardRulesBody"];
+            };
+        };
+        responses: {
+            /** @description The content guard's rules and sensitive-word list */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardRules"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -3098,6 +3885,30 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "sender_id": "b1",
+                     *       "content": "请问这件外套有 L 码吗？",
+                     *       "message_type": "text",
+                     *       "is_read": false,
+                     *       "created_at": 1764896400,
+                     *       "sender": null,
+                     *       "seq": 12,
+                     *       "client_msg_id": "b1-1764896400123-1",
+                     *       "filename": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
             401: {
                 headers: {
@@ -3340,6 +4151,122 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["SuccessResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    recallMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "sender_id": "b1",
+                     *       "content": "请问这件外套有 L 码吗？",
+                     *       "message_type": "text",
+                     *       "is_read": false,
+                     *       "created_at": 1764896400,
+                     *       "sender": null,
+                     *       "seq": 12,
+                     *       "client_msg_id": "b1-1764896400123-1",
+                     *       "filename": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
                 };
             };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { createWordMatcher } from '../src/modules/guard/aho-corasick.ts';
+import { createDetector, mask } from '../src/modules/guard/detector.ts';
+
+/** The labelled corpus: `clean` or the label a line must be flagged with, a tab, the line. */
+const CORPUS = readFileSync(new URL('./fixtures/guard-corpus.tsv', import.meta.url), 'utf8')
+  .trim()
+  .split('\n')
+  .map((line) => {
+    const [label, text] = line.split('\t') as [string, string];
+    return { label, text };
+  });
+
+describe('content guard detector', () => {
+  const detector = createDetector();
+
+  test('the corpus: at least 300 lines, half innocent; precision ≥ 0.95 and recall ≥ 0.9', () => {
+    const clean = CORPUS.filter((line) => line.label === 'clean').length;
+    assert.ok(CORPUS.length >= 300 && clean >= 150 && CORPUS.length - clean >= 150, `${clean}/${CORPUS.length}`);
+    let truePositives = 0;
+    let falsePositives = 0;
+    let falseNegatives = 0;
+    for (const { label, text } of CORPUS) {
+      const labels = detector.detect(text).map((finding) => finding.label);
+      if (label === 'clean') falsePositives += labels.length > 0 ? 1 : 0;
+      else if (labels.includes(label as never)) truePositives += 1;
+      else falseNegatives += 1;
+    }
+    const precision = truePositives / (truePositives + falsePositives);
+    const recall = truePositives / (truePositives + falseNegatives);
+    assert.ok(precision >= 0.95, `precision ${precision}`);
+    assert.ok(recall >= 0.9, `recall ${recall}`);
+  });
+
+  test('evasions of one phone number are all one finding, masked in the original text', () => {
+    for (const text of [
+      '13800138000',
+      '１３８００１３８０００',
+      '138 0013 8000',
+      '1-3-8-0-0-1-3-8-0-0-0',
+      '一三八零零一三八零零零',
+      '幺三八洞洞幺三八洞洞洞',
+      '壹叁捌零零壹叁捌零零零',
+      '1三8零0一3捌0零0',
+      '+86 138 0013 8000',
+    ]) {
+      const findings = detector.detect(`打我电话${text}哦`);
+      assert.deepEqual(
+        findings.map((f) => f.label),
+        ['phone'],
+        text,
+      );
+      assert.equal(mask(`打我电话${text}哦`, findings), '打我电话***哦', text);
+    }
+  });
+
+  test('numbers that are codes, prices, dates or too long are not phones', () => {
+    for (const text of [
+      '订单号 13800138000',
+      '货号13800138000',
+      'SKU13800138000',
+      'A13800138000B',
+      'XM-13800138000',
+      '138001380001',
+      '价格 138.00 元',
+      '2026-12-05 13:45',
+      '12800138000',
+    ]) {
+      assert.deepEqual(detector.detect(text), [], text);
+    }
+  });
+
+  test('sensitive words match after folding, wherever they are, and are masked in the original', () => {
+    const withWords = createDetector(['代开发票', 'ＢＡＤ']);
+    const text = '可以代开发票，ＢＡＤ word, bad';
+    const findings = withWords.detect(text);
+    assert.deepEqual(
+      findings.map((f) => [f.label, text.slice(f.start, f.end)]),
+      [
+        ['word', '代开发票'],
+        ['word', 'ＢＡＤ'],
+        ['word', 'bad'],
+      ],
+    );
+    assert.equal(mask(text, findings), '可以***，*** word, ***');
+  });
+
+  test('masking merges overlapping findings', () => {
+    assert.equal(
+      mask('abcdef', [
+        { label: 'word', start: 1, end: 3 },
+        { label: 'word', start: 2, end: 4 },
+      ]),
+      'a***ef',
+    );
+  });
+
+  test('Aho–Corasick finds what a naive search finds', () => {
+    const alphabet = fc.constantFrom('a', 'b', 'c', '微', '信');
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: alphabet, minLength: 1, maxLength: 4 }), { maxLength: 8 }),
+        fc.string({ unit: alphabet, maxLength: 30 }),
+        (words, text) => {
+          const naive: string[] = [];
+          for (const word of new Set(words)) {
+            for (let i = text.indexOf(word); i >= 0; i = text.indexOf(word, i + 1)) naive.push(`${i}:${word}`);
+          }
+          const found = createWordMatcher(words)
+            .findAll(text)
+            .map((m) => `${m.start}:${m.word}`);
+          assert.deepEqual(found.sort(), naive.sort());
+        },
+      ),
+    );
+  });
+});
