@@ -142,6 +142,7 @@ export function openApiOptions(
         { name: 'media', description: 'Stored files (avatars and uploads)' },
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
         { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
+        { name: 'cards', description: "Order and product cards: the host platform's state of what a chat is about" },
       ],
       components: {
         securitySchemes: {
@@ -162,7 +163,8 @@ export function openApiOptions(
             type: 'apiKey',
             in: 'header',
             name: 'X-API-Key',
-            description: "The host platform's key (PLATFORM_API_KEY), for POST /api/auth/token only",
+            description:
+              "The host platform's key (PLATFORM_API_KEY), for POST /api/auth/token and the card endpoints of the platform",
           },
           oauth2Password: {
             type: 'oauth2',

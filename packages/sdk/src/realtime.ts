@@ -91,7 +91,7 @@ export interface RealtimeOptions {
 }
 
 export interface SendOptions {
-  message_type?: 'text' | 'image' | 'file';
+  message_type?: Message['message_type'];
   /** Made with crypto.randomUUID() unless given; the same id is never stored twice. */
   client_msg_id?: string;
 }

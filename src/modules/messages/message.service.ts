@@ -7,12 +7,14 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { conflict, notFound } from '../../lib/errors.ts';
+import { conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { AccessService } from '../access/access.service.ts';
+import { findCard, findCardStates } from '../cards/card.repository.ts';
+import { type CardKey, cardKeyOf, cardKeyString } from '../cards/card-content.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -34,6 +36,9 @@ export interface SendInput {
 
 /** Where a send came from, which decides who among the sender's connections sees it. */
 export type SendOrigin = EventOrigin;
+
+/** A send by the host platform (a card it posts) reaches every connection of its sender. */
+const PLATFORM_ORIGIN: SendOrigin = { skipConnectionId: null, echoToSender: true };
 
 /** A frame without client_msg_id repeating a message stored this recently is the reference client's echo. */
 export const LEGACY_DUPLICATE_WINDOW_SECONDS = 10;
@@ -74,12 +79,16 @@ export function createMessageService(deps: MessageServiceDeps) {
     hooks,
   );
 
-  function toMessage(row: MessageRow, sender: User | null): Message {
+  /** `cardState`: a card message's current state (the platform's), shown instead of the card as it was sent. */
+  function toMessage(row: MessageRow, sender: User | null, cardState?: string): Message {
+    let content = row.content;
+    if (row.message_type === 'card') content = cardState ?? content;
+    else if (row.message_type !== 'text') content = toAbsoluteUrl(row.content, baseUrl) ?? row.content;
     return {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
-      content: row.message_type === 'text' ? row.content : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      content,
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),
@@ -95,7 +104,25 @@ export function createMessageService(deps: MessageServiceDeps) {
     const missing = [...new Set(rows.map((row) => row.sender_id))].filter((id) => !known?.has(id));
     const senders = new Map(known);
     for (const row of await findUsersByIds(db, missing)) senders.set(row.id, users.toUser(row));
-    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null));
+    const cards = await currentCards(rows);
+    return rows.map((row) =>
+      toMessage(row, senders.get(row.sender_id) ?? null, cards && cardStateOf(cards, row.content)),
+    );
+  }
+
+  /** The current states of the cards among `rows`; no query when there are none (most pages). */
+  async function currentCards(rows: readonly MessageRow[]): Promise<Map<string, string> | undefined> {
+    const keys: CardKey[] = [];
+    for (const row of rows) {
+      const key = row.message_type === 'card' ? cardKeyOf(row.content) : undefined;
+      if (key) keys.push(key);
+    }
+    return keys.length > 0 ? findCardStates(db, keys) : undefined;
+  }
+
+  function cardStateOf(states: ReadonlyMap<string, string>, content: string): string | undefined {
+    const key = cardKeyOf(content);
+    return key && states.get(cardKeyString(key));
   }
 
   /** A retry of an earlier send: the original if it is the same message, else 409. */
@@ -166,15 +193,29 @@ export function createMessageService(deps: MessageServiceDeps) {
     return { count, results: await present(rows, profiles) };
   }
 
+  /**
+   * A card as it is stored: participants may send product cards only (order
+   * cards come from the host platform), and a card the platform stored is
+   * sent in its current state, whatever the sender wrote into it. Only card
+   * sends come here: other messages pay nothing for cards.
+   */
+  async function cardToStore(content: string, platform: boolean): Promise<string> {
+    const key = cardKeyOf(content) as CardKey;
+    if (key.kind === 'order' && !platform) throw forbidden('order_card_platform_only');
+    return (await findCard(db, key))?.state ?? content;
+  }
+
   /** The send itself, once the budget allowed it. */
   async function store(
     caller: UserRow,
     input: SendInput,
     origin: SendOrigin,
+    platform = false,
   ): Promise<{ message: Message; created: boolean }> {
     const conversation = await conversations.membership(caller, input.conversation_id);
     const type = input.message_type ?? 'text';
     const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
+    if (type === 'card') stored.content = await cardToStore(stored.content, platform);
     const clientMsgId = input.client_msg_id ?? null;
 
     // No lookup before the transaction: retries are rare, and the unique key on
@@ -272,6 +313,16 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
 
     history,
+
+    /**
+     * The host platform posts a card (`content`: a stored card's state) as
+     * `sender`, a participant: the normal send path without the sender's send
+     * budget, order cards allowed.
+     */
+    async postCard(sender: UserRow, conversationId: string, content: string): Promise<Message> {
+      const input = { conversation_id: conversationId, content, message_type: 'card' as const };
+      return (await store(sender, input, PLATFORM_ORIGIN, true)).message;
+    },
 
     async list(
       caller: UserRow,
@@ -380,7 +431,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           }),
         );
       });
-      if (message.message_type === 'text') return {};
+      if (message.message_type === 'text' || message.message_type === 'card') return {};
       if (tx) {
         // The file may go only once the caller's transaction has committed the delete, and by then
         // there is no answer left to report a failure in: the file then stays, as a failed release does.

@@ -2,6 +2,7 @@ import type { TSchema } from 'typebox';
 import { CloseCode } from './close-codes.ts';
 import {
   AckEvent,
+  CardUpdatedEvent,
   ErrorEvent,
   HelloEvent,
   MAX_FRAME_BYTES,
@@ -94,6 +95,16 @@ const EVENTS: Record<string, MessageEntry> = {
     schema: MessageDeletedEvent,
     summary: 'A moderator deleted a message',
     example: { type: 'message_deleted', id: MESSAGE, conversation_id: CONVERSATION },
+  },
+  card_updated: {
+    schema: CardUpdatedEvent,
+    summary:
+      'The host platform changed a card this conversation shows (an order shipped): show the new state (participants and admins)',
+    example: {
+      type: 'card_updated',
+      conversation_id: CONVERSATION,
+      card: { kind: 'order', id: 'O20261205001', title: '羊毛大衣 L 码 ×1', status: '已发货' },
+    },
   },
   resync: {
     schema: ResyncEvent,

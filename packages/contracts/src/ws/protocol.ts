@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { Card } from '../rest/card.schemas.ts';
 import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
 import { Message, sendFields } from '../rest/message.schemas.ts';
 
@@ -105,6 +106,14 @@ export const MessageDeletedEvent = Type.Object({
 });
 export type MessageDeletedEvent = Static<typeof MessageDeletedEvent>;
 
+/** The host platform changed a card this conversation shows: show `card` wherever its kind and id appear. */
+export const CardUpdatedEvent = Type.Object({
+  type: Type.Literal('card_updated'),
+  conversation_id: Type.String(),
+  card: Card,
+});
+export type CardUpdatedEvent = Static<typeof CardUpdatedEvent>;
+
 export const ErrorEvent = Type.Object({
   type: Type.Literal('error'),
   detail: Type.String(),
@@ -136,6 +145,7 @@ export const BroadcastEvent = Type.Union([
   ReadEvent,
   TypingEvent,
   MessageDeletedEvent,
+  CardUpdatedEvent,
   ResyncEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
