@@ -36,11 +36,13 @@ function usersOf(row: CardRow): string[] {
 }
 
 export function createCardService({ db, conversations, messages, events, requirePlatform }: CardServiceDeps) {
-  // Which conversations show which card, kept in the send transaction of card messages only.
-  messages.sendTransaction.onMessage(async (trx, { message }) => {
-    if (message.message_type !== 'card') return;
-    const key = cardKeyOf(message.content);
-    if (key) await repo.recordCardShown(trx, key, message.conversation_id, Number(message.created_at));
+  // Which conversations show which card, kept in the send transaction: a statement per card
+  // message, none for a batch without cards (one call per batch, not per message).
+  messages.sendTransaction.onBatch(async (trx, stored) => {
+    for (const { message } of stored) {
+      const key = message.message_type === 'card' ? cardKeyOf(message.content) : undefined;
+      if (key) await repo.recordCardShown(trx, key, message.conversation_id, Number(message.created_at));
+    }
   });
 
   async function storedCard(key: CardKey): Promise<CardRow> {
