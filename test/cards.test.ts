@@ -203,6 +203,26 @@ for (const dialect of testDialects) {
       assert.equal(JSON.parse(again.body.content).title, '平台标题');
     });
 
+    test("a retried card send is the original even after the platform changed the card's state", async () => {
+      await putCard('product', 'P-retry', { title: '旧标题' });
+      const body = {
+        conversation_id: conversationId,
+        message_type: 'card',
+        content: JSON.stringify(product('P-retry')),
+        client_msg_id: 'card-retry-1',
+      };
+      const first = await app.client.post('/api/messages/', { token: t.b1, body });
+      assert.equal(first.status, 201);
+      await putCard('product', 'P-retry', { title: '新标题' });
+      const retry = await app.client.post('/api/messages/', { token: t.b1, body });
+      assert.equal(retry.status, 200, JSON.stringify(retry.body));
+      assert.equal(retry.body.id, first.body.id);
+      assert.equal(JSON.parse(retry.body.content).title, '新标题');
+      // Another card under the same client_msg_id is a conflict, as for any other content.
+      const other = { ...body, content: JSON.stringify(product('P-late')) };
+      assertError(await app.client.post('/api/messages/', { token: t.b1, body: other }), 409, 'client_msg_id_conflict');
+    });
+
     test('opening a conversation about an order posts its card first; the list shows it', async () => {
       await putCard('order', 'O4', { title: '订单 O4', status: '已付款', user_ids: ['b2', 'm1'] });
       const opened = await app.client.post('/api/conversations/', {

@@ -78,3 +78,9 @@ export function cardPreview(content: string): string {
 }
 
 export const cardKeyString = (key: CardKey) => `${key.kind}:${key.id}`;
+
+/** Whether two stored card contents show the same card (kind and id), whatever their other fields. */
+export function sameCardKey(a: string, b: string): boolean {
+  const [first, second] = [cardKeyOf(a), cardKeyOf(b)];
+  return first !== undefined && second !== undefined && cardKeyString(first) === cardKeyString(second);
+}

@@ -14,7 +14,7 @@ import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { findCard, findCardStates } from '../cards/card.repository.ts';
-import { type CardKey, cardKeyOf, cardKeyString } from '../cards/card-content.ts';
+import { type CardKey, cardKeyOf, cardKeyString, sameCardKey } from '../cards/card-content.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -125,13 +125,16 @@ export function createMessageService(deps: MessageServiceDeps) {
     return key && states.get(cardKeyString(key));
   }
 
-  /** A retry of an earlier send: the original if it is the same message, else 409. */
-  function replay(existing: MessageRow, type: MessageType, stored: StoredContent): MessageRow {
-    if (
-      existing.message_type !== type ||
-      existing.content !== stored.content ||
-      existing.filename !== stored.filename
-    ) {
+  /**
+   * A retry of an earlier send: the original if it is the same message, else
+   * 409. A card the platform stored is the same card whatever state each send
+   * caught it in (`platformCard`): compared by kind and id.
+   */
+  function replay(existing: MessageRow, type: MessageType, stored: StoredContent, platformCard = false): MessageRow {
+    const sameContent = platformCard
+      ? sameCardKey(existing.content, stored.content)
+      : existing.content === stored.content;
+    if (existing.message_type !== type || !sameContent || existing.filename !== stored.filename) {
       throw conflict('client_msg_id_conflict');
     }
     return existing;
@@ -199,10 +202,10 @@ export function createMessageService(deps: MessageServiceDeps) {
    * sent in its current state, whatever the sender wrote into it. Only card
    * sends come here: other messages pay nothing for cards.
    */
-  async function cardToStore(content: string, platform: boolean): Promise<string> {
+  async function platformCardState(content: string, platform: boolean): Promise<string | undefined> {
     const key = cardKeyOf(content) as CardKey;
     if (key.kind === 'order' && !platform) throw forbidden('order_card_platform_only');
-    return (await findCard(db, key))?.state ?? content;
+    return (await findCard(db, key))?.state;
   }
 
   /** The send itself, once the budget allowed it. */
@@ -215,7 +218,8 @@ export function createMessageService(deps: MessageServiceDeps) {
     const conversation = await conversations.membership(caller, input.conversation_id);
     const type = input.message_type ?? 'text';
     const stored = await parseContent(type, input.content, { baseUrl, mediaDir });
-    if (type === 'card') stored.content = await cardToStore(stored.content, platform);
+    const cardState = type === 'card' ? await platformCardState(stored.content, platform) : undefined;
+    if (cardState !== undefined) stored.content = cardState;
     const clientMsgId = input.client_msg_id ?? null;
 
     // No lookup before the transaction: retries are rare, and the unique key on
@@ -244,7 +248,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
       if (!winner) throw error;
       deps.sendBudget?.refund(caller.id);
-      return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+      const original = replay(winner, type, stored, cardState !== undefined);
+      return { message: toMessage(original, users.toUser(caller), cardState), created: false };
     }
     if (seq === undefined) throw notFound('conversation_not_found');
     metrics?.messageStored(type);
