@@ -166,6 +166,17 @@ for (const dialect of testDialects) {
         'card_not_found',
       );
       assertError(await postCard('no-such-conversation', { kind: 'order', id: 'O2', sender_id: 'b1' }), 404);
+      assertError(
+        await postCard(conversationId, { kind: 'order', id: 'O2', sender_id: 'nobody' }),
+        404,
+        'user_not_found',
+      );
+      // Nothing is posted as a deactivated participant.
+      const m9 = await app.addUser('m9', 'merchant');
+      const withM9 = await app.conversation(m9, 'b1', 'm9');
+      const disabled = await app.client.put('/api/users/m9', { token: t.a1, body: { status: 'inactive' } });
+      assert.equal(disabled.status, 200);
+      assertError(await postCard(withM9, { kind: 'order', id: 'O2', sender_id: 'm9' }), 403, 'user_inactive');
     });
 
     test('a card update reaches open sockets of participants and admins, and history shows the new state', async () => {

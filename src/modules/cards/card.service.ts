@@ -3,7 +3,7 @@ import type { Conversation, CreateConversationBody } from '@cs-chat/contracts/re
 import type { Kysely } from 'kysely';
 import type { CardRow, Database, UserRow } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { notFound, unprocessable } from '../../lib/errors.ts';
+import { forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { PlatformKeyCheck } from '../auth/platform-key.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
@@ -87,6 +87,8 @@ export function createCardService({ db, conversations, messages, events, require
       const row = await storedCard(body);
       const sender = await findUserById(db, body.sender_id);
       if (!sender) throw notFound('user_not_found');
+      // As a participant's own send would be (their sessions are refused): nothing is posted as a disabled user.
+      if (sender.status !== 'active') throw forbidden('user_inactive');
       return messages.postCard(sender, conversationId, row.state);
     },
 
