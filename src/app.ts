@@ -10,6 +10,7 @@ import { trustedOrigins } from './http/credentials.ts';
 import type { EdgeLimits } from './http/edge-limits.ts';
 import { createHttpApp } from './http/http-app.ts';
 import { authRoutes, publicAuthRoutes, wsTicketRoutes } from './modules/auth/auth.routes.ts';
+import { platformCardRoutes } from './modules/cards/card.routes.ts';
 import { consoleRoutes } from './modules/console/console.routes.ts';
 import { conversationRoutes } from './modules/conversations/conversation.routes.ts';
 import { guardRoutes } from './modules/guard/guard.routes.ts';
@@ -73,6 +74,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(mediaRoutes, { prefix: '/api/media', mediaDir: config.MEDIA_DIR });
   const secureCookies = config.BASE_URL.startsWith('https:');
   await app.register(publicAuthRoutes, { prefix: '/api/auth', auth: services.auth, secureCookies });
+  await app.register(platformCardRoutes, { prefix: '/api', cards: services.cards });
 
   const origins = trustedOrigins(config);
   await registerAuthenticated(app, { authenticate: services.authenticate, origins }, async (authenticated) => {
@@ -89,6 +91,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       prefix: '/api/conversations',
       conversations: services.conversations,
       messages: services.messages,
+      cards: services.cards,
     });
     await authenticated.register(messageRoutes, { prefix: '/api/messages', messages: services.messages });
     await authenticated.register(quickReplyRoutes, {

@@ -8,6 +8,7 @@ import { createAccessService } from './modules/access/access.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { createUserAuthenticator } from './modules/auth/authenticator.ts';
 import { createLoginThrottle } from './modules/auth/login-throttle.ts';
+import { createPlatformKeyCheck } from './modules/auth/platform-key.ts';
 import { createSessionRevocations } from './modules/auth/session-revocations.ts';
 import {
   createFailureLimiter,
@@ -18,6 +19,7 @@ import {
 } from './modules/auth/throttle-store.ts';
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
+import { createCardService } from './modules/cards/card.service.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
@@ -100,6 +102,14 @@ export function createServices(
     }),
   );
   writeEventsToOutbox(transactionEvents, webhookSubscriptions);
+  // Cards: which conversations show a card is written in the send transaction of card messages.
+  const cards = createCardService({
+    db,
+    conversations,
+    messages,
+    events,
+    requirePlatform: createPlatformKeyCheck(config.PLATFORM_API_KEY),
+  });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -120,6 +130,7 @@ export function createServices(
     conversations,
     messages,
     guard,
+    cards,
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

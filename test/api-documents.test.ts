@@ -205,6 +205,7 @@ describe('API documents', () => {
     // The server sends every event type and receives every frame type of protocol.ts.
     assert.deepEqual(names('send'), [
       'ack',
+      'card_updated',
       'error',
       'hello',
       'message',

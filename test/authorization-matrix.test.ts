@@ -416,6 +416,45 @@ for (const dialect of testDialects) {
         expect: x(404, 404, 404, 403),
       },
       {
+        name: 'POST /api/messages/ product card, own conversation',
+        cell: (a) => ({
+          method: 'POST',
+          path: '/api/messages/',
+          body: {
+            conversation_id: ownConversation(a),
+            message_type: 'card',
+            content: JSON.stringify({ kind: 'product', id: 'P-matrix', title: '商品' }),
+          },
+        }),
+        expect: x(201, 201, 201, 403),
+      },
+      {
+        name: 'POST /api/messages/ order card, own conversation (the platform only)',
+        cell: (a) => ({
+          method: 'POST',
+          path: '/api/messages/',
+          body: {
+            conversation_id: ownConversation(a),
+            message_type: 'card',
+            content: JSON.stringify({ kind: 'order', id: 'O-matrix', title: '订单' }),
+          },
+        }),
+        expect: all(403),
+      },
+      {
+        name: 'POST /api/messages/ product card, foreign conversation',
+        cell: () => ({
+          method: 'POST',
+          path: '/api/messages/',
+          body: {
+            conversation_id: convForeign,
+            message_type: 'card',
+            content: JSON.stringify({ kind: 'product', id: 'P-matrix', title: '商品' }),
+          },
+        }),
+        expect: x(404, 404, 404, 403),
+      },
+      {
         name: 'POST /api/messages/ as the partner (sender_id)',
         cell: (a) => ({
           method: 'POST',

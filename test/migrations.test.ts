@@ -78,6 +78,8 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'created_at',
     'recalled_at',
   ]),
+  cards: columnsOf<Database['cards']>()(['kind', 'id', 'state', 'user_ids', 'updated_at']),
+  card_refs: columnsOf<Database['card_refs']>()(['kind', 'card_id', 'conversation_id', 'shown_at']),
   quick_replies: columnsOf<Database['quick_replies']>()([
     'id',
     'user_id',

@@ -47,7 +47,7 @@ export interface MessagesTable {
   seq: number;
   sender_id: string;
   content: string;
-  message_type: 'text' | 'image' | 'file';
+  message_type: 'text' | 'image' | 'file' | 'card';
   filename: string | null;
   client_msg_id: string | null;
   is_read: Generated<number>;
@@ -197,11 +197,32 @@ export interface GuardStrikesTable {
   updated_at: number;
 }
 
+/** A card's current state as the host platform last set it (PUT /api/cards/{kind}/{id}). */
+export interface CardsTable {
+  kind: 'product' | 'order';
+  id: string;
+  /** The card as canonical JSON (src/modules/cards/card-content.ts), what a card message shows. */
+  state: string;
+  /** Orders: JSON array of the users who may open a conversation about it; null for none. */
+  user_ids: string | null;
+  updated_at: number;
+}
+
+/** A conversation that shows a card, and when the card was last posted there. */
+export interface CardRefsTable {
+  kind: 'product' | 'order';
+  card_id: string;
+  conversation_id: string;
+  shown_at: number;
+}
+
 export interface Database {
   guard_settings: GuardSettingsTable;
   guard_held_messages: GuardHeldMessagesTable;
   guard_decisions: GuardDecisionsTable;
   guard_strikes: GuardStrikesTable;
+  cards: CardsTable;
+  card_refs: CardRefsTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -223,3 +244,4 @@ export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type HeldMessageRow = Selectable<GuardHeldMessagesTable>;
+export type CardRow = Selectable<CardsTable>;

@@ -1,3 +1,4 @@
+import type { Card } from '@cs-chat/contracts/rest/card.schemas';
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 
 /**
@@ -22,6 +23,8 @@ export interface DomainEvents {
   'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
   /** `readerId` read the other participant's messages up to now. */
   'conversation.read': { conversationId: string; readerId: string; otherId: string; timestamp: number };
+  /** The host platform changed a card's state; `conversations` show it (the most recently shown, bounded). */
+  'card.updated': { card: Card; conversations: readonly { id: string; participants: readonly [string, string] }[] };
   /** The user was deactivated or deleted. */
   'user.disabled': { userId: string };
   /**

@@ -36,6 +36,7 @@ export const MESSAGES = {
   quick_reply_not_found: { zh: '快捷回复不存在', en: 'Quick reply not found' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
   webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },
+  card_not_found: { zh: '商品或订单卡片不存在', en: 'No such product or order card' },
   user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },
   username_taken: { zh: '用户名已被使用', en: 'This username is already taken' },
   username_reserved: {
@@ -98,6 +99,18 @@ export const MESSAGES = {
   },
   text_too_long: { zh: '文本消息最多 5000 个字符', en: 'A text message has at most 5000 characters' },
   empty_content: { zh: '消息内容不能为空', en: 'Message content must not be empty' },
+  invalid_card: {
+    zh: '卡片内容必须是合法的 JSON 卡片（字段有长度限制，链接只能是 https）',
+    en: 'Card content must be a valid card as JSON (every field is bounded; links must be https)',
+  },
+  order_card_platform_only: {
+    zh: '订单卡片只能由平台发送',
+    en: 'Only the host platform may post order cards',
+  },
+  card_reference_ambiguous: {
+    zh: '只能指定 order_id 或 product_id 其中之一',
+    en: 'Give order_id or product_id, not both',
+  },
   upload_not_multipart: {
     zh: '请以 multipart/form-data 上传，文件放在 file 字段中',
     en: 'Upload as multipart/form-data, with the file in the "file" field',

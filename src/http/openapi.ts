@@ -147,6 +147,7 @@ export function openApiOptions(
           description:
             'The content guard: its rules and sensitive words (admin), and the review queue of held messages',
         },
+        { name: 'cards', description: "Order and product cards: the host platform's state of what a chat is about" },
       ],
       components: {
         securitySchemes: {
@@ -167,7 +168,8 @@ export function openApiOptions(
             type: 'apiKey',
             in: 'header',
             name: 'X-API-Key',
-            description: "The host platform's key (PLATFORM_API_KEY), for POST /api/auth/token only",
+            description:
+              "The host platform's key (PLATFORM_API_KEY), for POST /api/auth/token and the card endpoints of the platform",
           },
           oauth2Password: {
             type: 'oauth2',

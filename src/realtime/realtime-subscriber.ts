@@ -55,6 +55,16 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
       );
     }),
 
+    hub.subscribe('card.updated', ({ card, conversations }) => {
+      // One push per conversation (the service bounds how many): a client updates the card where it shows.
+      for (const { id, participants } of conversations) {
+        realtime.broadcast(
+          { type: 'card_updated', conversation_id: id, card },
+          { users: [...participants], admins: true },
+        );
+      }
+    }),
+
     hub.subscribe('user.disabled', ({ userId }) => realtime.disconnectUser(userId)),
 
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),

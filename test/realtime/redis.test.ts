@@ -53,6 +53,8 @@ describe('Redis bus: presence', { skip }, () => {
   });
 });
 
+const PLATFORM_KEY = 'platform-key-for-redis-tests-0123456789';
+
 describe('Redis bus: two instances sharing one database', { skip }, () => {
   const prefix = `chat-test:${randomUUID()}:`;
   let appA: RealtimeTestApp;
@@ -62,7 +64,10 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
   const token = (id: string) => tokens[id] ?? '';
 
   before(async () => {
-    appA = await startRealtimeApp({ redis: { prefix, instanceId: 'A', busOnly: true } });
+    appA = await startRealtimeApp({
+      redis: { prefix, instanceId: 'A', busOnly: true },
+      env: { PLATFORM_API_KEY: PLATFORM_KEY },
+    });
     appB = await startRealtimeApp({
       redis: { prefix, instanceId: 'B', busOnly: true },
       databasePath: appA.databasePath,
@@ -112,6 +117,28 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
     await onA.close();
     await m1.waitFor((e) => e.type === 'status' && e.user_id === 'b1' && e.status === 'offline');
     await m1.close();
+  });
+
+  test("a card's update on one instance reaches the participants' and admins' sockets on the other", async () => {
+    const headers = { 'x-api-key': PLATFORM_KEY };
+    assert.equal((await appA.client.put('/api/cards/order/O-bus', { headers, body: { title: '订单' } })).status, 200);
+    const posted = await appA.client.post(`/api/conversations/${conversationId}/cards`, {
+      headers,
+      body: { kind: 'order', id: 'O-bus', sender_id: 'b1' },
+    });
+    assert.equal(posted.status, 201);
+    const sockets = [await appB.connect('m1', token('m1')), await appB.connect('a1', token('a1'))];
+    const put = await appA.client.put('/api/cards/order/O-bus', { headers, body: { title: '订单', status: '已发货' } });
+    assert.equal(put.body.conversations_notified, 1);
+    for (const socket of sockets) {
+      const event = await socket.waitFor('card_updated');
+      assert.deepEqual(event, {
+        type: 'card_updated',
+        conversation_id: conversationId,
+        card: { kind: 'order', id: 'O-bus', title: '订单', status: '已发货' },
+      });
+    }
+    await Promise.all(sockets.map((socket) => socket.close()));
   });
 
   test('a message sent on one instance reaches every connection on both, once', async () => {

@@ -247,6 +247,23 @@ export function createChatStore(me: User) {
   client.on('message_deleted', ({ conversation_id, id }) => removed(conversation_id, id));
   // A held message rejected in review was never delivered: it goes from the sender's view too.
   client.on('message_rejected', ({ conversation_id, id }) => removed(conversation_id, id));
+  client.on('card_updated', ({ conversation_id, card }) => {
+    const history = histories.get(conversation_id);
+    if (!history) return;
+    const shows = (m: ChatMessage) => {
+      if (m.message_type !== 'card') return false;
+      try {
+        const shown = JSON.parse(m.content) as { kind?: string; id?: string };
+        return shown.kind === card.kind && shown.id === card.id;
+      } catch {
+        return false;
+      }
+    };
+    setHistory(
+      conversation_id,
+      history.map((m) => (shows(m) ? { ...m, content: JSON.stringify(card) } : m)),
+    );
+  });
   client.on('message_recalled', ({ conversation_id, id, recalled_at }) => {
     const history = histories.get(conversation_id);
     if (history)

@@ -4,6 +4,8 @@ import type { Conversation, Message } from './api.ts';
 export function preview(message: Pick<Message, 'content' | 'message_type'>): string {
   if (message.message_type === 'image') return '[图片]';
   if (message.message_type === 'file') return '[文件]';
+  // Card content is canonical JSON with its kind first (src/modules/cards/card-content.ts).
+  if (message.message_type === 'card') return message.content.startsWith('{"kind":"order"') ? '[订单]' : '[商品]';
   return message.content.slice(0, 100);
 }
 

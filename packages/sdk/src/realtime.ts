@@ -2,6 +2,7 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import { CloseCode } from '@cs-chat/contracts/ws/close-codes';
 import type {
   AckEvent,
+  CardUpdatedEvent,
   ClientFrame,
   ErrorEvent,
   HelloEvent,
@@ -38,6 +39,8 @@ export interface RealtimeEvents {
   message_recalled: MessageRecalledEvent;
   /** To its sender: a message the content guard held (acked `pending`) was rejected in review. */
   message_rejected: MessageRejectedEvent;
+  /** The host platform changed a card a watched conversation shows: show the new state. */
+  card_updated: CardUpdatedEvent;
   hello: HelloEvent;
   resync: ResyncEvent;
   /** An `error` event of the server that no pending send claims. */
@@ -97,7 +100,7 @@ export interface RealtimeOptions {
 }
 
 export interface SendOptions {
-  message_type?: 'text' | 'image' | 'file';
+  message_type?: Message['message_type'];
   /** Made with crypto.randomUUID() unless given; the same id is never stored twice. */
   client_msg_id?: string;
 }
@@ -432,6 +435,7 @@ export class RealtimeClient {
       case 'message_deleted':
       case 'message_recalled':
       case 'message_rejected':
+      case 'card_updated':
         this.emit(event.type, event as never);
         return;
       default:

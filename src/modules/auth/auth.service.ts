@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PlatformTokenBody } from '@cs-chat/contracts/rest/auth.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
@@ -9,6 +8,7 @@ import { DEMO_USERS } from '../users/demo-users.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { LoginThrottle } from './login-throttle.ts';
+import { createPlatformKeyCheck } from './platform-key.ts';
 import type { SessionRevocations } from './session-revocations.ts';
 import type { IssuedToken, TokenIssuer, TokenSession } from './tokens.ts';
 
@@ -22,12 +22,6 @@ export interface AuthServiceDeps {
   platformApiKey: string;
   /** DEBUG=True: the seeded demo users may sign in without a password (the console's one-click pick). */
   demoSignIn: boolean;
-}
-
-/** Compares secrets in constant time whatever their lengths. */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /** A username as typed: stored names are NFKC (see usernames.ts); a legacy name that is not is still found. */
@@ -47,6 +41,8 @@ export function createAuthService({
   platformApiKey,
   demoSignIn,
 }: AuthServiceDeps) {
+  const requirePlatform = createPlatformKeyCheck(platformApiKey);
+
   async function tokenFor(userId: string) {
     const user = await findUserById(db, userId);
     if (!user) throw notFound('user_not_found');
@@ -96,8 +92,7 @@ export function createAuthService({
 
     /** Server-to-server: the host platform mints a token for one of its users. */
     async platformToken(apiKey: string | undefined, body: PlatformTokenBody) {
-      if (platformApiKey === '') throw notFound('route_not_found');
-      if (apiKey === undefined || !sameSecret(apiKey, platformApiKey)) throw unauthorized('invalid_api_key');
+      requirePlatform(apiKey);
       const { user_id: id, ...profile } = body;
       const [user] = await users.ensure({ users: [{ id, ...profile }] });
       if (!user) throw notFound('user_not_found');

@@ -11,6 +11,7 @@ import {
 import { HistoryQuery, MessageList } from '@cs-chat/contracts/rest/message.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { LIST_ROUTE } from '../../quotas/list-guard.ts';
+import type { CardService } from '../cards/card.service.ts';
 import type { MessageService } from '../messages/message.service.ts';
 import type { ConversationService } from './conversation.service.ts';
 
@@ -18,11 +19,13 @@ export interface ConversationRouteDependencies {
   conversations: ConversationService;
   /** A conversation's history and read marks are the messages module's. */
   messages: Pick<MessageService, 'history' | 'readAll' | 'resetUnread'>;
+  /** Opening a conversation about an order or product posts its card (the cards module). */
+  cards: Pick<CardService, 'openAbout'>;
 }
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDependencies> = async (
   app,
-  { conversations, messages },
+  { conversations, messages, cards },
 ) => {
   const tags = ['conversations'];
 
@@ -47,13 +50,18 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
       schema: {
         tags,
         operationId: 'openConversation',
-        summary: 'Get or create the conversation of a pair (201 when created)',
+        summary:
+          'Get or create the conversation of a pair (201 when created); with order_id or product_id, post that card into it',
         body: CreateConversationBody,
-        response: { 200: Conversation, 201: Conversation, ...errorResponses(400, 401, 403, 404, 422, 503) },
+        response: { 200: Conversation, 201: Conversation, ...errorResponses(400, 401, 403, 404, 422, 429, 503) },
       },
     },
     async (request, reply) => {
-      const { conversation, created } = await conversations.open(request.caller, request.body);
+      const { body, caller } = request;
+      const aboutCard = body.order_id !== undefined || body.product_id !== undefined;
+      const { conversation, created } = await (aboutCard
+        ? cards.openAbout(caller, body)
+        : conversations.open(caller, body));
       return reply.code(created ? 201 : 200).send(conversation);
     },
   );

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { MAX_TEXT_LENGTH, type MessageType } from '@cs-chat/contracts/rest/message.schemas';
 import { unprocessable } from '../../lib/errors.ts';
 import { toStoredPath } from '../../lib/media-url.ts';
+import { cardJson, cardPreview, parseCard } from '../cards/card-content.ts';
 import { FILE_TYPES } from '../media/file-types.ts';
 import { sanitiseFilename } from '../media/filename.ts';
 import { fileOf, parseIssuedUpload } from '../media/stored-uploads.ts';
@@ -16,6 +17,7 @@ export interface StoredContent {
 export function previewOf(type: MessageType, content: string): string {
   if (type === 'image') return '[图片]';
   if (type === 'file') return '[文件]';
+  if (type === 'card') return cardPreview(content);
   return Array.from(content).slice(0, 100).join('');
 }
 
@@ -24,6 +26,7 @@ export function previewOf(type: MessageType, content: string): string {
  * must name a file this server issued (an image message, an image); the
  * reference client sends file messages as "<original name>|<url>", which is
  * split into a name, sanitised exactly as an upload's (filename.ts), and a URL.
+ * A card is stored as canonical JSON (cards/card-content.ts).
  */
 export async function parseContent(
   type: MessageType,
@@ -36,6 +39,7 @@ export async function parseContent(
       throw unprocessable('text_too_long', [`content: must not have more than ${MAX_TEXT_LENGTH} characters`]);
     return { content: raw, filename: null };
   }
+  if (type === 'card') return { content: cardJson(parseCard(raw)), filename: null };
   let url = raw.trim();
   let rawName: string | null = null;
   const bar = url.lastIndexOf('|');

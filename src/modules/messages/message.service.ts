@@ -8,12 +8,14 @@ import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/ty
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
-import { conflict, notFound, unprocessable } from '../../lib/errors.ts';
+import { conflict, forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { AccessService } from '../access/access.service.ts';
+import { findCard, findCardStates } from '../cards/card.repository.ts';
+import { type CardKey, cardKeyOf, cardKeyString, sameCardKey } from '../cards/card-content.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
 import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
@@ -46,6 +48,9 @@ export const RECALLED_PREVIEW = '[已撤回]';
 
 /** Where a send came from, which decides who among the sender's connections sees it. */
 export type SendOrigin = EventOrigin;
+
+/** A send by the host platform (a card it posts) reaches every connection of its sender. */
+const PLATFORM_ORIGIN: SendOrigin = { skipConnectionId: null, echoToSender: true };
 
 /** A frame without client_msg_id repeating a message stored this recently is the reference client's echo. */
 export const LEGACY_DUPLICATE_WINDOW_SECONDS = 10;
@@ -97,20 +102,21 @@ export function createMessageService(deps: MessageServiceDeps) {
   /**
    * The wire form of a row. A recalled message is marked so; its content (and
    * file name) are shown only to those who `seeRecalled` (admins), everyone
-   * else gets it empty.
+   * else gets it empty. `cardState`: a card message's current state (the
+   * platform's), shown instead of the card as it was sent.
    */
-  function toMessage(row: MessageRow, sender: User | null, seeRecalled = false): Message {
+  function toMessage(row: MessageRow, sender: User | null, seeRecalled = false, cardState?: string): Message {
     const recalled = row.recalled_at !== null && row.recalled_at !== undefined;
     const hidden = recalled && !seeRecalled;
+    let content = row.content;
+    if (hidden) content = '';
+    else if (row.message_type === 'card') content = cardState ?? content;
+    else if (row.message_type !== 'text') content = toAbsoluteUrl(row.content, baseUrl) ?? row.content;
     return {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
-      content: hidden
-        ? ''
-        : row.message_type === 'text'
-          ? row.content
-          : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      content,
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),
@@ -151,16 +157,37 @@ export function createMessageService(deps: MessageServiceDeps) {
     const missing = [...new Set(rows.map((row) => row.sender_id))].filter((id) => !known?.has(id));
     const senders = new Map(known);
     for (const row of await findUsersByIds(db, missing)) senders.set(row.id, users.toUser(row));
-    return rows.map((row) => toMessage(row, senders.get(row.sender_id) ?? null, seeRecalled));
+    const cards = await currentCards(rows);
+    return rows.map((row) =>
+      toMessage(row, senders.get(row.sender_id) ?? null, seeRecalled, cards && cardStateOf(cards, row.content)),
+    );
   }
 
-  /** A retry of an earlier send: the original if it is the same message (as stored: masked), else 409. */
-  function replay(existing: MessageRow, type: MessageType, stored: StoredContent): MessageRow {
-    if (
-      existing.message_type !== type ||
-      existing.content !== stored.content ||
-      existing.filename !== stored.filename
-    ) {
+  /** The current states of the cards among `rows`; no query when there are none (most pages). */
+  async function currentCards(rows: readonly MessageRow[]): Promise<Map<string, string> | undefined> {
+    const keys: CardKey[] = [];
+    for (const row of rows) {
+      const key = row.message_type === 'card' ? cardKeyOf(row.content) : undefined;
+      if (key) keys.push(key);
+    }
+    return keys.length > 0 ? findCardStates(db, keys) : undefined;
+  }
+
+  function cardStateOf(states: ReadonlyMap<string, string>, content: string): string | undefined {
+    const key = cardKeyOf(content);
+    return key && states.get(cardKeyString(key));
+  }
+
+  /**
+   * A retry of an earlier send: the original if it is the same message (as
+   * stored: masked), else 409. A card the platform stored is the same card whatever state each send
+   * caught it in (`platformCard`): compared by kind and id.
+   */
+  function replay(existing: MessageRow, type: MessageType, stored: StoredContent, platformCard = false): MessageRow {
+    const sameContent = platformCard
+      ? sameCardKey(existing.content, stored.content)
+      : existing.content === stored.content;
+    if (existing.message_type !== type || !sameContent || existing.filename !== stored.filename) {
       throw conflict('client_msg_id_conflict');
     }
     return existing;
@@ -222,15 +249,30 @@ export function createMessageService(deps: MessageServiceDeps) {
     return { count, results: await present(rows, profiles, seesRecalled(caller)) };
   }
 
+  /**
+   * A card as it is stored: participants may send product cards only (order
+   * cards come from the host platform), and a card the platform stored is
+   * sent in its current state, whatever the sender wrote into it. Only card
+   * sends come here: other messages pay nothing for cards.
+   */
+  async function platformCardState(content: string, platform: boolean): Promise<string | undefined> {
+    const key = cardKeyOf(content) as CardKey;
+    if (key.kind === 'order' && !platform) throw forbidden('order_card_platform_only');
+    return (await findCard(db, key))?.state;
+  }
+
   /** The send itself, once the budget allowed it. */
   async function store(
     caller: UserRow,
     input: SendInput,
     origin: SendOrigin,
+    platform = false,
   ): Promise<{ message: Message; created: boolean }> {
     const conversation = await conversations.membership(caller, input.conversation_id);
     const type = input.message_type ?? 'text';
     const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
+    const cardState = type === 'card' ? await platformCardState(parsed.content, platform) : undefined;
+    if (cardState !== undefined) parsed.content = cardState;
     const clientMsgId = input.client_msg_id ?? null;
 
     // The guard, before anything is stored or pushed: it may mask the text, refuse it, or hold it back.
@@ -290,7 +332,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       const winner = await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
       if (!winner) throw error;
       deps.sendBudget?.refund(caller.id);
-      return { message: toMessage(replay(winner, type, stored), users.toUser(caller)), created: false };
+      const original = replay(winner, type, stored, cardState !== undefined);
+      return { message: toMessage(original, users.toUser(caller), false, cardState), created: false };
     }
     if (seq === undefined) throw notFound('conversation_not_found');
     metrics?.messageStored(type);
@@ -433,6 +476,16 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
 
     history,
+
+    /**
+     * The host platform posts a card (`content`: a stored card's state) as
+     * `sender`, a participant: the normal send path without the sender's send
+     * budget, order cards allowed.
+     */
+    async postCard(sender: UserRow, conversationId: string, content: string): Promise<Message> {
+      const input = { conversation_id: conversationId, content, message_type: 'card' as const };
+      return (await store(sender, input, PLATFORM_ORIGIN, true)).message;
+    },
 
     async list(
       caller: UserRow,
@@ -625,7 +678,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           }),
         );
       });
-      if (message.message_type === 'text') return {};
+      if (message.message_type === 'text' || message.message_type === 'card') return {};
       if (tx) {
         // The file may go only once the caller's transaction has committed the delete, and by then
         // there is no answer left to report a failure in: the file then stays, as a failed release does.

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { cardId } from './card.schemas.ts';
 import { IdParam, Paginated, pageQuery } from './common.schemas.ts';
 import { User } from './user.schemas.ts';
 
@@ -81,16 +82,25 @@ export const ListConversationsQuery = Type.Object({
   ...pageQuery(20),
 });
 
+/** What a conversation is about: a card the platform stored, posted as a message when it opens (API.md, "Cards"). */
+const aboutCard = {
+  order_id: Type.Optional(cardId('An order card the platform stored, naming the caller among its `user_ids`')),
+  product_id: Type.Optional(cardId('A product card the platform stored')),
+};
+
 export const CreateConversationBody = Type.Union(
   [
-    Type.Object({ participant1_id: IdParam, participant2_id: IdParam }, { additionalProperties: false }),
-    Type.Object({ customer_id: IdParam, merchant_id: IdParam }, { additionalProperties: false }),
+    Type.Object({ participant1_id: IdParam, participant2_id: IdParam, ...aboutCard }, { additionalProperties: false }),
+    Type.Object({ customer_id: IdParam, merchant_id: IdParam, ...aboutCard }, { additionalProperties: false }),
   ],
   {
     title: 'CreateConversationBody',
     description:
-      'The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one.',
-    examples: [{ participant1_id: 'b1', participant2_id: 'm1' }],
+      'The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one. With `order_id` or `product_id` (not both) the card is posted into it as a message from the caller, unless the conversation already shows that card.',
+    examples: [
+      { participant1_id: 'b1', participant2_id: 'm1' },
+      { customer_id: 'b1', merchant_id: 'm1', order_id: 'O20261205001' },
+    ],
   },
 );
 export type CreateConversationBody = Static<typeof CreateConversationBody>;

@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox';
 import { IdParam, idFilter, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
 import { User } from './user.schemas.ts';
 
-export const MESSAGE_TYPES = ['text', 'image', 'file'] as const;
+export const MESSAGE_TYPES = ['text', 'image', 'file', 'card'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 export const MAX_TEXT_LENGTH = 5000;
 
@@ -35,7 +35,7 @@ export const Message = Type.Object(
   {
     title: 'Message',
     description:
-      'A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files.',
+      'A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it).',
     examples: [
       {
         id: '0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f',

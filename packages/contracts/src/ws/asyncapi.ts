@@ -2,6 +2,7 @@ import type { TSchema } from 'typebox';
 import { CloseCode } from './close-codes.ts';
 import {
   AckEvent,
+  CardUpdatedEvent,
   ErrorEvent,
   HelloEvent,
   MAX_FRAME_BYTES,
@@ -107,6 +108,16 @@ const EVENTS: Record<string, MessageEntry> = {
     summary:
       'To its sender: a message the content guard held (acked `pending`) was rejected in review and will never be delivered',
     example: { type: 'message_rejected', id: MESSAGE, conversation_id: CONVERSATION },
+  },
+  card_updated: {
+    schema: CardUpdatedEvent,
+    summary:
+      'The host platform changed a card this conversation shows (an order shipped): show the new state (participants and admins)',
+    example: {
+      type: 'card_updated',
+      conversation_id: CONVERSATION,
+      card: { kind: 'order', id: 'O20261205001', title: '羊毛大衣 L 码 ×1', status: '已发货' },
+    },
   },
   resync: {
     schema: ResyncEvent,

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { Card } from '../rest/card.schemas.ts';
 import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
 import { Message, sendFields } from '../rest/message.schemas.ts';
 
@@ -123,6 +124,13 @@ export const MessageRejectedEvent = Type.Object({
   conversation_id: Type.String(),
 });
 export type MessageRejectedEvent = Static<typeof MessageRejectedEvent>;
+/** The host platform changed a card this conversation shows: show `card` wherever its kind and id appear. */
+export const CardUpdatedEvent = Type.Object({
+  type: Type.Literal('card_updated'),
+  conversation_id: Type.String(),
+  card: Card,
+});
+export type CardUpdatedEvent = Static<typeof CardUpdatedEvent>;
 
 export const ErrorEvent = Type.Object({
   type: Type.Literal('error'),
@@ -157,6 +165,7 @@ export const BroadcastEvent = Type.Union([
   MessageDeletedEvent,
   MessageRecalledEvent,
   MessageRejectedEvent,
+  CardUpdatedEvent,
   ResyncEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;

@@ -159,6 +159,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/cards/{kind}/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Host platform (X-API-Key): set a product's or order's card state; conversations showing it get `card_updated` */
+        put: operations["putCard"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/": {
         parameters: {
             query?: never;
@@ -169,7 +186,7 @@ export interface paths {
         /** Conversations, newest activity first (participants: their own; admins: all or one user's) */
         get: operations["listConversations"];
         put?: never;
-        /** Get or create the conversation of a pair (201 when created) */
+        /** Get or create the conversation of a pair (201 when created); with order_id or product_id, post that card into it */
         post: operations["openConversation"];
         delete?: never;
         options?: never;
@@ -188,6 +205,23 @@ export interface paths {
         get: operations["getConversation"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/cards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Host platform (X-API-Key): post a stored card into a conversation as one of its participants */
+        post: operations["postCard"];
         delete?: never;
         options?: never;
         head?: never;
@@ -786,6 +820,40 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * Card
+         * @description A product or order card: a `card` message's `content` is one as JSON. URLs must be https; every field is bounded.
+         * @example {
+         *       "kind": "order",
+         *       "id": "O20261205001",
+         *       "title": "羊毛大衣 L 码 ×1",
+         *       "price": "899.00",
+         *       "currency": "CNY",
+         *       "status": "已发货",
+         *       "url": "https://shop.example.com/orders/O20261205001"
+         *     }
+         */
+        Card: {
+            /** @description ISO 4217 code, e.g. CNY */
+            currency?: string;
+            /** @description The platform's id of the product or order */
+            id: string;
+            /** @description A picture of it (https) */
+            image_url?: string;
+            /**
+             * @description What the card shows: a product or an order
+             * @enum {unknown}
+             */
+            kind: "product" | "order";
+            /** @description A decimal amount in the currency, as text so no rounding creeps in ("199.00") */
+            price?: string;
+            /** @description The state shown on the card ("已发货", "in stock") */
+            status?: string;
+            /** @description The product name, or what the order is */
+            title: string;
+            /** @description Where the card leads on the platform (https) */
+            url?: string;
+        };
+        /**
          * ChangePasswordBody
          * @description Your own password needs `old_password`; an admin resetting another user's does not.
          */
@@ -856,14 +924,22 @@ export interface components {
         };
         /**
          * CreateConversationBody
-         * @description The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one.
+         * @description The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one. With `order_id` or `product_id` (not both) the card is posted into it as a message from the caller, unless the conversation already shows that card.
          */
         CreateConversationBody: {
+            /** @description An order card the platform stored, naming the caller among its `user_ids` */
+            order_id?: string;
             participant1_id: string;
             participant2_id: string;
+            /** @description A product card the platform stored */
+            product_id?: string;
         } | {
             customer_id: string;
             merchant_id: string;
+            /** @description An order card the platform stored, naming the caller among its `user_ids` */
+            order_id?: string;
+            /** @description A product card the platform stored */
+            product_id?: string;
         };
         /**
          * CreateQuickReplyBody
@@ -1064,7 +1140,7 @@ export interface components {
             id: string;
             labels: ("phone" | "wechat" | "qq" | "email" | "link" | "offsite" | "word")[];
             /** @enum {unknown} */
-            message_type: "text" | "image" | "file";
+            message_type: "text" | "image" | "file" | "card";
             sender_id: string;
             /** @enum {unknown} */
             sender_role: "buyer" | "merchant" | "service";
@@ -1080,7 +1156,7 @@ export interface components {
         };
         /**
          * Message
-         * @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files.
+         * @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it).
          * @example {
          *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
          *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
@@ -1104,7 +1180,7 @@ export interface components {
             id: string;
             is_read: boolean;
             /** @enum {unknown} */
-            message_type: "text" | "image" | "file";
+            message_type: "text" | "image" | "file" | "card";
             /**
              * @description Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id
              * @enum {boolean}
@@ -1156,6 +1232,52 @@ export interface components {
             role: "buyer" | "merchant" | "service" | "platform";
             user_id: string;
             username?: string;
+        };
+        /**
+         * PostCardBody
+         * @description A card the platform stored with PUT /api/cards/{kind}/{id}, to post into the conversation
+         */
+        PostCardBody: {
+            /** @description The platform's id of the product or order */
+            id: string;
+            /**
+             * @description What the card shows: a product or an order
+             * @enum {unknown}
+             */
+            kind: "product" | "order";
+            /** @description The participant the card is posted as (usually the buyer) */
+            sender_id: string;
+        };
+        /**
+         * PutCardBody
+         * @description A card's current state, as the host platform knows it; replaces the state stored before.
+         */
+        PutCardBody: {
+            /** @description ISO 4217 code, e.g. CNY */
+            currency?: string;
+            /** @description A picture of it (https) */
+            image_url?: string;
+            /** @description A decimal amount in the currency, as text so no rounding creeps in ("199.00") */
+            price?: string;
+            /** @description The state shown on the card ("已发货", "in stock") */
+            status?: string;
+            /** @description The product name, or what the order is */
+            title: string;
+            /** @description Where the card leads on the platform (https) */
+            url?: string;
+            /** @description Orders: the users who may open a conversation about it with `order_id` (its buyer and merchant); others get 404. Ignored for products, which anyone may open with. */
+            user_ids?: string[];
+        };
+        /**
+         * PutCardResponse
+         * @description The stored state, and how far its change was pushed
+         */
+        PutCardResponse: {
+            card: components["schemas"]["Card"];
+            /** @description Whether the state differs from the one stored before (or is new) */
+            changed: boolean;
+            /** @description Conversations showing the card whose participants were sent `card_updated` (the most recently shown ones, at most 1000) */
+            conversations_notified: number;
         };
         /**
          * PutGuardRulesBody
@@ -1313,7 +1435,7 @@ export interface components {
             content: string;
             conversation_id: string;
             /** @enum {unknown} */
-            message_type?: "text" | "image" | "file";
+            message_type?: "text" | "image" | "file" | "card";
             sender_id?: string;
         };
         /**
@@ -2281,6 +2403,114 @@ export interface operations {
             };
         };
     };
+    putCard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The host platform's key (PLATFORM_API_KEY) */
+                "x-api-key"?: string;
+            };
+            path: {
+                /** @description The platform's id of the product or order */
+                id: string;
+                /** @description What the card shows: a product or an order */
+                kind: "product" | "order";
+            };
+            cookie?: never;
+        };
+        /** @description A card's current state, as the host platform knows it; replaces the state stored before. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "title": "羊毛大衣 L 码 ×1",
+                 *       "price": "899.00",
+                 *       "currency": "CNY",
+                 *       "status": "已发货",
+                 *       "user_ids": [
+                 *         "b1",
+                 *         "m1"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PutCardBody"];
+            };
+        };
+        responses: {
+            /** @description The stored state, and how far its change was pushed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PutCardResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     listConversations: {
         parameters: {
             query?: {
@@ -2396,15 +2626,9 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one. */
+        /** @description The two participants (or, as the original backend spelled it, the buyer and the merchant); an existing conversation between them is returned instead of a new one. With `order_id` or `product_id` (not both) the card is posted into it as a message from the caller, unless the conversation already shows that card. */
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "participant1_id": "b1",
-                 *       "participant2_id": "m1"
-                 *     }
-                 */
                 "application/json": components["schemas"]["CreateConversationBody"];
             };
         };
@@ -2549,6 +2773,21 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "发送消息过于频繁，请稍后再试",
+                     *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
             503: {
                 headers: {
@@ -2652,6 +2891,152 @@ export interface operations {
                      *       "errors": [
                      *         "body/content: must NOT have fewer than 1 characters"
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    postCard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The host platform's key (PLATFORM_API_KEY) */
+                "x-api-key"?: string;
+            };
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A card the platform stored with PUT /api/cards/{kind}/{id}, to post into the conversation */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "order",
+                 *       "id": "O20261205001",
+                 *       "sender_id": "b1"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PostCardBody"];
+            };
+        };
+        responses: {
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "sender_id": "b1",
+                     *       "content": "请问这件外套有 L 码吗？",
+                     *       "message_type": "text",
+                     *       "is_read": false,
+                     *       "created_at": 1764896400,
+                     *       "sender": null,
+                     *       "seq": 12,
+                     *       "client_msg_id": "b1-1764896400123-1",
+                     *       "filename": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "发送消息过于频繁，请稍后再试",
+                     *       "error_type": "send_rate_limited"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
@@ -3709,7 +4094,7 @@ export interface operations {
                 /** @description Only the messages of this conversation */
                 conversation_id?: string;
                 /** @description Only messages of this type */
-                message_type?: "text" | "image" | "file";
+                message_type?: "text" | "image" | "file" | "card";
                 /** @description The page to return, from 1 */
                 page?: number;
                 /** @description Items per page (default 50, at most 100) */
@@ -3837,7 +4222,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3861,7 +4246,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -3885,7 +4270,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -4245,7 +4630,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
             200: {
                 headers: {
                     [name: string]: unknown;
