@@ -36,6 +36,9 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
+/** The host platform's key in these tests (cards are the platform's to post and update). */
+export const CONSOLE_PLATFORM_KEY = 'console-test-platform-key-0123456789';
+
 export async function startConsoleServer(dialect: TestDialect): Promise<ConsoleServer> {
   assert.ok(
     existsSync(join(CONSOLE_DIST, 'index.html')),
@@ -49,7 +52,13 @@ export async function startConsoleServer(dialect: TestDialect): Promise<ConsoleS
   // freePort and listen (tests run in parallel on this machine): then another one is tried.
   for (let attempt = 1; !started; attempt++) {
     const port = await freePort();
-    env = { PORT: String(port), BASE_URL: `http://127.0.0.1:${port}`, DEBUG: 'True', MEDIA_DIR: mediaDir };
+    env = {
+      PORT: String(port),
+      BASE_URL: `http://127.0.0.1:${port}`,
+      DEBUG: 'True',
+      MEDIA_DIR: mediaDir,
+      PLATFORM_API_KEY: CONSOLE_PLATFORM_KEY,
+    };
     try {
       started = await startTestApp(dialect, { env });
     } catch (error) {

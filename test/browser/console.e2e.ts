@@ -9,6 +9,7 @@ import { until } from '../helpers/polling.ts';
 import {
   assertAccessible,
   type Browsers,
+  CONSOLE_PLATFORM_KEY,
   type ConsoleServer,
   demoSignIn,
   documentScreenshot,
@@ -123,6 +124,36 @@ for (const dialect of testDialects) {
         await file.waitFor();
         assert.match((await file.getAttribute('href')) ?? '', /\/api\/media\/uploads\/.+\.txt$/);
         await documentScreenshot(buyer.page, 'console-chat');
+      });
+    });
+
+    test('an order card the platform posts shows as a card on both sides, and its new state arrives live', async () => {
+      await browsers.step('card', async () => {
+        const platform = { 'x-api-key': CONSOLE_PLATFORM_KEY };
+        const order = { title: '布洛芬缓释胶囊 0.3g×20 粒 ×10 盒', price: '359.00', currency: 'CNY', status: '待发货' };
+        const put = (status: string) =>
+          server.app.client.put('/api/cards/order/O20261205001', {
+            body: { ...order, status, user_ids: ['b1'] },
+            headers: platform,
+          });
+        assert.equal((await put('待发货')).status, 200);
+        const token = await server.app.tokenFor('b1', 'buyer');
+        const conversationId = await server.app.conversation(token, 'b1', 'm1');
+        const posted = await server.app.client.post(`/api/conversations/${conversationId}/cards`, {
+          body: { kind: 'order', id: 'O20261205001', sender_id: 'b1' },
+          headers: platform,
+        });
+        assert.equal(posted.status, 201, JSON.stringify(posted.body));
+        for (const person of [buyer, merchant]) {
+          const card = person.page.locator('li.message .product-card', { hasText: '布洛芬缓释胶囊' });
+          await card.getByText('待发货').waitFor();
+          await card.getByText('订单 · O20261205001').waitFor();
+        }
+        assert.equal((await put('已发货')).status, 200);
+        for (const person of [buyer, merchant]) {
+          await person.page.locator('li.message .product-card').getByText('已发货').waitFor();
+        }
+        await assertAccessible(buyer.page, 'a card in the chat');
       });
     });
 
@@ -248,6 +279,8 @@ for (const dialect of testDialects) {
               (globalThis as unknown as { document: { activeElement: { dataset?: { userId?: string } } | null } })
                 .document.activeElement?.dataset?.userId,
           );
+        // The demo list arrives with its own request: Tab through the page once it is there.
+        await agent.page.locator('button[data-user-id="p1"]').waitFor();
         let presses = 0;
         while ((await focusedUser()) !== 'p1') {
           assert.ok(++presses < 30, 'Tab never reached the demo user p1');
