@@ -89,6 +89,7 @@ for (const dialect of testDialects) {
           client_msg_id: null,
           created_at: clock,
         },
+        recipientId: MERCHANT,
         recipientUnread: unreadColumnOf(conversation, MERCHANT),
         preview: content,
       };

@@ -95,27 +95,39 @@ function recordingKysely(
   });
 }
 
-/** The send transaction's statements (begin … commit) for a message whose recipient's counter is `unread`. */
-export async function recordSendTransaction(unread: UnreadColumn): Promise<StatementTemplate[]> {
+/**
+ * The send transaction's statements (begin … commit) for a message whose
+ * recipient's counter is `unread`; `readsUnread` as when a hook asks for the
+ * recipient's count (the webhook outbox with an endpoint subscribed).
+ */
+export async function recordSendTransaction(
+  unread: UnreadColumn,
+  options: { readsUnread?: boolean } = {},
+): Promise<StatementTemplate[]> {
   const recorded: CompiledQuery[] = [];
   const db = recordingKysely(recorded);
   await db.transaction().execute((trx) =>
-    appendMessages(trx, [
-      {
-        message: {
-          id: SENTINELS.id as string,
-          conversation_id: SENTINELS.conversation_id as string,
-          sender_id: SENTINELS.sender_id as string,
-          content: SENTINELS.content as string,
-          message_type: 'text',
-          filename: null,
-          client_msg_id: SENTINELS.client_msg_id as string,
-          created_at: SENTINELS.created_at as number,
+    appendMessages(
+      trx,
+      [
+        {
+          message: {
+            id: SENTINELS.id as string,
+            conversation_id: SENTINELS.conversation_id as string,
+            sender_id: SENTINELS.sender_id as string,
+            content: SENTINELS.content as string,
+            message_type: 'text',
+            filename: null,
+            client_msg_id: SENTINELS.client_msg_id as string,
+            created_at: SENTINELS.created_at as number,
+          },
+          recipientId: 'recipient',
+          recipientUnread: unread,
+          preview: SENTINELS.preview as string,
         },
-        recipientUnread: unread,
-        preview: SENTINELS.preview as string,
-      },
-    ]),
+      ],
+      { unread: options.readsUnread === true },
+    ),
   );
   await db.destroy();
   const bySentinel = new Map<unknown, Slot>(Object.entries(SENTINELS).map(([slot, value]) => [value, slot as Slot]));
@@ -178,36 +190,33 @@ export async function searchIndexStatements(
 /**
  * The webhook outbox's statements in the send transaction for one message
  * with `endpointIds` subscribed to message.created: the real batch hook
- * (messageCreatedHook) run against a recording connection, so the floor
- * issues the same SELECT of the conversation and INSERT of the outbox rows
- * (presence answers at once: in-process, no statement).
+ * (messageCreatedHook) prepared and written against a recording connection,
+ * so the floor issues the same INSERT of the outbox rows (presence answers at
+ * once, in-process, before the transaction; the recipient's `unread` count is
+ * what the send's own statements read, recordSendTransaction with readsUnread).
  */
 export async function webhookOutboxStatements(
-  values: SendValues & { seq: number },
-  conversation: { participant1: string; participant2: string },
+  values: SendValues & { seq: number; unread: number },
+  recipientId: string,
   endpointIds: readonly string[],
 ): Promise<{ sql: string; params: unknown[] }[]> {
   const recorded: CompiledQuery[] = [];
-  const db = recordingKysely(recorded, () => ({
-    id: values.conversation_id,
-    participant1_id: conversation.participant1,
-    participant2_id: conversation.participant2,
-    participant1_unread: 1,
-    participant2_unread: 1,
-  }));
+  const db = recordingKysely(recorded);
   const subscriptions = { endpointsFor: () => endpointIds } as unknown as Subscriptions;
   const hook = messageCreatedHook({ subscriptions, online: async () => [], baseUrl: 'http://bench.test' });
-  const { preview, ...message } = values;
-  await hook(db as unknown as Transaction<Database>, [
-    {
-      message: { ...message, message_type: 'text', filename: null, is_read: 0 },
-      append: {
-        message: { ...message, message_type: 'text', filename: null },
-        recipientUnread: 'participant2_unread',
-        preview,
-      },
-    },
-  ]);
+  const { preview, unread, ...message } = values;
+  const append = {
+    message: { ...message, message_type: 'text' as const, filename: null },
+    recipientId,
+    recipientUnread: 'participant2_unread' as const,
+    preview,
+  };
+  const prepared = await hook.prepare([append]);
+  await hook.write(
+    db as unknown as Transaction<Database>,
+    [{ message: { ...append.message, seq: values.seq, is_read: 0 }, append, unread }],
+    prepared,
+  );
   await db.destroy();
   return recorded.map((query) => ({ sql: query.sql, params: [...query.parameters] }));
 }

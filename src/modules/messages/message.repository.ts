@@ -77,8 +77,17 @@ export function unreadColumnOf(conversation: Pick<ConversationRow, 'participant1
 /** One message to store with appendMessages: its row and what it changes in its conversation. */
 export interface Append {
   message: Omit<MessageRow, 'seq' | 'is_read'>;
+  /** The other participant: known before the transaction (participants never change), for hooks that need it. */
+  recipientId: string;
   recipientUnread: UnreadColumn;
   preview: string;
+}
+
+/** What appendMessages learnt of one stored message. */
+export interface Appended {
+  seq: number;
+  /** The recipient's unread count in its conversation including this message; only when asked (`unread`). */
+  unread: number | undefined;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
@@ -101,12 +110,19 @@ function perConversation<T>(
  * itself where the dialect can tell it (SQLite: RETURNING; MySQL, one
  * conversation: LAST_INSERT_ID(expr)), which keeps the locks held for one
  * round trip less; a MySQL batch over several conversations reads it back.
- * Returns each message's seq, or undefined where its conversation is gone.
+ *
+ * With `unread`, each message also learns its recipient's unread count
+ * including it (a webhook's `recipient_unread`), from the same RETURNING or
+ * read-back under the row locks: a MySQL claim of one conversation then reads
+ * back too (the insert id carries one number), which is no statement more than
+ * a hook reading the row itself. Without it, not one column more is read.
+ * Returns each message's seq (and count), or undefined where its conversation is gone.
  */
 export async function appendMessages(
   trx: Transaction<Database>,
   appends: readonly Append[],
-): Promise<(number | undefined)[]> {
+  options: { unread?: boolean } = {},
+): Promise<(Appended | undefined)[]> {
   const groups = new Map<string, Append[]>();
   for (const append of appends) {
     const group = groups.get(append.message.conversation_id);
@@ -115,7 +131,8 @@ export async function appendMessages(
   }
   const ids = [...groups.keys()];
   const mysql = isMysql(trx);
-  const oneConversation = groups.size === 1;
+  const unread = options.unread === true;
+  const fromInsertId = mysql && groups.size === 1 && !unread;
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
@@ -123,8 +140,7 @@ export async function appendMessages(
   const claim = trx
     .updateTable('conversations')
     .set({
-      last_seq:
-        mysql && oneConversation ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
+      last_seq: fromInsertId ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
@@ -134,30 +150,43 @@ export async function appendMessages(
     })
     .where('id', 'in', ids);
 
-  let claimed: { id: string; last_seq: number }[];
+  const columns = unread
+    ? (['id', 'last_seq', 'participant1_unread', 'participant2_unread'] as const)
+    : (['id', 'last_seq'] as const);
+  let claimed: { id: string; last_seq: number; participant1_unread?: number; participant2_unread?: number }[];
   if (!mysql) {
-    claimed = await claim.returning(['id', 'last_seq']).execute();
-  } else if (oneConversation) {
+    claimed = await claim.returning(columns).execute();
+  } else if (fromInsertId) {
     const result = await trx.executeQuery(claim.compile());
     claimed =
       Number(result.numAffectedRows ?? 0) > 0 ? [{ id: ids[0] as string, last_seq: Number(result.insertId) }] : [];
   } else {
     await claim.execute();
     // Read back under the row locks just taken: each conversation's new last_seq ends its block.
-    claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
+    claimed = await trx.selectFrom('conversations').select(columns).where('id', 'in', ids).execute();
   }
 
-  const seqs = new Map<Append, number>();
-  for (const { id, last_seq } of claimed) {
-    const group = groups.get(id) ?? [];
-    for (const [i, append] of group.entries()) seqs.set(append, Number(last_seq) - group.length + 1 + i);
+  const appended = new Map<Append, Appended>();
+  for (const row of claimed) {
+    const group = groups.get(row.id) ?? [];
+    // Counts are after the whole block: a message's own leaves out the later ones to the same recipient.
+    const later = { participant1_unread: 0, participant2_unread: 0 };
+    for (let i = group.length - 1; i >= 0; i--) {
+      const append = group[i] as Append;
+      const after = row[append.recipientUnread];
+      appended.set(append, {
+        seq: Number(row.last_seq) - group.length + 1 + i,
+        unread: after === undefined ? undefined : Number(after) - later[append.recipientUnread],
+      });
+      later[append.recipientUnread] += 1;
+    }
   }
   const rows = appends.flatMap((append) => {
-    const seq = seqs.get(append);
-    return seq === undefined ? [] : [{ ...append.message, seq, is_read: 0 }];
+    const stored = appended.get(append);
+    return stored === undefined ? [] : [{ ...append.message, seq: stored.seq, is_read: 0 }];
   });
   if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
-  return appends.map((append) => seqs.get(append));
+  return appends.map((append) => appended.get(append));
 }
 
 /** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */

@@ -197,6 +197,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     try {
       seq = await appends.append({
         message: row,
+        recipientId: recipient,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
       });
