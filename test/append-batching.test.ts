@@ -240,5 +240,42 @@ for (const dialect of testDialects) {
       assert.equal(quiet?.unread, undefined);
       assert.equal(quiet?.seq, (await stored(conversation.id)).length);
     });
+
+    test('seqs past 2^32 and counts in the millions come back exact (a MySQL lone claim packs both in its insert id)', async () => {
+      await insertTestUser(handle.db, 'buyer-big', 'buyer');
+      const [participant1_id, participant2_id] = ['buyer-big', MERCHANT].sort() as [string, string];
+      const conversation = { id: uuidv7(), participant1_id, participant2_id };
+      await insertConversation(handle.db, { ...conversation, created_at: 1, updated_at: 1 });
+      const column = unreadColumnOf(conversation, MERCHANT);
+      const [lastSeq, unread] = [2 ** 33, 2 ** 23 - 3];
+      await handle.db
+        .updateTable('conversations')
+        .set({ last_seq: lastSeq, [column]: unread })
+        .where('id', '=', conversation.id)
+        .execute();
+      const told: (number | undefined)[][] = [];
+      // The count reaches, then passes, what the insert id's bits carry (2^23 - 1): read back from there.
+      for (let i = 1; i <= 3; i++) {
+        const [entry] = await handle.db
+          .transaction()
+          .execute((trx) => appendMessages(trx, [appendFor(conversation, 'buyer-big', `big ${i}`)], { unread: true }));
+        told.push([entry?.seq, entry?.unread]);
+      }
+      assert.deepEqual(told, [
+        [lastSeq + 1, unread + 1],
+        [lastSeq + 2, unread + 2],
+        [lastSeq + 3, unread + 3],
+      ]);
+      const after = await handle.db
+        .selectFrom('conversations')
+        .selectAll()
+        .where('id', '=', conversation.id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([Number(after.last_seq), Number(after[column])], [lastSeq + 3, unread + 3]);
+      assert.deepEqual(
+        (await stored(conversation.id)).map((row) => Number(row.seq)),
+        [lastSeq + 1, lastSeq + 2, lastSeq + 3],
+      );
+    });
   });
 }

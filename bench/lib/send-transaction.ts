@@ -38,8 +38,12 @@ export interface StatementTemplate {
   sql: string;
   /** Each parameter: a constant, or the name of the value it takes. */
   params: ({ constant: unknown } | { slot: Slot })[];
-  /** How this statement tells the claimed seq: a `last_seq` column, or its insert id (LAST_INSERT_ID(expr)). */
-  readsSeq: 'row' | 'insertId' | false;
+  /**
+   * How this statement tells the claimed seq: a `last_seq` column, its insert
+   * id (LAST_INSERT_ID(expr)), or its insert id with the recipient's unread
+   * count packed beside it (unpackClaim).
+   */
+  readsSeq: 'row' | 'insertId' | 'packed' | false;
 }
 
 const SENTINELS: Record<Slot, string | number> = {
@@ -53,6 +57,9 @@ const SENTINELS: Record<Slot, string | number> = {
   seq: 888_888_887,
 };
 
+/** A claim that packs the recipient's count beside last_seq in its insert id. */
+const PACKED = /LAST_INSERT_ID\(.*\) DIV /i;
+
 /** `selectRow`: what every select answers (by default a row with the seq sentinel as last_seq). */
 function recordingKysely(
   recorded: CompiledQuery[],
@@ -62,8 +69,10 @@ function recordingKysely(
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
       if (/^\s*select/i.test(query.sql)) return { rows: [selectRow() as R] };
-      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)).
-      return { rows: [], numAffectedRows: 1n, insertId: BigInt(SENTINELS.seq) };
+      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)), packed
+      // beside a count of 1 when it tells the recipient's count too (message.repository.ts, packedClaim).
+      const seq = BigInt(SENTINELS.seq);
+      return { rows: [], numAffectedRows: 1n, insertId: PACKED.test(query.sql) ? (seq << 23n) | 1n : seq };
     },
     // biome-ignore lint/correctness/useYield: never streamed
     async *streamQuery() {
@@ -140,9 +149,11 @@ export async function recordSendTransaction(
     readsSeq:
       /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql)
         ? 'row'
-        : /LAST_INSERT_ID\(/i.test(query.sql)
-          ? 'insertId'
-          : false,
+        : PACKED.test(query.sql)
+          ? 'packed'
+          : /LAST_INSERT_ID\(/i.test(query.sql)
+            ? 'insertId'
+            : false,
   }));
 }
 

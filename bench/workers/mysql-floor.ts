@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2';
 import { uuidv7 } from '../../src/lib/ids.ts';
+import { unpackClaim } from '../../src/modules/messages/message.repository.ts';
 import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import {
@@ -107,6 +108,12 @@ async function sendTransaction(connection: Connection): Promise<void> {
         values.unread = Number(row?.[unreadColumn] ?? 0);
       }
       if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
+      if (statement.readsSeq === 'packed') {
+        // The recipient's count rides in the insert id beside last_seq when the outbox asked for it.
+        const { lastSeq, count } = unpackClaim(BigInt((result as { insertId: number | string }).insertId));
+        values.seq = lastSeq;
+        values.unread = count;
+      }
     }
   } catch (error) {
     await query(connection, 'rollback', []).catch(() => {});

@@ -99,6 +99,34 @@ function perConversation<T>(
   return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} END`;
 }
 
+/** Bits of a packed claim's insert id that carry the unread count (the rest carry last_seq). */
+const PACKED_COUNT_BITS = 23n;
+/** A count at or above this is cut to it in the insert id, and read back instead. */
+const PACKED_COUNT_MAX = 2 ** 23 - 1;
+
+/**
+ * `last_seq` of a MySQL claim of one conversation that also tells the
+ * recipient's count in its insert id: LAST_INSERT_ID(new last_seq × 2^23 +
+ * the count, capped), divided back so the column gets exactly its own value.
+ * Both read the row as it was before this UPDATE (last_seq is its own
+ * assignment, `column` comes later in the SET list), plus what the batch
+ * adds. A last_seq past 2^40 overflows BIGINT: the statement fails, it never
+ * writes a wrong value.
+ */
+function packedClaim(added: RawBuilder<number>, column: UnreadColumn, count: number): RawBuilder<number> {
+  const shift = sql.lit(2 ** Number(PACKED_COUNT_BITS));
+  const unread = sql`LEAST(${sql.ref(column)} + ${count}, ${sql.lit(PACKED_COUNT_MAX)})`;
+  return sql<number>`LAST_INSERT_ID((last_seq + ${added}) * ${shift} + ${unread}) DIV ${shift}`;
+}
+
+/** The new last_seq and the recipient's count a packed claim's insert id carries (the bench floor reads it too). */
+export function unpackClaim(insertId: bigint): { lastSeq: number; count: number } {
+  return {
+    lastSeq: Number(insertId >> PACKED_COUNT_BITS),
+    count: Number(insertId & ((1n << PACKED_COUNT_BITS) - 1n)),
+  };
+}
+
 /**
  * The send transaction's writes, for one message or a batch (group commit):
  * one statement per step whatever the number of messages. Bumping last_seq
@@ -113,10 +141,11 @@ function perConversation<T>(
  *
  * With `unread`, each message also learns its recipient's unread count
  * including it (a webhook's `recipient_unread`), from the same RETURNING or
- * read-back under the row locks: a MySQL claim of one conversation then reads
- * back too (the insert id carries one number), which is no statement more than
- * a hook reading the row itself. Without it, not one column more is read.
- * Returns each message's seq (and count), or undefined where its conversation is gone.
+ * read-back under the row locks; a MySQL claim of one conversation whose
+ * messages all go to one recipient packs that count beside last_seq into its
+ * insert id (packedClaim), so it still needs no read-back. Without `unread`,
+ * not one column more is read. Returns each message's seq (and count), or
+ * undefined where its conversation is gone.
  */
 export async function appendMessages(
   trx: Transaction<Database>,
@@ -132,7 +161,10 @@ export async function appendMessages(
   const ids = [...groups.keys()];
   const mysql = isMysql(trx);
   const unread = options.unread === true;
-  const fromInsertId = mysql && groups.size === 1 && !unread;
+  const fromInsertId = mysql && groups.size === 1;
+  // With the count asked for, the insert id carries one recipient's: a lone conversation written both ways reads back.
+  const recipientColumns = new Set(appends.map((append) => append.recipientUnread));
+  const packed = fromInsertId && unread && recipientColumns.size === 1 ? [...recipientColumns][0] : undefined;
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
@@ -140,7 +172,11 @@ export async function appendMessages(
   const claim = trx
     .updateTable('conversations')
     .set({
-      last_seq: fromInsertId ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
+      last_seq: packed
+        ? packedClaim(added, packed, appends.length)
+        : fromInsertId && !unread
+          ? sql<number>`LAST_INSERT_ID(last_seq + ${added})`
+          : sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
@@ -154,12 +190,22 @@ export async function appendMessages(
     ? (['id', 'last_seq', 'participant1_unread', 'participant2_unread'] as const)
     : (['id', 'last_seq'] as const);
   let claimed: { id: string; last_seq: number; participant1_unread?: number; participant2_unread?: number }[];
+  const id = ids[0] as string;
   if (!mysql) {
     claimed = await claim.returning(columns).execute();
-  } else if (fromInsertId) {
+  } else if (fromInsertId && (packed || !unread)) {
     const result = await trx.executeQuery(claim.compile());
-    claimed =
-      Number(result.numAffectedRows ?? 0) > 0 ? [{ id: ids[0] as string, last_seq: Number(result.insertId) }] : [];
+    const insertId = BigInt(result.insertId ?? 0);
+    if (Number(result.numAffectedRows ?? 0) === 0) claimed = [];
+    else if (!packed) claimed = [{ id, last_seq: Number(insertId) }];
+    else {
+      const { lastSeq, count } = unpackClaim(insertId);
+      claimed =
+        count === PACKED_COUNT_MAX
+          ? // A count too large for its bits (millions unread): read back, still under the row lock.
+            await trx.selectFrom('conversations').select(columns).where('id', '=', id).execute()
+          : [{ id, last_seq: lastSeq, [packed]: count }];
+    }
   } else {
     await claim.execute();
     // Read back under the row locks just taken: each conversation's new last_seq ends its block.
