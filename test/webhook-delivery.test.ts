@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type KyselyPlugin, sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
@@ -21,6 +22,7 @@ import {
 } from '../src/modules/webhooks/webhook-outbox.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { until } from './helpers/polling.ts';
+import { dropPrefix, REDIS_SKIP_REASON, withRedis } from './helpers/redis.ts';
 import { openConversation, sendText } from './helpers/rest.ts';
 import { createTestServices } from './helpers/services.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
@@ -721,5 +723,65 @@ for (const dialect of testDialects) {
         assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
       });
     }
+  });
+
+  describe(`message.created with presence in Redis (${dialect.name})`, { skip: REDIS_SKIP_REASON }, () => {
+    const prefix = `chat-test:${randomUUID()}:`;
+    let app: TestApp;
+    let receiver: Receiver;
+
+    before(async () => {
+      app = await startTestApp(dialect, {
+        env: { DEBUG: 'True' },
+        redis: { prefix },
+        server: { webhookDelivery: FAST },
+      });
+      receiver = await startReceiver();
+    });
+    after(async () => {
+      await app.close();
+      await receiver.stop();
+      await dropPrefix(prefix);
+    });
+
+    test('recipient_online is what Redis presence said as the message was stored; the unread count counts it', async () => {
+      const [admin, b1, m1] = [
+        await app.addUser('a1', 'admin'),
+        await app.addUser('b1', 'buyer'),
+        await app.addUser('m1', 'merchant'),
+      ];
+      const created = await app.client.post('/api/webhooks', {
+        token: admin,
+        body: { url: receiver.url, events: ['message.created'] },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const conversation = await openConversation(app, b1, 'b1', 'm1');
+      await sendText(app, b1, conversation, 'while away');
+      const socket = await app.connect('m1', m1);
+      // Sent once the connection's presence is in Redis.
+      await socket.waitFor('online_users');
+      await sendText(app, b1, conversation, 'while here');
+      await socket.close();
+      // The bus keeps presence in the sorted set `<prefix>online` (redis-bus.ts).
+      await until(
+        () => withRedis((redis) => redis.zscore(`${prefix}online`, 'm1')),
+        (score) => score === null,
+        'm1 gone from Redis presence',
+      );
+      await sendText(app, b1, conversation, 'gone again');
+      await receiver.waitFor((all) => all.length >= 3, 'three events');
+      assert.deepEqual(
+        messagesIn(receiver.received).map((body) => [
+          body.data.message.content,
+          body.data.recipient_online,
+          body.data.recipient_unread,
+        ]),
+        [
+          ['while away', false, 1],
+          ['while here', true, 2],
+          ['gone again', false, 3],
+        ],
+      );
+    });
   });
 }
