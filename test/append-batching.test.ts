@@ -7,7 +7,7 @@ import type { MessageRow } from '../src/db/types.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
 import { createAppendBatcher } from '../src/modules/messages/append-batcher.ts';
-import { type Append, unreadColumnOf } from '../src/modules/messages/message.repository.ts';
+import { type Append, appendMessages, unreadColumnOf } from '../src/modules/messages/message.repository.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { insertTestUser } from './helpers/users.ts';
 
@@ -67,6 +67,7 @@ for (const dialect of testDialects) {
           client_msg_id: clientMsgId,
           created_at: clock,
         },
+        recipientId: recipient,
         recipientUnread: unreadColumnOf(conversation, recipient),
         preview: content,
       };
@@ -193,6 +194,88 @@ for (const dialect of testDialects) {
       );
       const seqOf = new Map(rows.map((row) => [row.id, Number(row.seq)]));
       for (const [i, append] of appends.entries()) assert.equal(seqs[i], seqOf.get(append.message.id));
+    });
+
+    test("asked for, each message learns its recipient's unread count including it, read under the row lock", async () => {
+      const counts = async () => {
+        const rows = await handle.db.selectFrom('conversations').selectAll().execute();
+        return new Map(
+          rows.flatMap((row) => [
+            [`${row.id}:participant1_unread`, Number(row.participant1_unread)],
+            [`${row.id}:participant2_unread`, Number(row.participant2_unread)],
+          ]),
+        );
+      };
+      /** What one-at-a-time sends would tell each message: its recipient's count once it is stored. */
+      const expected = (before: Map<string, number>, appends: readonly Append[]) =>
+        appends.map((append) => {
+          const key = `${append.message.conversation_id}:${append.recipientUnread}`;
+          before.set(key, (before.get(key) ?? 0) + 1);
+          return before.get(key);
+        });
+      const append = (appends: readonly Append[], unread: boolean) =>
+        handle.db.transaction().execute((trx) => appendMessages(trx, appends, { unread }));
+
+      // A batch over three conversations, both directions interleaved (MySQL reads several back)…
+      const batch: Append[] = [];
+      for (let i = 0; i < 12; i++) {
+        const conversation = conversations[i % 3] as (typeof conversations)[number];
+        batch.push(appendFor(conversation, i % 4 < 2 ? (BUYERS[i % 3] as string) : MERCHANT, `u${i}`));
+      }
+      const want = expected(await counts(), batch);
+      const told = await append(batch, true);
+      assert.deepEqual(
+        told.map((entry) => entry?.unread),
+        want,
+      );
+      // …and one message alone (MySQL learns a lone claim from its insert id unless asked for the count).
+      const conversation = conversations[0] as (typeof conversations)[number];
+      const lone = appendFor(conversation, MERCHANT, 'alone');
+      const [wantLone] = expected(await counts(), [lone]);
+      const [alone] = await append([lone], true);
+      assert.equal(alone?.unread, wantLone);
+      assert.equal(alone?.seq, (await stored(conversation.id)).length);
+      // Not asked: not read.
+      const [quiet] = await append([appendFor(conversation, MERCHANT, 'quiet')], false);
+      assert.equal(quiet?.unread, undefined);
+      assert.equal(quiet?.seq, (await stored(conversation.id)).length);
+    });
+
+    test('seqs past 2^32 and counts in the millions come back exact (a MySQL lone claim packs both in its insert id)', async () => {
+      await insertTestUser(handle.db, 'buyer-big', 'buyer');
+      const [participant1_id, participant2_id] = ['buyer-big', MERCHANT].sort() as [string, string];
+      const conversation = { id: uuidv7(), participant1_id, participant2_id };
+      await insertConversation(handle.db, { ...conversation, created_at: 1, updated_at: 1 });
+      const column = unreadColumnOf(conversation, MERCHANT);
+      const [lastSeq, unread] = [2 ** 33, 2 ** 23 - 3];
+      await handle.db
+        .updateTable('conversations')
+        .set({ last_seq: lastSeq, [column]: unread })
+        .where('id', '=', conversation.id)
+        .execute();
+      const told: (number | undefined)[][] = [];
+      // The count reaches, then passes, what the insert id's bits carry (2^23 - 1): read back from there.
+      for (let i = 1; i <= 3; i++) {
+        const [entry] = await handle.db
+          .transaction()
+          .execute((trx) => appendMessages(trx, [appendFor(conversation, 'buyer-big', `big ${i}`)], { unread: true }));
+        told.push([entry?.seq, entry?.unread]);
+      }
+      assert.deepEqual(told, [
+        [lastSeq + 1, unread + 1],
+        [lastSeq + 2, unread + 2],
+        [lastSeq + 3, unread + 3],
+      ]);
+      const after = await handle.db
+        .selectFrom('conversations')
+        .selectAll()
+        .where('id', '=', conversation.id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([Number(after.last_seq), Number(after[column])], [lastSeq + 3, unread + 3]);
+      assert.deepEqual(
+        (await stored(conversation.id)).map((row) => Number(row.seq)),
+        [lastSeq + 1, lastSeq + 2, lastSeq + 3],
+      );
     });
   });
 }

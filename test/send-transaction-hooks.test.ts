@@ -89,6 +89,7 @@ for (const dialect of testDialects) {
           client_msg_id: null,
           created_at: clock,
         },
+        recipientId: MERCHANT,
         recipientUnread: unreadColumnOf(conversation, MERCHANT),
         preview: content,
       };
@@ -267,6 +268,74 @@ for (const dialect of testDialects) {
         ordered.map((a) => batchOf.get(a.message.id)),
         [1, 1, 1, 1, 1, 1, 2, 2, 2],
       );
+    });
+
+    test('a prepared batch hook: prepared before the transaction, once per batch (kept for a retry), skipped at no cost when it wants nothing', async () => {
+      const hooks = createSendTransactionHooks();
+      let wanted = true;
+      let prepares = 0;
+      const inTransaction: boolean[] = [];
+      const seenUnread: (number | undefined)[] = [];
+      const refusal = new Refused('refused by the message hook');
+      let open = false;
+      hooks.registrar.onMessage(async (_trx, stored) => {
+        open = true;
+        seenUnread.push(stored.unread);
+        if (stored.message.content === 'refuse me') throw refusal;
+      });
+      hooks.registrar.onBatch<number>({
+        wants: () => wanted,
+        readsUnread: true,
+        async prepare(appends) {
+          inTransaction.push(open);
+          prepares += 1;
+          return appends.length;
+        },
+        async write(trx, stored, preparedFor) {
+          for (const entry of stored) {
+            await hookLog(trx)
+              .insertInto('hook_log')
+              .values({ message_id: entry.message.id, seq: entry.message.seq, batch: preparedFor })
+              .execute();
+          }
+          open = false;
+        },
+      });
+      const batches: number[] = [];
+      const batcher = batcherWith(hooks, batches);
+      const counted = await handle.db
+        .selectFrom('conversations')
+        .select('participant2_unread')
+        .where('id', '=', conversation.id)
+        .executeTakeFirstOrThrow();
+      const appends = ['a', 'refuse me', 'b'].map(appendOf);
+      const results = await Promise.allSettled(appends.map((append) => batcher.append(append)));
+      assert.deepEqual(batches, [3]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      // Prepared once, with no transaction open, for the batch of three; the retries alone kept it.
+      assert.equal(prepares, 1);
+      assert.deepEqual(inTransaction, [false]);
+      const logged = await hookLog(handle.db).selectFrom('hook_log').select(['message_id', 'batch']).execute();
+      assert.deepEqual(
+        logged.map((row) => [row.message_id, Number(row.batch)]).sort(),
+        [appends[0], appends[2]].map((append) => [append?.message.id, 3]).sort(),
+      );
+      // The recipient's counts were read for it: in the batch (up to the refusal), then each message alone.
+      const unread = Number(counted.participant2_unread);
+      assert.deepEqual(seenUnread.slice(0, 2), [unread + 1, unread + 2]);
+      assert.equal(seenUnread.length, 5);
+      assert.ok(seenUnread.every((n) => n !== undefined && n > unread && n <= unread + 3));
+
+      // Wanting nothing: not prepared, not written, no count read.
+      wanted = false;
+      seenUnread.length = 0;
+      await batcher.append(appendOf('unwanted'));
+      assert.equal(prepares, 1);
+      assert.deepEqual(seenUnread, [undefined]);
+      assert.equal((await loggedIds()).length, 2);
     });
 
     test('through the message service: a registered hook refuses a send, which pushes nothing', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type KyselyPlugin, sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
@@ -6,12 +7,22 @@ import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
+import { createAppendBatcher } from '../src/modules/messages/append-batcher.ts';
+import type { Append } from '../src/modules/messages/message.repository.ts';
+import { createSendTransactionHooks } from '../src/modules/messages/send-transaction.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
 import { type ClaimMode, claimDue, settleDelivered } from '../src/modules/webhooks/webhook.repository.ts';
 import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
-import { createSubscriptions, messageCreatedHook, outboxRows } from '../src/modules/webhooks/webhook-outbox.ts';
+import {
+  createSubscriptions,
+  messageCreatedHook,
+  outboxRows,
+  PRESENCE_WAIT_MS,
+  type Subscriptions,
+} from '../src/modules/webhooks/webhook-outbox.ts';
 import { type ScratchDatabase, testDialects } from './helpers/databases.ts';
 import { until } from './helpers/polling.ts';
+import { dropPrefix, REDIS_SKIP_REASON, withRedis } from './helpers/redis.ts';
 import { openConversation, sendText } from './helpers/rest.ts';
 import { createTestServices } from './helpers/services.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
@@ -387,10 +398,12 @@ for (const dialect of testDialects) {
   describe(`webhook outbox in the send transaction (${dialect.name})`, () => {
     let scratch: ScratchDatabase;
     let handle: DatabaseHandle;
+    /** Every statement run through `handle`, in order. */
+    const statements: string[] = [];
 
     before(async () => {
       scratch = await dialect.create();
-      handle = openDatabase(scratch.url);
+      handle = openDatabase(scratch.url, { logQuery: (text) => statements.push(text) });
       await migrateToLatest(handle.db);
       await insertTestUser(handle.db, 'b1', 'buyer');
       await insertTestUser(handle.db, 'm1', 'merchant');
@@ -400,9 +413,17 @@ for (const dialect of testDialects) {
       await scratch.drop();
     });
 
-    test('a send that rolls back leaves no event; one that commits leaves exactly its own', async () => {
-      const conversation = { id: uuidv7(), participant1_id: 'b1', participant2_id: 'm1' };
+    /** A conversation of m1 with a buyer (b1, or a new one). */
+    let buyers = 0;
+    async function newConversation(buyer = `b-${++buyers}`) {
+      if (buyer !== 'b1') await insertTestUser(handle.db, buyer, 'buyer');
+      const conversation = { id: uuidv7(), participant1_id: buyer, participant2_id: 'm1' };
       await insertConversation(handle.db, { ...conversation, created_at: 1, updated_at: 1 });
+      return conversation;
+    }
+
+    /** The endpoint 'hook-1', subscribed to message.created (once per database). */
+    async function subscribedEndpoint() {
       await handle.db
         .insertInto('webhook_endpoints')
         .values({
@@ -419,6 +440,42 @@ for (const dialect of testDialects) {
           failing_since: null,
         })
         .execute();
+    }
+
+    const outboxPayloads = async () =>
+      (await handle.db.selectFrom('webhook_deliveries').select('payload').orderBy('position').execute()).map(
+        (row) => JSON.parse(row.payload) as MessageCreated,
+      );
+
+    /** One append from the buyer to m1 (or back), as the message service makes it. */
+    let clock = 1_000;
+    function appendOf(
+      conversation: { id: string; participant1_id: string },
+      fromBuyer: boolean,
+      content: string,
+    ): Append {
+      clock += 1;
+      const [from, to] = fromBuyer ? [conversation.participant1_id, 'm1'] : ['m1', conversation.participant1_id];
+      return {
+        message: {
+          id: uuidv7(),
+          conversation_id: conversation.id,
+          sender_id: from,
+          content,
+          message_type: 'text',
+          filename: null,
+          client_msg_id: null,
+          created_at: clock,
+        },
+        recipientId: to,
+        recipientUnread: fromBuyer ? 'participant2_unread' : 'participant1_unread',
+        preview: content,
+      };
+    }
+
+    test('a send that rolls back leaves no event; one that commits leaves exactly its own', async () => {
+      const conversation = await newConversation('b1');
+      await subscribedEndpoint();
       const subscriptions = createSubscriptions(handle.db);
       await subscriptions.refresh();
       const { messages } = createTestServices(handle.db, { batching: { maxConcurrent: 1, maxBatch: 64 } });
@@ -442,6 +499,95 @@ for (const dialect of testDialects) {
       const body = JSON.parse(rows[0]?.payload as string) as MessageCreated;
       assert.equal(body.data.message.id, kept.message.id);
       assert.equal(rows[0]?.endpoint_id, 'hook-1');
+    });
+
+    test('presence is asked before the send transaction opens: a lookup that writes the conversation row answers in time', async () => {
+      await handle.db.deleteFrom('webhook_deliveries').execute();
+      const conversation = await newConversation();
+      const subscriptions = { endpointsFor: () => ['hook-1'] } as unknown as Subscriptions;
+      const hooks = createSendTransactionHooks();
+      let asked = 0;
+      hooks.registrar.onBatch(
+        messageCreatedHook({
+          subscriptions,
+          // Needs the conversation's row lock: inside the send transaction it would wait for the
+          // send's own lock past PRESENCE_WAIT_MS (and the event would say offline).
+          online: async (userIds) => {
+            asked += 1;
+            await handle.db
+              .updateTable('conversations')
+              .set({ updated_at: sql<number>`updated_at` })
+              .where('id', '=', conversation.id)
+              .execute();
+            return userIds;
+          },
+          baseUrl: 'http://chat.test',
+        }),
+      );
+      const batcher = createAppendBatcher(handle.db, { maxConcurrent: 1, maxBatch: 64 }, hooks);
+      const started = Date.now();
+      await batcher.append(appendOf(conversation, true, 'online?'));
+      assert.ok(Date.now() - started < PRESENCE_WAIT_MS, 'the send did not wait for presence to time out');
+      assert.equal(asked, 1);
+      const [event] = await outboxPayloads();
+      assert.deepEqual([event?.data.recipient_id, event?.data.recipient_online], ['m1', true]);
+    });
+
+    test("a subscribed batch adds one statement, the outbox insert, and tells each message its recipient's count", async () => {
+      await handle.db.deleteFrom('webhook_deliveries').execute();
+      const [first, second] = [await newConversation(), await newConversation()] as const;
+      let subscribed = false;
+      const subscriptions = {
+        endpointsFor: () => (subscribed ? ['hook-1'] : []),
+      } as unknown as Subscriptions;
+      const hooks = createSendTransactionHooks();
+      hooks.registrar.onBatch(
+        messageCreatedHook({ subscriptions, online: async () => ['m1'], baseUrl: 'http://chat.test' }),
+      );
+      const batcher = createAppendBatcher(handle.db, { maxConcurrent: 1, maxBatch: 64 }, hooks);
+      /** The statements of one batch (every append made in one turn of the loop). */
+      const statementsOf = async (appends: Append[]) => {
+        const from = statements.length;
+        await Promise.all(appends.map((append) => batcher.append(append)));
+        return statements.slice(from);
+      };
+      const batchOf = (n: number) =>
+        Array.from({ length: n }, (_, i) => appendOf(i % 2 === 0 ? first : second, i % 3 !== 2, `batch ${i}`));
+      const without = await statementsOf(batchOf(6));
+      subscribed = true;
+      // Each recipient's count once its message is stored, as one-at-a-time sends would see it.
+      const unread = new Map<string, number>();
+      for (const row of await handle.db.selectFrom('conversations').selectAll().execute()) {
+        unread.set(`${row.id}:${row.participant1_id}`, Number(row.participant1_unread));
+        unread.set(`${row.id}:${row.participant2_id}`, Number(row.participant2_unread));
+      }
+      const batch = batchOf(6);
+      const expected = batch.map((append) => {
+        const key = `${append.message.conversation_id}:${append.recipientId}`;
+        unread.set(key, (unread.get(key) ?? 0) + 1);
+        return [append.message.id, append.recipientId, append.recipientId === 'm1', unread.get(key)];
+      });
+      const withEndpoint = await statementsOf(batch);
+      assert.equal(withEndpoint.length, without.length + 1, withEndpoint.join('\n'));
+      // The extra one is the outbox insert, in the transaction (the last is the commit).
+      assert.match(withEndpoint.at(-2) as string, /^insert into [`"]webhook_deliveries[`"]/);
+      const events = await outboxPayloads();
+      assert.deepEqual(
+        events.map((event) => [
+          event.data.message.id,
+          event.data.recipient_id,
+          event.data.recipient_online,
+          event.data.recipient_unread,
+        ]),
+        expected,
+      );
+      // One message alone: on MySQL its claim tells the count beside its seq in its insert id, still no read.
+      subscribed = false;
+      const loneWithout = await statementsOf([appendOf(first, true, 'lone')]);
+      subscribed = true;
+      const lone = await statementsOf([appendOf(first, true, 'lone')]);
+      assert.equal(lone.length, loneWithout.length + 1, lone.join('\n'));
+      assert.equal(lone.filter((text) => /webhook/.test(text)).length, 1);
     });
 
     test('successes are settled in one statement, each with its own outcome, only where the lease is still ours', async () => {
@@ -577,5 +723,65 @@ for (const dialect of testDialects) {
         assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
       });
     }
+  });
+
+  describe(`message.created with presence in Redis (${dialect.name})`, { skip: REDIS_SKIP_REASON }, () => {
+    const prefix = `chat-test:${randomUUID()}:`;
+    let app: TestApp;
+    let receiver: Receiver;
+
+    before(async () => {
+      app = await startTestApp(dialect, {
+        env: { DEBUG: 'True' },
+        redis: { prefix },
+        server: { webhookDelivery: FAST },
+      });
+      receiver = await startReceiver();
+    });
+    after(async () => {
+      await app.close();
+      await receiver.stop();
+      await dropPrefix(prefix);
+    });
+
+    test('recipient_online is what Redis presence said as the message was stored; the unread count counts it', async () => {
+      const [admin, b1, m1] = [
+        await app.addUser('a1', 'admin'),
+        await app.addUser('b1', 'buyer'),
+        await app.addUser('m1', 'merchant'),
+      ];
+      const created = await app.client.post('/api/webhooks', {
+        token: admin,
+        body: { url: receiver.url, events: ['message.created'] },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const conversation = await openConversation(app, b1, 'b1', 'm1');
+      await sendText(app, b1, conversation, 'while away');
+      const socket = await app.connect('m1', m1);
+      // Sent once the connection's presence is in Redis.
+      await socket.waitFor('online_users');
+      await sendText(app, b1, conversation, 'while here');
+      await socket.close();
+      // The bus keeps presence in the sorted set `<prefix>online` (redis-bus.ts).
+      await until(
+        () => withRedis((redis) => redis.zscore(`${prefix}online`, 'm1')),
+        (score) => score === null,
+        'm1 gone from Redis presence',
+      );
+      await sendText(app, b1, conversation, 'gone again');
+      await receiver.waitFor((all) => all.length >= 3, 'three events');
+      assert.deepEqual(
+        messagesIn(receiver.received).map((body) => [
+          body.data.message.content,
+          body.data.recipient_online,
+          body.data.recipient_unread,
+        ]),
+        [
+          ['while away', false, 1],
+          ['while here', true, 2],
+          ['gone again', false, 3],
+        ],
+      );
+    });
   });
 }

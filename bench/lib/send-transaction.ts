@@ -38,8 +38,12 @@ export interface StatementTemplate {
   sql: string;
   /** Each parameter: a constant, or the name of the value it takes. */
   params: ({ constant: unknown } | { slot: Slot })[];
-  /** How this statement tells the claimed seq: a `last_seq` column, or its insert id (LAST_INSERT_ID(expr)). */
-  readsSeq: 'row' | 'insertId' | false;
+  /**
+   * How this statement tells the claimed seq: a `last_seq` column, its insert
+   * id (LAST_INSERT_ID(expr)), or its insert id with the recipient's unread
+   * count packed beside it (unpackClaim).
+   */
+  readsSeq: 'row' | 'insertId' | 'packed' | false;
 }
 
 const SENTINELS: Record<Slot, string | number> = {
@@ -53,6 +57,9 @@ const SENTINELS: Record<Slot, string | number> = {
   seq: 888_888_887,
 };
 
+/** A claim that packs the recipient's count beside last_seq in its insert id. */
+const PACKED = /LAST_INSERT_ID\(.*\) DIV /i;
+
 /** `selectRow`: what every select answers (by default a row with the seq sentinel as last_seq). */
 function recordingKysely(
   recorded: CompiledQuery[],
@@ -62,8 +69,10 @@ function recordingKysely(
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
       if (/^\s*select/i.test(query.sql)) return { rows: [selectRow() as R] };
-      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)).
-      return { rows: [], numAffectedRows: 1n, insertId: BigInt(SENTINELS.seq) };
+      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)), packed
+      // beside a count of 1 when it tells the recipient's count too (message.repository.ts, packedClaim).
+      const seq = BigInt(SENTINELS.seq);
+      return { rows: [], numAffectedRows: 1n, insertId: PACKED.test(query.sql) ? (seq << 23n) | 1n : seq };
     },
     // biome-ignore lint/correctness/useYield: never streamed
     async *streamQuery() {
@@ -95,27 +104,39 @@ function recordingKysely(
   });
 }
 
-/** The send transaction's statements (begin … commit) for a message whose recipient's counter is `unread`. */
-export async function recordSendTransaction(unread: UnreadColumn): Promise<StatementTemplate[]> {
+/**
+ * The send transaction's statements (begin … commit) for a message whose
+ * recipient's counter is `unread`; `readsUnread` as when a hook asks for the
+ * recipient's count (the webhook outbox with an endpoint subscribed).
+ */
+export async function recordSendTransaction(
+  unread: UnreadColumn,
+  options: { readsUnread?: boolean } = {},
+): Promise<StatementTemplate[]> {
   const recorded: CompiledQuery[] = [];
   const db = recordingKysely(recorded);
   await db.transaction().execute((trx) =>
-    appendMessages(trx, [
-      {
-        message: {
-          id: SENTINELS.id as string,
-          conversation_id: SENTINELS.conversation_id as string,
-          sender_id: SENTINELS.sender_id as string,
-          content: SENTINELS.content as string,
-          message_type: 'text',
-          filename: null,
-          client_msg_id: SENTINELS.client_msg_id as string,
-          created_at: SENTINELS.created_at as number,
+    appendMessages(
+      trx,
+      [
+        {
+          message: {
+            id: SENTINELS.id as string,
+            conversation_id: SENTINELS.conversation_id as string,
+            sender_id: SENTINELS.sender_id as string,
+            content: SENTINELS.content as string,
+            message_type: 'text',
+            filename: null,
+            client_msg_id: SENTINELS.client_msg_id as string,
+            created_at: SENTINELS.created_at as number,
+          },
+          recipientId: 'recipient',
+          recipientUnread: unread,
+          preview: SENTINELS.preview as string,
         },
-        recipientUnread: unread,
-        preview: SENTINELS.preview as string,
-      },
-    ]),
+      ],
+      { unread: options.readsUnread === true },
+    ),
   );
   await db.destroy();
   const bySentinel = new Map<unknown, Slot>(Object.entries(SENTINELS).map(([slot, value]) => [value, slot as Slot]));
@@ -128,9 +149,11 @@ export async function recordSendTransaction(unread: UnreadColumn): Promise<State
     readsSeq:
       /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql)
         ? 'row'
-        : /LAST_INSERT_ID\(/i.test(query.sql)
-          ? 'insertId'
-          : false,
+        : PACKED.test(query.sql)
+          ? 'packed'
+          : /LAST_INSERT_ID\(/i.test(query.sql)
+            ? 'insertId'
+            : false,
   }));
 }
 
@@ -178,36 +201,33 @@ export async function searchIndexStatements(
 /**
  * The webhook outbox's statements in the send transaction for one message
  * with `endpointIds` subscribed to message.created: the real batch hook
- * (messageCreatedHook) run against a recording connection, so the floor
- * issues the same SELECT of the conversation and INSERT of the outbox rows
- * (presence answers at once: in-process, no statement).
+ * (messageCreatedHook) prepared and written against a recording connection,
+ * so the floor issues the same INSERT of the outbox rows (presence answers at
+ * once, in-process, before the transaction; the recipient's `unread` count is
+ * what the send's own statements read, recordSendTransaction with readsUnread).
  */
 export async function webhookOutboxStatements(
-  values: SendValues & { seq: number },
-  conversation: { participant1: string; participant2: string },
+  values: SendValues & { seq: number; unread: number },
+  recipientId: string,
   endpointIds: readonly string[],
 ): Promise<{ sql: string; params: unknown[] }[]> {
   const recorded: CompiledQuery[] = [];
-  const db = recordingKysely(recorded, () => ({
-    id: values.conversation_id,
-    participant1_id: conversation.participant1,
-    participant2_id: conversation.participant2,
-    participant1_unread: 1,
-    participant2_unread: 1,
-  }));
+  const db = recordingKysely(recorded);
   const subscriptions = { endpointsFor: () => endpointIds } as unknown as Subscriptions;
   const hook = messageCreatedHook({ subscriptions, online: async () => [], baseUrl: 'http://bench.test' });
-  const { preview, ...message } = values;
-  await hook(db as unknown as Transaction<Database>, [
-    {
-      message: { ...message, message_type: 'text', filename: null, is_read: 0, recalled_at: null },
-      append: {
-        message: { ...message, message_type: 'text', filename: null },
-        recipientUnread: 'participant2_unread',
-        preview,
-      },
-    },
-  ]);
+  const { preview, unread, ...message } = values;
+  const append = {
+    message: { ...message, message_type: 'text' as const, filename: null },
+    recipientId,
+    recipientUnread: 'participant2_unread' as const,
+    preview,
+  };
+  const prepared = await hook.prepare([append]);
+  await hook.write(
+    db as unknown as Transaction<Database>,
+    [{ message: { ...append.message, seq: values.seq, is_read: 0, recalled_at: null }, append, unread }],
+    prepared,
+  );
   await db.destroy();
   return recorded.map((query) => ({ sql: query.sql, params: [...query.parameters] }));
 }

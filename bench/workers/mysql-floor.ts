@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2';
 import { uuidv7 } from '../../src/lib/ids.ts';
+import { unpackClaim } from '../../src/modules/messages/message.repository.ts';
 import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import {
@@ -69,6 +70,8 @@ async function sendTransaction(connection: Connection): Promise<void> {
   // Alternate senders per round, as the service benchmark does: the recipient's unread counter changes.
   const fromP2 = Math.floor(k / n) % 2 === 1;
   const statements = fromP2 ? toParticipant1 : toParticipant2;
+  const recipient = fromP2 ? conversation.participant1 : conversation.participant2;
+  const unreadColumn = fromP2 ? 'participant1_unread' : 'participant2_unread';
   const clientMsgId = `${prefix}-${k}`;
   // The service benchmark's content (ws-pairs.ts): the same terms for the search index to write.
   const content = contentFor(nowMs(), clientMsgId, 64);
@@ -81,6 +84,7 @@ async function sendTransaction(connection: Connection): Promise<void> {
     created_at: Math.floor(Date.now() / 1000),
     preview: content,
     seq: 0,
+    unread: 0,
   };
   try {
     for (const statement of statements) {
@@ -91,14 +95,25 @@ async function sendTransaction(connection: Connection): Promise<void> {
         for (const index of await searchIndexStatements(values)) await query(connection, index.sql, index.params);
         // Then the outbox's, as its batch hook writes them in the send transaction.
         if (webhookEndpoints.length > 0) {
-          for (const outbox of await webhookOutboxStatements(values, conversation, webhookEndpoints)) {
+          for (const outbox of await webhookOutboxStatements(values, recipient, webhookEndpoints)) {
             await query(connection, outbox.sql, outbox.params);
           }
         }
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
-      if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
+      if (statement.readsSeq === 'row') {
+        // The read-back answers the recipient's count too when the outbox asked for it (readsUnread).
+        const row = (result as Record<string, number>[])[0];
+        values.seq = Number(row?.last_seq);
+        values.unread = Number(row?.[unreadColumn] ?? 0);
+      }
       if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
+      if (statement.readsSeq === 'packed') {
+        // The recipient's count rides in the insert id beside last_seq when the outbox asked for it.
+        const { lastSeq, count } = unpackClaim(BigInt((result as { insertId: number | string }).insertId));
+        values.seq = lastSeq;
+        values.unread = count;
+      }
     }
   } catch (error) {
     await query(connection, 'rollback', []).catch(() => {});
@@ -121,8 +136,10 @@ serve({
     mysqlUrl = args.mysqlUrl;
     conversations = args.conversations;
     webhookEndpoints = args.webhookEndpoints ?? [];
-    toParticipant1 = await recordSendTransaction('participant1_unread');
-    toParticipant2 = await recordSendTransaction('participant2_unread');
+    // With an endpoint subscribed the send reads the recipient's count for the outbox (messageCreatedHook).
+    const readsUnread = webhookEndpoints.length > 0;
+    toParticipant1 = await recordSendTransaction('participant1_unread', { readsUnread });
+    toParticipant2 = await recordSendTransaction('participant2_unread', { readsUnread });
     const statements = toParticipant2.map((statement) => statement.sql);
     const index = await searchIndexStatements({
       id: 'id',
@@ -134,8 +151,8 @@ serve({
     if (webhookEndpoints.length > 0) {
       const values = { id: 'id', conversation_id: 'c', content: 'x', client_msg_id: null, created_at: 0, preview: 'x' };
       const outbox = await webhookOutboxStatements(
-        { ...values, sender_id: 'p1', seq: 1 },
-        conversations[0] ?? { participant1: 'p1', participant2: 'p2' },
+        { ...values, sender_id: 'p1', seq: 1, unread: 1 },
+        'p2',
         webhookEndpoints,
       );
       statements.splice(statements.length - 1, 0, ...outbox.map((statement) => statement.sql));

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { isDeadlock, isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
 import { type Append, appendMessages } from './message.repository.ts';
-import { HookFailure, type SendTransactionHookRegistry } from './send-transaction.ts';
+import { HookFailure, type SendTransactionHookRegistry, type SendTransactionPlan } from './send-transaction.ts';
 
 export interface AppendBatcherOptions {
   /** Send transactions running at once; sends arriving meanwhile wait for the next one to start. */
@@ -39,7 +39,9 @@ const unwrap = (error: unknown): unknown => (error instanceof HookFailure ? erro
  * transaction. A hook that throws rolls its transaction back; in a batch, the
  * messages are then stored one by one, as after a unique violation, so only the
  * message whose hook refused it fails (with the hook's error), and a batch hook
- * runs again for each of them alone.
+ * runs again for each of them alone. What a batch hook waits for outside the
+ * database (presence, PreparedBatchHook.prepare) is waited for before the
+ * transaction opens, with no row locked, once per batch.
  */
 export function createAppendBatcher(
   db: Kysely<Database>,
@@ -50,24 +52,38 @@ export function createAppendBatcher(
   let running = 0;
   let startScheduled = false;
 
-  function inOneTransaction(appends: readonly Append[]): Promise<(number | undefined)[]> {
+  function inOneTransaction(
+    appends: readonly Append[],
+    plan: SendTransactionPlan | undefined,
+  ): Promise<(number | undefined)[]> {
     return db.transaction().execute(async (trx) => {
-      const seqs = await appendMessages(trx, appends);
+      const appended = await appendMessages(trx, appends, { unread: plan?.readsUnread === true });
       // No hook registered: not one statement more than the send's own.
-      if (hooks?.any) await hooks.run(trx, appends, seqs);
-      return seqs;
+      if (hooks && plan) await hooks.run(trx, plan, appends, appended);
+      return appended.map((entry) => entry?.seq);
     });
   }
 
   async function store(batch: readonly Waiting[]): Promise<void> {
+    let plan: SendTransactionPlan | undefined;
     try {
-      const seqs = await inOneTransaction(batch.map((entry) => entry.append));
+      // What the hooks wait for (a presence lookup) is waited for here, before any row is locked.
+      plan = hooks?.any ? await hooks.plan(batch.map((entry) => entry.append)) : undefined;
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+      return;
+    }
+    try {
+      const seqs = await inOneTransaction(
+        batch.map((entry) => entry.append),
+        plan,
+      );
       for (const [i, entry] of batch.entries()) entry.resolve(seqs[i]);
     } catch (error) {
       // The batch rolled back as a whole. A retry whose client_msg_id is taken, a deadlock, or a
       // hook refusing a message must not fail the others: each message is stored on its own
       // instead and gets its own answer, as without batching. Any other failure (an outage) is
-      // everyone's answer.
+      // everyone's answer. The plan stands for each of them: it was made for all of them.
       const oneMessagesFault = error instanceof HookFailure || isUniqueViolation(error) || isDeadlock(error);
       if (batch.length === 1 || !oneMessagesFault) {
         for (const entry of batch) entry.reject(unwrap(error));
@@ -75,7 +91,7 @@ export function createAppendBatcher(
       }
       await Promise.all(
         batch.map((entry) =>
-          inOneTransaction([entry.append]).then(
+          inOneTransaction([entry.append], plan).then(
             ([seq]) => entry.resolve(seq),
             (failure: unknown) => entry.reject(unwrap(failure)),
           ),

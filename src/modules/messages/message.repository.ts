@@ -80,10 +80,19 @@ export function unreadColumnOf(conversation: Pick<ConversationRow, 'participant1
 export interface Append {
   /** The row as inserted: seq and is_read are the statement's, recalled_at is never set by a send. */
   message: Omit<MessageRow, 'seq' | 'is_read' | 'recalled_at'>;
+  /** The other participant: known before the transaction (participants never change), for hooks that need it. */
+  recipientId: string;
   recipientUnread: UnreadColumn;
   preview: string;
   /** What the content screen found in it, for its send-transaction hook to record; absent for nearly every message. */
   screened?: ScreenVerdict | undefined;
+}
+
+/** What appendMessages learnt of one stored message. */
+export interface Appended {
+  seq: number;
+  /** The recipient's unread count in its conversation including this message; only when asked (`unread`). */
+  unread: number | undefined;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
@@ -93,6 +102,34 @@ function perConversation<T>(
 ): RawBuilder<T> {
   const branches = [...groups].map(([id, appends]) => sql`WHEN ${id} THEN ${value(appends)}`);
   return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} END`;
+}
+
+/** Bits of a packed claim's insert id that carry the unread count (the rest carry last_seq). */
+const PACKED_COUNT_BITS = 23n;
+/** A count at or above this is cut to it in the insert id, and read back instead. */
+const PACKED_COUNT_MAX = 2 ** 23 - 1;
+
+/**
+ * `last_seq` of a MySQL claim of one conversation that also tells the
+ * recipient's count in its insert id: LAST_INSERT_ID(new last_seq × 2^23 +
+ * the count, capped), divided back so the column gets exactly its own value.
+ * Both read the row as it was before this UPDATE (last_seq is its own
+ * assignment, `column` comes later in the SET list), plus what the batch
+ * adds. A last_seq past 2^40 overflows BIGINT: the statement fails, it never
+ * writes a wrong value.
+ */
+function packedClaim(added: RawBuilder<number>, column: UnreadColumn, count: number): RawBuilder<number> {
+  const shift = sql.lit(2 ** Number(PACKED_COUNT_BITS));
+  const unread = sql`LEAST(${sql.ref(column)} + ${count}, ${sql.lit(PACKED_COUNT_MAX)})`;
+  return sql<number>`LAST_INSERT_ID((last_seq + ${added}) * ${shift} + ${unread}) DIV ${shift}`;
+}
+
+/** The new last_seq and the recipient's count a packed claim's insert id carries (the bench floor reads it too). */
+export function unpackClaim(insertId: bigint): { lastSeq: number; count: number } {
+  return {
+    lastSeq: Number(insertId >> PACKED_COUNT_BITS),
+    count: Number(insertId & ((1n << PACKED_COUNT_BITS) - 1n)),
+  };
 }
 
 /**
@@ -106,12 +143,20 @@ function perConversation<T>(
  * itself where the dialect can tell it (SQLite: RETURNING; MySQL, one
  * conversation: LAST_INSERT_ID(expr)), which keeps the locks held for one
  * round trip less; a MySQL batch over several conversations reads it back.
- * Returns each message's seq, or undefined where its conversation is gone.
+ *
+ * With `unread`, each message also learns its recipient's unread count
+ * including it (a webhook's `recipient_unread`), from the same RETURNING or
+ * read-back under the row locks; a MySQL claim of one conversation whose
+ * messages all go to one recipient packs that count beside last_seq into its
+ * insert id (packedClaim), so it still needs no read-back. Without `unread`,
+ * not one column more is read. Returns each message's seq (and count), or
+ * undefined where its conversation is gone.
  */
 export async function appendMessages(
   trx: Transaction<Database>,
   appends: readonly Append[],
-): Promise<(number | undefined)[]> {
+  options: { unread?: boolean } = {},
+): Promise<(Appended | undefined)[]> {
   const groups = new Map<string, Append[]>();
   for (const append of appends) {
     const group = groups.get(append.message.conversation_id);
@@ -120,7 +165,11 @@ export async function appendMessages(
   }
   const ids = [...groups.keys()];
   const mysql = isMysql(trx);
-  const oneConversation = groups.size === 1;
+  const unread = options.unread === true;
+  const fromInsertId = mysql && groups.size === 1;
+  // With the count asked for, the insert id carries one recipient's: a lone conversation written both ways reads back.
+  const recipientColumns = new Set(appends.map((append) => append.recipientUnread));
+  const packed = fromInsertId && unread && recipientColumns.size === 1 ? [...recipientColumns][0] : undefined;
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
@@ -128,8 +177,11 @@ export async function appendMessages(
   const claim = trx
     .updateTable('conversations')
     .set({
-      last_seq:
-        mysql && oneConversation ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
+      last_seq: packed
+        ? packedClaim(added, packed, appends.length)
+        : fromInsertId && !unread
+          ? sql<number>`LAST_INSERT_ID(last_seq + ${added})`
+          : sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
@@ -139,30 +191,53 @@ export async function appendMessages(
     })
     .where('id', 'in', ids);
 
-  let claimed: { id: string; last_seq: number }[];
+  const columns = unread
+    ? (['id', 'last_seq', 'participant1_unread', 'participant2_unread'] as const)
+    : (['id', 'last_seq'] as const);
+  let claimed: { id: string; last_seq: number; participant1_unread?: number; participant2_unread?: number }[];
+  const id = ids[0] as string;
   if (!mysql) {
-    claimed = await claim.returning(['id', 'last_seq']).execute();
-  } else if (oneConversation) {
+    claimed = await claim.returning(columns).execute();
+  } else if (fromInsertId && (packed || !unread)) {
     const result = await trx.executeQuery(claim.compile());
-    claimed =
-      Number(result.numAffectedRows ?? 0) > 0 ? [{ id: ids[0] as string, last_seq: Number(result.insertId) }] : [];
+    const insertId = BigInt(result.insertId ?? 0);
+    if (Number(result.numAffectedRows ?? 0) === 0) claimed = [];
+    else if (!packed) claimed = [{ id, last_seq: Number(insertId) }];
+    else {
+      const { lastSeq, count } = unpackClaim(insertId);
+      claimed =
+        count === PACKED_COUNT_MAX
+          ? // A count too large for its bits (millions unread): read back, still under the row lock.
+            await trx.selectFrom('conversations').select(columns).where('id', '=', id).execute()
+          : [{ id, last_seq: lastSeq, [packed]: count }];
+    }
   } else {
     await claim.execute();
     // Read back under the row locks just taken: each conversation's new last_seq ends its block.
-    claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
+    claimed = await trx.selectFrom('conversations').select(columns).where('id', 'in', ids).execute();
   }
 
-  const seqs = new Map<Append, number>();
-  for (const { id, last_seq } of claimed) {
-    const group = groups.get(id) ?? [];
-    for (const [i, append] of group.entries()) seqs.set(append, Number(last_seq) - group.length + 1 + i);
+  const appended = new Map<Append, Appended>();
+  for (const row of claimed) {
+    const group = groups.get(row.id) ?? [];
+    // Counts are after the whole block: a message's own leaves out the later ones to the same recipient.
+    const later = { participant1_unread: 0, participant2_unread: 0 };
+    for (let i = group.length - 1; i >= 0; i--) {
+      const append = group[i] as Append;
+      const after = row[append.recipientUnread];
+      appended.set(append, {
+        seq: Number(row.last_seq) - group.length + 1 + i,
+        unread: after === undefined ? undefined : Number(after) - later[append.recipientUnread],
+      });
+      later[append.recipientUnread] += 1;
+    }
   }
   const rows = appends.flatMap((append) => {
-    const seq = seqs.get(append);
-    return seq === undefined ? [] : [{ ...append.message, seq, is_read: 0 }];
+    const stored = appended.get(append);
+    return stored === undefined ? [] : [{ ...append.message, seq: stored.seq, is_read: 0 }];
   });
   if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
-  return appends.map((append) => seqs.get(append));
+  return appends.map((append) => appended.get(append));
 }
 
 /** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */

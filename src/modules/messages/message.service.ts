@@ -322,6 +322,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     try {
       seq = await appends.append({
         message: row,
+        recipientId: recipient,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
         screened,
@@ -393,19 +394,24 @@ export function createMessageService(deps: MessageServiceDeps) {
         client_msg_id: held.clientMsgId,
         created_at: nowSeconds(),
       };
+      const recipientId = otherParticipant(conversation, sender.id);
       const append = {
         message: row,
-        recipientUnread: repo.unreadColumnOf(conversation, otherParticipant(conversation, sender.id)),
+        recipientId,
+        recipientUnread: repo.unreadColumnOf(conversation, recipientId),
         preview: previewOf('text', held.content),
       };
+      // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
+      const plan = hooks.any ? await hooks.plan([append]) : undefined;
       const seq = await db
         .transaction()
         .execute(async (trx) => {
           if (!(await claim(trx))) return undefined;
-          const seqs = await repo.appendMessages(trx, [append]);
-          if (hooks.any) await hooks.run(trx, [append], seqs);
-          if (seqs[0] === undefined) throw notFound('conversation_not_found');
-          return seqs[0];
+          const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
+          if (plan) await hooks.run(trx, plan, [append], appended);
+          const stored = appended[0];
+          if (stored === undefined) throw notFound('conversation_not_found');
+          return stored.seq;
         })
         .catch((error: unknown) => {
           throw error instanceof HookFailure ? error.cause : error;

@@ -1,11 +1,17 @@
 import type { Transaction } from 'kysely';
 import type { Database, MessageRow } from '../../db/types.ts';
-import type { Append } from './message.repository.ts';
+import type { Append, Appended } from './message.repository.ts';
 
 /** A message as the send transaction wrote it: its row (seq included) and the append it came from. */
 export interface StoredMessage {
   message: MessageRow;
   append: Append;
+  /**
+   * The recipient's unread count in the conversation including this message,
+   * read by the append under the row lock when a hook wanted it
+   * (`PreparedBatchHook.readsUnread`); undefined otherwise.
+   */
+  unread: number | undefined;
 }
 
 /** Runs in the send transaction after one message's row is written; throwing rolls the message back. */
@@ -14,10 +20,32 @@ export type MessageHook = (trx: Transaction<Database>, stored: StoredMessage) =>
 /** Runs once per send transaction, after every message of it and their hooks; throwing rolls it back. */
 export type BatchHook = (trx: Transaction<Database>, stored: readonly StoredMessage[]) => Promise<void>;
 
+/**
+ * A batch hook that says, before the transaction opens, whether it has work
+ * and what it needs: so nothing it waits for is waited for while the
+ * conversations' rows are locked, and a batch it has nothing to do for costs
+ * nothing (no wait, no column, no statement).
+ */
+export interface PreparedBatchHook<P> {
+  /** Asked as each batch is about to start; false: this hook sits the batch out. */
+  wants(): boolean;
+  /**
+   * Before the transaction opens (no lock held): anything from elsewhere the
+   * hook needs (a network lookup), for `write`. It should not throw: its
+   * failure fails every send of the batch. A batch retried message by message
+   * keeps what it prepared.
+   */
+  prepare(appends: readonly Append[]): Promise<P>;
+  /** The append reads each recipient's unread count (StoredMessage.unread) for it. */
+  readsUnread: boolean;
+  /** In the transaction, as a BatchHook, with what `prepare` answered. */
+  write(trx: Transaction<Database>, stored: readonly StoredMessage[], prepared: P): Promise<void>;
+}
+
 /** How a module adds statements to the send transaction (registered once, at composition time). */
 export interface SendTransactionHooks {
   onMessage(hook: MessageHook): void;
-  onBatch(hook: BatchHook): void;
+  onBatch<P>(hook: BatchHook | PreparedBatchHook<P>): void;
 }
 
 /**
@@ -32,15 +60,33 @@ export class HookFailure {
   }
 }
 
-/** The hooks registered so far, and the one call the batcher makes to run them. */
+/** What is decided for one batch before its transaction opens: the batch hooks that run, and what they prepared. */
+export interface SendTransactionPlan {
+  batch: readonly { hook: PreparedBatchHook<unknown>; prepared: unknown }[];
+  /** Some hook wants StoredMessage.unread: appendMessages reads it. */
+  readsUnread: boolean;
+}
+
+/** A plain BatchHook as one that always runs and prepares nothing. */
+function alwaysRuns(hook: BatchHook): PreparedBatchHook<undefined> {
+  return {
+    wants: () => true,
+    prepare: async () => undefined,
+    readsUnread: false,
+    write: (trx, stored) => hook(trx, stored),
+  };
+}
+
+/** The hooks registered so far, and the calls the batcher makes to run them. */
 export function createSendTransactionHooks() {
   const messageHooks: MessageHook[] = [];
-  const batchHooks: BatchHook[] = [];
+  const batchHooks: PreparedBatchHook<unknown>[] = [];
 
   return {
     registrar: {
       onMessage: (hook) => void messageHooks.push(hook),
-      onBatch: (hook) => void batchHooks.push(hook),
+      onBatch: <P>(hook: BatchHook | PreparedBatchHook<P>) =>
+        void batchHooks.push((typeof hook === 'function' ? alwaysRuns(hook) : hook) as PreparedBatchHook<unknown>),
     } satisfies SendTransactionHooks,
 
     /** False until a hook is registered: the send transaction then runs exactly its own statements. */
@@ -49,21 +95,45 @@ export function createSendTransactionHooks() {
     },
 
     /**
-     * Runs the hooks for the messages just written (`seqs` as appendMessages
-     * answered; a message whose conversation is gone was not written and is
-     * skipped), one at a time in the batch's order: one connection runs one
-     * statement at a time anyway, and the order stays the seq order.
+     * Before a batch's transaction: asks each batch hook whether it has work
+     * and runs the prepare steps of those that do, together.
      */
-    async run(trx: Transaction<Database>, appends: readonly Append[], seqs: readonly (number | undefined)[]) {
+    async plan(appends: readonly Append[]): Promise<SendTransactionPlan> {
+      const wanting = batchHooks.filter((hook) => hook.wants());
+      const answers = await Promise.all(wanting.map((hook) => hook.prepare(appends)));
+      return {
+        batch: wanting.map((hook, i) => ({ hook, prepared: answers[i] })),
+        readsUnread: wanting.some((hook) => hook.readsUnread),
+      };
+    },
+
+    /**
+     * Runs the hooks for the messages just written (`appended` as
+     * appendMessages answered; a message whose conversation is gone was not
+     * written and is skipped), one at a time in the batch's order: one
+     * connection runs one statement at a time anyway, and the order stays the
+     * seq order.
+     */
+    async run(
+      trx: Transaction<Database>,
+      plan: SendTransactionPlan,
+      appends: readonly Append[],
+      appended: readonly (Appended | undefined)[],
+    ) {
       const stored: StoredMessage[] = [];
       for (const [i, append] of appends.entries()) {
-        const seq = seqs[i];
-        if (seq !== undefined)
-          stored.push({ message: { ...append.message, seq, is_read: 0, recalled_at: null }, append });
+        const done = appended[i];
+        if (done !== undefined) {
+          stored.push({
+            message: { ...append.message, seq: done.seq, is_read: 0, recalled_at: null },
+            append,
+            unread: done.unread,
+          });
+        }
       }
       try {
         for (const entry of stored) for (const hook of messageHooks) await hook(trx, entry);
-        if (stored.length > 0) for (const hook of batchHooks) await hook(trx, stored);
+        if (stored.length > 0) for (const { hook, prepared } of plan.batch) await hook.write(trx, stored, prepared);
       } catch (error) {
         throw new HookFailure(error);
       }

@@ -1,10 +1,10 @@
 import type { MessageCreatedData } from '@cs-chat/contracts/rest/webhook-events.schemas';
-import type { Insertable, Kysely, Transaction } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { Database, WebhookDeliveriesTable } from '../../db/types.ts';
 import type { TransactionEventName, TransactionEventRegistry } from '../../events/transaction-events.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
-import type { StoredMessage } from '../messages/send-transaction.ts';
+import type { PreparedBatchHook } from '../messages/send-transaction.ts';
 import * as repo from './webhook.repository.ts';
 
 /** How often an instance reads the endpoint list again (changes made through another instance). */
@@ -103,79 +103,70 @@ async function onlineWithin(
   }
 }
 
+/** What the hook learns before the send transaction opens: who is subscribed, and which recipients are online. */
+export interface MessageCreatedPrepared {
+  endpointIds: readonly string[];
+  online: ReadonlySet<string>;
+}
+
 /**
  * The send transaction's batch hook (CONTRIBUTING, recipe 3): `message.created`
  * rows for every message of the batch and subscribed endpoint, in one
- * multi-row insert. With no subscriber it returns before any statement.
- * The recipient, their unread count after this message and whether they are
- * online are read now, so the event says what was true at commit.
+ * multi-row insert, and that is its only statement. With no subscriber it sits
+ * the batch out: no wait, no statement. Whether the recipients are online is
+ * asked before the transaction opens (a Redis round trip must not hold the
+ * conversations' row locks), a moment before the commit; each recipient's
+ * unread count including the message is read by the append itself, under the
+ * row lock, and the recipient is known from the send.
  */
-export function messageCreatedHook({ subscriptions, online, baseUrl }: MessageOutboxDependencies) {
-  return async (trx: Transaction<Database>, stored: readonly StoredMessage[]): Promise<void> => {
-    const endpointIds = subscriptions.endpointsFor('message.created');
-    if (endpointIds.length === 0) return;
-    const conversationIds = [...new Set(stored.map((entry) => entry.message.conversation_id))];
-    const conversations = await trx
-      .selectFrom('conversations')
-      .select(['id', 'participant1_id', 'participant2_id', 'participant1_unread', 'participant2_unread'])
-      .where('id', 'in', conversationIds)
-      .execute();
-    const byId = new Map(conversations.map((row) => [row.id, row]));
-    const recipientOf = (entry: StoredMessage) => {
-      const row = byId.get(entry.message.conversation_id);
-      if (!row) return undefined;
-      const first = entry.message.sender_id !== row.participant1_id;
-      return { id: first ? row.participant1_id : row.participant2_id, key: `${row.id}:${first ? 1 : 2}` };
-    };
-    const recipients = [...new Set(stored.map((entry) => recipientOf(entry)?.id).filter((id) => id !== undefined))];
-    const onlineNow = await onlineWithin(online, recipients);
-    // The counts read are after the whole batch: a message's own count leaves out the later ones of the batch.
-    const unreadAfter = new Map<string, number>();
-    for (const row of conversations) {
-      unreadAfter.set(`${row.id}:1`, Number(row.participant1_unread));
-      unreadAfter.set(`${row.id}:2`, Number(row.participant2_unread));
-    }
-    const now = Date.now();
-    const at = new Date(now);
-    const rows: Insertable<WebhookDeliveriesTable>[] = [];
-    for (const entry of [...stored].reverse()) {
-      const recipient = recipientOf(entry);
-      if (!recipient) continue;
-      const unread = unreadAfter.get(recipient.key) ?? 0;
-      unreadAfter.set(recipient.key, Math.max(0, unread - 1));
-      const { message } = entry;
-      const data: MessageCreatedData = {
-        message: {
-          id: message.id,
-          conversation_id: message.conversation_id,
-          seq: Number(message.seq),
-          sender_id: message.sender_id,
-          content:
-            message.message_type === 'text'
-              ? message.content
-              : (toAbsoluteUrl(message.content, baseUrl) ?? message.content),
-          message_type: message.message_type,
-          filename: message.filename,
-          client_msg_id: message.client_msg_id,
-          created_at: Number(message.created_at),
-        },
-        recipient_id: recipient.id,
-        recipient_online: onlineNow.has(recipient.id),
-        recipient_unread: unread,
-      };
-      const body = eventBody('message.created', at, data);
-      rows.push(
-        ...outboxRows(endpointIds, {
+export function messageCreatedHook({
+  subscriptions,
+  online,
+  baseUrl,
+}: MessageOutboxDependencies): PreparedBatchHook<MessageCreatedPrepared> {
+  return {
+    wants: () => subscriptions.endpointsFor('message.created').length > 0,
+    readsUnread: true,
+    async prepare(appends) {
+      const endpointIds = subscriptions.endpointsFor('message.created');
+      const recipients = [...new Set(appends.map((append) => append.recipientId))];
+      return { endpointIds, online: await onlineWithin(online, recipients) };
+    },
+    async write(trx, stored, { endpointIds, online: onlineNow }) {
+      if (endpointIds.length === 0) return;
+      const now = Date.now();
+      const at = new Date(now);
+      const rows = stored.flatMap(({ message, append, unread }) => {
+        const data: MessageCreatedData = {
+          message: {
+            id: message.id,
+            conversation_id: message.conversation_id,
+            seq: Number(message.seq),
+            sender_id: message.sender_id,
+            content:
+              message.message_type === 'text'
+                ? message.content
+                : (toAbsoluteUrl(message.content, baseUrl) ?? message.content),
+            message_type: message.message_type,
+            filename: message.filename,
+            client_msg_id: message.client_msg_id,
+            created_at: Number(message.created_at),
+          },
+          recipient_id: append.recipientId,
+          recipient_online: onlineNow.has(append.recipientId),
+          // Read by the append for this hook (readsUnread): always there when the hook writes.
+          recipient_unread: unread ?? 0,
+        };
+        return outboxRows(endpointIds, {
           id: newEventId(),
           type: 'message.created',
           conversationId: message.conversation_id,
-          body,
+          body: eventBody('message.created', at, data),
           now,
-        }),
-      );
-    }
-    rows.reverse();
-    await repo.insertDeliveries(trx, rows);
+        });
+      });
+      await repo.insertDeliveries(trx, rows);
+    },
   };
 }
 
