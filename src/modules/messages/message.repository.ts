@@ -5,6 +5,7 @@ import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
+import { canonicalJson, chainHash, genesisHash, messageEntry } from '../../lib/transcript-chain.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 import type { ScreenVerdict } from './content-screen.ts';
@@ -97,72 +98,75 @@ function perConversation<T>(
 
 /**
  * The send transaction's writes, for one message or a batch (group commit):
- * one statement per step whatever the number of messages. Bumping last_seq
- * first takes the conversations' row locks, so concurrent sends to one
- * conversation queue here; one statement locks every conversation of a batch
- * in key order, so two batches cannot deadlock on them. Each conversation
- * claims its messages' seqs as one block, given out in the order of `appends`,
- * and the insert cannot collide on seq. The claim is learnt from the update
- * itself where the dialect can tell it (SQLite: RETURNING; MySQL, one
- * conversation: LAST_INSERT_ID(expr)), which keeps the locks held for one
- * round trip less; a MySQL batch over several conversations reads it back.
- * Returns each message's seq, or undefined where its conversation is gone.
+ * one statement per step whatever the number of messages. First the
+ * conversations' rows are read under their row locks (MySQL: FOR UPDATE, one
+ * statement locking every conversation of a batch in key order, so two batches
+ * cannot deadlock on them; SQLite runs one transaction at a time): their
+ * last_seq and the transcript chain's head. Each conversation's messages then
+ * take the next seqs as one block, in the order of `appends`, and extend its
+ * chain in that order (src/lib/transcript-chain.ts), computed here, between the
+ * statements; the UPDATE writes the new last_seq and head with the counters,
+ * and the insert cannot collide on seq. Concurrent sends to one conversation
+ * queue on the lock. Returns each message's seq, or undefined where its
+ * conversation is gone.
  */
 export async function appendMessages(
   trx: Transaction<Database>,
   appends: readonly Append[],
 ): Promise<(number | undefined)[]> {
-  const groups = new Map<string, Append[]>();
+  const wanted = new Map<string, Append[]>();
   for (const append of appends) {
-    const group = groups.get(append.message.conversation_id);
+    const group = wanted.get(append.message.conversation_id);
     if (group) group.push(append);
-    else groups.set(append.message.conversation_id, [append]);
+    else wanted.set(append.message.conversation_id, [append]);
   }
-  const ids = [...groups.keys()];
-  const mysql = isMysql(trx);
-  const oneConversation = groups.size === 1;
+  const read = trx
+    .selectFrom('conversations')
+    .select(['id', 'last_seq', 'chain_head'])
+    .where('id', 'in', [...wanted.keys()]);
+  const heads = await (isMysql(trx) ? read.forUpdate() : read).execute();
+  if (heads.length === 0) return appends.map(() => undefined);
+
+  const groups = new Map<string, Append[]>();
+  const newHeads = new Map<string, string>();
+  const stored = new Map<Append, { seq: number; chain_hash: string }>();
+  for (const { id, last_seq, chain_head } of heads) {
+    const group = wanted.get(id) ?? [];
+    groups.set(id, group);
+    let head = chain_head ?? genesisHash(id);
+    for (const [i, append] of group.entries()) {
+      const seq = Number(last_seq) + 1 + i;
+      head = chainHash(head, canonicalJson(messageEntry({ ...append.message, seq })));
+      stored.set(append, { seq, chain_hash: head });
+    }
+    newHeads.set(id, head);
+  }
+
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
     sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
-  const claim = trx
+  await trx
     .updateTable('conversations')
     .set({
-      last_seq:
-        mysql && oneConversation ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
+      last_seq: sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
       last_message: perConversation(groups, (group) => (group[group.length - 1] as Append).preview),
       last_message_time: lastTime,
       updated_at: lastTime,
+      chain_head: perConversation(groups, (group) => newHeads.get((group[0] as Append).message.conversation_id)),
     })
-    .where('id', 'in', ids);
+    .where('id', 'in', [...groups.keys()])
+    .execute();
 
-  let claimed: { id: string; last_seq: number }[];
-  if (!mysql) {
-    claimed = await claim.returning(['id', 'last_seq']).execute();
-  } else if (oneConversation) {
-    const result = await trx.executeQuery(claim.compile());
-    claimed =
-      Number(result.numAffectedRows ?? 0) > 0 ? [{ id: ids[0] as string, last_seq: Number(result.insertId) }] : [];
-  } else {
-    await claim.execute();
-    // Read back under the row locks just taken: each conversation's new last_seq ends its block.
-    claimed = await trx.selectFrom('conversations').select(['id', 'last_seq']).where('id', 'in', ids).execute();
-  }
-
-  const seqs = new Map<Append, number>();
-  for (const { id, last_seq } of claimed) {
-    const group = groups.get(id) ?? [];
-    for (const [i, append] of group.entries()) seqs.set(append, Number(last_seq) - group.length + 1 + i);
-  }
   const rows = appends.flatMap((append) => {
-    const seq = seqs.get(append);
-    return seq === undefined ? [] : [{ ...append.message, seq, is_read: 0 }];
+    const claim = stored.get(append);
+    return claim === undefined ? [] : [{ ...append.message, ...claim, is_read: 0 }];
   });
-  if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
-  return appends.map((append) => seqs.get(append));
+  await trx.insertInto('messages').values(rows).execute();
+  return appends.map((append) => stored.get(append)?.seq);
 }
 
 /** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */
@@ -638,6 +642,8 @@ export async function deleteMessage(
       message_id: message.id,
       deleted_by: deletedBy,
       deleted_at: now,
+      // The transcript keeps the entry's hash where the content went (src/modules/transcript).
+      chain_hash: message.chain_hash ?? null,
     })
     .execute();
   return true;
