@@ -4,6 +4,7 @@ import { uuidv7 } from '../../src/lib/ids.ts';
 import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import {
+  chainedValues,
   fillParams,
   recordSendTransaction,
   type StatementTemplate,
@@ -81,6 +82,7 @@ async function sendTransaction(connection: Connection): Promise<void> {
     created_at: Math.floor(Date.now() / 1000),
     preview: content,
     seq: 0,
+    chain_hash: '',
   };
   try {
     for (const statement of statements) {
@@ -97,8 +99,12 @@ async function sendTransaction(connection: Connection): Promise<void> {
         }
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
-      if (statement.readsSeq === 'row') values.seq = Number((result as { last_seq: number }[])[0]?.last_seq);
-      if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
+      // The conversation's last_seq and chain head, read under its row lock: the message's seq and
+      // transcript hash, computed as the service computes them.
+      if (statement.readsHead) {
+        const row = (result as { last_seq: number; chain_head: string | null }[])[0];
+        if (row) Object.assign(values, chainedValues(values, row));
+      }
     }
   } catch (error) {
     await query(connection, 'rollback', []).catch(() => {});
