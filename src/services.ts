@@ -92,8 +92,8 @@ export function createServices(
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3), those
   // of a read, a delete, a new conversation or a guard decision in theirs (src/events/transaction-events.ts).
-  // The transcript's recall and delete entries, in those transactions (messages chain in the send's own).
-  const transcript = createTranscriptService({ db, conversations, messages });
+  // The transcript's recall, delete and guard entries, in those transactions (messages chain in the send's own).
+  const transcript = createTranscriptService({ db, conversations, messages, transactionEvents });
   const webhookSubscriptions = createSubscriptions(db);
   messages.sendTransaction.onBatch(
     messageCreatedHook({

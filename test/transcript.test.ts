@@ -164,7 +164,9 @@ for (const dialect of testDialects) {
       changes.created_at = { created_at: Number(original.created_at) + 1 };
       changes.client_msg_id = { client_msg_id: flip(original.client_msg_id as string, 0) };
       changes.message_type = { message_type: 'file' };
+      // A stored hash altered into something that is not even hex still exports, and fails there.
       changes.chain_hash = { chain_hash: flip(original.chain_hash as string, 10) };
+      changes['chain_hash, not hex'] = { chain_hash: `g${(original.chain_hash as string).slice(1)}` };
       for (const [what, change] of Object.entries(changes)) {
         await db.updateTable('messages').set(change).where('id', '=', target.id).execute();
         try {
@@ -222,6 +224,52 @@ for (const dialect of testDialects) {
       const { generateKeyPairSync } = await import('node:crypto');
       const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
       assert.equal(signatureValid(document, other), false);
+    });
+    test('guard decisions are entries: delivered, held, blocked; admins see them, participants get them redacted', async () => {
+      const rules = (await app.client.get('/api/guard/rules', { token: tokens.a1 })).body.rules;
+      const put = await app.client.put('/api/guard/rules', { token: tokens.a1, body: { rules, words: ['违禁词'] } });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      const before = (await transcript(tokens.a1)).entries.length;
+      const post = (content: string) =>
+        app.client.post('/api/messages/', { token: tokens.b1, body: { conversation_id: chat, content } });
+      const masked = await post('电话 13800138000');
+      assert.equal(masked.status, 201, JSON.stringify(masked.body));
+      const held = await post('我们私下交易吧');
+      assert.equal(held.status, 202, JSON.stringify(held.body));
+      assertError(await post('这是违禁词'), 422);
+      const approved = await app.client.post(`/api/guard/queue/${held.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+
+      const admins = await transcript(tokens.a1);
+      assert.equal(admins.verification.valid, true, JSON.stringify(admins.verification));
+      assert.equal(checkChain(chat, admins.entries, admins.head).valid, true, 'as received');
+      assert.ok(signatureValid(admins));
+      const added = admins.entries.slice(before);
+      assert.deepEqual(
+        added.map((e) => (e.kind === 'guard' ? `guard:${e.outcome}:${e.message_id}` : `message:${e.id}`)),
+        [
+          `message:${masked.body.id}`,
+          `guard:delivered:${masked.body.id}`,
+          `guard:held:${held.body.id}`,
+          'guard:blocked:null',
+          `message:${held.body.id}`,
+        ],
+      );
+      assert.deepEqual(added[1]?.findings, [{ label: 'phone', action: 'mask' }]);
+      assert.equal(JSON.stringify(added).includes('13800138000'), false, 'what was matched is not in the chain');
+
+      const participants = await transcript(tokens.m1);
+      assert.equal(participants.verification.valid, true);
+      assert.equal(checkChain(chat, participants.entries, participants.head).valid, true, 'as received');
+      assert.ok(signatureValid(participants));
+      assert.deepEqual(
+        participants.entries.slice(before).map((e) => e.redacted ?? e.kind),
+        ['message', 'guard', 'guard', 'guard', 'message'],
+      );
+      assert.equal(JSON.stringify(participants).includes('违禁词'), false);
     });
   });
 

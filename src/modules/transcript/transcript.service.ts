@@ -2,6 +2,7 @@ import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import type { Transcript, TranscriptKey } from '@cs-chat/contracts/rest/transcript.schemas';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
+import type { TransactionEventRegistry } from '../../events/transaction-events.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import {
   checkChain,
@@ -28,6 +29,8 @@ export function createTranscriptService(deps: {
   db: Kysely<Database>;
   conversations: ConversationService;
   messages: MessageService;
+  /** Where the content guard announces its decisions (guard.flagged), in their transactions. */
+  transactionEvents?: TransactionEventRegistry | undefined;
 }) {
   const { db, conversations, messages } = deps;
 
@@ -41,6 +44,26 @@ export function createTranscriptService(deps: {
     const { by, at } = await repo.deletion(trx, message);
     const entry = { kind: 'delete', message_id: message.id, seq: Number(message.seq), by, at };
     await repo.appendEvent(trx, message.conversation_id, entry, at);
+  });
+
+  // A guard decision (allowed or masked and delivered, held, blocked) is an entry too, written where the
+  // guard records it: only messages the guard flags pay for it. What was matched is left out (the
+  // admins have it in guard_decisions); its labels and actions stay.
+  deps.transactionEvents?.subscribe('guard.flagged', {
+    wants: () => true,
+    async write(tx, payload) {
+      const flagged = await payload();
+      const at = nowSeconds();
+      const entry = {
+        kind: 'guard',
+        message_id: flagged.message_id,
+        sender_id: flagged.sender_id,
+        outcome: flagged.outcome,
+        findings: flagged.findings.map((finding) => ({ label: finding.label, action: finding.action })),
+        at,
+      };
+      await repo.appendEvent(tx.db, flagged.conversation_id, entry, at);
+    },
   });
 
   let key: Promise<{ id: string; publicKey: string; privateKey: KeyObject; createdAt: number }> | undefined;
@@ -58,8 +81,11 @@ export function createTranscriptService(deps: {
     return key;
   }
 
-  /** The entries in chain order: a message at (seq, 0), an event at (after_seq, ordinal ≥ 1). */
-  function entriesOf(chain: repo.StoredChain, seeRecalled: boolean): ExportEntry[] {
+  /**
+   * The entries in chain order: a message at (seq, 0), an event at (after_seq, ordinal ≥ 1). `seeAll`
+   * (admins): recalled originals and guard decisions; others get those redacted (hash as given).
+   */
+  function entriesOf(chain: repo.StoredChain, seeAll: boolean): ExportEntry[] {
     const stored = [
       ...chain.messages.map((m) => ({ seq: Number(m.seq), message: m })),
       ...chain.deleted.map((d) => ({ seq: Number(d.seq), deleted: d.chain_hash })),
@@ -73,7 +99,10 @@ export function createTranscriptService(deps: {
         e++
       ) {
         const event = chain.events[e] as (typeof chain.events)[number];
-        entries.push({ ...(JSON.parse(event.body) as { kind: string }), hash: event.hash });
+        const entry = JSON.parse(event.body) as { kind: string };
+        // A held or blocked message is no participant's business (nor is who was flagged): admins only.
+        if (entry.kind === 'guard' && !seeAll) entries.push({ kind: 'guard', redacted: 'guard', hash: event.hash });
+        else entries.push({ ...entry, hash: event.hash });
       }
     };
     for (const item of stored) {
@@ -84,7 +113,7 @@ export function createTranscriptService(deps: {
       }
       const m = item.message;
       const hash = m.chain_hash ?? null;
-      if (m.recalled_at !== null && !seeRecalled) {
+      if (m.recalled_at !== null && !seeAll) {
         entries.push({ kind: 'message', seq: item.seq, id: m.id, redacted: 'recalled', hash });
       } else {
         entries.push({ ...messageEntry(m), hash });

@@ -6,13 +6,15 @@ import Type, { type Static } from 'typebox';
  * JSON of the entry without hash)`, signed with the server's Ed25519 key.
  */
 
-const Hash = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256, lower-case hex' });
+// No pattern: an export shows what is stored, even a hash altered into something else (it then fails there).
+const Hash = Type.String({ description: 'SHA-256, lower-case hex (64 characters)' });
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 export const TranscriptEntry = Type.Object(
   {
     kind: Type.String({
-      description: '`message`; `recall` (its sender took it back); `delete` (a moderator removed it)',
+      description:
+        '`message`; `recall` (its sender took it back); `delete` (a moderator removed it); `guard` (a content guard decision: `message_id, sender_id, outcome, findings[{label, action}], at`)',
     }),
     hash: Type.Union([Hash, Type.Null()], {
       description: "The chain's hash up to this entry; null only for messages older than the chain (before its first)",
@@ -31,7 +33,11 @@ export const TranscriptEntry = Type.Object(
     filename: Type.Optional(NullableString),
     client_msg_id: Type.Optional(NullableString),
     created_at: Type.Optional(Type.Integer({ description: 'Unix seconds the message was stored' })),
-    message_id: Type.Optional(Type.String({ description: 'The message a recall or delete is about' })),
+    message_id: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: 'The message a recall, delete or guard decision is about (null: a blocked message, never stored)',
+      }),
+    ),
     by: Type.Optional(Type.String({ description: 'Who recalled or deleted it' })),
     at: Type.Optional(Type.Integer({ description: 'Unix seconds of the recall or delete' })),
   },

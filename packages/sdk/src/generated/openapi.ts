@@ -1411,10 +1411,10 @@ export interface components {
             hash: string | null;
             /** @description The message's id */
             id?: string;
-            /** @description `message`; `recall` (its sender took it back); `delete` (a moderator removed it) */
+            /** @description `message`; `recall` (its sender took it back); `delete` (a moderator removed it); `guard` (a content guard decision: `message_id, sender_id, outcome, findings[{label, action}], at`) */
             kind: string;
-            /** @description The message a recall or delete is about */
-            message_id?: string;
+            /** @description The message a recall, delete or guard decision is about (null: a blocked message, never stored) */
+            message_id?: string | null;
             message_type?: string;
             /** @description `deleted` (moderated) or `recalled` (shown to a participant): the content is left out and the entry's stored hash is taken as given */
             redacted?: string;
