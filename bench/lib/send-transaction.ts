@@ -91,8 +91,8 @@ function recordingKysely(
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
       if (/^\s*select/i.test(query.sql)) return { rows: [selectRow() as R] };
-      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)).
-      return { rows: [], numAffectedRows: 1n, insertId: BigInt(SENTINELS.seq) };
+      // Writes answer one affected row (appendMessages reads the seq from its SELECT, not from them).
+      return { rows: [], numAffectedRows: 1n };
     },
     // biome-ignore lint/correctness/useYield: never streamed
     async *streamQuery() {
