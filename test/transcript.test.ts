@@ -58,6 +58,21 @@ describe('transcript chain (pure)', () => {
         .index,
       0,
     );
+    // A message shown as removed needs the removal's own (hashed) entry after it.
+    const removed: ExportEntry[] = [
+      { kind: 'message', seq: 1, redacted: 'deleted', hash: h1 },
+      entries[1] as ExportEntry,
+    ];
+    assert.deepEqual(checkChain('c1', removed, h2), {
+      valid: false,
+      index: 0,
+      kind: 'message',
+      seq: 1,
+      reason: 'shown as deleted but no delete entry of its seq follows',
+    });
+    const deletion = { kind: 'delete', message_id: 'x', seq: 1, by: 'a1', at: 5 };
+    const h3 = chainHash(h2, canonicalJson(deletion));
+    assert.equal(checkChain('c1', [...removed, { ...deletion, hash: h3 }], h3).valid, true);
     // A dropped last entry: the head gives it away.
     assert.equal((checkChain('c1', [entries[0] as ExportEntry], h2) as { kind: string }).kind, 'head');
     // Key order does not matter (canonical JSON), values do.
@@ -200,6 +215,17 @@ for (const dialect of testDialects) {
         assert.equal(((await transcript(tokens.a1)).verification as { index?: number }).index, 0);
       } finally {
         await db.updateTable('messages').set({ content: row.content }).where('id', '=', first.id).execute();
+      }
+      // Marked recalled in the database, without a recall: participants' export (content withheld) still fails there.
+      await db.updateTable('messages').set({ recalled_at: 1 }).where('id', '=', first.id).execute();
+      try {
+        const verification = (await transcript(tokens.m1)).verification as { index?: number; reason?: string };
+        assert.deepEqual(
+          { index: verification.index, reason: verification.reason },
+          { index: 0, reason: 'shown as recalled but no recall entry of its seq follows' },
+        );
+      } finally {
+        await db.updateTable('messages').set({ recalled_at: null }).where('id', '=', first.id).execute();
       }
       assert.equal((await transcript(tokens.a1)).verification.valid, true);
     });

@@ -99,6 +99,9 @@ export type ChainFailure = {
 
 export type ChainCheck = { valid: true; entries: number; redacted: number } | ({ valid: false } & ChainFailure);
 
+/** The entry kind that explains each redaction of a message (guard entries are the admins', without one). */
+const REDACTION_EXPLAINED_BY: Record<string, string> = { deleted: 'delete', recalled: 'recall' };
+
 const seqOf = (entry: ExportEntry): number | null => (typeof entry.seq === 'number' ? entry.seq : null);
 
 /** Walks the chain from the genesis; the first entry whose hash does not follow is the failure. */
@@ -106,6 +109,9 @@ export function checkChain(conversationId: string, entries: readonly ExportEntry
   let previous = genesisHash(conversationId);
   let chained = false;
   let redacted = 0;
+  // A message shown without content must be explained by a later recall or delete entry of its seq
+  // (which is hashed in full): a redaction cannot hide a message nobody recalled or deleted.
+  const unexplained = new Map<number, { index: number; awaits: string }>();
   for (const [index, entry] of entries.entries()) {
     const fail = (reason: string): ChainCheck => ({ valid: false, index, kind: entry.kind, seq: seqOf(entry), reason });
     if (entry.hash === null) {
@@ -115,15 +121,30 @@ export function checkChain(conversationId: string, entries: readonly ExportEntry
     }
     chained = true;
     if (typeof entry.hash !== 'string' || !/^[0-9a-f]{64}$/.test(entry.hash)) return fail('malformed hash');
+    const seq = seqOf(entry);
     if (entry.redacted !== undefined) {
       redacted += 1;
+      const awaits = REDACTION_EXPLAINED_BY[entry.redacted];
+      if (entry.kind === 'message' && awaits !== undefined && seq !== null) unexplained.set(seq, { index, awaits });
       previous = entry.hash;
       continue;
     }
     const { hash, ...fields } = entry;
     const expected = chainHash(previous, canonicalJson(fields));
     if (expected !== hash) return fail('hash does not match the entry and the one before it');
+    if (seq !== null && unexplained.get(seq)?.awaits === entry.kind) unexplained.delete(seq);
     previous = hash;
+  }
+  const [first] = [...unexplained.values()].sort((a, b) => a.index - b.index);
+  if (first) {
+    const entry = entries[first.index] as ExportEntry;
+    return {
+      valid: false,
+      index: first.index,
+      kind: entry.kind,
+      seq: seqOf(entry),
+      reason: `shown as ${entry.redacted} but no ${first.awaits} entry of its seq follows`,
+    };
   }
   const last = chained ? previous : null;
   if (last !== head) {

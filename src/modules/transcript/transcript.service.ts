@@ -91,14 +91,10 @@ export function createTranscriptService(deps: {
       ...chain.deleted.map((d) => ({ seq: Number(d.seq), deleted: d.chain_hash })),
     ].sort((a, b) => a.seq - b.seq);
     const entries: ExportEntry[] = [];
-    let e = 0;
+    let next = 0;
+    /** The events before `seq` not yet listed. */
     const eventsUpTo = (seq: number) => {
-      for (
-        ;
-        e < chain.events.length && Number((chain.events[e] as (typeof chain.events)[number]).after_seq) < seq;
-        e++
-      ) {
-        const event = chain.events[e] as (typeof chain.events)[number];
+      for (let event = chain.events[next]; event && Number(event.after_seq) < seq; event = chain.events[++next]) {
         const entry = JSON.parse(event.body) as { kind: string };
         // A held or blocked message is no participant's business (nor is who was flagged): admins only.
         if (entry.kind === 'guard' && !seeAll) entries.push({ kind: 'guard', redacted: 'guard', hash: event.hash });
