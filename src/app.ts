@@ -20,6 +20,7 @@ import { messageRoutes } from './modules/messages/message.routes.ts';
 import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts';
 import { searchRoutes } from './modules/search/search.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
+import { transcriptKeyRoutes, transcriptRoutes } from './modules/transcript/transcript.routes.ts';
 import { userRoutes } from './modules/users/user.routes.ts';
 import { webhookRoutes } from './modules/webhooks/webhook.routes.ts';
 import type { Metrics } from './observability/metrics.ts';
@@ -75,6 +76,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const secureCookies = config.BASE_URL.startsWith('https:');
   await app.register(publicAuthRoutes, { prefix: '/api/auth', auth: services.auth, secureCookies });
   await app.register(platformCardRoutes, { prefix: '/api', cards: services.cards });
+  await app.register(transcriptKeyRoutes, { prefix: '/api', transcript: services.transcript });
 
   const origins = trustedOrigins(config);
   await registerAuthenticated(app, { authenticate: services.authenticate, origins }, async (authenticated) => {
@@ -101,6 +103,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await authenticated.register(searchRoutes, { prefix: '/api/search', search: services.search });
     await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
     await authenticated.register(guardRoutes, { prefix: '/api/guard', guard: services.guard });
+    await authenticated.register(transcriptRoutes, { prefix: '/api', transcript: services.transcript });
     await authenticated.register(uploadRoutes, {
       prefix: '/api/upload',
       mediaDir: config.MEDIA_DIR,

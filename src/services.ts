@@ -25,6 +25,7 @@ import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { createTranscriptService } from './modules/transcript/transcript.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
@@ -93,6 +94,8 @@ export function createServices(
   const search = createSearchService({ db, access, conversations, messages });
   // Webhooks: the outbox rows of a send are written in its transaction (CONTRIBUTING, recipe 3), those
   // of a read, a delete, a new conversation or a guard decision in theirs (src/events/transaction-events.ts).
+  // The transcript's recall, delete and guard entries, in those transactions (messages chain in the send's own).
+  const transcript = createTranscriptService({ db, conversations, messages, transactionEvents });
   const webhookSubscriptions = createSubscriptions(db);
   messages.sendTransaction.onBatch(
     messageCreatedHook({
@@ -131,6 +134,7 @@ export function createServices(
     messages,
     guard,
     cards,
+    transcript,
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

@@ -241,7 +241,7 @@ for (const dialect of testDialects) {
       assert.equal(quiet?.seq, (await stored(conversation.id)).length);
     });
 
-    test('seqs past 2^32 and counts in the millions come back exact (a MySQL lone claim packs both in its insert id)', async () => {
+    test('seqs past 2^32 and counts in the millions come back exact (read under the row lock, never packed or cut)', async () => {
       await insertTestUser(handle.db, 'buyer-big', 'buyer');
       const [participant1_id, participant2_id] = ['buyer-big', MERCHANT].sort() as [string, string];
       const conversation = { id: uuidv7(), participant1_id, participant2_id };
@@ -254,7 +254,6 @@ for (const dialect of testDialects) {
         .where('id', '=', conversation.id)
         .execute();
       const told: (number | undefined)[][] = [];
-      // The count reaches, then passes, what the insert id's bits carry (2^23 - 1): read back from there.
       for (let i = 1; i <= 3; i++) {
         const [entry] = await handle.db
           .transaction()

@@ -64,6 +64,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'started_by',
     'search_seq',
     'search_behind',
+    'chain_head',
   ]),
   messages: columnsOf<Database['messages']>()([
     'id',
@@ -77,6 +78,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'is_read',
     'created_at',
     'recalled_at',
+    'chain_hash',
   ]),
   cards: columnsOf<Database['cards']>()(['kind', 'id', 'state', 'user_ids', 'updated_at']),
   card_refs: columnsOf<Database['card_refs']>()(['kind', 'card_id', 'conversation_id', 'shown_at']),
@@ -129,6 +131,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'message_id',
     'deleted_by',
     'deleted_at',
+    'chain_hash',
   ]),
   revoked_sessions: columnsOf<Database['revoked_sessions']>()(['session_id', 'user_id', 'expires_at', 'revoked_at']),
   message_search_terms: columnsOf<Database['message_search_terms']>()(['term', 'message_id', 'conversation_id']),
@@ -162,6 +165,16 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'created_at',
   ]),
   guard_strikes: columnsOf<Database['guard_strikes']>()(['user_id', 'strikes', 'updated_at']),
+  transcript_events: columnsOf<Database['transcript_events']>()([
+    'conversation_id',
+    'after_seq',
+    'ordinal',
+    'kind',
+    'body',
+    'hash',
+    'created_at',
+  ]),
+  transcript_keys: columnsOf<Database['transcript_keys']>()(['id', 'public_key', 'private_key', 'created_at']),
 };
 const APP_TABLES = Object.keys(EXPECTED_COLUMNS).sort();
 

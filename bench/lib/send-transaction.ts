@@ -10,6 +10,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { Database } from '../../src/db/types.ts';
+import { canonicalJson, chainHash, genesisHash, messageEntry } from '../../src/lib/transcript-chain.ts';
 import { appendMessages, type UnreadColumn } from '../../src/modules/messages/message.repository.ts';
 import { advanceWatermarks, searchTermRows } from '../../src/modules/search/search.repository.ts';
 import { messageCreatedHook, type Subscriptions } from '../../src/modules/webhooks/webhook-outbox.ts';
@@ -32,18 +33,18 @@ export interface SendValues {
   preview: string;
 }
 
-type Slot = keyof SendValues | 'seq';
+type Slot = keyof SendValues | 'seq' | 'chain_hash';
 
 export interface StatementTemplate {
   sql: string;
   /** Each parameter: a constant, or the name of the value it takes. */
   params: ({ constant: unknown } | { slot: Slot })[];
   /**
-   * How this statement tells the claimed seq: a `last_seq` column, its insert
-   * id (LAST_INSERT_ID(expr)), or its insert id with the recipient's unread
-   * count packed beside it (unpackClaim).
+   * Whether this statement reads the conversation's last_seq and transcript chain head (under
+   * its row lock), from which the floor computes the message's seq and chain hash as
+   * appendMessages does (chainedValues).
    */
-  readsSeq: 'row' | 'insertId' | 'packed' | false;
+  readsHead: boolean;
 }
 
 const SENTINELS: Record<Slot, string | number> = {
@@ -55,24 +56,43 @@ const SENTINELS: Record<Slot, string | number> = {
   created_at: 1_999_999_937,
   preview: '__bench_preview__',
   seq: 888_888_887,
+  chain_hash: '__bench_chain_hash__',
 };
 
-/** A claim that packs the recipient's count beside last_seq in its insert id. */
-const PACKED = /LAST_INSERT_ID\(.*\) DIV /i;
+/** The chain head the recording's conversation row answers. */
+const SENTINEL_HEAD = 'e'.repeat(64);
 
-/** `selectRow`: what every select answers (by default a row with the seq sentinel as last_seq). */
+/**
+ * The message's seq and chain hash, from its conversation's last_seq and chain head as the
+ * send read them: exactly appendMessages' computation (src/lib/transcript-chain.ts).
+ */
+export function chainedValues(
+  values: Omit<SendValues, 'preview'>,
+  row: { last_seq: number | string; chain_head: string | null },
+): { seq: number; chain_hash: string } {
+  const seq = Number(row.last_seq) + 1;
+  const entry = messageEntry({ ...values, seq, message_type: 'text', filename: null });
+  return { seq, chain_hash: chainHash(row.chain_head ?? genesisHash(values.conversation_id), canonicalJson(entry)) };
+}
+
+/**
+ * `selectRow`: what every select answers (by default the conversation's row, whose last_seq
+ * makes the message's seq the seq sentinel, and a stand-in chain head).
+ */
 function recordingKysely(
   recorded: CompiledQuery[],
-  selectRow: () => unknown = () => ({ last_seq: SENTINELS.seq }),
+  selectRow: () => unknown = () => ({
+    id: SENTINELS.conversation_id,
+    last_seq: (SENTINELS.seq as number) - 1,
+    chain_head: SENTINEL_HEAD,
+  }),
 ): Kysely<Database> {
   const connection: DatabaseConnection = {
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       recorded.push(query);
       if (/^\s*select/i.test(query.sql)) return { rows: [selectRow() as R] };
-      // The seq claim reports the new last_seq as the statement's insert id (LAST_INSERT_ID(expr)), packed
-      // beside a count of 1 when it tells the recipient's count too (message.repository.ts, packedClaim).
-      const seq = BigInt(SENTINELS.seq);
-      return { rows: [], numAffectedRows: 1n, insertId: PACKED.test(query.sql) ? (seq << 23n) | 1n : seq };
+      // Writes answer one affected row (appendMessages reads the seq from its SELECT, not from them).
+      return { rows: [], numAffectedRows: 1n };
     },
     // biome-ignore lint/correctness/useYield: never streamed
     async *streamQuery() {
@@ -140,24 +160,24 @@ export async function recordSendTransaction(
   );
   await db.destroy();
   const bySentinel = new Map<unknown, Slot>(Object.entries(SENTINELS).map(([slot, value]) => [value, slot as Slot]));
+  // The hash the recorded statements carry is the one computed from the sentinels: its slot.
+  const { preview: _preview, ...message } = SENTINELS as unknown as SendValues;
+  const recordedHash = chainedValues(message, { last_seq: (SENTINELS.seq as number) - 1, chain_head: SENTINEL_HEAD });
+  bySentinel.set(recordedHash.chain_hash, 'chain_hash');
   return recorded.map((query) => ({
     sql: query.sql,
     params: query.parameters.map((value) => {
       const slot = bySentinel.get(value);
       return slot ? { slot } : { constant: value };
     }),
-    readsSeq:
-      /^\s*select/i.test(query.sql) && /last_seq/.test(query.sql)
-        ? 'row'
-        : PACKED.test(query.sql)
-          ? 'packed'
-          : /LAST_INSERT_ID\(/i.test(query.sql)
-            ? 'insertId'
-            : false,
+    readsHead: /^\s*select/i.test(query.sql) && /chain_head/.test(query.sql),
   }));
 }
 
-export function fillParams(template: StatementTemplate, values: SendValues & { seq?: number }): unknown[] {
+export function fillParams(
+  template: StatementTemplate,
+  values: SendValues & { seq?: number; chain_hash?: string },
+): unknown[] {
   return template.params.map((param) => ('constant' in param ? param.constant : values[param.slot]));
 }
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2';
 import { uuidv7 } from '../../src/lib/ids.ts';
-import { unpackClaim } from '../../src/modules/messages/message.repository.ts';
 import { nowMs, sleep, sleepUntil } from '../lib/clock.ts';
 import { Histogram } from '../lib/histogram.ts';
 import {
+  chainedValues,
   fillParams,
   recordSendTransaction,
   type StatementTemplate,
@@ -85,6 +85,7 @@ async function sendTransaction(connection: Connection): Promise<void> {
     preview: content,
     seq: 0,
     unread: 0,
+    chain_hash: '',
   };
   try {
     for (const statement of statements) {
@@ -101,18 +102,13 @@ async function sendTransaction(connection: Connection): Promise<void> {
         }
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
-      if (statement.readsSeq === 'row') {
-        // The read-back answers the recipient's count too when the outbox asked for it (readsUnread).
-        const row = (result as Record<string, number>[])[0];
-        values.seq = Number(row?.last_seq);
-        values.unread = Number(row?.[unreadColumn] ?? 0);
-      }
-      if (statement.readsSeq === 'insertId') values.seq = Number((result as { insertId: number }).insertId);
-      if (statement.readsSeq === 'packed') {
-        // The recipient's count rides in the insert id beside last_seq when the outbox asked for it.
-        const { lastSeq, count } = unpackClaim(BigInt((result as { insertId: number | string }).insertId));
-        values.seq = lastSeq;
-        values.unread = count;
+      // The conversation's last_seq and chain head, read under its row lock: the message's seq and
+      // transcript hash, computed as the service computes them.
+      if (statement.readsHead) {
+        const row = (result as ({ last_seq: number; chain_head: string | null } & Record<string, unknown>)[])[0];
+        if (row) Object.assign(values, chainedValues(values, row));
+        // The same locked read answers the recipient's count when the outbox asked for it (readsUnread).
+        if (row && unreadColumn in row) values.unread = Number(row[unreadColumn]) + 1;
       }
     }
   } catch (error) {

@@ -39,6 +39,8 @@ export interface ConversationsTable {
   search_seq: Generated<number>;
   /** 1 while last_seq > search_seq (computed by the database, indexed): the search indexer's to-do list. */
   search_behind: GeneratedAlways<number>;
+  /** The newest transcript entry's hash (src/lib/transcript-chain.ts); null before the first. */
+  chain_head: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessagesTable {
@@ -54,6 +56,8 @@ export interface MessagesTable {
   created_at: number;
   /** Unix seconds when its sender recalled it; null otherwise. Never written by a send. */
   recalled_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Its transcript entry's hash (src/lib/transcript-chain.ts); null for messages older than the chain. */
+  chain_hash: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface QuickRepliesTable {
@@ -73,6 +77,29 @@ export interface DeletedMessagesTable {
   message_id: string;
   deleted_by: string;
   deleted_at: number;
+  /** The deleted message's transcript hash, kept so the chain still verifies where it was removed. */
+  chain_hash: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A transcript entry that is not a message (a recall, a moderation delete), in chain order after `after_seq`. */
+export interface TranscriptEventsTable {
+  conversation_id: string;
+  after_seq: number;
+  /** From 1 among the events after the same seq. */
+  ordinal: number;
+  kind: string;
+  /** The entry's canonical JSON, exactly as hashed. */
+  body: string;
+  hash: string;
+  created_at: number;
+}
+
+/** The Ed25519 keys that sign transcripts (PEM); the newest signs. */
+export interface TranscriptKeysTable {
+  id: string;
+  public_key: string;
+  private_key: string;
+  created_at: number;
 }
 
 /** Sessions ended by POST /api/auth/logout, kept until their token would have expired. */
@@ -232,14 +259,17 @@ export interface Database {
   quick_replies: QuickRepliesTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  transcript_events: TranscriptEventsTable;
+  transcript_keys: TranscriptKeysTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 /** A conversation as the modules see it: the search indexer's bookkeeping columns are its own. */
-export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind'>;
-export type MessageRow = Selectable<MessagesTable>;
+export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind' | 'chain_head'>;
+/** chain_hash is the transcript's (optional here: the send path builds rows before it is computed). */
+export type MessageRow = Omit<Selectable<MessagesTable>, 'chain_hash'> & { chain_hash?: string | null };
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

@@ -143,6 +143,10 @@ export function openApiOptions(
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
         { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
         {
+          name: 'transcript',
+          description: "Tamper-evident, signed transcripts of conversations and the server's public key",
+        },
+        {
           name: 'guard',
           description:
             'The content guard: its rules and sensitive words (admin), and the review queue of held messages',

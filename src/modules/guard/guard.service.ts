@@ -158,8 +158,10 @@ export function createGuardService(deps: {
       if (!repeatedRefusal(`${sender.id}\u0000${conversationId}\u0000${verdict.content}`)) {
         await inTransaction(db, undefined, async (tx) => {
           await repo.insertDecisions(tx.db, ids, verdict, now);
-          await repo.addStrike(tx.db, sender.id, now);
+          // Before the strike: the transcript's entry locks the conversation, which a send locks
+          // before its strike; the same order here cannot deadlock with it.
           await flagged(tx, ids, verdict);
+          await repo.addStrike(tx.db, sender.id, now);
         });
       }
       const labels = [...new Set(verdict.findings.filter((f) => f.action === 'block').map((f) => f.label))];

@@ -5,6 +5,7 @@ import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
+import { canonicalJson, chainHash, genesisHash, messageEntry } from '../../lib/transcript-chain.ts';
 import { conversationIdsOf } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 import type { ScreenVerdict } from './content-screen.ts';
@@ -104,140 +105,94 @@ function perConversation<T>(
   return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} END`;
 }
 
-/** Bits of a packed claim's insert id that carry the unread count (the rest carry last_seq). */
-const PACKED_COUNT_BITS = 23n;
-/** A count at or above this is cut to it in the insert id, and read back instead. */
-const PACKED_COUNT_MAX = 2 ** 23 - 1;
-
-/**
- * `last_seq` of a MySQL claim of one conversation that also tells the
- * recipient's count in its insert id: LAST_INSERT_ID(new last_seq × 2^23 +
- * the count, capped), divided back so the column gets exactly its own value.
- * Both read the row as it was before this UPDATE (last_seq is its own
- * assignment, `column` comes later in the SET list), plus what the batch
- * adds. A last_seq past 2^40 overflows BIGINT: the statement fails, it never
- * writes a wrong value.
- */
-function packedClaim(added: RawBuilder<number>, column: UnreadColumn, count: number): RawBuilder<number> {
-  const shift = sql.lit(2 ** Number(PACKED_COUNT_BITS));
-  const unread = sql`LEAST(${sql.ref(column)} + ${count}, ${sql.lit(PACKED_COUNT_MAX)})`;
-  return sql<number>`LAST_INSERT_ID((last_seq + ${added}) * ${shift} + ${unread}) DIV ${shift}`;
-}
-
-/** The new last_seq and the recipient's count a packed claim's insert id carries (the bench floor reads it too). */
-export function unpackClaim(insertId: bigint): { lastSeq: number; count: number } {
-  return {
-    lastSeq: Number(insertId >> PACKED_COUNT_BITS),
-    count: Number(insertId & ((1n << PACKED_COUNT_BITS) - 1n)),
-  };
-}
-
 /**
  * The send transaction's writes, for one message or a batch (group commit):
- * one statement per step whatever the number of messages. Bumping last_seq
- * first takes the conversations' row locks, so concurrent sends to one
- * conversation queue here; one statement locks every conversation of a batch
- * in key order, so two batches cannot deadlock on them. Each conversation
- * claims its messages' seqs as one block, given out in the order of `appends`,
- * and the insert cannot collide on seq. The claim is learnt from the update
- * itself where the dialect can tell it (SQLite: RETURNING; MySQL, one
- * conversation: LAST_INSERT_ID(expr)), which keeps the locks held for one
- * round trip less; a MySQL batch over several conversations reads it back.
+ * one statement per step whatever the number of messages. First the
+ * conversations' rows are read under their row locks (MySQL: FOR UPDATE, one
+ * statement locking every conversation of a batch in key order, so two batches
+ * cannot deadlock on them; SQLite runs one transaction at a time): their
+ * last_seq and the transcript chain's head. Each conversation's messages then
+ * take the next seqs as one block, in the order of `appends`, and extend its
+ * chain in that order (src/lib/transcript-chain.ts), computed here, between the
+ * statements; the UPDATE writes the new last_seq and head with the counters,
+ * and the insert cannot collide on seq. Concurrent sends to one conversation
+ * queue on the lock.
  *
- * With `unread`, each message also learns its recipient's unread count
- * including it (a webhook's `recipient_unread`), from the same RETURNING or
- * read-back under the row locks; a MySQL claim of one conversation whose
- * messages all go to one recipient packs that count beside last_seq into its
- * insert id (packedClaim), so it still needs no read-back. Without `unread`,
- * not one column more is read. Returns each message's seq (and count), or
- * undefined where its conversation is gone.
+ * With `unread`, the same locked read also takes the unread counters, so each
+ * message learns its recipient's count including it (a webhook's
+ * `recipient_unread`) at no statement more; without it, not one column more
+ * is read. Returns each message's seq (and count), or undefined where its
+ * conversation is gone.
  */
 export async function appendMessages(
   trx: Transaction<Database>,
   appends: readonly Append[],
   options: { unread?: boolean } = {},
 ): Promise<(Appended | undefined)[]> {
-  const groups = new Map<string, Append[]>();
+  const wanted = new Map<string, Append[]>();
   for (const append of appends) {
-    const group = groups.get(append.message.conversation_id);
+    const group = wanted.get(append.message.conversation_id);
     if (group) group.push(append);
-    else groups.set(append.message.conversation_id, [append]);
+    else wanted.set(append.message.conversation_id, [append]);
   }
-  const ids = [...groups.keys()];
-  const mysql = isMysql(trx);
   const unread = options.unread === true;
-  const fromInsertId = mysql && groups.size === 1;
-  // With the count asked for, the insert id carries one recipient's: a lone conversation written both ways reads back.
-  const recipientColumns = new Set(appends.map((append) => append.recipientUnread));
-  const packed = fromInsertId && unread && recipientColumns.size === 1 ? [...recipientColumns][0] : undefined;
+  const read = trx
+    .selectFrom('conversations')
+    .select(['id', 'last_seq', 'chain_head'])
+    .$if(unread, (query) => query.select(['participant1_unread', 'participant2_unread']))
+    .where('id', 'in', [...wanted.keys()]);
+  const heads = await (isMysql(trx) ? read.forUpdate() : read).execute();
+  if (heads.length === 0) return appends.map(() => undefined);
+
+  const groups = new Map<string, Append[]>();
+  const newHeads = new Map<string, string>();
+  const stored = new Map<Append, Appended & { chain_hash: string }>();
+  for (const row of heads) {
+    const { id, last_seq, chain_head } = row;
+    const group = wanted.get(id) ?? [];
+    groups.set(id, group);
+    const counts = {
+      participant1_unread: Number(row.participant1_unread),
+      participant2_unread: Number(row.participant2_unread),
+    };
+    let head = chain_head ?? genesisHash(id);
+    for (const [i, append] of group.entries()) {
+      const seq = Number(last_seq) + 1 + i;
+      head = chainHash(head, canonicalJson(messageEntry({ ...append.message, seq })));
+      counts[append.recipientUnread] += 1;
+      stored.set(append, { seq, chain_hash: head, unread: unread ? counts[append.recipientUnread] : undefined });
+    }
+    newHeads.set(id, head);
+  }
+
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
     sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
-  const claim = trx
+  await trx
     .updateTable('conversations')
     .set({
-      last_seq: packed
-        ? packedClaim(added, packed, appends.length)
-        : fromInsertId && !unread
-          ? sql<number>`LAST_INSERT_ID(last_seq + ${added})`
-          : sql<number>`last_seq + ${added}`,
+      last_seq: sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
       participant2_unread: unreadFor('participant2_unread'),
       last_message: perConversation(groups, (group) => (group[group.length - 1] as Append).preview),
       last_message_time: lastTime,
       updated_at: lastTime,
+      chain_head: perConversation(groups, (group) => newHeads.get((group[0] as Append).message.conversation_id)),
     })
-    .where('id', 'in', ids);
+    .where('id', 'in', [...groups.keys()])
+    .execute();
 
-  const columns = unread
-    ? (['id', 'last_seq', 'participant1_unread', 'participant2_unread'] as const)
-    : (['id', 'last_seq'] as const);
-  let claimed: { id: string; last_seq: number; participant1_unread?: number; participant2_unread?: number }[];
-  const id = ids[0] as string;
-  if (!mysql) {
-    claimed = await claim.returning(columns).execute();
-  } else if (fromInsertId && (packed || !unread)) {
-    const result = await trx.executeQuery(claim.compile());
-    const insertId = BigInt(result.insertId ?? 0);
-    if (Number(result.numAffectedRows ?? 0) === 0) claimed = [];
-    else if (!packed) claimed = [{ id, last_seq: Number(insertId) }];
-    else {
-      const { lastSeq, count } = unpackClaim(insertId);
-      claimed =
-        count === PACKED_COUNT_MAX
-          ? // A count too large for its bits (millions unread): read back, still under the row lock.
-            await trx.selectFrom('conversations').select(columns).where('id', '=', id).execute()
-          : [{ id, last_seq: lastSeq, [packed]: count }];
-    }
-  } else {
-    await claim.execute();
-    // Read back under the row locks just taken: each conversation's new last_seq ends its block.
-    claimed = await trx.selectFrom('conversations').select(columns).where('id', 'in', ids).execute();
-  }
-
-  const appended = new Map<Append, Appended>();
-  for (const row of claimed) {
-    const group = groups.get(row.id) ?? [];
-    // Counts are after the whole block: a message's own leaves out the later ones to the same recipient.
-    const later = { participant1_unread: 0, participant2_unread: 0 };
-    for (let i = group.length - 1; i >= 0; i--) {
-      const append = group[i] as Append;
-      const after = row[append.recipientUnread];
-      appended.set(append, {
-        seq: Number(row.last_seq) - group.length + 1 + i,
-        unread: after === undefined ? undefined : Number(after) - later[append.recipientUnread],
-      });
-      later[append.recipientUnread] += 1;
-    }
-  }
   const rows = appends.flatMap((append) => {
-    const stored = appended.get(append);
-    return stored === undefined ? [] : [{ ...append.message, seq: stored.seq, is_read: 0 }];
+    const claim = stored.get(append);
+    return claim === undefined ? [] : [{ ...append.message, seq: claim.seq, chain_hash: claim.chain_hash, is_read: 0 }];
   });
-  if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
-  return appends.map((append) => appended.get(append));
+  await trx.insertInto('messages').values(rows).execute();
+  return appends.map((append) => {
+    const claim = stored.get(append);
+    return claim && { seq: claim.seq, unread: claim.unread };
+  });
 }
 
 /** Messages of one conversation in a seq range, via the (conversation_id, seq) key. */
@@ -713,6 +668,8 @@ export async function deleteMessage(
       message_id: message.id,
       deleted_by: deletedBy,
       deleted_at: now,
+      // The transcript keeps the entry's hash where the content went (src/modules/transcript).
+      chain_hash: message.chain_hash ?? null,
     })
     .execute();
   return true;

@@ -296,6 +296,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The conversation's hash-chained entries (messages, recalls, moderation deletes), checked and signed with the server's Ed25519 key (participants and admins) */
+        get: operations["getTranscript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/guard/decisions": {
         parameters: {
             query?: never;
@@ -580,6 +597,23 @@ export interface paths {
         };
         /** Full-text search of text messages in the conversations you may see (all of them for admins), newest first or by relevance (sort=relevance); count exact up to 500 matches */
         get: operations["searchMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/transcript-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Ed25519 public key that signs transcripts (no sign-in needed) */
+        get: operations["getTranscriptKey"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1456,6 +1490,90 @@ export interface components {
             /** @enum {string} */
             token_type: "bearer";
             user: components["schemas"]["User"];
+        };
+        /**
+         * Transcript
+         * @description A signed, verifiable export of one conversation; check it offline with `npm run transcript:verify -- <file>`
+         */
+        Transcript: {
+            conversation_id: string;
+            /** @description Messages and events in chain order */
+            entries: components["schemas"]["TranscriptEntry"][];
+            /** @enum {string} */
+            format: "cs-chat-transcript/1";
+            /** @description Unix seconds */
+            generated_at: number;
+            /** @description The conversation's chain head (the last entry's hash) */
+            head: string | null;
+            /** @description The signing key (GET /api/transcript-key) */
+            key_id: string;
+            /** @description The two participants ids */
+            participants: string[];
+            /** @description The signing public key (PEM, SPKI) */
+            public_key: string;
+            /** @description Ed25519 over the canonical JSON (sorted keys, no spaces) of this document without `signature`; base64 */
+            signature: string;
+            verification: components["schemas"]["TranscriptVerification"];
+        };
+        /**
+         * TranscriptEntry
+         * @description One entry of the chain: its fields (exactly what was hashed) and its hash
+         */
+        TranscriptEntry: {
+            /** @description Unix seconds of the recall or delete */
+            at?: number;
+            /** @description Who recalled or deleted it */
+            by?: string;
+            client_msg_id?: string | null;
+            content?: string;
+            /** @description Unix seconds the message was stored */
+            created_at?: number;
+            filename?: string | null;
+            /** @description The chain's hash up to this entry; null only for messages older than the chain (before its first) */
+            hash: string | null;
+            /** @description The message's id */
+            id?: string;
+            /** @description `message`; `recall` (its sender took it back); `delete` (a moderator removed it); `guard` (a content guard decision: `message_id, sender_id, outcome, findings[{label, action}], at`) */
+            kind: string;
+            /** @description The message a recall, delete or guard decision is about (null: a blocked message, never stored) */
+            message_id?: string | null;
+            message_type?: string;
+            /** @description `deleted` (moderated) or `recalled` (shown to a participant): the content is left out and the entry's stored hash is taken as given */
+            redacted?: string;
+            sender_id?: string;
+            /** @description The message's seq (for recall and delete: the message's) */
+            seq?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TranscriptKey
+         * @description The public key that verifies transcript signatures
+         */
+        TranscriptKey: {
+            /** @enum {string} */
+            algorithm: "Ed25519";
+            /** @description Unix seconds */
+            created_at: number;
+            key_id: string;
+            /** @description PEM (SPKI) */
+            public_key: string;
+        };
+        /**
+         * TranscriptVerification
+         * @description The server's own check of the chain as stored, when it exported it
+         */
+        TranscriptVerification: {
+            entries?: number;
+            /** @description The first entry that fails (its index in `entries`) */
+            index?: number;
+            kind?: string;
+            reason?: string;
+            /** @description Entries whose hash was taken as given */
+            redacted?: number;
+            seq?: number | null;
+            /** @description Whether every entry follows from the one before and the head is the last */
+            valid: boolean;
         };
         /**
          * UpdateQuickReplyBody
@@ -3485,6 +3603,74 @@ export interface operations {
             };
         };
     };
+    getTranscript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A signed, verifiable export of one conversation; check it offline with `npm run transcript:verify -- <file>` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transcript"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     listGuardDecisions: {
         parameters: {
             query?: {
@@ -5433,6 +5619,56 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limited: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "发送消息过于频繁，请稍后再试",
+                     *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getTranscriptKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public key that verifies transcript signatures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptKey"];
                 };
             };
             /** @description Rate limited: retry after `Retry-After` seconds */
