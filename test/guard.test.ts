@@ -324,6 +324,40 @@ for (const dialect of testDialects) {
       );
     });
 
+    test('one client_msg_id for a delivered and a held send: the delivered one answers (409 if another text); an approval still delivers', async () => {
+      // Delivered first: the held send with its id is a retry of another message, refused, nothing held.
+      const clean = await send(tokens.b1 as string, chat, '好的，明天发货', 'shared-id-1');
+      assert.equal(clean.status, 201);
+      assertError(await send(tokens.b1 as string, chat, '私下交易吧', 'shared-id-1'), 409, 'client_msg_id_conflict');
+      const held = await app.server.database.db
+        .selectFrom('guard_held_messages')
+        .select('id')
+        .where('client_msg_id', '=', 'shared-id-1')
+        .execute();
+      assert.deepEqual(held, []);
+
+      // Held first, then a clean send takes the id (the send path does not look among held ones):
+      // the approval delivers the held message without the id instead of failing on its unique key.
+      const pending = await send(tokens.b1 as string, chat, '私下交易吧', 'shared-id-2');
+      assert.equal(pending.status, 202);
+      const other = await send(tokens.b1 as string, chat, '收到', 'shared-id-2');
+      assert.equal(other.status, 201);
+      const approved = await app.client.post(`/api/guard/queue/${pending.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      assert.equal(approved.body.seq, other.body.seq + 1);
+      const delivered = (await historyAs(tokens.m1 as string, chat)).find((m) => m.id === pending.body.id);
+      assert.deepEqual(
+        delivered && [
+          (delivered as { content?: string }).content,
+          (delivered as { client_msg_id?: string }).client_msg_id,
+        ],
+        ['私下交易吧', null],
+      );
+    });
+
     test('hold, rejected: never delivered, a strike for its sender; nobody reviews their own', async () => {
       await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'hold', merchant: 'hold', service: 'hold' } });
       try {

@@ -254,6 +254,16 @@ export function createMessageService(deps: MessageServiceDeps) {
       created_at: nowSeconds(),
     };
     if (screen && screened?.outcome === 'hold') {
+      // The client_msg_id may already name a delivered message (an approved hold, or a send the guard
+      // let through, e.g. before the rules changed): that one answers, as any retry's original does.
+      // Holds are rare: this lookup costs the plain send nothing.
+      const sent =
+        clientMsgId === null ? undefined : await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+      if (sent) {
+        const original = replay(sent, type, stored);
+        deps.sendBudget?.refund(caller.id);
+        return { message: toMessage(original, users.toUser(caller)), created: false };
+      }
       const { held, created } = await screen.hold(
         {
           id: row.id,
@@ -340,7 +350,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       const sender = await findUserById(db, held.senderId);
       if (!sender) throw notFound('user_not_found');
       const conversation = await conversations.membership(sender, held.conversationId);
-      const row = {
+      let row = {
         id: held.id,
         conversation_id: conversation.id,
         sender_id: sender.id,
@@ -350,23 +360,36 @@ export function createMessageService(deps: MessageServiceDeps) {
         client_msg_id: held.clientMsgId,
         created_at: nowSeconds(),
       };
-      const append = {
-        message: row,
-        recipientUnread: repo.unreadColumnOf(conversation, otherParticipant(conversation, sender.id)),
-        preview: previewOf('text', held.content),
+      const deliver = (message: typeof row) => {
+        const append = {
+          message,
+          recipientUnread: repo.unreadColumnOf(conversation, otherParticipant(conversation, sender.id)),
+          preview: previewOf('text', held.content),
+        };
+        return db
+          .transaction()
+          .execute(async (trx) => {
+            if (!(await claim(trx))) return undefined;
+            const seqs = await repo.appendMessages(trx, [append]);
+            if (hooks.any) await hooks.run(trx, [append], seqs);
+            if (seqs[0] === undefined) throw notFound('conversation_not_found');
+            return seqs[0];
+          })
+          .catch((error: unknown) => {
+            throw error instanceof HookFailure ? error.cause : error;
+          });
       };
-      const seq = await db
-        .transaction()
-        .execute(async (trx) => {
-          if (!(await claim(trx))) return undefined;
-          const seqs = await repo.appendMessages(trx, [append]);
-          if (hooks.any) await hooks.run(trx, [append], seqs);
-          if (seqs[0] === undefined) throw notFound('conversation_not_found');
-          return seqs[0];
-        })
-        .catch((error: unknown) => {
-          throw error instanceof HookFailure ? error.cause : error;
-        });
+      let seq: number | undefined;
+      try {
+        seq = await deliver(row);
+      } catch (error) {
+        // While it waited, its sender sent another message with the same client_msg_id (the send path
+        // does not look among held ones). That one keeps the id; this one is delivered without it
+        // (its sender's pending copy is known by its message id).
+        if (row.client_msg_id === null || !isUniqueViolation(error)) throw error;
+        row = { ...row, client_msg_id: null };
+        seq = await deliver(row);
+      }
       if (seq === undefined) return undefined;
       metrics?.messageStored('text');
       const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
