@@ -384,6 +384,18 @@ for (const dialect of testDialects) {
         await sender.close();
         assert.equal(await strikesOf('b1'), strikes + 1);
         assert.ok(!(await historyAs(tokens.b1 as string, chat)).some((m) => m.id === response.body.id));
+        // Its retry (same client_msg_id) is refused as a blocked send is, not pending again.
+        const retried = await send(tokens.b1 as string, chat, '微信转账吧，我就发货', 'rejected-retry-1');
+        assert.equal(retried.status, 202);
+        await app.client.post(`/api/guard/queue/${retried.body.id}`, {
+          token: tokens.a1,
+          body: { decision: 'reject' },
+        });
+        assertError(
+          await send(tokens.b1 as string, chat, '微信转账吧，我就发货', 'rejected-retry-1'),
+          422,
+          'content_blocked',
+        );
         const queue = await app.client.get('/api/guard/queue', { token: tokens.a1 });
         assert.ok(!queue.body.results.some((m: { id: string }) => m.id === response.body.id));
         await app.client.post(`/api/guard/queue/${own.body.id}`, { token: tokens.a1, body: { decision: 'reject' } });

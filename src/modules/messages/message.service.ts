@@ -279,6 +279,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         // A retry of a held send: the earlier one, as it is now (still pending, or delivered).
         if (held.content !== stored.content) throw conflict('client_msg_id_conflict');
         deps.sendBudget?.refund(caller.id);
+        // A reviewer refused it: it will never be delivered, so it is not pending either.
+        if (held.rejected) throw unprocessable('content_blocked', ['content: rejected by a reviewer']);
         const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
         if (delivered) return { message: toMessage(delivered, users.toUser(caller)), created: false };
       }
