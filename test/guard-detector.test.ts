@@ -46,6 +46,13 @@ describe('content guard detector', () => {
       '壹叁捌零零壹叁捌零零零',
       '1三8零0一3捌0零0',
       '+86 138 0013 8000',
+      '138OO138OOO',
+      '138 oo13 8000',
+      '138❤️0013❤️8000',
+      '138🔸0013🔸8000',
+      '1️⃣3️⃣8️⃣0️⃣0️⃣1️⃣3️⃣8️⃣0️⃣0️⃣0️⃣',
+      '1̶3̶8̶0̶0̶1̶3̶8̶0̶0̶0̶',
+      '138\u200b0013\u200b8000',
     ]) {
       const findings = detector.detect(`打我电话${text}哦`);
       assert.deepEqual(
@@ -68,6 +75,9 @@ describe('content guard detector', () => {
       '价格 138.00 元',
       '2026-12-05 13:45',
       '12800138000',
+      '1380013800 oops',
+      '10 o clock, 138001380 ok',
+      '20oz 138001380 cups',
     ]) {
       assert.deepEqual(detector.detect(text), [], text);
     }

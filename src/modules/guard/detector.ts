@@ -12,10 +12,11 @@ import { createWordMatcher } from './aho-corasick.ts';
  * `Ｖ信`, `＠` and circled digits become plain ones), and findings are mapped
  * back to the original text, so a mask replaces exactly what was written.
  * Numbers are read as a stream of digits in which Chinese numerals count
- * (`一三八`, `幺`, `壹贰`, `洞`, `拐`) and up to three separators between two
- * digits are skipped (`138 0013-8000`, `1.3.8`), so a number is one run
- * however it was broken up. What a run is depends on its length and on the
- * words just before it: eleven digits from 13–19 are a mainland mobile number
+ * (`一三八`, `幺`, `壹贰`, `洞`, `拐`, and the letter o among digits) and up
+ * to three separators between two digits are skipped (`138 0013-8000`,
+ * `1.3.8`, an emoji `138❤0013`; keycaps and zero-width characters cost none),
+ * so a number is one run however it was broken up. What a run is depends on
+ * its length and on the words just before it: eleven digits from 13–19 are a mainland mobile number
  * unless they are glued to letters (`SKU13800138000A`) or follow a word that
  * introduces a code (订单号, 货号, 快递单号, …); five to eleven after `QQ`
  * or `扣扣` are a QQ number; six or more after `微信`/`vx` a WeChat id.
@@ -51,6 +52,15 @@ for (const [digit, chars] of [
 /** What people put between digits to break a number up (folded: full-width forms are already ASCII). */
 const SEPARATORS = new Set(Array.from(' \t\n-_.·・,、/\\|*~—–:+()[]【】「」', (char) => char.charCodeAt(0)));
 const MAX_SEPARATORS = 3;
+/**
+ * Inside a number, what is not a digit nor a separator: marks and format
+ * characters (emoji variation selectors, the keycap ⃣, combining strokes,
+ * zero-width spaces and joiners) are skipped without counting, a symbol or
+ * emoji (`138❤0013🔸8000`) counts as one separator.
+ */
+const INVISIBLE = /^[\p{M}\p{Cf}]$/u;
+const SYMBOL = /^[\p{So}\p{Extended_Pictographic}]$/u;
+const LETTER_O = 0x6f;
 
 /** Words after which a number is a code, not a phone number (within CONTEXT chars before it). */
 const CODE_CONTEXT =
@@ -95,6 +105,18 @@ function letterAfter(text: string, start: number): boolean {
   return i < text.length && isAsciiLetter(text.charCodeAt(i));
 }
 
+/**
+ * Whether the letter o at `at`, inside a number, stands for a zero
+ * (`138OO138OOO`, `138 oo13 8000`): the o's there are followed by a digit, or
+ * come right after one and end the number (not a word: `8000 ok`, `12oz`).
+ */
+function letterOIsZero(text: string, at: number, gap: number): boolean {
+  let end = at;
+  while (text.charCodeAt(end) === LETTER_O) end += 1;
+  if (NUMERALS.has(text.charCodeAt(end))) return true;
+  return gap === 0 && !isAsciiLetter(text.charCodeAt(end));
+}
+
 /** What a run of digits is, from its length and what comes just before and after it. */
 function classifyRun(text: string, digits: string, start: number, end: number): GuardLabel | undefined {
   let number = digits;
@@ -130,7 +152,8 @@ function numbers(text: string, found: (label: GuardLabel, start: number, end: nu
   };
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    const digit = NUMERALS.get(unit);
+    const digit =
+      NUMERALS.get(unit) ?? (runStart >= 0 && unit === LETTER_O && letterOIsZero(text, i, gap) ? '0' : undefined);
     if (digit !== undefined) {
       if (runStart < 0) runStart = i;
       digits += digit;
@@ -138,6 +161,18 @@ function numbers(text: string, found: (label: GuardLabel, start: number, end: nu
       gap = 0;
     } else if (runStart >= 0 && SEPARATORS.has(unit) && gap < MAX_SEPARATORS) {
       gap += 1;
+    } else if (runStart >= 0 && unit > 0x7f) {
+      const char = String.fromCodePoint(text.codePointAt(i) ?? unit);
+      if (INVISIBLE.test(char)) {
+        // A digit's own marks (its keycap, a stroke through it) are masked with it.
+        if (gap === 0) lastDigitEnd = i + char.length;
+        i += char.length - 1;
+      } else if (SYMBOL.test(char) && gap < MAX_SEPARATORS) {
+        gap += 1;
+        i += char.length - 1;
+      } else {
+        close();
+      }
     } else if (runStart >= 0) {
       close();
     }
