@@ -83,6 +83,43 @@ describe('content guard detector', () => {
     }
   });
 
+  test('a word broken up by spaces or emoji is matched whole and masked in the original; spaced innocent words stay innocent', () => {
+    for (const [text, label, masked] of [
+      ['加我 w e i x i n: shop8888', 'wechat', '加我 ***'],
+      ['微 信 号 shop8888 备注', 'wechat', '*** 备注'],
+      ['威❤️信 shop_8888', 'wechat', '***'],
+      ['v❤x: shop8888', 'wechat', '***'],
+      ['扣 扣 123456789', 'qq', '扣 扣 ***'],
+    ] as const) {
+      const findings = detector.detect(text);
+      assert.deepEqual(
+        findings.map((f) => f.label),
+        [label],
+        text,
+      );
+      assert.equal(mask(text, findings), masked, text);
+    }
+    assert.deepEqual(
+      detector.detect('私 下 交 易').map((f) => f.label),
+      ['offsite'],
+    );
+    assert.deepEqual(
+      createDetector(['代开发票'])
+        .detect('可以 代 开 发 票')
+        .map((f) => f.label),
+      ['word'],
+    );
+    for (const text of [
+      '你好 谢谢 已经下单了',
+      '支持 微信 支付 吗',
+      '银行 卡 付款 可以吗',
+      'plan a b test',
+      'A B 两种规格 13.80 元',
+    ]) {
+      assert.deepEqual(detector.detect(text), [], text);
+    }
+  });
+
   test('sensitive words match after folding, wherever they are, and are masked in the original', () => {
     const withWords = createDetector(['代开发票', 'ＢＡＤ']);
     const text = '可以代开发票，ＢＡＤ word, bad';

@@ -208,6 +208,33 @@ const PATTERNS: readonly [GuardLabel, RegExp][] = [
 const PRINTABLE_ASCII = /^[ -~]*$/;
 
 /**
+ * What people put between the characters of a word to break it up: 微 信,
+ * 威❤️信, 私 下 交 易, w e i x i n, v❤x. Removed (up to four between two Han
+ * characters, or between two letters standing alone) before anything is
+ * matched; never next to a digit, so numbers are read as they were written.
+ */
+const SPACER = '[\\s\\p{Cf}\\p{M}\\p{So}\\p{Extended_Pictographic}*·._~-]{1,4}';
+const SPACED = new RegExp(
+  `(?<=\\p{Script=Han})${SPACER}(?=\\p{Script=Han})|(?<=(?<![a-z0-9])[a-z])${SPACER}(?=[a-z](?![a-z0-9]))`,
+  'gu',
+);
+
+/** `text` without the spacers inside words, and where each unit of it was in `text`; undefined when there are none. */
+function squeeze(text: string): { text: string; at: number[] } | undefined {
+  let out = '';
+  const at: number[] = [];
+  let from = 0;
+  for (const match of text.matchAll(SPACED)) {
+    for (let i = from; i < match.index; i++) at.push(i);
+    out += text.slice(from, match.index);
+    from = match.index + match[0].length;
+  }
+  if (from === 0) return undefined;
+  for (let i = from; i < text.length; i++) at.push(i);
+  return { text: out + text.slice(from), at };
+}
+
+/**
  * Folded text and, unless it folds unit for unit (ASCII, or NFKC-stable text
  * whose lower case keeps its length: nearly every message), where each folded
  * unit came from.
@@ -228,9 +255,13 @@ export function createDetector(words: readonly string[] = []): Detector {
   return {
     detect(original) {
       const folded = foldForMatching(original);
-      const { text } = folded;
+      const squeezed = squeeze(folded.text);
+      const text = squeezed?.text ?? folded.text;
       const spans: { label: GuardLabel; start: number; end: number }[] = [];
-      const found = (label: GuardLabel, start: number, end: number) => void spans.push({ label, start, end });
+      const found = squeezed
+        ? (label: GuardLabel, start: number, end: number) =>
+            void spans.push({ label, start: squeezed.at[start] as number, end: (squeezed.at[end - 1] as number) + 1 })
+        : (label: GuardLabel, start: number, end: number) => void spans.push({ label, start, end });
       numbers(text, found);
       for (const [label, pattern] of PATTERNS) {
         pattern.lastIndex = 0;
