@@ -358,6 +358,26 @@ for (const dialect of testDialects) {
       );
     });
 
+    test('a held message whose sender was deactivated since is not delivered (403 user_inactive); it can be rejected', async () => {
+      const token = await app.addUser('b-gone', 'buyer');
+      const conversation = await app.conversation(token, 'b-gone', 'm1');
+      const held = await send(token, conversation, '私下交易吧，便宜');
+      assert.equal(held.status, 202);
+      const disabled = await app.client.patch('/api/users/b-gone/status?status=inactive', { token: tokens.a1 });
+      assert.equal(disabled.status, 200);
+      assertError(
+        await app.client.post(`/api/guard/queue/${held.body.id}`, { token: tokens.a1, body: { decision: 'approve' } }),
+        403,
+        'user_inactive',
+      );
+      assert.ok(!(await historyAs(tokens.m1 as string, conversation)).some((m) => m.id === held.body.id));
+      const rejected = await app.client.post(`/api/guard/queue/${held.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'reject' },
+      });
+      assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+    });
+
     test('hold, rejected: never delivered, a strike for its sender; nobody reviews their own', async () => {
       await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'hold', merchant: 'hold', service: 'hold' } });
       try {

@@ -8,7 +8,7 @@ import type { ConversationRow, Database, MessageRow, UserRow } from '../../db/ty
 import type { EventOrigin } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
-import { conflict, notFound, unprocessable } from '../../lib/errors.ts';
+import { conflict, forbidden, notFound, unprocessable } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { toAbsoluteUrl } from '../../lib/media-url.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -351,6 +351,8 @@ export function createMessageService(deps: MessageServiceDeps) {
     ): Promise<Message | undefined> {
       const sender = await findUserById(db, held.senderId);
       if (!sender) throw notFound('user_not_found');
+      // Deactivated or deleted since it was held: it could not send now, nor does a reviewer send for it.
+      if (sender.status !== 'active') throw forbidden('user_inactive');
       const conversation = await conversations.membership(sender, held.conversationId);
       let row = {
         id: held.id,
