@@ -90,13 +90,11 @@ describe('content guard detector', () => {
       ['威❤️信 shop_8888', 'wechat', '***'],
       ['v❤x: shop8888', 'wechat', '***'],
       ['扣 扣 123456789', 'qq', '扣 扣 ***'],
+      ['加我wei信 shop8888', 'wechat', '***'],
+      ['微xin: shop_8888 谢谢', 'wechat', '*** 谢谢'],
     ] as const) {
       const findings = detector.detect(text);
-      assert.deepEqual(
-        findings.map((f) => f.label),
-        [label],
-        text,
-      );
+      assert.deepEqual([...new Set(findings.map((f) => f.label))], [label], text);
       assert.equal(mask(text, findings), masked, text);
     }
     assert.deepEqual(

@@ -68,7 +68,7 @@ const CODE_CONTEXT =
 const PHONE_CONTEXT = /电话|手机|号码|打我|致电|来电|联系|call|tel|phone|mobile/;
 const QQ_CONTEXT = /qq|扣扣|企鹅|球球|抠抠|寇寇|q号|(?<![a-z])q\s*:/;
 const WECHAT_CONTEXT =
-  /微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号|(?<![a-z])v\s*:/;
+  /微信|威信|薇信|徽信|维信|v信|wei信|微xin|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号|(?<![a-z])v\s*:/;
 const CONTEXT = 8;
 
 /** A word of ASCII letters glued to a number makes it a code, unless the word names a contact. */
@@ -184,11 +184,11 @@ function numbers(text: string, found: (label: GuardLabel, start: number, end: nu
 const PATTERNS: readonly [GuardLabel, RegExp][] = [
   [
     'wechat',
-    /(?<![a-z])(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号)\s*(?:号码|号|id)?[^a-z0-9]{0,6}?[a-z][-_a-z0-9]{5,19}(?![a-z0-9])/g,
+    /(?<![a-z])(?:微信|威信|薇信|徽信|维信|v信|wei信|微xin|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号)\s*(?:号码|号|id)?[^a-z0-9]{0,6}?[a-z][-_a-z0-9]{5,19}(?![a-z0-9])/g,
   ],
   [
     'wechat',
-    /加(?:我|个|下|一下)?(?:微信|威信|薇信|v信|vx|wx|v(?![a-z])|微|卫星|绿泡泡|好友)|(?:微信|威信|薇信|v信|vx|wx|卫星)(?:上)?(?:聊|联系|沟通|找我|详谈|私聊|细聊|发你|交流|加我)|留(?:个|下)?(?:微信|vx|v信|wx)/g,
+    /加(?:我|个|下|一下)?(?:微信|威信|薇信|v信|wei信|微xin|vx|wx|v(?![a-z])|微|卫星|绿泡泡|好友)|(?:微信|威信|薇信|v信|wei信|微xin|vx|wx|卫星)(?:上)?(?:聊|联系|沟通|找我|详谈|私聊|细聊|发你|交流|加我)|留(?:个|下)?(?:微信|vx|v信|wx)/g,
   ],
   ['qq', /加(?:我|个|下)?(?:qq|扣扣|企鹅|球球)|(?:qq|扣扣|企鹅)(?:上)?(?:聊|联系|找我|详谈|加我)/g],
   [
