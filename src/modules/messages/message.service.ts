@@ -586,6 +586,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         ]);
       }
       const recipient = otherParticipant(conversation, caller.id);
+      let answer: MessageRow = { ...message, recalled_at: now };
       await inTransaction(db, undefined, async (t) => {
         const recalled = await repo.recallMessage(
           t.db,
@@ -594,8 +595,14 @@ export function createMessageService(deps: MessageServiceDeps) {
           now,
           RECALLED_PREVIEW,
         );
-        // A concurrent recall of the same message won: it told everyone.
-        if (!recalled) return;
+        if (!recalled) {
+          // A concurrent recall of the same message won (it told everyone): its answer is this one's.
+          // Or a moderator deleted the message since it was read above: gone, as for any other caller.
+          const current = await repo.findMessageById(t.db, id);
+          if (!current) throw notFound('message_not_found');
+          answer = current;
+          return;
+        }
         await recallHooks.run(t.db, message);
         t.afterCommit(() =>
           events.publish('message.recalled', {
@@ -606,7 +613,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           }),
         );
       });
-      return toMessage({ ...message, recalled_at: now }, sender);
+      return toMessage(answer, sender);
     },
 
     /**
