@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_RULES } from '../src/modules/guard/guard-rules.ts';
 import { testDialects } from './helpers/databases.ts';
@@ -376,6 +377,35 @@ for (const dialect of testDialects) {
         body: { decision: 'reject' },
       });
       assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+    });
+
+    test('a file’s name is screened as a text is: masked, or refused where a text would be held; images have none', async () => {
+      const dir = join(app.config.MEDIA_DIR, 'uploads', '2026', '01', '02');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'guardfilename_123456.pdf'), '%PDF-1.4');
+      const file = (name: string) =>
+        app.client.post('/api/messages/', {
+          token: tokens.b1,
+          body: {
+            conversation_id: chat,
+            message_type: 'file',
+            content: `${name}|/api/media/uploads/2026/01/02/guardfilename_123456.pdf`,
+          },
+        });
+      const masked = await file('加我微信shop8888.pdf');
+      assert.equal(masked.status, 201, JSON.stringify(masked.body));
+      assert.equal(masked.body.filename, '***.pdf');
+      const stored = (await historyAs(tokens.m1 as string, chat)).find((m) => m.id === masked.body.id);
+      assert.equal((stored as { filename?: string } | undefined)?.filename, '***.pdf');
+      assert.deepEqual(
+        (await decisionsOf(masked.body.id, 'b1')).map((d) => [d.label, d.action]),
+        [
+          ['wechat', 'mask'],
+          ['wechat', 'mask'],
+        ],
+      );
+      assertError(await file('私下交易便宜.pdf'), 422, 'content_blocked');
+      assert.equal((await file('报价单 2026-12-05.pdf')).body.filename, '报价单 2026-12-05.pdf');
     });
 
     test('hold, rejected: never delivered, a strike for its sender; nobody reviews their own', async () => {

@@ -192,6 +192,37 @@ export function createMessageService(deps: MessageServiceDeps) {
     if (upload && !(await repo.uploadInUse(db, upload))) await removeUpload(fileOf(mediaDir, upload.path));
   }
 
+  /**
+   * What the content guard makes of a send: its text, or a file's name (the
+   * recipient reads it as written: `加我微信shop8888.pdf`). Images have no
+   * text. A file cannot wait in the review queue, which holds texts: a name
+   * that would be held is refused instead (its findings recorded as blocks).
+   */
+  async function inspect(caller: UserRow, type: MessageType, parsed: StoredContent) {
+    const text = type === 'text' ? parsed.content : parsed.filename;
+    if (!screen || text === null) return undefined;
+    const verdict = await screen.inspect(caller, text);
+    if (verdict?.outcome !== 'hold' || type === 'text') return verdict;
+    return {
+      ...verdict,
+      outcome: 'block',
+      strike: true,
+      findings: verdict.findings.map((finding) =>
+        finding.action === 'hold' ? { ...finding, action: 'block' } : finding,
+      ),
+    } satisfies ScreenVerdict;
+  }
+
+  /** What is stored of a send once the guard masked what it read (the text, or the file's name). */
+  function screenedContent(
+    type: MessageType,
+    parsed: StoredContent,
+    verdict: ScreenVerdict | undefined,
+  ): StoredContent {
+    if (!verdict) return parsed;
+    return type === 'text' ? { ...parsed, content: verdict.content } : { ...parsed, filename: verdict.content };
+  }
+
   /** A conversation's history: numbered pages, or everything after / before a seq. */
   async function history(caller: UserRow, conversationId: string, query: HistoryQuery) {
     // Senders are the participants, so their profiles come with the conversation.
@@ -234,12 +265,9 @@ export function createMessageService(deps: MessageServiceDeps) {
     const clientMsgId = input.client_msg_id ?? null;
 
     // The guard, before anything is stored or pushed: it may mask the text, refuse it, or hold it back.
-    let screened: ScreenVerdict | undefined;
-    if (type === 'text' && screen) {
-      screened = await screen.inspect(caller, parsed.content);
-      if (screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
-    }
-    const stored = screened ? { ...parsed, content: screened.content } : parsed;
+    const screened = await inspect(caller, type, parsed);
+    if (screen && screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
+    const stored = screenedContent(type, parsed, screened);
 
     // No lookup before the transaction: retries are rare, and the unique key on
     // (conversation, sender, client_msg_id) answers them authoritatively below.
@@ -437,7 +465,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
       const since = nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS;
       // The echo of a masked message repeats what its sender wrote; what was stored is masked.
-      const screened = type === 'text' && screen ? await screen.inspect(caller, parsed.content) : undefined;
+      const screened = await inspect(caller, type, parsed);
       // A blocked one is refused again (the guard records a repeated refusal once).
       if (screened?.outcome === 'block') return undefined;
       if (screen && screened?.outcome === 'hold') {
@@ -447,7 +475,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (delivered) return toMessage(delivered, users.toUser(caller));
         return { ...toMessage(heldRow(held), users.toUser(caller)), pending: true };
       }
-      const stored = screened ? { ...parsed, content: screened.content } : parsed;
+      const stored = screenedContent(type, parsed, screened);
       const earlier = await repo.findRecentDuplicate(db, {
         conversationId: input.conversation_id,
         senderId: caller.id,
