@@ -107,6 +107,13 @@ describe('content guard detector', () => {
         .map((f) => f.label),
       ['word'],
     );
+    // An admin's word written with a space between Han characters matches as before.
+    assert.deepEqual(
+      createDetector(['代开 发票'])
+        .detect('可以代开 发票吗')
+        .map((f) => f.label),
+      ['word'],
+    );
     for (const text of [
       '你好 谢谢 已经下单了',
       '支持 微信 支付 吗',

@@ -250,7 +250,13 @@ function foldForMatching(original: string): { text: string; starts: number[] | n
 
 /** The detector for a sensitive-word list (folded here, so `Ｆｏｏ` in the list matches `foo` in a message). */
 export function createDetector(words: readonly string[] = []): Detector {
-  const matcher = createWordMatcher(words.map((word) => fold(word.trim())).filter((word) => word !== ''));
+  // Squeezed as messages are: a word written with a space between Han characters still matches.
+  const matcher = createWordMatcher(
+    words
+      .map((word) => fold(word.trim()))
+      .map((word) => squeeze(word)?.text ?? word)
+      .filter((word) => word !== ''),
+  );
 
   return {
     detect(original) {
