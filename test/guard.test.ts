@@ -357,6 +357,26 @@ for (const dialect of testDialects) {
         ],
         ['私下交易吧', null],
       );
+
+      // Held, then its retry delivered once the rules let it through: the approval is that message, not a twin.
+      const waiting = await send(tokens.b1 as string, chat, '私下交易也行', 'shared-id-3');
+      assert.equal(waiting.status, 202);
+      await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'allow', merchant: 'allow', service: 'allow' } });
+      const retried = await send(tokens.b1 as string, chat, '私下交易也行', 'shared-id-3').finally(() =>
+        putRules(DEFAULT_RULES),
+      );
+      assert.equal(retried.status, 201);
+      const settled = await app.client.post(`/api/guard/queue/${waiting.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      assert.deepEqual([settled.status, settled.body.seq], [200, retried.body.seq]);
+      const copies = (await historyAs(tokens.m1 as string, chat)).filter(
+        (m) => (m as { content?: string }).content === '私下交易也行',
+      );
+      assert.equal(copies.length, 1);
+      const queue = await app.client.get('/api/guard/queue', { token: tokens.a1 });
+      assert.ok(!queue.body.results.some((m: { id: string }) => m.id === waiting.body.id));
     });
 
     test('a held message whose sender was deactivated since is not delivered (403 user_inactive); it can be rejected', async () => {

@@ -415,10 +415,16 @@ export function createMessageService(deps: MessageServiceDeps) {
       try {
         seq = await deliver(row);
       } catch (error) {
-        // While it waited, its sender sent another message with the same client_msg_id (the send path
-        // does not look among held ones). That one keeps the id; this one is delivered without it
-        // (its sender's pending copy is known by its message id).
+        // While it waited, its sender sent a message with the same client_msg_id (the send path does
+        // not look among held ones). The same text is its retry, delivered once the rules let it
+        // through: this one is settled as that message, not delivered twice. Another text keeps the
+        // id; this one is delivered without it (its sender's pending copy is known by its message id).
         if (row.client_msg_id === null || !isUniqueViolation(error)) throw error;
+        const twin = await repo.findByClientMsgId(db, conversation.id, sender.id, row.client_msg_id);
+        if (twin?.content === row.content) {
+          const settled = await db.transaction().execute((trx) => claim(trx));
+          return settled ? toMessage(twin, users.toUser(sender)) : undefined;
+        }
         row = { ...row, client_msg_id: null };
         seq = await deliver(row);
       }
