@@ -218,6 +218,19 @@ for (const dialect of testDialects) {
       }
     });
 
+    test('a word list of the documented size in Chinese is stored whole (MySQL TEXT held 64 kB of it)', async () => {
+      // 5,000 words of 50 Han characters are allowed: 750 kB of UTF-8. 2,000 of 20 are 120 kB.
+      const words = Array.from({ length: 2000 }, (_, i) => `敏感词${i}`.padEnd(20, '测'));
+      try {
+        const saved = await putRules(DEFAULT_RULES, words);
+        assert.equal(saved.words.length, 2000);
+        assert.deepEqual((await app.client.get('/api/guard/rules', { token: tokens.a1 })).body.words, words);
+        assertError(await send(tokens.m1 as string, chat, `看看 ${words[1999]}`), 422, 'content_blocked');
+      } finally {
+        await putRules(DEFAULT_RULES);
+      }
+    });
+
     test('hold: pending to the sender, invisible to the recipient (push, history, preview, unread) until approved', async () => {
       const merchant = await app.connect('m1', tokens.m1 as string);
       const buyer = await app.connect('b1', tokens.b1 as string);
