@@ -64,6 +64,26 @@ describe('content guard detector', () => {
     }
   });
 
+  test('a phone number among other digits is still one: two in a row, a count before it, a digit after it', () => {
+    for (const [text, masked] of [
+      ['电话 13800138000 13900139000', '电话 *** ***'],
+      ['13800138000,13900139000', '***,***'],
+      ['数量 100 13800138000', '数量 100 ***'],
+      ['打 13800138000 8', '打 *** 8'],
+      ['+86 138 0013 8000 5', '*** 5'],
+    ] as const) {
+      assert.equal(mask(text, detector.detect(text)), masked, text);
+    }
+    for (const text of [
+      '订单号 100 13800138000',
+      '2026-12-05 13:45:00',
+      '6222 1380 0138 0001 234',
+      '¥138.00 138.00 138.00',
+    ]) {
+      assert.deepEqual(detector.detect(text), [], text);
+    }
+  });
+
   test('numbers that are codes, prices, dates or too long are not phones', () => {
     for (const text of [
       '订单号 13800138000',

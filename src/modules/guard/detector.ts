@@ -135,26 +135,67 @@ function classifyRun(text: string, digits: string, start: number, end: number): 
 }
 
 /** Folded-text spans of the numbers in `text` that are contact details. */
-function numbers(text: string, found: (label: GuardLabel, start: number, end: number) => void): void {
+type Found = (label: GuardLabel, start: number, end: number) => void;
+
+/** The digits of a run between two separators, and where they are. */
+interface DigitGroup {
+  digits: string;
+  start: number;
+  end: number;
+}
+
+/** The `+` of +86 goes with the number. */
+const withPlus = (text: string, start: number) => (text[start - 1] === '+' ? start - 1 : start);
+
+/**
+ * A run that is no contact as a whole may hold a mobile number made of some
+ * of its groups: `数量 100 13800138000`, two numbers one after the other, a
+ * digit put after one (`13800138000 8`). Each is found, left to right.
+ */
+function phonesWithin(text: string, groups: readonly DigitGroup[], found: Found): void {
+  for (let i = 0; i < groups.length; i++) {
+    const first = groups[i] as DigitGroup;
+    let digits = '';
+    for (let j = i; j < groups.length && digits.length < 15; j++) {
+      const last = groups[j] as DigitGroup;
+      digits += last.digits;
+      if (digits.length !== 11 && digits.length !== 13 && digits.length !== 15) continue;
+      if (classifyRun(text, digits, first.start, last.end) !== 'phone') continue;
+      found('phone', withPlus(text, first.start), last.end);
+      i = j;
+      break;
+    }
+  }
+}
+
+function numbers(text: string, found: Found): void {
   let digits = '';
   let runStart = -1;
   let lastDigitEnd = -1;
   let gap = 0;
+  let groups: DigitGroup[] = [];
   const close = () => {
     if (digits.length >= 5) {
       const label = classifyRun(text, digits, runStart, lastDigitEnd);
-      // The `+` of +86 goes with the number.
-      if (label) found(label, text[runStart - 1] === '+' ? runStart - 1 : runStart, lastDigitEnd);
+      if (label) found(label, withPlus(text, runStart), lastDigitEnd);
+      else if (groups.length > 1) phonesWithin(text, groups, found);
     }
     digits = '';
     runStart = -1;
     gap = 0;
+    groups = [];
   };
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
     const digit =
       NUMERALS.get(unit) ?? (runStart >= 0 && unit === LETTER_O && letterOIsZero(text, i, gap) ? '0' : undefined);
     if (digit !== undefined) {
+      const group = groups[groups.length - 1];
+      if (runStart < 0 || gap > 0 || !group) groups.push({ digits: digit, start: i, end: i + 1 });
+      else {
+        group.digits += digit;
+        group.end = i + 1;
+      }
       if (runStart < 0) runStart = i;
       digits += digit;
       lastDigitEnd = i + 1;
@@ -165,7 +206,10 @@ function numbers(text: string, found: (label: GuardLabel, start: number, end: nu
       const char = String.fromCodePoint(text.codePointAt(i) ?? unit);
       if (INVISIBLE.test(char)) {
         // A digit's own marks (its keycap, a stroke through it) are masked with it.
-        if (gap === 0) lastDigitEnd = i + char.length;
+        if (gap === 0) {
+          lastDigitEnd = i + char.length;
+          (groups[groups.length - 1] as DigitGroup).end = lastDigitEnd;
+        }
         i += char.length - 1;
       } else if (SYMBOL.test(char) && gap < MAX_SEPARATORS) {
         gap += 1;
