@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_RULES } from '../src/modules/guard/guard-rules.ts';
+import { DEFAULT_RULES, MAX_RECORDED_FINDINGS } from '../src/modules/guard/guard-rules.ts';
 import { testDialects } from './helpers/databases.ts';
 import { assertError, rowCounts } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
@@ -226,6 +226,23 @@ for (const dialect of testDialects) {
         assert.equal(saved.words.length, 2000);
         assert.deepEqual((await app.client.get('/api/guard/rules', { token: tokens.a1 })).body.words, words);
         assertError(await send(tokens.m1 as string, chat, `看看 ${words[1999]}`), 422, 'content_blocked');
+      } finally {
+        await putRules(DEFAULT_RULES);
+      }
+    });
+
+    test('a message of thousands of findings is masked or refused whole; only MAX_RECORDED_FINDINGS of them are recorded', async () => {
+      const token = await app.addUser('b-flood', 'buyer');
+      const conversation = await app.conversation(token, 'b-flood', 'm1');
+      const masked = await send(token, conversation, `${'电话 13800138000；'.repeat(300)}私聊`);
+      assert.equal(masked.status, 201, JSON.stringify(masked.body));
+      assert.ok(!masked.body.content.includes('13800138000'));
+      assert.equal((await decisionsOf(masked.body.id, 'b-flood')).length, MAX_RECORDED_FINDINGS);
+      await putRules(DEFAULT_RULES, ['测']);
+      try {
+        // 5,000 findings: on SQLite, one INSERT of them all took more parameters than a statement may.
+        assertError(await send(token, conversation, '测'.repeat(5000)), 422, 'content_blocked');
+        assert.equal((await decisionsOf(null, 'b-flood')).length, MAX_RECORDED_FINDINGS);
       } finally {
         await putRules(DEFAULT_RULES);
       }
