@@ -106,15 +106,16 @@ function letterAfter(text: string, start: number): boolean {
 }
 
 /**
- * Whether the letter o at `at`, inside a number, stands for a zero
- * (`138OO138OOO`, `138 oo13 8000`): the o's there are followed by a digit, or
- * come right after one and end the number (not a word: `8000 ok`, `12oz`).
+ * Where the o's from `at`, inside a number, stop standing for zeros
+ * (`138OO138OOO`, `138 oo13 8000`): the end of the o's when they are followed
+ * by a digit, or come right after one and end the number; `at` when they are
+ * a word (`8000 ok`, `12oz`).
  */
-function letterOIsZero(text: string, at: number, gap: number): boolean {
+function zeroOsEnd(text: string, at: number, gap: number): number {
   let end = at;
   while (text.charCodeAt(end) === LETTER_O) end += 1;
-  if (NUMERALS.has(text.charCodeAt(end))) return true;
-  return gap === 0 && !isAsciiLetter(text.charCodeAt(end));
+  if (NUMERALS.has(text.charCodeAt(end))) return end;
+  return gap === 0 && !isAsciiLetter(text.charCodeAt(end)) ? end : at;
 }
 
 /** What a run of digits is, from its length and what comes just before and after it. */
@@ -185,10 +186,13 @@ function numbers(text: string, found: Found): void {
     gap = 0;
     groups = [];
   };
+  // The o's before this index stand for zeros: decided once for all the o's in a row (not per o, in
+  // quadratic time over a long row of them).
+  let zerosUntil = -1;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    const digit =
-      NUMERALS.get(unit) ?? (runStart >= 0 && unit === LETTER_O && letterOIsZero(text, i, gap) ? '0' : undefined);
+    if (unit === LETTER_O && runStart >= 0 && i >= zerosUntil) zerosUntil = zeroOsEnd(text, i, gap);
+    const digit = NUMERALS.get(unit) ?? (unit === LETTER_O && i < zerosUntil ? '0' : undefined);
     if (digit !== undefined) {
       const group = groups[groups.length - 1];
       if (runStart < 0 || gap > 0 || !group) groups.push({ digits: digit, start: i, end: i + 1 });
