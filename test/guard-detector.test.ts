@@ -126,6 +126,7 @@ describe('content guard detector', () => {
       ['扣 扣 123456789', 'qq', '扣 扣 ***'],
       ['加我wei信 shop8888', 'wechat', '***'],
       ['微xin: shop_8888 谢谢', 'wechat', '*** 谢谢'],
+      ['有事找我 V：shop_8888', 'wechat', '有事找我 ***'],
     ] as const) {
       const findings = detector.detect(text);
       assert.deepEqual([...new Set(findings.map((f) => f.label))], [label], text);
@@ -153,6 +154,7 @@ describe('content guard detector', () => {
       '支持 微信 支付 吗',
       '银行 卡 付款 可以吗',
       'plan a b test',
+      'TV: sony123456',
       'A B 两种规格 13.80 元',
     ]) {
       assert.deepEqual(detector.detect(text), [], text);

@@ -232,7 +232,7 @@ function numbers(text: string, found: Found): void {
 const PATTERNS: readonly [GuardLabel, RegExp][] = [
   [
     'wechat',
-    /(?<![a-z])(?:微信|威信|薇信|徽信|维信|v信|wei信|微xin|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号)\s*(?:号码|号|id)?[^a-z0-9]{0,6}?[a-z][-_a-z0-9]{5,19}(?![a-z0-9])/g,
+    /(?<![a-z])(?:微信|威信|薇信|徽信|维信|v信|wei信|微xin|vx|wx|weixin|wechat|卫星|绿泡泡|加v|\+v|➕v|加微|微号|v(?=\s*:))\s*(?:号码|号|id)?[^a-z0-9]{0,6}?[a-z][-_a-z0-9]{5,19}(?![a-z0-9])/g,
   ],
   [
     'wechat',
