@@ -84,7 +84,7 @@ describe('content guard detector', () => {
     }
   });
 
-  test('a long row of o after a digit costs what any line of its length does (it was quadratic: 40 ms for 5,000)', () => {
+  test('a long row of o after a digit, or of hyphenated letters, costs what any line of its length does (both were quadratic)', () => {
     const median = (text: string) => {
       const times = Array.from({ length: 7 }, () => {
         const start = performance.now();
@@ -96,6 +96,10 @@ describe('content guard detector', () => {
     const os = median(`1${'o'.repeat(4999)}`);
     const digits = median(`1${'2'.repeat(4999)}`);
     assert.ok(os < digits * 10 + 5, `o's ${os} ms, digits ${digits} ms`);
+    // Every letter after a hyphen could start a domain, and each start read to the end (10,000 characters: 60 ms).
+    const hyphens = median('ab-'.repeat(3333));
+    const letters = median('abc'.repeat(3333));
+    assert.ok(hyphens < letters * 10 + 10, `hyphens ${hyphens} ms, letters ${letters} ms`);
   });
 
   test('numbers that are codes, prices, dates or too long are not phones', () => {

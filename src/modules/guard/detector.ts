@@ -145,6 +145,9 @@ interface DigitGroup {
   end: number;
 }
 
+/** A mainland mobile number's digits, with its country code if written. */
+const MOBILE_DIGITS = /^(?:0086|86)?1[3-9]\d{9}$/;
+
 /** The `+` of +86 goes with the number. */
 const withPlus = (text: string, start: number) => (text[start - 1] === '+' ? start - 1 : start);
 
@@ -160,8 +163,8 @@ function phonesWithin(text: string, groups: readonly DigitGroup[], found: Found)
     for (let j = i; j < groups.length && digits.length < 15; j++) {
       const last = groups[j] as DigitGroup;
       digits += last.digits;
-      if (digits.length !== 11 && digits.length !== 13 && digits.length !== 15) continue;
-      if (classifyRun(text, digits, first.start, last.end) !== 'phone') continue;
+      // Checked whole (context, letters around it) only when its digits could be a mobile number.
+      if (!MOBILE_DIGITS.test(digits) || classifyRun(text, digits, first.start, last.end) !== 'phone') continue;
       found('phone', withPlus(text, first.start), last.end);
       i = j;
       break;
@@ -245,7 +248,7 @@ const PATTERNS: readonly [GuardLabel, RegExp][] = [
   ],
   [
     'link',
-    /(?:https?:\/\/|www\.)[^\s，。！？、）)]+|(?<![a-z0-9@.])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\s*(?:\.|点|\(dot\)|\[dot\])\s*(?:com|cn|net|top|xyz|shop|vip|cc|me|io|link|store|club|site|online|info|biz)(?:\/[^\s，。！？]*)?(?![a-z0-9])|淘口令|[¥$€][a-z0-9]{8,14}[¥$€]/g,
+    /(?:https?:\/\/|www\.)[^\s，。！？、）)]+|(?<![a-z0-9@.])[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,8}\s*(?:\.|点|\(dot\)|\[dot\])\s*(?:com|cn|net|top|xyz|shop|vip|cc|me|io|link|store|club|site|online|info|biz)(?:\/[^\s，。！？]*)?(?![a-z0-9])|淘口令|[¥$€][a-z0-9]{8,14}[¥$€]/g,
   ],
   [
     'offsite',
