@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +14,22 @@ import { startTestApp, type TestApp } from './helpers/test-app.ts';
  * build it when it is not built), and with DEBUG=True only the console's
  * one-click sign-in as a seeded demo user.
  */
+
+/** A GET of `path` exactly as written: fetch would resolve its `..` before sending it. */
+function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const request = httpGet({ host: url.hostname, port: url.port, path }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+  });
+}
 
 const sqlite = testDialects.find((dialect) => dialect.name === 'sqlite');
 
@@ -49,6 +66,22 @@ describe('the console at /console/', () => {
     assert.equal(asset.status, 200);
     assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.equal((await built.client.get('/console/assets/nope.js')).status, 404);
+  });
+
+  test('a path out of the console or to a dotfile is a 404 in the standard body, never a file', async () => {
+    writeFileSync(join(dist, '.env'), 'SECRET=1');
+    for (const path of [
+      '/console/../package.json',
+      '/console/%2e%2e/package.json',
+      '/console/assets/..%2f..%2f..%2fpackage.json',
+      '/console//etc/passwd',
+      '/console/.env',
+      '/console/%2eenv',
+    ]) {
+      const response = await rawGet(built.server.url, path);
+      assert.equal(response.status, 404, `${path}: ${response.body}`);
+      assert.equal(JSON.parse(response.body).error_type, 'route_not_found', path);
+    }
   });
 
   test('/console redirects to /console/', async () => {

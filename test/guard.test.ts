@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_RULES } from '../src/modules/guard/guard-rules.ts';
+import { DEFAULT_RULES, MAX_RECORDED_FINDINGS } from '../src/modules/guard/guard-rules.ts';
 import { testDialects } from './helpers/databases.ts';
 import { assertError, rowCounts } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
@@ -217,6 +218,36 @@ for (const dialect of testDialects) {
       }
     });
 
+    test('a word list of the documented size in Chinese is stored whole (MySQL TEXT held 64 kB of it)', async () => {
+      // 5,000 words of 50 Han characters are allowed: 750 kB of UTF-8. 2,000 of 20 are 120 kB.
+      const words = Array.from({ length: 2000 }, (_, i) => `敏感词${i}`.padEnd(20, '测'));
+      try {
+        const saved = await putRules(DEFAULT_RULES, words);
+        assert.equal(saved.words.length, 2000);
+        assert.deepEqual((await app.client.get('/api/guard/rules', { token: tokens.a1 })).body.words, words);
+        assertError(await send(tokens.m1 as string, chat, `看看 ${words[1999]}`), 422, 'content_blocked');
+      } finally {
+        await putRules(DEFAULT_RULES);
+      }
+    });
+
+    test('a message of thousands of findings is masked or refused whole; only MAX_RECORDED_FINDINGS of them are recorded', async () => {
+      const token = await app.addUser('b-flood', 'buyer');
+      const conversation = await app.conversation(token, 'b-flood', 'm1');
+      const masked = await send(token, conversation, `${'电话 13800138000；'.repeat(300)}私聊`);
+      assert.equal(masked.status, 201, JSON.stringify(masked.body));
+      assert.ok(!masked.body.content.includes('13800138000'));
+      assert.equal((await decisionsOf(masked.body.id, 'b-flood')).length, MAX_RECORDED_FINDINGS);
+      await putRules(DEFAULT_RULES, ['测']);
+      try {
+        // 5,000 findings: on SQLite, one INSERT of them all took more parameters than a statement may.
+        assertError(await send(token, conversation, '测'.repeat(5000)), 422, 'content_blocked');
+        assert.equal((await decisionsOf(null, 'b-flood')).length, MAX_RECORDED_FINDINGS);
+      } finally {
+        await putRules(DEFAULT_RULES);
+      }
+    });
+
     test('hold: pending to the sender, invisible to the recipient (push, history, preview, unread) until approved', async () => {
       const merchant = await app.connect('m1', tokens.m1 as string);
       const buyer = await app.connect('b1', tokens.b1 as string);
@@ -324,6 +355,109 @@ for (const dialect of testDialects) {
       );
     });
 
+    test('one client_msg_id for a delivered and a held send: the delivered one answers (409 if another text); an approval still delivers', async () => {
+      // Delivered first: the held send with its id is a retry of another message, refused, nothing held.
+      const clean = await send(tokens.b1 as string, chat, '好的，明天发货', 'shared-id-1');
+      assert.equal(clean.status, 201);
+      assertError(await send(tokens.b1 as string, chat, '私下交易吧', 'shared-id-1'), 409, 'client_msg_id_conflict');
+      const held = await app.server.database.db
+        .selectFrom('guard_held_messages')
+        .select('id')
+        .where('client_msg_id', '=', 'shared-id-1')
+        .execute();
+      assert.deepEqual(held, []);
+
+      // Held first, then a clean send takes the id (the send path does not look among held ones):
+      // the approval delivers the held message without the id instead of failing on its unique key.
+      const pending = await send(tokens.b1 as string, chat, '私下交易吧', 'shared-id-2');
+      assert.equal(pending.status, 202);
+      const other = await send(tokens.b1 as string, chat, '收到', 'shared-id-2');
+      assert.equal(other.status, 201);
+      const approved = await app.client.post(`/api/guard/queue/${pending.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      assert.equal(approved.body.seq, other.body.seq + 1);
+      const delivered = (await historyAs(tokens.m1 as string, chat)).find((m) => m.id === pending.body.id);
+      assert.deepEqual(
+        delivered && [
+          (delivered as { content?: string }).content,
+          (delivered as { client_msg_id?: string }).client_msg_id,
+        ],
+        ['私下交易吧', null],
+      );
+
+      // Held, then its retry delivered once the rules let it through: the approval is that message, not a twin.
+      const waiting = await send(tokens.b1 as string, chat, '私下交易也行', 'shared-id-3');
+      assert.equal(waiting.status, 202);
+      await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'allow', merchant: 'allow', service: 'allow' } });
+      const retried = await send(tokens.b1 as string, chat, '私下交易也行', 'shared-id-3').finally(() =>
+        putRules(DEFAULT_RULES),
+      );
+      assert.equal(retried.status, 201);
+      const settled = await app.client.post(`/api/guard/queue/${waiting.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'approve' },
+      });
+      assert.deepEqual([settled.status, settled.body.seq], [200, retried.body.seq]);
+      const copies = (await historyAs(tokens.m1 as string, chat)).filter(
+        (m) => (m as { content?: string }).content === '私下交易也行',
+      );
+      assert.equal(copies.length, 1);
+      const queue = await app.client.get('/api/guard/queue', { token: tokens.a1 });
+      assert.ok(!queue.body.results.some((m: { id: string }) => m.id === waiting.body.id));
+    });
+
+    test('a held message whose sender was deactivated since is not delivered (403 user_inactive); it can be rejected', async () => {
+      const token = await app.addUser('b-gone', 'buyer');
+      const conversation = await app.conversation(token, 'b-gone', 'm1');
+      const held = await send(token, conversation, '私下交易吧，便宜');
+      assert.equal(held.status, 202);
+      const disabled = await app.client.patch('/api/users/b-gone/status?status=inactive', { token: tokens.a1 });
+      assert.equal(disabled.status, 200);
+      assertError(
+        await app.client.post(`/api/guard/queue/${held.body.id}`, { token: tokens.a1, body: { decision: 'approve' } }),
+        403,
+        'user_inactive',
+      );
+      assert.ok(!(await historyAs(tokens.m1 as string, conversation)).some((m) => m.id === held.body.id));
+      const rejected = await app.client.post(`/api/guard/queue/${held.body.id}`, {
+        token: tokens.a1,
+        body: { decision: 'reject' },
+      });
+      assert.equal(rejected.status, 200, JSON.stringify(rejected.body));
+    });
+
+    test('a file’s name is screened as a text is: masked, or refused where a text would be held; images have none', async () => {
+      const dir = join(app.config.MEDIA_DIR, 'uploads', '2026', '01', '02');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'guardfilename_123456.pdf'), '%PDF-1.4');
+      const file = (name: string) =>
+        app.client.post('/api/messages/', {
+          token: tokens.b1,
+          body: {
+            conversation_id: chat,
+            message_type: 'file',
+            content: `${name}|/api/media/uploads/2026/01/02/guardfilename_123456.pdf`,
+          },
+        });
+      const masked = await file('加我微信shop8888.pdf');
+      assert.equal(masked.status, 201, JSON.stringify(masked.body));
+      assert.equal(masked.body.filename, '***.pdf');
+      const stored = (await historyAs(tokens.m1 as string, chat)).find((m) => m.id === masked.body.id);
+      assert.equal((stored as { filename?: string } | undefined)?.filename, '***.pdf');
+      assert.deepEqual(
+        (await decisionsOf(masked.body.id, 'b1')).map((d) => [d.label, d.action]),
+        [
+          ['wechat', 'mask'],
+          ['wechat', 'mask'],
+        ],
+      );
+      assertError(await file('私下交易便宜.pdf'), 422, 'content_blocked');
+      assert.equal((await file('报价单 2026-12-05.pdf')).body.filename, '报价单 2026-12-05.pdf');
+    });
+
     test('hold, rejected: never delivered, a strike for its sender; nobody reviews their own', async () => {
       await putRules({ ...DEFAULT_RULES, offsite: { buyer: 'hold', merchant: 'hold', service: 'hold' } });
       try {
@@ -350,6 +484,18 @@ for (const dialect of testDialects) {
         await sender.close();
         assert.equal(await strikesOf('b1'), strikes + 1);
         assert.ok(!(await historyAs(tokens.b1 as string, chat)).some((m) => m.id === response.body.id));
+        // Its retry (same client_msg_id) is refused as a blocked send is, not pending again.
+        const retried = await send(tokens.b1 as string, chat, '微信转账吧，我就发货', 'rejected-retry-1');
+        assert.equal(retried.status, 202);
+        await app.client.post(`/api/guard/queue/${retried.body.id}`, {
+          token: tokens.a1,
+          body: { decision: 'reject' },
+        });
+        assertError(
+          await send(tokens.b1 as string, chat, '微信转账吧，我就发货', 'rejected-retry-1'),
+          422,
+          'content_blocked',
+        );
         const queue = await app.client.get('/api/guard/queue', { token: tokens.a1 });
         assert.ok(!queue.body.results.some((m: { id: string }) => m.id === response.body.id));
         await app.client.post(`/api/guard/queue/${own.body.id}`, { token: tokens.a1, body: { decision: 'reject' } });

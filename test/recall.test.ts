@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createAccessService } from '../src/modules/access/access.service.ts';
-import { RECALL_WINDOW_SECONDS, RECALLED_PREVIEW } from '../src/modules/messages/message.service.ts';
+import type { ConversationService } from '../src/modules/conversations/conversation.service.ts';
+import {
+  createMessageService,
+  RECALL_WINDOW_SECONDS,
+  RECALLED_PREVIEW,
+} from '../src/modules/messages/message.service.ts';
 import { createSearchService } from '../src/modules/search/search.service.ts';
 import { createSearchIndexer } from '../src/modules/search/search-indexer.ts';
 import { testDialects } from './helpers/databases.ts';
@@ -109,6 +114,44 @@ for (const dialect of testDialects) {
       await createSearchIndexer({ db, logger: { warn: assert.fail } }).drain();
       const found = await search.searchMessages(merchant, { q: '布洛芬' }, { page: 1, pageSize: 20 });
       assert.equal(found.count, 0);
+    });
+
+    test('a message a moderator deletes while its recall is under way: the recall answers 404 and tells nobody', async () => {
+      const { db } = scratch;
+      const buyer = await insertUser(db, { id: 'db1', role: 'buyer' });
+      const merchant = await insertUser(db, { id: 'dm1', role: 'merchant' });
+      const admin = await insertUser(db, { id: 'da1', role: 'admin' });
+      const services = createTestServices(db);
+      const { conversation } = await services.conversations.open(buyer, {
+        participant1_id: buyer.id,
+        participant2_id: merchant.id,
+      });
+      const sent = await services.messages.send(
+        buyer,
+        { conversation_id: conversation.id, content: '马上撤回' },
+        { skipConnectionId: null, echoToSender: true },
+      );
+      // The recall has read the message; the moderator's delete commits before the recall writes.
+      const published: string[] = [];
+      const recaller = createMessageService({
+        db,
+        users: services.users,
+        access: createAccessService(db),
+        events: { publish: (kind) => void published.push(kind) },
+        transactionEvents: services.transactionEvents,
+        baseUrl: 'http://chat.test',
+        mediaDir: '/nonexistent-media',
+        conversations: {
+          ...services.conversations,
+          async visible(...args: Parameters<ConversationService['visible']>) {
+            const found = await services.conversations.visible(...args);
+            await services.messages.remove(admin, sent.message.id);
+            return found;
+          },
+        },
+      });
+      await assert.rejects(recaller.recall(buyer, sent.message.id), { code: 'message_not_found' });
+      assert.deepEqual(published, []);
     });
   });
 

@@ -54,6 +54,14 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app
     return;
   }
 
+  // @fastify/static refuses a path outside the console (`..`, encoded or not) or a dotfile with its
+  // own 403s, in bodies of its own (error_type FST_STATIC_FORBIDDEN_PATH, an English detail): for
+  // the console these are files that do not exist, answered as any unknown path is.
+  app.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
+    if (error.statusCode === 403) return reply.callNotFound();
+    throw error;
+  });
+
   await app.register(fastifyStatic, {
     root: distDir,
     prefix: '/console/',

@@ -36,6 +36,29 @@ export const DEFAULT_RULES: GuardRuleTable = {
 /** The strictest action of a message's findings is its outcome. */
 const STRICTNESS: Record<GuardAction, number> = { allow: 0, mask: 1, hold: 2, block: 3 };
 
+/**
+ * At most this many findings of one message are recorded (its decision rows,
+ * the `guard.flagged` webhook's findings): the first of each label and
+ * action, then the others in order. A line of 5,000 matches (a one-character
+ * sensitive word, a pasted list of numbers) is all masked or refused, and its
+ * first findings are evidence enough; recording every one was 5,000 rows in
+ * the send's transaction (and on SQLite more parameters than one statement takes).
+ */
+export const MAX_RECORDED_FINDINGS = 20;
+
+/** The indexes of the findings recorded (see MAX_RECORDED_FINDINGS), in order. */
+function recorded(keys: readonly string[]): number[] {
+  if (keys.length <= MAX_RECORDED_FINDINGS) return keys.map((_, i) => i);
+  const kept = new Set<number>();
+  const seen = new Set<string>();
+  keys.forEach((key, i) => {
+    if (!seen.has(key)) kept.add(i);
+    seen.add(key);
+  });
+  for (let i = 0; i < keys.length && kept.size < MAX_RECORDED_FINDINGS; i++) kept.add(i);
+  return [...kept].sort((a, b) => a - b);
+}
+
 /** The longest excerpt a decision keeps of what matched. */
 const EXCERPT_LENGTH = 200;
 
@@ -68,11 +91,14 @@ export function judge(rules: CompiledRules, role: string, text: string): ScreenV
     outcome: strictest === 'block' ? 'block' : strictest === 'hold' ? 'hold' : 'deliver',
     content: masked.length > 0 ? mask(text, masked) : text,
     role,
-    findings: findings.map((finding, i) => ({
-      label: finding.label,
-      action: actions[i] as GuardAction,
-      excerpt: Array.from(text.slice(finding.start, finding.end)).slice(0, EXCERPT_LENGTH).join(''),
-    })),
+    findings: recorded(findings.map((finding, i) => `${finding.label}/${actions[i]}`)).map((i) => {
+      const finding = findings[i] as (typeof findings)[number];
+      return {
+        label: finding.label,
+        action: actions[i] as GuardAction,
+        excerpt: Array.from(text.slice(finding.start, finding.end)).slice(0, EXCERPT_LENGTH).join(''),
+      };
+    }),
     strike: strictest === 'block' || (strictest !== 'hold' && masked.length > 0),
   };
 }

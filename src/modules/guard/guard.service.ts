@@ -54,6 +54,7 @@ function heldRecord(row: HeldMessageRow): HeldRecord {
     clientMsgId: row.client_msg_id,
     createdAt: Number(row.created_at),
     delivered: row.status === 'approved',
+    rejected: row.status === 'rejected',
   };
 }
 
@@ -206,7 +207,7 @@ export function createGuardService(deps: {
         if (!winner) throw error;
         return { held: heldRecord(winner), created: false };
       }
-      return { held: { ...send, content: verdict.content, delivered: false }, created: true };
+      return { held: { ...send, content: verdict.content, delivered: false, rejected: false }, created: true };
     },
 
     async findHeld(senderId, conversationId, content, since) {

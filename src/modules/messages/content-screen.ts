@@ -57,5 +57,8 @@ export interface ContentScreen {
   findHeld(senderId: string, conversationId: string, content: string, since: number): Promise<HeldRecord | undefined>;
 }
 
-/** A held message as the screen keeps it: `content` is what it delivers; `delivered` once approved. */
-export type HeldRecord = HeldSend & { delivered: boolean };
+/**
+ * A held message as the screen keeps it: `content` is what it delivers;
+ * `delivered` once approved, `rejected` once a reviewer refused it.
+ */
+export type HeldRecord = HeldSend & { delivered: boolean; rejected: boolean };

@@ -219,6 +219,37 @@ export function createMessageService(deps: MessageServiceDeps) {
     if (upload && !(await repo.uploadInUse(db, upload))) await removeUpload(fileOf(mediaDir, upload.path));
   }
 
+  /**
+   * What the content guard makes of a send: its text, or a file's name (the
+   * recipient reads it as written: `加我微信shop8888.pdf`). Images have no
+   * text. A file cannot wait in the review queue, which holds texts: a name
+   * that would be held is refused instead (its findings recorded as blocks).
+   */
+  async function inspect(caller: UserRow, type: MessageType, parsed: StoredContent) {
+    const text = type === 'text' ? parsed.content : parsed.filename;
+    if (!screen || text === null) return undefined;
+    const verdict = await screen.inspect(caller, text);
+    if (verdict?.outcome !== 'hold' || type === 'text') return verdict;
+    return {
+      ...verdict,
+      outcome: 'block',
+      strike: true,
+      findings: verdict.findings.map((finding) =>
+        finding.action === 'hold' ? { ...finding, action: 'block' } : finding,
+      ),
+    } satisfies ScreenVerdict;
+  }
+
+  /** What is stored of a send once the guard masked what it read (the text, or the file's name). */
+  function screenedContent(
+    type: MessageType,
+    parsed: StoredContent,
+    verdict: ScreenVerdict | undefined,
+  ): StoredContent {
+    if (!verdict) return parsed;
+    return type === 'text' ? { ...parsed, content: verdict.content } : { ...parsed, filename: verdict.content };
+  }
+
   /** A conversation's history: numbered pages, or everything after / before a seq. */
   async function history(caller: UserRow, conversationId: string, query: HistoryQuery) {
     // Senders are the participants, so their profiles come with the conversation.
@@ -276,12 +307,9 @@ export function createMessageService(deps: MessageServiceDeps) {
     const clientMsgId = input.client_msg_id ?? null;
 
     // The guard, before anything is stored or pushed: it may mask the text, refuse it, or hold it back.
-    let screened: ScreenVerdict | undefined;
-    if (type === 'text' && screen) {
-      screened = await screen.inspect(caller, parsed.content);
-      if (screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
-    }
-    const stored = screened ? { ...parsed, content: screened.content } : parsed;
+    const screened = await inspect(caller, type, parsed);
+    if (screen && screened?.outcome === 'block') await screen.refuse(caller, conversation.id, screened);
+    const stored = screenedContent(type, parsed, screened);
 
     // No lookup before the transaction: retries are rare, and the unique key on
     // (conversation, sender, client_msg_id) answers them authoritatively below.
@@ -296,6 +324,16 @@ export function createMessageService(deps: MessageServiceDeps) {
       created_at: nowSeconds(),
     };
     if (screen && screened?.outcome === 'hold') {
+      // The client_msg_id may already name a delivered message (an approved hold, or a send the guard
+      // let through, e.g. before the rules changed): that one answers, as any retry's original does.
+      // Holds are rare: this lookup costs the plain send nothing.
+      const sent =
+        clientMsgId === null ? undefined : await repo.findByClientMsgId(db, conversation.id, caller.id, clientMsgId);
+      if (sent) {
+        const original = replay(sent, type, stored);
+        deps.sendBudget?.refund(caller.id);
+        return { message: toMessage(original, users.toUser(caller)), created: false };
+      }
       const { held, created } = await screen.hold(
         {
           id: row.id,
@@ -311,6 +349,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         // A retry of a held send: the earlier one, as it is now (still pending, or delivered).
         if (held.content !== stored.content) throw conflict('client_msg_id_conflict');
         deps.sendBudget?.refund(caller.id);
+        // A reviewer refused it: it will never be delivered, so it is not pending either.
+        if (held.rejected) throw unprocessable('content_blocked', ['content: rejected by a reviewer']);
         const delivered = held.delivered ? await repo.findMessageById(db, held.id) : undefined;
         if (delivered) return { message: toMessage(delivered, users.toUser(caller)), created: false };
       }
@@ -383,8 +423,10 @@ export function createMessageService(deps: MessageServiceDeps) {
     ): Promise<Message | undefined> {
       const sender = await findUserById(db, held.senderId);
       if (!sender) throw notFound('user_not_found');
+      // Deactivated or deleted since it was held: it could not send now, nor does a reviewer send for it.
+      if (sender.status !== 'active') throw forbidden('user_inactive');
       const conversation = await conversations.membership(sender, held.conversationId);
-      const row = {
+      let row = {
         id: held.id,
         conversation_id: conversation.id,
         sender_id: sender.id,
@@ -395,27 +437,46 @@ export function createMessageService(deps: MessageServiceDeps) {
         created_at: nowSeconds(),
       };
       const recipientId = otherParticipant(conversation, sender.id);
-      const append = {
-        message: row,
-        recipientId,
-        recipientUnread: repo.unreadColumnOf(conversation, recipientId),
-        preview: previewOf('text', held.content),
+      const deliver = async (message: typeof row) => {
+        const append = {
+          message,
+          recipientId,
+          recipientUnread: repo.unreadColumnOf(conversation, recipientId),
+          preview: previewOf('text', held.content),
+        };
+        // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
+        const plan = hooks.any ? await hooks.plan([append]) : undefined;
+        return db
+          .transaction()
+          .execute(async (trx) => {
+            if (!(await claim(trx))) return undefined;
+            const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
+            if (plan) await hooks.run(trx, plan, [append], appended);
+            const stored = appended[0];
+            if (stored === undefined) throw notFound('conversation_not_found');
+            return stored.seq;
+          })
+          .catch((error: unknown) => {
+            throw error instanceof HookFailure ? error.cause : error;
+          });
       };
-      // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
-      const plan = hooks.any ? await hooks.plan([append]) : undefined;
-      const seq = await db
-        .transaction()
-        .execute(async (trx) => {
-          if (!(await claim(trx))) return undefined;
-          const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
-          if (plan) await hooks.run(trx, plan, [append], appended);
-          const stored = appended[0];
-          if (stored === undefined) throw notFound('conversation_not_found');
-          return stored.seq;
-        })
-        .catch((error: unknown) => {
-          throw error instanceof HookFailure ? error.cause : error;
-        });
+      let seq: number | undefined;
+      try {
+        seq = await deliver(row);
+      } catch (error) {
+        // While it waited, its sender sent a message with the same client_msg_id (the send path does
+        // not look among held ones). The same text is its retry, delivered once the rules let it
+        // through: this one is settled as that message, not delivered twice. Another text keeps the
+        // id; this one is delivered without it (its sender's pending copy is known by its message id).
+        if (row.client_msg_id === null || !isUniqueViolation(error)) throw error;
+        const twin = await repo.findByClientMsgId(db, conversation.id, sender.id, row.client_msg_id);
+        if (twin?.content === row.content) {
+          const settled = await db.transaction().execute((trx) => claim(trx));
+          return settled ? toMessage(twin, users.toUser(sender)) : undefined;
+        }
+        row = { ...row, client_msg_id: null };
+        seq = await deliver(row);
+      }
       if (seq === undefined) return undefined;
       metrics?.messageStored('text');
       const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
@@ -459,7 +520,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       const parsed = await parseContent(type, input.content, { baseUrl, mediaDir });
       const since = nowSeconds() - LEGACY_DUPLICATE_WINDOW_SECONDS;
       // The echo of a masked message repeats what its sender wrote; what was stored is masked.
-      const screened = type === 'text' && screen ? await screen.inspect(caller, parsed.content) : undefined;
+      const screened = await inspect(caller, type, parsed);
       // A blocked one is refused again (the guard records a repeated refusal once).
       if (screened?.outcome === 'block') return undefined;
       if (screen && screened?.outcome === 'hold') {
@@ -469,7 +530,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (delivered) return toMessage(delivered, users.toUser(caller));
         return { ...toMessage(heldRow(held), users.toUser(caller)), pending: true };
       }
-      const stored = screened ? { ...parsed, content: screened.content } : parsed;
+      const stored = screenedContent(type, parsed, screened);
       const earlier = await repo.findRecentDuplicate(db, {
         conversationId: input.conversation_id,
         senderId: caller.id,
@@ -618,6 +679,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         ]);
       }
       const recipient = otherParticipant(conversation, caller.id);
+      let answer: MessageRow = { ...message, recalled_at: now };
       await inTransaction(db, undefined, async (t) => {
         const recalled = await repo.recallMessage(
           t.db,
@@ -626,8 +688,14 @@ export function createMessageService(deps: MessageServiceDeps) {
           now,
           RECALLED_PREVIEW,
         );
-        // A concurrent recall of the same message won: it told everyone.
-        if (!recalled) return;
+        if (!recalled) {
+          // A concurrent recall of the same message won (it told everyone): its answer is this one's.
+          // Or a moderator deleted the message since it was read above: gone, as for any other caller.
+          const current = await repo.findMessageById(t.db, id);
+          if (!current) throw notFound('message_not_found');
+          answer = current;
+          return;
+        }
         await recallHooks.run(t.db, message);
         t.afterCommit(() =>
           events.publish('message.recalled', {
@@ -638,7 +706,7 @@ export function createMessageService(deps: MessageServiceDeps) {
           }),
         );
       });
-      return toMessage({ ...message, recalled_at: now }, sender);
+      return toMessage(answer, sender);
     },
 
     /**
