@@ -21,6 +21,7 @@ import { createConversationService } from './modules/conversations/conversation.
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { createTeamService } from './modules/teams/team.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
 import { USERNAME_CHECK_POLICY } from './modules/users/usernames.ts';
@@ -90,6 +91,7 @@ export function createServices(
       baseUrl: config.BASE_URL,
     }),
   );
+  const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -101,6 +103,7 @@ export function createServices(
       db,
       tokens,
       users,
+      teams,
       throttle: createLoginThrottle(throttleStore),
       revocations,
       events,
@@ -108,6 +111,7 @@ export function createServices(
     }),
     conversations,
     messages,
+    teams,
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

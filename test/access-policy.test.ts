@@ -239,6 +239,63 @@ const ROWS: Row[] = [
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
   { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+
+  // Teams: a chat role alone belongs to no team (the team table below has the members).
+  ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
+    action,
+    relation: 'a team the caller is not in',
+    facts: { teamId: 'm1' },
+    expect: chat('404 team_not_found', 'ok'),
+  })),
+];
+
+/**
+ * Team members (issue 13) against team m1: its owner, a supervisor, an agent,
+ * an agent of another team, and an admin for comparison.
+ */
+const TEAM_CALLERS = {
+  owner: { id: 'm1', role: 'merchant', team_id: 'm1', team_role: 'owner' },
+  supervisor: { id: 'm1s', role: 'merchant', team_id: 'm1', team_role: 'supervisor' },
+  agent: { id: 'm1a', role: 'merchant', team_id: 'm1', team_role: 'agent' },
+  otherAgent: { id: 'm2a', role: 'merchant', team_id: 'm2', team_role: 'agent' },
+  admin: { id: 'a1', role: 'admin', team_id: null, team_role: null },
+} as const satisfies Record<string, Caller>;
+type TeamCaller = keyof typeof TEAM_CALLERS;
+
+interface TeamRow {
+  action: Action;
+  relation: string;
+  facts: Facts;
+  expect: Record<TeamCaller, Outcome>;
+}
+
+const TEAM_M1: Facts = { teamId: 'm1' };
+
+const TEAM_ROWS: TeamRow[] = [
+  {
+    action: 'team.view',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: { owner: 'ok', supervisor: 'ok', agent: 'ok', otherAgent: '404 team_not_found', admin: 'ok' },
+  },
+  {
+    action: 'team.manage_members',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: {
+      owner: 'ok',
+      supervisor: '403 forbidden',
+      agent: '403 forbidden',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+    },
+  },
+  {
+    action: 'team.settings',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: { owner: 'ok', supervisor: 'ok', agent: '403 forbidden', otherAgent: '404 team_not_found', admin: 'ok' },
+  },
 ];
 
 function outcomeOf(decision: Decision): Outcome {
@@ -255,6 +312,15 @@ describe('access policy', () => {
     for (const role of ROLES) {
       test(`${role} ${row.action} on ${row.relation} → ${row.expect[role]}`, () => {
         assert.equal(outcomeOf(decide(callerOf(role), row.action, row.facts)), row.expect[role]);
+      });
+    }
+  }
+
+  for (const row of TEAM_ROWS) {
+    for (const [name, caller] of Object.entries(TEAM_CALLERS)) {
+      const expected = row.expect[name as TeamCaller];
+      test(`${name} ${row.action} on ${row.relation} → ${expected}`, () => {
+        assert.equal(outcomeOf(decide(caller, row.action, row.facts)), expected);
       });
     }
   }

@@ -4,6 +4,7 @@ import { uuidv7 } from '../lib/ids.ts';
 import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
 import { defaultAvatarPath } from '../modules/media/avatars.ts';
+import { insertUser } from '../modules/users/user.repository.ts';
 
 interface DemoUser {
   id: string;
@@ -11,6 +12,8 @@ interface DemoUser {
   role: UsersTable['role'];
   description: string;
   password?: string;
+  /** A member of this team (its owner's id) rather than the owner of a team of one. */
+  team?: { id: string; role: 'supervisor' | 'agent' };
 }
 
 /** The seed document's demo marketplace: pharmacies buying from pharmaceutical companies. */
@@ -22,6 +25,23 @@ export const DEMO_USERS: readonly DemoUser[] = [
   { id: 'm1', username: '华润医药', role: 'merchant', description: '医药批发' },
   { id: 'm2', username: '国药控股', role: 'merchant', description: '医药流通' },
   { id: 'm3', username: '九州通医药', role: 'merchant', description: '医药电商' },
+  // Teams (README, "Teams"): the shop m1's staff and the platform desk's agents, who sign in with a password.
+  ...(
+    [
+      ['m1s1', '华润医药-李主管', 'merchant', 'm1', 'supervisor'],
+      ['m1a1', '华润医药-小王', 'merchant', 'm1', 'agent'],
+      ['m1a2', '华润医药-小张', 'merchant', 'm1', 'agent'],
+      ['p1a1', '平台客服-小陈', 'service', 'p1', 'agent'],
+      ['p1a2', '平台客服-小刘', 'service', 'p1', 'agent'],
+    ] as const
+  ).map(([id, username, role, team, teamRole]) => ({
+    id,
+    username,
+    role,
+    description: teamRole === 'supervisor' ? '客服主管' : '客服专员',
+    password: `${id}pass`,
+    team: { id: team, role: teamRole },
+  })),
 ];
 
 const QUICK_REPLIES: Record<Exclude<UsersTable['role'], 'admin'>, readonly string[]> = {
@@ -39,23 +59,23 @@ export async function seedDemoData(db: Kysely<Database>, log: (line: string) => 
     if (existing) {
       log(`${progress} ${user.id} (${user.username}) already present`);
     } else {
-      await db
-        .insertInto('users')
-        .values({
-          id: user.id,
-          username: user.username,
-          role: user.role,
-          description: user.description,
-          avatar: defaultAvatarPath(user.role),
-          status: 'active',
-          password_hash: user.password ? await hashPassword(user.password) : null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
-      log(`${progress} created ${user.role} ${user.id} (${user.username})`);
+      await insertUser(db, {
+        ...(user.team ? { team_id: user.team.id, team_role: user.team.role } : {}),
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        description: user.description,
+        avatar: defaultAvatarPath(user.role),
+        status: 'active',
+        password_hash: user.password ? await hashPassword(user.password) : null,
+        created_at: now,
+        updated_at: now,
+      });
+      const signIn = user.password ? `; password: ${user.password}` : '';
+      const member = user.team ? ` ${user.team.role} of team ${user.team.id}` : '';
+      log(`${progress} created ${user.role}${member} ${user.id} (${user.username})${signIn}`);
     }
-    if (user.role === 'admin') continue;
+    if (user.role === 'admin' || user.team) continue;
     const replies = await db.selectFrom('quick_replies').select('id').where('user_id', '=', user.id).limit(1).execute();
     if (replies.length > 0) continue;
     await db

@@ -16,6 +16,48 @@ export interface UsersTable {
   updated_at: number;
   /** Milliseconds: the user's tokens issued before this are refused (logout-all, password change, deactivation). */
   tokens_valid_after: Generated<number>;
+  /** The owner's id for a team's owner and members; null for buyers and admins (migration 20261206110000). */
+  team_id: string | null;
+  team_role: TeamRole | null;
+  /** A member who is not available gets no automatic assignments. */
+  available: Generated<number>;
+  /** Lowers the team's max_open_per_agent for this member; null: the team's. */
+  max_open: number | null;
+  last_assigned_at: number | null;
+}
+
+export type TeamRole = 'owner' | 'supervisor' | 'agent';
+export type ConversationStatus = 'open' | 'pending' | 'resolved';
+
+/** One row per team, keyed by its owner (a merchant or service account). */
+export interface TeamsTable {
+  owner_id: string;
+  max_open_per_agent: Generated<number>;
+  auto_assign: Generated<number>;
+  auto_resolve_hours: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The assignment log: every claim, assignment, transfer, release and requeue. */
+export interface ConversationAssignmentsTable {
+  id: Generated<number>;
+  conversation_id: string;
+  actor_id: string | null;
+  from_id: string | null;
+  to_id: string | null;
+  note: string | null;
+  kind: 'claim' | 'assign' | 'transfer' | 'release' | 'auto' | 'requeue';
+  created_at: number;
+}
+
+/** Internal notes: outside the message sequence, never shown to the customer. */
+export interface ConversationNotesTable {
+  id: string;
+  conversation_id: string;
+  author_id: string;
+  content: string;
+  created_at: number;
 }
 
 export interface ConversationsTable {
@@ -35,6 +77,18 @@ export interface ConversationsTable {
   updated_at: number;
   /** Who created the conversation (presence rule); null for conversations older than the column. */
   started_by: string | null;
+  /** The participant whose team answers (the served side); null only for a pair no rule allows. */
+  team_id: string | null;
+  /** The member handling it; null: in the team's queue. */
+  assignee_id: string | null;
+  previous_assignee_id: string | null;
+  status: Generated<ConversationStatus>;
+  assigned_at: number | null;
+  resolved_at: number | null;
+  /** Since a customer message no human team answer followed; null when answered. */
+  awaiting_reply_since: number | null;
+  /** The desk's conversation escalated from this one, or the one this escalates. */
+  linked_conversation_id: string | null;
 }
 
 export interface MessagesTable {
@@ -135,6 +189,9 @@ export interface WebhookDeliveriesTable {
 }
 
 export interface Database {
+  teams: TeamsTable;
+  conversation_assignments: ConversationAssignmentsTable;
+  conversation_notes: ConversationNotesTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -150,6 +207,7 @@ export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 export type ConversationRow = Selectable<ConversationsTable>;
+export type TeamRow = Selectable<TeamsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;

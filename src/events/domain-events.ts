@@ -20,6 +20,8 @@ export interface DomainEvents {
    * password change, deactivation).
    */
   'sessions.revoked': SessionsRevoked;
+  /** A team's members or settings changed (who is in it, their roles, availability, capacity). */
+  'team.changed': { ownerId: string };
 }
 
 export type EventName = keyof DomainEvents;

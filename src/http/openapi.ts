@@ -142,6 +142,7 @@ export function openApiOptions(
         { name: 'media', description: 'Stored files (avatars and uploads)' },
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
         { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
+        { name: 'teams', description: 'The staff who answer for a shop or the platform desk, and their settings' },
       ],
       components: {
         securitySchemes: {

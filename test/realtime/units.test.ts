@@ -62,6 +62,11 @@ function user(id: string, role: UserRow['role'] = 'buyer'): UserRow {
     created_at: 0,
     updated_at: 0,
     tokens_valid_after: 0,
+    team_id: null,
+    team_role: null,
+    available: 1,
+    max_open: null,
+    last_assigned_at: null,
   };
 }
 

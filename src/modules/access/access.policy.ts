@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@cs-chat/contracts/error-codes';
-import type { UserRow } from '../../db/types.ts';
+import type { TeamRole, UserRow } from '../../db/types.ts';
 import type { ErrorKind } from '../../lib/errors.ts';
 
 /**
@@ -12,7 +12,8 @@ import type { ErrorKind } from '../../lib/errors.ts';
  */
 
 export type Role = UserRow['role'];
-export type Caller = Pick<UserRow, 'id' | 'role'>;
+/** The caller; `team_id` and `team_role` (issue 13) matter only to team rules, and default to none. */
+export type Caller = Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>;
 
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 export const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
@@ -63,6 +64,12 @@ export const ACTIONS = [
   'realtime.watch_all',
   /** Register, change, test and remove webhook endpoints, and read their deliveries. */
   'webhook.manage',
+  /** See a team (`teamId`): its settings and members. */
+  'team.view',
+  /** Add, change and remove the members of a team (`teamId`). */
+  'team.manage_members',
+  /** Change a team's (`teamId`) settings. */
+  'team.settings',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -80,6 +87,8 @@ export interface Facts {
   targetStatus?: UserRow['status'];
   /** The caller and the target are the two participants of a conversation (a query: asked for last). */
   sharesConversation?: boolean;
+  /** The team the resource belongs to (a team's owner id); null: none. */
+  teamId?: string | null;
 }
 
 export type Fact = keyof Facts;
@@ -107,6 +116,23 @@ const needs = (fact: Fact): Decision => ({ kind: 'needs', fact });
 type Rule = (caller: Caller, facts: Facts) => Decision;
 
 const isAdmin = (caller: Caller) => caller.role === 'admin';
+
+/** The caller's role in team `teamId`, or undefined when they are not one of its members. */
+function teamRoleIn(caller: Caller, teamId: string | null): TeamRole | undefined {
+  return teamId !== null && caller.team_id === teamId ? (caller.team_role ?? undefined) : undefined;
+}
+
+/** A team's business: admins and the team roles listed; other members 403; everyone else 404. */
+const teamRule =
+  (...roles: TeamRole[]): Rule =>
+  (caller, facts) => {
+    if (isAdmin(caller)) return allowed;
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role) return notFound('team_not_found');
+      return roles.includes(role) ? allowed : forbidden();
+    });
+  };
 
 /** Runs `next` once `fact` is known. */
 function given<F extends Fact>(facts: Facts, fact: F, next: (value: NonNullable<Facts[F]>) => Decision): Decision {
@@ -200,6 +226,10 @@ const RULES: Record<Action, Rule> = {
 
   'realtime.watch_all': adminOnly,
   'webhook.manage': adminOnly,
+
+  'team.view': teamRule('owner', 'supervisor', 'agent'),
+  'team.manage_members': teamRule('owner'),
+  'team.settings': teamRule('owner', 'supervisor'),
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

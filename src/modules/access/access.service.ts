@@ -27,6 +27,8 @@ export interface AccessResource {
   userId?: string;
   /** A role asked about (listing users). */
   role?: Role;
+  /** The team acted on (its owner's id). */
+  teamId?: string;
 }
 
 /** The caller's relation to the resource, as far as it is at hand without a query. */
@@ -39,6 +41,7 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
   if (message) facts.sender = message.sender_id === caller.id;
   if (resource.userId !== undefined) facts.self = resource.userId === caller.id;
   if (resource.role) facts.targetRole = resource.role;
+  if (resource.teamId !== undefined) facts.teamId = resource.teamId;
   if (user) {
     facts.self = user.id === caller.id;
     facts.targetRole = user.role;

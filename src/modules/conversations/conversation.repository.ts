@@ -31,6 +31,8 @@ export async function insertConversation(
     participant2_id: string;
     /** Left out: nobody started it as far as presence goes (the customer must write first). */
     started_by?: string;
+    /** The served participant, whose team answers; left out: none (a test's bare pair). */
+    team_id?: string;
     created_at: number;
     updated_at: number;
   },
@@ -109,6 +111,14 @@ function splitJoined(row: JoinedRow): ConversationWithParticipants {
     created_at: row.created_at,
     updated_at: row.updated_at,
     started_by: row.started_by,
+    team_id: row.team_id,
+    assignee_id: row.assignee_id,
+    previous_assignee_id: row.previous_assignee_id,
+    status: row.status,
+    assigned_at: row.assigned_at,
+    resolved_at: row.resolved_at,
+    awaiting_reply_since: row.awaiting_reply_since,
+    linked_conversation_id: row.linked_conversation_id,
   };
   return { conversation, participant1: participant('u1'), participant2: participant('u2') };
 }

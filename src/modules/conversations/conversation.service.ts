@@ -10,6 +10,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import { type Action, isAllowedPair } from '../access/access.policy.ts';
 import type { AccessService } from '../access/access.service.ts';
+import { customerOf } from '../access/presence-rule.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
@@ -201,6 +202,8 @@ export function createConversationService({ db, users, access }: ConversationSer
           participant2_id,
           // Presence is shared at once when the customer side opened it (docs/REALTIME.md, "Presence").
           started_by: caller.id,
+          // The served side's team answers it (for a merchant with the desk: the desk).
+          team_id: customerOf(caller, other) === caller ? other.id : caller.id,
           created_at: now,
           updated_at: now,
         });

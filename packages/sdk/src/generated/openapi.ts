@@ -417,6 +417,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams/{owner_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team: its settings and members (the team's members, admins) */
+        get: operations["getTeam"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a member account of the owner's role (owner, admin) */
+        post: operations["createTeamMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member; their open conversations go back to the queue (owner, admin) */
+        delete: operations["deleteTeamMember"];
+        options?: never;
+        head?: never;
+        /** Change a member's team role, availability or capacity (owner, admin; a member their own availability) */
+        patch: operations["updateTeamMember"];
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change a team's settings; fields left out keep their values (owner, supervisors, admin) */
+        put: operations["updateTeamSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/upload/file": {
         parameters: {
             query?: never;
@@ -729,6 +798,18 @@ export interface components {
             merchant_id: string;
         };
         /**
+         * CreateMemberBody
+         * @description A new member account of the owner's role; its username is the name customers see
+         */
+        CreateMemberBody: {
+            avatar?: string | null;
+            description?: string | null;
+            password: string;
+            /** @enum {unknown} */
+            team_role: "supervisor" | "agent";
+            username: string;
+        };
+        /**
          * CreateQuickReplyBody
          * @description A new quick reply of the caller (`user_id`, when given, must be the caller)
          */
@@ -864,6 +945,8 @@ export interface components {
             description?: string | null;
             /** @enum {unknown} */
             role: "buyer" | "merchant" | "service" | "platform";
+            /** @description A team (its owner's id) the user is a member of: created in it as an agent on first use; a user of another team is 409 */
+            team_id?: string;
             user_id: string;
             username?: string;
         };
@@ -941,6 +1024,66 @@ export interface components {
             status: "success";
         };
         /**
+         * Team
+         * @description The people who answer for one account (a shop or the platform desk) and its settings
+         */
+        Team: {
+            /** @description The owner first, then supervisors, then agents */
+            members: components["schemas"]["TeamMember"][];
+            owner_id: string;
+            settings: components["schemas"]["TeamSettings"];
+        };
+        /**
+         * TeamMember
+         * @description A member of a team, with their assignment state
+         * @example {
+         *       "user": {
+         *         "id": "m4",
+         *         "username": "华润客服小王",
+         *         "avatar": null,
+         *         "role": "merchant",
+         *         "description": null,
+         *         "status": "active",
+         *         "created_at": 1764892800
+         *       },
+         *       "team_role": "agent",
+         *       "available": true,
+         *       "max_open": null,
+         *       "online": true,
+         *       "open_count": 3
+         *     }
+         */
+        TeamMember: {
+            /** @description Takes automatic assignments when online */
+            available: boolean;
+            /** @description The member's own capacity (lowers the team's); null: the team's */
+            max_open: number | null;
+            /** @description Connected on any instance */
+            online: boolean;
+            /** @description Conversations assigned to the member and not resolved */
+            open_count: number;
+            /** @enum {unknown} */
+            team_role: "owner" | "supervisor" | "agent";
+            user: components["schemas"]["User"];
+        };
+        /**
+         * TeamSettings
+         * @description A team's assignment settings
+         * @example {
+         *       "max_open_per_agent": 10,
+         *       "auto_assign": true,
+         *       "auto_resolve_hours": null
+         *     }
+         */
+        TeamSettings: {
+            /** @description Whether conversations needing someone are assigned automatically */
+            auto_assign: boolean;
+            /** @description Conversations idle this many hours are resolved; null: never */
+            auto_resolve_hours: number | null;
+            /** @description Open conversations one member may hold (automatic assignment) */
+            max_open_per_agent: number;
+        };
+        /**
          * TokenResponse
          * @description An access token (a JWT) and its user. Send it as `Authorization: Bearer <access_token>`; the login also sets it as the `access_token` cookie.
          */
@@ -951,12 +1094,31 @@ export interface components {
             user: components["schemas"]["User"];
         };
         /**
+         * UpdateMemberBody
+         * @description A member's role and capacity (owner, admin), or availability (also the member themselves)
+         */
+        UpdateMemberBody: {
+            available?: boolean;
+            max_open?: number | null;
+            /** @enum {unknown} */
+            team_role?: "supervisor" | "agent";
+        };
+        /**
          * UpdateQuickReplyBody
          * @description The fields to change
          */
         UpdateQuickReplyBody: {
             content?: string;
             sort_order?: number;
+        };
+        /**
+         * UpdateTeamSettingsBody
+         * @description The settings to change; fields left out keep their values
+         */
+        UpdateTeamSettingsBody: {
+            auto_assign?: boolean;
+            auto_resolve_hours?: number | null;
+            max_open_per_agent?: number;
         };
         /**
          * UpdateUserBody
@@ -3817,6 +3979,659 @@ export interface operations {
                      * @example {
                      *       "detail": "发送消息过于频繁，请稍后再试",
                      *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The people who answer for one account (a shop or the platform desk) and its settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "owner_id": "m1",
+                     *       "settings": {
+                     *         "max_open_per_agent": 10,
+                     *         "auto_assign": true,
+                     *         "auto_resolve_hours": null
+                     *       },
+                     *       "members": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A new member account of the owner's role; its username is the name customers see */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "username": "华润客服小王",
+                 *       "password": "agent123",
+                 *       "team_role": "agent"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateMemberBody"];
+            };
+        };
+        responses: {
+            /** @description A member of a team, with their assignment state */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user": {
+                     *         "id": "m4",
+                     *         "username": "华润客服小王",
+                     *         "avatar": null,
+                     *         "role": "merchant",
+                     *         "description": null,
+                     *         "status": "active",
+                     *         "created_at": 1764892800
+                     *       },
+                     *       "team_role": "agent",
+                     *       "available": true,
+                     *       "max_open": null,
+                     *       "online": true,
+                     *       "open_count": 3
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state (`error_type` says how) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "用户名已被使用",
+                     *       "error_type": "username_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deleteTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+                /**
+                 * @description The member: a user of the team
+                 * @example m4
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "success",
+                     *       "message": "signed out"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuccessResponse"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    updateTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+                /**
+                 * @description The member: a user of the team
+                 * @example m4
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A member's role and capacity (owner, admin), or availability (also the member themselves) */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "available": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateMemberBody"];
+            };
+        };
+        responses: {
+            /** @description A member of a team, with their assignment state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user": {
+                     *         "id": "m4",
+                     *         "username": "华润客服小王",
+                     *         "avatar": null,
+                     *         "role": "merchant",
+                     *         "description": null,
+                     *         "status": "active",
+                     *         "created_at": 1764892800
+                     *       },
+                     *       "team_role": "agent",
+                     *       "available": true,
+                     *       "max_open": null,
+                     *       "online": true,
+                     *       "open_count": 3
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    updateTeamSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The settings to change; fields left out keep their values */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "max_open_per_agent": 5,
+                 *       "auto_resolve_hours": 48
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateTeamSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description A team's assignment settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "max_open_per_agent": 10,
+                     *       "auto_assign": true,
+                     *       "auto_resolve_hours": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamSettings"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
