@@ -270,8 +270,93 @@ interface TeamRow {
 }
 
 const TEAM_M1: Facts = { teamId: 'm1' };
+/** A conversation of a buyer with m1 (the owner is its participant; members are not). */
+const m1Conversation = (assigneeId: string | null): Facts => ({ participant: false, teamId: 'm1', assigneeId });
+const teamRow = (
+  action: Action,
+  relation: string,
+  facts: Facts,
+  outcomes: [TeamCaller, Outcome][],
+  otherwise: Outcome,
+): TeamRow => ({
+  action,
+  relation,
+  facts,
+  expect: Object.fromEntries(
+    (Object.keys(TEAM_CALLERS) as TeamCaller[]).map((who) => [
+      who,
+      outcomes.find(([name]) => name === who)?.[1] ?? otherwise,
+    ]),
+  ) as Record<TeamCaller, Outcome>,
+});
 
 const TEAM_ROWS: TeamRow[] = [
+  // The owner is a participant of every conversation of its team (the participant rows above); the
+  // facts below are a member's, who is not. The owner's rows show what it would be without that.
+  // Viewing: supervisors all of the team's, agents the queue and their own; other teams nothing.
+  ...(['conversation.view', 'message.view'] as const).flatMap((action) => {
+    const missing = action === 'message.view' ? '404 message_not_found' : '404 conversation_not_found';
+    return [
+      teamRow(
+        action,
+        'an unassigned team conversation',
+        m1Conversation(null),
+        [['otherAgent', missing as Outcome]],
+        'ok',
+      ),
+      teamRow(action, 'one assigned to the agent', m1Conversation('m1a'), [['otherAgent', missing as Outcome]], 'ok'),
+      teamRow(
+        action,
+        'one assigned to a colleague',
+        m1Conversation('m1b'),
+        [
+          ['agent', missing as Outcome],
+          ['otherAgent', missing as Outcome],
+        ],
+        'ok',
+      ),
+    ];
+  }),
+  // Any member may answer (the send transaction refuses one held by someone else: 409); admins watch.
+  teamRow(
+    'conversation.send',
+    'a team conversation',
+    m1Conversation('m1b'),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.type',
+    'an unassigned team conversation',
+    m1Conversation(null),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 not_a_participant'],
+    ],
+    'ok',
+  ),
+  // Marking read: the side the message was sent to; for members, the customer's messages.
+  teamRow(
+    'message.mark_read',
+    "the customer's message",
+    { ...m1Conversation(null), sender: false },
+    [
+      ['otherAgent', '404 message_not_found'],
+      ['admin', '403 forbidden'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'message.mark_read',
+    "a colleague's message",
+    { ...m1Conversation(null), sender: true },
+    [['otherAgent', '404 message_not_found']],
+    '403 forbidden',
+  ),
+
   {
     action: 'team.view',
     relation: 'team m1',

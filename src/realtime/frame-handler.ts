@@ -1,7 +1,7 @@
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from '@cs-chat/contracts/ws/protocol';
 import { nowSeconds } from '../lib/time.ts';
-import { type ConversationService, otherParticipant } from '../modules/conversations/conversation.service.ts';
+import { type ConversationService, otherParticipant, sideOf } from '../modules/conversations/conversation.service.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import type { ClientConnection } from './connection.ts';
 import { failureEvent } from './errors.ts';
@@ -61,7 +61,8 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     const known = peers?.get(conversationId);
     if (known) return known;
     const conversation = await conversations.visible(connection.user, conversationId, 'conversation.type');
-    const other = otherParticipant(conversation, connection.userId);
+    // A team member types for the team: the other side is the customer.
+    const other = otherParticipant(conversation, sideOf(conversation, connection.user) ?? connection.userId);
     if (!peers) {
       peers = new Map();
       typingPeers.set(connection, peers);

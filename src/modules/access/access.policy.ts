@@ -78,7 +78,7 @@ export type Action = (typeof ACTIONS)[number];
 export interface Facts {
   /** The caller is a participant of the conversation (the resource's, or the message's). */
   participant?: boolean;
-  /** The caller sent the message. */
+  /** The caller's side sent the message (the caller, or for a team member, anyone of the team). */
   sender?: boolean;
   /** The user named is the caller. */
   self?: boolean;
@@ -87,8 +87,10 @@ export interface Facts {
   targetStatus?: UserRow['status'];
   /** The caller and the target are the two participants of a conversation (a query: asked for last). */
   sharesConversation?: boolean;
-  /** The team the resource belongs to (a team's owner id); null: none. */
+  /** The team the resource belongs to (a team's owner id; a conversation's answering team); null: none. */
   teamId?: string | null;
+  /** Who the conversation is assigned to; null: in the team's queue. */
+  assigneeId?: string | null;
 }
 
 export type Fact = keyof Facts;
@@ -140,10 +142,37 @@ function given<F extends Fact>(facts: Facts, fact: F, next: (value: NonNullable<
   return value === undefined ? needs(fact) : next(value as NonNullable<Facts[F]>);
 }
 
-/** Admins see every conversation; others only their own, and the rest does not exist for them. */
+/**
+ * Admins see every conversation; participants their own; the answering team's
+ * owner and supervisors all of the team's, its agents those assigned to them
+ * or to nobody (the queue). To anyone else it does not exist.
+ */
 function viewConversation(caller: Caller, facts: Facts, missing: ErrorCode): Decision {
   if (isAdmin(caller)) return allowed;
-  return given(facts, 'participant', (participant) => (participant ? allowed : notFound(missing)));
+  return given(facts, 'participant', (participant) => {
+    if (participant) return allowed;
+    // Buyers and admins belong to no team: decided without the conversation's team.
+    if (!caller.team_id) return notFound(missing);
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role) return notFound(missing);
+      if (role !== 'agent') return allowed;
+      return given(facts, 'assigneeId', (assignee) =>
+        assignee === null || assignee === caller.id ? allowed : notFound(missing),
+      );
+    });
+  });
+}
+
+/**
+ * Whether the caller speaks in the conversation: a participant, or a member of
+ * the team answering it (who speaks for its owner). Undefined when a fact is missing.
+ */
+function speaksIn(caller: Caller, facts: Facts): boolean | undefined {
+  if (facts.participant) return true;
+  if (!caller.team_id) return false;
+  if (facts.teamId === undefined) return undefined;
+  return teamRoleIn(caller, facts.teamId) !== undefined;
 }
 
 /** Admins and the user see everyone; otherwise the directory, and people one shares a conversation with. */
@@ -185,23 +214,30 @@ const RULES: Record<Action, Rule> = {
     if (isAdmin(caller)) return forbidden('admin_read_only');
     return given(facts, 'participant', (participant) => (participant ? allowed : forbidden('not_a_participant')));
   },
+  // Any member of the answering team may answer; whether someone else holds it is the send
+  // transaction's to tell (409 assigned_to_other), under the conversation's lock.
   'conversation.send': (caller, facts) => {
     if (isAdmin(caller)) return forbidden('admin_read_only');
-    return given(facts, 'participant', (participant) => (participant ? allowed : notFound('conversation_not_found')));
+    return given(facts, 'participant', () => {
+      const speaks = speaksIn(caller, facts);
+      if (speaks === undefined) return needs('teamId');
+      return speaks ? allowed : notFound('conversation_not_found');
+    });
   },
   // An admin sees the conversation, so is told why, not that it does not exist.
   'conversation.type': (caller, facts) => {
     const seen = viewConversation(caller, facts, 'conversation_not_found');
     if (seen.kind !== 'allowed') return seen;
-    return facts.participant ? allowed : forbidden('not_a_participant');
+    return speaksIn(caller, facts) ? allowed : forbidden('not_a_participant');
   },
   'conversation.list_of': ownOrAdmin,
 
   'message.view': (caller, facts) => viewConversation(caller, facts, 'message_not_found'),
+  // Only the side the message was sent to (`sender`: the caller's side sent it).
   'message.mark_read': (caller, facts) => {
     const seen = viewConversation(caller, facts, 'message_not_found');
     if (seen.kind !== 'allowed') return seen;
-    if (!facts.participant) return forbidden();
+    if (!speaksIn(caller, facts)) return forbidden();
     return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
   },
   'message.delete': adminOnly,

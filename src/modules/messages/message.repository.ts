@@ -5,7 +5,7 @@ import { isMysql } from '../../db/dialect.ts';
 import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
-import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+import { type Viewer, visibleConversationIds } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -268,16 +268,37 @@ function select(db: Db, filter: MessageFilter, index: string | undefined, idsOnl
   >;
 }
 
-/** A conversation's two participants: every message of it is sent by one of them. */
+/**
+ * Who may have sent a conversation's messages: its two participants and the
+ * members of the team answering it (issue 13: a member's message carries the
+ * member as sender). A team of one adds nobody.
+ */
 export type Participants = ReadonlyMap<string, readonly string[]>;
 
 async function participantsOf(db: Db, ids: readonly string[]): Promise<Participants> {
   const rows = await db
     .selectFrom('conversations')
-    .select(['id', 'participant1_id', 'participant2_id'])
+    .select(['id', 'participant1_id', 'participant2_id', 'team_id'])
     .where('id', 'in', ids)
     .execute();
-  return new Map(rows.map((row) => [row.id, [...new Set([row.participant1_id, row.participant2_id])]]));
+  const teams = [...new Set(rows.flatMap((row) => (row.team_id === null ? [] : [row.team_id])))];
+  // Members past and present (a removed member's messages stay): through the (team_id, team_role) index.
+  const members =
+    teams.length === 0
+      ? []
+      : await db.selectFrom('users').select(['id', 'team_id']).where('team_id', 'in', teams).execute();
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      [
+        ...new Set([
+          row.participant1_id,
+          row.participant2_id,
+          ...members.filter((member) => member.team_id === row.team_id).map((member) => member.id),
+        ]),
+      ],
+    ]),
+  );
 }
 
 /**
@@ -395,10 +416,10 @@ function acrossConversations(
   return scoped(select(db, filter, indexFor(filter) ?? byDefault, idsOnly)).orderBy('id', 'desc');
 }
 
-/** Membership by subquery: the fallback for participants of many conversations. */
+/** Membership by subquery: the fallback for participants (and team members) of many conversations. */
 function newestOfParticipant(
   db: Db,
-  participantId: string,
+  viewer: Viewer,
   filter: MessageFilter,
   window: number,
   idsOnly: boolean,
@@ -407,19 +428,22 @@ function newestOfParticipant(
   // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
   // choice (materialise the membership, then sort all its messages) reads every message of the participant.
   return acrossConversations(db, filter, isMysql(db) ? 'PRIMARY' : undefined, window, idsOnly, ordered, (query) =>
-    query.where('conversation_id', 'in', conversationIdsOf(db, participantId)),
+    query.where('conversation_id', 'in', visibleConversationIds(db, viewer)),
   );
 }
 
-/** The conversations a participant's list reads: their ids, or the participant when there are too many to merge. */
+/**
+ * The conversations a viewer's list reads (theirs; a team member's also the team's they see):
+ * their ids, or the viewer when there are too many to merge.
+ */
 export async function participantScope(
   db: Db,
-  participantId: string,
-): Promise<MessageScope | { kind: 'participant'; id: string }> {
-  const rows = await conversationIdsOf(db, participantId)
+  viewer: Viewer,
+): Promise<MessageScope | { kind: 'participant'; viewer: Viewer }> {
+  const rows = await visibleConversationIds(db, viewer)
     .limit(PER_CONVERSATION_MERGE_LIMIT + 1)
     .execute();
-  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', id: participantId };
+  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', viewer };
   return { kind: 'conversations', ids: rows.map((row) => row.id) };
 }
 
@@ -465,7 +489,7 @@ export async function listMessages(
     scope.kind === 'conversations' && !filter.senderId ? await participantsOf(db, scope.ids) : new Map();
   const query = (window: number, idsOnly: boolean, ordered = true) =>
     scope.kind === 'participant'
-      ? newestOfParticipant(db, scope.id, filter, window, idsOnly, ordered)
+      ? newestOfParticipant(db, scope.viewer, filter, window, idsOnly, ordered)
       : newest(db, scope, participants, filter, window, idsOnly, ordered);
   const counted =
     merged && scope.kind === 'conversations'
@@ -528,10 +552,13 @@ export async function markMessageRead(
  * takes the conversation's lock (see lockConversation): marking first, a
  * concurrent send (which locks the conversation, then inserts) deadlocked.
  */
+/** Whose messages read-all marks: one sender's (the customer's), or everyone's but the reader's side (a team's). */
+export type Senders = { only: string } | { allBut: string };
+
 export async function markConversationRead(
   trx: Transaction<Database>,
   conversationId: string,
-  senderId: string,
+  senders: Senders,
   readerColumn: UnreadColumn,
 ): Promise<void> {
   await trx
@@ -544,7 +571,7 @@ export async function markConversationRead(
     .set({ is_read: 1 })
     .where('conversation_id', '=', conversationId)
     .where('is_read', '=', 0)
-    .where('sender_id', '=', senderId)
+    .where('sender_id', 'only' in senders ? '=' : '!=', 'only' in senders ? senders.only : senders.allBut)
     .execute();
 }
 

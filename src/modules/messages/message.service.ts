@@ -14,7 +14,12 @@ import { nowSeconds } from '../../lib/time.ts';
 import type { MessageMetrics } from '../../observability/metrics.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
-import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
+import {
+  type ConversationService,
+  otherParticipant,
+  recipientOf,
+  sideOf,
+} from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
 import { findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -189,7 +194,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       client_msg_id: clientMsgId,
       created_at: nowSeconds(),
     };
-    const recipient = otherParticipant(conversation, caller.id);
+    // A team member's message raises the customer's count; the customer's, the team's (its owner's column).
+    const recipient = recipientOf(conversation, caller.id);
     let seq: number | undefined;
     try {
       seq = await appends.append({
@@ -299,7 +305,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       } else {
         scope = access.allowsNow(caller, 'realtime.watch_all')
           ? { kind: 'all' }
-          : await repo.participantScope(db, caller.id);
+          : await repo.participantScope(db, caller);
       }
       const { count, exact, rows } = await repo.listMessages(
         db,
@@ -315,7 +321,8 @@ export function createMessageService(deps: MessageServiceDeps) {
     async markRead(caller: UserRow, id: string, tx?: Tx): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id, tx);
       access.require(caller, 'message.mark_read', { conversation, message });
-      const column = repo.unreadColumnOf(conversation, caller.id);
+      // The rule let only the side the message was sent to through: the caller speaks for it.
+      const column = repo.unreadColumnOf(conversation, sideOf(conversation, caller) ?? caller.id);
       await inTransaction(db, tx, (t) => repo.markMessageRead(t.db, message, column));
     },
 
@@ -324,14 +331,18 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (readerId !== undefined) access.require(caller, 'user.act_as', { userId: readerId });
       const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
       // Admins watch without leaving a trace: reading as an admin marks nothing.
-      if (!isParticipant(conversation, caller.id)) return;
-      const otherId = otherParticipant(conversation, caller.id);
+      const side = sideOf(conversation, caller);
+      if (side === undefined) return;
+      const otherId = otherParticipant(conversation, side);
+      // What the other side sent: the customer's messages, or (for the customer) every team member's.
+      const senders: repo.Senders =
+        conversation.team_id === side || conversation.team_id === null ? { only: otherId } : { allBut: side };
       await inTransaction(db, tx, async (t) => {
-        await repo.markConversationRead(t.db, conversation.id, otherId, repo.unreadColumnOf(conversation, caller.id));
+        await repo.markConversationRead(t.db, conversation.id, senders, repo.unreadColumnOf(conversation, side));
         t.afterCommit(() =>
           events.publish('conversation.read', {
             conversationId: conversation.id,
-            readerId: caller.id,
+            readerId: side,
             otherId,
             timestamp: nowSeconds(),
           }),
@@ -343,9 +354,10 @@ export function createMessageService(deps: MessageServiceDeps) {
     async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined, tx?: Tx): Promise<void> {
       if (userId !== undefined) access.require(caller, 'user.act_as', { userId });
       const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
-      if (!isParticipant(conversation, caller.id)) return;
+      const side = sideOf(conversation, caller);
+      if (side === undefined) return;
       // One statement: alone it needs no transaction of its own, so it joins only a caller's.
-      await zeroUnread(tx?.db ?? db, conversation, caller.id);
+      await zeroUnread(tx?.db ?? db, conversation, side);
     },
 
     /**
@@ -360,7 +372,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id, 'conversation.view', tx);
       await inTransaction(db, tx, async (t) => {
-        const recipient = otherParticipant(conversation, message.sender_id);
+        const recipient = recipientOf(conversation, message.sender_id);
         const deleted = await repo.deleteMessage(
           t.db,
           message,

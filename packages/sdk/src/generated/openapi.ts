@@ -132,7 +132,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conversations, newest activity first (participants: their own; admins: all or one user's) */
+        /** Conversations, newest activity first (participants: their own; team members: the team's they see; admins: all or one user's) */
         get: operations["listConversations"];
         put?: never;
         /** Get or create the conversation of a pair (201 when created) */
@@ -746,10 +746,18 @@ export interface components {
          *       "customer_unread_count": 0,
          *       "merchant_unread_count": 2,
          *       "customer": null,
-         *       "merchant": null
+         *       "merchant": null,
+         *       "team_id": "m1",
+         *       "assignee_id": "m4",
+         *       "assignee": null,
+         *       "status": "open",
+         *       "linked_conversation_id": null
          *     }
          */
         Conversation: {
+            assignee: components["schemas"]["User"] | null;
+            /** @description The team member handling it; null: in the team's queue */
+            assignee_id: string | null;
             created_at: number;
             customer: components["schemas"]["User"] | null;
             customer_id: string | null;
@@ -758,6 +766,8 @@ export interface components {
             last_message: string | null;
             last_message_time: number | null;
             last_seq: number;
+            /** @description The platform desk's conversation escalated from this one, or the one this escalates */
+            linked_conversation_id: string | null;
             merchant: components["schemas"]["User"] | null;
             merchant_id: string | null;
             merchant_unread_count: number;
@@ -767,6 +777,13 @@ export interface components {
             participant2: components["schemas"]["User"] | null;
             participant2_id: string;
             participant2_unread: number;
+            /**
+             * @description `open`, `pending` (waiting on the customer) or `resolved`; a customer message reopens it
+             * @enum {unknown}
+             */
+            status: "open" | "pending" | "resolved";
+            /** @description The participant whose team answers it (a shop, or the platform desk) */
+            team_id: string | null;
             updated_at: number;
         };
         /**
@@ -1903,10 +1920,22 @@ export interface operations {
     listConversations: {
         parameters: {
             query?: {
+                /**
+                 * @description Only those assigned to `me`, to nobody (`none`: the team's queue), or to this member
+                 * @example me
+                 */
+                assignee_id?: string;
                 /** @description The page to return, from 1 */
                 page?: number;
                 /** @description Items per page (default 20, at most 100) */
                 page_size?: number;
+                /** @description Only conversations in this status */
+                status?: "open" | "pending" | "resolved";
+                /**
+                 * @description Only those this team answers (its owner's id)
+                 * @example m1
+                 */
+                team_id?: string;
                 /**
                  * @description Only this user's conversations (admins; others see only their own)
                  * @example b1
@@ -2053,7 +2082,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
@@ -2084,7 +2118,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
@@ -2222,7 +2261,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
