@@ -21,6 +21,7 @@ import { createConversationService } from './modules/conversations/conversation.
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { claimOnAnswer } from './modules/teams/answer-claims.ts';
 import { createTeamService } from './modules/teams/team.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
@@ -92,6 +93,8 @@ export function createServices(
     }),
   );
   const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
+  // Teams: a member's answer claims an unassigned conversation, in its send transaction.
+  messages.sendTransaction.onMessage(claimOnAnswer);
   const revocations = createSessionRevocations(db);
   return {
     tokens,

@@ -2,7 +2,7 @@ import { MESSAGE_TYPES } from '@cs-chat/contracts/rest/message.schemas';
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
-import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
+import type { ConversationRow, Database, MessageRow, TeamRole } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { type Viewer, visibleConversationIds } from '../conversations/conversation.repository.ts';
@@ -79,6 +79,43 @@ export interface Append {
   message: Omit<MessageRow, 'seq' | 'is_read'>;
   recipientUnread: UnreadColumn;
   preview: string;
+  /**
+   * Which side wrote it, in a conversation a team answers (issue 13): a
+   * customer message reopens it and starts the wait for a reply
+   * (awaiting_reply_since); a team answer ends the wait. Written by the same
+   * statement that claims the seqs, so it costs no round trip.
+   */
+  side?: 'customer' | 'team';
+  /** A team-side sender's role in the team (the teams module's send hook reads it). */
+  teamRole?: TeamRole;
+}
+
+/** `CASE id WHEN <conversation> THEN <value> … ELSE <column> END` over the conversations `value` answers for. */
+function perConversationOr<T>(
+  groups: ReadonlyMap<string, readonly Append[]>,
+  column: 'status' | 'awaiting_reply_since',
+  value: (appends: readonly Append[]) => RawBuilder<T> | T | undefined,
+): RawBuilder<T> | undefined {
+  const branches = [...groups].flatMap(([id, appends]) => {
+    const v = value(appends);
+    return v === undefined ? [] : [sql`WHEN ${id} THEN ${v}`];
+  });
+  if (branches.length === 0) return undefined;
+  return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} ELSE ${sql.ref(column)} END`;
+}
+
+/**
+ * When a group's customer has been waiting since, after its messages: null when
+ * the team answered last; the first customer message after the team's last answer
+ * of the group; else since before the group (or its first customer message).
+ */
+function awaitingAfter(group: readonly Append[]): RawBuilder<number | null> | undefined {
+  if (!group.some((append) => append.side !== undefined)) return undefined;
+  const lastTeam = group.findLastIndex((append) => append.side === 'team');
+  const firstCustomer = group.findIndex((append, i) => i > lastTeam && append.side === 'customer');
+  if (firstCustomer < 0) return sql<null>`NULL`;
+  const since = (group[firstCustomer] as Append).message.created_at;
+  return lastTeam >= 0 ? sql<number>`${since}` : sql<number>`COALESCE(${sql.ref('awaiting_reply_since')}, ${since})`;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
@@ -120,9 +157,16 @@ export async function appendMessages(
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
     sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
+  // A customer message reopens a pending or resolved conversation; both sides move the wait for a reply.
+  const status = perConversationOr<ConversationRow['status']>(groups, 'status', (group) =>
+    group.some((append) => append.side === 'customer') ? 'open' : undefined,
+  );
+  const awaiting = perConversationOr(groups, 'awaiting_reply_since', awaitingAfter);
   const claim = trx
     .updateTable('conversations')
     .set({
+      ...(status ? { status } : {}),
+      ...(awaiting ? { awaiting_reply_since: awaiting } : {}),
       last_seq:
         mysql && oneConversation ? sql<number>`LAST_INSERT_ID(last_seq + ${added})` : sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,

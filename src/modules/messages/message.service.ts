@@ -196,12 +196,15 @@ export function createMessageService(deps: MessageServiceDeps) {
     };
     // A team member's message raises the customer's count; the customer's, the team's (its owner's column).
     const recipient = recipientOf(conversation, caller.id);
+    const teamSide = conversation.team_id !== null && recipient !== conversation.team_id;
     let seq: number | undefined;
     try {
       seq = await appends.append({
         message: row,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
+        ...(conversation.team_id === null ? {} : { side: teamSide ? 'team' : 'customer' }),
+        ...(teamSide && caller.team_role ? { teamRole: caller.team_role } : {}),
       });
     } catch (error) {
       // A concurrent send with the same client_msg_id committed first.
