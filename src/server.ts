@@ -11,6 +11,7 @@ import { currentLogger } from './http/logging.ts';
 import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
+import { rosterQueries } from './modules/teams/team.repository.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import {
   createDeliveryWorker,
@@ -144,6 +145,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
         if (session) revocations?.remember(session.id, session.expiresAt);
       },
       ...presenceQueries(database.db),
+      teams: rosterQueries(database.db),
       bus,
       logger,
       metrics,

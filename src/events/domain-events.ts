@@ -7,12 +7,30 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
  * it or how: that is the subscriber's business.
  */
 export interface DomainEvents {
-  /** A message was stored (not a replay of an earlier client_msg_id). */
-  'message.created': { message: Message; participants: readonly [string, string] };
+  /**
+   * A message was stored (not a replay of an earlier client_msg_id). `teamId`:
+   * the participant whose team answers the conversation (issue 13), or null.
+   */
+  'message.created': { message: Message; participants: readonly [string, string]; teamId: string | null };
   /** An admin hard-deleted a message. */
-  'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
-  /** `readerId` read the other participant's messages up to now. */
-  'conversation.read': { conversationId: string; readerId: string; otherId: string; timestamp: number };
+  'message.deleted': {
+    id: string;
+    conversationId: string;
+    participants: readonly [string, string];
+    teamId: string | null;
+  };
+  /**
+   * `readerId`'s side read the other side's messages up to now: `readerId` is
+   * the participant (a team member reads for the team's owner), `actorId` who read.
+   */
+  'conversation.read': {
+    conversationId: string;
+    readerId: string;
+    actorId: string;
+    otherId: string;
+    teamId: string | null;
+    timestamp: number;
+  };
   /** The user was deactivated or deleted. */
   'user.disabled': { userId: string };
   /**

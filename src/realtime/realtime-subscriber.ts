@@ -2,6 +2,13 @@ import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
 import type { Realtime } from './realtime.ts';
+import { type ConversationSides, otherSide, teamRecipients } from './team-audience.ts';
+
+/** A conversation's sides: its participants, answering team (null: none) and customer. */
+function sidesOf(id: string, participants: readonly [string, string], teamId: string | null): ConversationSides {
+  const customerId = participants[0] === teamId ? participants[1] : participants[0];
+  return { id, teamId, customerId, participants };
+}
 
 /** A write whose origin is not said reaches every connection of its writer. */
 const NO_ORIGIN: EventOrigin = { skipConnectionId: null, echoToSender: true };
@@ -13,35 +20,47 @@ const NO_ORIGIN: EventOrigin = { skipConnectionId: null, echoToSender: true };
  */
 export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Realtime): () => void {
   const unsubscribers = [
-    hub.subscribe('message.created', ({ message, participants }, { origin = NO_ORIGIN }) => {
+    hub.subscribe('message.created', ({ message, participants, teamId }, { origin = NO_ORIGIN }) => {
       const { skipConnectionId, echoToSender } = origin;
       const sender = message.sender_id;
-      const other = participants[0] === sender ? participants[1] : participants[0];
-      realtime.broadcast(messageEvent(message), {
-        users: echoToSender ? [other, sender] : [other],
-        admins: true,
-        ...(echoToSender ? {} : { exceptUsers: [sender] }),
-        exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
+      const conversation = sidesOf(message.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const others = otherSide(conversation, sender, team).filter((id) => id !== sender);
+        realtime.broadcast(messageEvent(message), {
+          users: echoToSender ? [...others, sender] : others,
+          admins: true,
+          ...(echoToSender ? {} : { exceptUsers: [sender] }),
+          exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
+        });
       });
       // After the push: the participants may learn of each other's presence now.
       realtime.revealPresence(message, participants);
     }),
 
-    hub.subscribe('conversation.read', ({ conversationId, readerId, otherId, timestamp }) => {
-      realtime.broadcast(
-        { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
-        { users: [otherId], admins: false },
-      );
+    hub.subscribe('conversation.read', ({ conversationId, readerId, actorId, otherId, teamId, timestamp }) => {
+      const conversation = sidesOf(conversationId, [readerId, otherId], teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        realtime.broadcast(
+          { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
+          { users: otherSide(conversation, readerId, team), admins: false, exceptUsers: [actorId] },
+        );
+      });
     }),
 
-    hub.subscribe('message.deleted', ({ id, conversationId, participants }) => {
-      realtime.broadcast(
-        { type: 'message_deleted', id, conversation_id: conversationId },
-        { users: [...participants], admins: true },
-      );
+    hub.subscribe('message.deleted', ({ id, conversationId, participants, teamId }) => {
+      const conversation = sidesOf(conversationId, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))]);
+        realtime.broadcast(
+          { type: 'message_deleted', id, conversation_id: conversationId },
+          { users: [...users], admins: true },
+        );
+      });
     }),
 
     hub.subscribe('user.disabled', ({ userId }) => realtime.disconnectUser(userId)),
+
+    hub.subscribe('team.changed', ({ ownerId }) => realtime.teamChanged(ownerId)),
 
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),
   ];

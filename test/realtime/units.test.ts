@@ -266,7 +266,7 @@ describe('createRealtime', () => {
     for (const c of connections) await realtime.attach(c);
     const stringify = mock.method(JSON, 'stringify');
     try {
-      events.publish('message.deleted', { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'] });
+      events.publish('message.deleted', { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'], teamId: 'm1' });
       assert.equal(stringify.mock.callCount(), 1);
     } finally {
       stringify.mock.restore();

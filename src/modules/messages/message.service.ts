@@ -220,7 +220,11 @@ export function createMessageService(deps: MessageServiceDeps) {
     const message = toMessage({ ...row, seq, is_read: 0 }, users.toUser(caller));
     events.publish(
       'message.created',
-      { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+      {
+        message,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+      },
       { origin },
     );
     return { message, created: true };
@@ -346,7 +350,9 @@ export function createMessageService(deps: MessageServiceDeps) {
           events.publish('conversation.read', {
             conversationId: conversation.id,
             readerId: side,
+            actorId: caller.id,
             otherId,
+            teamId: conversation.team_id,
             timestamp: nowSeconds(),
           }),
         );
@@ -392,6 +398,7 @@ export function createMessageService(deps: MessageServiceDeps) {
             id,
             conversationId: conversation.id,
             participants: [conversation.participant1_id, conversation.participant2_id],
+            teamId: conversation.team_id,
           }),
         );
       });

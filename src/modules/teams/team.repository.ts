@@ -77,3 +77,27 @@ export async function requeueConversationsOf(db: Db, memberId: string, actorId: 
     .execute();
   return ids;
 }
+
+/** What realtime's team roster reads (src/realtime/team-audience.ts), bound to a database. */
+export function rosterQueries(db: Db) {
+  return {
+    async membersOf(teamId: string): Promise<{ id: string; role: 'supervisor' | 'agent' }[]> {
+      const rows = await db
+        .selectFrom('users')
+        .select(['id', 'team_role'])
+        .where('team_id', '=', teamId)
+        .where('team_role', 'in', ['supervisor', 'agent'])
+        .where('status', '!=', 'deleted')
+        .execute();
+      return rows.map((row) => ({ id: row.id, role: row.team_role === 'supervisor' ? 'supervisor' : 'agent' }));
+    },
+    async assigneeOf(conversationId: string): Promise<string | null> {
+      const row = await db
+        .selectFrom('conversations')
+        .select('assignee_id')
+        .where('id', '=', conversationId)
+        .executeTakeFirst();
+      return row?.assignee_id ?? null;
+    },
+  };
+}
