@@ -22,6 +22,7 @@ import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
+import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
 import { createTeamService } from './modules/teams/team.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
@@ -115,6 +116,7 @@ export function createServices(
     conversations,
     messages,
     teams,
+    work: createConversationWorkService({ db, access, users, conversations, messages, events }),
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

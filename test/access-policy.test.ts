@@ -240,6 +240,22 @@ const ROWS: Row[] = [
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
   { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
 
+  // The team's work on a conversation: its customer (a participant of no team) is refused, strangers 404.
+  ...(['conversation.assign', 'conversation.status', 'conversation.note'] as const).flatMap((action) => [
+    {
+      action,
+      relation: 'participant of no team',
+      facts: { ...PARTICIPANT, teamId: 'm1', assigneeId: null, assignTarget: 'self' as const },
+      expect: chat('403 forbidden', 'ok'),
+    },
+    {
+      action,
+      relation: 'stranger',
+      facts: { ...STRANGER, teamId: 'm1', assigneeId: null, assignTarget: 'self' as const },
+      expect: chat('404 conversation_not_found', 'ok'),
+    },
+  ]),
+
   // Teams: a chat role alone belongs to no team (the team table below has the members).
   ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
     action,
@@ -349,6 +365,61 @@ const TEAM_ROWS: TeamRow[] = [
     ],
     'ok',
   ),
+  // Assignment: agents claim what they see and pass on or release their own; supervisors, the owner
+  // and admins anything; the customer (a participant of no team) 403.
+  teamRow(
+    'conversation.assign',
+    'claiming the queue',
+    { ...m1Conversation(null), assignTarget: 'self' },
+    [['otherAgent', '404 conversation_not_found']],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    'passing on their own',
+    { ...m1Conversation('m1a'), assignTarget: 'other' },
+    [['otherAgent', '404 conversation_not_found']],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    'releasing the queue',
+    { ...m1Conversation(null), assignTarget: 'queue' },
+    [
+      ['agent', '403 forbidden'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    "a colleague's",
+    { ...m1Conversation('m1b'), assignTarget: 'other' },
+    [
+      ['agent', '404 conversation_not_found'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  ...(['conversation.status', 'conversation.note'] as const).flatMap((action) => [
+    teamRow(
+      action,
+      'an unassigned team conversation',
+      m1Conversation(null),
+      [['otherAgent', '404 conversation_not_found']],
+      'ok',
+    ),
+    teamRow(
+      action,
+      "a colleague's",
+      m1Conversation('m1b'),
+      [
+        ['agent', '404 conversation_not_found'],
+        ['otherAgent', '404 conversation_not_found'],
+      ],
+      'ok',
+    ),
+  ]),
   teamRow(
     'message.mark_read',
     "a colleague's message",

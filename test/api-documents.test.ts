@@ -205,10 +205,12 @@ describe('API documents', () => {
     // The server sends every event type and receives every frame type of protocol.ts.
     assert.deepEqual(names('send'), [
       'ack',
+      'conversation_updated',
       'error',
       'hello',
       'message',
       'message_deleted',
+      'note',
       'online_users',
       'pong',
       'read',

@@ -97,7 +97,7 @@ export interface MessagesTable {
   seq: number;
   sender_id: string;
   content: string;
-  message_type: 'text' | 'image' | 'file';
+  message_type: 'text' | 'image' | 'file' | 'system' | 'platform';
   filename: string | null;
   client_msg_id: string | null;
   is_read: Generated<number>;

@@ -1,4 +1,6 @@
+import type { ConversationStatus } from '@cs-chat/contracts/rest/conversation.schemas';
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { Note } from '@cs-chat/contracts/rest/team.schemas';
 
 /**
  * What the modules announce after a write has committed, by name. The modules
@@ -40,6 +42,26 @@ export interface DomainEvents {
   'sessions.revoked': SessionsRevoked;
   /** A team's members or settings changed (who is in it, their roles, availability, capacity). */
   'team.changed': { ownerId: string };
+  /** A conversation's assignment, status or escalation changed (issue 13); `conversation` as it is now. */
+  'conversation.updated': {
+    conversation: ConversationState;
+    change: 'assignment' | 'status' | 'escalation';
+    previousAssigneeId: string | null;
+    actorId: string;
+    timestamp: number;
+  };
+  /** An internal note was written: the team's side hears of it, never the customer. */
+  'note.created': { note: Note; participants: readonly [string, string]; teamId: string | null };
+}
+
+/** What a conversation's event needs to say of it and to find its audience. */
+export interface ConversationState {
+  id: string;
+  participants: readonly [string, string];
+  teamId: string | null;
+  assigneeId: string | null;
+  status: ConversationStatus;
+  linkedConversationId: string | null;
 }
 
 export type EventName = keyof DomainEvents;

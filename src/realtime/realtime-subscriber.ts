@@ -62,6 +62,41 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
 
     hub.subscribe('team.changed', ({ ownerId }) => realtime.teamChanged(ownerId)),
 
+    // Both sides, and every member: a conversation entering, leaving or changing in the queue is news to all.
+    hub.subscribe('conversation.updated', ({ conversation, change, previousAssigneeId, actorId, timestamp }) => {
+      const { id, participants, teamId } = conversation;
+      realtime.teams.withTeam(sidesOf(id, participants, teamId), (team) => {
+        const users = new Set([...participants, ...team.members.map((member) => member.id)]);
+        if (conversation.assigneeId !== null) users.add(conversation.assigneeId);
+        if (previousAssigneeId !== null) users.add(previousAssigneeId);
+        realtime.broadcast(
+          {
+            type: 'conversation_updated',
+            conversation_id: id,
+            change,
+            team_id: teamId,
+            assignee_id: conversation.assigneeId,
+            previous_assignee_id: previousAssigneeId,
+            status: conversation.status,
+            linked_conversation_id: conversation.linkedConversationId,
+            actor_id: actorId,
+            timestamp,
+          },
+          { users: [...users], admins: true },
+        );
+      });
+    }),
+
+    // The team's side only: never the customer.
+    hub.subscribe('note.created', ({ note, participants, teamId }) => {
+      if (teamId === null) return;
+      const conversation = sidesOf(note.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = teamRecipients(teamId, team, true).filter((user) => user !== conversation.customerId);
+        realtime.broadcast({ type: 'note', ...note }, { users, admins: true });
+      });
+    }),
+
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),
   ];
   return () => {

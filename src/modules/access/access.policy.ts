@@ -70,6 +70,12 @@ export const ACTIONS = [
   'team.manage_members',
   /** Change a team's (`teamId`) settings. */
   'team.settings',
+  /** Claim, assign, transfer or release a conversation (`assignTarget`). */
+  'conversation.assign',
+  /** Set a conversation's status (pending, resolved, open). */
+  'conversation.status',
+  /** Read and write a conversation's internal notes (never its customer). */
+  'conversation.note',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -91,6 +97,8 @@ export interface Facts {
   teamId?: string | null;
   /** Who the conversation is assigned to; null: in the team's queue. */
   assigneeId?: string | null;
+  /** Where an assignment sends the conversation: to the caller (a claim), another member, or the queue. */
+  assignTarget?: 'self' | 'other' | 'queue';
 }
 
 export type Fact = keyof Facts;
@@ -206,6 +214,23 @@ const ownOrAdmin: Rule = (caller, facts) => {
   return given(facts, 'self', (self) => (self ? allowed : forbidden()));
 };
 
+/**
+ * The team's work on a conversation (issue 13): its members who see it, and
+ * admins; `agentRule` narrows what an agent may do. Its customer is told 403,
+ * anyone else that it does not exist.
+ */
+const teamWork =
+  (agentRule?: Rule): Rule =>
+  (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed' || isAdmin(caller)) return seen;
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role) return forbidden();
+      return role === 'agent' && agentRule ? agentRule(caller, facts) : allowed;
+    });
+  };
+
 const RULES: Record<Action, Rule> = {
   'conversation.view': (caller, facts) => viewConversation(caller, facts, 'conversation_not_found'),
 
@@ -266,6 +291,16 @@ const RULES: Record<Action, Rule> = {
   'team.view': teamRule('owner', 'supervisor', 'agent'),
   'team.manage_members': teamRule('owner'),
   'team.settings': teamRule('owner', 'supervisor'),
+
+  // An agent claims what they see (the queue, or their own); passes on or releases only their own.
+  'conversation.assign': teamWork((caller, facts) =>
+    given(facts, 'assignTarget', (target) => {
+      if (target === 'self') return allowed;
+      return given(facts, 'assigneeId', (assignee) => (assignee === caller.id ? allowed : forbidden()));
+    }),
+  ),
+  'conversation.status': teamWork(),
+  'conversation.note': teamWork(),
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

@@ -34,6 +34,8 @@ export interface AccessResource {
   role?: Role;
   /** The team acted on (its owner's id). */
   teamId?: string;
+  /** Where an assignment sends the conversation. */
+  assignTarget?: Facts['assignTarget'];
 }
 
 /** The caller's relation to the resource, as far as it is at hand without a query. */
@@ -60,6 +62,7 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
   if (resource.userId !== undefined) facts.self = resource.userId === caller.id;
   if (resource.role) facts.targetRole = resource.role;
   if (resource.teamId !== undefined) facts.teamId = resource.teamId;
+  if (resource.assignTarget !== undefined) facts.assignTarget = resource.assignTarget;
   if (user) {
     facts.self = user.id === caller.id;
     facts.targetRole = user.role;

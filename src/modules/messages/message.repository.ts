@@ -88,6 +88,8 @@ export interface Append {
   side?: 'customer' | 'team';
   /** A team-side sender's role in the team (the teams module's send hook reads it). */
   teamRole?: TeamRole;
+  /** Stored already read and counted in nobody's unread count (system messages). */
+  read?: boolean;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … ELSE <column> END` over the conversations `value` answers for. */
@@ -156,7 +158,7 @@ export async function appendMessages(
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
-    sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
+    sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column && !a.read).length)}`;
   // A customer message reopens a pending or resolved conversation; both sides move the wait for a reply.
   const status = perConversationOr<ConversationRow['status']>(groups, 'status', (group) =>
     group.some((append) => append.side === 'customer') ? 'open' : undefined,
@@ -198,7 +200,7 @@ export async function appendMessages(
   }
   const rows = appends.flatMap((append) => {
     const seq = seqs.get(append);
-    return seq === undefined ? [] : [{ ...append.message, seq, is_read: 0 }];
+    return seq === undefined ? [] : [{ ...append.message, seq, is_read: append.read ? 1 : 0 }];
   });
   if (rows.length > 0) await trx.insertInto('messages').values(rows).execute();
   return appends.map((append) => seqs.get(append));

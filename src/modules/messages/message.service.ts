@@ -1,5 +1,5 @@
 import type { Page } from '@cs-chat/contracts/rest/common.schemas';
-import type { HistoryQuery, Message, MessageType } from '@cs-chat/contracts/rest/message.schemas';
+import type { HistoryQuery, Message, MessageType, SendableMessageType } from '@cs-chat/contracts/rest/message.schemas';
 import type { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
@@ -29,10 +29,14 @@ import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
 import { createDeleteTransactionHooks, createSendTransactionHooks } from './send-transaction.ts';
 
+/** Images and files are stored as paths and shown as URLs; text, system and platform messages as written. */
+const isMedia = (type: MessageType) => type === 'image' || type === 'file';
+
 export interface SendInput {
   conversation_id: string;
   content: string;
-  message_type?: MessageType | undefined;
+  /** Clients send these; system and platform messages are the server's. */
+  message_type?: SendableMessageType | undefined;
   client_msg_id?: string | null | undefined;
   sender_id?: string | undefined;
 }
@@ -84,7 +88,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       id: row.id,
       conversation_id: row.conversation_id,
       sender_id: row.sender_id,
-      content: row.message_type === 'text' ? row.content : (toAbsoluteUrl(row.content, baseUrl) ?? row.content),
+      content: isMedia(row.message_type) ? (toAbsoluteUrl(row.content, baseUrl) ?? row.content) : row.content,
       message_type: row.message_type,
       is_read: Boolean(row.is_read),
       created_at: Number(row.created_at),

@@ -1,4 +1,6 @@
 import Type, { type Static } from 'typebox';
+import { IdParam } from './common.schemas.ts';
+import { CONVERSATION_STATUSES } from './conversation.schemas.ts';
 import { Avatar, Description, Password, User, Username } from './user.schemas.ts';
 
 /** A member's place in a team: one owner (the served account itself), supervisors and agents. */
@@ -148,3 +150,69 @@ export const UpdateMemberBody = Type.Object(
   },
 );
 export type UpdateMemberBody = Static<typeof UpdateMemberBody>;
+
+export const AssignmentBody = Type.Object(
+  {
+    assignee_id: Type.Union([IdParam, Type.Null()], {
+      description: "A member of the team (your own id: claim it), or null: back to the team's queue",
+    }),
+    note: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Why (kept in the assignment log)' })),
+  },
+  {
+    additionalProperties: false,
+    title: 'AssignmentBody',
+    description: 'Who handles the conversation from now on',
+    examples: [{ assignee_id: 'm1a2', note: '客户咨询发票，转给财务专员' }],
+  },
+);
+export type AssignmentBody = Static<typeof AssignmentBody>;
+
+export const StatusBody = Type.Object(
+  { status: Type.Enum(CONVERSATION_STATUSES, { description: '`pending`: waiting on the customer' }) },
+  {
+    additionalProperties: false,
+    title: 'StatusBody',
+    description: "The conversation's new status; a customer message reopens it",
+    examples: [{ status: 'resolved' }],
+  },
+);
+export type StatusBody = Static<typeof StatusBody>;
+
+export const Note = Type.Object(
+  {
+    id: Type.String(),
+    conversation_id: Type.String(),
+    author_id: Type.String(),
+    author: Type.Union([User, Type.Null()]),
+    content: Type.String(),
+    created_at: Type.Integer(),
+  },
+  {
+    title: 'Note',
+    description: "An internal note on a conversation: the team's and admins', never the customer's",
+    examples: [
+      {
+        id: '0193a6f5-2b3c-7d4e-8f5a-6b7c8d9e0f1a',
+        conversation_id: '0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e',
+        author_id: 'm1a1',
+        author: null,
+        content: '老客户，上次的发票已补开',
+        created_at: 1764896500,
+      },
+    ],
+  },
+);
+export type Note = Static<typeof Note>;
+
+export const NoteList = Type.Array(Note, { title: 'NoteList', description: 'The notes, oldest first' });
+
+export const CreateNoteBody = Type.Object(
+  { content: Type.String({ minLength: 1, maxLength: 2000 }) },
+  {
+    additionalProperties: false,
+    title: 'CreateNoteBody',
+    description: 'A note for the team',
+    examples: [{ content: '老客户，上次的发票已补开' }],
+  },
+);
+export type CreateNoteBody = Static<typeof CreateNoteBody>;

@@ -2,12 +2,14 @@ import type { TSchema } from 'typebox';
 import { CloseCode } from './close-codes.ts';
 import {
   AckEvent,
+  ConversationUpdatedEvent,
   ErrorEvent,
   HelloEvent,
   MAX_FRAME_BYTES,
   MessageDeletedEvent,
   MessageEvent,
   MessageFrame,
+  NoteEvent,
   OnlineUsersEvent,
   PingFrame,
   PongEvent,
@@ -94,6 +96,36 @@ const EVENTS: Record<string, MessageEntry> = {
     schema: MessageDeletedEvent,
     summary: 'A moderator deleted a message',
     example: { type: 'message_deleted', id: MESSAGE, conversation_id: CONVERSATION },
+  },
+  conversation_updated: {
+    schema: ConversationUpdatedEvent,
+    summary:
+      "A conversation's assignment, status or escalation changed: to its customer, every member of the team answering it, and admins",
+    example: {
+      type: 'conversation_updated',
+      conversation_id: CONVERSATION,
+      change: 'assignment',
+      team_id: 'm1',
+      assignee_id: 'm1a1',
+      previous_assignee_id: null,
+      status: 'open',
+      linked_conversation_id: null,
+      actor_id: 'm1s1',
+      timestamp: AT,
+    },
+  },
+  note: {
+    schema: NoteEvent,
+    summary: "An internal note on a conversation: to the team's side and admins, never the customer",
+    example: {
+      type: 'note',
+      id: MESSAGE,
+      conversation_id: CONVERSATION,
+      author_id: 'm1a1',
+      author: null,
+      content: '老客户，上次的发票已补开',
+      created_at: AT,
+    },
   },
   resync: {
     schema: ResyncEvent,

@@ -160,6 +160,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/assignment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Claim (your own id), assign (supervisors, the owner, admins), pass on (its holder) or release (null) a team's conversation */
+        post: operations["assignConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/detail": {
         parameters: {
             query?: never;
@@ -211,6 +228,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation's internal notes, oldest first (its team's members who see it, admins; never the customer) */
+        get: operations["listConversationNotes"];
+        put?: never;
+        /** Leave an internal note on a conversation (pushed as `note` to the team and admins) */
+        post: operations["createConversationNote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/read": {
         parameters: {
             query?: never;
@@ -222,6 +257,23 @@ export interface paths {
         /** Zero your unread count */
         put: operations["resetConversationUnread"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a team's conversation pending, resolved or open (its members who see it, admins) */
+        post: operations["setConversationStatus"];
         delete?: never;
         options?: never;
         head?: never;
@@ -718,6 +770,16 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AssignmentBody
+         * @description Who handles the conversation from now on
+         */
+        AssignmentBody: {
+            /** @description A member of the team (your own id: claim it), or null: back to the team's queue */
+            assignee_id: string | null;
+            /** @description Why (kept in the assignment log) */
+            note?: string;
+        };
+        /**
          * ChangePasswordBody
          * @description Your own password needs `old_password`; an admin resetting another user's does not.
          */
@@ -827,6 +889,13 @@ export interface components {
             username: string;
         };
         /**
+         * CreateNoteBody
+         * @description A note for the team
+         */
+        CreateNoteBody: {
+            content: string;
+        };
+        /**
          * CreateQuickReplyBody
          * @description A new quick reply of the caller (`user_id`, when given, must be the caller)
          */
@@ -919,7 +988,7 @@ export interface components {
             id: string;
             is_read: boolean;
             /** @enum {unknown} */
-            message_type: "text" | "image" | "file";
+            message_type: "text" | "image" | "file" | "system" | "platform";
             sender: components["schemas"]["User"] | null;
             sender_id: string;
             seq: number;
@@ -934,6 +1003,31 @@ export interface components {
             count_exact?: boolean;
             results: components["schemas"]["Message"][];
         };
+        /**
+         * Note
+         * @description An internal note on a conversation: the team's and admins', never the customer's
+         * @example {
+         *       "id": "0193a6f5-2b3c-7d4e-8f5a-6b7c8d9e0f1a",
+         *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+         *       "author_id": "m1a1",
+         *       "author": null,
+         *       "content": "老客户，上次的发票已补开",
+         *       "created_at": 1764896500
+         *     }
+         */
+        Note: {
+            author: components["schemas"]["User"] | null;
+            author_id: string;
+            content: string;
+            conversation_id: string;
+            created_at: number;
+            id: string;
+        };
+        /**
+         * NoteList
+         * @description The notes, oldest first
+         */
+        NoteList: components["schemas"]["Note"][];
         /**
          * OAuth2PasswordForm
          * @description A username and password, form-encoded, as the OAuth2 password grant sends them
@@ -1030,6 +1124,17 @@ export interface components {
             /** @enum {unknown} */
             message_type?: "text" | "image" | "file";
             sender_id?: string;
+        };
+        /**
+         * StatusBody
+         * @description The conversation's new status; a customer message reopens it
+         */
+        StatusBody: {
+            /**
+             * @description `pending`: waiting on the customer
+             * @enum {unknown}
+             */
+            status: "open" | "pending" | "resolved";
         };
         /**
          * SuccessResponse
@@ -2337,6 +2442,160 @@ export interface operations {
             };
         };
     };
+    assignConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Who handles the conversation from now on */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "assignee_id": "m1a2",
+                 *       "note": "客户咨询发票，转给财务专员"
+                 *     }
+                 */
+                "application/json": components["schemas"]["AssignmentBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state (`error_type` says how) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "用户名已被使用",
+                     *       "error_type": "username_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     getConversationDetail: {
         parameters: {
             query?: never;
@@ -2650,6 +2909,228 @@ export interface operations {
             };
         };
     };
+    listConversationNotes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The notes, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createConversationNote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A note for the team */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "content": "老客户，上次的发票已补开"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateNoteBody"];
+            };
+        };
+        responses: {
+            /** @description An internal note on a conversation: the team's and admins', never the customer's */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f5-2b3c-7d4e-8f5a-6b7c8d9e0f1a",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "author_id": "m1a1",
+                     *       "author": null,
+                     *       "content": "老客户，上次的发票已补开",
+                     *       "created_at": 1764896500
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     resetConversationUnread: {
         parameters: {
             query?: {
@@ -2681,6 +3162,144 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["SuccessResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    setConversationStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The conversation's new status; a customer message reopens it */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "resolved"
+                 *     }
+                 */
+                "application/json": components["schemas"]["StatusBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
                 };
             };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
@@ -2907,7 +3526,7 @@ export interface operations {
                 /** @description Only the messages of this conversation */
                 conversation_id?: string;
                 /** @description Only messages of this type */
-                message_type?: "text" | "image" | "file";
+                message_type?: "text" | "image" | "file" | "system" | "platform";
                 /** @description The page to return, from 1 */
                 page?: number;
                 /** @description Items per page (default 50, at most 100) */
