@@ -22,7 +22,9 @@ import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
+import { createAutoAssigner } from './modules/teams/auto-assign.ts';
 import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
+import { rosterQueries } from './modules/teams/team.repository.ts';
 import { createTeamService } from './modules/teams/team.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
@@ -40,6 +42,8 @@ export interface SharedState {
   logger: ThrottleLogger;
   /** The subset of `userIds` online on any instance (the realtime presence); webhooks report it. */
   online?: ((userIds: readonly string[]) => Promise<readonly string[]>) | undefined;
+  /** A team's members other than its owner, cached across the cluster (realtime's roster); else read each time. */
+  teamMembers?: ((teamId: string) => Promise<readonly { id: string; role: 'supervisor' | 'agent' }[]>) | undefined;
 }
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -96,6 +100,7 @@ export function createServices(
   const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
   // Teams: a member's answer claims an unassigned conversation, in its send transaction.
   messages.sendTransaction.onMessage(claimOnAnswer);
+  const work = createConversationWorkService({ db, access, users, conversations, messages, events });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -116,7 +121,14 @@ export function createServices(
     conversations,
     messages,
     teams,
-    work: createConversationWorkService({ db, access, users, conversations, messages, events }),
+    work,
+    autoAssign: createAutoAssigner({
+      db,
+      work,
+      online: shared.online ?? (async () => []),
+      membersOf: shared.teamMembers ?? rosterQueries(db).membersOf,
+      logger: shared.logger,
+    }),
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

@@ -28,6 +28,8 @@ for (const dialect of testDialects) {
       t.m1s = await app.addUser('m1s', 'merchant', { team_id: 'm1', team_role: 'supervisor' });
       t.m1a = await app.addUser('m1a', 'merchant', { team_id: 'm1', team_role: 'agent' });
       t.m1b = await app.addUser('m1b', 'merchant', { team_id: 'm1', team_role: 'agent' });
+      // Manual work only here: automatic assignment (test/team-auto-assign.test.ts) would take the queue.
+      await app.client.put('/api/teams/m1/settings', { token: t.m1, body: { auto_assign: false } });
       for (const person of PEOPLE) ws[person] = await app.connect(person, t[person]);
     });
     after(() => app.close());

@@ -49,6 +49,8 @@ for (const dialect of testDialects) {
       t.m1s = await app.addUser('m1s', 'merchant', { team_id: 'm1', team_role: 'supervisor', username: '李主管' });
       t.m1a = await app.addUser('m1a', 'merchant', { team_id: 'm1', team_role: 'agent', username: '小王' });
       t.m1b = await app.addUser('m1b', 'merchant', { team_id: 'm1', team_role: 'agent', username: '小张' });
+      // Manual work only here: automatic assignment (test/team-auto-assign.test.ts) would take the queue.
+      await app.client.put('/api/teams/m1/settings', { token: t.m1, body: { auto_assign: false } });
       for (const who of ['b1', 'm1s', 'm1a', 'm1b']) ws[who] = await app.connect(who, t[who] as string);
       id = await app.conversation(t.b1 as string, 'b1', 'm1');
       await sendText(app, t.b1 as string, id, 'hello shop');

@@ -48,6 +48,8 @@ export interface RealtimeOptions {
   onSessionsRevoked?: (event: SessionsRevoked) => void;
   /** Who answers for a team (the teams module's queries); without it every team is a team of one. */
   teams?: TeamRosterSource;
+  /** Called on the instance where a user's first connection in the cluster opened. */
+  onUserOnline?: (user: ClientConnection['user']) => void;
 }
 
 /**
@@ -289,7 +291,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
           const contacts = connection.isAdmin ? [] : await contactsOf(connection.user);
           await sendOnlineUsers(connection, contacts);
-          if (cameOnline) announce(userId, 'online', contacts);
+          if (cameOnline) {
+            announce(userId, 'online', contacts);
+            options.onUserOnline?.(connection.user);
+          }
         } catch (error) {
           // Sent when the bus returns (onRestored); a database failure is retried then too.
           if (connection.isOpen) awaitingOnlineUsers.add(connection);

@@ -115,6 +115,9 @@ export function createTeamRoster(source: TeamRosterSource | undefined, logger: R
       });
     },
 
+    /** The team's members other than the owner, from the cache when known ([] without a source). */
+    members: membersOf,
+
     /** The team's members or settings changed (on any instance): read its roster again when next needed. */
     forget(teamId: string): void {
       rosters.delete(teamId);
