@@ -13,7 +13,8 @@ import { isMysql, tableOptions } from '../migration-helpers.ts';
 // or resolved. `awaiting_reply_since` is set by a customer message and cleared
 // by a human team answer (the offline sweep and slow-reply alerts read it).
 // Assignment changes are logged in conversation_assignments; internal notes
-// live in conversation_notes, outside the message sequence.
+// live in conversation_notes, outside the message sequence. No foreign keys, as
+// the later tables before them (conversations and users are never deleted).
 
 const addColumns = async (db: Kysely<any>, table: string, columns: [string, string, ((c: any) => any)?][]) => {
   // One ALTER per column: SQLite adds one column per statement.
@@ -29,7 +30,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   await db.schema
     .createTable('teams')
-    .addColumn('owner_id', 'varchar(50)', (c) => c.primaryKey().references('users.id'))
+    .addColumn('owner_id', 'varchar(50)', (c) => c.primaryKey())
     .addColumn('max_open_per_agent', 'integer', (c) => c.notNull().defaultTo(10))
     .addColumn('auto_assign', 'boolean', (c) => c.notNull().defaultTo(true))
     .addColumn('auto_resolve_hours', 'integer')
@@ -72,7 +73,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('conversation_assignments')
     .addColumn('id', isMysql(db) ? 'bigint' : 'integer', (c) => c.primaryKey().autoIncrement())
-    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull().references('conversations.id').onDelete('cascade'))
+    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull())
     .addColumn('actor_id', 'varchar(50)')
     .addColumn('from_id', 'varchar(50)')
     .addColumn('to_id', 'varchar(50)')
@@ -90,8 +91,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('conversation_notes')
     .addColumn('id', 'varchar(50)', (c) => c.primaryKey())
-    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull().references('conversations.id').onDelete('cascade'))
-    .addColumn('author_id', 'varchar(50)', (c) => c.notNull().references('users.id'))
+    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull())
+    .addColumn('author_id', 'varchar(50)', (c) => c.notNull())
     .addColumn('content', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .$call(tableOptions(db))
