@@ -256,6 +256,26 @@ const ROWS: Row[] = [
     },
   ]),
 
+  // Escalation: the customer (a participant) escalates; admins watch; posting as the platform is the desk's.
+  {
+    action: 'conversation.escalate',
+    relation: 'participant',
+    facts: { ...PARTICIPANT, teamId: 'm1', linkedDesk: null },
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.escalate',
+    relation: 'stranger',
+    facts: { ...STRANGER, teamId: 'm1', linkedDesk: null },
+    expect: chat('404 conversation_not_found', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.post_as_platform',
+    relation: 'participant',
+    facts: { ...PARTICIPANT, teamId: 'm1', linkedDesk: { teamId: 'p1', assigneeId: 'p1a' } },
+    expect: chat('403 forbidden', '403 admin_read_only'),
+  },
+
   // Teams: a chat role alone belongs to no team (the team table below has the members).
   ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
     action,
@@ -275,6 +295,7 @@ const TEAM_CALLERS = {
   agent: { id: 'm1a', role: 'merchant', team_id: 'm1', team_role: 'agent' },
   otherAgent: { id: 'm2a', role: 'merchant', team_id: 'm2', team_role: 'agent' },
   admin: { id: 'a1', role: 'admin', team_id: null, team_role: null },
+  deskAgent: { id: 'p1a', role: 'service', team_id: 'p1', team_role: 'agent' },
 } as const satisfies Record<string, Caller>;
 type TeamCaller = keyof typeof TEAM_CALLERS;
 
@@ -287,7 +308,12 @@ interface TeamRow {
 
 const TEAM_M1: Facts = { teamId: 'm1' };
 /** A conversation of a buyer with m1 (the owner is its participant; members are not). */
-const m1Conversation = (assigneeId: string | null): Facts => ({ participant: false, teamId: 'm1', assigneeId });
+const m1Conversation = (assigneeId: string | null): Facts => ({
+  participant: false,
+  teamId: 'm1',
+  assigneeId,
+  linkedDesk: null,
+});
 const teamRow = (
   action: Action,
   relation: string,
@@ -299,14 +325,68 @@ const teamRow = (
   relation,
   facts,
   expect: Object.fromEntries(
-    (Object.keys(TEAM_CALLERS) as TeamCaller[]).map((who) => [
-      who,
-      outcomes.find(([name]) => name === who)?.[1] ?? otherwise,
-    ]),
+    (Object.keys(TEAM_CALLERS) as TeamCaller[]).map((who) => {
+      const named = (name: TeamCaller) => outcomes.find(([caller]) => caller === name)?.[1];
+      // A desk agent is a stranger to the shop's conversations unless a row says otherwise.
+      return [who, named(who) ?? (who === 'deskAgent' ? (named('otherAgent') ?? otherwise) : otherwise)];
+    }),
   ) as Record<TeamCaller, Outcome>,
 });
 
+/** An m1 conversation escalated to the desk p1, whose linked conversation p1a holds. */
+const escalated = (assigneeId: string | null, deskAssignee: string | null): Facts => ({
+  ...m1Conversation(assigneeId),
+  linkedDesk: { teamId: 'p1', assigneeId: deskAssignee },
+});
+
 const TEAM_ROWS: TeamRow[] = [
+  // The desk agent handling an escalation reads the original and posts into it as the platform.
+  teamRow(
+    'conversation.view',
+    'an escalated conversation the desk agent handles',
+    escalated('m1b', 'p1a'),
+    [
+      ['deskAgent', 'ok'],
+      ['agent', '404 conversation_not_found'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.view',
+    'one escalated to another desk agent',
+    escalated(null, 'p1b'),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['deskAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.post_as_platform',
+    'an escalated conversation the desk agent handles',
+    escalated(null, 'p1a'),
+    [
+      ['deskAgent', 'ok'],
+      ['owner', '403 forbidden'],
+      ['supervisor', '403 forbidden'],
+      ['agent', '403 forbidden'],
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.escalate',
+    'an unassigned team conversation',
+    escalated(null, null),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+      ['deskAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
   // The owner is a participant of every conversation of its team (the participant rows above); the
   // facts below are a member's, who is not. The owner's rows show what it would be without that.
   // Viewing: supervisors all of the team's, agents the queue and their own; other teams nothing.
@@ -432,7 +512,14 @@ const TEAM_ROWS: TeamRow[] = [
     action: 'team.view',
     relation: 'team m1',
     facts: TEAM_M1,
-    expect: { owner: 'ok', supervisor: 'ok', agent: 'ok', otherAgent: '404 team_not_found', admin: 'ok' },
+    expect: {
+      owner: 'ok',
+      supervisor: 'ok',
+      agent: 'ok',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
   },
   {
     action: 'team.manage_members',
@@ -444,13 +531,21 @@ const TEAM_ROWS: TeamRow[] = [
       agent: '403 forbidden',
       otherAgent: '404 team_not_found',
       admin: 'ok',
+      deskAgent: '404 team_not_found',
     },
   },
   {
     action: 'team.settings',
     relation: 'team m1',
     facts: TEAM_M1,
-    expect: { owner: 'ok', supervisor: 'ok', agent: '403 forbidden', otherAgent: '404 team_not_found', admin: 'ok' },
+    expect: {
+      owner: 'ok',
+      supervisor: 'ok',
+      agent: '403 forbidden',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
   },
 ];
 

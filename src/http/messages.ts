@@ -37,6 +37,10 @@ export const MESSAGES = {
   team_not_found: { zh: '团队不存在', en: 'Team not found' },
   member_not_found: { zh: '团队成员不存在', en: 'Team member not found' },
   assigned_to_other: { zh: '该会话已由其他客服接待', en: 'The conversation is assigned to another member' },
+  cannot_escalate: {
+    zh: '只有买家与店铺之间的会话可以升级到平台客服',
+    en: 'Only a conversation between a buyer and a shop can be escalated to the platform desk',
+  },
   not_a_team_member: { zh: '该用户属于其他团队', en: 'The user belongs to another team' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
   webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'too_many_username_checks',
   'client_msg_id_conflict',
   'assigned_to_other',
+  'cannot_escalate',
   'not_a_team_member',
   'invalid_pair',
   'not_a_participant',

@@ -76,6 +76,10 @@ export const ACTIONS = [
   'conversation.status',
   /** Read and write a conversation's internal notes (never its customer). */
   'conversation.note',
+  /** Escalate a buyer–shop conversation to the platform desk: its customer or the shop's members. */
+  'conversation.escalate',
+  /** Post into an escalated conversation as the platform: the desk agent handling its linked conversation. */
+  'conversation.post_as_platform',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -99,6 +103,11 @@ export interface Facts {
   assigneeId?: string | null;
   /** Where an assignment sends the conversation: to the caller (a claim), another member, or the queue. */
   assignTarget?: 'self' | 'other' | 'queue';
+  /**
+   * The platform desk's conversation escalated from this one (its team and holder), or null: none.
+   * A query, asked only when nothing cheaper decides.
+   */
+  linkedDesk?: { teamId: string | null; assigneeId: string | null } | null;
 }
 
 export type Fact = keyof Facts;
@@ -163,12 +172,32 @@ function viewConversation(caller: Caller, facts: Facts, missing: ErrorCode): Dec
     if (!caller.team_id) return notFound(missing);
     return given(facts, 'teamId', (teamId) => {
       const role = teamRoleIn(caller, teamId);
-      if (!role) return notFound(missing);
+      if (!role)
+        return handlesEscalation(
+          caller,
+          facts,
+          () => allowed,
+          () => notFound(missing),
+        );
       if (role !== 'agent') return allowed;
       return given(facts, 'assigneeId', (assignee) =>
         assignee === null || assignee === caller.id ? allowed : notFound(missing),
       );
     });
+  });
+}
+
+/**
+ * The desk side of an escalation: the member of the platform desk handling the
+ * linked conversation (its holder, or the desk's owner and supervisors) reads
+ * the original and posts into it as the platform.
+ */
+function handlesEscalation(caller: Caller, facts: Facts, yes: () => Decision, no: () => Decision): Decision {
+  return given(facts, 'linkedDesk', (desk) => {
+    if (desk === null) return no();
+    const role = teamRoleIn(caller, desk.teamId);
+    if (!role) return no();
+    return role !== 'agent' || desk.assigneeId === caller.id ? yes() : no();
   });
 }
 
@@ -301,6 +330,24 @@ const RULES: Record<Action, Rule> = {
   ),
   'conversation.status': teamWork(),
   'conversation.note': teamWork(),
+  // The customer, or the shop's members who see it (the service checks it is a buyer–shop conversation).
+  'conversation.escalate': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return speaksIn(caller, facts) ? allowed : forbidden();
+  },
+  'conversation.post_as_platform': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return handlesEscalation(
+      caller,
+      facts,
+      () => allowed,
+      () => forbidden(),
+    );
+  },
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

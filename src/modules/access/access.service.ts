@@ -19,7 +19,7 @@ import { shareConversation } from './access.repository.ts';
  * rules that need them say so.
  */
 export type Participants = Pick<ConversationRow, 'participant1_id' | 'participant2_id'> &
-  Partial<Pick<ConversationRow, 'team_id' | 'assignee_id'>>;
+  Partial<Pick<ConversationRow, 'team_id' | 'assignee_id' | 'linked_conversation_id'>>;
 
 /** What a caller acts on; the facts the rules need are derived from it. */
 export interface AccessResource {
@@ -46,6 +46,8 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
     facts.participant = conversation.participant1_id === caller.id || conversation.participant2_id === caller.id;
     if (conversation.team_id !== undefined) facts.teamId = conversation.team_id;
     if (conversation.assignee_id !== undefined) facts.assigneeId = conversation.assignee_id;
+    // Linked to nothing: no escalation to ask about (a linked one is read when a rule needs it).
+    if (!conversation.linked_conversation_id) facts.linkedDesk = null;
   }
   if (message) {
     // A team member's side is the team: everyone but the customer (the participant who is not the team).
@@ -99,6 +101,16 @@ export function createAccessService(db: Kysely<Database>) {
     for (;;) {
       const decision = decide(caller, action, facts);
       if (decision.kind !== 'needs') return decision;
+      const linked = resource.conversation?.linked_conversation_id;
+      if (decision.fact === 'linkedDesk' && linked && facts.linkedDesk === undefined) {
+        const desk = await (tx?.db ?? db)
+          .selectFrom('conversations')
+          .select(['team_id', 'assignee_id'])
+          .where('id', '=', linked)
+          .executeTakeFirst();
+        facts.linkedDesk = desk ? { teamId: desk.team_id, assigneeId: desk.assignee_id } : null;
+        continue;
+      }
       if (decision.fact !== 'sharesConversation' || !resource.user || facts.sharesConversation !== undefined) {
         throw missingFact(action, decision);
       }

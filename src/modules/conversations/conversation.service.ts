@@ -143,7 +143,8 @@ export function createConversationService({ db, users, access }: ConversationSer
   ): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(tx?.db ?? db, id);
     if (!conversation) throw notFound('conversation_not_found');
-    access.require(caller, action, { conversation });
+    // Asynchronous: an escalated conversation's desk side is read when a rule needs it.
+    await access.requireAccess(caller, action, { conversation }, tx);
     return conversation;
   }
 
@@ -179,7 +180,7 @@ export function createConversationService({ db, users, access }: ConversationSer
   async function visibleWithParticipants(caller: UserRow, id: string): Promise<repo.ConversationWithParticipants> {
     const item = await repo.findConversationWithParticipants(db, id);
     if (!item) throw notFound('conversation_not_found');
-    access.require(caller, 'conversation.view', { conversation: item.conversation });
+    await access.requireAccess(caller, 'conversation.view', { conversation: item.conversation });
     return item;
   }
 

@@ -331,7 +331,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** The recipient marks one message read; their unread count drops with it. */
     async markRead(caller: UserRow, id: string, tx?: Tx): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id, tx);
-      access.require(caller, 'message.mark_read', { conversation, message });
+      await access.requireAccess(caller, 'message.mark_read', { conversation, message }, tx);
       // The rule let only the side the message was sent to through: the caller speaks for it.
       const column = repo.unreadColumnOf(conversation, sideOf(conversation, caller) ?? caller.id);
       await inTransaction(db, tx, (t) => repo.markMessageRead(t.db, message, column));

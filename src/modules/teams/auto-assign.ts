@@ -258,6 +258,11 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
         hub.subscribe('conversation.updated', ({ conversation, change, previousAssigneeId }) => {
           const teamId = conversation.teamId;
           if (teamId === null) return;
+          // An escalation: the desk's conversation needs someone, like a customer's message.
+          if (change === 'escalation' && conversation.assigneeId === null) {
+            background('an escalation', () => assign(conversation.id, teamId));
+            return;
+          }
           const freed = change === 'assignment' ? previousAssigneeId !== null : conversation.status === 'resolved';
           if (freed) background('a conversation change', () => drain(teamId));
         }),

@@ -1,6 +1,15 @@
 import { errorResponses, IdParams } from '@cs-chat/contracts/rest/common.schemas';
 import { Conversation } from '@cs-chat/contracts/rest/conversation.schemas';
-import { AssignmentBody, CreateNoteBody, Note, NoteList, StatusBody } from '@cs-chat/contracts/rest/team.schemas';
+import { Message } from '@cs-chat/contracts/rest/message.schemas';
+import {
+  AssignmentBody,
+  CreateNoteBody,
+  EscalationBody,
+  Note,
+  NoteList,
+  PlatformPostBody,
+  StatusBody,
+} from '@cs-chat/contracts/rest/team.schemas';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ConversationWorkService } from './conversation-work.service.ts';
 
@@ -40,6 +49,40 @@ export const conversationWorkRoutes: FastifyPluginAsyncTypebox<{ work: Conversat
       },
     },
     (request) => work.setStatus(request.caller, request.params.id, request.body),
+  );
+
+  app.post(
+    '/:id/escalation',
+    {
+      schema: {
+        tags,
+        operationId: 'escalateConversation',
+        summary:
+          "Escalate a buyer–shop conversation to the platform desk (its buyer, the shop's members): 201 the desk's linked conversation",
+        params: IdParams,
+        body: EscalationBody,
+        response: { 201: Conversation, ...errorResponses(400, 401, 403, 404, 422, 503) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await work.escalate(request.caller, request.params.id, request.body)),
+  );
+
+  app.post(
+    '/:id/platform-messages',
+    {
+      schema: {
+        tags,
+        operationId: 'postAsPlatform',
+        summary:
+          'Post into an escalated conversation as the platform (the desk agent handling it): a `platform` message both sides see',
+        params: IdParams,
+        body: PlatformPostBody,
+        response: { 201: Message, ...errorResponses(401, 403, 404, 422, 503) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await work.postAsPlatform(request.caller, request.params.id, request.body)),
   );
 
   app.get(

@@ -1,18 +1,27 @@
 import type { Conversation } from '@cs-chat/contracts/rest/conversation.schemas';
-import type { AssignmentBody, CreateNoteBody, Note, StatusBody } from '@cs-chat/contracts/rest/team.schemas';
+import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type {
+  AssignmentBody,
+  CreateNoteBody,
+  EscalationBody,
+  Note,
+  PlatformPostBody,
+  StatusBody,
+} from '@cs-chat/contracts/rest/team.schemas';
 import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationAssignmentsTable, ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { ConversationState } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { conflict, forbidden, notFound } from '../../lib/errors.ts';
+import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
-import { appendMessages } from '../messages/message.repository.ts';
+import { appendMessages, unreadColumnOf } from '../messages/message.repository.ts';
 import type { MessageService } from '../messages/message.service.ts';
+import { previewOf } from '../messages/message-content.ts';
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { rosterQueries } from './team.repository.ts';
@@ -112,24 +121,10 @@ export function createConversationWorkService({
         created_at: now,
       })
       .execute();
-    let system: MessageRow | undefined;
-    if (change.owner && conversation.team_id === change.owner.id) {
-      const content = systemText(change.kind, change.to ?? undefined);
-      const row = {
-        id: uuidv7(),
-        conversation_id: conversation.id,
-        sender_id: conversation.team_id,
-        content,
-        message_type: 'system' as const,
-        filename: null,
-        client_msg_id: null,
-        created_at: now,
-      };
-      const [seq] = await appendMessages(tx.db, [
-        { message: row, recipientUnread: 'participant1_unread', preview: content, read: true },
-      ]);
-      if (seq !== undefined) system = { ...row, seq, is_read: 1 };
-    }
+    const system =
+      change.owner && conversation.team_id === change.owner.id
+        ? await writeSystemMessage(tx, conversation, change.owner, systemText(change.kind, change.to ?? undefined), now)
+        : undefined;
     const state = { ...stateOf(conversation), assigneeId: to };
     tx.afterCommit(() => {
       events.publish('conversation.updated', {
@@ -140,20 +135,55 @@ export function createConversationWorkService({
         timestamp: now,
       });
     });
-    if (system && change.owner) {
-      // The sender is at hand: presenting reads nothing (a read outside the transaction would wait
-      // for it on SQLite's one connection).
-      const [message] = await messages.present([system], new Map([[change.owner.id, users.toUser(change.owner)]]));
-      if (message) {
-        tx.afterCommit(() =>
-          events.publish(
-            'message.created',
-            { message, participants: state.participants, teamId: state.teamId },
-            { origin: { skipConnectionId: null, echoToSender: true } },
-          ),
-        );
-      }
-    }
+    if (system) tx.afterCommit(() => publishMessage(system, state));
+  }
+
+  /**
+   * A `system` message in the conversation's timeline, sent by `owner` (the team's owner), stored
+   * read (it is never unread), in the caller's transaction; with its sender's profile, so
+   * publishing it reads nothing.
+   */
+  async function writeSystemMessage(
+    tx: Tx,
+    conversation: ConversationRow,
+    owner: UserRow | undefined,
+    content: string,
+    now: number,
+  ): Promise<{ row: MessageRow; sender: UserRow } | undefined> {
+    if (!owner) return undefined;
+    const row = {
+      id: uuidv7(),
+      conversation_id: conversation.id,
+      sender_id: owner.id,
+      content,
+      message_type: 'system' as const,
+      filename: null,
+      client_msg_id: null,
+      created_at: now,
+    };
+    const [seq] = await appendMessages(tx.db, [
+      { message: row, recipientUnread: 'participant1_unread', preview: content, read: true },
+    ]);
+    return seq === undefined ? undefined : { row: { ...row, seq, is_read: 1 }, sender: owner };
+  }
+
+  /** Pushes a message the service wrote (system, platform) to both sides, as a send would. */
+  function publishMessage(
+    written: { row: MessageRow; sender: UserRow } | MessageRow,
+    state: ConversationState,
+    presented?: Message,
+  ): void {
+    const row = 'row' in written ? written.row : written;
+    void (async () => {
+      const known = 'row' in written ? new Map([[written.sender.id, users.toUser(written.sender)]]) : undefined;
+      const message = presented ?? (await messages.present([row], known))[0];
+      if (!message) return;
+      events.publish(
+        'message.created',
+        { message, participants: state.participants, teamId: state.teamId },
+        { origin: { skipConnectionId: null, echoToSender: true } },
+      );
+    })();
   }
 
   /** The team's owner when it has members besides the owner; undefined for a team of one (no system messages). */
@@ -175,7 +205,7 @@ export function createConversationWorkService({
       const seen = await conversations.visible(caller, id);
       const target = body.assignee_id;
       const assignTarget = target === null ? 'queue' : target === caller.id ? 'self' : 'other';
-      access.require(caller, 'conversation.assign', { conversation: seen, assignTarget });
+      await access.requireAccess(caller, 'conversation.assign', { conversation: seen, assignTarget });
       let to: UserRow | null = null;
       if (target !== null) {
         const member = await findUserById(db, target);
@@ -203,7 +233,7 @@ export function createConversationWorkService({
     /** POST /api/conversations/{id}/status: pending (waiting on the customer), resolved, or open again. */
     async setStatus(caller: UserRow, id: string, body: StatusBody): Promise<Conversation> {
       const seen = await conversations.visible(caller, id);
-      access.require(caller, 'conversation.status', { conversation: seen });
+      await access.requireAccess(caller, 'conversation.status', { conversation: seen });
       await inTransaction(db, undefined, async (tx) => {
         const conversation = await locked(tx, id);
         if (conversation.status === body.status) return;
@@ -230,10 +260,116 @@ export function createConversationWorkService({
       return conversations.presentById(id);
     },
 
+    /**
+     * POST /api/conversations/{id}/escalation: the platform desk (the oldest service account)
+     * gets the buyer's conversation with it, linked both ways, marked as needing someone (so it
+     * is assigned like any desk conversation); both timelines show the escalation.
+     */
+    async escalate(caller: UserRow, id: string, body: EscalationBody): Promise<Conversation> {
+      const seen = await conversations.visible(caller, id);
+      await access.requireAccess(caller, 'conversation.escalate', { conversation: seen });
+      const shop = seen.team_id === null ? undefined : await findUserById(db, seen.team_id);
+      const customerId = seen.participant1_id === seen.team_id ? seen.participant2_id : seen.participant1_id;
+      const customer = await findUserById(db, customerId);
+      if (shop?.role !== 'merchant' || customer?.role !== 'buyer') throw badRequest('cannot_escalate');
+      const desk = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('role', '=', 'service')
+        .where('team_role', '=', 'owner')
+        .where('status', '=', 'active')
+        .orderBy('created_at')
+        .orderBy('id')
+        .executeTakeFirst();
+      if (!desk) throw notFound('team_not_found');
+      const opened = await conversations.open(customer, { participant1_id: customer.id, participant2_id: desk.id });
+      const deskId = opened.conversation.id;
+      const now = nowSeconds();
+      await inTransaction(db, undefined, async (tx) => {
+        // Both rows locked in id order, as a batch of sends locks them.
+        const [first, second] = [id, deskId].sort() as [string, string];
+        const a = await locked(tx, first);
+        const b = await locked(tx, second);
+        const original = a.id === id ? a : b;
+        const linked = a.id === id ? b : a;
+        await tx.db.updateTable('conversations').set({ linked_conversation_id: deskId }).where('id', '=', id).execute();
+        await tx.db
+          .updateTable('conversations')
+          .set({ linked_conversation_id: id, status: 'open', awaiting_reply_since: linked.awaiting_reply_since ?? now })
+          .where('id', '=', deskId)
+          .execute();
+        const notes = [
+          { conversation: original, owner: shop, text: `会话已升级至平台客服：${body.reason}` },
+          { conversation: linked, owner: desk, text: `来自店铺会话的升级：${body.reason}` },
+        ];
+        for (const { conversation, owner, text } of notes) {
+          const system = await writeSystemMessage(tx, conversation, owner, text, now);
+          const state: ConversationState = {
+            ...stateOf(conversation),
+            linkedConversationId: conversation.id === id ? deskId : id,
+            ...(conversation.id === deskId ? { status: 'open' as const } : {}),
+          };
+          tx.afterCommit(() => {
+            events.publish('conversation.updated', {
+              conversation: state,
+              change: 'escalation',
+              previousAssigneeId: null,
+              actorId: caller.id,
+              timestamp: now,
+            });
+            if (system) publishMessage(system, state);
+          });
+        }
+      });
+      return conversations.presentById(deskId);
+    },
+
+    /** POST /api/conversations/{id}/platform-messages: the desk handling the escalation speaks in the original. */
+    async postAsPlatform(caller: UserRow, id: string, body: PlatformPostBody): Promise<Message> {
+      const seen = await conversations.visible(caller, id);
+      await access.requireAccess(caller, 'conversation.post_as_platform', { conversation: seen });
+      const customer = seen.participant1_id === seen.team_id ? seen.participant2_id : seen.participant1_id;
+      const row = {
+        id: uuidv7(),
+        conversation_id: id,
+        sender_id: caller.id,
+        content: body.content,
+        message_type: 'platform' as const,
+        filename: null,
+        client_msg_id: null,
+        created_at: nowSeconds(),
+      };
+      const stored = await inTransaction(db, undefined, async (tx) => {
+        const [seq] = await appendMessages(tx.db, [
+          {
+            message: row,
+            recipientUnread: unreadColumnOf(seen, customer),
+            preview: previewOf('platform', body.content),
+          },
+        ]);
+        if (seq === undefined) throw notFound('conversation_not_found');
+        // Both sides are told: the shop's count rises too.
+        const shopColumn = unreadColumnOf(
+          seen,
+          customer === seen.participant1_id ? seen.participant2_id : seen.participant1_id,
+        );
+        await tx.db
+          .updateTable('conversations')
+          .set((eb) => ({ [shopColumn]: eb(shopColumn, '+', 1) }))
+          .where('id', '=', id)
+          .execute();
+        return { ...row, seq, is_read: 0 };
+      });
+      const [message] = await messages.present([stored], new Map([[caller.id, users.toUser(caller)]]));
+      if (!message) throw notFound('conversation_not_found');
+      publishMessage(stored, stateOf(seen), message);
+      return message;
+    },
+
     /** GET /api/conversations/{id}/notes: oldest first. */
     async notes(caller: UserRow, id: string): Promise<Note[]> {
       const conversation = await conversations.visible(caller, id);
-      access.require(caller, 'conversation.note', { conversation });
+      await access.requireAccess(caller, 'conversation.note', { conversation });
       const rows = await db
         .selectFrom('conversation_notes')
         .selectAll()
@@ -255,7 +391,7 @@ export function createConversationWorkService({
     /** POST /api/conversations/{id}/notes: pushed as `note` to the team's side and admins, never the customer. */
     async addNote(caller: UserRow, id: string, body: CreateNoteBody): Promise<Note> {
       const conversation = await conversations.visible(caller, id);
-      access.require(caller, 'conversation.note', { conversation });
+      await access.requireAccess(caller, 'conversation.note', { conversation });
       const row = {
         id: uuidv7(),
         conversation_id: id,

@@ -216,3 +216,25 @@ export const CreateNoteBody = Type.Object(
   },
 );
 export type CreateNoteBody = Static<typeof CreateNoteBody>;
+
+export const EscalationBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: 500 }) },
+  {
+    additionalProperties: false,
+    title: 'EscalationBody',
+    description: 'Why the platform desk should step in (both sides and the desk see it)',
+    examples: [{ reason: '商家拒绝退款，申请平台介入' }],
+  },
+);
+export type EscalationBody = Static<typeof EscalationBody>;
+
+export const PlatformPostBody = Type.Object(
+  { content: Type.String({ minLength: 1, maxLength: 5000 }) },
+  {
+    additionalProperties: false,
+    title: 'PlatformPostBody',
+    description: "The platform desk's word in an escalated conversation, visible to both sides",
+    examples: [{ content: '平台已核实，商家将在 24 小时内退款。' }],
+  },
+);
+export type PlatformPostBody = Static<typeof PlatformPostBody>;

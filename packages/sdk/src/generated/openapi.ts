@@ -194,6 +194,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/escalation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Escalate a buyer–shop conversation to the platform desk (its buyer, the shop's members): 201 the desk's linked conversation */
+        post: operations["escalateConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -240,6 +257,23 @@ export interface paths {
         put?: never;
         /** Leave an internal note on a conversation (pushed as `note` to the team and admins) */
         post: operations["createConversationNote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/platform-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Post into an escalated conversation as the platform (the desk agent handling it): a `platform` message both sides see */
+        post: operations["postAsPlatform"];
         delete?: never;
         options?: never;
         head?: never;
@@ -955,6 +989,13 @@ export interface components {
             traceback?: string[];
         };
         /**
+         * EscalationBody
+         * @description Why the platform desk should step in (both sides and the desk see it)
+         */
+        EscalationBody: {
+            reason: string;
+        };
+        /**
          * LoginBody
          * @description A username and password
          */
@@ -1046,6 +1087,13 @@ export interface components {
             /** @description Ignored: a token carries its user's role */
             scope?: string;
             username: string;
+        };
+        /**
+         * PlatformPostBody
+         * @description The platform desk's word in an escalated conversation, visible to both sides
+         */
+        PlatformPostBody: {
+            content: string;
         };
         /**
          * PlatformTokenBody
@@ -2682,6 +2730,159 @@ export interface operations {
             };
         };
     };
+    escalateConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Why the platform desk should step in (both sides and the desk see it) */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "商家拒绝退款，申请平台介入"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EscalationBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     getConversationMessages: {
         parameters: {
             query?: {
@@ -3049,6 +3250,132 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    postAsPlatform: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The platform desk's word in an escalated conversation, visible to both sides */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "content": "平台已核实，商家将在 24 小时内退款。"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PlatformPostBody"];
+            };
+        };
+        responses: {
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "sender_id": "b1",
+                     *       "content": "请问这件外套有 L 码吗？",
+                     *       "message_type": "text",
+                     *       "is_read": false,
+                     *       "created_at": 1764896400,
+                     *       "sender": null,
+                     *       "seq": 12,
+                     *       "client_msg_id": "b1-1764896400123-1",
+                     *       "filename": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
                 };
             };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
