@@ -22,6 +22,7 @@ import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runSearch } from './scenarios/search.ts';
 import { runSend } from './scenarios/send.ts';
+import { runTeams } from './scenarios/teams.ts';
 
 const HELP = `npm run bench [-- options]
 
@@ -43,6 +44,8 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   lists    another user's p99 and 503s while one buyer hammers every list (300,000 messages) vs that user alone
   search   GET /api/search/messages p50/p99 (rare term, common term, one conversation) on 300,000 Chinese
            messages (10,000,000 in --full) vs the bare index query; the index's size beside the messages table
+  teams    automatic assignment: 200 buyers write to one shop of 20 agents (capacity 10) going on- and offline;
+           buyer's message → assigned p50/p99, and the most conversations one agent ever held
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
@@ -175,6 +178,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   history: runHistory,
   lists: runLists,
   search: runSearch,
+  teams: runTeams,
 };
 
 async function main(): Promise<void> {

@@ -17,6 +17,7 @@ export const SCENARIOS = [
   'history',
   'lists',
   'search',
+  'teams',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -75,6 +76,8 @@ export interface Plan {
     warmupMs: number;
     durationMs: number;
   };
+  /** Automatic assignment (issue 13): buyers writing once each to one shop's agents. */
+  teams: { buyers: number; agents: number; capacity: number; spreadMs: number; settleMs: number };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -116,6 +119,7 @@ export function planFor(mode: Mode): Plan {
           durationMs: 1_500,
         },
         search: { messages: 20_000, conversations: 100, focusShare: 0.1, warmupMs: 300, durationMs: 1_000 },
+        teams: { buyers: 40, agents: 4, capacity: 10, spreadMs: 1_000, settleMs: 5_000 },
         profileMs: 1_500,
       };
     case 'quick':
@@ -153,6 +157,7 @@ export function planFor(mode: Mode): Plan {
           durationMs: 8_000,
         },
         search: { messages: 300_000, conversations: 1_000, focusShare: 0.1, warmupMs: 500, durationMs: 3_000 },
+        teams: { buyers: 200, agents: 20, capacity: 10, spreadMs: 4_000, settleMs: 10_000 },
         profileMs: 3_000,
       };
     case 'full':
@@ -196,6 +201,7 @@ export function planFor(mode: Mode): Plan {
           durationMs: 30_000,
         },
         search: { messages: 10_000_000, conversations: 10_000, focusShare: 0.1, warmupMs: 2_000, durationMs: 15_000 },
+        teams: { buyers: 2_000, agents: 200, capacity: 10, spreadMs: 20_000, settleMs: 30_000 },
         profileMs: 5_000,
       };
   }
