@@ -53,6 +53,13 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
   async function assignOnce(conversationId: string, teamId: string): Promise<boolean> {
     const members = await membersOf(teamId);
     if (members.length === 0) return false;
+    // Most customer messages land in a conversation someone holds: one read by key settles those.
+    const glance = await db
+      .selectFrom('conversations')
+      .select(['assignee_id', 'status'])
+      .where('id', '=', conversationId)
+      .executeTakeFirst();
+    if (!glance || glance.assignee_id !== null || glance.status !== 'open') return false;
     const team = await findTeam(db, teamId);
     if (!team?.auto_assign) return false;
     const present = new Set(await online(members.map((member) => member.id)));
