@@ -23,6 +23,7 @@ import { runLists } from './scenarios/lists.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runSearch } from './scenarios/search.ts';
 import { runSend } from './scenarios/send.ts';
+import { runTeams } from './scenarios/teams.ts';
 import { runWebhooks } from './scenarios/webhooks.ts';
 
 const HELP = `npm run bench [-- options]
@@ -50,6 +51,8 @@ Scenarios (in this order): ${SCENARIOS.join(', ')}
   webhooks durable send with one endpoint subscribed to message.created (delivered meanwhile to an HTTPS
            receiver on loopback) vs the bare send transaction + outbox insert; commit → receipt p50/p99;
            events/s draining a committed backlog
+  teams    automatic assignment: 200 buyers write to one shop of 20 agents (capacity 10) going on- and offline;
+           buyer's message → assigned p50/p99, and the most conversations one agent ever held
 
 Options:
   --full               longer and larger (about 30 minutes; 10M-row history table, 50k idle)
@@ -184,6 +187,7 @@ const RUNNERS: Record<ScenarioName, (ctx: Ctx) => Promise<void>> = {
   lists: runLists,
   search: runSearch,
   webhooks: runWebhooks,
+  teams: runTeams,
 };
 
 async function main(): Promise<void> {

@@ -20,6 +20,8 @@ import { messageRoutes } from './modules/messages/message.routes.ts';
 import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts';
 import { searchRoutes } from './modules/search/search.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
+import { conversationWorkRoutes } from './modules/teams/conversation-work.routes.ts';
+import { teamRoutes } from './modules/teams/team.routes.ts';
 import { transcriptKeyRoutes, transcriptRoutes } from './modules/transcript/transcript.routes.ts';
 import { userRoutes } from './modules/users/user.routes.ts';
 import { webhookRoutes } from './modules/webhooks/webhook.routes.ts';
@@ -101,6 +103,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       quickReplies: services.quickReplies,
     });
     await authenticated.register(searchRoutes, { prefix: '/api/search', search: services.search });
+    await authenticated.register(teamRoutes, { prefix: '/api/teams', teams: services.teams });
+    await authenticated.register(conversationWorkRoutes, { prefix: '/api/conversations', work: services.work });
     await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
     await authenticated.register(guardRoutes, { prefix: '/api/guard', guard: services.guard });
     await authenticated.register(transcriptRoutes, { prefix: '/api', transcript: services.transcript });

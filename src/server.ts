@@ -12,6 +12,7 @@ import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
 import { createSearchIndexer, type SearchIndexer, type SearchIndexerOptions } from './modules/search/search-indexer.ts';
+import { rosterQueries } from './modules/teams/team.repository.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
 import {
   createDeliveryWorker,
@@ -25,13 +26,15 @@ import { createInProcessBus, type FanoutBus } from './realtime/bus.ts';
 import { createRealtime, type Realtime, type RealtimeLimits } from './realtime/realtime.ts';
 import { subscribeRealtime } from './realtime/realtime-subscriber.ts';
 import { redisKeyPrefix } from './realtime/redis-prefix.ts';
-import { createServices } from './services.ts';
+import { createServices, type Services } from './services.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
   database: DatabaseHandle;
   realtime: Realtime;
   quotas: Quotas;
+  /** Automatic assignment of the teams' queues (tests drive its sweep). */
+  autoAssign: Services['autoAssign'];
   /** The address actually bound (useful with PORT=0). */
   url: string;
   /** This instance's search indexer; undefined when options.searchIndexer.enabled is false. */
@@ -78,6 +81,8 @@ export interface ServerOptions {
   redisPrefix?: string;
   /** How often revoked sessions are read back from the database; defaults to REVOCATION_REFRESH_MS. */
   revocationRefreshMs?: number;
+  /** How often this instance sweeps the teams' queues (automatic assignment); defaults to SWEEP_INTERVAL_MS. */
+  teamSweepMs?: number;
   /** Header, body-rate and per-address connection limits; defaults to EDGE_LIMITS, tests shorten them. */
   edgeLimits?: Partial<EdgeLimits>;
   /** Per-user and per-address quotas; DEFAULT_QUOTAS unless given (tests make them small). */
@@ -130,6 +135,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let stateRedis: Redis | undefined;
   let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
+  let stopSweep: (() => void) | undefined;
   let webhookWorker: DeliveryWorker | undefined;
   let searchIndexer: SearchIndexer | undefined;
   try {
@@ -148,13 +154,17 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const userCache = createUserCache(options.userCacheTtlMs !== undefined ? { ttlMs: options.userCacheTtlMs } : {});
     // Built with the services below; a revocation cannot arrive before the server listens.
     let revocations: SessionRevocations | undefined;
+    // Built with the services below; nobody is online before the server listens.
+    let autoAssign: Services['autoAssign'] | undefined;
     realtime = createRealtime({
+      onUserOnline: (user) => autoAssign?.cameOnline(user),
       onUserDisabled: (userId) => userCache.forget(userId),
       onSessionsRevoked: ({ userId, session }) => {
         userCache.forget(userId);
         if (session) revocations?.remember(session.id, session.expiresAt);
       },
       ...presenceQueries(database.db),
+      teams: rosterQueries(database.db),
       bus,
       logger,
       metrics,
@@ -180,7 +190,13 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       redisPrefix: options.redisPrefix ?? redisKeyPrefix(config.REDIS_PREFIX),
       logger,
       online: (userIds) => bus.presence.filterOnline(userIds),
+      teamMembers: (teamId) => liveRealtime.teams.members(teamId),
     });
+    // Teams: a customer's message, a team's change, a member coming online start assignment; every
+    // instance sweeps the queues, absent members' conversations and idle ones.
+    autoAssign = services.autoAssign;
+    services.autoAssign.subscribe(events);
+    stopSweep = services.autoAssign.start(options.teamSweepMs);
     await services.webhookSubscriptions.refresh();
     if (options.webhookDelivery?.enabled !== false) {
       const worker = createDeliveryWorker({
@@ -253,8 +269,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       quotas,
       url,
       searchIndexer,
+      autoAssign: services.autoAssign,
       async close() {
         clearInterval(revocationRefresh);
+        stopSweep?.();
         await app.close();
         await webhookWorker?.stop();
         await searchIndexer?.stop();
@@ -265,6 +283,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     };
   } catch (error) {
     clearInterval(revocationRefresh);
+    stopSweep?.();
     await webhookWorker?.stop();
     await searchIndexer?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);

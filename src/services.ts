@@ -25,6 +25,11 @@ import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { claimOnAnswer } from './modules/teams/answer-claims.ts';
+import { createAutoAssigner } from './modules/teams/auto-assign.ts';
+import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
+import { rosterQueries } from './modules/teams/team.repository.ts';
+import { createTeamService } from './modules/teams/team.service.ts';
 import { createTranscriptService } from './modules/transcript/transcript.service.ts';
 import { createUserService } from './modules/users/user.service.ts';
 import type { UserCache } from './modules/users/user-cache.ts';
@@ -42,6 +47,8 @@ export interface SharedState {
   logger: ThrottleLogger;
   /** The subset of `userIds` online on any instance (the realtime presence); webhooks report it. */
   online?: ((userIds: readonly string[]) => Promise<readonly string[]>) | undefined;
+  /** A team's members other than its owner, cached across the cluster (realtime's roster); else read each time. */
+  teamMembers?: ((teamId: string) => Promise<readonly { id: string; role: 'supervisor' | 'agent' }[]>) | undefined;
 }
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -113,6 +120,10 @@ export function createServices(
     events,
     requirePlatform: createPlatformKeyCheck(config.PLATFORM_API_KEY),
   });
+  const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
+  // Teams: a member's answer claims an unassigned conversation, in its send transaction.
+  messages.sendTransaction.onMessage(claimOnAnswer);
+  const work = createConversationWorkService({ db, access, users, conversations, messages, events });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -124,6 +135,7 @@ export function createServices(
       db,
       tokens,
       users,
+      teams,
       throttle: createLoginThrottle(throttleStore),
       revocations,
       events,
@@ -135,6 +147,15 @@ export function createServices(
     guard,
     cards,
     transcript,
+    teams,
+    work,
+    autoAssign: createAutoAssigner({
+      db,
+      work,
+      online: shared.online ?? (async () => []),
+      membersOf: shared.teamMembers ?? rosterQueries(db).membersOf,
+      logger: shared.logger,
+    }),
     quickReplies: createQuickReplyService({ db, access }),
     search,
     webhooks: createWebhookService({

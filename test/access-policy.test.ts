@@ -268,6 +268,314 @@ const ROWS: Row[] = [
     facts: {},
     expect: { buyer: '403 forbidden', merchant: '403 forbidden', service: 'ok', admin: 'ok' },
   },
+
+  // The team's work on a conversation: its customer (a participant of no team) is refused, strangers 404.
+  ...(['conversation.assign', 'conversation.status', 'conversation.note'] as const).flatMap((action) => [
+    {
+      action,
+      relation: 'participant of no team',
+      facts: { ...PARTICIPANT, teamId: 'm1', assigneeId: null, assignTarget: 'self' as const },
+      expect: chat('403 forbidden', 'ok'),
+    },
+    {
+      action,
+      relation: 'stranger',
+      facts: { ...STRANGER, teamId: 'm1', assigneeId: null, assignTarget: 'self' as const },
+      expect: chat('404 conversation_not_found', 'ok'),
+    },
+  ]),
+
+  // Escalation: the customer (a participant) escalates; admins watch; posting as the platform is the desk's.
+  {
+    action: 'conversation.escalate',
+    relation: 'participant',
+    facts: { ...PARTICIPANT, teamId: 'm1', linkedDesk: null },
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.escalate',
+    relation: 'stranger',
+    facts: { ...STRANGER, teamId: 'm1', linkedDesk: null },
+    expect: chat('404 conversation_not_found', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.post_as_platform',
+    relation: 'participant',
+    facts: { ...PARTICIPANT, teamId: 'm1', linkedDesk: { teamId: 'p1', assigneeId: 'p1a' } },
+    expect: chat('403 forbidden', '403 admin_read_only'),
+  },
+
+  // Teams: a chat role alone belongs to no team (the team table below has the members).
+  ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
+    action,
+    relation: 'a team the caller is not in',
+    facts: { teamId: 'm1' },
+    expect: chat('404 team_not_found', 'ok'),
+  })),
+];
+
+/**
+ * Team members (issue 13) against team m1: its owner, a supervisor, an agent,
+ * an agent of another team, and an admin for comparison.
+ */
+const TEAM_CALLERS = {
+  owner: { id: 'm1', role: 'merchant', team_id: 'm1', team_role: 'owner' },
+  supervisor: { id: 'm1s', role: 'merchant', team_id: 'm1', team_role: 'supervisor' },
+  agent: { id: 'm1a', role: 'merchant', team_id: 'm1', team_role: 'agent' },
+  otherAgent: { id: 'm2a', role: 'merchant', team_id: 'm2', team_role: 'agent' },
+  admin: { id: 'a1', role: 'admin', team_id: null, team_role: null },
+  deskAgent: { id: 'p1a', role: 'service', team_id: 'p1', team_role: 'agent' },
+} as const satisfies Record<string, Caller>;
+type TeamCaller = keyof typeof TEAM_CALLERS;
+
+interface TeamRow {
+  action: Action;
+  relation: string;
+  facts: Facts;
+  expect: Record<TeamCaller, Outcome>;
+}
+
+const TEAM_M1: Facts = { teamId: 'm1' };
+/** A conversation of a buyer with m1 (the owner is its participant; members are not). */
+const m1Conversation = (assigneeId: string | null): Facts => ({
+  participant: false,
+  teamId: 'm1',
+  assigneeId,
+  linkedDesk: null,
+});
+const teamRow = (
+  action: Action,
+  relation: string,
+  facts: Facts,
+  outcomes: [TeamCaller, Outcome][],
+  otherwise: Outcome,
+): TeamRow => ({
+  action,
+  relation,
+  facts,
+  expect: Object.fromEntries(
+    (Object.keys(TEAM_CALLERS) as TeamCaller[]).map((who) => {
+      const named = (name: TeamCaller) => outcomes.find(([caller]) => caller === name)?.[1];
+      // A desk agent is a stranger to the shop's conversations unless a row says otherwise.
+      return [who, named(who) ?? (who === 'deskAgent' ? (named('otherAgent') ?? otherwise) : otherwise)];
+    }),
+  ) as Record<TeamCaller, Outcome>,
+});
+
+/** An m1 conversation escalated to the desk p1, whose linked conversation p1a holds. */
+const escalated = (assigneeId: string | null, deskAssignee: string | null): Facts => ({
+  ...m1Conversation(assigneeId),
+  linkedDesk: { teamId: 'p1', assigneeId: deskAssignee },
+});
+
+const TEAM_ROWS: TeamRow[] = [
+  // The desk agent handling an escalation reads the original and posts into it as the platform.
+  teamRow(
+    'conversation.view',
+    'an escalated conversation the desk agent handles',
+    escalated('m1b', 'p1a'),
+    [
+      ['deskAgent', 'ok'],
+      ['agent', '404 conversation_not_found'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.view',
+    'one escalated to another desk agent',
+    escalated(null, 'p1b'),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['deskAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.post_as_platform',
+    'an escalated conversation the desk agent handles',
+    escalated(null, 'p1a'),
+    [
+      ['deskAgent', 'ok'],
+      ['owner', '403 forbidden'],
+      ['supervisor', '403 forbidden'],
+      ['agent', '403 forbidden'],
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.escalate',
+    'an unassigned team conversation',
+    escalated(null, null),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+      ['deskAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  // The owner is a participant of every conversation of its team (the participant rows above); the
+  // facts below are a member's, who is not. The owner's rows show what it would be without that.
+  // Viewing: supervisors all of the team's, agents the queue and their own; other teams nothing.
+  ...(['conversation.view', 'message.view'] as const).flatMap((action) => {
+    const missing = action === 'message.view' ? '404 message_not_found' : '404 conversation_not_found';
+    return [
+      teamRow(
+        action,
+        'an unassigned team conversation',
+        m1Conversation(null),
+        [['otherAgent', missing as Outcome]],
+        'ok',
+      ),
+      teamRow(action, 'one assigned to the agent', m1Conversation('m1a'), [['otherAgent', missing as Outcome]], 'ok'),
+      teamRow(
+        action,
+        'one assigned to a colleague',
+        m1Conversation('m1b'),
+        [
+          ['agent', missing as Outcome],
+          ['otherAgent', missing as Outcome],
+        ],
+        'ok',
+      ),
+    ];
+  }),
+  // Any member may answer (the send transaction refuses one held by someone else: 409); admins watch.
+  teamRow(
+    'conversation.send',
+    'a team conversation',
+    m1Conversation('m1b'),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.type',
+    'an unassigned team conversation',
+    m1Conversation(null),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 not_a_participant'],
+    ],
+    'ok',
+  ),
+  // Marking read: the side the message was sent to; for members, the customer's messages.
+  teamRow(
+    'message.mark_read',
+    "the customer's message",
+    { ...m1Conversation(null), sender: false },
+    [
+      ['otherAgent', '404 message_not_found'],
+      ['admin', '403 forbidden'],
+    ],
+    'ok',
+  ),
+  // Assignment: agents claim what they see and pass on or release their own; supervisors, the owner
+  // and admins anything; the customer (a participant of no team) 403.
+  teamRow(
+    'conversation.assign',
+    'claiming the queue',
+    { ...m1Conversation(null), assignTarget: 'self' },
+    [['otherAgent', '404 conversation_not_found']],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    'passing on their own',
+    { ...m1Conversation('m1a'), assignTarget: 'other' },
+    [['otherAgent', '404 conversation_not_found']],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    'releasing the queue',
+    { ...m1Conversation(null), assignTarget: 'queue' },
+    [
+      ['agent', '403 forbidden'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.assign',
+    "a colleague's",
+    { ...m1Conversation('m1b'), assignTarget: 'other' },
+    [
+      ['agent', '404 conversation_not_found'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  ...(['conversation.status', 'conversation.note'] as const).flatMap((action) => [
+    teamRow(
+      action,
+      'an unassigned team conversation',
+      m1Conversation(null),
+      [['otherAgent', '404 conversation_not_found']],
+      'ok',
+    ),
+    teamRow(
+      action,
+      "a colleague's",
+      m1Conversation('m1b'),
+      [
+        ['agent', '404 conversation_not_found'],
+        ['otherAgent', '404 conversation_not_found'],
+      ],
+      'ok',
+    ),
+  ]),
+  teamRow(
+    'message.mark_read',
+    "a colleague's message",
+    { ...m1Conversation(null), sender: true },
+    [['otherAgent', '404 message_not_found']],
+    '403 forbidden',
+  ),
+
+  {
+    action: 'team.view',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: {
+      owner: 'ok',
+      supervisor: 'ok',
+      agent: 'ok',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
+  },
+  {
+    action: 'team.manage_members',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: {
+      owner: 'ok',
+      supervisor: '403 forbidden',
+      agent: '403 forbidden',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
+  },
+  {
+    action: 'team.settings',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: {
+      owner: 'ok',
+      supervisor: 'ok',
+      agent: '403 forbidden',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
+  },
 ];
 
 function outcomeOf(decision: Decision): Outcome {
@@ -284,6 +592,15 @@ describe('access policy', () => {
     for (const role of ROLES) {
       test(`${role} ${row.action} on ${row.relation} → ${row.expect[role]}`, () => {
         assert.equal(outcomeOf(decide(callerOf(role), row.action, row.facts)), row.expect[role]);
+      });
+    }
+  }
+
+  for (const row of TEAM_ROWS) {
+    for (const [name, caller] of Object.entries(TEAM_CALLERS)) {
+      const expected = row.expect[name as TeamCaller];
+      test(`${name} ${row.action} on ${row.relation} → ${expected}`, () => {
+        assert.equal(outcomeOf(decide(caller, row.action, row.facts)), expected);
       });
     }
   }

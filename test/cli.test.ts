@@ -240,7 +240,7 @@ describe('command-line tools', { concurrency: true }, () => {
         assertExit(first, 0, 'db seed');
         assert.match(first.stdout, /created admin a2 \(admin\)/);
         assert.equal(await count('users'), DEMO_USERS.length);
-        assert.equal(await count('quick_replies'), 18, 'three for each of the six non-admins');
+        assert.equal(await count('quick_replies'), 18, 'three for each of the six non-admins (team members have none)');
         const second = await cli('db', ['seed']);
         assertExit(second, 0, 'db seed again');
         assert.match(second.stdout, /a2 \(admin\) already present/);

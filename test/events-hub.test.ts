@@ -27,7 +27,12 @@ describe('event hub', () => {
     const { hub } = hubWithLog();
     const received: { payload: unknown; meta: EventMeta }[] = [];
     hub.subscribe('message.deleted', (payload, meta) => void received.push({ payload, meta }));
-    const payload: DomainEvents['message.deleted'] = { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'] };
+    const payload: DomainEvents['message.deleted'] = {
+      id: 'x1',
+      conversationId: 'c1',
+      participants: ['b1', 'm1'],
+      teamId: 'm1',
+    };
     const origin = { skipConnectionId: 'conn-1', echoToSender: true };
     hub.publish('message.deleted', payload, { origin });
     hub.publish('message.deleted', payload);

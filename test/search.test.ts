@@ -145,7 +145,15 @@ for (const dialect of testDialects) {
       // The service names up to 1,000 conversations; past that it asks by participant (this scope).
       const db = app.server.database.db;
       const candidates = async (id: string) =>
-        (await findCandidates(db, parseQuery('阿莫西林').terms, { kind: 'participant', id }, {}, 10)).map((m) => m.id);
+        (
+          await findCandidates(
+            db,
+            parseQuery('阿莫西林').terms,
+            { kind: 'participant', viewer: { id, team_id: null, team_role: null } },
+            {},
+            10,
+          )
+        ).map((m) => m.id);
       assert.deepEqual(await candidates('b2'), [ids.other]);
       assert.deepEqual((await candidates('b1')).sort(), [ids.amoxicillin, ids.scattered].sort());
       assert.deepEqual((await candidates('m1')).length, 3);

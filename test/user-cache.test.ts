@@ -14,6 +14,11 @@ const row = (id: string, status: UserRow['status'] = 'active'): UserRow => ({
   created_at: 1,
   updated_at: 1,
   tokens_valid_after: 0,
+  team_id: null,
+  team_role: null,
+  available: 1,
+  max_open: null,
+  last_assigned_at: null,
 });
 
 /** A loader whose answers the test hands out one by one, counting the reads. */

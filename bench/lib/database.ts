@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import mysql from 'mysql2/promise';
 import { openDatabase } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
@@ -84,11 +84,22 @@ export async function insertUsers(
           password_hash: null,
           created_at: now,
           updated_at: now,
+          // As the service makes them: every merchant and service account owns a team of one.
+          ...(TEAM_OWNER_ROLES.has(user.role) ? { team_id: user.id, team_role: 'owner' as const } : {}),
         })),
       )
       .execute();
+    const owners = part.filter((user) => TEAM_OWNER_ROLES.has(user.role));
+    if (owners.length > 0) {
+      await db
+        .insertInto('teams')
+        .values(owners.map((user) => ({ owner_id: user.id, created_at: now, updated_at: now })))
+        .execute();
+    }
   }
 }
+
+const TEAM_OWNER_ROLES = new Set<NewUserRow['role']>(['merchant', 'service']);
 
 export interface SeededConversation {
   id: string;
@@ -119,6 +130,25 @@ export async function insertConversations(
           created_at: now,
           updated_at: now,
         })),
+      )
+      .execute();
+    // The answering team, as the service sets it: the desk when a service account takes part, else the shop.
+    const roleOf = (participant: 'participant1_id' | 'participant2_id') =>
+      sql`(SELECT u.role FROM users u WHERE u.id = ${sql.ref(participant)})`;
+    await db
+      .updateTable('conversations')
+      .set({
+        team_id: sql<string>`CASE
+          WHEN ${roleOf('participant2_id')} = 'service' THEN participant2_id
+          WHEN ${roleOf('participant1_id')} = 'service' THEN participant1_id
+          WHEN ${roleOf('participant2_id')} = 'merchant' THEN participant2_id
+          WHEN ${roleOf('participant1_id')} = 'merchant' THEN participant1_id
+        END`,
+      })
+      .where(
+        'id',
+        'in',
+        part.map((row) => row.id),
       )
       .execute();
   }

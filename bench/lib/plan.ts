@@ -19,6 +19,7 @@ export const SCENARIOS = [
   'lists',
   'search',
   'webhooks',
+  'teams',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -86,6 +87,8 @@ export interface Plan {
     /** Events committed at once for the delivery-rate figure (the drain of a backlog). */
     backlog: number;
   };
+  /** Automatic assignment (issue 13): buyers writing once each to one shop's agents. */
+  teams: { buyers: number; agents: number; capacity: number; spreadMs: number; settleMs: number };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -128,6 +131,7 @@ export function planFor(mode: Mode): Plan {
         },
         search: { messages: 20_000, conversations: 100, focusShare: 0.1, warmupMs: 300, durationMs: 1_000 },
         webhooks: { concurrencies: [16], warmupMs: 300, durationMs: 1_500, floorDurationMs: 1_500, backlog: 2_000 },
+        teams: { buyers: 40, agents: 4, capacity: 10, spreadMs: 1_000, settleMs: 5_000 },
         profileMs: 1_500,
       };
     case 'quick':
@@ -172,6 +176,7 @@ export function planFor(mode: Mode): Plan {
           floorDurationMs: 3_000,
           backlog: 20_000,
         },
+        teams: { buyers: 200, agents: 20, capacity: 10, spreadMs: 4_000, settleMs: 10_000 },
         profileMs: 3_000,
       };
     case 'full':
@@ -222,6 +227,7 @@ export function planFor(mode: Mode): Plan {
           floorDurationMs: 10_000,
           backlog: 100_000,
         },
+        teams: { buyers: 2_000, agents: 200, capacity: 10, spreadMs: 20_000, settleMs: 30_000 },
         profileMs: 5_000,
       };
   }

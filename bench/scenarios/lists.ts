@@ -122,8 +122,8 @@ async function explainShapes(url: string, conversationId: string): Promise<Recor
     },
   });
   const explainer = await mysql.createConnection({ uri: url, charset: 'utf8mb4_unicode_ci' });
-  const attacker = await repo.participantScope(db, 'la0001');
-  const merchant = await repo.participantScope(db, 'lm0001');
+  const attacker = await repo.participantScope(db, { id: 'la0001', team_id: null, team_role: null });
+  const merchant = await repo.participantScope(db, { id: 'lm0001', team_id: 'lm0001', team_role: 'owner' });
   const one: repo.ListScope = { kind: 'conversations', ids: [conversationId] };
   const shapes: Record<string, () => Promise<unknown>> = {
     'buyer type=text': () => repo.listMessages(db, attacker, { messageType: 'text' }, 1, 0),
@@ -139,7 +139,8 @@ async function explainShapes(url: string, conversationId: string): Promise<Recor
     'admin type=text': () => repo.listMessages(db, { kind: 'all' }, { messageType: 'text' }, 50, 0),
     'admin sender+type': () =>
       repo.listMessages(db, { kind: 'all' }, { senderId: 'la0001', messageType: 'text' }, 50, 0),
-    'conversations of the merchant': () => listConversations(db, 'lm0001', 100, 0),
+    'conversations of the merchant': () =>
+      listConversations(db, { id: 'lm0001', team_id: 'lm0001', team_role: 'owner' }, {}, 100, 0),
     'users q': () => listUsers(db, { roles: ['merchant'], search: 'bench' }, 20, 0),
   };
   const plans: Record<string, PlannedStatement[]> = {};

@@ -5,6 +5,7 @@ import { hashPassword } from '../lib/password.ts';
 import { nowSeconds } from '../lib/time.ts';
 import { defaultAvatarPath } from '../modules/media/avatars.ts';
 import { DEMO_USERS } from '../modules/users/demo-users.ts';
+import { insertUser } from '../modules/users/user.repository.ts';
 
 const QUICK_REPLIES: Record<Exclude<UsersTable['role'], 'admin'>, readonly string[]> = {
   buyer: ['请问这个药品有货吗？', '能否开具发票？', '大概什么时候发货？'],
@@ -21,23 +22,23 @@ export async function seedDemoData(db: Kysely<Database>, log: (line: string) => 
     if (existing) {
       log(`${progress} ${user.id} (${user.username}) already present`);
     } else {
-      await db
-        .insertInto('users')
-        .values({
-          id: user.id,
-          username: user.username,
-          role: user.role,
-          description: user.description,
-          avatar: defaultAvatarPath(user.role),
-          status: 'active',
-          password_hash: user.password ? await hashPassword(user.password) : null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
-      log(`${progress} created ${user.role} ${user.id} (${user.username})`);
+      await insertUser(db, {
+        ...(user.team ? { team_id: user.team.id, team_role: user.team.role } : {}),
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        description: user.description,
+        avatar: defaultAvatarPath(user.role),
+        status: 'active',
+        password_hash: user.password ? await hashPassword(user.password) : null,
+        created_at: now,
+        updated_at: now,
+      });
+      const signIn = user.password ? `; password: ${user.password}` : '';
+      const member = user.team ? ` ${user.team.role} of team ${user.team.id}` : '';
+      log(`${progress} created ${user.role}${member} ${user.id} (${user.username})${signIn}`);
     }
-    if (user.role === 'admin') continue;
+    if (user.role === 'admin' || user.team) continue;
     const replies = await db.selectFrom('quick_replies').select('id').where('user_id', '=', user.id).limit(1).execute();
     if (replies.length > 0) continue;
     await db

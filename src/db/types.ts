@@ -16,6 +16,48 @@ export interface UsersTable {
   updated_at: number;
   /** Milliseconds: the user's tokens issued before this are refused (logout-all, password change, deactivation). */
   tokens_valid_after: Generated<number>;
+  /** The owner's id for a team's owner and members; null for buyers and admins (migration 20261206110000). */
+  team_id: string | null;
+  team_role: TeamRole | null;
+  /** A member who is not available gets no automatic assignments. */
+  available: Generated<number>;
+  /** Lowers the team's max_open_per_agent for this member; null: the team's. */
+  max_open: number | null;
+  last_assigned_at: number | null;
+}
+
+export type TeamRole = 'owner' | 'supervisor' | 'agent';
+export type ConversationStatus = 'open' | 'pending' | 'resolved';
+
+/** One row per team, keyed by its owner (a merchant or service account). */
+export interface TeamsTable {
+  owner_id: string;
+  max_open_per_agent: Generated<number>;
+  auto_assign: Generated<number>;
+  auto_resolve_hours: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The assignment log: every claim, assignment, transfer, release and requeue. */
+export interface ConversationAssignmentsTable {
+  id: Generated<number>;
+  conversation_id: string;
+  actor_id: string | null;
+  from_id: string | null;
+  to_id: string | null;
+  note: string | null;
+  kind: 'claim' | 'assign' | 'transfer' | 'release' | 'auto' | 'requeue';
+  created_at: number;
+}
+
+/** Internal notes: outside the message sequence, never shown to the customer. */
+export interface ConversationNotesTable {
+  id: string;
+  conversation_id: string;
+  author_id: string;
+  content: string;
+  created_at: number;
 }
 
 export interface ConversationsTable {
@@ -41,6 +83,18 @@ export interface ConversationsTable {
   search_behind: GeneratedAlways<number>;
   /** The newest transcript entry's hash (src/lib/transcript-chain.ts); null before the first. */
   chain_head: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The participant whose team answers (the served side); null only for a pair no rule allows. */
+  team_id: string | null;
+  /** The member handling it; null: in the team's queue. */
+  assignee_id: string | null;
+  previous_assignee_id: string | null;
+  status: Generated<ConversationStatus>;
+  assigned_at: number | null;
+  resolved_at: number | null;
+  /** Since a customer message no human team answer followed; null when answered. */
+  awaiting_reply_since: number | null;
+  /** The desk's conversation escalated from this one, or the one this escalates. */
+  linked_conversation_id: string | null;
 }
 
 export interface MessagesTable {
@@ -49,7 +103,7 @@ export interface MessagesTable {
   seq: number;
   sender_id: string;
   content: string;
-  message_type: 'text' | 'image' | 'file' | 'card';
+  message_type: 'text' | 'image' | 'file' | 'card' | 'system' | 'platform';
   filename: string | null;
   client_msg_id: string | null;
   is_read: Generated<number>;
@@ -250,6 +304,9 @@ export interface Database {
   guard_strikes: GuardStrikesTable;
   cards: CardsTable;
   card_refs: CardRefsTable;
+  teams: TeamsTable;
+  conversation_assignments: ConversationAssignmentsTable;
+  conversation_notes: ConversationNotesTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -269,6 +326,7 @@ export type UserUpdate = Updateable<UsersTable>;
 /** A conversation as the modules see it: the search indexer's bookkeeping columns are its own. */
 export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind' | 'chain_head'>;
 /** chain_hash is the transcript's (optional here: the send path builds rows before it is computed). */
+export type TeamRow = Selectable<TeamsTable>;
 export type MessageRow = Omit<Selectable<MessagesTable>, 'chain_hash'> & { chain_hash?: string | null };
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;

@@ -1,5 +1,7 @@
 import type { Card } from '@cs-chat/contracts/rest/card.schemas';
+import type { ConversationStatus } from '@cs-chat/contracts/rest/conversation.schemas';
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { Note } from '@cs-chat/contracts/rest/team.schemas';
 
 /**
  * What the modules announce after a write has committed, by name. The modules
@@ -8,21 +10,40 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
  * it or how: that is the subscriber's business.
  */
 export interface DomainEvents {
-  /** A message was stored (not a replay of an earlier client_msg_id). */
-  'message.created': { message: Message; participants: readonly [string, string] };
+  /**
+   * A message was stored (not a replay of an earlier client_msg_id). `teamId`:
+   * the participant whose team answers the conversation (issue 13), or null.
+   */
+  'message.created': { message: Message; participants: readonly [string, string]; teamId: string | null };
+  /** An admin hard-deleted a message. */
+  'message.deleted': {
+    id: string;
+    conversationId: string;
+    participants: readonly [string, string];
+    teamId: string | null;
+  };
+  /**
+   * `readerId`'s side read the other side's messages up to now: `readerId` is
+   * the participant (a team member reads for the team's owner), `actorId` who read.
+   */
+  'conversation.read': {
+    conversationId: string;
+    readerId: string;
+    actorId: string;
+    otherId: string;
+    teamId: string | null;
+    timestamp: number;
+  };
   /** Its sender recalled a message (its content stays for admins). */
   'message.recalled': {
     id: string;
     conversationId: string;
     participants: readonly [string, string];
+    teamId: string | null;
     recalledAt: number;
   };
   /** A reviewer rejected a message the content guard held: it was never delivered; its sender is told. */
   'message.rejected': { id: string; conversationId: string; senderId: string };
-  /** An admin hard-deleted a message. */
-  'message.deleted': { id: string; conversationId: string; participants: readonly [string, string] };
-  /** `readerId` read the other participant's messages up to now. */
-  'conversation.read': { conversationId: string; readerId: string; otherId: string; timestamp: number };
   /** The host platform changed a card's state; `conversations` show it (the most recently shown, bounded). */
   'card.updated': { card: Card; conversations: readonly { id: string; participants: readonly [string, string] }[] };
   /** The user was deactivated or deleted. */
@@ -32,6 +53,28 @@ export interface DomainEvents {
    * password change, deactivation).
    */
   'sessions.revoked': SessionsRevoked;
+  /** A team's members or settings changed (who is in it, their roles, availability, capacity). */
+  'team.changed': { ownerId: string };
+  /** A conversation's assignment, status or escalation changed (issue 13); `conversation` as it is now. */
+  'conversation.updated': {
+    conversation: ConversationState;
+    change: 'assignment' | 'status' | 'escalation';
+    previousAssigneeId: string | null;
+    actorId: string;
+    timestamp: number;
+  };
+  /** An internal note was written: the team's side hears of it, never the customer. */
+  'note.created': { note: Note; participants: readonly [string, string]; teamId: string | null };
+}
+
+/** What a conversation's event needs to say of it and to find its audience. */
+export interface ConversationState {
+  id: string;
+  participants: readonly [string, string];
+  teamId: string | null;
+  assigneeId: string | null;
+  status: ConversationStatus;
+  linkedConversationId: string | null;
 }
 
 export type EventName = keyof DomainEvents;

@@ -152,6 +152,7 @@ export function openApiOptions(
             'The content guard: its rules and sensitive words (admin), and the review queue of held messages',
         },
         { name: 'cards', description: "Order and product cards: the host platform's state of what a chat is about" },
+        { name: 'teams', description: 'The staff who answer for a shop or the platform desk, and their settings' },
       ],
       components: {
         securitySchemes: {

@@ -49,6 +49,11 @@ export const Envelope = Type.Union([
     expiresAt: Type.Optional(Type.Number()),
     issuedBefore: Type.Optional(Type.Number()),
   }),
+  /** A team's members or settings changed: every instance reads its roster again when next needed. */
+  Type.Object({
+    kind: Type.Literal('team_changed'),
+    ownerId: Type.String(),
+  }),
 ]);
 export type Envelope = Static<typeof Envelope>;
 

@@ -1,11 +1,12 @@
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { AckEvent, ClientFrame, MessageFrame, TypingFrame } from '@cs-chat/contracts/ws/protocol';
 import { nowSeconds } from '../lib/time.ts';
-import { type ConversationService, otherParticipant } from '../modules/conversations/conversation.service.ts';
+import { type ConversationService, sideOf } from '../modules/conversations/conversation.service.ts';
 import type { MessageService } from '../modules/messages/message.service.ts';
 import type { ClientConnection } from './connection.ts';
 import { failureEvent } from './errors.ts';
 import type { Realtime } from './realtime.ts';
+import { type ConversationSides, otherSide } from './team-audience.ts';
 
 /** Conversations whose other participant a connection has looked up (for typing), per connection. */
 const TYPING_CACHE_LIMIT = 200;
@@ -36,7 +37,7 @@ function ackOf(
  */
 export function createFrameHandler(deps: FrameHandlerDeps) {
   const { messages, conversations, realtime } = deps;
-  const typingPeers = new WeakMap<ClientConnection, Map<string, string>>();
+  const typingPeers = new WeakMap<ClientConnection, Map<string, { sides: ConversationSides; from: string }>>();
 
   async function onMessage(connection: ClientConnection, frame: MessageFrame): Promise<void> {
     const clientMsgId = frame.client_msg_id ?? null;
@@ -59,31 +60,45 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
   }
 
-  /** The other participant of a conversation the connection's user takes part in. */
-  async function typingPeer(connection: ClientConnection, conversationId: string): Promise<string> {
+  /** A conversation the connection's user may type in, as typing audiences need it (remembered per connection). */
+  async function typingSides(
+    connection: ClientConnection,
+    conversationId: string,
+  ): Promise<{ sides: ConversationSides; from: string }> {
     let peers = typingPeers.get(connection);
     const known = peers?.get(conversationId);
     if (known) return known;
     const conversation = await conversations.visible(connection.user, conversationId, 'conversation.type');
-    const other = otherParticipant(conversation, connection.userId);
+    const participants = [conversation.participant1_id, conversation.participant2_id] as const;
+    const sides: ConversationSides = {
+      id: conversation.id,
+      teamId: conversation.team_id,
+      customerId: participants[0] === conversation.team_id ? participants[1] : participants[0],
+      participants,
+    };
+    // A team member types for the team: the side they speak for decides who hears it.
+    const entry = { sides, from: sideOf(conversation, connection.user) ?? connection.userId };
     if (!peers) {
       peers = new Map();
       typingPeers.set(connection, peers);
     }
     if (peers.size >= TYPING_CACHE_LIMIT) peers.clear();
-    peers.set(conversationId, other);
-    return other;
+    peers.set(conversationId, entry);
+    return entry;
   }
 
   async function onTyping(connection: ClientConnection, frame: TypingFrame): Promise<void> {
     try {
-      const to = await typingPeer(connection, frame.conversation_id);
-      realtime.typing({
-        from: connection.userId,
-        to,
-        conversationId: frame.conversation_id,
-        isTyping: frame.is_typing,
-      });
+      const { sides, from } = await typingSides(connection, frame.conversation_id);
+      // Presence and typing follow the lines messages do (docs/REALTIME.md, "Teams").
+      realtime.teams.withTeam(sides, (team) =>
+        realtime.typing({
+          from: connection.userId,
+          to: otherSide(sides, from, team),
+          conversationId: frame.conversation_id,
+          isTyping: frame.is_typing,
+        }),
+      );
     } catch (error) {
       reject(connection, error);
     }

@@ -2,6 +2,13 @@ import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
 import type { Realtime } from './realtime.ts';
+import { type ConversationSides, otherSide, teamRecipients } from './team-audience.ts';
+
+/** A conversation's sides: its participants, answering team (null: none) and customer. */
+function sidesOf(id: string, participants: readonly [string, string], teamId: string | null): ConversationSides {
+  const customerId = participants[0] === teamId ? participants[1] : participants[0];
+  return { id, teamId, customerId, participants };
+}
 
 /** A write whose origin is not said reaches every connection of its writer. */
 const NO_ORIGIN: EventOrigin = { skipConnectionId: null, echoToSender: true };
@@ -13,25 +20,31 @@ const NO_ORIGIN: EventOrigin = { skipConnectionId: null, echoToSender: true };
  */
 export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Realtime): () => void {
   const unsubscribers = [
-    hub.subscribe('message.created', ({ message, participants }, { origin = NO_ORIGIN }) => {
+    hub.subscribe('message.created', ({ message, participants, teamId }, { origin = NO_ORIGIN }) => {
       const { skipConnectionId, echoToSender } = origin;
       const sender = message.sender_id;
-      const other = participants[0] === sender ? participants[1] : participants[0];
-      realtime.broadcast(messageEvent(message), {
-        users: echoToSender ? [other, sender] : [other],
-        admins: true,
-        ...(echoToSender ? {} : { exceptUsers: [sender] }),
-        exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
+      const conversation = sidesOf(message.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const others = otherSide(conversation, sender, team).filter((id) => id !== sender);
+        realtime.broadcast(messageEvent(message), {
+          users: echoToSender ? [...others, sender] : others,
+          admins: true,
+          ...(echoToSender ? {} : { exceptUsers: [sender] }),
+          exceptConnection: skipConnectionId ? { userId: sender, connectionId: skipConnectionId } : null,
+        });
       });
       // After the push: the participants may learn of each other's presence now.
       realtime.revealPresence(message, participants);
     }),
 
-    hub.subscribe('conversation.read', ({ conversationId, readerId, otherId, timestamp }) => {
-      realtime.broadcast(
-        { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
-        { users: [otherId], admins: false },
-      );
+    hub.subscribe('conversation.read', ({ conversationId, readerId, actorId, otherId, teamId, timestamp }) => {
+      const conversation = sidesOf(conversationId, [readerId, otherId], teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        realtime.broadcast(
+          { type: 'read', conversation_id: conversationId, reader_id: readerId, timestamp },
+          { users: otherSide(conversation, readerId, team), admins: false, exceptUsers: [actorId] },
+        );
+      });
     }),
 
     hub.subscribe('message.rejected', ({ id, conversationId, senderId }) => {
@@ -41,18 +54,26 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
       );
     }),
 
-    hub.subscribe('message.recalled', ({ id, conversationId, participants, recalledAt }) => {
-      realtime.broadcast(
-        { type: 'message_recalled', id, conversation_id: conversationId, recalled_at: recalledAt },
-        { users: [...participants], admins: true },
-      );
+    hub.subscribe('message.recalled', ({ id, conversationId, participants, teamId, recalledAt }) => {
+      const conversation = sidesOf(conversationId, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))]);
+        realtime.broadcast(
+          { type: 'message_recalled', id, conversation_id: conversationId, recalled_at: recalledAt },
+          { users: [...users], admins: true },
+        );
+      });
     }),
 
-    hub.subscribe('message.deleted', ({ id, conversationId, participants }) => {
-      realtime.broadcast(
-        { type: 'message_deleted', id, conversation_id: conversationId },
-        { users: [...participants], admins: true },
-      );
+    hub.subscribe('message.deleted', ({ id, conversationId, participants, teamId }) => {
+      const conversation = sidesOf(conversationId, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))]);
+        realtime.broadcast(
+          { type: 'message_deleted', id, conversation_id: conversationId },
+          { users: [...users], admins: true },
+        );
+      });
     }),
 
     hub.subscribe('card.updated', ({ card, conversations }) => {
@@ -66,6 +87,43 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
     }),
 
     hub.subscribe('user.disabled', ({ userId }) => realtime.disconnectUser(userId)),
+
+    hub.subscribe('team.changed', ({ ownerId }) => realtime.teamChanged(ownerId)),
+
+    // Both sides, and every member: a conversation entering, leaving or changing in the queue is news to all.
+    hub.subscribe('conversation.updated', ({ conversation, change, previousAssigneeId, actorId, timestamp }) => {
+      const { id, participants, teamId } = conversation;
+      realtime.teams.withTeam(sidesOf(id, participants, teamId), (team) => {
+        const users = new Set([...participants, ...team.members.map((member) => member.id)]);
+        if (conversation.assigneeId !== null) users.add(conversation.assigneeId);
+        if (previousAssigneeId !== null) users.add(previousAssigneeId);
+        realtime.broadcast(
+          {
+            type: 'conversation_updated',
+            conversation_id: id,
+            change,
+            team_id: teamId,
+            assignee_id: conversation.assigneeId,
+            previous_assignee_id: previousAssigneeId,
+            status: conversation.status,
+            linked_conversation_id: conversation.linkedConversationId,
+            actor_id: actorId,
+            timestamp,
+          },
+          { users: [...users], admins: true },
+        );
+      });
+    }),
+
+    // The team's side only: never the customer.
+    hub.subscribe('note.created', ({ note, participants, teamId }) => {
+      if (teamId === null) return;
+      const conversation = sidesOf(note.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = teamRecipients(teamId, team, true).filter((user) => user !== conversation.customerId);
+        realtime.broadcast({ type: 'note', ...note }, { users, admins: true });
+      });
+    }),
 
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),
   ];

@@ -11,6 +11,7 @@ import type { ClientConnection, ConnectionLimits } from './connection.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import { createPresenceReveal, type PresenceRevealDeps } from './presence-reveal.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
+import { createTeamRoster, type TeamRoster, type TeamRosterSource } from './team-audience.ts';
 
 export type RealtimeLogger = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -45,6 +46,10 @@ export interface RealtimeOptions {
   onUserDisabled?: (userId: string) => void;
   /** Called on every instance when sessions of a user end anywhere (before their sockets close). */
   onSessionsRevoked?: (event: SessionsRevoked) => void;
+  /** Who answers for a team (the teams module's queries); without it every team is a team of one. */
+  teams?: TeamRosterSource;
+  /** Called on the instance where a user's first connection in the cluster opened. */
+  onUserOnline?: (user: ClientConnection['user']) => void;
 }
 
 /**
@@ -71,8 +76,12 @@ export interface Realtime {
   disconnectUser(userId: string): void;
   /** Ends sessions on every instance: onSessionsRevoked, then their connections close with 4401. */
   revokeSessions(event: SessionsRevoked): void;
-  /** Relays a typing indicator to the other participant's connections. */
-  typing(event: { from: string; to: string; conversationId: string; isTyping: boolean }): void;
+  /** Relays a typing indicator to the other side's connections. */
+  typing(event: { from: string; to: readonly string[]; conversationId: string; isTyping: boolean }): void;
+  /** Team rosters (issue 13): the team side of a conversation event, in the conversation's order. */
+  readonly teams: TeamRoster;
+  /** A team's members or settings changed: every instance forgets its roster. */
+  teamChanged(ownerId: string): void;
   /** Readiness (GET /api/health/ready): throws when the bus's backing service (Redis) does not answer. */
   checkBus(): Promise<void>;
   /** Resolves when every presence change so far has been applied and announced (tests, shutdown). */
@@ -127,12 +136,15 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   let allGone: (() => void) | undefined;
   /** Sockets that could not be told who is online (the bus was away when they opened). */
   const awaitingOnlineUsers = new Set<ClientConnection>();
+  const teams = createTeamRoster(options.teams, logger);
 
   bus.onEnvelope((envelope: Envelope) => {
     if (envelope.kind === 'event') {
       // Serialised once for every local recipient.
       const sockets = registry.deliver(envelope.audience, JSON.stringify(envelope.event));
       metrics.eventFannedOut(envelope.event.type, sockets, envelope.published_at);
+    } else if (envelope.kind === 'team_changed') {
+      teams.forget(envelope.ownerId);
     } else if (envelope.kind === 'revoke') {
       const { userId, sessionId, expiresAt, issuedBefore } = envelope;
       options.onSessionsRevoked?.({
@@ -279,7 +291,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
           const contacts = connection.isAdmin ? [] : await contactsOf(connection.user);
           await sendOnlineUsers(connection, contacts);
-          if (cameOnline) announce(userId, 'online', contacts);
+          if (cameOnline) {
+            announce(userId, 'online', contacts);
+            options.onUserOnline?.(connection.user);
+          }
         } catch (error) {
           // Sent when the bus returns (onRestored); a database failure is retried then too.
           if (connection.isOpen) awaitingOnlineUsers.add(connection);
@@ -312,8 +327,14 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     typing({ from, to, conversationId, isTyping }) {
       broadcast(
         { type: 'typing', user_id: from, conversation_id: conversationId, is_typing: isTyping },
-        { users: [to], admins: false },
+        { users: to.filter((id) => id !== from), admins: false },
       );
+    },
+
+    teams,
+
+    teamChanged(ownerId) {
+      publish({ kind: 'team_changed', ownerId });
     },
 
     broadcast,
@@ -344,8 +365,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       return bus.check();
     },
 
-    settled() {
-      return presenceQueue.idle();
+    async settled() {
+      await teams.idle();
+      await presenceQueue.idle();
     },
 
     close() {

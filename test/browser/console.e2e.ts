@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEMO_USERS } from '../../src/modules/users/demo-users.ts';
 import { BROWSER_SKIP_REASON } from '../helpers/browser.ts';
 import { testDialects } from '../helpers/databases.ts';
 import type { TestResponse } from '../helpers/http.ts';
@@ -60,7 +61,7 @@ for (const dialect of testDialects) {
         buyer = await browsers.open('buyer', server.url);
         merchant = await browsers.open('merchant', server.url);
         await buyer.page.getByRole('heading', { name: '演示账号（DEBUG 模式）' }).waitFor();
-        assert.equal(await buyer.page.locator('button[data-user-id]').count(), 7);
+        assert.equal(await buyer.page.locator('button[data-user-id]').count(), DEMO_USERS.length);
         await assertAccessible(buyer.page, 'the sign-in page');
         await documentScreenshot(buyer.page, 'console-sign-in');
         await demoSignIn(buyer, 'b1');

@@ -3,6 +3,7 @@ import { type DatabaseHandle, openDatabase } from '../../src/db/connection.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { ConversationRow, Database, MessageRow, NewUserRow, UserRow } from '../../src/db/types.ts';
 import { uuidv7 } from '../../src/lib/ids.ts';
+import { insertUser as insertUserRow } from '../../src/modules/users/user.repository.ts';
 import type { TestDialect } from './databases.ts';
 
 /**
@@ -39,21 +40,19 @@ export async function insertUser(db: Db, overrides: Partial<NewUserRow> = {}): P
   const n = next();
   const role = overrides.role ?? 'buyer';
   const id = overrides.id ?? `${role[0]}f${n}`;
-  await db
-    .insertInto('users')
-    .values({
-      id,
-      username: `factory-${id}-${n}`,
-      role,
-      status: 'active',
-      avatar: null,
-      description: null,
-      password_hash: null,
-      created_at: now(),
-      updated_at: now(),
-      ...overrides,
-    })
-    .execute();
+  // Through the repository: a merchant or service account gets its team of one, as in the service.
+  await insertUserRow(db, {
+    id,
+    username: `factory-${id}-${n}`,
+    role,
+    status: 'active',
+    avatar: null,
+    description: null,
+    password_hash: null,
+    created_at: now(),
+    updated_at: now(),
+    ...overrides,
+  });
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 

@@ -67,7 +67,7 @@ export interface TestApp {
   addUser(
     id: string,
     role: Role,
-    options?: Partial<Pick<UserRow, 'username' | 'status'>> & { password?: string },
+    options?: Partial<Pick<UserRow, 'username' | 'status' | 'team_id' | 'team_role'>> & { password?: string },
   ): Promise<string>;
   /** Inserts the users in order (id → role) and returns their tokens by id. */
   addUsers(roles: Record<string, Role>): Promise<Record<string, string>>;
@@ -177,6 +177,7 @@ export async function startTestApp(dialect: TestDialect, options: TestAppOptions
         username: extra.username ?? `user-${id}-${++usernameCounter}`,
         status: extra.status ?? 'active',
         password_hash: extra.password ? await hashPassword(extra.password) : null,
+        ...(extra.team_id ? { team_id: extra.team_id, team_role: extra.team_role ?? 'agent' } : {}),
       });
       return tokenFor(id, role);
     },

@@ -90,7 +90,7 @@ describe('Redis bus: two instances sharing one database', { skip }, () => {
    */
   async function barrier(from: RealtimeTestApp, socket: TestSocket, userId: string): Promise<void> {
     const marker = `barrier-${randomUUID()}`;
-    from.realtime.typing({ from: 'barrier', to: userId, conversationId: marker, isTyping: true });
+    from.realtime.typing({ from: 'barrier', to: [userId], conversationId: marker, isTyping: true });
     await socket.waitFor((e) => e.type === 'typing' && e.conversation_id === marker);
   }
   const status = (socket: TestSocket, userId: string, value: string) =>

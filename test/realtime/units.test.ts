@@ -62,6 +62,11 @@ function user(id: string, role: UserRow['role'] = 'buyer'): UserRow {
     created_at: 0,
     updated_at: 0,
     tokens_valid_after: 0,
+    team_id: null,
+    team_role: null,
+    available: 1,
+    max_open: null,
+    last_assigned_at: null,
   };
 }
 
@@ -261,7 +266,7 @@ describe('createRealtime', () => {
     for (const c of connections) await realtime.attach(c);
     const stringify = mock.method(JSON, 'stringify');
     try {
-      events.publish('message.deleted', { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'] });
+      events.publish('message.deleted', { id: 'x1', conversationId: 'c1', participants: ['b1', 'm1'], teamId: 'm1' });
       assert.equal(stringify.mock.callCount(), 1);
     } finally {
       stringify.mock.restore();

@@ -1,3 +1,4 @@
+import type { SendableMessageType } from '@cs-chat/contracts/rest/message.schemas';
 import type { MessageEvent } from '@cs-chat/contracts/ws/protocol';
 import { type ConnectionState, RealtimeClient, SendError } from '@cs-chat/sdk/realtime';
 import { computed, reactive, ref, shallowReactive } from 'vue';
@@ -158,7 +159,7 @@ export function createChatStore(me: User) {
     if (message.sender_id !== me.id) typing.delete(message.conversation_id);
   }
 
-  async function send(content: string, messageType: Message['message_type'] = 'text'): Promise<void> {
+  async function send(content: string, messageType: SendableMessageType = 'text'): Promise<void> {
     const conversationId = selectedId.value;
     if (!conversationId) return;
     const clientMsgId = crypto.randomUUID();

@@ -1,4 +1,4 @@
-import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { Message, SendableMessageType } from '@cs-chat/contracts/rest/message.schemas';
 import { CloseCode } from '@cs-chat/contracts/ws/close-codes';
 import type {
   AckEvent,
@@ -100,7 +100,8 @@ export interface RealtimeOptions {
 }
 
 export interface SendOptions {
-  message_type?: Message['message_type'];
+  /** What a client may send (the server writes `system` and `platform` messages itself). */
+  message_type?: SendableMessageType;
   /** Made with crypto.randomUUID() unless given; the same id is never stored twice. */
   client_msg_id?: string;
 }

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@cs-chat/contracts/error-codes';
-import type { UserRow } from '../../db/types.ts';
+import type { TeamRole, UserRow } from '../../db/types.ts';
 import type { ErrorKind } from '../../lib/errors.ts';
 
 /**
@@ -12,7 +12,8 @@ import type { ErrorKind } from '../../lib/errors.ts';
  */
 
 export type Role = UserRow['role'];
-export type Caller = Pick<UserRow, 'id' | 'role'>;
+/** The caller; `team_id` and `team_role` (issue 13) matter only to team rules, and default to none. */
+export type Caller = Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>;
 
 /** Roles anyone may look up: the directory of people a buyer can contact. */
 export const DIRECTORY_ROLES: readonly Role[] = ['merchant', 'service'];
@@ -69,6 +70,22 @@ export const ACTIONS = [
   'guard.configure',
   /** Read the content guard's review queue and approve or reject held messages. */
   'guard.review',
+  /** See a team (`teamId`): its settings and members. */
+  'team.view',
+  /** Add, change and remove the members of a team (`teamId`). */
+  'team.manage_members',
+  /** Change a team's (`teamId`) settings. */
+  'team.settings',
+  /** Claim, assign, transfer or release a conversation (`assignTarget`). */
+  'conversation.assign',
+  /** Set a conversation's status (pending, resolved, open). */
+  'conversation.status',
+  /** Read and write a conversation's internal notes (never its customer). */
+  'conversation.note',
+  /** Escalate a buyer–shop conversation to the platform desk: its customer or the shop's members. */
+  'conversation.escalate',
+  /** Post into an escalated conversation as the platform: the desk agent handling its linked conversation. */
+  'conversation.post_as_platform',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -77,7 +94,7 @@ export type Action = (typeof ACTIONS)[number];
 export interface Facts {
   /** The caller is a participant of the conversation (the resource's, or the message's). */
   participant?: boolean;
-  /** The caller sent the message. */
+  /** The caller's side sent the message (the caller, or for a team member, anyone of the team). */
   sender?: boolean;
   /** The user named is the caller. */
   self?: boolean;
@@ -86,6 +103,17 @@ export interface Facts {
   targetStatus?: UserRow['status'];
   /** The caller and the target are the two participants of a conversation (a query: asked for last). */
   sharesConversation?: boolean;
+  /** The team the resource belongs to (a team's owner id; a conversation's answering team); null: none. */
+  teamId?: string | null;
+  /** Who the conversation is assigned to; null: in the team's queue. */
+  assigneeId?: string | null;
+  /** Where an assignment sends the conversation: to the caller (a claim), another member, or the queue. */
+  assignTarget?: 'self' | 'other' | 'queue';
+  /**
+   * The platform desk's conversation escalated from this one (its team and holder), or null: none.
+   * A query, asked only when nothing cheaper decides.
+   */
+  linkedDesk?: { teamId: string | null; assigneeId: string | null } | null;
 }
 
 export type Fact = keyof Facts;
@@ -114,16 +142,80 @@ type Rule = (caller: Caller, facts: Facts) => Decision;
 
 const isAdmin = (caller: Caller) => caller.role === 'admin';
 
+/** The caller's role in team `teamId`, or undefined when they are not one of its members. */
+function teamRoleIn(caller: Caller, teamId: string | null): TeamRole | undefined {
+  return teamId !== null && caller.team_id === teamId ? (caller.team_role ?? undefined) : undefined;
+}
+
+/** A team's business: admins and the team roles listed; other members 403; everyone else 404. */
+const teamRule =
+  (...roles: TeamRole[]): Rule =>
+  (caller, facts) => {
+    if (isAdmin(caller)) return allowed;
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role) return notFound('team_not_found');
+      return roles.includes(role) ? allowed : forbidden();
+    });
+  };
+
 /** Runs `next` once `fact` is known. */
 function given<F extends Fact>(facts: Facts, fact: F, next: (value: NonNullable<Facts[F]>) => Decision): Decision {
   const value = facts[fact];
   return value === undefined ? needs(fact) : next(value as NonNullable<Facts[F]>);
 }
 
-/** Admins see every conversation; others only their own, and the rest does not exist for them. */
+/**
+ * Admins see every conversation; participants their own; the answering team's
+ * owner and supervisors all of the team's, its agents those assigned to them
+ * or to nobody (the queue). To anyone else it does not exist.
+ */
 function viewConversation(caller: Caller, facts: Facts, missing: ErrorCode): Decision {
   if (isAdmin(caller)) return allowed;
-  return given(facts, 'participant', (participant) => (participant ? allowed : notFound(missing)));
+  return given(facts, 'participant', (participant) => {
+    if (participant) return allowed;
+    // Buyers and admins belong to no team: decided without the conversation's team.
+    if (!caller.team_id) return notFound(missing);
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role)
+        return handlesEscalation(
+          caller,
+          facts,
+          () => allowed,
+          () => notFound(missing),
+        );
+      if (role !== 'agent') return allowed;
+      return given(facts, 'assigneeId', (assignee) =>
+        assignee === null || assignee === caller.id ? allowed : notFound(missing),
+      );
+    });
+  });
+}
+
+/**
+ * The desk side of an escalation: the member of the platform desk handling the
+ * linked conversation (its holder, or the desk's owner and supervisors) reads
+ * the original and posts into it as the platform.
+ */
+function handlesEscalation(caller: Caller, facts: Facts, yes: () => Decision, no: () => Decision): Decision {
+  return given(facts, 'linkedDesk', (desk) => {
+    if (desk === null) return no();
+    const role = teamRoleIn(caller, desk.teamId);
+    if (!role) return no();
+    return role !== 'agent' || desk.assigneeId === caller.id ? yes() : no();
+  });
+}
+
+/**
+ * Whether the caller speaks in the conversation: a participant, or a member of
+ * the team answering it (who speaks for its owner). Undefined when a fact is missing.
+ */
+function speaksIn(caller: Caller, facts: Facts): boolean | undefined {
+  if (facts.participant) return true;
+  if (!caller.team_id) return false;
+  if (facts.teamId === undefined) return undefined;
+  return teamRoleIn(caller, facts.teamId) !== undefined;
 }
 
 /** Admins and the user see everyone; otherwise the directory, and people one shares a conversation with. */
@@ -157,6 +249,23 @@ const ownOrAdmin: Rule = (caller, facts) => {
   return given(facts, 'self', (self) => (self ? allowed : forbidden()));
 };
 
+/**
+ * The team's work on a conversation (issue 13): its members who see it, and
+ * admins; `agentRule` narrows what an agent may do. Its customer is told 403,
+ * anyone else that it does not exist.
+ */
+const teamWork =
+  (agentRule?: Rule): Rule =>
+  (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed' || isAdmin(caller)) return seen;
+    return given(facts, 'teamId', (teamId) => {
+      const role = teamRoleIn(caller, teamId);
+      if (!role) return forbidden();
+      return role === 'agent' && agentRule ? agentRule(caller, facts) : allowed;
+    });
+  };
+
 const RULES: Record<Action, Rule> = {
   'conversation.view': (caller, facts) => viewConversation(caller, facts, 'conversation_not_found'),
 
@@ -165,23 +274,30 @@ const RULES: Record<Action, Rule> = {
     if (isAdmin(caller)) return forbidden('admin_read_only');
     return given(facts, 'participant', (participant) => (participant ? allowed : forbidden('not_a_participant')));
   },
+  // Any member of the answering team may answer; whether someone else holds it is the send
+  // transaction's to tell (409 assigned_to_other), under the conversation's lock.
   'conversation.send': (caller, facts) => {
     if (isAdmin(caller)) return forbidden('admin_read_only');
-    return given(facts, 'participant', (participant) => (participant ? allowed : notFound('conversation_not_found')));
+    return given(facts, 'participant', () => {
+      const speaks = speaksIn(caller, facts);
+      if (speaks === undefined) return needs('teamId');
+      return speaks ? allowed : notFound('conversation_not_found');
+    });
   },
   // An admin sees the conversation, so is told why, not that it does not exist.
   'conversation.type': (caller, facts) => {
     const seen = viewConversation(caller, facts, 'conversation_not_found');
     if (seen.kind !== 'allowed') return seen;
-    return facts.participant ? allowed : forbidden('not_a_participant');
+    return speaksIn(caller, facts) ? allowed : forbidden('not_a_participant');
   },
   'conversation.list_of': ownOrAdmin,
 
   'message.view': (caller, facts) => viewConversation(caller, facts, 'message_not_found'),
+  // Only the side the message was sent to (`sender`: the caller's side sent it).
   'message.mark_read': (caller, facts) => {
     const seen = viewConversation(caller, facts, 'message_not_found');
     if (seen.kind !== 'allowed') return seen;
-    if (!facts.participant) return forbidden();
+    if (!speaksIn(caller, facts)) return forbidden();
     return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
   },
   'message.delete': adminOnly,
@@ -216,6 +332,38 @@ const RULES: Record<Action, Rule> = {
   'guard.configure': adminOnly,
   // Service agents are the platform's own staff: they review as the admins do (issue 16).
   'guard.review': (caller) => (isAdmin(caller) || caller.role === 'service' ? allowed : forbidden()),
+
+  'team.view': teamRule('owner', 'supervisor', 'agent'),
+  'team.manage_members': teamRule('owner'),
+  'team.settings': teamRule('owner', 'supervisor'),
+
+  // An agent claims what they see (the queue, or their own); passes on or releases only their own.
+  'conversation.assign': teamWork((caller, facts) =>
+    given(facts, 'assignTarget', (target) => {
+      if (target === 'self') return allowed;
+      return given(facts, 'assigneeId', (assignee) => (assignee === caller.id ? allowed : forbidden()));
+    }),
+  ),
+  'conversation.status': teamWork(),
+  'conversation.note': teamWork(),
+  // The customer, or the shop's members who see it (the service checks it is a buyer–shop conversation).
+  'conversation.escalate': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return speaksIn(caller, facts) ? allowed : forbidden();
+  },
+  'conversation.post_as_platform': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return handlesEscalation(
+      caller,
+      facts,
+      () => allowed,
+      () => forbidden(),
+    );
+  },
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
-import { customerOf, rolesServing } from './presence-rule.ts';
+import { canBeCustomer, customerOf, rolesServing } from './presence-rule.ts';
 
 /** The queries behind the access rules (access.policy.ts): facts about who relates to whom. */
 
@@ -35,7 +35,10 @@ type ContactScope = ExpressionBuilder<Database & { c: Database['conversations'];
  * probe of the (conversation_id, sender_id, client_msg_id) key, so it costs the
  * same however many messages the other side sent.
  */
-export async function contactsOf(db: Db, user: Pick<UserRow, 'id' | 'role'>): Promise<string[]> {
+export async function contactsOf(
+  db: Db,
+  user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>,
+): Promise<string[]> {
   const serving = rolesServing(user.role);
   const side = ({ mine, theirs }: Side) =>
     db
@@ -65,7 +68,39 @@ export async function contactsOf(db: Db, user: Pick<UserRow, 'id' | 'role'>): Pr
   const rows = await side({ mine: 'c.participant1_id', theirs: 'c.participant2_id' })
     .union(side({ mine: 'c.participant2_id', theirs: 'c.participant1_id' }))
     .execute();
-  return rows.map((row) => row.id);
+  return [...new Set([...rows.map((row) => row.id), ...(await teamContactsOf(db, user))])];
+}
+
+/**
+ * Presence along the team lines (issue 13): a member who is not the owner
+ * shares it with the customers of the conversations they hold, and a
+ * customer with the members holding theirs. (The owner is a participant: the
+ * rule above covers it.) Only open and pending conversations count.
+ */
+async function teamContactsOf(
+  db: Db,
+  user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>,
+) {
+  if (user.team_id && user.team_role && user.team_role !== 'owner') {
+    const held = await db
+      .selectFrom('conversations')
+      .select(['participant1_id', 'participant2_id', 'team_id'])
+      .where('assignee_id', '=', user.id)
+      .where('status', '!=', 'resolved')
+      .execute();
+    return held.map((c) => (c.participant1_id === c.team_id ? c.participant2_id : c.participant1_id));
+  }
+  if (!canBeCustomer(user.role)) return [];
+  const holders = (column: 'participant1_id' | 'participant2_id') =>
+    db
+      .selectFrom('conversations')
+      .select('assignee_id')
+      .where(column, '=', user.id)
+      .where('assignee_id', 'is not', null)
+      .where('status', '!=', 'resolved')
+      .where('team_id', '!=', user.id);
+  const rows = await holders('participant1_id').unionAll(holders('participant2_id')).execute();
+  return rows.flatMap((row) => (row.assignee_id === null ? [] : [row.assignee_id]));
 }
 
 export type PresenceSharing = 'not_shared' | 'shared_before' | 'shared_by_this_message';
@@ -105,7 +140,8 @@ export async function presenceSharing(
 /** The presence queries bound to a database, as realtime takes them (RealtimeOptions). */
 export function presenceQueries(db: Db) {
   return {
-    contactsOf: (user: Pick<UserRow, 'id' | 'role'>) => contactsOf(db, user),
+    contactsOf: (user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>) =>
+      contactsOf(db, user),
     presenceSharing: (conversationId: string, messageId: string) => presenceSharing(db, conversationId, messageId),
   };
 }

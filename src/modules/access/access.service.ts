@@ -13,8 +13,13 @@ import {
 } from './access.policy.ts';
 import { shareConversation } from './access.repository.ts';
 
-/** Who takes part in a conversation: all an access rule needs of it. */
-export type Participants = Pick<ConversationRow, 'participant1_id' | 'participant2_id'>;
+/**
+ * Who takes part in a conversation: all an access rule needs of it. The team
+ * and assignee matter only to team members; a resource without them makes the
+ * rules that need them say so.
+ */
+export type Participants = Pick<ConversationRow, 'participant1_id' | 'participant2_id'> &
+  Partial<Pick<ConversationRow, 'team_id' | 'assignee_id' | 'linked_conversation_id'>>;
 
 /** What a caller acts on; the facts the rules need are derived from it. */
 export interface AccessResource {
@@ -27,6 +32,10 @@ export interface AccessResource {
   userId?: string;
   /** A role asked about (listing users). */
   role?: Role;
+  /** The team acted on (its owner's id). */
+  teamId?: string;
+  /** Where an assignment sends the conversation. */
+  assignTarget?: Facts['assignTarget'];
 }
 
 /** The caller's relation to the resource, as far as it is at hand without a query. */
@@ -35,10 +44,27 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
   const { conversation, message, user } = resource;
   if (conversation) {
     facts.participant = conversation.participant1_id === caller.id || conversation.participant2_id === caller.id;
+    if (conversation.team_id !== undefined) facts.teamId = conversation.team_id;
+    if (conversation.assignee_id !== undefined) facts.assigneeId = conversation.assignee_id;
+    // Linked to nothing: no escalation to ask about (a linked one is read when a rule needs it).
+    if (!conversation.linked_conversation_id) facts.linkedDesk = null;
   }
-  if (message) facts.sender = message.sender_id === caller.id;
+  if (message) {
+    // A team member's side is the team: everyone but the customer (the participant who is not the team).
+    const teamSide =
+      conversation?.team_id != null && caller.team_id === conversation.team_id ? conversation.team_id : undefined;
+    const customer =
+      teamSide === undefined
+        ? undefined
+        : conversation?.participant1_id === teamSide
+          ? conversation.participant2_id
+          : conversation?.participant1_id;
+    facts.sender = teamSide === undefined ? message.sender_id === caller.id : message.sender_id !== customer;
+  }
   if (resource.userId !== undefined) facts.self = resource.userId === caller.id;
   if (resource.role) facts.targetRole = resource.role;
+  if (resource.teamId !== undefined) facts.teamId = resource.teamId;
+  if (resource.assignTarget !== undefined) facts.assignTarget = resource.assignTarget;
   if (user) {
     facts.self = user.id === caller.id;
     facts.targetRole = user.role;
@@ -75,6 +101,16 @@ export function createAccessService(db: Kysely<Database>) {
     for (;;) {
       const decision = decide(caller, action, facts);
       if (decision.kind !== 'needs') return decision;
+      const linked = resource.conversation?.linked_conversation_id;
+      if (decision.fact === 'linkedDesk' && linked && facts.linkedDesk === undefined) {
+        const desk = await (tx?.db ?? db)
+          .selectFrom('conversations')
+          .select(['team_id', 'assignee_id'])
+          .where('id', '=', linked)
+          .executeTakeFirst();
+        facts.linkedDesk = desk ? { teamId: desk.team_id, assigneeId: desk.assignee_id } : null;
+        continue;
+      }
       if (decision.fact !== 'sharesConversation' || !resource.user || facts.sharesConversation !== undefined) {
         throw missingFact(action, decision);
       }

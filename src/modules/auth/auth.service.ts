@@ -1,9 +1,11 @@
 import type { PlatformTokenBody } from '@cs-chat/contracts/rest/auth.schemas';
+import { normaliseRole } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
-import { forbidden, notFound, tooMany, unauthorized } from '../../lib/errors.ts';
+import { conflict, forbidden, notFound, tooMany, unauthorized } from '../../lib/errors.ts';
 import { verifyPassword } from '../../lib/password.ts';
+import type { TeamService } from '../teams/team.service.ts';
 import { DEMO_USERS } from '../users/demo-users.ts';
 import { findUserById, findUserByUsername } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -16,6 +18,8 @@ export interface AuthServiceDeps {
   db: Kysely<Database>;
   tokens: TokenIssuer;
   users: UserService;
+  /** POST /api/auth/token with team_id: the new user joins that team. */
+  teams: Pick<TeamService, 'membershipFor'>;
   throttle: LoginThrottle;
   revocations: SessionRevocations;
   events: EventPublisher;
@@ -35,6 +39,7 @@ export function createAuthService({
   db,
   tokens,
   users,
+  teams,
   throttle,
   revocations,
   events,
@@ -93,9 +98,12 @@ export function createAuthService({
     /** Server-to-server: the host platform mints a token for one of its users. */
     async platformToken(apiKey: string | undefined, body: PlatformTokenBody) {
       requirePlatform(apiKey);
-      const { user_id: id, ...profile } = body;
-      const [user] = await users.ensure({ users: [{ id, ...profile }] });
+      const { user_id: id, team_id: teamId, ...profile } = body;
+      // A staff member the host platform manages joins the team on first use (issue 13).
+      const team = teamId === undefined ? undefined : await teams.membershipFor(teamId, normaliseRole(profile.role));
+      const [user] = await users.ensure({ users: [{ id, ...profile }] }, team);
       if (!user) throw notFound('user_not_found');
+      if (team && (await findUserById(db, user.id))?.team_id !== teamId) throw conflict('not_a_team_member');
       if (user.role === 'admin') throw forbidden();
       if (user.status !== 'active') throw forbidden('user_inactive');
       return tokenFor(user.id);

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { escapeLike, likeFolded } from '../../db/like.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
@@ -32,6 +32,8 @@ export async function insertConversation(
     participant2_id: string;
     /** Left out: nobody started it as far as presence goes (the customer must write first). */
     started_by?: string;
+    /** The served participant, whose team answers; left out: none (a test's bare pair). */
+    team_id?: string;
     created_at: number;
     updated_at: number;
   },
@@ -56,36 +58,37 @@ export interface ConversationWithParticipants {
   conversation: ConversationRow;
   participant1: ParticipantRow | null;
   participant2: ParticipantRow | null;
+  /** The member it is assigned to, if any. */
+  assignee: ParticipantRow | null;
 }
 
-/** Conversations with both participants' profiles joined: one round trip instead of two. */
+type Person = 'u1' | 'u2' | 'ua';
+/** The public columns of one joined person, aliased `<p>_<column>` (written out: Kysely types each alias). */
+const profileColumns = <P extends Person>(p: P) =>
+  [
+    `${p}.id as ${p}_id`,
+    `${p}.username as ${p}_username`,
+    `${p}.role as ${p}_role`,
+    `${p}.avatar as ${p}_avatar`,
+    `${p}.description as ${p}_description`,
+    `${p}.status as ${p}_status`,
+    `${p}.created_at as ${p}_created_at`,
+  ] as const;
+
+/** Conversations with both participants' and the assignee's profiles joined: one round trip instead of three. */
 function withParticipants(db: Db, userId: string | undefined) {
   return involving(db, userId)
     .leftJoin('users as u1', 'u1.id', 'conversations.participant1_id')
     .leftJoin('users as u2', 'u2.id', 'conversations.participant2_id')
+    .leftJoin('users as ua', 'ua.id', 'conversations.assignee_id')
     .selectAll('conversations')
-    .select([
-      'u1.id as u1_id',
-      'u1.username as u1_username',
-      'u1.role as u1_role',
-      'u1.avatar as u1_avatar',
-      'u1.description as u1_description',
-      'u1.status as u1_status',
-      'u1.created_at as u1_created_at',
-      'u2.id as u2_id',
-      'u2.username as u2_username',
-      'u2.role as u2_role',
-      'u2.avatar as u2_avatar',
-      'u2.description as u2_description',
-      'u2.status as u2_status',
-      'u2.created_at as u2_created_at',
-    ]);
+    .select([...profileColumns('u1'), ...profileColumns('u2'), ...profileColumns('ua')]);
 }
 
 type JoinedRow = Awaited<ReturnType<ReturnType<typeof withParticipants>['executeTakeFirstOrThrow']>>;
 
 function splitJoined(row: JoinedRow): ConversationWithParticipants {
-  const participant = (p: 'u1' | 'u2'): ParticipantRow | null => {
+  const participant = (p: Person): ParticipantRow | null => {
     const [id, username, role, status, createdAt] = [
       row[`${p}_id`],
       row[`${p}_username`],
@@ -110,8 +113,21 @@ function splitJoined(row: JoinedRow): ConversationWithParticipants {
     created_at: row.created_at,
     updated_at: row.updated_at,
     started_by: row.started_by,
+    team_id: row.team_id,
+    assignee_id: row.assignee_id,
+    previous_assignee_id: row.previous_assignee_id,
+    status: row.status,
+    assigned_at: row.assigned_at,
+    resolved_at: row.resolved_at,
+    awaiting_reply_since: row.awaiting_reply_since,
+    linked_conversation_id: row.linked_conversation_id,
   };
-  return { conversation, participant1: participant('u1'), participant2: participant('u2') };
+  return {
+    conversation,
+    participant1: participant('u1'),
+    participant2: participant('u2'),
+    assignee: participant('ua'),
+  };
 }
 
 export async function findConversationWithParticipants(
@@ -128,26 +144,30 @@ export async function findConversationWithParticipants(
  * (participantN_id, updated_at) index and stopping at `window`; an OR over the
  * two columns makes MariaDB scan the whole table and sort it.
  */
-function ofParticipant(db: Db, userId: string, window: number) {
-  const branch = (column: 'participant1_id' | 'participant2_id') =>
+function ofViewer(db: Db, viewer: Viewer, filter: ConversationFilter, window: number) {
+  const newestFirst = <Q extends SelectQueryBuilder<Database, 'conversations', { id: string; updated_at: number }>>(
+    query: Q,
+    name: string,
+  ) =>
     db
-      .selectFrom(
-        db
-          .selectFrom('conversations')
-          .select(['id', 'updated_at'])
-          .where(column, '=', userId)
-          .orderBy('updated_at', 'desc')
-          .orderBy('id', 'desc')
-          .limit(window)
-          .as(column === 'participant1_id' ? 'as_first' : 'as_second'),
-      )
+      .selectFrom(filtered(query, filter).orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(window).as(name))
       .selectAll();
+  const base = () => db.selectFrom('conversations').select(['id', 'updated_at']);
   // participant1_id < participant2_id: one row never matches both branches.
-  return db
-    .selectFrom(branch('participant1_id').unionAll(branch('participant2_id')).as('mine'))
-    .selectAll()
-    .orderBy('updated_at', 'desc')
-    .orderBy('id', 'desc');
+  let branches = newestFirst(base().where('participant1_id', '=', viewer.id), 'as_first').unionAll(
+    newestFirst(base().where('participant2_id', '=', viewer.id), 'as_second'),
+  );
+  // A member who is not the owner is no participant of the team's conversations: a third branch.
+  const team = teamView(viewer);
+  if (team) {
+    let ofTeam = base().where('team_id', '=', team.teamId);
+    const { agentId } = team;
+    if (agentId !== undefined) {
+      ofTeam = ofTeam.where((eb) => eb.or([eb('assignee_id', 'is', null), eb('assignee_id', '=', agentId)]));
+    }
+    branches = branches.unionAll(newestFirst(ofTeam, 'as_member'));
+  }
+  return db.selectFrom(branches.as('mine')).selectAll().orderBy('updated_at', 'desc').orderBy('id', 'desc');
 }
 
 /** The conversations of a page of ids, in the page's order, with their participants joined. */
@@ -204,28 +224,52 @@ export async function listConversationsByName(
   return { ...counted, rows: await joinedInOrder(db, page) };
 }
 
-/** Newest activity first; `userId` narrows to one participant's conversations. Counted up to COUNT_CAP. */
+/** GET /api/conversations/ filters (issue 13): status, assignee (`none`: the queue), answering team. */
+export interface ConversationFilter {
+  status?: ConversationRow['status'];
+  assignee?: { kind: 'none' } | { kind: 'id'; id: string };
+  teamId?: string;
+}
+
+function filtered<Q extends SelectQueryBuilder<Database, 'conversations', any>>(
+  query: Q,
+  filter: ConversationFilter,
+): Q {
+  let q = query;
+  if (filter.status !== undefined) q = q.where('conversations.status', '=', filter.status) as Q;
+  if (filter.teamId !== undefined) q = q.where('conversations.team_id', '=', filter.teamId) as Q;
+  const { assignee } = filter;
+  if (assignee?.kind === 'none') q = q.where('conversations.assignee_id', 'is', null) as Q;
+  if (assignee?.kind === 'id') q = q.where('conversations.assignee_id', '=', assignee.id) as Q;
+  return q;
+}
+
+/**
+ * Newest activity first: everyone's (`viewer` undefined: admins), or the conversations the
+ * viewer sees (theirs; for a team member, the team's they see). Counted up to COUNT_CAP.
+ */
 export async function listConversations(
   db: Db,
-  userId: string | undefined,
+  viewer: Viewer | undefined,
+  filter: ConversationFilter,
   limit: number,
   offset: number,
 ): Promise<CappedCount & { rows: ConversationWithParticipants[] }> {
-  if (userId !== undefined) {
-    const counted = await cappedCount(db, (n) => ofParticipant(db, userId, n).limit(n));
+  if (viewer !== undefined) {
+    const counted = await cappedCount(db, (n) => ofViewer(db, viewer, filter, n).limit(n));
     if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
-    const page = await ofParticipant(db, userId, offset + limit)
+    const page = await ofViewer(db, viewer, filter, offset + limit)
       .limit(limit)
       .offset(offset)
       .execute();
     return { ...counted, rows: await joinedInOrder(db, page) };
   }
-  const matches = (n: number) => db.selectFrom('conversations').select('id').limit(n);
+  const matches = (n: number) => filtered(db.selectFrom('conversations').select('id'), filter).limit(n);
   const capped = (n: number) =>
     db.selectFrom(matches(n).as('capped')).select((eb) => eb.fn.countAll<number>().as('count'));
   // Everyone's (admins): the (capped) total rides on every row as an uncorrelated subquery (evaluated
   // once), so a page is one round trip; only a page past the end asks for the count alone.
-  const rows = await withParticipants(db, undefined)
+  const rows = await filtered(withParticipants(db, undefined), filter)
     .select(capped(COUNT_CAP + 1).as('total_count'))
     .orderBy('conversations.updated_at', 'desc')
     .orderBy('conversations.id', 'desc')
@@ -245,6 +289,32 @@ export function conversationIdsOf(db: Db, userId: string) {
   const of = (column: 'participant1_id' | 'participant2_id') =>
     db.selectFrom('conversations').select('id').where(column, '=', userId);
   return of('participant1_id').unionAll(of('participant2_id'));
+}
+
+/** Who looks at conversations: a team member sees more than their own (access.policy.ts, conversation.view). */
+export type Viewer = Pick<UserRow, 'id' | 'team_id' | 'team_role'>;
+
+/**
+ * The team conversations a member who is not its owner sees beyond their own: all of the team's
+ * for supervisors, those assigned to them or to nobody for agents. Undefined for everyone else
+ * (an owner is a participant of all of them).
+ */
+export function teamView(viewer: Viewer): { teamId: string; agentId?: string } | undefined {
+  if (!viewer.team_id || viewer.team_role === 'owner' || !viewer.team_role) return undefined;
+  return viewer.team_role === 'agent' ? { teamId: viewer.team_id, agentId: viewer.id } : { teamId: viewer.team_id };
+}
+
+/** Ids of every conversation the viewer sees (admins aside): theirs, and for team members the team's they see. */
+export function visibleConversationIds(db: Db, viewer: Viewer) {
+  const own = conversationIdsOf(db, viewer.id);
+  const team = teamView(viewer);
+  if (!team) return own;
+  let ofTeam = db.selectFrom('conversations').select('id').where('team_id', '=', team.teamId);
+  const { agentId } = team;
+  if (agentId !== undefined) {
+    ofTeam = ofTeam.where((eb) => eb.or([eb('assignee_id', 'is', null), eb('assignee_id', '=', agentId)]));
+  }
+  return own.unionAll(ofTeam);
 }
 
 export async function zeroUnread(db: Db, conversation: ConversationRow, userId: string): Promise<void> {

@@ -35,13 +35,14 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRouteDepe
       schema: {
         tags,
         operationId: 'listConversations',
-        summary: "Conversations, newest activity first (participants: their own; admins: all or one user's)",
+        summary:
+          "Conversations, newest activity first (participants: their own; team members: the team's they see; admins: all or one user's)",
         querystring: ListConversationsQuery,
         response: { 200: ConversationList, ...errorResponses(401, 403, 422, 429, 503) },
       },
       config: LIST_ROUTE,
     },
-    (request) => conversations.list(request.caller, request.query.user_id, pageOf(request.query, 20)),
+    (request) => conversations.list(request.caller, request.query, pageOf(request.query, 20)),
   );
 
   app.post(

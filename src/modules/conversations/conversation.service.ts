@@ -1,7 +1,12 @@
 import type { Page } from '@cs-chat/contracts/rest/common.schemas';
-import type { Conversation, CreateConversationBody } from '@cs-chat/contracts/rest/conversation.schemas';
+import type {
+  Conversation,
+  CreateConversationBody,
+  ListConversationsQuery,
+} from '@cs-chat/contracts/rest/conversation.schemas';
 import type { Role, User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
+import type { Static } from 'typebox';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationRow, Database, UserRow } from '../../db/types.ts';
@@ -11,12 +16,13 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import { type Action, isAllowedPair } from '../access/access.policy.ts';
 import type { AccessService } from '../access/access.service.ts';
+import { customerOf } from '../access/presence-rule.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import * as repo from './conversation.repository.ts';
 
-/** Who takes part in a conversation: fixed when it is created, so safe to remember. */
-export type Membership = Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id'>;
+/** Who takes part in a conversation and which team answers it: fixed when it is created, so safe to remember. */
+export type Membership = Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id' | 'team_id'>;
 
 /** Memberships remembered per process; the send path checks one on every message. */
 const MEMBERSHIP_CACHE_SIZE = 50_000;
@@ -25,8 +31,36 @@ export function isParticipant(conversation: Membership, userId: string): boolean
   return conversation.participant1_id === userId || conversation.participant2_id === userId;
 }
 
-export function otherParticipant(conversation: Membership, userId: string): string {
+export function otherParticipant(
+  conversation: Pick<Membership, 'participant1_id' | 'participant2_id'>,
+  userId: string,
+): string {
   return conversation.participant1_id === userId ? conversation.participant2_id : conversation.participant1_id;
+}
+
+/**
+ * The participant `user` speaks for (issue 13): themselves, or for a member
+ * of the team answering the conversation, the team's owner. Undefined for
+ * anyone else (an admin watching).
+ */
+export function sideOf(conversation: Membership, user: Pick<UserRow, 'id' | 'team_id'>): string | undefined {
+  if (isParticipant(conversation, user.id)) return user.id;
+  if (conversation.team_id !== null && user.team_id === conversation.team_id) return conversation.team_id;
+  return undefined;
+}
+
+/** Whose unread count a message from `senderId` raises: the other side's participant (a member's: the customer's). */
+export function recipientOf(conversation: Membership, senderId: string): string {
+  if (isParticipant(conversation, senderId) || conversation.team_id === null) {
+    return otherParticipant(conversation, senderId);
+  }
+  return otherParticipant(conversation, conversation.team_id);
+}
+
+/** The account a user stands for in a pair: a team member (not the owner) stands for the team's owner. */
+async function ownerFor(db: Kysely<Database>, user: UserRow): Promise<UserRow | undefined> {
+  if (!user.team_id || user.team_id === user.id) return user;
+  return findUserById(db, user.team_id);
 }
 
 export interface ConversationServiceDeps {
@@ -40,7 +74,11 @@ export interface ConversationServiceDeps {
 export type ConversationService = ReturnType<typeof createConversationService>;
 
 export function createConversationService({ db, users, access, transactionEvents }: ConversationServiceDeps) {
-  function toConversation(row: ConversationRow, people: ReadonlyMap<string, User>): Conversation {
+  function toConversation(
+    row: ConversationRow,
+    people: ReadonlyMap<string, User>,
+    assignee: User | null = null,
+  ): Conversation {
     const p1 = people.get(row.participant1_id) ?? null;
     const p2 = people.get(row.participant2_id) ?? null;
     const withRole = (role: Role) => (p1?.role === role ? 1 : p2?.role === role ? 2 : 0);
@@ -68,6 +106,11 @@ export function createConversationService({ db, users, access, transactionEvents
       merchant_unread_count: unread[merchant],
       customer: participants[customer],
       merchant: participants[merchant],
+      team_id: row.team_id,
+      assignee_id: row.assignee_id,
+      assignee: row.assignee_id === null ? null : (assignee ?? people.get(row.assignee_id) ?? null),
+      status: row.status,
+      linked_conversation_id: row.linked_conversation_id,
     };
   }
 
@@ -75,13 +118,21 @@ export function createConversationService({ db, users, access, transactionEvents
   const profiles = (people: readonly (repo.ParticipantRow | null)[]): Map<string, User> =>
     new Map(people.filter((p) => p !== null).map((p) => [p.id, users.toUser(p)]));
 
-  /** A conversation as the API shows it, given its participants' rows (already at hand or joined). */
+  /** A conversation as the API shows it, given its participants' (and assignee's) rows, at hand or joined. */
   function presentWith(row: ConversationRow, people: readonly (repo.ParticipantRow | null)[]): Conversation {
     return toConversation(row, profiles(people));
   }
 
   const presentJoined = (item: repo.ConversationWithParticipants) =>
-    presentWith(item.conversation, [item.participant1, item.participant2]);
+    presentWith(item.conversation, [item.participant1, item.participant2, item.assignee]);
+
+  /** Like presentWith, reading the assignee's row when it is not among `people`. */
+  async function presentReading(row: ConversationRow, people: readonly UserRow[], q: Kysely<Database>) {
+    const assigneeId = row.assignee_id;
+    const assignee =
+      assigneeId === null || people.some((p) => p.id === assigneeId) ? undefined : await findUserById(q, assigneeId);
+    return presentWith(row, assignee ? [...people, assignee] : people);
+  }
 
   /**
    * The conversation if the caller may `action` it (access.policy.ts; viewing:
@@ -95,7 +146,8 @@ export function createConversationService({ db, users, access, transactionEvents
   ): Promise<ConversationRow> {
     const conversation = await repo.findConversationById(tx?.db ?? db, id);
     if (!conversation) throw notFound('conversation_not_found');
-    access.require(caller, action, { conversation });
+    // Asynchronous: an escalated conversation's desk side is read when a rule needs it.
+    await access.requireAccess(caller, action, { conversation }, tx);
     return conversation;
   }
 
@@ -111,7 +163,12 @@ export function createConversationService({ db, users, access, transactionEvents
     if (!known) {
       const row = await repo.findConversationById(db, id);
       if (!row) throw notFound('conversation_not_found');
-      known = { id: row.id, participant1_id: row.participant1_id, participant2_id: row.participant2_id };
+      known = {
+        id: row.id,
+        participant1_id: row.participant1_id,
+        participant2_id: row.participant2_id,
+        team_id: row.team_id,
+      };
       if (memberships.size >= MEMBERSHIP_CACHE_SIZE) {
         const oldest = memberships.keys().next().value;
         if (oldest !== undefined) memberships.delete(oldest);
@@ -126,7 +183,7 @@ export function createConversationService({ db, users, access, transactionEvents
   async function visibleWithParticipants(caller: UserRow, id: string): Promise<repo.ConversationWithParticipants> {
     const item = await repo.findConversationWithParticipants(db, id);
     if (!item) throw notFound('conversation_not_found');
-    access.require(caller, 'conversation.view', { conversation: item.conversation });
+    await access.requireAccess(caller, 'conversation.view', { conversation: item.conversation });
     return item;
   }
 
@@ -143,16 +200,44 @@ export function createConversationService({ db, users, access, transactionEvents
       return { conversation: item.conversation, profiles: profiles([item.participant1, item.participant2]) };
     },
 
-    async list(caller: UserRow, userId: string | undefined, page: Page) {
+    /**
+     * The conversations the caller sees (admins: everyone's, or `query.user_id`'s as a participant),
+     * narrowed by status, assignee (`me`, `none` or an id) and answering team.
+     */
+    async list(caller: UserRow, query: Static<typeof ListConversationsQuery>, page: Page) {
+      const userId = query.user_id;
       if (userId !== undefined) access.require(caller, 'conversation.list_of', { userId });
-      const scope = access.allowsNow(caller, 'realtime.watch_all') ? userId : caller.id;
+      let viewer: repo.Viewer | undefined = caller;
+      if (access.allowsNow(caller, 'realtime.watch_all')) {
+        viewer = userId === undefined ? undefined : { id: userId, team_id: null, team_role: null };
+      }
+      const filter: repo.ConversationFilter = {
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.team_id !== undefined ? { teamId: query.team_id } : {}),
+        ...(query.assignee_id === undefined
+          ? {}
+          : {
+              assignee:
+                query.assignee_id === 'none'
+                  ? { kind: 'none' as const }
+                  : { kind: 'id' as const, id: query.assignee_id === 'me' ? caller.id : query.assignee_id },
+            }),
+      };
       const { count, exact, rows } = await repo.listConversations(
         db,
-        scope,
+        viewer,
+        filter,
         page.pageSize,
         (page.page - 1) * page.pageSize,
       );
       return { count, ...(exact ? {} : { count_exact: false }), results: rows.map(presentJoined) };
+    },
+
+    /** The conversation as the API shows it, with no access check (the caller checked before changing it). */
+    async presentById(id: string): Promise<Conversation> {
+      const item = await repo.findConversationWithParticipants(db, id);
+      if (!item) throw notFound('conversation_not_found');
+      return presentJoined(item);
     },
 
     /**
@@ -201,20 +286,24 @@ export function createConversationService({ db, users, access, transactionEvents
       access.require(caller, 'conversation.open', { conversation: { participant1_id: a, participant2_id: b } });
       const otherId = a === caller.id ? b : a;
       if (otherId === caller.id) throw badRequest('invalid_pair');
-      const other = await findUserById(q, otherId);
-      if (!other || other.status === 'deleted') throw notFound('user_not_found');
+      const named = await findUserById(q, otherId);
+      if (!named || named.status === 'deleted') throw notFound('user_not_found');
+      // A team member stands for the team's owner: the conversation is the owner's pair (issue 13).
+      const [me, other] = await Promise.all([ownerFor(q, caller), ownerFor(q, named)]);
+      if (!me || !other || other.status === 'deleted') throw notFound('user_not_found');
+      if (me.id === other.id) throw badRequest('invalid_pair');
       if (!isAllowedPair(caller.role, other.role)) {
         // Say why only about people the caller may see; otherwise do not reveal the id exists.
-        throw (await access.allows(caller, 'user.view', { user: other }, tx))
+        throw (await access.allows(caller, 'user.view', { user: named }, tx))
           ? badRequest('invalid_pair')
           : notFound('user_not_found');
       }
 
-      const existing = await repo.findConversationByPair(q, a, b);
+      const existing = await repo.findConversationByPair(q, me.id, other.id);
       // Both participants are at hand: no need to read them again.
-      const present = (row: ConversationRow) => presentWith(row, [caller, other]);
-      if (existing) return { conversation: present(existing), created: false };
-      const [participant1_id, participant2_id] = repo.orderedPair(a, b);
+      const present = (row: ConversationRow) => presentReading(row, [me, other], q);
+      if (existing) return { conversation: await present(existing), created: false };
+      const [participant1_id, participant2_id] = repo.orderedPair(me.id, other.id);
       const now = nowSeconds();
       const row = {
         id: uuidv7(),
@@ -222,6 +311,8 @@ export function createConversationService({ db, users, access, transactionEvents
         participant2_id,
         // Presence is shared at once when the customer side opened it (docs/REALTIME.md, "Presence").
         started_by: caller.id,
+        // The served side's team answers it (for a merchant with the desk: the desk).
+        team_id: customerOf(me, other) === me ? other.id : me.id,
         created_at: now,
         updated_at: now,
       };
@@ -247,13 +338,13 @@ export function createConversationService({ db, users, access, transactionEvents
       } catch (error) {
         // A concurrent request created the pair first: answer with that row.
         if (!isUniqueViolation(error)) throw error;
-        const winner = await repo.findConversationByPair(q, a, b);
+        const winner = await repo.findConversationByPair(q, me.id, other.id);
         if (!winner) throw error;
-        return { conversation: present(winner), created: false };
+        return { conversation: await present(winner), created: false };
       }
-      const created = await repo.findConversationByPair(q, a, b);
+      const created = await repo.findConversationByPair(q, me.id, other.id);
       if (!created) throw notFound('conversation_not_found');
-      return { conversation: present(created), created: true };
+      return { conversation: await present(created), created: true };
     },
   };
 }

@@ -2,11 +2,11 @@ import { MESSAGE_TYPES } from '@cs-chat/contracts/rest/message.schemas';
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
-import type { ConversationRow, Database, MessageRow } from '../../db/types.ts';
+import type { ConversationRow, Database, MessageRow, TeamRole } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { canonicalJson, chainHash, genesisHash, messageEntry } from '../../lib/transcript-chain.ts';
-import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+import { type Viewer, visibleConversationIds } from '../conversations/conversation.repository.ts';
 import type { IssuedUpload } from '../media/stored-uploads.ts';
 import type { ScreenVerdict } from './content-screen.ts';
 
@@ -87,6 +87,17 @@ export interface Append {
   preview: string;
   /** What the content screen found in it, for its send-transaction hook to record; absent for nearly every message. */
   screened?: ScreenVerdict | undefined;
+  /**
+   * Which side wrote it, in a conversation a team answers (issue 13): a
+   * customer message reopens it and starts the wait for a reply
+   * (awaiting_reply_since); a team answer ends the wait. Written by the same
+   * statement that claims the seqs, so it costs no round trip.
+   */
+  side?: 'customer' | 'team';
+  /** A team-side sender's role in the team (the teams module's send hook reads it). */
+  teamRole?: TeamRole;
+  /** Stored already read and counted in nobody's unread count (system messages). */
+  read?: boolean;
 }
 
 /** What appendMessages learnt of one stored message. */
@@ -94,6 +105,34 @@ export interface Appended {
   seq: number;
   /** The recipient's unread count in its conversation including this message; only when asked (`unread`). */
   unread: number | undefined;
+}
+
+/** `CASE id WHEN <conversation> THEN <value> … ELSE <column> END` over the conversations `value` answers for. */
+function perConversationOr<T>(
+  groups: ReadonlyMap<string, readonly Append[]>,
+  column: 'status' | 'awaiting_reply_since',
+  value: (appends: readonly Append[]) => RawBuilder<T> | T | undefined,
+): RawBuilder<T> | undefined {
+  const branches = [...groups].flatMap(([id, appends]) => {
+    const v = value(appends);
+    return v === undefined ? [] : [sql`WHEN ${id} THEN ${v}`];
+  });
+  if (branches.length === 0) return undefined;
+  return sql<T>`CASE ${sql.ref('id')} ${sql.join(branches, sql` `)} ELSE ${sql.ref(column)} END`;
+}
+
+/**
+ * When a group's customer has been waiting since, after its messages: null when
+ * the team answered last; the first customer message after the team's last answer
+ * of the group; else since before the group (or its first customer message).
+ */
+function awaitingAfter(group: readonly Append[]): RawBuilder<number | null> | undefined {
+  if (!group.some((append) => append.side !== undefined)) return undefined;
+  const lastTeam = group.findLastIndex((append) => append.side === 'team');
+  const firstCustomer = group.findIndex((append, i) => i > lastTeam && append.side === 'customer');
+  if (firstCustomer < 0) return sql<null>`NULL`;
+  const since = (group[firstCustomer] as Append).message.created_at;
+  return lastTeam >= 0 ? sql<number>`${since}` : sql<number>`COALESCE(${sql.ref('awaiting_reply_since')}, ${since})`;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … END`: one value per conversation of a batch. */
@@ -159,7 +198,7 @@ export async function appendMessages(
     for (const [i, append] of group.entries()) {
       const seq = Number(last_seq) + 1 + i;
       head = chainHash(head, canonicalJson(messageEntry({ ...append.message, seq })));
-      counts[append.recipientUnread] += 1;
+      if (!append.read) counts[append.recipientUnread] += 1;
       stored.set(append, { seq, chain_hash: head, unread: unread ? counts[append.recipientUnread] : undefined });
     }
     newHeads.set(id, head);
@@ -168,10 +207,17 @@ export async function appendMessages(
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
-    sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column).length)}`;
+    sql<number>`${sql.ref(column)} + ${perConversation(groups, (group) => group.filter((a) => a.recipientUnread === column && !a.read).length)}`;
+  // A customer message reopens a pending or resolved conversation; both sides move the wait for a reply.
+  const status = perConversationOr<ConversationRow['status']>(groups, 'status', (group) =>
+    group.some((append) => append.side === 'customer') ? 'open' : undefined,
+  );
+  const awaiting = perConversationOr(groups, 'awaiting_reply_since', awaitingAfter);
   await trx
     .updateTable('conversations')
     .set({
+      ...(status ? { status } : {}),
+      ...(awaiting ? { awaiting_reply_since: awaiting } : {}),
       last_seq: sql<number>`last_seq + ${added}`,
       message_count: sql<number>`message_count + ${added}`,
       participant1_unread: unreadFor('participant1_unread'),
@@ -186,7 +232,9 @@ export async function appendMessages(
 
   const rows = appends.flatMap((append) => {
     const claim = stored.get(append);
-    return claim === undefined ? [] : [{ ...append.message, seq: claim.seq, chain_hash: claim.chain_hash, is_read: 0 }];
+    return claim === undefined
+      ? []
+      : [{ ...append.message, seq: claim.seq, chain_hash: claim.chain_hash, is_read: append.read ? 1 : 0 }];
   });
   await trx.insertInto('messages').values(rows).execute();
   return appends.map((append) => {
@@ -303,16 +351,37 @@ function select(db: Db, filter: MessageFilter, index: string | undefined, idsOnl
   >;
 }
 
-/** A conversation's two participants: every message of it is sent by one of them. */
+/**
+ * Who may have sent a conversation's messages: its two participants and the
+ * members of the team answering it (issue 13: a member's message carries the
+ * member as sender). A team of one adds nobody.
+ */
 export type Participants = ReadonlyMap<string, readonly string[]>;
 
 async function participantsOf(db: Db, ids: readonly string[]): Promise<Participants> {
   const rows = await db
     .selectFrom('conversations')
-    .select(['id', 'participant1_id', 'participant2_id'])
+    .select(['id', 'participant1_id', 'participant2_id', 'team_id'])
     .where('id', 'in', ids)
     .execute();
-  return new Map(rows.map((row) => [row.id, [...new Set([row.participant1_id, row.participant2_id])]]));
+  const teams = [...new Set(rows.flatMap((row) => (row.team_id === null ? [] : [row.team_id])))];
+  // Members past and present (a removed member's messages stay): through the (team_id, team_role) index.
+  const members =
+    teams.length === 0
+      ? []
+      : await db.selectFrom('users').select(['id', 'team_id']).where('team_id', 'in', teams).execute();
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      [
+        ...new Set([
+          row.participant1_id,
+          row.participant2_id,
+          ...members.filter((member) => member.team_id === row.team_id).map((member) => member.id),
+        ]),
+      ],
+    ]),
+  );
 }
 
 /**
@@ -430,10 +499,10 @@ function acrossConversations(
   return scoped(select(db, filter, indexFor(filter) ?? byDefault, idsOnly)).orderBy('id', 'desc');
 }
 
-/** Membership by subquery: the fallback for participants of many conversations. */
+/** Membership by subquery: the fallback for participants (and team members) of many conversations. */
 function newestOfParticipant(
   db: Db,
-  participantId: string,
+  viewer: Viewer,
   filter: MessageFilter,
   window: number,
   idsOnly: boolean,
@@ -442,19 +511,22 @@ function newestOfParticipant(
   // Walking the id-ordered index of the filter and keeping members stops after the page; MariaDB's own
   // choice (materialise the membership, then sort all its messages) reads every message of the participant.
   return acrossConversations(db, filter, isMysql(db) ? 'PRIMARY' : undefined, window, idsOnly, ordered, (query) =>
-    query.where('conversation_id', 'in', conversationIdsOf(db, participantId)),
+    query.where('conversation_id', 'in', visibleConversationIds(db, viewer)),
   );
 }
 
-/** The conversations a participant's list reads: their ids, or the participant when there are too many to merge. */
+/**
+ * The conversations a viewer's list reads (theirs; a team member's also the team's they see):
+ * their ids, or the viewer when there are too many to merge.
+ */
 export async function participantScope(
   db: Db,
-  participantId: string,
-): Promise<MessageScope | { kind: 'participant'; id: string }> {
-  const rows = await conversationIdsOf(db, participantId)
+  viewer: Viewer,
+): Promise<MessageScope | { kind: 'participant'; viewer: Viewer }> {
+  const rows = await visibleConversationIds(db, viewer)
     .limit(PER_CONVERSATION_MERGE_LIMIT + 1)
     .execute();
-  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', id: participantId };
+  if (rows.length > PER_CONVERSATION_MERGE_LIMIT) return { kind: 'participant', viewer };
   return { kind: 'conversations', ids: rows.map((row) => row.id) };
 }
 
@@ -500,7 +572,7 @@ export async function listMessages(
     scope.kind === 'conversations' && !filter.senderId ? await participantsOf(db, scope.ids) : new Map();
   const query = (window: number, idsOnly: boolean, ordered = true) =>
     scope.kind === 'participant'
-      ? newestOfParticipant(db, scope.id, filter, window, idsOnly, ordered)
+      ? newestOfParticipant(db, scope.viewer, filter, window, idsOnly, ordered)
       : newest(db, scope, participants, filter, window, idsOnly, ordered);
   const counted =
     merged && scope.kind === 'conversations'
@@ -557,16 +629,20 @@ export async function markMessageRead(
   return flipped;
 }
 
+/** Whose messages read-all marks: one sender's (the customer's), or everyone's but the reader's side (a team's). */
+export type Senders = { only: string } | { allBut: string };
+
 /**
- * Marks every unread message the other participant sent in this conversation
- * and zeroes the reader's count, in that transaction; answers how many it marked. The count first, which
- * takes the conversation's lock (see lockConversation): marking first, a
- * concurrent send (which locks the conversation, then inserts) deadlocked.
+ * Marks every unread message of `senders` in this conversation and zeroes the
+ * reader's count, in that transaction; answers how many it marked. The count
+ * first, which takes the conversation's lock (see lockConversation): marking
+ * first, a concurrent send (which locks the conversation, then inserts)
+ * deadlocked.
  */
 export async function markConversationRead(
   trx: Transaction<Database>,
   conversationId: string,
-  senderId: string,
+  senders: Senders,
   readerColumn: UnreadColumn,
 ): Promise<number> {
   await trx
@@ -579,7 +655,7 @@ export async function markConversationRead(
     .set({ is_read: 1 })
     .where('conversation_id', '=', conversationId)
     .where('is_read', '=', 0)
-    .where('sender_id', '=', senderId)
+    .where('sender_id', 'only' in senders ? '=' : '!=', 'only' in senders ? senders.only : senders.allBut)
     .executeTakeFirst();
   return Number(marked.numUpdatedRows);
 }

@@ -1,5 +1,5 @@
 import type { Page } from '@cs-chat/contracts/rest/common.schemas';
-import type { HistoryQuery, Message, MessageType } from '@cs-chat/contracts/rest/message.schemas';
+import type { HistoryQuery, Message, MessageType, SendableMessageType } from '@cs-chat/contracts/rest/message.schemas';
 import type { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../db/errors.ts';
@@ -17,7 +17,12 @@ import type { AccessService } from '../access/access.service.ts';
 import { findCard, findCardStates } from '../cards/card.repository.ts';
 import { type CardKey, cardKeyOf, cardKeyString, sameCardKey } from '../cards/card-content.ts';
 import { zeroUnread } from '../conversations/conversation.repository.ts';
-import { type ConversationService, isParticipant, otherParticipant } from '../conversations/conversation.service.ts';
+import {
+  type ConversationService,
+  otherParticipant,
+  recipientOf,
+  sideOf,
+} from '../conversations/conversation.service.ts';
 import { fileOf, parseIssuedUpload, removeUpload } from '../media/stored-uploads.ts';
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -33,10 +38,14 @@ import {
   HookFailure,
 } from './send-transaction.ts';
 
+/** Images and files are stored as paths and shown as URLs; text, system and platform messages as written. */
+const isMedia = (type: MessageType) => type === 'image' || type === 'file';
+
 export interface SendInput {
   conversation_id: string;
   content: string;
-  message_type?: MessageType | undefined;
+  /** Clients send these; system and platform messages are the server's. */
+  message_type?: SendableMessageType | undefined;
   client_msg_id?: string | null | undefined;
   sender_id?: string | undefined;
 }
@@ -111,7 +120,7 @@ export function createMessageService(deps: MessageServiceDeps) {
     let content = row.content;
     if (hidden) content = '';
     else if (row.message_type === 'card') content = cardState ?? content;
-    else if (row.message_type !== 'text') content = toAbsoluteUrl(row.content, baseUrl) ?? row.content;
+    else if (isMedia(row.message_type)) content = toAbsoluteUrl(row.content, baseUrl) ?? row.content;
     return {
       id: row.id,
       conversation_id: row.conversation_id,
@@ -357,7 +366,9 @@ export function createMessageService(deps: MessageServiceDeps) {
       // Pending: no seq yet (approval gives it one), nothing pushed, nothing counted.
       return { message: { ...toMessage(heldRow(held), users.toUser(caller)), pending: true }, created };
     }
-    const recipient = otherParticipant(conversation, caller.id);
+    // A team member's message raises the customer's count; the customer's, the team's (its owner's column).
+    const recipient = recipientOf(conversation, caller.id);
+    const teamSide = conversation.team_id !== null && recipient !== conversation.team_id;
     let seq: number | undefined;
     try {
       seq = await appends.append({
@@ -366,6 +377,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
         preview: previewOf(type, stored.content),
         screened,
+        ...(conversation.team_id === null ? {} : { side: teamSide ? 'team' : 'customer' }),
+        ...(teamSide && caller.team_role ? { teamRole: caller.team_role } : {}),
       });
     } catch (error) {
       // A concurrent send with the same client_msg_id committed first.
@@ -382,7 +395,11 @@ export function createMessageService(deps: MessageServiceDeps) {
     const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
     events.publish(
       'message.created',
-      { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+      {
+        message,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+      },
       { origin },
     );
     return { message, created: true };
@@ -482,7 +499,11 @@ export function createMessageService(deps: MessageServiceDeps) {
       const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
       events.publish(
         'message.created',
-        { message, participants: [conversation.participant1_id, conversation.participant2_id] },
+        {
+          message,
+          participants: [conversation.participant1_id, conversation.participant2_id],
+          teamId: conversation.team_id,
+        },
         { origin: { skipConnectionId: null, echoToSender: true } },
       );
       return message;
@@ -580,7 +601,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       } else {
         scope = access.allowsNow(caller, 'realtime.watch_all')
           ? { kind: 'all' }
-          : await repo.participantScope(db, caller.id);
+          : await repo.participantScope(db, caller);
       }
       const { count, exact, rows } = await repo.listMessages(
         db,
@@ -599,14 +620,16 @@ export function createMessageService(deps: MessageServiceDeps) {
     /** The recipient marks one message read; their unread count drops with it. */
     async markRead(caller: UserRow, id: string, tx?: Tx): Promise<void> {
       const { message, conversation } = await visibleMessage(caller, id, tx);
-      access.require(caller, 'message.mark_read', { conversation, message });
-      const column = repo.unreadColumnOf(conversation, caller.id);
+      await access.requireAccess(caller, 'message.mark_read', { conversation, message }, tx);
+      // The rule let only the side the message was sent to through: the caller speaks for it.
+      const side = sideOf(conversation, caller) ?? caller.id;
+      const column = repo.unreadColumnOf(conversation, side);
       await inTransaction(db, tx, async (t) => {
         // Already read: nothing happened, nothing to announce.
         if (!(await repo.markMessageRead(t.db, message, column))) return;
         await transactionEvents.record(t, 'message.read', async () => ({
           conversation_id: conversation.id,
-          reader_id: caller.id,
+          reader_id: side,
           sender_id: message.sender_id,
           message_id: message.id,
           seq: Number(message.seq),
@@ -621,17 +644,21 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (readerId !== undefined) access.require(caller, 'user.act_as', { userId: readerId });
       const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
       // Admins watch without leaving a trace: reading as an admin marks nothing.
-      if (!isParticipant(conversation, caller.id)) return;
-      const otherId = otherParticipant(conversation, caller.id);
+      const side = sideOf(conversation, caller);
+      if (side === undefined) return;
+      const otherId = otherParticipant(conversation, side);
+      // What the other side sent: the customer's messages, or (for the customer) every team member's.
+      const senders: repo.Senders =
+        conversation.team_id === side || conversation.team_id === null ? { only: otherId } : { allBut: side };
       await inTransaction(db, tx, async (t) => {
-        const column = repo.unreadColumnOf(conversation, caller.id);
-        const marked = await repo.markConversationRead(t.db, conversation.id, otherId, column);
+        const column = repo.unreadColumnOf(conversation, side);
+        const marked = await repo.markConversationRead(t.db, conversation.id, senders, column);
         // The pushed conversation.read says "read up to now" even when nothing was unread; message.read, a
         // durable event a host platform acts on, only when a message was.
         if (marked > 0) {
           await transactionEvents.record(t, 'message.read', async () => ({
             conversation_id: conversation.id,
-            reader_id: caller.id,
+            reader_id: side,
             sender_id: otherId,
             message_id: null,
             seq: (await repo.readState(t.db, conversation.id, column)).lastSeq,
@@ -642,8 +669,10 @@ export function createMessageService(deps: MessageServiceDeps) {
         t.afterCommit(() =>
           events.publish('conversation.read', {
             conversationId: conversation.id,
-            readerId: caller.id,
+            readerId: side,
+            actorId: caller.id,
             otherId,
+            teamId: conversation.team_id,
             timestamp: nowSeconds(),
           }),
         );
@@ -654,9 +683,10 @@ export function createMessageService(deps: MessageServiceDeps) {
     async resetUnread(caller: UserRow, conversationId: string, userId: string | undefined, tx?: Tx): Promise<void> {
       if (userId !== undefined) access.require(caller, 'user.act_as', { userId });
       const conversation = await conversations.visible(caller, conversationId, 'conversation.view', tx);
-      if (!isParticipant(conversation, caller.id)) return;
+      const side = sideOf(conversation, caller);
+      if (side === undefined) return;
       // One statement: alone it needs no transaction of its own, so it joins only a caller's.
-      await zeroUnread(tx?.db ?? db, conversation, caller.id);
+      await zeroUnread(tx?.db ?? db, conversation, side);
     },
 
     /**
@@ -702,6 +732,7 @@ export function createMessageService(deps: MessageServiceDeps) {
             id,
             conversationId: conversation.id,
             participants: [conversation.participant1_id, conversation.participant2_id],
+            teamId: conversation.team_id,
             recalledAt: now,
           }),
         );
@@ -721,7 +752,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       if (!message) throw notFound('message_not_found');
       const conversation = await conversations.visible(caller, message.conversation_id, 'conversation.view', tx);
       await inTransaction(db, tx, async (t) => {
-        const recipient = otherParticipant(conversation, message.sender_id);
+        const recipient = recipientOf(conversation, message.sender_id);
         const now = nowSeconds();
         const deleted = await repo.deleteMessage(
           t.db,
@@ -749,6 +780,7 @@ export function createMessageService(deps: MessageServiceDeps) {
             id,
             conversationId: conversation.id,
             participants: [conversation.participant1_id, conversation.participant2_id],
+            teamId: conversation.team_id,
           }),
         );
       });

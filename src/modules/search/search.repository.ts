@@ -3,6 +3,7 @@ import { cappedCount } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database, MessageRow, MessageSearchTermsTable } from '../../db/types.ts';
 import { searchTerms } from '../../lib/search-terms.ts';
+import { teamView, type Viewer } from '../conversations/conversation.repository.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 type MessageSearchTermRow = MessageSearchTermsTable;
@@ -11,7 +12,7 @@ type MessageSearchTermRow = MessageSearchTermsTable;
 export type SearchScope =
   | { kind: 'all' }
   | { kind: 'conversations'; ids: readonly string[] }
-  | { kind: 'participant'; id: string };
+  | { kind: 'participant'; viewer: Viewer };
 
 export interface SearchFilter {
   senderId?: string;
@@ -169,10 +170,18 @@ export function findCandidates(
     .where('m.recalled_at', 'is', null);
   if (scope.kind === 'conversations') query = query.where('t.conversation_id', 'in', scope.ids);
   if (scope.kind === 'participant') {
-    const { id } = scope;
-    query = query
-      .innerJoin('conversations as c', 'c.id', 't.conversation_id')
-      .where((eb) => eb.or([eb('c.participant1_id', '=', id), eb('c.participant2_id', '=', id)]));
+    const { id } = scope.viewer;
+    const team = teamView(scope.viewer);
+    query = query.innerJoin('conversations as c', 'c.id', 't.conversation_id').where((eb) => {
+      const mine = [eb('c.participant1_id', '=', id), eb('c.participant2_id', '=', id)];
+      if (!team) return eb.or(mine);
+      const ofTeam = eb('c.team_id', '=', team.teamId);
+      const seen =
+        team.agentId === undefined
+          ? ofTeam
+          : eb.and([ofTeam, eb.or([eb('c.assignee_id', 'is', null), eb('c.assignee_id', '=', team.agentId)])]);
+      return eb.or([...mine, seen]);
+    });
   }
   for (const term of others) {
     query = query.where((eb) =>

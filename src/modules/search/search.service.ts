@@ -5,7 +5,7 @@ import { unprocessable } from '../../lib/errors.ts';
 import { byRelevance, RARITY_CAP, rarity } from '../../lib/search-relevance.ts';
 import { matchRanges, parseQuery, type SearchQuery, termsOfFolded } from '../../lib/search-terms.ts';
 import type { AccessService } from '../access/access.service.ts';
-import { conversationIdsOf } from '../conversations/conversation.repository.ts';
+import { visibleConversationIds } from '../conversations/conversation.repository.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
 import type { MessageService } from '../messages/message.service.ts';
 import * as repo from './search.repository.ts';
@@ -86,11 +86,11 @@ export function createSearchService(deps: {
       return { kind: 'conversations', ids: [conversation.id] };
     }
     if (access.allowsNow(caller, 'realtime.watch_all')) return { kind: 'all' };
-    const rows = await conversationIdsOf(db, caller.id)
+    const rows = await visibleConversationIds(db, caller)
       .limit(IN_LIST_LIMIT + 1)
       .execute();
     return rows.length > IN_LIST_LIMIT
-      ? { kind: 'participant', id: caller.id }
+      ? { kind: 'participant', viewer: caller }
       : { kind: 'conversations', ids: rows.map((row) => row.id) };
   }
 

@@ -31,8 +31,31 @@ export function findUsersByIds(db: Db, ids: readonly string[]): Promise<UserRow[
   return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
 }
 
+/** Roles whose accounts are served by a team (issue 13): every one owns a team, of one at first. */
+export const TEAM_ROLES: readonly Role[] = ['merchant', 'service'];
+
+/**
+ * Inserts a user. A merchant or service account that joins no team becomes
+ * the owner of a team of one, created in the same transaction (the caller's,
+ * when `db` is one).
+ */
 export async function insertUser(db: Db, row: NewUserRow): Promise<void> {
-  await db.insertInto('users').values(row).execute();
+  if (!TEAM_ROLES.includes(row.role) || row.team_id) {
+    await db.insertInto('users').values(row).execute();
+    return;
+  }
+  const write = async (trx: Db) => {
+    await trx
+      .insertInto('users')
+      .values({ ...row, team_id: row.id, team_role: 'owner' })
+      .execute();
+    await trx
+      .insertInto('teams')
+      .values({ owner_id: row.id, created_at: row.created_at, updated_at: row.created_at })
+      .execute();
+  };
+  if (db.isTransaction) await write(db);
+  else await db.transaction().execute(write);
 }
 
 export async function updateUser(db: Db, id: string, changes: UserUpdate): Promise<void> {

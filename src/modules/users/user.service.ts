@@ -15,7 +15,7 @@ import {
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
-import type { Database, UserRow, UserUpdate } from '../../db/types.ts';
+import type { Database, NewUserRow, UserRow, UserUpdate } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import { badRequest, conflict, notFound, tooMany, unprocessable } from '../../lib/errors.ts';
 import { toAbsoluteUrl, toStoredPath } from '../../lib/media-url.ts';
@@ -58,6 +58,9 @@ function storedUsername(raw: string, role: Role): string {
 }
 
 export type UserService = ReturnType<typeof createUserService>;
+
+/** What makes a new user a member of a team rather than the owner of a team of one. */
+export type TeamFields = Required<Pick<NewUserRow, 'team_id' | 'team_role'>>;
 
 export function createUserService({ db, baseUrl, events, access, cache, usernameChecks }: UserServiceDeps) {
   /** In a transaction, the cache forgets the row once it commits: earlier, it could read the old row back. */
@@ -183,10 +186,12 @@ export function createUserService({ db, baseUrl, events, access, cache, username
       return toUser(await accessibleUser(caller, id, 'user.view'));
     },
 
-    async create(body: CreateUserBody): Promise<User> {
+    /** A new user; `team` makes them a member of a team (issue 13) instead of the owner of their own. */
+    async create(body: CreateUserBody, team?: TeamFields): Promise<User> {
       const now = nowSeconds();
       const role = normaliseRole(body.role);
       const row = {
+        ...team,
         username: storedUsername(body.username, role),
         role,
         avatar: storedAvatar(body.avatar) ?? null,
@@ -266,8 +271,19 @@ export function createUserService({ db, baseUrl, events, access, cache, username
       });
     },
 
-    /** Creates the users that do not exist yet; existing ones are returned unchanged. */
-    async ensure(body: EnsureUsersBody): Promise<User[]> {
+    /**
+     * A team member's role, availability or capacity (the team module decides who may); the
+     * authentication cache forgets the row, so the next request sees the change.
+     */
+    async updateMembership(id: string, changes: Partial<Pick<UserRow, 'team_role' | 'available' | 'max_open'>>) {
+      await updateUser(id, { ...changes, updated_at: nowSeconds() });
+    },
+
+    /**
+     * Creates the users that do not exist yet (members of `team` when given); existing ones are
+     * returned unchanged.
+     */
+    async ensure(body: EnsureUsersBody, team?: TeamFields): Promise<User[]> {
       const existing = new Map(
         (
           await repo.findUsersByIds(
@@ -293,6 +309,7 @@ export function createUserService({ db, baseUrl, events, access, cache, username
             chosen.get(spec.id) ?? `${ROLE_NAME_ZH[role]}${Date.now()}${index > 0 ? `_${index}` : ''}${retry}`;
           try {
             await repo.insertUser(db, {
+              ...team,
               id: spec.id,
               username,
               role,

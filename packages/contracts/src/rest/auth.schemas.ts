@@ -91,6 +91,15 @@ export const PlatformTokenBody = Type.Object(
     username: Type.Optional(Username),
     avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
     description: Type.Optional(Type.Union([Description, Type.Null()])),
+    team_id: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 50,
+        pattern: '^[A-Za-z0-9_-]+$',
+        description:
+          "A team (its owner's id) the user is a member of: created in it as an agent on first use; a user of another team is 409",
+      }),
+    ),
   },
   {
     additionalProperties: false,

@@ -5,6 +5,9 @@ import { User } from './user.schemas.ts';
 
 const NullableUser = Type.Union([User, Type.Null()]);
 
+export const CONVERSATION_STATUSES = ['open', 'pending', 'resolved'] as const;
+export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
+
 export const Conversation = Type.Object(
   {
     id: Type.String(),
@@ -26,6 +29,19 @@ export const Conversation = Type.Object(
     merchant_unread_count: Type.Integer(),
     customer: NullableUser,
     merchant: NullableUser,
+    team_id: Type.Union([Type.String(), Type.Null()], {
+      description: 'The participant whose team answers it (a shop, or the platform desk)',
+    }),
+    assignee_id: Type.Union([Type.String(), Type.Null()], {
+      description: "The team member handling it; null: in the team's queue",
+    }),
+    assignee: NullableUser,
+    status: Type.Enum(CONVERSATION_STATUSES, {
+      description: '`open`, `pending` (waiting on the customer) or `resolved`; a customer message reopens it',
+    }),
+    linked_conversation_id: Type.Union([Type.String(), Type.Null()], {
+      description: "The platform desk's conversation escalated from this one, or the one this escalates",
+    }),
   },
   {
     title: 'Conversation',
@@ -51,6 +67,11 @@ export const Conversation = Type.Object(
         merchant_unread_count: 2,
         customer: null,
         merchant: null,
+        team_id: 'm1',
+        assignee_id: 'm4',
+        assignee: null,
+        status: 'open',
+        linked_conversation_id: null,
       },
     ],
   },
@@ -77,6 +98,25 @@ export const ListConversationsQuery = Type.Object({
       pattern: '^[A-Za-z0-9_-]+$',
       description: "Only this user's conversations (admins; others see only their own)",
       examples: ['b1'],
+    }),
+  ),
+  status: Type.Optional(Type.Enum(CONVERSATION_STATUSES, { description: 'Only conversations in this status' })),
+  assignee_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 50,
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: "Only those assigned to `me`, to nobody (`none`: the team's queue), or to this member",
+      examples: ['me'],
+    }),
+  ),
+  team_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 50,
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: "Only those this team answers (its owner's id)",
+      examples: ['m1'],
     }),
   ),
   ...pageQuery(20),

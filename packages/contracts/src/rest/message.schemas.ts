@@ -2,8 +2,16 @@ import Type, { type Static } from 'typebox';
 import { IdParam, idFilter, MAX_PAGE_SIZE, Paginated, pageQuery, UuidOrId } from './common.schemas.ts';
 import { User } from './user.schemas.ts';
 
-export const MESSAGE_TYPES = ['text', 'image', 'file', 'card'] as const;
+/**
+ * Every message type: what clients send (`card`: issue 16), and what the server writes itself
+ * (issue 13): `system` (an assignment change both sides see, never unread)
+ * and `platform` (the platform desk posting into an escalated conversation).
+ */
+export const MESSAGE_TYPES = ['text', 'image', 'file', 'card', 'system', 'platform'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
+/** The types a client may send. */
+export const SENDABLE_MESSAGE_TYPES = ['text', 'image', 'file', 'card'] as const;
+export type SendableMessageType = (typeof SENDABLE_MESSAGE_TYPES)[number];
 export const MAX_TEXT_LENGTH = 5000;
 
 export const Message = Type.Object(
@@ -65,7 +73,7 @@ export const sendFields = {
   conversation_id: UuidOrId,
   // Generous for file messages ("name|url"); text length is checked after parsing.
   content: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH + 600 }),
-  message_type: Type.Optional(Type.Enum(MESSAGE_TYPES)),
+  message_type: Type.Optional(Type.Enum(SENDABLE_MESSAGE_TYPES)),
   client_msg_id: Type.Optional(Type.Union([ClientMsgId, Type.Null()])),
 };
 

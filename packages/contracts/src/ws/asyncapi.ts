@@ -3,6 +3,7 @@ import { CloseCode } from './close-codes.ts';
 import {
   AckEvent,
   CardUpdatedEvent,
+  ConversationUpdatedEvent,
   ErrorEvent,
   HelloEvent,
   MAX_FRAME_BYTES,
@@ -11,6 +12,7 @@ import {
   MessageFrame,
   MessageRecalledEvent,
   MessageRejectedEvent,
+  NoteEvent,
   OnlineUsersEvent,
   PingFrame,
   PongEvent,
@@ -117,6 +119,36 @@ const EVENTS: Record<string, MessageEntry> = {
       type: 'card_updated',
       conversation_id: CONVERSATION,
       card: { kind: 'order', id: 'O20261205001', title: '羊毛大衣 L 码 ×1', status: '已发货' },
+    },
+  },
+  conversation_updated: {
+    schema: ConversationUpdatedEvent,
+    summary:
+      "A conversation's assignment, status or escalation changed: to its customer, every member of the team answering it, and admins",
+    example: {
+      type: 'conversation_updated',
+      conversation_id: CONVERSATION,
+      change: 'assignment',
+      team_id: 'm1',
+      assignee_id: 'm1a1',
+      previous_assignee_id: null,
+      status: 'open',
+      linked_conversation_id: null,
+      actor_id: 'm1s1',
+      timestamp: AT,
+    },
+  },
+  note: {
+    schema: NoteEvent,
+    summary: "An internal note on a conversation: to the team's side and admins, never the customer",
+    example: {
+      type: 'note',
+      id: MESSAGE,
+      conversation_id: CONVERSATION,
+      author_id: 'm1a1',
+      author: null,
+      content: '老客户，上次的发票已补开',
+      created_at: AT,
     },
   },
   resync: {

@@ -1,7 +1,9 @@
 import Type, { type Static } from 'typebox';
 import { Card } from '../rest/card.schemas.ts';
 import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
+import { CONVERSATION_STATUSES } from '../rest/conversation.schemas.ts';
 import { Message, sendFields } from '../rest/message.schemas.ts';
+import { Note } from '../rest/team.schemas.ts';
 
 /**
  * The WebSocket wire protocol (API.md, "WebSocket"): the frames a client may
@@ -156,6 +158,29 @@ export const ResyncEvent = Type.Object({
 });
 export type ResyncEvent = Static<typeof ResyncEvent>;
 
+/**
+ * A conversation's assignment or status changed (issue 13): to the customer,
+ * every member of the team answering it, and admins.
+ */
+export const ConversationUpdatedEvent = Type.Object({
+  type: Type.Literal('conversation_updated'),
+  conversation_id: Type.String(),
+  change: Type.Enum(['assignment', 'status', 'escalation']),
+  team_id: Type.Union([Type.String(), Type.Null()]),
+  assignee_id: Type.Union([Type.String(), Type.Null()]),
+  previous_assignee_id: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Enum(CONVERSATION_STATUSES),
+  linked_conversation_id: Type.Union([Type.String(), Type.Null()]),
+  /** Who made the change. */
+  actor_id: Type.String(),
+  timestamp: Timestamp,
+});
+export type ConversationUpdatedEvent = Static<typeof ConversationUpdatedEvent>;
+
+/** An internal note (issue 13): to the team's side (never the customer) and admins. */
+export const NoteEvent = Type.Object({ type: Type.Literal('note'), ...Note.properties });
+export type NoteEvent = Static<typeof NoteEvent>;
+
 /** Events fanned out to many connections (and across instances); the rest answer one connection. */
 export const BroadcastEvent = Type.Union([
   StatusEvent,
@@ -167,6 +192,8 @@ export const BroadcastEvent = Type.Union([
   MessageRejectedEvent,
   CardUpdatedEvent,
   ResyncEvent,
+  ConversationUpdatedEvent,
+  NoteEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
 

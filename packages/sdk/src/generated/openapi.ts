@@ -183,7 +183,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conversations, newest activity first (participants: their own; admins: all or one user's) */
+        /** Conversations, newest activity first (participants: their own; team members: the team's they see; admins: all or one user's) */
         get: operations["listConversations"];
         put?: never;
         /** Get or create the conversation of a pair (201 when created); with order_id or product_id, post that card into it */
@@ -205,6 +205,23 @@ export interface paths {
         get: operations["getConversation"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/assignment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Claim (your own id), assign (supervisors, the owner, admins), pass on (its holder) or release (null) a team's conversation */
+        post: operations["assignConversation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -245,6 +262,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/escalation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Escalate a buyer–shop conversation to the platform desk (its buyer, the shop's members): 201 the desk's linked conversation */
+        post: operations["escalateConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -279,6 +313,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation's internal notes, oldest first (its team's members who see it, admins; never the customer) */
+        get: operations["listConversationNotes"];
+        put?: never;
+        /** Leave an internal note on a conversation (pushed as `note` to the team and admins) */
+        post: operations["createConversationNote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/platform-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Post into an escalated conversation as the platform (the desk agent handling it): a `platform` message both sides see */
+        post: operations["postAsPlatform"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/read": {
         parameters: {
             query?: never;
@@ -290,6 +359,23 @@ export interface paths {
         /** Zero your unread count */
         put: operations["resetConversationUnread"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a team's conversation pending, resolved or open (its members who see it, admins) */
+        post: operations["setConversationStatus"];
         delete?: never;
         options?: never;
         head?: never;
@@ -605,6 +691,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams/{owner_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team: its settings and members (the team's members, admins) */
+        get: operations["getTeam"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a member account of the owner's role (owner, admin) */
+        post: operations["createTeamMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member; their open conversations go back to the queue (owner, admin) */
+        delete: operations["deleteTeamMember"];
+        options?: never;
+        head?: never;
+        /** Change a member's team role, availability or capacity (owner, admin; a member their own availability) */
+        patch: operations["updateTeamMember"];
+        trace?: never;
+    };
+    "/api/teams/{owner_id}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change a team's settings; fields left out keep their values (owner, supervisors, admin) */
+        put: operations["updateTeamSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/transcript-key": {
         parameters: {
             query?: never;
@@ -854,6 +1009,16 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AssignmentBody
+         * @description Who handles the conversation from now on
+         */
+        AssignmentBody: {
+            /** @description A member of the team (your own id: claim it), or null: back to the team's queue */
+            assignee_id: string | null;
+            /** @description Why (kept in the assignment log) */
+            note?: string;
+        };
+        /**
          * Card
          * @description A product or order card: a `card` message's `content` is one as JSON. URLs must be https; every field is bounded.
          * @example {
@@ -916,10 +1081,18 @@ export interface components {
          *       "customer_unread_count": 0,
          *       "merchant_unread_count": 2,
          *       "customer": null,
-         *       "merchant": null
+         *       "merchant": null,
+         *       "team_id": "m1",
+         *       "assignee_id": "m4",
+         *       "assignee": null,
+         *       "status": "open",
+         *       "linked_conversation_id": null
          *     }
          */
         Conversation: {
+            assignee: components["schemas"]["User"] | null;
+            /** @description The team member handling it; null: in the team's queue */
+            assignee_id: string | null;
             created_at: number;
             customer: components["schemas"]["User"] | null;
             customer_id: string | null;
@@ -928,6 +1101,8 @@ export interface components {
             last_message: string | null;
             last_message_time: number | null;
             last_seq: number;
+            /** @description The platform desk's conversation escalated from this one, or the one this escalates */
+            linked_conversation_id: string | null;
             merchant: components["schemas"]["User"] | null;
             merchant_id: string | null;
             merchant_unread_count: number;
@@ -937,6 +1112,13 @@ export interface components {
             participant2: components["schemas"]["User"] | null;
             participant2_id: string;
             participant2_unread: number;
+            /**
+             * @description `open`, `pending` (waiting on the customer) or `resolved`; a customer message reopens it
+             * @enum {unknown}
+             */
+            status: "open" | "pending" | "resolved";
+            /** @description The participant whose team answers it (a shop, or the platform desk) */
+            team_id: string | null;
             updated_at: number;
         };
         /**
@@ -974,6 +1156,25 @@ export interface components {
             order_id?: string;
             /** @description A product card the platform stored */
             product_id?: string;
+        };
+        /**
+         * CreateMemberBody
+         * @description A new member account of the owner's role; its username is the name customers see
+         */
+        CreateMemberBody: {
+            avatar?: string | null;
+            description?: string | null;
+            password: string;
+            /** @enum {unknown} */
+            team_role: "supervisor" | "agent";
+            username: string;
+        };
+        /**
+         * CreateNoteBody
+         * @description A note for the team
+         */
+        CreateNoteBody: {
+            content: string;
         };
         /**
          * CreateQuickReplyBody
@@ -1045,6 +1246,13 @@ export interface components {
             error_type: string;
             errors?: string[];
             traceback?: string[];
+        };
+        /**
+         * EscalationBody
+         * @description Why the platform desk should step in (both sides and the desk see it)
+         */
+        EscalationBody: {
+            reason: string;
         };
         /**
          * GuardDecision
@@ -1174,7 +1382,7 @@ export interface components {
             id: string;
             labels: ("phone" | "wechat" | "qq" | "email" | "link" | "offsite" | "word")[];
             /** @enum {unknown} */
-            message_type: "text" | "image" | "file" | "card";
+            message_type: "text" | "image" | "file" | "card" | "system" | "platform";
             sender_id: string;
             /** @enum {unknown} */
             sender_role: "buyer" | "merchant" | "service";
@@ -1214,7 +1422,7 @@ export interface components {
             id: string;
             is_read: boolean;
             /** @enum {unknown} */
-            message_type: "text" | "image" | "file" | "card";
+            message_type: "text" | "image" | "file" | "card" | "system" | "platform";
             /**
              * @description Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id
              * @enum {boolean}
@@ -1237,6 +1445,31 @@ export interface components {
             results: components["schemas"]["Message"][];
         };
         /**
+         * Note
+         * @description An internal note on a conversation: the team's and admins', never the customer's
+         * @example {
+         *       "id": "0193a6f5-2b3c-7d4e-8f5a-6b7c8d9e0f1a",
+         *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+         *       "author_id": "m1a1",
+         *       "author": null,
+         *       "content": "老客户，上次的发票已补开",
+         *       "created_at": 1764896500
+         *     }
+         */
+        Note: {
+            author: components["schemas"]["User"] | null;
+            author_id: string;
+            content: string;
+            conversation_id: string;
+            created_at: number;
+            id: string;
+        };
+        /**
+         * NoteList
+         * @description The notes, oldest first
+         */
+        NoteList: components["schemas"]["Note"][];
+        /**
          * OAuth2PasswordForm
          * @description A username and password, form-encoded, as the OAuth2 password grant sends them
          */
@@ -1256,6 +1489,13 @@ export interface components {
             username: string;
         };
         /**
+         * PlatformPostBody
+         * @description The platform desk's word in an escalated conversation, visible to both sides
+         */
+        PlatformPostBody: {
+            content: string;
+        };
+        /**
          * PlatformTokenBody
          * @description A host platform's user (created if absent, never an admin) to mint a token for
          */
@@ -1264,6 +1504,8 @@ export interface components {
             description?: string | null;
             /** @enum {unknown} */
             role: "buyer" | "merchant" | "service" | "platform";
+            /** @description A team (its owner's id) the user is a member of: created in it as an agent on first use; a user of another team is 409 */
+            team_id?: string;
             user_id: string;
             username?: string;
         };
@@ -1473,6 +1715,17 @@ export interface components {
             sender_id?: string;
         };
         /**
+         * StatusBody
+         * @description The conversation's new status; a customer message reopens it
+         */
+        StatusBody: {
+            /**
+             * @description `pending`: waiting on the customer
+             * @enum {unknown}
+             */
+            status: "open" | "pending" | "resolved";
+        };
+        /**
          * SuccessResponse
          * @description Done
          */
@@ -1480,6 +1733,66 @@ export interface components {
             message?: string;
             /** @enum {string} */
             status: "success";
+        };
+        /**
+         * Team
+         * @description The people who answer for one account (a shop or the platform desk) and its settings
+         */
+        Team: {
+            /** @description The owner first, then supervisors, then agents */
+            members: components["schemas"]["TeamMember"][];
+            owner_id: string;
+            settings: components["schemas"]["TeamSettings"];
+        };
+        /**
+         * TeamMember
+         * @description A member of a team, with their assignment state
+         * @example {
+         *       "user": {
+         *         "id": "m4",
+         *         "username": "华润客服小王",
+         *         "avatar": null,
+         *         "role": "merchant",
+         *         "description": null,
+         *         "status": "active",
+         *         "created_at": 1764892800
+         *       },
+         *       "team_role": "agent",
+         *       "available": true,
+         *       "max_open": null,
+         *       "online": true,
+         *       "open_count": 3
+         *     }
+         */
+        TeamMember: {
+            /** @description Takes automatic assignments when online */
+            available: boolean;
+            /** @description The member's own capacity (lowers the team's); null: the team's */
+            max_open: number | null;
+            /** @description Connected on any instance */
+            online: boolean;
+            /** @description Conversations assigned to the member and not resolved */
+            open_count: number;
+            /** @enum {unknown} */
+            team_role: "owner" | "supervisor" | "agent";
+            user: components["schemas"]["User"];
+        };
+        /**
+         * TeamSettings
+         * @description A team's assignment settings
+         * @example {
+         *       "max_open_per_agent": 10,
+         *       "auto_assign": true,
+         *       "auto_resolve_hours": null
+         *     }
+         */
+        TeamSettings: {
+            /** @description Whether conversations needing someone are assigned automatically */
+            auto_assign: boolean;
+            /** @description Conversations idle this many hours are resolved; null: never */
+            auto_resolve_hours: number | null;
+            /** @description Open conversations one member may hold (automatic assignment) */
+            max_open_per_agent: number;
         };
         /**
          * TokenResponse
@@ -1576,12 +1889,31 @@ export interface components {
             valid: boolean;
         };
         /**
+         * UpdateMemberBody
+         * @description A member's role and capacity (owner, admin), or availability (also the member themselves)
+         */
+        UpdateMemberBody: {
+            available?: boolean;
+            max_open?: number | null;
+            /** @enum {unknown} */
+            team_role?: "supervisor" | "agent";
+        };
+        /**
          * UpdateQuickReplyBody
          * @description The fields to change
          */
         UpdateQuickReplyBody: {
             content?: string;
             sort_order?: number;
+        };
+        /**
+         * UpdateTeamSettingsBody
+         * @description The settings to change; fields left out keep their values
+         */
+        UpdateTeamSettingsBody: {
+            auto_assign?: boolean;
+            auto_resolve_hours?: number | null;
+            max_open_per_agent?: number;
         };
         /**
          * UpdateUserBody
@@ -2632,10 +2964,22 @@ export interface operations {
     listConversations: {
         parameters: {
             query?: {
+                /**
+                 * @description Only those assigned to `me`, to nobody (`none`: the team's queue), or to this member
+                 * @example me
+                 */
+                assignee_id?: string;
                 /** @description The page to return, from 1 */
                 page?: number;
                 /** @description Items per page (default 20, at most 100) */
                 page_size?: number;
+                /** @description Only conversations in this status */
+                status?: "open" | "pending" | "resolved";
+                /**
+                 * @description Only those this team answers (its owner's id)
+                 * @example m1
+                 */
+                team_id?: string;
                 /**
                  * @description Only this user's conversations (admins; others see only their own)
                  * @example b1
@@ -2776,7 +3120,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
@@ -2807,7 +3156,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
@@ -2960,7 +3314,12 @@ export interface operations {
                      *       "customer_unread_count": 0,
                      *       "merchant_unread_count": 2,
                      *       "customer": null,
-                     *       "merchant": null
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
                      *     }
                      */
                     "application/json": components["schemas"]["Conversation"];
@@ -2991,6 +3350,160 @@ export interface operations {
                      * @example {
                      *       "detail": "资源不存在",
                      *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    assignConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Who handles the conversation from now on */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "assignee_id": "m1a2",
+                 *       "note": "客户咨询发票，转给财务专员"
+                 *     }
+                 */
+                "application/json": components["schemas"]["AssignmentBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state (`error_type` says how) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "用户名已被使用",
+                     *       "error_type": "username_taken"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
@@ -3208,6 +3721,159 @@ export interface operations {
                      * @example {
                      *       "detail": "未认证：缺少或无效的访问令牌",
                      *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    escalateConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Why the platform desk should step in (both sides and the desk see it) */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "商家拒绝退款，申请平台介入"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EscalationBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
@@ -3490,6 +4156,354 @@ export interface operations {
             };
         };
     };
+    listConversationNotes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The notes, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createConversationNote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A note for the team */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "content": "老客户，上次的发票已补开"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateNoteBody"];
+            };
+        };
+        responses: {
+            /** @description An internal note on a conversation: the team's and admins', never the customer's */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f5-2b3c-7d4e-8f5a-6b7c8d9e0f1a",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "author_id": "m1a1",
+                     *       "author": null,
+                     *       "content": "老客户，上次的发票已补开",
+                     *       "created_at": 1764896500
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    postAsPlatform: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The platform desk's word in an escalated conversation, visible to both sides */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "content": "平台已核实，商家将在 24 小时内退款。"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PlatformPostBody"];
+            };
+        };
+        responses: {
+            /** @description A message. `seq` numbers the messages of a conversation from 1 without gaps; `content` is the absolute media URL for images and files, and a `Card` as JSON for cards (its current state, as the platform last set it). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f4-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "sender_id": "b1",
+                     *       "content": "请问这件外套有 L 码吗？",
+                     *       "message_type": "text",
+                     *       "is_read": false,
+                     *       "created_at": 1764896400,
+                     *       "sender": null,
+                     *       "seq": 12,
+                     *       "client_msg_id": "b1-1764896400123-1",
+                     *       "filename": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     resetConversationUnread: {
         parameters: {
             query?: {
@@ -3521,6 +4535,144 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["SuccessResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    setConversationStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The conversation's new status; a customer message reopens it */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "resolved"
+                 *     }
+                 */
+                "application/json": components["schemas"]["StatusBody"];
+            };
+        };
+        responses: {
+            /** @description A one-to-one conversation and its unread counts; `last_seq` is the seq of its latest message (0 when empty). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "participant1_id": "b1",
+                     *       "participant2_id": "m1",
+                     *       "participant1_unread": 0,
+                     *       "participant2_unread": 2,
+                     *       "last_message": "请问这件外套有 L 码吗？",
+                     *       "last_message_time": 1764896400,
+                     *       "last_seq": 12,
+                     *       "created_at": 1764892800,
+                     *       "updated_at": 1764896400,
+                     *       "participant1": null,
+                     *       "participant2": null,
+                     *       "customer_id": "b1",
+                     *       "merchant_id": "m1",
+                     *       "customer_unread_count": 0,
+                     *       "merchant_unread_count": 2,
+                     *       "customer": null,
+                     *       "merchant": null,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m4",
+                     *       "assignee": null,
+                     *       "status": "open",
+                     *       "linked_conversation_id": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Conversation"];
                 };
             };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
@@ -4280,7 +5432,7 @@ export interface operations {
                 /** @description Only the messages of this conversation */
                 conversation_id?: string;
                 /** @description Only messages of this type */
-                message_type?: "text" | "image" | "file" | "card";
+                message_type?: "text" | "image" | "file" | "card" | "system" | "platform";
                 /** @description The page to return, from 1 */
                 page?: number;
                 /** @description Items per page (default 50, at most 100) */
@@ -5631,6 +6783,659 @@ export interface operations {
                      * @example {
                      *       "detail": "发送消息过于频繁，请稍后再试",
                      *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The people who answer for one account (a shop or the platform desk) and its settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "owner_id": "m1",
+                     *       "settings": {
+                     *         "max_open_per_agent": 10,
+                     *         "auto_assign": true,
+                     *         "auto_resolve_hours": null
+                     *       },
+                     *       "members": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A new member account of the owner's role; its username is the name customers see */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "username": "华润客服小王",
+                 *       "password": "agent123",
+                 *       "team_role": "agent"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateMemberBody"];
+            };
+        };
+        responses: {
+            /** @description A member of a team, with their assignment state */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user": {
+                     *         "id": "m4",
+                     *         "username": "华润客服小王",
+                     *         "avatar": null,
+                     *         "role": "merchant",
+                     *         "description": null,
+                     *         "status": "active",
+                     *         "created_at": 1764892800
+                     *       },
+                     *       "team_role": "agent",
+                     *       "available": true,
+                     *       "max_open": null,
+                     *       "online": true,
+                     *       "open_count": 3
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state (`error_type` says how) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "用户名已被使用",
+                     *       "error_type": "username_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deleteTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+                /**
+                 * @description The member: a user of the team
+                 * @example m4
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "success",
+                     *       "message": "signed out"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuccessResponse"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    updateTeamMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+                /**
+                 * @description The member: a user of the team
+                 * @example m4
+                 */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A member's role and capacity (owner, admin), or availability (also the member themselves) */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "available": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateMemberBody"];
+            };
+        };
+        responses: {
+            /** @description A member of a team, with their assignment state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user": {
+                     *         "id": "m4",
+                     *         "username": "华润客服小王",
+                     *         "avatar": null,
+                     *         "role": "merchant",
+                     *         "description": null,
+                     *         "status": "active",
+                     *         "created_at": 1764892800
+                     *       },
+                     *       "team_role": "agent",
+                     *       "available": true,
+                     *       "max_open": null,
+                     *       "online": true,
+                     *       "open_count": 3
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    updateTeamSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The settings to change; fields left out keep their values */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "max_open_per_agent": 5,
+                 *       "auto_resolve_hours": 48
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateTeamSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description A team's assignment settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "max_open_per_agent": 10,
+                     *       "auto_assign": true,
+                     *       "auto_resolve_hours": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamSettings"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];
