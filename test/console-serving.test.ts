@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { seedDemoData } from '../src/cli/seed.ts';
+import { DEMO_USERS } from '../src/modules/users/demo-users.ts';
 import { testDialects } from './helpers/databases.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
@@ -128,7 +129,7 @@ for (const dialect of testDialects) {
       assert.equal(list.status, 200);
       assert.deepEqual(
         list.body.map((user: { id: string }) => user.id),
-        ['a2', 'p1', 'b1', 'b2', 'm1', 'm2', 'm3'],
+        DEMO_USERS.map((user) => user.id),
       );
       const login = await debug.client.post('/api/auth/demo-login', { body: { user_id: 'm1' } });
       assert.equal(login.status, 200, JSON.stringify(login.body));

@@ -95,6 +95,15 @@ export function bindRequestLoggers(app: FastifyInstance): void {
   app.addHook('onRequest', (request, _reply, done) => requestLoggers.run(request.log, done));
 }
 
+/**
+ * Runs `work` outside the request being served, for background work a request
+ * merely wakes (the search indexer, the webhook worker): what it schedules and
+ * logs then belongs to no request, rather than to whichever request woke it.
+ */
+export function outsideRequest<T>(work: () => T): T {
+  return requestLoggers.exit(work);
+}
+
 /** The logger of the request being served, or `fallback` outside any request. */
 export function currentLogger(fallback: FastifyBaseLogger | Logger): FastifyBaseLogger | Logger {
   return requestLoggers.getStore() ?? fallback;

@@ -29,7 +29,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('card_refs')
     .addColumn('kind', 'varchar(16)', (c) => c.notNull())
     .addColumn('card_id', 'varchar(50)', (c) => c.notNull())
-    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull().references('conversations.id').onDelete('cascade'))
+    // No foreign key, as the teams' tables: conversations are never deleted, and the collation
+    // migration's down/up (20261204130000) rebuilds only the foreign keys it knows of.
+    .addColumn('conversation_id', 'varchar(50)', (c) => c.notNull())
     .addColumn('shown_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('card_refs_pk', ['kind', 'card_id', 'conversation_id'])
     .$call(tableOptions(db))

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database } from '../../db/types.ts';
+import { outsideRequest } from '../../http/logging.ts';
 import type { SearchIndexMetrics } from '../../observability/metrics.ts';
 import * as repo from './search.repository.ts';
 
@@ -116,7 +117,8 @@ export function createSearchIndexer(deps: {
 
   function schedule(ms: number): void {
     clearTimeout(timer);
-    if (!stopping) timer = setTimeout(run, ms);
+    // A send's request wakes it; the round it schedules is nobody's request (its log lines neither).
+    if (!stopping) timer = outsideRequest(() => setTimeout(run, ms));
   }
 
   function run(): void {

@@ -167,7 +167,7 @@ export function createConversationWorkService({
         message: row,
         recipientId: conversation.participant1_id,
         recipientUnread: 'participant1_unread',
-        preview: content,
+        preview: previewOf('system', content),
         read: true,
       },
     ]);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database, WebhookDeliveryRow } from '../../db/types.ts';
+import { outsideRequest } from '../../http/logging.ts';
 import * as repo from './webhook.repository.ts';
 import type { Subscriptions } from './webhook-outbox.ts';
 import { sendSigned } from './webhook-sender.ts';
@@ -241,17 +242,20 @@ export function createDeliveryWorker(deps: {
 
   function schedule(): void {
     clearTimeout(timer);
-    if (!stopping) timer = setTimeout(wake, options.pollMs);
+    if (!stopping) timer = outsideRequest(() => setTimeout(wake, options.pollMs));
   }
 
   let soon: NodeJS.Timeout | undefined;
   /** A wake within coalesceMs, shared by every call meanwhile. */
   function wakeSoon(): void {
     if (stopping || soon) return;
-    soon = setTimeout(() => {
-      soon = undefined;
-      wake();
-    }, options.coalesceMs);
+    // A commit (a request's) wakes it; the claim is nobody's request, nor are its log lines.
+    soon = outsideRequest(() =>
+      setTimeout(() => {
+        soon = undefined;
+        wake();
+      }, options.coalesceMs),
+    );
   }
 
   function wake(): void {
