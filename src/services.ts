@@ -20,6 +20,7 @@ import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } f
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
+import { createRatingService } from './modules/ratings/rating.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
 import { createAutoAssigner } from './modules/teams/auto-assign.ts';
@@ -122,6 +123,7 @@ export function createServices(
     messages,
     teams,
     work,
+    ratings: createRatingService({ db, access, conversations, events }),
     autoAssign: createAutoAssigner({
       db,
       work,

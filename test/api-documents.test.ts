@@ -213,6 +213,7 @@ describe('API documents', () => {
       'note',
       'online_users',
       'pong',
+      'rating',
       'read',
       'resync',
       'status',

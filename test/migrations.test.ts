@@ -75,6 +75,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'resolved_at',
     'awaiting_reply_since',
     'linked_conversation_id',
+    'resolutions',
   ]),
   teams: columnsOf<Database['teams']>()([
     'owner_id',
@@ -99,6 +100,17 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'conversation_id',
     'author_id',
     'content',
+    'created_at',
+  ]),
+  conversation_ratings: columnsOf<Database['conversation_ratings']>()([
+    'id',
+    'conversation_id',
+    'episode',
+    'team_id',
+    'assignee_id',
+    'rater_id',
+    'score',
+    'comment',
     'created_at',
   ]),
   messages: columnsOf<Database['messages']>()([

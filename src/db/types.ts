@@ -51,6 +51,20 @@ export interface ConversationAssignmentsTable {
   created_at: number;
 }
 
+/** Satisfaction ratings: one per conversation and resolution episode (its `resolutions` when rated). */
+export interface ConversationRatingsTable {
+  id: string;
+  conversation_id: string;
+  episode: number;
+  /** The team and the assignee when it was rated. */
+  team_id: string | null;
+  assignee_id: string | null;
+  rater_id: string;
+  score: number;
+  comment: string | null;
+  created_at: number;
+}
+
 /** Internal notes: outside the message sequence, never shown to the customer. */
 export interface ConversationNotesTable {
   id: string;
@@ -89,6 +103,8 @@ export interface ConversationsTable {
   awaiting_reply_since: number | null;
   /** The desk's conversation escalated from this one, or the one this escalates. */
   linked_conversation_id: string | null;
+  /** Times it was resolved: the current rating episode (issue 14; migration 20261206180000). */
+  resolutions: Generated<number>;
 }
 
 export interface MessagesTable {
@@ -192,6 +208,7 @@ export interface Database {
   teams: TeamsTable;
   conversation_assignments: ConversationAssignmentsTable;
   conversation_notes: ConversationNotesTable;
+  conversation_ratings: ConversationRatingsTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;

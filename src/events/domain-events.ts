@@ -1,5 +1,6 @@
 import type { ConversationStatus } from '@cs-chat/contracts/rest/conversation.schemas';
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { Rating } from '@cs-chat/contracts/rest/rating.schemas';
 import type { Note } from '@cs-chat/contracts/rest/team.schemas';
 
 /**
@@ -52,6 +53,8 @@ export interface DomainEvents {
   };
   /** An internal note was written: the team's side hears of it, never the customer. */
   'note.created': { note: Note; participants: readonly [string, string]; teamId: string | null };
+  /** The customer rated a resolution (issue 14): the team's side hears of it. */
+  'rating.created': { rating: Rating; participants: readonly [string, string]; teamId: string | null };
 }
 
 /** What a conversation's event needs to say of it and to find its audience. */

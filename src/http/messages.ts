@@ -42,6 +42,11 @@ export const MESSAGES = {
     en: 'Only a conversation between a buyer and a shop can be escalated to the platform desk',
   },
   not_a_team_member: { zh: '该用户属于其他团队', en: 'The user belongs to another team' },
+  conversation_not_resolved: {
+    zh: '会话尚未解决，解决后才能评价',
+    en: 'The conversation can be rated once it is resolved',
+  },
+  already_rated: { zh: '您已评价过本次服务', en: 'This resolution of the conversation is already rated' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
   webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },
   user_id_taken: { zh: '用户ID已存在', en: 'A user with this id already exists' },

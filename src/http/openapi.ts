@@ -143,6 +143,7 @@ export function openApiOptions(
         { name: 'search', description: 'Full-text search of messages (Chinese, Latin words and numbers)' },
         { name: 'webhooks', description: 'Signed event deliveries to the host platform (admin)' },
         { name: 'teams', description: 'The staff who answer for a shop or the platform desk, and their settings' },
+        { name: 'quality', description: "Service quality: buyers' satisfaction ratings of resolved conversations" },
       ],
       components: {
         securitySchemes: {

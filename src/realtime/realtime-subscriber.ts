@@ -97,6 +97,16 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
       });
     }),
 
+    // The owner, supervisors and the assignee (not the queue), and admins: never the customer who rated.
+    hub.subscribe('rating.created', ({ rating, participants, teamId }) => {
+      if (teamId === null) return;
+      const conversation = sidesOf(rating.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = teamRecipients(teamId, team, false).filter((user) => user !== conversation.customerId);
+        realtime.broadcast({ type: 'rating', ...rating }, { users, admins: true });
+      });
+    }),
+
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),
   ];
   return () => {

@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   'assigned_to_other',
   'cannot_escalate',
   'not_a_team_member',
+  'conversation_not_resolved',
+  'already_rated',
   'invalid_pair',
   'not_a_participant',
   'quick_reply_limit',

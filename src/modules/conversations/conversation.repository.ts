@@ -120,6 +120,7 @@ function splitJoined(row: JoinedRow): ConversationWithParticipants {
     resolved_at: row.resolved_at,
     awaiting_reply_since: row.awaiting_reply_since,
     linked_conversation_id: row.linked_conversation_id,
+    resolutions: row.resolutions,
   };
   return {
     conversation,

@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
 import { CONVERSATION_STATUSES } from '../rest/conversation.schemas.ts';
 import { Message, sendFields } from '../rest/message.schemas.ts';
+import { Rating } from '../rest/rating.schemas.ts';
 import { Note } from '../rest/team.schemas.ts';
 
 /**
@@ -154,6 +155,13 @@ export type ConversationUpdatedEvent = Static<typeof ConversationUpdatedEvent>;
 export const NoteEvent = Type.Object({ type: Type.Literal('note'), ...Note.properties });
 export type NoteEvent = Static<typeof NoteEvent>;
 
+/**
+ * A buyer rated a resolution (issue 14): to the team's owner, supervisors and
+ * the conversation's assignee, and admins; never the buyer.
+ */
+export const RatingEvent = Type.Object({ type: Type.Literal('rating'), ...Rating.properties });
+export type RatingEvent = Static<typeof RatingEvent>;
+
 /** Events fanned out to many connections (and across instances); the rest answer one connection. */
 export const BroadcastEvent = Type.Union([
   StatusEvent,
@@ -164,6 +172,7 @@ export const BroadcastEvent = Type.Union([
   ResyncEvent,
   ConversationUpdatedEvent,
   NoteEvent,
+  RatingEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
 
