@@ -186,6 +186,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     autoAssign = services.autoAssign;
     services.autoAssign.subscribe(events);
     stopSweep = services.autoAssign.start(options.teamSweepMs);
+    // Auto replies answer a buyer's message after its send committed (issue 14).
+    services.autoReplies.subscribe(events);
     await services.webhookSubscriptions.refresh();
     if (options.webhookDelivery?.enabled !== false) {
       const worker = createDeliveryWorker({

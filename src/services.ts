@@ -17,6 +17,7 @@ import {
 } from './modules/auth/throttle-store.ts';
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
+import { createAutoReplier } from './modules/auto-replies/auto-reply.service.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
@@ -124,6 +125,14 @@ export function createServices(
     teams,
     work,
     ratings: createRatingService({ db, access, conversations, events }),
+    autoReplies: createAutoReplier({
+      db,
+      users,
+      messages,
+      events,
+      online: shared.online ?? (async () => []),
+      logger: shared.logger,
+    }),
     autoAssign: createAutoAssigner({
       db,
       work,

@@ -84,7 +84,14 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'auto_resolve_hours',
     'created_at',
     'updated_at',
+    'welcome_message',
+    'away_message',
+    'timezone',
+    'business_hours',
+    'days_off',
+    'keyword_replies',
   ]),
+  auto_reply_sends: columnsOf<Database['auto_reply_sends']>()(['conversation_id', 'rule', 'mark']),
   conversation_assignments: columnsOf<Database['conversation_assignments']>()([
     'id',
     'conversation_id',
@@ -124,6 +131,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'client_msg_id',
     'is_read',
     'created_at',
+    'auto_reply',
   ]),
   quick_replies: columnsOf<Database['quick_replies']>()([
     'id',

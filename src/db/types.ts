@@ -37,6 +37,26 @@ export interface TeamsTable {
   auto_resolve_hours: number | null;
   created_at: number;
   updated_at: number;
+  /** Auto replies (issue 14; migration 20261206180100): null turns one off. */
+  welcome_message: string | null;
+  away_message: string | null;
+  /** IANA name; null: Asia/Shanghai. */
+  timezone: string | null;
+  /** JSON: BusinessHours, DaysOff and KeywordReply[] of the contracts; null: none. */
+  business_hours: string | null;
+  days_off: string | null;
+  keyword_replies: string | null;
+}
+
+/**
+ * The period in which each auto-reply rule last answered in a conversation (rule: 'welcome',
+ * 'away:closed', 'away:absent', 'keyword:<n>'): a time, or for away:absent the seq of the
+ * team's last human message.
+ */
+export interface AutoReplySendsTable {
+  conversation_id: string;
+  rule: string;
+  mark: number;
 }
 
 /** The assignment log: every claim, assignment, transfer, release and requeue. */
@@ -118,6 +138,8 @@ export interface MessagesTable {
   client_msg_id: string | null;
   is_read: Generated<number>;
   created_at: number;
+  /** 1: an auto reply (issue 14). */
+  auto_reply: Generated<number>;
 }
 
 export interface QuickRepliesTable {
@@ -209,6 +231,7 @@ export interface Database {
   conversation_assignments: ConversationAssignmentsTable;
   conversation_notes: ConversationNotesTable;
   conversation_ratings: ConversationRatingsTable;
+  auto_reply_sends: AutoReplySendsTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -225,7 +248,8 @@ export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 export type ConversationRow = Selectable<ConversationsTable>;
 export type TeamRow = Selectable<TeamsTable>;
-export type MessageRow = Selectable<MessagesTable>;
+/** `auto_reply` optional: rows built in memory (the send path, system messages) are never auto replies. */
+export type MessageRow = Omit<Selectable<MessagesTable>, 'auto_reply'> & { auto_reply?: number };
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

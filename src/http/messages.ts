@@ -46,6 +46,14 @@ export const MESSAGES = {
     zh: '会话尚未解决，解决后才能评价',
     en: 'The conversation can be rated once it is resolved',
   },
+  invalid_timezone: {
+    zh: '时区无效，请使用 IANA 时区名（如 Asia/Shanghai）',
+    en: 'Unknown time zone: use an IANA name such as Asia/Shanghai',
+  },
+  invalid_business_hours: {
+    zh: '营业时间无效：结束时间须晚于开始时间，日期须真实存在',
+    en: 'Invalid business hours: each close must be after its open, each day off a real date',
+  },
   already_rated: { zh: '您已评价过本次服务', en: 'This resolution of the conversation is already rated' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
   webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },

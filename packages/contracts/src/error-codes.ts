@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'not_a_team_member',
   'conversation_not_resolved',
   'already_rated',
+  'invalid_timezone',
+  'invalid_business_hours',
   'invalid_pair',
   'not_a_participant',
   'quick_reply_limit',

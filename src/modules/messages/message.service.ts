@@ -96,6 +96,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       seq: Number(row.seq),
       client_msg_id: row.client_msg_id,
       filename: row.filename,
+      ...(row.auto_reply ? { auto: true as const } : {}),
     };
   }
 

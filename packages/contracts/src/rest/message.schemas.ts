@@ -27,6 +27,11 @@ export const Message = Type.Object(
     seq: Type.Integer(),
     client_msg_id: Type.Union([Type.String(), Type.Null()]),
     filename: Type.Union([Type.String(), Type.Null()]),
+    auto: Type.Optional(
+      Type.Literal(true, {
+        description: "Present on auto replies (issue 14): sent for the team by its settings, from the owner's account",
+      }),
+    ),
   },
   {
     title: 'Message',

@@ -865,6 +865,18 @@ export interface components {
             note?: string;
         };
         /**
+         * BusinessHoursSlot
+         * @description The team is open on `day` from `open` to `close`
+         */
+        BusinessHoursSlot: {
+            /** @description HH:MM, 00:00 to 24:00 */
+            close: string;
+            /** @description ISO weekday: 1 Monday … 7 Sunday */
+            day: number;
+            /** @description HH:MM, 00:00 to 24:00 */
+            open: string;
+        };
+        /**
          * ChangePasswordBody
          * @description Your own password needs `old_password`; an admin resetting another user's does not.
          */
@@ -1047,6 +1059,19 @@ export interface components {
             reason: string;
         };
         /**
+         * KeywordReply
+         * @description An automatic answer to buyer messages with a keyword
+         */
+        KeywordReply: {
+            keywords: string[];
+            /**
+             * @description `contains`: the text contains a keyword; `exact`: the text is a keyword (both after NFKC and case folding)
+             * @enum {unknown}
+             */
+            match: "contains" | "exact";
+            reply: string;
+        };
+        /**
          * LoginBody
          * @description A username and password
          */
@@ -1072,6 +1097,11 @@ export interface components {
          *     }
          */
         Message: {
+            /**
+             * @description Present on auto replies (issue 14): sent for the team by its settings, from the owner's account
+             * @enum {boolean}
+             */
+            auto?: true;
             client_msg_id: string | null;
             content: string;
             conversation_id: string;
@@ -1334,11 +1364,33 @@ export interface components {
         };
         /**
          * TeamSettings
-         * @description A team's assignment settings
+         * @description A team's assignment and auto-reply settings
          * @example {
          *       "max_open_per_agent": 10,
          *       "auto_assign": true,
-         *       "auto_resolve_hours": null
+         *       "auto_resolve_hours": null,
+         *       "welcome_message": "您好，欢迎光临华润医药！",
+         *       "away_message": "客服下班了，上班后第一时间回复您",
+         *       "timezone": "Asia/Shanghai",
+         *       "business_hours": [
+         *         {
+         *           "day": 1,
+         *           "open": "09:00",
+         *           "close": "18:00"
+         *         }
+         *       ],
+         *       "days_off": [
+         *         "2026-10-01"
+         *       ],
+         *       "keyword_replies": [
+         *         {
+         *           "keywords": [
+         *             "发票"
+         *           ],
+         *           "match": "contains",
+         *           "reply": "下单后可在订单详情中申请电子发票"
+         *         }
+         *       ]
          *     }
          */
         TeamSettings: {
@@ -1346,8 +1398,23 @@ export interface components {
             auto_assign: boolean;
             /** @description Conversations idle this many hours are resolved; null: never */
             auto_resolve_hours: number | null;
+            /** @description Sent to a buyer who writes outside business hours or when no member is online and available, once per away period; null: none */
+            away_message: string | null;
+            /** @description The weekly opening hours; empty: open at all hours (except the days off) */
+            business_hours: components["schemas"]["BusinessHoursSlot"][];
+            /** @description Dates (YYYY-MM-DD, in the team's time zone) closed all day */
+            days_off: string[];
+            /** @description Tried in order; empty: none */
+            keyword_replies: components["schemas"]["KeywordReply"][];
             /** @description Open conversations one member may hold (automatic assignment) */
             max_open_per_agent: number;
+            /**
+             * @description IANA time zone of the business hours
+             * @example Asia/Shanghai
+             */
+            timezone: string;
+            /** @description Sent once when a buyer writes to the team for the first time; null: none */
+            welcome_message: string | null;
         };
         /**
          * TokenResponse
@@ -1384,7 +1451,22 @@ export interface components {
         UpdateTeamSettingsBody: {
             auto_assign?: boolean;
             auto_resolve_hours?: number | null;
+            /** @description The away message; an empty string turns it off */
+            away_message?: string;
+            /** @description The weekly opening hours; empty: open at all hours (except the days off) */
+            business_hours?: components["schemas"]["BusinessHoursSlot"][];
+            /** @description Dates (YYYY-MM-DD, in the team's time zone) closed all day */
+            days_off?: string[];
+            /** @description Tried in order; empty: none */
+            keyword_replies?: components["schemas"]["KeywordReply"][];
             max_open_per_agent?: number;
+            /**
+             * @description IANA time zone of the business hours
+             * @example Asia/Shanghai
+             */
+            timezone?: string;
+            /** @description The welcome message; an empty string turns it off */
+            welcome_message?: string;
         };
         /**
          * UpdateUserBody
@@ -5355,7 +5437,13 @@ export interface operations {
                      *       "settings": {
                      *         "max_open_per_agent": 10,
                      *         "auto_assign": true,
-                     *         "auto_resolve_hours": null
+                     *         "auto_resolve_hours": null,
+                     *         "welcome_message": null,
+                     *         "away_message": null,
+                     *         "timezone": "Asia/Shanghai",
+                     *         "business_hours": [],
+                     *         "days_off": [],
+                     *         "keyword_replies": []
                      *       },
                      *       "members": []
                      *     }
@@ -5979,7 +6067,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A team's assignment settings */
+            /** @description A team's assignment and auto-reply settings */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5989,7 +6077,29 @@ export interface operations {
                      * @example {
                      *       "max_open_per_agent": 10,
                      *       "auto_assign": true,
-                     *       "auto_resolve_hours": null
+                     *       "auto_resolve_hours": null,
+                     *       "welcome_message": "您好，欢迎光临华润医药！",
+                     *       "away_message": "客服下班了，上班后第一时间回复您",
+                     *       "timezone": "Asia/Shanghai",
+                     *       "business_hours": [
+                     *         {
+                     *           "day": 1,
+                     *           "open": "09:00",
+                     *           "close": "18:00"
+                     *         }
+                     *       ],
+                     *       "days_off": [
+                     *         "2026-10-01"
+                     *       ],
+                     *       "keyword_replies": [
+                     *         {
+                     *           "keywords": [
+                     *             "发票"
+                     *           ],
+                     *           "match": "contains",
+                     *           "reply": "下单后可在订单详情中申请电子发票"
+                     *         }
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["TeamSettings"];
