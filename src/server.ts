@@ -34,6 +34,8 @@ export interface RunningServer {
   quotas: Quotas;
   /** Automatic assignment of the teams' queues (tests drive its sweep). */
   autoAssign: Services['autoAssign'];
+  /** Slow-reply alerts (tests drive their sweep). */
+  slowReplies: Services['slowReplies'];
   /** The address actually bound (useful with PORT=0). */
   url: string;
   close(): Promise<void>;
@@ -126,6 +128,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
   let stopSweep: (() => void) | undefined;
+  let stopSlowReplies: (() => void) | undefined;
   let webhookWorker: DeliveryWorker | undefined;
   try {
     const pending = await pendingMigrations(database.db);
@@ -188,6 +191,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     stopSweep = services.autoAssign.start(options.teamSweepMs);
     // Auto replies answer a buyer's message after its send committed (issue 14).
     services.autoReplies.subscribe(events);
+    // Slow-reply alerts: every instance sweeps; the database decides which one alerts.
+    stopSlowReplies = services.slowReplies.start();
     await services.webhookSubscriptions.refresh();
     if (options.webhookDelivery?.enabled !== false) {
       const worker = createDeliveryWorker({
@@ -250,9 +255,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       quotas,
       url,
       autoAssign: services.autoAssign,
+      slowReplies: services.slowReplies,
       async close() {
         clearInterval(revocationRefresh);
         stopSweep?.();
+        stopSlowReplies?.();
         await app.close();
         await webhookWorker?.stop();
         if (stateRedis) await closeStateRedis(stateRedis);
@@ -263,6 +270,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   } catch (error) {
     clearInterval(revocationRefresh);
     stopSweep?.();
+    stopSlowReplies?.();
     await webhookWorker?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);
     await realtime?.close();

@@ -23,6 +23,7 @@ import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createRatingService } from './modules/ratings/rating.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { createSlowReplyAlerts } from './modules/slow-replies/slow-reply.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
 import { createAutoAssigner } from './modules/teams/auto-assign.ts';
 import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
@@ -125,6 +126,7 @@ export function createServices(
     teams,
     work,
     ratings: createRatingService({ db, access, conversations, events }),
+    slowReplies: createSlowReplyAlerts({ db, events, logger: shared.logger }),
     autoReplies: createAutoReplier({
       db,
       users,

@@ -216,6 +216,7 @@ describe('API documents', () => {
       'rating',
       'read',
       'resync',
+      'slow_reply',
       'status',
       'typing',
     ]);

@@ -72,6 +72,8 @@ for (const dialect of testDialects) {
         auto_assign: false,
         auto_resolve_hours: null,
         ...body,
+        slow_reply_seconds: 100,
+        slow_reply_escalation_seconds: 180,
       });
       const cleared = await settings('m1', { welcome_message: '', business_hours: [], days_off: [] });
       assert.deepEqual(

@@ -76,6 +76,8 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'awaiting_reply_since',
     'linked_conversation_id',
     'resolutions',
+    'slow_alert_since',
+    'slow_alert_level',
   ]),
   teams: columnsOf<Database['teams']>()([
     'owner_id',
@@ -90,6 +92,8 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'business_hours',
     'days_off',
     'keyword_replies',
+    'slow_reply_seconds',
+    'slow_reply_escalation_seconds',
   ]),
   auto_reply_sends: columnsOf<Database['auto_reply_sends']>()(['conversation_id', 'rule', 'mark']),
   conversation_assignments: columnsOf<Database['conversation_assignments']>()([

@@ -18,6 +18,8 @@ const NO_AUTO_REPLIES = {
   business_hours: [],
   days_off: [],
   keyword_replies: [],
+  slow_reply_seconds: 100,
+  slow_reply_escalation_seconds: 180,
 };
 
 for (const dialect of testDialects) {

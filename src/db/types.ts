@@ -46,6 +46,9 @@ export interface TeamsTable {
   business_hours: string | null;
   days_off: string | null;
   keyword_replies: string | null;
+  /** Slow-reply alerts (migration 20261206180200): the first after this wait, the supervisors' after the second. */
+  slow_reply_seconds: Generated<number>;
+  slow_reply_escalation_seconds: Generated<number>;
 }
 
 /**
@@ -125,6 +128,9 @@ export interface ConversationsTable {
   linked_conversation_id: string | null;
   /** Times it was resolved: the current rating episode (issue 14; migration 20261206180000). */
   resolutions: Generated<number>;
+  /** The turn (its awaiting_reply_since) the last slow-reply alert was for, and its level (1, 2). */
+  slow_alert_since: number | null;
+  slow_alert_level: Generated<number>;
 }
 
 export interface MessagesTable {

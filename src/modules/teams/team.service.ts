@@ -36,6 +36,8 @@ export function settingsOf(team: TeamRow): TeamSettings {
     auto_assign: Boolean(team.auto_assign),
     auto_resolve_hours: team.auto_resolve_hours === null ? null : Number(team.auto_resolve_hours),
     ...autoReplySettingsOf(team),
+    slow_reply_seconds: Number(team.slow_reply_seconds),
+    slow_reply_escalation_seconds: Number(team.slow_reply_escalation_seconds),
   };
 }
 
@@ -137,6 +139,10 @@ export function createTeamService({ db, users, access, events, online }: TeamSer
         ...(body.auto_assign !== undefined ? { auto_assign: body.auto_assign ? 1 : 0 } : {}),
         ...(body.auto_resolve_hours !== undefined ? { auto_resolve_hours: body.auto_resolve_hours } : {}),
         ...autoReplyColumns(body),
+        ...(body.slow_reply_seconds !== undefined ? { slow_reply_seconds: body.slow_reply_seconds } : {}),
+        ...(body.slow_reply_escalation_seconds !== undefined
+          ? { slow_reply_escalation_seconds: body.slow_reply_escalation_seconds }
+          : {}),
         updated_at: nowSeconds(),
       });
       changed(ownerId);

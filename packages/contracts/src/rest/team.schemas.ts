@@ -112,6 +112,11 @@ export const TeamSettings = Type.Object(
     business_hours: BusinessHours,
     days_off: DaysOff,
     keyword_replies: KeywordReplies,
+    slow_reply_seconds: Type.Integer({
+      description:
+        'A customer waiting this long for a human answer alerts the assignee (or the online members) and supervisors',
+    }),
+    slow_reply_escalation_seconds: Type.Integer({ description: 'A wait this long alerts the supervisors again' }),
   },
   {
     title: 'TeamSettings',
@@ -127,6 +132,8 @@ export const TeamSettings = Type.Object(
         business_hours: [{ day: 1, open: '09:00', close: '18:00' }],
         days_off: ['2026-10-01'],
         keyword_replies: [{ keywords: ['发票'], match: 'contains', reply: '下单后可在订单详情中申请电子发票' }],
+        slow_reply_seconds: 100,
+        slow_reply_escalation_seconds: 180,
       },
     ],
   },
@@ -144,6 +151,8 @@ export const UpdateTeamSettingsBody = Type.Object(
     business_hours: Type.Optional(BusinessHours),
     days_off: Type.Optional(DaysOff),
     keyword_replies: Type.Optional(KeywordReplies),
+    slow_reply_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    slow_reply_escalation_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
   },
   {
     additionalProperties: false,
@@ -212,6 +221,8 @@ export const Team = Type.Object(
           business_hours: [],
           days_off: [],
           keyword_replies: [],
+          slow_reply_seconds: 100,
+          slow_reply_escalation_seconds: 180,
         },
         members: [],
       },

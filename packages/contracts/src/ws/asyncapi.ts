@@ -17,6 +17,7 @@ import {
   ReadEvent,
   ReadFrame,
   ResyncEvent,
+  SlowReplyEvent,
   StatusEvent,
   TypingEvent,
   TypingFrame,
@@ -126,6 +127,21 @@ const EVENTS: Record<string, MessageEntry> = {
       author: null,
       content: '老客户，上次的发票已补开',
       created_at: AT,
+    },
+  },
+  slow_reply: {
+    schema: SlowReplyEvent,
+    summary:
+      'A customer has waited too long for a human answer: level 1 to the assignee (or the queue) and supervisors, level 2 to supervisors',
+    example: {
+      type: 'slow_reply',
+      conversation_id: CONVERSATION,
+      team_id: 'm1',
+      assignee_id: 'm1a1',
+      level: 1,
+      waiting_since: AT,
+      waited_seconds: 104,
+      threshold_seconds: 100,
     },
   },
   rating: {

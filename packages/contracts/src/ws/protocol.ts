@@ -162,6 +162,25 @@ export type NoteEvent = Static<typeof NoteEvent>;
 export const RatingEvent = Type.Object({ type: Type.Literal('rating'), ...Rating.properties });
 export type RatingEvent = Static<typeof RatingEvent>;
 
+/**
+ * A customer has waited too long for a human answer (issue 14): `level` 1 (the
+ * team's slow_reply_seconds) to the assignee, or in the queue every member,
+ * and the owner and supervisors; `level` 2 (slow_reply_escalation_seconds) to
+ * the owner and supervisors. Once per level per customer turn.
+ */
+export const SlowReplyEvent = Type.Object({
+  type: Type.Literal('slow_reply'),
+  conversation_id: Type.String(),
+  team_id: Type.String(),
+  assignee_id: Type.Union([Type.String(), Type.Null()]),
+  level: Type.Union([Type.Literal(1), Type.Literal(2)]),
+  /** When the customer's unanswered turn began. */
+  waiting_since: Timestamp,
+  waited_seconds: Type.Integer({ minimum: 0 }),
+  threshold_seconds: Type.Integer({ minimum: 1 }),
+});
+export type SlowReplyEvent = Static<typeof SlowReplyEvent>;
+
 /** Events fanned out to many connections (and across instances); the rest answer one connection. */
 export const BroadcastEvent = Type.Union([
   StatusEvent,
@@ -173,6 +192,7 @@ export const BroadcastEvent = Type.Union([
   ConversationUpdatedEvent,
   NoteEvent,
   RatingEvent,
+  SlowReplyEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
 

@@ -1390,7 +1390,9 @@ export interface components {
          *           "match": "contains",
          *           "reply": "下单后可在订单详情中申请电子发票"
          *         }
-         *       ]
+         *       ],
+         *       "slow_reply_seconds": 100,
+         *       "slow_reply_escalation_seconds": 180
          *     }
          */
         TeamSettings: {
@@ -1408,6 +1410,10 @@ export interface components {
             keyword_replies: components["schemas"]["KeywordReply"][];
             /** @description Open conversations one member may hold (automatic assignment) */
             max_open_per_agent: number;
+            /** @description A wait this long alerts the supervisors again */
+            slow_reply_escalation_seconds: number;
+            /** @description A customer waiting this long for a human answer alerts the assignee (or the online members) and supervisors */
+            slow_reply_seconds: number;
             /**
              * @description IANA time zone of the business hours
              * @example Asia/Shanghai
@@ -1460,6 +1466,8 @@ export interface components {
             /** @description Tried in order; empty: none */
             keyword_replies?: components["schemas"]["KeywordReply"][];
             max_open_per_agent?: number;
+            slow_reply_escalation_seconds?: number;
+            slow_reply_seconds?: number;
             /**
              * @description IANA time zone of the business hours
              * @example Asia/Shanghai
@@ -5443,7 +5451,9 @@ export interface operations {
                      *         "timezone": "Asia/Shanghai",
                      *         "business_hours": [],
                      *         "days_off": [],
-                     *         "keyword_replies": []
+                     *         "keyword_replies": [],
+                     *         "slow_reply_seconds": 100,
+                     *         "slow_reply_escalation_seconds": 180
                      *       },
                      *       "members": []
                      *     }
@@ -6099,7 +6109,9 @@ export interface operations {
                      *           "match": "contains",
                      *           "reply": "下单后可在订单详情中申请电子发票"
                      *         }
-                     *       ]
+                     *       ],
+                     *       "slow_reply_seconds": 100,
+                     *       "slow_reply_escalation_seconds": 180
                      *     }
                      */
                     "application/json": components["schemas"]["TeamSettings"];
