@@ -49,11 +49,45 @@ export type AutoReplier = ReturnType<typeof createAutoReplier>;
  * They are stored as messages from the owner's account with `auto_reply` set,
  * without the send path: they never claim, reopen or answer a turn. Which
  * rule may answer is claimed in auto_reply_sends, so several instances send
- * each once. A team with no rule is cached as such: its buyers' messages cost
- * nothing.
+ * each once. The teams with a rule are read in one query every 10 s (and
+ * after a settings change here): a message to a team without one costs nothing.
  */
 export function createAutoReplier({ db, users, messages, events, online, logger, now = nowSeconds }: AutoReplyDeps) {
   const cache = new Map<string, { at: number; team: TeamAutoReplies | null }>();
+  /**
+   * The teams that have any auto reply, read in one query at most every
+   * SETTINGS_TTL_MS: a buyer's message to any other team costs no query.
+   */
+  let withRules: { at: number; ids: ReadonlySet<string> } | undefined;
+  let loading: Promise<ReadonlySet<string>> | undefined;
+  /** Bumped by a settings change: a read that started before it is not kept. */
+  let generation = 0;
+
+  function teamsWithRules(): Promise<ReadonlySet<string>> {
+    if (withRules && Date.now() - withRules.at < SETTINGS_TTL_MS) return Promise.resolve(withRules.ids);
+    loading ??= (async () => {
+      const started = generation;
+      try {
+        const rows = await db
+          .selectFrom('teams')
+          .select('owner_id')
+          .where((eb) =>
+            eb.or([
+              eb('welcome_message', 'is not', null),
+              eb('away_message', 'is not', null),
+              eb('keyword_replies', 'is not', null),
+            ]),
+          )
+          .execute();
+        const ids = new Set(rows.map((row) => row.owner_id));
+        if (started === generation) withRules = { at: Date.now(), ids };
+        return ids;
+      } finally {
+        if (started === generation) loading = undefined;
+      }
+    })();
+    return loading;
+  }
 
   async function settingsOf(teamId: string): Promise<TeamAutoReplies | null> {
     const cached = cache.get(teamId);
@@ -167,6 +201,7 @@ export function createAutoReplier({ db, users, messages, events, online, logger,
   }
 
   async function answer(message: Message, participants: readonly [string, string], teamId: string): Promise<void> {
+    if (!(await teamsWithRules()).has(teamId)) return;
     const team = await settingsOf(teamId);
     if (!team) return;
     const at = now();
@@ -215,14 +250,17 @@ export function createAutoReplier({ db, users, messages, events, online, logger,
           if (teamId === null || message.auto) return;
           const customer = participants[0] === teamId ? participants[1] : participants[0];
           if (message.sender_id !== customer) return;
-          const cached = cache.get(teamId);
-          if (cached && cached.team === null && Date.now() - cached.at < SETTINGS_TTL_MS) return;
+          // Known to have no rule: nothing to do, no query, not even a promise.
+          if (withRules && Date.now() - withRules.at < SETTINGS_TTL_MS && !withRules.ids.has(teamId)) return;
           void answer(message, participants, teamId).catch((error: unknown) =>
             logger.warn({ err: error }, 'auto reply failed'),
           );
         }),
         hub.subscribe('team.changed', ({ ownerId }) => {
           cache.delete(ownerId);
+          withRules = undefined;
+          loading = undefined;
+          generation++;
         }),
       ];
       return () => {
