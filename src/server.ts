@@ -35,6 +35,8 @@ export interface RunningServer {
   quotas: Quotas;
   /** Automatic assignment of the teams' queues (tests drive its sweep). */
   autoAssign: Services['autoAssign'];
+  /** Slow-reply alerts (tests drive their sweep). */
+  slowReplies: Services['slowReplies'];
   /** The address actually bound (useful with PORT=0). */
   url: string;
   /** This instance's search indexer; undefined when options.searchIndexer.enabled is false. */
@@ -136,6 +138,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let closeStateRedis: typeof CloseStateRedis = async () => {};
   let revocationRefresh: NodeJS.Timeout | undefined;
   let stopSweep: (() => void) | undefined;
+  let stopSlowReplies: (() => void) | undefined;
   let webhookWorker: DeliveryWorker | undefined;
   let searchIndexer: SearchIndexer | undefined;
   try {
@@ -197,6 +200,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     autoAssign = services.autoAssign;
     services.autoAssign.subscribe(events);
     stopSweep = services.autoAssign.start(options.teamSweepMs);
+    // Auto replies answer a buyer's message after its send committed (issue 14).
+    services.autoReplies.subscribe(events);
+    // Slow-reply alerts: every instance sweeps; the database decides which one alerts.
+    stopSlowReplies = services.slowReplies.start();
     await services.webhookSubscriptions.refresh();
     if (options.webhookDelivery?.enabled !== false) {
       const worker = createDeliveryWorker({
@@ -270,9 +277,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       url,
       searchIndexer,
       autoAssign: services.autoAssign,
+      slowReplies: services.slowReplies,
       async close() {
         clearInterval(revocationRefresh);
         stopSweep?.();
+        stopSlowReplies?.();
         await app.close();
         await webhookWorker?.stop();
         await searchIndexer?.stop();
@@ -284,6 +293,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   } catch (error) {
     clearInterval(revocationRefresh);
     stopSweep?.();
+    stopSlowReplies?.();
     await webhookWorker?.stop();
     await searchIndexer?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);

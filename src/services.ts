@@ -19,12 +19,15 @@ import {
 } from './modules/auth/throttle-store.ts';
 import { createTokenIssuer } from './modules/auth/tokens.ts';
 import { createMemoryTicketStore, createRedisTicketStore, createTicketIssuer } from './modules/auth/ws-tickets.ts';
+import { createAutoReplier } from './modules/auto-replies/auto-reply.service.ts';
 import { createCardService } from './modules/cards/card.service.ts';
 import { createConversationService } from './modules/conversations/conversation.service.ts';
 import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
+import { createRatingService } from './modules/ratings/rating.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { createSlowReplyAlerts } from './modules/slow-replies/slow-reply.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
 import { createAutoAssigner } from './modules/teams/auto-assign.ts';
 import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
@@ -149,6 +152,16 @@ export function createServices(
     transcript,
     teams,
     work,
+    ratings: createRatingService({ db, access, conversations, events }),
+    slowReplies: createSlowReplyAlerts({ db, events, logger: shared.logger }),
+    autoReplies: createAutoReplier({
+      db,
+      users,
+      messages,
+      events,
+      online: shared.online ?? (async () => []),
+      logger: shared.logger,
+    }),
     autoAssign: createAutoAssigner({
       db,
       work,

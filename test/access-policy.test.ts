@@ -305,6 +305,32 @@ const ROWS: Row[] = [
     expect: chat('403 forbidden', '403 admin_read_only'),
   },
 
+  // Ratings (issue 14): the customer rates; the team's side reads them.
+  {
+    action: 'conversation.rate',
+    relation: 'participant of no team',
+    facts: { ...PARTICIPANT, teamId: 'm1' },
+    expect: chat('ok', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.rate',
+    relation: 'stranger',
+    facts: { ...STRANGER, teamId: 'm1' },
+    expect: chat('404 conversation_not_found', '403 admin_read_only'),
+  },
+  {
+    action: 'conversation.view_ratings',
+    relation: 'participant of no team',
+    facts: { ...PARTICIPANT, teamId: 'm1', assigneeId: 'm1a' },
+    expect: chat('403 forbidden', 'ok'),
+  },
+  {
+    action: 'conversation.view_ratings',
+    relation: 'stranger',
+    facts: { ...STRANGER, teamId: 'm1', assigneeId: 'm1a' },
+    expect: chat('404 conversation_not_found', 'ok'),
+  },
+
   // Teams: a chat role alone belongs to no team (the team table below has the members).
   ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
     action,
@@ -464,6 +490,44 @@ const TEAM_ROWS: TeamRow[] = [
     'ok',
   ),
   // Marking read: the side the message was sent to; for members, the customer's messages.
+  // Ratings: the team side never rates; an agent reads only what they hold.
+  teamRow(
+    'conversation.rate',
+    "an agent's conversation",
+    m1Conversation('m1a'),
+    [
+      ['otherAgent', '404 conversation_not_found'],
+      ['admin', '403 admin_read_only'],
+    ],
+    '403 forbidden',
+  ),
+  teamRow(
+    'conversation.view_ratings',
+    "the agent's own",
+    m1Conversation('m1a'),
+    [['otherAgent', '404 conversation_not_found']],
+    'ok',
+  ),
+  teamRow(
+    'conversation.view_ratings',
+    'an unassigned team conversation',
+    m1Conversation(null),
+    [
+      ['agent', '403 forbidden'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
+  teamRow(
+    'conversation.view_ratings',
+    "a colleague's",
+    m1Conversation('m1b'),
+    [
+      ['agent', '404 conversation_not_found'],
+      ['otherAgent', '404 conversation_not_found'],
+    ],
+    'ok',
+  ),
   teamRow(
     'message.mark_read',
     "the customer's message",

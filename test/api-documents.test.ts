@@ -216,8 +216,10 @@ describe('API documents', () => {
       'note',
       'online_users',
       'pong',
+      'rating',
       'read',
       'resync',
+      'slow_reply',
       'status',
       'typing',
     ]);

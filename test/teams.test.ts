@@ -10,6 +10,18 @@ import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
 const PLATFORM_KEY = 'platform-key-for-team-tests';
 
+/** A team's auto-reply settings (issue 14) until it sets one. */
+const NO_AUTO_REPLIES = {
+  welcome_message: null,
+  away_message: null,
+  timezone: 'Asia/Shanghai',
+  business_hours: [],
+  days_off: [],
+  keyword_replies: [],
+  slow_reply_seconds: 100,
+  slow_reply_escalation_seconds: 180,
+};
+
 for (const dialect of testDialects) {
   describe(`teams (${dialect.name})`, () => {
     let app: TestApp;
@@ -29,7 +41,12 @@ for (const dialect of testDialects) {
     test('a merchant account owns a team of one, with default settings', async () => {
       const response = await get(t.m2 as string, 'm2');
       assert.equal(response.status, 200, JSON.stringify(response.body));
-      assert.deepEqual(response.body.settings, { max_open_per_agent: 10, auto_assign: true, auto_resolve_hours: null });
+      assert.deepEqual(response.body.settings, {
+        max_open_per_agent: 10,
+        auto_assign: true,
+        auto_resolve_hours: null,
+        ...NO_AUTO_REPLIES,
+      });
       assert.deepEqual(
         response.body.members.map((m: any) => [m.user.id, m.team_role]),
         [
@@ -147,11 +164,26 @@ for (const dialect of testDialects) {
       const put = (token: string, body: unknown) => app.client.put('/api/teams/m1/settings', { token, body });
       const first = await put(t.m1s as string, { max_open_per_agent: 4 });
       assert.equal(first.status, 200, JSON.stringify(first.body));
-      assert.deepEqual(first.body, { max_open_per_agent: 4, auto_assign: true, auto_resolve_hours: null });
+      assert.deepEqual(first.body, {
+        max_open_per_agent: 4,
+        auto_assign: true,
+        auto_resolve_hours: null,
+        ...NO_AUTO_REPLIES,
+      });
       const second = await put(t.a1 as string, { auto_resolve_hours: 48, auto_assign: false });
-      assert.deepEqual(second.body, { max_open_per_agent: 4, auto_assign: false, auto_resolve_hours: 48 });
+      assert.deepEqual(second.body, {
+        max_open_per_agent: 4,
+        auto_assign: false,
+        auto_resolve_hours: 48,
+        ...NO_AUTO_REPLIES,
+      });
       const third = await put(t.m1 as string, { auto_resolve_hours: null, auto_assign: true, max_open_per_agent: 10 });
-      assert.deepEqual(third.body, { max_open_per_agent: 10, auto_assign: true, auto_resolve_hours: null });
+      assert.deepEqual(third.body, {
+        max_open_per_agent: 10,
+        auto_assign: true,
+        auto_resolve_hours: null,
+        ...NO_AUTO_REPLIES,
+      });
       assertError(await put(t.m1a as string, { max_open_per_agent: 1 }), 403);
       assertError(await put(t.m2 as string, { max_open_per_agent: 1 }), 404);
       assertError(await put(t.m1 as string, { max_open_per_agent: 0 }), 422);

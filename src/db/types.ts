@@ -37,6 +37,29 @@ export interface TeamsTable {
   auto_resolve_hours: number | null;
   created_at: number;
   updated_at: number;
+  /** Auto replies (issue 14; migration 20261206180100): null turns one off. */
+  welcome_message: string | null;
+  away_message: string | null;
+  /** IANA name; null: Asia/Shanghai. */
+  timezone: string | null;
+  /** JSON: BusinessHours, DaysOff and KeywordReply[] of the contracts; null: none. */
+  business_hours: string | null;
+  days_off: string | null;
+  keyword_replies: string | null;
+  /** Slow-reply alerts (migration 20261206180200): the first after this wait, the supervisors' after the second. */
+  slow_reply_seconds: Generated<number>;
+  slow_reply_escalation_seconds: Generated<number>;
+}
+
+/**
+ * The period in which each auto-reply rule last answered in a conversation (rule: 'welcome',
+ * 'away:closed', 'away:absent', 'keyword:<n>'): a time, or for away:absent the seq of the
+ * team's last human message.
+ */
+export interface AutoReplySendsTable {
+  conversation_id: string;
+  rule: string;
+  mark: number;
 }
 
 /** The assignment log: every claim, assignment, transfer, release and requeue. */
@@ -48,6 +71,20 @@ export interface ConversationAssignmentsTable {
   to_id: string | null;
   note: string | null;
   kind: 'claim' | 'assign' | 'transfer' | 'release' | 'auto' | 'requeue';
+  created_at: number;
+}
+
+/** Satisfaction ratings: one per conversation and resolution episode (its `resolutions` when rated). */
+export interface ConversationRatingsTable {
+  id: string;
+  conversation_id: string;
+  episode: number;
+  /** The team and the assignee when it was rated. */
+  team_id: string | null;
+  assignee_id: string | null;
+  rater_id: string;
+  score: number;
+  comment: string | null;
   created_at: number;
 }
 
@@ -95,6 +132,11 @@ export interface ConversationsTable {
   awaiting_reply_since: number | null;
   /** The desk's conversation escalated from this one, or the one this escalates. */
   linked_conversation_id: string | null;
+  /** Times it was resolved: the current rating episode (issue 14; migration 20261206180000). */
+  resolutions: Generated<number>;
+  /** The turn (its awaiting_reply_since) the last slow-reply alert was for, and its level (1, 2). */
+  slow_alert_since: number | null;
+  slow_alert_level: Generated<number>;
 }
 
 export interface MessagesTable {
@@ -112,6 +154,8 @@ export interface MessagesTable {
   recalled_at: ColumnType<number | null, number | null | undefined, number | null>;
   /** Its transcript entry's hash (src/lib/transcript-chain.ts); null for messages older than the chain. */
   chain_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1: an auto reply (issue 14). */
+  auto_reply: Generated<number>;
 }
 
 export interface QuickRepliesTable {
@@ -307,6 +351,8 @@ export interface Database {
   teams: TeamsTable;
   conversation_assignments: ConversationAssignmentsTable;
   conversation_notes: ConversationNotesTable;
+  conversation_ratings: ConversationRatingsTable;
+  auto_reply_sends: AutoReplySendsTable;
   deleted_messages: DeletedMessagesTable;
   message_search_terms: MessageSearchTermsTable;
   revoked_sessions: RevokedSessionsTable;
@@ -325,9 +371,15 @@ export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 /** A conversation as the modules see it: the search indexer's bookkeeping columns are its own. */
 export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind' | 'chain_head'>;
-/** chain_hash is the transcript's (optional here: the send path builds rows before it is computed). */
 export type TeamRow = Selectable<TeamsTable>;
-export type MessageRow = Omit<Selectable<MessagesTable>, 'chain_hash'> & { chain_hash?: string | null };
+/**
+ * chain_hash is the transcript's (optional here: the send path builds rows before it is computed);
+ * `auto_reply` optional: rows built in memory (the send path, system messages) are never auto replies.
+ */
+export type MessageRow = Omit<Selectable<MessagesTable>, 'chain_hash' | 'auto_reply'> & {
+  chain_hash?: string | null;
+  auto_reply?: number;
+};
 export type QuickReplyRow = Selectable<QuickRepliesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

@@ -1,6 +1,7 @@
 import type { Card } from '@cs-chat/contracts/rest/card.schemas';
 import type { ConversationStatus } from '@cs-chat/contracts/rest/conversation.schemas';
 import type { Message } from '@cs-chat/contracts/rest/message.schemas';
+import type { Rating } from '@cs-chat/contracts/rest/rating.schemas';
 import type { Note } from '@cs-chat/contracts/rest/team.schemas';
 
 /**
@@ -65,6 +66,19 @@ export interface DomainEvents {
   };
   /** An internal note was written: the team's side hears of it, never the customer. */
   'note.created': { note: Note; participants: readonly [string, string]; teamId: string | null };
+  /** The customer rated a resolution (issue 14): the team's side hears of it. */
+  'rating.created': { rating: Rating; participants: readonly [string, string]; teamId: string | null };
+  /**
+   * A customer has waited `waitedSeconds` for a human answer (issue 14): level 1 passed the team's
+   * slow_reply_seconds, level 2 its slow_reply_escalation_seconds. Once per level per turn.
+   */
+  'conversation.slow_reply': {
+    conversation: ConversationState;
+    level: 1 | 2;
+    waitingSince: number;
+    waitedSeconds: number;
+    thresholdSeconds: number;
+  };
 }
 
 /** What a conversation's event needs to say of it and to find its audience. */

@@ -42,6 +42,19 @@ export const MESSAGES = {
     en: 'Only a conversation between a buyer and a shop can be escalated to the platform desk',
   },
   not_a_team_member: { zh: '该用户属于其他团队', en: 'The user belongs to another team' },
+  conversation_not_resolved: {
+    zh: '会话尚未解决，解决后才能评价',
+    en: 'The conversation can be rated once it is resolved',
+  },
+  invalid_timezone: {
+    zh: '时区无效，请使用 IANA 时区名（如 Asia/Shanghai）',
+    en: 'Unknown time zone: use an IANA name such as Asia/Shanghai',
+  },
+  invalid_business_hours: {
+    zh: '营业时间无效：结束时间须晚于开始时间，日期须真实存在',
+    en: 'Invalid business hours: each close must be after its open, each day off a real date',
+  },
+  already_rated: { zh: '您已评价过本次服务', en: 'This resolution of the conversation is already rated' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },
   webhook_delivery_not_found: { zh: 'Webhook 投递记录不存在', en: 'Webhook delivery not found' },
   card_not_found: { zh: '商品或订单卡片不存在', en: 'No such product or order card' },

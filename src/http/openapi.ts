@@ -153,6 +153,7 @@ export function openApiOptions(
         },
         { name: 'cards', description: "Order and product cards: the host platform's state of what a chat is about" },
         { name: 'teams', description: 'The staff who answer for a shop or the platform desk, and their settings' },
+        { name: 'quality', description: "Service quality: buyers' satisfaction ratings of resolved conversations" },
       ],
       components: {
         securitySchemes: {

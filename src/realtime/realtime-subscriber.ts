@@ -125,6 +125,43 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
       });
     }),
 
+    // The owner, supervisors and the assignee (not the queue), and admins: never the customer who rated.
+    hub.subscribe('rating.created', ({ rating, participants, teamId }) => {
+      if (teamId === null) return;
+      const conversation = sidesOf(rating.conversation_id, participants, teamId);
+      realtime.teams.withTeam(conversation, (team) => {
+        const users = teamRecipients(teamId, team, false).filter((user) => user !== conversation.customerId);
+        realtime.broadcast({ type: 'rating', ...rating }, { users, admins: true });
+      });
+    }),
+
+    // Level 1: the assignee (in the queue: every member), the owner and supervisors; level 2: the owner and supervisors.
+    hub.subscribe(
+      'conversation.slow_reply',
+      ({ conversation, level, waitingSince, waitedSeconds, thresholdSeconds }) => {
+        const { id, participants, teamId } = conversation;
+        if (teamId === null) return;
+        const sides = sidesOf(id, participants, teamId);
+        realtime.teams.withTeam(sides, (team) => {
+          const audience = level === 1 ? team : { members: team.members, assigneeId: null };
+          const users = teamRecipients(teamId, audience, level === 1).filter((user) => user !== sides.customerId);
+          realtime.broadcast(
+            {
+              type: 'slow_reply',
+              conversation_id: id,
+              team_id: teamId,
+              assignee_id: team.assigneeId,
+              level,
+              waiting_since: waitingSince,
+              waited_seconds: waitedSeconds,
+              threshold_seconds: thresholdSeconds,
+            },
+            { users, admins: false },
+          );
+        });
+      },
+    ),
+
     hub.subscribe('sessions.revoked', (event) => realtime.revokeSessions(event)),
   ];
   return () => {

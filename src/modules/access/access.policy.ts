@@ -86,6 +86,10 @@ export const ACTIONS = [
   'conversation.escalate',
   /** Post into an escalated conversation as the platform: the desk agent handling its linked conversation. */
   'conversation.post_as_platform',
+  /** Rate a resolution of the conversation (issue 14): its customer only. */
+  'conversation.rate',
+  /** Read a conversation's ratings: the team's owner and supervisors, its assignee, admins. */
+  'conversation.view_ratings',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -364,6 +368,19 @@ const RULES: Record<Action, Rule> = {
       () => forbidden(),
     );
   },
+  // The customer, who sees it as a participant and is not of the team answering it.
+  'conversation.rate': (caller, facts) => {
+    const seen = viewConversation(caller, facts, 'conversation_not_found');
+    if (seen.kind !== 'allowed') return seen;
+    if (isAdmin(caller)) return forbidden('admin_read_only');
+    return given(facts, 'teamId', (teamId) =>
+      facts.participant && caller.id !== teamId && teamRoleIn(caller, teamId) === undefined ? allowed : forbidden(),
+    );
+  },
+  // An agent reads the ratings of what they hold, not of the queue's or a colleague's.
+  'conversation.view_ratings': teamWork((caller, facts) =>
+    given(facts, 'assigneeId', (assignee) => (assignee === caller.id ? allowed : forbidden())),
+  ),
 };
 
 /** The answer of the rules to `caller` doing `action`, given what is known of the resource. */

@@ -121,6 +121,9 @@ function splitJoined(row: JoinedRow): ConversationWithParticipants {
     resolved_at: row.resolved_at,
     awaiting_reply_since: row.awaiting_reply_since,
     linked_conversation_id: row.linked_conversation_id,
+    resolutions: row.resolutions,
+    slow_alert_since: row.slow_alert_since,
+    slow_alert_level: row.slow_alert_level,
   };
   return {
     conversation,

@@ -134,6 +134,7 @@ export function createMessageService(deps: MessageServiceDeps) {
       client_msg_id: row.client_msg_id,
       filename: hidden ? null : row.filename,
       ...(recalled ? { recalled_at: Number(row.recalled_at) } : {}),
+      ...(row.auto_reply ? { auto: true as const } : {}),
     };
   }
 

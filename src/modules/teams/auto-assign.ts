@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { isDeadlock } from '../../db/errors.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -226,7 +226,7 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
     for (const team of teams) {
       await db
         .updateTable('conversations')
-        .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null })
+        .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null, resolutions: sql`resolutions + 1` })
         .where('team_id', '=', team.owner_id)
         .where('status', '!=', 'resolved')
         .where('updated_at', '<', now - Number(team.auto_resolve_hours) * 3600)

@@ -8,7 +8,7 @@ import type {
   PlatformPostBody,
   StatusBody,
 } from '@cs-chat/contracts/rest/team.schemas';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationAssignmentsTable, ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
@@ -251,7 +251,10 @@ export function createConversationWorkService({
           .updateTable('conversations')
           .set({
             status: body.status,
-            ...(body.status === 'resolved' ? { resolved_at: now, awaiting_reply_since: null } : {}),
+            // Each resolution opens a rating episode (issue 14): the buyer may rate it once.
+            ...(body.status === 'resolved'
+              ? { resolved_at: now, awaiting_reply_since: null, resolutions: sql<number>`resolutions + 1` }
+              : {}),
           })
           .where('id', '=', id)
           .execute();

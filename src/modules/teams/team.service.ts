@@ -13,6 +13,7 @@ import type { EventPublisher } from '../../events/hub.ts';
 import { badRequest, conflict, notFound } from '../../lib/errors.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
+import { autoReplyColumns, autoReplySettingsOf } from '../auto-replies/auto-reply-settings.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { TeamFields, UserService } from '../users/user.service.ts';
 import * as repo from './team.repository.ts';
@@ -34,6 +35,9 @@ export function settingsOf(team: TeamRow): TeamSettings {
     max_open_per_agent: Number(team.max_open_per_agent),
     auto_assign: Boolean(team.auto_assign),
     auto_resolve_hours: team.auto_resolve_hours === null ? null : Number(team.auto_resolve_hours),
+    ...autoReplySettingsOf(team),
+    slow_reply_seconds: Number(team.slow_reply_seconds),
+    slow_reply_escalation_seconds: Number(team.slow_reply_escalation_seconds),
   };
 }
 
@@ -134,6 +138,11 @@ export function createTeamService({ db, users, access, events, online }: TeamSer
         ...(body.max_open_per_agent !== undefined ? { max_open_per_agent: body.max_open_per_agent } : {}),
         ...(body.auto_assign !== undefined ? { auto_assign: body.auto_assign ? 1 : 0 } : {}),
         ...(body.auto_resolve_hours !== undefined ? { auto_resolve_hours: body.auto_resolve_hours } : {}),
+        ...autoReplyColumns(body),
+        ...(body.slow_reply_seconds !== undefined ? { slow_reply_seconds: body.slow_reply_seconds } : {}),
+        ...(body.slow_reply_escalation_seconds !== undefined
+          ? { slow_reply_escalation_seconds: body.slow_reply_escalation_seconds }
+          : {}),
         updated_at: nowSeconds(),
       });
       changed(ownerId);

@@ -39,6 +39,11 @@ export const Message = Type.Object(
           'Only in the answer to a send the content guard held for review: stored, not delivered, no seq yet (0); approval delivers it with this id',
       }),
     ),
+    auto: Type.Optional(
+      Type.Literal(true, {
+        description: "Present on auto replies (issue 14): sent for the team by its settings, from the owner's account",
+      }),
+    ),
   },
   {
     title: 'Message',

@@ -32,6 +32,68 @@ export const MemberParams = Type.Object({
 
 const MaxOpen = Type.Integer({ minimum: 1, maximum: 1000 });
 
+const ClockTime = Type.String({
+  pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$',
+  description: 'HH:MM, 00:00 to 24:00',
+});
+
+/** One opening of the weekly schedule, in the team's time zone; `close` after `open` (split a night in two). */
+export const BusinessHoursSlot = Type.Object(
+  {
+    day: Type.Integer({ minimum: 1, maximum: 7, description: 'ISO weekday: 1 Monday … 7 Sunday' }),
+    open: ClockTime,
+    close: ClockTime,
+  },
+  {
+    additionalProperties: false,
+    title: 'BusinessHoursSlot',
+    description: 'The team is open on `day` from `open` to `close`',
+  },
+);
+export type BusinessHoursSlot = Static<typeof BusinessHoursSlot>;
+
+export const KEYWORD_MATCHES = ['contains', 'exact'] as const;
+export const MAX_KEYWORD_REPLIES = 50;
+
+/** A keyword rule: the first rule one of whose keywords matches the buyer's text answers with `reply`. */
+export const KeywordReply = Type.Object(
+  {
+    keywords: Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { minItems: 1, maxItems: 20 }),
+    match: Type.Enum(KEYWORD_MATCHES, {
+      description:
+        '`contains`: the text contains a keyword; `exact`: the text is a keyword (both after NFKC and case folding)',
+    }),
+    reply: Type.String({ minLength: 1, maxLength: 500 }),
+  },
+  {
+    additionalProperties: false,
+    title: 'KeywordReply',
+    description: 'An automatic answer to buyer messages with a keyword',
+  },
+);
+export type KeywordReply = Static<typeof KeywordReply>;
+
+const AutoText = (what: string) =>
+  Type.String({ maxLength: 500, description: `${what}; an empty string turns it off` });
+const BusinessHours = Type.Array(BusinessHoursSlot, {
+  maxItems: 50,
+  description: 'The weekly opening hours; empty: open at all hours (except the days off)',
+});
+const DaysOff = Type.Array(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), {
+  maxItems: 366,
+  description: "Dates (YYYY-MM-DD, in the team's time zone) closed all day",
+});
+const KeywordReplies = Type.Array(KeywordReply, {
+  maxItems: MAX_KEYWORD_REPLIES,
+  description: 'Tried in order; empty: none',
+});
+const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'IANA time zone of the business hours',
+  examples: ['Asia/Shanghai'],
+});
+
 export const TeamSettings = Type.Object(
   {
     max_open_per_agent: Type.Integer({ description: 'Open conversations one member may hold (automatic assignment)' }),
@@ -39,11 +101,41 @@ export const TeamSettings = Type.Object(
     auto_resolve_hours: Type.Union([Type.Integer(), Type.Null()], {
       description: 'Conversations idle this many hours are resolved; null: never',
     }),
+    welcome_message: Type.Union([Type.String(), Type.Null()], {
+      description: 'Sent once when a buyer writes to the team for the first time; null: none',
+    }),
+    away_message: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'Sent to a buyer who writes outside business hours or when no member is online and available, once per away period; null: none',
+    }),
+    timezone: TimeZone,
+    business_hours: BusinessHours,
+    days_off: DaysOff,
+    keyword_replies: KeywordReplies,
+    slow_reply_seconds: Type.Integer({
+      description:
+        'A customer waiting this long for a human answer alerts the assignee (or the online members) and supervisors',
+    }),
+    slow_reply_escalation_seconds: Type.Integer({ description: 'A wait this long alerts the supervisors again' }),
   },
   {
     title: 'TeamSettings',
-    description: "A team's assignment settings",
-    examples: [{ max_open_per_agent: 10, auto_assign: true, auto_resolve_hours: null }],
+    description: "A team's assignment and auto-reply settings",
+    examples: [
+      {
+        max_open_per_agent: 10,
+        auto_assign: true,
+        auto_resolve_hours: null,
+        welcome_message: '您好，欢迎光临华润医药！',
+        away_message: '客服下班了，上班后第一时间回复您',
+        timezone: 'Asia/Shanghai',
+        business_hours: [{ day: 1, open: '09:00', close: '18:00' }],
+        days_off: ['2026-10-01'],
+        keyword_replies: [{ keywords: ['发票'], match: 'contains', reply: '下单后可在订单详情中申请电子发票' }],
+        slow_reply_seconds: 100,
+        slow_reply_escalation_seconds: 180,
+      },
+    ],
   },
 );
 export type TeamSettings = Static<typeof TeamSettings>;
@@ -53,6 +145,14 @@ export const UpdateTeamSettingsBody = Type.Object(
     max_open_per_agent: Type.Optional(MaxOpen),
     auto_assign: Type.Optional(Type.Boolean()),
     auto_resolve_hours: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 24 * 365 }), Type.Null()])),
+    welcome_message: Type.Optional(AutoText('The welcome message')),
+    away_message: Type.Optional(AutoText('The away message')),
+    timezone: Type.Optional(TimeZone),
+    business_hours: Type.Optional(BusinessHours),
+    days_off: Type.Optional(DaysOff),
+    keyword_replies: Type.Optional(KeywordReplies),
+    slow_reply_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    slow_reply_escalation_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
   },
   {
     additionalProperties: false,
@@ -111,7 +211,19 @@ export const Team = Type.Object(
     examples: [
       {
         owner_id: 'm1',
-        settings: { max_open_per_agent: 10, auto_assign: true, auto_resolve_hours: null },
+        settings: {
+          max_open_per_agent: 10,
+          auto_assign: true,
+          auto_resolve_hours: null,
+          welcome_message: null,
+          away_message: null,
+          timezone: 'Asia/Shanghai',
+          business_hours: [],
+          days_off: [],
+          keyword_replies: [],
+          slow_reply_seconds: 100,
+          slow_reply_escalation_seconds: 180,
+        },
         members: [],
       },
     ],

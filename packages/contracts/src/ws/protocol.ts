@@ -3,6 +3,7 @@ import { Card } from '../rest/card.schemas.ts';
 import { IdParam, UuidOrId } from '../rest/common.schemas.ts';
 import { CONVERSATION_STATUSES } from '../rest/conversation.schemas.ts';
 import { Message, sendFields } from '../rest/message.schemas.ts';
+import { Rating } from '../rest/rating.schemas.ts';
 import { Note } from '../rest/team.schemas.ts';
 
 /**
@@ -181,6 +182,32 @@ export type ConversationUpdatedEvent = Static<typeof ConversationUpdatedEvent>;
 export const NoteEvent = Type.Object({ type: Type.Literal('note'), ...Note.properties });
 export type NoteEvent = Static<typeof NoteEvent>;
 
+/**
+ * A buyer rated a resolution (issue 14): to the team's owner, supervisors and
+ * the conversation's assignee, and admins; never the buyer.
+ */
+export const RatingEvent = Type.Object({ type: Type.Literal('rating'), ...Rating.properties });
+export type RatingEvent = Static<typeof RatingEvent>;
+
+/**
+ * A customer has waited too long for a human answer (issue 14): `level` 1 (the
+ * team's slow_reply_seconds) to the assignee, or in the queue every member,
+ * and the owner and supervisors; `level` 2 (slow_reply_escalation_seconds) to
+ * the owner and supervisors. Once per level per customer turn.
+ */
+export const SlowReplyEvent = Type.Object({
+  type: Type.Literal('slow_reply'),
+  conversation_id: Type.String(),
+  team_id: Type.String(),
+  assignee_id: Type.Union([Type.String(), Type.Null()]),
+  level: Type.Union([Type.Literal(1), Type.Literal(2)]),
+  /** When the customer's unanswered turn began. */
+  waiting_since: Timestamp,
+  waited_seconds: Type.Integer({ minimum: 0 }),
+  threshold_seconds: Type.Integer({ minimum: 1 }),
+});
+export type SlowReplyEvent = Static<typeof SlowReplyEvent>;
+
 /** Events fanned out to many connections (and across instances); the rest answer one connection. */
 export const BroadcastEvent = Type.Union([
   StatusEvent,
@@ -194,6 +221,8 @@ export const BroadcastEvent = Type.Union([
   ResyncEvent,
   ConversationUpdatedEvent,
   NoteEvent,
+  RatingEvent,
+  SlowReplyEvent,
 ]);
 export type BroadcastEvent = Static<typeof BroadcastEvent>;
 

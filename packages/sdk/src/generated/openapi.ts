@@ -348,6 +348,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/rating": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rate the latest resolution of a resolved conversation, once (its buyer); a reopen and a new resolve may be rated again */
+        post: operations["rateConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/ratings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation's ratings, newest first (the team's owner, supervisors, its assignee; admins) */
+        get: operations["listConversationRatings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/read": {
         parameters: {
             query?: never;
@@ -743,6 +777,23 @@ export interface paths {
         patch: operations["updateTeamMember"];
         trace?: never;
     };
+    "/api/teams/{owner_id}/ratings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team's ratings, newest first (the owner, supervisors, admins; an agent the ratings of conversations they held) */
+        get: operations["listTeamRatings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/teams/{owner_id}/settings": {
         parameters: {
             query?: never;
@@ -1017,6 +1068,18 @@ export interface components {
             assignee_id: string | null;
             /** @description Why (kept in the assignment log) */
             note?: string;
+        };
+        /**
+         * BusinessHoursSlot
+         * @description The team is open on `day` from `open` to `close`
+         */
+        BusinessHoursSlot: {
+            /** @description HH:MM, 00:00 to 24:00 */
+            close: string;
+            /** @description ISO weekday: 1 Monday … 7 Sunday */
+            day: number;
+            /** @description HH:MM, 00:00 to 24:00 */
+            open: string;
         };
         /**
          * Card
@@ -1389,6 +1452,19 @@ export interface components {
             sender_strikes: number;
         };
         /**
+         * KeywordReply
+         * @description An automatic answer to buyer messages with a keyword
+         */
+        KeywordReply: {
+            keywords: string[];
+            /**
+             * @description `contains`: the text contains a keyword; `exact`: the text is a keyword (both after NFKC and case folding)
+             * @enum {unknown}
+             */
+            match: "contains" | "exact";
+            reply: string;
+        };
+        /**
          * LoginBody
          * @description A username and password
          */
@@ -1414,6 +1490,11 @@ export interface components {
          *     }
          */
         Message: {
+            /**
+             * @description Present on auto replies (issue 14): sent for the team by its settings, from the owner's account
+             * @enum {boolean}
+             */
+            auto?: true;
             client_msg_id: string | null;
             content: string;
             conversation_id: string;
@@ -1650,6 +1731,51 @@ export interface components {
             user_id: string;
         };
         /**
+         * Rating
+         * @description A buyer's satisfaction rating of one resolution of a conversation
+         * @example {
+         *       "id": "0193a6f9-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+         *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+         *       "episode": 1,
+         *       "team_id": "m1",
+         *       "assignee_id": "m1a1",
+         *       "rater_id": "b1",
+         *       "score": 5,
+         *       "comment": "客服很耐心，问题解决了",
+         *       "created_at": 1764897000
+         *     }
+         */
+        Rating: {
+            /** @description The member holding the conversation when it was rated; null: nobody (the queue, a team of one) */
+            assignee_id: string | null;
+            comment: string | null;
+            conversation_id: string;
+            created_at: number;
+            /** @description Which resolution of the conversation it rates: 1 the first, 2 after a reopen and resolve again, … */
+            episode: number;
+            id: string;
+            /** @description The buyer */
+            rater_id: string;
+            score: number;
+            /** @description The team that answered */
+            team_id: string | null;
+        };
+        /**
+         * RatingBody
+         * @description The buyer's rating of the conversation's latest resolution
+         */
+        RatingBody: {
+            /** @description What the buyer wants to add */
+            comment?: string;
+            /** @description 1 (very unsatisfied) to 5 (very satisfied) */
+            score: number;
+        };
+        /**
+         * RatingList
+         * @description The ratings, newest first
+         */
+        RatingList: components["schemas"]["Rating"][];
+        /**
          * ReviewBody
          * @description A reviewer's decision on a held message
          */
@@ -1779,11 +1905,35 @@ export interface components {
         };
         /**
          * TeamSettings
-         * @description A team's assignment settings
+         * @description A team's assignment and auto-reply settings
          * @example {
          *       "max_open_per_agent": 10,
          *       "auto_assign": true,
-         *       "auto_resolve_hours": null
+         *       "auto_resolve_hours": null,
+         *       "welcome_message": "您好，欢迎光临华润医药！",
+         *       "away_message": "客服下班了，上班后第一时间回复您",
+         *       "timezone": "Asia/Shanghai",
+         *       "business_hours": [
+         *         {
+         *           "day": 1,
+         *           "open": "09:00",
+         *           "close": "18:00"
+         *         }
+         *       ],
+         *       "days_off": [
+         *         "2026-10-01"
+         *       ],
+         *       "keyword_replies": [
+         *         {
+         *           "keywords": [
+         *             "发票"
+         *           ],
+         *           "match": "contains",
+         *           "reply": "下单后可在订单详情中申请电子发票"
+         *         }
+         *       ],
+         *       "slow_reply_seconds": 100,
+         *       "slow_reply_escalation_seconds": 180
          *     }
          */
         TeamSettings: {
@@ -1791,8 +1941,27 @@ export interface components {
             auto_assign: boolean;
             /** @description Conversations idle this many hours are resolved; null: never */
             auto_resolve_hours: number | null;
+            /** @description Sent to a buyer who writes outside business hours or when no member is online and available, once per away period; null: none */
+            away_message: string | null;
+            /** @description The weekly opening hours; empty: open at all hours (except the days off) */
+            business_hours: components["schemas"]["BusinessHoursSlot"][];
+            /** @description Dates (YYYY-MM-DD, in the team's time zone) closed all day */
+            days_off: string[];
+            /** @description Tried in order; empty: none */
+            keyword_replies: components["schemas"]["KeywordReply"][];
             /** @description Open conversations one member may hold (automatic assignment) */
             max_open_per_agent: number;
+            /** @description A wait this long alerts the supervisors again */
+            slow_reply_escalation_seconds: number;
+            /** @description A customer waiting this long for a human answer alerts the assignee (or the online members) and supervisors */
+            slow_reply_seconds: number;
+            /**
+             * @description IANA time zone of the business hours
+             * @example Asia/Shanghai
+             */
+            timezone: string;
+            /** @description Sent once when a buyer writes to the team for the first time; null: none */
+            welcome_message: string | null;
         };
         /**
          * TokenResponse
@@ -1913,7 +2082,24 @@ export interface components {
         UpdateTeamSettingsBody: {
             auto_assign?: boolean;
             auto_resolve_hours?: number | null;
+            /** @description The away message; an empty string turns it off */
+            away_message?: string;
+            /** @description The weekly opening hours; empty: open at all hours (except the days off) */
+            business_hours?: components["schemas"]["BusinessHoursSlot"][];
+            /** @description Dates (YYYY-MM-DD, in the team's time zone) closed all day */
+            days_off?: string[];
+            /** @description Tried in order; empty: none */
+            keyword_replies?: components["schemas"]["KeywordReply"][];
             max_open_per_agent?: number;
+            slow_reply_escalation_seconds?: number;
+            slow_reply_seconds?: number;
+            /**
+             * @description IANA time zone of the business hours
+             * @example Asia/Shanghai
+             */
+            timezone?: string;
+            /** @description The welcome message; an empty string turns it off */
+            welcome_message?: string;
         };
         /**
          * UpdateUserBody
@@ -4504,6 +4690,247 @@ export interface operations {
             };
         };
     };
+    rateConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The buyer's rating of the conversation's latest resolution */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "score": 5,
+                 *       "comment": "客服很耐心，问题解决了"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RatingBody"];
+            };
+        };
+        responses: {
+            /** @description A buyer's satisfaction rating of one resolution of a conversation */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0193a6f9-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *       "conversation_id": "0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e",
+                     *       "episode": 1,
+                     *       "team_id": "m1",
+                     *       "assignee_id": "m1a1",
+                     *       "rater_id": "b1",
+                     *       "score": 5,
+                     *       "comment": "客服很耐心，问题解决了",
+                     *       "created_at": 1764897000
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Rating"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state (`error_type` says how) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "用户名已被使用",
+                     *       "error_type": "username_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listConversationRatings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the resource (a UUIDv7 for conversations, messages and quick replies, e.g. 0193a6f2-7c1e-7b3a-9d4e-2f6a8b1c3d5e; a user id such as b1 for users) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ratings, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RatingList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     resetConversationUnread: {
         parameters: {
             query?: {
@@ -6832,7 +7259,15 @@ export interface operations {
                      *       "settings": {
                      *         "max_open_per_agent": 10,
                      *         "auto_assign": true,
-                     *         "auto_resolve_hours": null
+                     *         "auto_resolve_hours": null,
+                     *         "welcome_message": null,
+                     *         "away_message": null,
+                     *         "timezone": "Asia/Shanghai",
+                     *         "business_hours": [],
+                     *         "days_off": [],
+                     *         "keyword_replies": [],
+                     *         "slow_reply_seconds": 100,
+                     *         "slow_reply_escalation_seconds": 180
                      *       },
                      *       "members": []
                      *     }
@@ -7336,6 +7771,100 @@ export interface operations {
             };
         };
     };
+    listTeamRatings: {
+        parameters: {
+            query?: {
+                /** @description A rating's id: only older ratings (the next page after the last one received) */
+                before?: string;
+                /** @description At most this many (default 50, at most 100) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ratings, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RatingList"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     updateTeamSettings: {
         parameters: {
             query?: never;
@@ -7362,7 +7891,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A team's assignment settings */
+            /** @description A team's assignment and auto-reply settings */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7372,7 +7901,31 @@ export interface operations {
                      * @example {
                      *       "max_open_per_agent": 10,
                      *       "auto_assign": true,
-                     *       "auto_resolve_hours": null
+                     *       "auto_resolve_hours": null,
+                     *       "welcome_message": "您好，欢迎光临华润医药！",
+                     *       "away_message": "客服下班了，上班后第一时间回复您",
+                     *       "timezone": "Asia/Shanghai",
+                     *       "business_hours": [
+                     *         {
+                     *           "day": 1,
+                     *           "open": "09:00",
+                     *           "close": "18:00"
+                     *         }
+                     *       ],
+                     *       "days_off": [
+                     *         "2026-10-01"
+                     *       ],
+                     *       "keyword_replies": [
+                     *         {
+                     *           "keywords": [
+                     *             "发票"
+                     *           ],
+                     *           "match": "contains",
+                     *           "reply": "下单后可在订单详情中申请电子发票"
+                     *         }
+                     *       ],
+                     *       "slow_reply_seconds": 100,
+                     *       "slow_reply_escalation_seconds": 180
                      *     }
                      */
                     "application/json": components["schemas"]["TeamSettings"];
