@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BROWSER_SKIP_REASON } from '../helpers/browser.ts';
 import { testDialects } from '../helpers/databases.ts';
+import { until } from '../helpers/polling.ts';
 import {
   assertAccessible,
   type Browsers,
@@ -104,6 +105,19 @@ for (const dialect of testDialects) {
         await buyer.page.locator('li.message.system', { hasText: '华润医药-小张' }).waitFor();
         assert.equal(await buyer.page.getByText(NOTE).count(), 0);
         assert.equal(await buyer.page.getByText('内部备注').count(), 0);
+      });
+
+      await browsers.step('availability', async () => {
+        // The agent steps away: their own `available` (PATCH /api/teams/m1/members/m1a1), as the team sees it.
+        const toggle = agent.page.getByLabel('接待中（可自动分配）');
+        assert.equal(await toggle.isChecked(), true);
+        await toggle.uncheck();
+        const owner = await server.app.tokenFor('m1', 'merchant');
+        await until(
+          async () => (await server.app.client.get('/api/teams/m1', { token: owner })).body,
+          (team) => team.members.find((m: { user: { id: string } }) => m.user.id === 'm1a1')?.available === false,
+          "m1a1 unavailable in the team's members",
+        );
       });
 
       await browsers.step('supervisor resolves', async () => {
