@@ -132,6 +132,27 @@ for (const dialect of testDialects) {
         await assertAccessible(supervisor.page, "the supervisor's inbox");
         await documentScreenshot(supervisor.page, 'console-inbox');
       });
+
+      await browsers.step('owner as a customer', async () => {
+        // The shop's owner writes to the platform desk: the desk's team answers that one, and
+        // "all" still lists it beside the shop's own conversations.
+        const owner = await browsers.open('m1', server.url);
+        await demoSignIn(owner, 'm1');
+        await tab(owner, '全部').and(owner.page.locator('[aria-pressed="true"]')).waitFor();
+        await conversationOf(owner).waitFor();
+        await owner.page.getByLabel('发起新会话').selectOption('p1');
+        await owner.page.getByRole('button', { name: '开始' }).click();
+        await owner.page.locator('button.conversation', { hasText: '平台客服' }).waitFor();
+        // The owner has no availability of their own to toggle.
+        assert.equal(await owner.page.getByLabel('接待中（可自动分配）').count(), 0);
+      });
+
+      for (const person of browsers.people)
+        assert.deepEqual(
+          person.log.filter((line) => line.startsWith('[pageerror]')),
+          [],
+          `${person.name}'s page threw`,
+        );
     });
   });
 }

@@ -59,8 +59,9 @@ export function createTeamInbox(me: User, store: ChatStore) {
   async function applyFilter(): Promise<void> {
     const assignee = tab.value === 'queue' ? 'none' : tab.value === 'mine' ? 'me' : undefined;
     await store.setFilter({
-      team_id: team.value?.owner_id,
-      ...(assignee ? { assignee_id: assignee } : {}),
+      // The team's queue and mine; "all" also keeps the conversations the owner has as a customer
+      // (a shop writing to the platform desk: that one is the desk's team's).
+      ...(assignee ? { assignee_id: assignee, team_id: team.value?.owner_id } : {}),
       ...(status.value ? { status: status.value } : {}),
     });
   }
