@@ -147,6 +147,27 @@ for (const dialect of testDialects) {
         assert.equal(await owner.page.getByLabel('接待中（可自动分配）').count(), 0);
       });
 
+      await browsers.step('platform message', async () => {
+        // Escalated to the platform desk, whose owner posts into the shop's conversation as the platform.
+        const buyerToken = await server.app.tokenFor('b1', 'buyer');
+        const conversationId = await server.app.conversation(buyerToken, 'b1', 'm1');
+        const escalated = await server.app.client.post(`/api/conversations/${conversationId}/escalation`, {
+          token: buyerToken,
+          body: { reason: '发票迟迟未开' },
+        });
+        assert.equal(escalated.status, 201, JSON.stringify(escalated.body));
+        const posted = await server.app.client.post(`/api/conversations/${conversationId}/platform-messages`, {
+          token: await server.app.tokenFor('p1', 'service'),
+          body: { content: '平台已介入，请商家今日内开具发票' },
+        });
+        assert.equal(posted.status, 201, JSON.stringify(posted.body));
+        // Marked as the platform's; the escalation's reason is a centred system line.
+        const line = buyer.page.locator('li.message.platform', { hasText: '平台已介入' });
+        await line.locator('.platform-tag', { hasText: '平台消息' }).waitFor();
+        await buyer.page.locator('li.message.system', { hasText: '发票迟迟未开' }).waitFor();
+        await assertAccessible(buyer.page, "the buyer's chat with system and platform lines");
+      });
+
       for (const person of browsers.people)
         assert.deepEqual(
           person.log.filter((line) => line.startsWith('[pageerror]')),

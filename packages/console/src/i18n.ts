@@ -71,7 +71,7 @@ const zh = {
     internal: '仅团队可见，买家看不到',
     noteDraft: '写一条内部备注',
     addNote: '添加备注',
-    platform: '平台客服',
+    platform: '平台消息',
   },
   monitor: {
     heading: '管理监控',
@@ -171,7 +171,7 @@ const en: typeof zh = {
     internal: 'team only, never shown to the buyer',
     noteDraft: 'Write an internal note',
     addNote: 'Add note',
-    platform: 'Platform',
+    platform: 'Platform message',
   },
   monitor: {
     heading: 'Admin monitor',
