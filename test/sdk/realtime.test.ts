@@ -263,6 +263,49 @@ for (const dialect of testDialects) {
       }
     });
 
+    test("a team member's client emits conversation_updated and note (typed); the customer's gets no note", async () => {
+      const app = await startTestApp(dialect);
+      try {
+        const buyer = await app.addUser('b1', 'buyer');
+        await app.addUser('m1', 'merchant');
+        const agent = await app.addUser('m1a', 'merchant', { team_id: 'm1', team_role: 'agent' });
+        const conversationId = await app.conversation(buyer, 'b1', 'm1');
+        const member = track(client({ baseUrl: app.server.url, userId: 'm1a', token: agent }));
+        const customer = track(client({ baseUrl: app.server.url, userId: 'b1', token: buyer }));
+        const updates: string[] = [];
+        const notes: string[] = [];
+        let customerNotes = 0;
+        member.client.on('conversation_updated', (event) => updates.push(`${event.change}:${event.assignee_id}`));
+        member.client.on('note', (event) => notes.push(event.content));
+        customer.client.on('note', () => customerNotes++);
+        member.client.connect();
+        customer.client.connect();
+        await Promise.all([opened(member), opened(customer)]);
+
+        const claimed = await app.client.post(`/api/conversations/${conversationId}/assignment`, {
+          token: agent,
+          body: { assignee_id: 'm1a' },
+        });
+        assert.equal(claimed.status, 200, JSON.stringify(claimed.body));
+        const noted = await app.client.post(`/api/conversations/${conversationId}/notes`, {
+          token: agent,
+          body: { content: '老客户' },
+        });
+        assert.equal(noted.status, 201, JSON.stringify(noted.body));
+        await until(
+          () => Math.min(updates.length, notes.length),
+          (n) => n >= 1,
+          'the update and the note at the member',
+        );
+        assert.deepEqual(updates, ['assignment:m1a']);
+        assert.deepEqual(notes, ['老客户']);
+        assert.equal(customerNotes, 0);
+      } finally {
+        for (const c of clients.splice(0)) c.close();
+        await app.close();
+      }
+    });
+
     test('an expiring token: the socket closes 4401, the client asks its token source again and catches up', async () => {
       const app = await startTestApp(dialect);
       try {

@@ -6,6 +6,9 @@ export type User = components['schemas']['User'];
 export type Conversation = components['schemas']['Conversation'];
 export type Message = components['schemas']['Message'];
 export type QuickReply = components['schemas']['QuickReply'];
+export type Team = components['schemas']['Team'];
+export type TeamMember = components['schemas']['TeamMember'];
+export type Note = components['schemas']['Note'];
 export type Role = User['role'];
 
 /** The console is served by the chat server itself: the API is on this origin. */
@@ -69,13 +72,26 @@ export function detailOf(error: unknown, response?: Response): string {
   return response ? `HTTP ${response.status}` : String(error);
 }
 
-/** The other participant of a conversation, seen by `me`. */
+/**
+ * The participant `me` answers as: themselves, or, for a team member who is
+ * no participant, the team's owner (docs/API.md: members act as the team's side).
+ */
+export function sideOf(conversation: Conversation, me: string): string {
+  if (conversation.participant1_id === me || conversation.participant2_id === me) return me;
+  return conversation.team_id ?? me;
+}
+
+/** The other participant of a conversation, seen by `me` (the customer, for a team member). */
 export function partnerOf(conversation: Conversation, me: string): User | null {
-  return conversation.participant1_id === me ? conversation.participant2 : conversation.participant1;
+  return conversation.participant1_id === sideOf(conversation, me)
+    ? conversation.participant2
+    : conversation.participant1;
 }
 
 export function unreadFor(conversation: Conversation, me: string): number {
-  return conversation.participant1_id === me ? conversation.participant1_unread : conversation.participant2_unread;
+  return conversation.participant1_id === sideOf(conversation, me)
+    ? conversation.participant1_unread
+    : conversation.participant2_unread;
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { SendableMessageType } from '@cs-chat/contracts/rest/message.schemas';
 import type { MessageEvent } from '@cs-chat/contracts/ws/protocol';
 import { type ConnectionState, RealtimeClient, SendError } from '@cs-chat/sdk/realtime';
-import { computed, reactive, ref, shallowReactive } from 'vue';
-import { baseUrl, type Conversation, detailOf, type Message, rest, session, type User } from './api.ts';
+import { computed, reactive, ref, shallowReactive, shallowRef } from 'vue';
+import { baseUrl, type Conversation, detailOf, type Message, partnerOf, rest, session, type User } from './api.ts';
 import { createConversationSummaries } from './conversation-summaries.ts';
 
 /** A message as the console shows it: a send of this tab is shown at once, then confirmed by its ack. */
@@ -10,6 +10,14 @@ export interface ChatMessage extends Message {
   /** Shown at once, not acknowledged yet. */
   sending?: boolean;
   failed?: string;
+}
+
+/** The team inbox's filters (docs/API.md, GET /api/conversations/): none for a user of no team. */
+export interface ConversationFilter {
+  status?: Conversation['status'];
+  /** `me`, `none` (the queue) or a member's id. */
+  assignee_id?: string;
+  team_id?: string;
 }
 
 const HISTORY_PAGE = 50;
@@ -46,7 +54,9 @@ export function createChatStore(me: User) {
     );
   }
 
-  const summaries = createConversationSummaries(me.id);
+  const summaries = createConversationSummaries(isAdmin ? null : me.id);
+  /** What the list shows (the team inbox's tab and status); changing it reloads the list. */
+  const filter = shallowRef<ConversationFilter>({});
 
   const recency = (c: Conversation) => c.last_message_time ?? c.updated_at;
 
@@ -56,7 +66,7 @@ export function createChatStore(me: User) {
       error: failure,
       response,
     } = await api.GET('/api/conversations/', {
-      params: { query: { page_size: 100 } },
+      params: { query: { page_size: 100, ...filter.value } },
     });
     if (!data) {
       error.value = detailOf(failure, response);
@@ -145,12 +155,17 @@ export function createChatStore(me: User) {
     const history = histories.get(message.conversation_id);
     if (history && !history.some((m) => m.id === message.id))
       setHistory(message.conversation_id, [...history, message]);
-    const fromOtherSide = message.sender_id !== me.id && !isAdmin;
+    const known = conversations.value.find((c) => c.id === message.conversation_id);
+    // The customer's, for a team member (a colleague's answer is the team's own); system messages are never unread.
+    const fromOtherSide =
+      !isAdmin &&
+      message.message_type !== 'system' &&
+      (known ? message.sender_id === partnerOf(known, me.id)?.id : message.sender_id !== me.id);
     const readNow = selectedId.value === message.conversation_id && document.visibilityState === 'visible';
     summaries.received(message, fromOtherSide && !readNow);
-    const conversation = conversations.value.find((c) => c.id === message.conversation_id);
+    const conversation = known;
     if (!conversation) {
-      reloadConversations(); // a conversation someone just opened with us
+      reloadConversations(); // a conversation someone just opened with us (or one outside the inbox's filter)
       return;
     }
     summaries.apply(conversation);
@@ -295,6 +310,8 @@ export function createChatStore(me: User) {
       setTimeout(() => typing.delete(conversation_id), TYPING_SHOWN_MS),
     );
   });
+  // A team's conversation changed hands or status: the list (its queue, "mine", its assignee) is read again.
+  client.on('conversation_updated', () => reloadConversations());
   client.on('online_users', ({ users }) => {
     online.clear();
     for (const id of users) online.add(id);
@@ -337,6 +354,18 @@ export function createChatStore(me: User) {
       client.close();
     },
     loadConversations,
+    filter,
+    /** Shows the conversations matching `next` (the team inbox's tabs). */
+    async setFilter(next: ConversationFilter): Promise<void> {
+      filter.value = next;
+      await loadConversations();
+    },
+    /** The open conversation as the server now has it (after an assignment or status change). */
+    replaced(conversation: Conversation): void {
+      summaries.listed(conversation);
+      conversations.value = conversations.value.map((c) => (c.id === conversation.id ? conversation : c));
+    },
+    client,
     select,
     loadOlder,
     send,

@@ -1,4 +1,4 @@
-import type { Conversation, Message } from './api.ts';
+import { type Conversation, type Message, sideOf } from './api.ts';
 
 /** The server's preview of a last message (docs/API.md, Conversation.last_message). */
 export function preview(message: Pick<Message, 'content' | 'message_type'>): string {
@@ -16,16 +16,19 @@ export function preview(message: Pick<Message, 'content' | 'message_type'>): str
  * other side's messages it counted as unread, and adds to what a list said
  * only what came after that list's `last_seq` (so nothing is lost or doubled).
  */
-export function createConversationSummaries(meId: string) {
+export function createConversationSummaries(meId: string | null) {
   const newest = new Map<string, Message>();
   const unreadSeqs = new Map<string, Set<number>>();
   /** Each conversation's unread count as the server last said, and up to which seq. */
   const base = new Map<string, { unread: number; seq: number }>();
 
   function unreadKey(conversation: Conversation): 'participant1_unread' | 'participant2_unread' | null {
-    if (conversation.participant1_id === meId) return 'participant1_unread';
-    if (conversation.participant2_id === meId) return 'participant2_unread';
-    return null; // the admin: no unread count of their own
+    if (meId === null) return null; // the admin: no unread count of their own
+    // A team member counts the team's side (a member reading reads for the team).
+    const side = sideOf(conversation, meId);
+    if (conversation.participant1_id === side) return 'participant1_unread';
+    if (conversation.participant2_id === side) return 'participant2_unread';
+    return null;
   }
 
   /** Brings a conversation's preview, last seq and unread count up to what this page received. */

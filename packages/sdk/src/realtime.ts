@@ -4,12 +4,14 @@ import type {
   AckEvent,
   CardUpdatedEvent,
   ClientFrame,
+  ConversationUpdatedEvent,
   ErrorEvent,
   HelloEvent,
   MessageDeletedEvent,
   MessageEvent,
   MessageRecalledEvent,
   MessageRejectedEvent,
+  NoteEvent,
   OnlineUsersEvent,
   ReadEvent,
   ResyncEvent,
@@ -41,6 +43,10 @@ export interface RealtimeEvents {
   message_rejected: MessageRejectedEvent;
   /** The host platform changed a card a watched conversation shows: show the new state. */
   card_updated: CardUpdatedEvent;
+  /** A team's conversation changed hands or status (to its customer, the team and admins): move it between queues. */
+  conversation_updated: ConversationUpdatedEvent;
+  /** An internal note on a conversation (the team's side and admins; never the customer). */
+  note: NoteEvent;
   hello: HelloEvent;
   resync: ResyncEvent;
   /** An `error` event of the server that no pending send claims. */
@@ -437,6 +443,8 @@ export class RealtimeClient {
       case 'message_recalled':
       case 'message_rejected':
       case 'card_updated':
+      case 'conversation_updated':
+      case 'note':
         this.emit(event.type, event as never);
         return;
       default:
