@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDialects } from './helpers/databases.ts';
+import { until } from './helpers/polling.ts';
 import { assertError, sendText } from './helpers/rest.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
@@ -55,6 +56,28 @@ for (const dialect of testDialects) {
       // Unchanged: the owner as a participant, the customer, and another shop's conversations stay out.
       assert.deepEqual(await named('m1', 'user-zb'), [held]);
       assert.equal((await named('b1', 'user-m')).length, 2);
+    });
+
+    test('searching messages: a member finds them in the team conversations they see, never others', async () => {
+      await sendText(app, t.b1, queued, 'parcel lost');
+      await sendText(app, t.zb, held, 'parcel late');
+      const behind = () =>
+        app.server.database.db.selectFrom('conversations').select('id').where('search_behind', '=', 1).execute();
+      await until(behind, (rows) => rows.length === 0, 'search index caught up');
+      const found = async (who: keyof typeof t, extra = '') => {
+        const response = await app.client.get(`/api/search/messages?q=parcel${extra}`, { token: t[who] });
+        assert.equal(response.status, 200, JSON.stringify(response.body));
+        return (response.body.results as { conversation_id: string }[]).map((hit) => hit.conversation_id).sort();
+      };
+      assert.deepEqual(await found('m1s'), [queued, held].sort());
+      assert.deepEqual(await found('m1a'), [queued, held].sort());
+      assert.deepEqual(await found('m1b'), [queued]);
+      assert.deepEqual(await found('m2'), []);
+      assertError(
+        await app.client.get(`/api/search/messages?q=parcel&conversation_id=${held}`, { token: t.m1b }),
+        404,
+        'conversation_not_found',
+      );
     });
 
     test('a card update reaches the team members who see the conversation', async () => {
