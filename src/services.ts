@@ -126,7 +126,15 @@ export function createServices(
   const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
   // Teams: a member's answer claims an unassigned conversation, in its send transaction.
   messages.sendTransaction.onMessage(claimOnAnswer);
-  const work = createConversationWorkService({ db, access, users, conversations, messages, events });
+  const work = createConversationWorkService({
+    db,
+    access,
+    users,
+    conversations,
+    messages,
+    events,
+    transactionEvents,
+  });
   const revocations = createSessionRevocations(db);
   return {
     tokens,

@@ -244,19 +244,19 @@ const ROWS: Row[] = [
   {
     action: 'message.recall',
     relation: 'own',
-    facts: { participant: true, sender: true },
+    facts: { participant: true, sender: true, author: true },
     expect: chat('ok', '403 admin_read_only'),
   },
   {
     action: 'message.recall',
     relation: "the other participant's",
-    facts: { participant: true, sender: false },
+    facts: { participant: true, sender: false, author: false },
     expect: chat('403 forbidden', '403 admin_read_only'),
   },
   {
     action: 'message.recall',
     relation: 'in a conversation not theirs',
-    facts: { participant: false, sender: false },
+    facts: { participant: false, sender: false, author: false },
     expect: chat('404 message_not_found', '403 admin_read_only'),
   },
 

@@ -46,7 +46,11 @@ export interface DomainEvents {
   /** A reviewer rejected a message the content guard held: it was never delivered; its sender is told. */
   'message.rejected': { id: string; conversationId: string; senderId: string };
   /** The host platform changed a card's state; `conversations` show it (the most recently shown, bounded). */
-  'card.updated': { card: Card; conversations: readonly { id: string; participants: readonly [string, string] }[] };
+  'card.updated': {
+    card: Card;
+    /** Each with its answering team (null: none), whose members who see it are pushed too. */
+    conversations: readonly { id: string; participants: readonly [string, string]; teamId: string | null }[];
+  };
   /** The user was deactivated or deleted. */
   'user.disabled': { userId: string };
   /**

@@ -1,5 +1,8 @@
 import type {
+  ConversationAssignedData,
   ConversationCreatedData,
+  ConversationEscalatedData,
+  ConversationStatusChangedData,
   GuardFlaggedData,
   MessageDeletedData,
   MessageReadData,
@@ -28,6 +31,9 @@ export interface TransactionEvents {
   'message.deleted': MessageDeletedData;
   'conversation.created': ConversationCreatedData;
   'guard.flagged': GuardFlaggedData;
+  'conversation.assigned': ConversationAssignedData;
+  'conversation.status_changed': ConversationStatusChangedData;
+  'conversation.escalated': ConversationEscalatedData;
 }
 
 export type TransactionEventName = keyof TransactionEvents;

@@ -2,12 +2,17 @@ import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
 import type { Realtime } from './realtime.ts';
-import { type ConversationSides, otherSide, teamRecipients } from './team-audience.ts';
+import { type ConversationSides, otherSide, type TeamSide, teamRecipients } from './team-audience.ts';
 
 /** A conversation's sides: its participants, answering team (null: none) and customer. */
 function sidesOf(id: string, participants: readonly [string, string], teamId: string | null): ConversationSides {
   const customerId = participants[0] === teamId ? participants[1] : participants[0];
   return { id, teamId, customerId, participants };
+}
+
+/** Everyone who sees the conversation (admins aside): its participants and its team's members who see it. */
+function whoSees(participants: readonly [string, string], teamId: string | null, team: TeamSide): string[] {
+  return [...new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))])];
 }
 
 /** A write whose origin is not said reaches every connection of its writer. */
@@ -57,10 +62,9 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
     hub.subscribe('message.recalled', ({ id, conversationId, participants, teamId, recalledAt }) => {
       const conversation = sidesOf(conversationId, participants, teamId);
       realtime.teams.withTeam(conversation, (team) => {
-        const users = new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))]);
         realtime.broadcast(
           { type: 'message_recalled', id, conversation_id: conversationId, recalled_at: recalledAt },
-          { users: [...users], admins: true },
+          { users: whoSees(participants, teamId, team), admins: true },
         );
       });
     }),
@@ -68,21 +72,21 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
     hub.subscribe('message.deleted', ({ id, conversationId, participants, teamId }) => {
       const conversation = sidesOf(conversationId, participants, teamId);
       realtime.teams.withTeam(conversation, (team) => {
-        const users = new Set([...participants, ...(teamId === null ? [] : teamRecipients(teamId, team, true))]);
         realtime.broadcast(
           { type: 'message_deleted', id, conversation_id: conversationId },
-          { users: [...users], admins: true },
+          { users: whoSees(participants, teamId, team), admins: true },
         );
       });
     }),
 
     hub.subscribe('card.updated', ({ card, conversations }) => {
       // One push per conversation (the service bounds how many): a client updates the card where it shows.
-      for (const { id, participants } of conversations) {
-        realtime.broadcast(
-          { type: 'card_updated', conversation_id: id, card },
-          { users: [...participants], admins: true },
-        );
+      // Its team's members who see the conversation too (issue 13), as for a recall.
+      for (const { id, participants, teamId } of conversations) {
+        realtime.teams.withTeam(sidesOf(id, participants, teamId), (team) => {
+          const users = whoSees(participants, teamId, team);
+          realtime.broadcast({ type: 'card_updated', conversation_id: id, card }, { users, admins: true });
+        });
       }
     }),
 

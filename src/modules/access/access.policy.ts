@@ -100,6 +100,8 @@ export interface Facts {
   participant?: boolean;
   /** The caller's side sent the message (the caller, or for a team member, anyone of the team). */
   sender?: boolean;
+  /** The caller wrote the message themselves (a colleague's message is their side's, not theirs). */
+  author?: boolean;
   /** The user named is the caller. */
   self?: boolean;
   /** The target user's role (user.*), or the role asked about (user.list_role). */
@@ -305,12 +307,12 @@ const RULES: Record<Action, Rule> = {
     return given(facts, 'sender', (sender) => (sender ? forbidden() : allowed));
   },
   'message.delete': adminOnly,
-  // Only its sender; admins, who never send, moderate with delete instead.
+  // Only its author (a team member not a colleague's message); admins, who never send, moderate with delete instead.
   'message.recall': (caller, facts) => {
     const seen = viewConversation(caller, facts, 'message_not_found');
     if (seen.kind !== 'allowed') return seen;
     if (isAdmin(caller)) return forbidden('admin_read_only');
-    return given(facts, 'sender', (sender) => (sender ? allowed : forbidden()));
+    return given(facts, 'author', (author) => (author ? allowed : forbidden()));
   },
 
   'user.act_as': (_caller, facts) => given(facts, 'self', (self) => (self ? allowed : forbidden())),

@@ -60,6 +60,7 @@ export function factsOf(caller: Caller, resource: AccessResource): Facts {
           ? conversation.participant2_id
           : conversation?.participant1_id;
     facts.sender = teamSide === undefined ? message.sender_id === caller.id : message.sender_id !== customer;
+    facts.author = message.sender_id === caller.id;
   }
   if (resource.userId !== undefined) facts.self = resource.userId === caller.id;
   if (resource.role) facts.targetRole = resource.role;

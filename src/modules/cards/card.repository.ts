@@ -71,13 +71,13 @@ export async function isCardShownIn(db: Db, key: CardKey, conversationId: string
 /**
  * The conversations showing a card, most recently shown first, at most
  * `limit` (card_refs_shown_index: a bounded walk of one card's entries, not
- * of every conversation that ever showed it), with their participants.
+ * of every conversation that ever showed it), with their participants and answering team.
  */
 export async function conversationsShowing(db: Db, key: CardKey, limit: number) {
   return db
     .selectFrom('card_refs as r')
     .innerJoin('conversations as c', 'c.id', 'r.conversation_id')
-    .select(['c.id', 'c.participant1_id', 'c.participant2_id'])
+    .select(['c.id', 'c.participant1_id', 'c.participant2_id', 'c.team_id'])
     .where('r.kind', '=', key.kind)
     .where('r.card_id', '=', key.id)
     .orderBy('r.shown_at', 'desc')

@@ -75,6 +75,7 @@ export function createCardService({ db, conversations, messages, events, require
           conversations: shown.map((c) => ({
             id: c.id,
             participants: [c.participant1_id, c.participant2_id] as const,
+            teamId: c.team_id,
           })),
         });
       }

@@ -189,32 +189,64 @@ async function joinedInOrder(db: Db, page: readonly { id: string }[]): Promise<C
 
 /**
  * Conversations with a participant named like `text`: username containing
- * it or id starting with it, case-folded (likeFolded). For a participant
- * (`userId`), the other participant's name: one branch per participant
- * column, each through its own index, then a primary-key probe of the other
- * user. For everyone's (admins), either participant's: the two joins of every
- * conversation with its users (a scan, as the users list's `q` is). Newest
- * activity first, counted up to COUNT_CAP.
+ * it or id starting with it, case-folded (likeFolded). For a viewer, the other
+ * participant's name: one branch per participant column, each through its own
+ * index, then a primary-key probe of the other user; a team member who is not
+ * its owner also searches the team's conversations they see (teamView) by
+ * their customer's name. For everyone's (admins, `viewer` undefined), either
+ * participant's: the two joins of every conversation with its users (a scan,
+ * as the users list's `q` is). Newest activity first, counted up to COUNT_CAP.
  */
 export async function listConversationsByName(
   db: Db,
-  userId: string | undefined,
+  viewer: Viewer | undefined,
   text: string,
   limit: number,
   offset: number,
 ): Promise<CappedCount & { rows: ConversationWithParticipants[] }> {
   const pattern = escapeLike(text);
+  const userId = viewer?.id;
+  const named = <Q extends SelectQueryBuilder<Database, 'conversations' | 'users', object>>(query: Q) =>
+    query
+      .select(['conversations.id', 'conversations.updated_at'])
+      .where((eb) => eb.or([likeFolded('users.id', `${pattern}%`), likeFolded('users.username', `%${pattern}%`)]));
   const branch = (column: 'participant1_id' | 'participant2_id') => {
     const other = column === 'participant1_id' ? 'participant2_id' : 'participant1_id';
-    const query = db
-      .selectFrom('conversations as c')
-      .innerJoin('users as u', 'u.id', userId === undefined ? `c.${column}` : `c.${other}`)
-      .select(['c.id', 'c.updated_at'])
-      .where((eb) => eb.or([likeFolded('u.id', `${pattern}%`), likeFolded('u.username', `%${pattern}%`)]));
-    return userId === undefined ? query : query.where(`c.${column}`, '=', userId);
+    const query = named(
+      db
+        .selectFrom('conversations')
+        .innerJoin('users', 'users.id', userId === undefined ? `conversations.${column}` : `conversations.${other}`),
+    );
+    return userId === undefined ? query : query.where(`conversations.${column}`, '=', userId);
   };
+  let branches = branch('participant1_id').union(branch('participant2_id'));
+  const team = viewer && teamView(viewer);
+  if (team) {
+    // The customer: the participant who is not the team's owner.
+    let ofTeam = named(
+      db
+        .selectFrom('conversations')
+        .innerJoin('users', (join) =>
+          join
+            .on((eb) =>
+              eb.or([
+                eb('users.id', '=', eb.ref('conversations.participant1_id')),
+                eb('users.id', '=', eb.ref('conversations.participant2_id')),
+              ]),
+            )
+            .onRef('users.id', '!=', 'conversations.team_id'),
+        ),
+    ).where('conversations.team_id', '=', team.teamId);
+    const { agentId } = team;
+    if (agentId !== undefined) {
+      ofTeam = ofTeam.where((eb) =>
+        eb.or([eb('conversations.assignee_id', 'is', null), eb('conversations.assignee_id', '=', agentId)]),
+      );
+    }
+    branches = branches.union(ofTeam);
+  }
   // UNION, not UNION ALL: an admin's match on both participants is one conversation.
-  const matches = () => db.selectFrom(branch('participant1_id').union(branch('participant2_id')).as('named'));
+  const matches = () => db.selectFrom(branches.as('named'));
   const counted = await cappedCount(db, (n) => matches().select('named.id').limit(n));
   if (!pageIsReadable(counted, offset)) return { ...counted, rows: [] };
   const page = await matches()

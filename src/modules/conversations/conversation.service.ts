@@ -241,11 +241,12 @@ export function createConversationService({ db, users, access, transactionEvents
     },
 
     /**
-     * The caller's conversations (admins: everyone's) with a participant named
-     * like `text` (the other participant, for a participant), newest activity first.
+     * The conversations the caller sees (admins: everyone's) with a participant named
+     * like `text` (the other participant, for a participant; the customer, for a team
+     * member), newest activity first.
      */
     async listByName(caller: UserRow, text: string, page: Page) {
-      const scope = access.allowsNow(caller, 'realtime.watch_all') ? undefined : caller.id;
+      const scope = access.allowsNow(caller, 'realtime.watch_all') ? undefined : caller;
       const { count, exact, rows } = await repo.listConversationsByName(
         db,
         scope,

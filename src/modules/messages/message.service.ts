@@ -709,7 +709,8 @@ export function createMessageService(deps: MessageServiceDeps) {
           `id: sent more than ${RECALL_WINDOW_SECONDS} seconds ago; only newer messages can be recalled`,
         ]);
       }
-      const recipient = otherParticipant(conversation, caller.id);
+      // A team member is no participant: their message raised the customer's count (recipientOf).
+      const recipient = recipientOf(conversation, message.sender_id);
       let answer: MessageRow = { ...message, recalled_at: now };
       await inTransaction(db, undefined, async (t) => {
         const recalled = await repo.recallMessage(

@@ -14,6 +14,7 @@ import { inTransaction, type Tx } from '../../db/transaction.ts';
 import type { ConversationAssignmentsTable, ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
 import type { ConversationState } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
+import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
 import { badRequest, conflict, forbidden, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -42,6 +43,8 @@ export interface ConversationWorkDeps {
   conversations: ConversationService;
   messages: Pick<MessageService, 'present'>;
   events: EventPublisher;
+  /** Webhook events written in the change's transaction (conversation.assigned, …). */
+  transactionEvents: TransactionEventRecorder;
 }
 
 export type ConversationWorkService = ReturnType<typeof createConversationWorkService>;
@@ -68,6 +71,7 @@ export function createConversationWorkService({
   conversations,
   messages,
   events,
+  transactionEvents,
 }: ConversationWorkDeps) {
   const roster = rosterQueries(db);
 
@@ -121,6 +125,19 @@ export function createConversationWorkService({
         created_at: now,
       })
       .execute();
+    const teamId = conversation.team_id;
+    if (teamId !== null) {
+      await transactionEvents.record(tx, 'conversation.assigned', () => ({
+        conversation_id: conversation.id,
+        team_id: teamId,
+        assignee_id: to,
+        previous_assignee_id: from,
+        kind: change.kind,
+        actor_id: change.actorId,
+        note: change.note ?? null,
+        assigned_at: now,
+      }));
+    }
     const system =
       change.owner && conversation.team_id === change.owner.id
         ? await writeSystemMessage(tx, conversation, change.owner, systemText(change.kind, change.to ?? undefined), now)
@@ -258,6 +275,14 @@ export function createConversationWorkService({
           })
           .where('id', '=', id)
           .execute();
+        await transactionEvents.record(tx, 'conversation.status_changed', () => ({
+          conversation_id: id,
+          team_id: conversation.team_id,
+          status: body.status,
+          previous_status: conversation.status,
+          actor_id: caller.id,
+          changed_at: now,
+        }));
         const state = { ...stateOf(conversation), status: body.status };
         tx.afterCommit(() =>
           events.publish('conversation.updated', {
@@ -310,6 +335,16 @@ export function createConversationWorkService({
           .set({ linked_conversation_id: id, status: 'open', awaiting_reply_since: linked.awaiting_reply_since ?? now })
           .where('id', '=', deskId)
           .execute();
+        await transactionEvents.record(tx, 'conversation.escalated', () => ({
+          conversation_id: id,
+          desk_conversation_id: deskId,
+          team_id: shop.id,
+          customer_id: customer.id,
+          desk_id: desk.id,
+          reason: body.reason,
+          escalated_by: caller.id,
+          escalated_at: now,
+        }));
         const notes = [
           { conversation: original, owner: shop, text: `会话已升级至平台客服：${body.reason}` },
           { conversation: linked, owner: desk, text: `来自店铺会话的升级：${body.reason}` },

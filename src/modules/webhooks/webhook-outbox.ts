@@ -174,13 +174,16 @@ export function messageCreatedHook({
  * The events written to the outbox from their change's own transaction
  * (src/events/transaction-events.ts). A new one, once its module records it
  * and the contracts list it (webhook-events.schemas.ts), is one more name
- * here: `'conversation.assigned',`.
+ * here: `'rating.created',`.
  */
 export const OUTBOX_EVENTS = [
   'message.read',
   'message.deleted',
   'conversation.created',
   'guard.flagged',
+  'conversation.assigned',
+  'conversation.status_changed',
+  'conversation.escalated',
 ] as const satisfies readonly TransactionEventName[];
 
 /**

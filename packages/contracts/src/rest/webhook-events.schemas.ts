@@ -1,4 +1,5 @@
 import Type, { type Static, type TSchema } from 'typebox';
+import { CONVERSATION_STATUSES } from './conversation.schemas.ts';
 import { GUARD_ACTIONS, GUARD_LABELS, GUARD_ROLES } from './guard.schemas.ts';
 import { MESSAGE_TYPES } from './message.schemas.ts';
 
@@ -9,7 +10,7 @@ import { MESSAGE_TYPES } from './message.schemas.ts';
  * in commit order. Times are Unix seconds. Exactly these fields are sent
  * (a new one is added here first).
  *
- * A new event (teams: conversation.assigned, …) is a schema here, its name in
+ * A new event (rating.created, …) is a schema here, its name in
  * WEBHOOK_EVENTS and WEBHOOK_EVENT_DATA, its line in TransactionEvents
  * (src/events/transaction-events.ts) and in the outbox's OUTBOX_EVENTS.
  */
@@ -129,6 +130,69 @@ export const GuardFlaggedData = Type.Object(
 );
 export type GuardFlaggedData = Static<typeof GuardFlaggedData>;
 
+const NullableId = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
+
+/** How a conversation changed hands (the assignment log's kinds). */
+export const ASSIGNMENT_KINDS = ['claim', 'assign', 'transfer', 'release', 'auto', 'requeue'] as const;
+
+export const ConversationAssignedData = Type.Object(
+  {
+    conversation_id: Type.String(),
+    team_id: Type.String({ description: "The answering team (its owner's id)" }),
+    assignee_id: NullableId('Who holds it now; null: back in the queue'),
+    previous_assignee_id: NullableId('Who held it before; null: it was in the queue'),
+    kind: Type.Enum(ASSIGNMENT_KINDS, {
+      description:
+        'claim (taken by the caller), assign (given by a supervisor, the owner or an admin), transfer (passed on by its holder), release (put back in the queue), auto (automatic assignment), requeue (taken back from a member who went offline)',
+    }),
+    actor_id: Type.String({ description: "Who did it (the team's owner for automatic assignment)" }),
+    note: NullableId('The note given with the assignment'),
+    assigned_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'ConversationAssignedData',
+    description: 'conversation.assigned: a team conversation changed hands (or went back to the queue)',
+  },
+);
+export type ConversationAssignedData = Static<typeof ConversationAssignedData>;
+
+export const ConversationStatusChangedData = Type.Object(
+  {
+    conversation_id: Type.String(),
+    team_id: NullableId("The answering team (its owner's id)"),
+    status: Type.Enum(CONVERSATION_STATUSES),
+    previous_status: Type.Enum(CONVERSATION_STATUSES),
+    actor_id: Type.String({ description: 'Who set it' }),
+    changed_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'ConversationStatusChangedData',
+    description: "conversation.status_changed: a team member (or an admin) set a conversation's status",
+  },
+);
+export type ConversationStatusChangedData = Static<typeof ConversationStatusChangedData>;
+
+export const ConversationEscalatedData = Type.Object(
+  {
+    conversation_id: Type.String({ description: 'The buyer–shop conversation escalated' }),
+    desk_conversation_id: Type.String({ description: "The buyer's conversation with the platform desk, linked to it" }),
+    team_id: Type.String({ description: "The shop (its owner's id)" }),
+    customer_id: Type.String(),
+    desk_id: Type.String({ description: "The platform desk (its owner's id)" }),
+    reason: Type.String(),
+    escalated_by: Type.String({ description: 'The customer or a member of the shop' }),
+    escalated_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'ConversationEscalatedData',
+    description: 'conversation.escalated: a buyer–shop conversation was escalated to the platform desk',
+  },
+);
+export type ConversationEscalatedData = Static<typeof ConversationEscalatedData>;
+
 /** The events an endpoint can subscribe to. `ping` is sent by the test call only. */
 export const WEBHOOK_EVENTS = [
   'message.created',
@@ -136,6 +200,9 @@ export const WEBHOOK_EVENTS = [
   'message.deleted',
   'conversation.created',
   'guard.flagged',
+  'conversation.assigned',
+  'conversation.status_changed',
+  'conversation.escalated',
 ] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
@@ -146,4 +213,7 @@ export const WEBHOOK_EVENT_DATA = {
   'message.deleted': MessageDeletedData,
   'conversation.created': ConversationCreatedData,
   'guard.flagged': GuardFlaggedData,
+  'conversation.assigned': ConversationAssignedData,
+  'conversation.status_changed': ConversationStatusChangedData,
+  'conversation.escalated': ConversationEscalatedData,
 } as const satisfies Record<WebhookEventName, TSchema>;
