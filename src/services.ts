@@ -160,7 +160,7 @@ export function createServices(
     transcript,
     teams,
     work,
-    ratings: createRatingService({ db, access, conversations, events }),
+    ratings: createRatingService({ db, access, conversations, events, transactionEvents }),
     slowReplies: createSlowReplyAlerts({ db, events, logger: shared.logger }),
     autoReplies: createAutoReplier({
       db,

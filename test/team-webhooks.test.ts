@@ -10,7 +10,8 @@ import { startReceiver } from './helpers/webhook-receiver.ts';
 
 /**
  * Teams' webhook events (issue 15): conversation.assigned,
- * conversation.status_changed and conversation.escalated, each written in the
+ * conversation.status_changed, conversation.escalated and (issue 14's)
+ * rating.created, each written in the
  * transaction of its change, reach a subscribed endpoint signed, as the
  * contract says, in the conversation's commit order.
  */
@@ -140,6 +141,57 @@ for (const dialect of testDialects) {
           assert.equal(typeof at, 'number', `${event.type} has its time`);
         }
         assert.equal(receiver.received.length, 4, 'no other event');
+      } finally {
+        await receiver.stop();
+      }
+    });
+
+    test('rating.created: a rating is written to the outbox with it, as the contract says', async () => {
+      const receiver = await startReceiver();
+      try {
+        const created = await app.client.post('/api/webhooks', {
+          token: t.a1,
+          body: { url: receiver.url, events: ['rating.created'] },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const buyer = await app.addUser('b9', 'buyer');
+        const id = await app.conversation(buyer, 'b9', 'm1');
+        await sendText(app, buyer, id, '发票开好了吗？');
+        const resolved = await app.client.post(`/api/conversations/${id}/status`, {
+          token: t.m1s,
+          body: { status: 'resolved' },
+        });
+        assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+        const rated = await app.client.post(`/api/conversations/${id}/rating`, {
+          token: buyer,
+          body: { score: 4, comment: '还不错' },
+        });
+        assert.equal(rated.status, 201, JSON.stringify(rated.body));
+
+        await receiver.waitFor((all) => all.length >= 1, 'the rating event');
+        const event = new Webhook(created.body.secret).verify(
+          receiver.received[0]?.body ?? '',
+          receiver.received[0]?.headers as Record<string, string>,
+        ) as Event;
+        assert.equal(event.type, 'rating.created');
+        assert.ok(Compile(WEBHOOK_EVENT_DATA['rating.created']).Check(event.data), JSON.stringify(event.data));
+        assert.deepEqual(
+          { ...event.data, created_at: 0 },
+          {
+            rating_id: rated.body.id,
+            conversation_id: id,
+            episode: 1,
+            team_id: 'm1',
+            assignee_id: rated.body.assignee_id,
+            rater_id: 'b9',
+            score: 4,
+            comment: '还不错',
+            created_at: 0,
+          },
+        );
+        // A second rating of the same resolution is refused: no event for it.
+        const again = await app.client.post(`/api/conversations/${id}/rating`, { token: buyer, body: { score: 1 } });
+        assert.equal(again.status, 409);
       } finally {
         await receiver.stop();
       }

@@ -6,6 +6,7 @@ import type {
   GuardFlaggedData,
   MessageDeletedData,
   MessageReadData,
+  RatingCreatedData,
 } from '@cs-chat/contracts/rest/webhook-events.schemas';
 import type { Tx } from '../db/transaction.ts';
 
@@ -34,6 +35,7 @@ export interface TransactionEvents {
   'conversation.assigned': ConversationAssignedData;
   'conversation.status_changed': ConversationStatusChangedData;
   'conversation.escalated': ConversationEscalatedData;
+  'rating.created': RatingCreatedData;
 }
 
 export type TransactionEventName = keyof TransactionEvents;

@@ -1,8 +1,10 @@
 import type { Rating, RatingBody, TeamRatingsQuery } from '@cs-chat/contracts/rest/rating.schemas';
 import type { Kysely, Selectable } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { ConversationRatingsTable, Database, UserRow } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
+import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
 import { conflict, notFound } from '../../lib/errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
@@ -14,6 +16,8 @@ export interface RatingDeps {
   access: AccessService;
   conversations: Pick<ConversationService, 'visible'>;
   events: EventPublisher;
+  /** Where rating.created is announced, in the rating's transaction (the webhook outbox). */
+  transactionEvents?: TransactionEventRecorder | undefined;
 }
 
 export type RatingService = ReturnType<typeof createRatingService>;
@@ -31,7 +35,7 @@ const present = (row: Selectable<ConversationRatingsTable>): Rating => ({
  * unique key (conversation_id, episode) holds also when two ratings race. A
  * reopen and a new resolve start the next episode.
  */
-export function createRatingService({ db, access, conversations, events }: RatingDeps) {
+export function createRatingService({ db, access, conversations, events, transactionEvents }: RatingDeps) {
   return {
     /** POST /api/conversations/{id}/rating. */
     async rate(caller: UserRow, id: string, body: RatingBody): Promise<Rating> {
@@ -50,7 +54,18 @@ export function createRatingService({ db, access, conversations, events }: Ratin
         created_at: nowSeconds(),
       };
       try {
-        await db.insertInto('conversation_ratings').values(row).execute();
+        // Only with a subscriber does a rating take a transaction of its own: its webhook row commits with it.
+        if (transactionEvents?.wanted('rating.created')) {
+          await inTransaction(db, undefined, async (tx) => {
+            await tx.db.insertInto('conversation_ratings').values(row).execute();
+            await transactionEvents.record(tx, 'rating.created', () => {
+              const { id: rating_id, ...rest } = row;
+              return { rating_id, ...rest };
+            });
+          });
+        } else {
+          await db.insertInto('conversation_ratings').values(row).execute();
+        }
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict('already_rated');
         throw error;

@@ -184,6 +184,7 @@ export const OUTBOX_EVENTS = [
   'conversation.assigned',
   'conversation.status_changed',
   'conversation.escalated',
+  'rating.created',
 ] as const satisfies readonly TransactionEventName[];
 
 /**

@@ -193,6 +193,28 @@ export const ConversationEscalatedData = Type.Object(
 );
 export type ConversationEscalatedData = Static<typeof ConversationEscalatedData>;
 
+export const RatingCreatedData = Type.Object(
+  {
+    rating_id: Type.String(),
+    conversation_id: Type.String(),
+    episode: Type.Integer({ description: 'Which resolution of the conversation it rates (1 the first)' }),
+    team_id: Type.Union([Type.String(), Type.Null()], { description: 'The team that answered' }),
+    assignee_id: Type.Union([Type.String(), Type.Null()], {
+      description: 'The member holding the conversation when it was rated; null: nobody',
+    }),
+    rater_id: Type.String({ description: 'The customer who rated' }),
+    score: Type.Integer({ minimum: 1, maximum: 5 }),
+    comment: Type.Union([Type.String(), Type.Null()]),
+    created_at: Type.Integer(),
+  },
+  {
+    additionalProperties: false,
+    title: 'RatingCreatedData',
+    description: "rating.created: a customer rated a conversation's resolution (issue 14)",
+  },
+);
+export type RatingCreatedData = Static<typeof RatingCreatedData>;
+
 /** The events an endpoint can subscribe to. `ping` is sent by the test call only. */
 export const WEBHOOK_EVENTS = [
   'message.created',
@@ -203,6 +225,7 @@ export const WEBHOOK_EVENTS = [
   'conversation.assigned',
   'conversation.status_changed',
   'conversation.escalated',
+  'rating.created',
 ] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
@@ -216,4 +239,5 @@ export const WEBHOOK_EVENT_DATA = {
   'conversation.assigned': ConversationAssignedData,
   'conversation.status_changed': ConversationStatusChangedData,
   'conversation.escalated': ConversationEscalatedData,
+  'rating.created': RatingCreatedData,
 } as const satisfies Record<WebhookEventName, TSchema>;

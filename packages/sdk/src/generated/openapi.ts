@@ -1270,7 +1270,7 @@ export interface components {
         CreateWebhookBody: {
             allow_private_network?: boolean;
             description?: string;
-            events: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged" | "conversation.assigned" | "conversation.status_changed" | "conversation.escalated")[];
+            events: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged" | "conversation.assigned" | "conversation.status_changed" | "conversation.escalated" | "rating.created")[];
             url: string;
         };
         /**
@@ -2122,7 +2122,7 @@ export interface components {
             active?: boolean;
             allow_private_network?: boolean;
             description?: string | null;
-            events?: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged" | "conversation.assigned" | "conversation.status_changed" | "conversation.escalated")[];
+            events?: ("message.created" | "message.read" | "message.deleted" | "conversation.created" | "guard.flagged" | "conversation.assigned" | "conversation.status_changed" | "conversation.escalated" | "rating.created")[];
             rotate_secret?: boolean;
             url?: string;
         };
