@@ -36,6 +36,12 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
+/**
+ * One list request at a time per user (the default allows two): a page loads several lists at
+ * once, so every view here also proves the console waits out a 429 and tries again.
+ */
+const CONSOLE_QUOTAS = { listConcurrencyPerUser: 1 };
+
 /** The host platform's key in these tests (cards are the platform's to post and update). */
 export const CONSOLE_PLATFORM_KEY = 'console-test-platform-key-0123456789';
 
@@ -60,7 +66,7 @@ export async function startConsoleServer(dialect: TestDialect): Promise<ConsoleS
       PLATFORM_API_KEY: CONSOLE_PLATFORM_KEY,
     };
     try {
-      started = await startTestApp(dialect, { env });
+      started = await startTestApp(dialect, { env, server: { quotas: CONSOLE_QUOTAS } });
     } catch (error) {
       if (attempt >= 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     }
@@ -78,7 +84,11 @@ export async function startConsoleServer(dialect: TestDialect): Promise<ConsoleS
     async restart(during) {
       await current.server.close();
       await during?.();
-      second = await startTestApp(dialect, { env, sharedDatabase: first.scratch.urlString });
+      second = await startTestApp(dialect, {
+        env,
+        server: { quotas: CONSOLE_QUOTAS },
+        sharedDatabase: first.scratch.urlString,
+      });
       current = second;
     },
     async close() {

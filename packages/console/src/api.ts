@@ -60,6 +60,19 @@ export function rest(): RestClient {
       return response;
     },
   });
+  // A page loads several lists at once, and the server lets one user run only a few list requests
+  // at a time (429 with Retry-After): a read refused so is tried again after the time it names.
+  client.use({
+    async onResponse({ request, response }) {
+      let answer = response;
+      for (let attempt = 0; answer.status === 429 && request.method === 'GET' && attempt < 3; attempt++) {
+        const seconds = Number(answer.headers.get('retry-after') ?? '1');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(seconds, 0.2), 3) * 1000));
+        answer = await fetch(request.clone());
+      }
+      return answer;
+    },
+  });
   return client;
 }
 
