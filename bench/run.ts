@@ -70,6 +70,9 @@ Options:
                        the summary to bench/RESULTS.md)
   --no-summary         write no RESULTS.md
   --keep-db            keep the scratch database (its name is printed)
+  --db NAME            use the database NAME (bench_…), created if missing, and keep it; only
+                       with --only search, which then reuses a table it loaded earlier for the
+                       same plan (the full load takes about … minutes): drop it when done
   --note TEXT          a remark stored with the results and shown in RESULTS.md
   -h, --help           this text
 
@@ -103,6 +106,7 @@ function parseOptions(): BenchOptions {
       out: { type: 'string' },
       'no-summary': { type: 'boolean', default: false },
       'keep-db': { type: 'boolean', default: false },
+      db: { type: 'string' },
       note: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -123,6 +127,10 @@ function parseOptions(): BenchOptions {
         return trimmed as ScenarioName;
       })
     : [...SCENARIOS];
+  if (values.db !== undefined && (only.length !== 1 || only[0] !== 'search')) {
+    // Other scenarios seed fixed ids: a second run into the same database would collide.
+    throw new Error('--db goes with --only search');
+  }
   const inspect = !values['no-inspect'];
   const rate = values['latency-rate'] === undefined ? null : Number(values['latency-rate']);
   if (rate !== null && !(rate > 0)) throw new Error('--latency-rate must be a positive number');
@@ -140,7 +148,8 @@ function parseOptions(): BenchOptions {
         : values.out !== undefined
           ? join(values.out, 'RESULTS.md')
           : join(REPO_ROOT, 'bench/RESULTS.md'),
-    keepDatabase: values['keep-db'],
+    keepDatabase: values['keep-db'] || values.db !== undefined,
+    database: values.db ?? null,
     note: values.note ?? null,
     latencyRate: rate,
   };
@@ -213,7 +222,7 @@ async function main(): Promise<void> {
 
   const runDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
   mkdirSync(join(runDir, 'media'), { recursive: true });
-  const db = await createScratchDatabase(options.mysqlUrl);
+  const db = await createScratchDatabase(options.mysqlUrl, options.database ?? undefined);
   const mysqldPid = findProcess(['mariadbd', 'mysqld']);
   const ctx = new BenchContext(options, plan, runDir, db, mysqldPid);
   ctx.log(
@@ -231,7 +240,9 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       interrupted = true;
-      console.log(`\nbench: ${signal}; stopping the service and the load generators, dropping ${db.name}`);
+      console.log(
+        `\nbench: ${signal}; stopping the service and the load generators, ${options.keepDatabase ? 'keeping' : 'dropping'} ${db.name}`,
+      );
       void cleanup().finally(() => process.exit(130));
     });
   }

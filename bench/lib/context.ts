@@ -50,6 +50,8 @@ export interface BenchOptions {
   /** Where RESULTS.md goes; null: nowhere. */
   summaryFile: string | null;
   keepDatabase: boolean;
+  /** --db: a named database kept between runs, or null for a scratch one. */
+  database: string | null;
   note: string | null;
   latencyRate: number | null;
 }

@@ -23,10 +23,18 @@ export interface ScratchDatabase {
   close(): Promise<void>;
 }
 
-export async function createScratchDatabase(serverUrl: string): Promise<ScratchDatabase> {
-  const name = `bench_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(3).toString('hex')}`;
+/**
+ * `named`: a database kept between runs (--db): created if missing, migrated,
+ * and left in place by a run (drop it with DROP DATABASE when done).
+ */
+export async function createScratchDatabase(serverUrl: string, named?: string): Promise<ScratchDatabase> {
+  const name =
+    named ?? `bench_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(3).toString('hex')}`;
+  if (!/^bench_[a-z0-9_]+$/.test(name)) throw new Error(`database name ${name}: bench_ then a-z, 0-9 or _`);
   const admin = await mysql.createConnection(serverUrl);
-  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await admin.query(
+    `CREATE DATABASE ${named ? 'IF NOT EXISTS ' : ''}\`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+  );
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const handle = openDatabase({ kind: 'mysql', url: url.toString() }, { poolSize: 4 });

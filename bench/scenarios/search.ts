@@ -1,10 +1,10 @@
 import mysql from 'mysql2/promise';
-import { uuidv7 } from '../../src/lib/ids.ts';
 import { parseQuery } from '../../src/lib/search-terms.ts';
 import { findCandidates, type SearchScope, searchTermRows } from '../../src/modules/search/search.repository.ts';
 import { SEARCH_CAP } from '../../src/modules/search/search.service.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
+import { loadSearchTable, RARE, RARE_COUNT } from '../lib/search-seed.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
@@ -25,33 +25,55 @@ import type { FloorRun } from './results.ts';
 
 const P99_GOAL_MS = 50;
 
-/** Sentences a message is made of (two each); `订单` is in two of them. */
-const PHRASES = [
-  '请问这款还有货吗',
-  '我的订单什么时候发货',
-  '快递单号是多少呢',
-  '可以开发票吗',
-  '这个颜色还有库存吗',
-  '退货地址在哪里',
-  '已经帮您催促物流了',
-  '感谢您的耐心等待',
-  '优惠券怎么使用',
-  '尺码偏大还是偏小',
-  '包装有破损怎么办',
-  '订单已经帮您改好地址',
-];
-const RARE = '阿莫西林';
-const RARE_COUNT = 10;
-
 interface Seeded {
   focus: string;
   messages: number;
   indexRows: number;
   seconds: number;
+  /** True when the table was already in the database (--db, loaded by an earlier run). */
+  reused: boolean;
 }
+
+/**
+ * A finished load records itself here, so a run with --db NAME finds the
+ * table of the same plan and skips the load (at full size, most of the run).
+ */
+const SEED_RECORD = 'bench_search_seed';
 
 async function seed(ctx: BenchContext): Promise<Seeded> {
   const plan = ctx.plan.search;
+  const key = JSON.stringify({
+    messages: plan.messages,
+    conversations: plan.conversations,
+    focusShare: plan.focusShare,
+  });
+  const admin = await mysql.createConnection({ uri: ctx.db.url });
+  try {
+    await admin.query(
+      `CREATE TABLE IF NOT EXISTS ${SEED_RECORD} (plan VARCHAR(200) PRIMARY KEY, focus VARCHAR(50) NOT NULL, messages BIGINT NOT NULL, index_rows BIGINT NOT NULL, seconds DOUBLE NOT NULL)`,
+    );
+    const [found] = await admin.query<mysql.RowDataPacket[]>(`SELECT * FROM ${SEED_RECORD} WHERE plan = ?`, [key]);
+    const record = found[0];
+    if (record) {
+      ctx.log('search', `reusing the table loaded earlier in ${ctx.db.name} (${key}, loaded in ${record.seconds} s)`);
+      return {
+        focus: String(record.focus),
+        messages: Number(record.messages),
+        indexRows: Number(record.index_rows),
+        seconds: Number(record.seconds),
+        reused: true,
+      };
+    }
+    const [existing] = await admin.query<mysql.RowDataPacket[]>('SELECT 1 FROM messages LIMIT 1');
+    if (existing.length > 0) {
+      throw new Error(
+        `${ctx.db.name} holds messages but no finished load of this plan (${key}): drop it (DROP DATABASE \`${ctx.db.name}\`) and run again`,
+      );
+    }
+  } finally {
+    await admin.end();
+  }
+
   const others = Array.from({ length: plan.conversations - 1 }, (_, i) => `sx${String(i + 1).padStart(6, '0')}`);
   await insertUsers(ctx.db.db, [
     { id: 'sb0001', role: 'buyer' },
@@ -72,102 +94,30 @@ async function seed(ctx: BenchContext): Promise<Seeded> {
   const started = Date.now();
   const restoreMessages = await withoutSecondaryKeys(ctx.db.url, 'messages');
   const restoreTerms = await withoutSecondaryKeys(ctx.db.url, 'message_search_terms');
-  const connection = await mysql.createConnection({ uri: ctx.db.url, charset: 'utf8mb4_unicode_ci' });
-  const seqs = new Map<string, number>();
-  const baseMs = Date.now() - plan.messages * 5 - 60_000;
-  const rareEvery = Math.floor(plan.messages / RARE_COUNT);
-  let random = 12345;
-  // A deterministic generator (xorshift32): every run loads the same table.
-  const next = () => {
-    random ^= random << 13;
-    random ^= random >>> 17;
-    random ^= random << 5;
-    random >>>= 0;
-    return random;
-  };
-  let indexRows = 0;
-  let lastReport = Date.now();
-  const BATCH = 2_000;
-  try {
-    for (let from = 0; from < plan.messages; from += BATCH) {
-      const messages = [];
-      for (let i = from; i < Math.min(plan.messages, from + BATCH); i++) {
-        const conversation =
-          next() % 1000 < plan.focusShare * 1000 ? focus : (conversations[1 + (i % others.length)] ?? focus);
-        const seq = (seqs.get(conversation.id) ?? 0) + 1;
-        seqs.set(conversation.id, seq);
-        const a = PHRASES[next() % PHRASES.length];
-        const b = PHRASES[next() % PHRASES.length];
-        const rare = i % rareEvery === rareEvery - 1 ? `，${RARE}` : '';
-        const ms = baseMs + i * 5;
-        messages.push({
-          id: uuidv7(ms),
-          conversation_id: conversation.id,
-          seq,
-          sender_id: seq % 2 === 1 ? conversation.participant1 : conversation.participant2,
-          content: `${a}，${b}${rare} #${i}`,
-          message_type: 'text' as const,
-          created_at: Math.floor(ms / 1000),
-        });
-      }
-      const terms = searchTermRows(messages);
-      indexRows += terms.length;
-      await connection.beginTransaction();
-      await connection.query(
-        'INSERT INTO messages (id, conversation_id, seq, sender_id, content, message_type, filename, client_msg_id, is_read, created_at) VALUES ?',
-        [
-          messages.map((m) => [
-            m.id,
-            m.conversation_id,
-            m.seq,
-            m.sender_id,
-            m.content,
-            'text',
-            null,
-            null,
-            1,
-            m.created_at,
-          ]),
-        ],
-      );
-      for (let i = 0; i < terms.length; i += 5_000) {
-        await connection.query('INSERT INTO message_search_terms (term, message_id, conversation_id) VALUES ?', [
-          terms.slice(i, i + 5_000).map((t) => [t.term, t.message_id, t.conversation_id]),
-        ]);
-      }
-      await connection.commit();
-      if (Date.now() - lastReport > 5_000) {
-        lastReport = Date.now();
-        ctx.log(
-          'search',
-          `seeded ${(from + BATCH).toLocaleString('en')} / ${plan.messages.toLocaleString('en')} messages`,
-        );
-      }
-    }
-    for (const [id, seq] of seqs) {
-      // Indexed up to last_seq: the rows above are the index, nothing is left for the server's indexer.
-      await connection.query('UPDATE conversations SET last_seq = ?, message_count = ?, search_seq = ? WHERE id = ?', [
-        seq,
-        seq,
-        seq,
-        id,
-      ]);
-    }
-  } finally {
-    await connection.end();
-  }
-  ctx.log('search', 'building the indexes');
+  const { indexRows } = await loadSearchTable(ctx.db.url, plan, conversations, (step) => ctx.log('search', step));
+  ctx.log('search', `building the secondary keys (${((Date.now() - started) / 1000).toFixed(0)} s in)`);
   await restoreMessages();
+  ctx.log('search', `messages' keys built (${((Date.now() - started) / 1000).toFixed(0)} s in)`);
   await restoreTerms();
-  const admin = await mysql.createConnection({ uri: ctx.db.url });
-  await admin.query('ANALYZE TABLE messages, message_search_terms');
-  await admin.end();
-  const seconds = round((Date.now() - started) / 1000, 1);
-  ctx.log(
-    'search',
-    `seeded ${plan.messages.toLocaleString('en')} messages and ${indexRows.toLocaleString('en')} index rows in ${seconds} s`,
-  );
-  return { focus: focus.id, messages: plan.messages, indexRows, seconds };
+  const done = await mysql.createConnection({ uri: ctx.db.url });
+  try {
+    await done.query('ANALYZE TABLE messages, message_search_terms');
+    const seconds = round((Date.now() - started) / 1000, 1);
+    await done.query(`INSERT INTO ${SEED_RECORD} (plan, focus, messages, index_rows, seconds) VALUES (?, ?, ?, ?, ?)`, [
+      key,
+      focus.id,
+      plan.messages,
+      indexRows,
+      seconds,
+    ]);
+    ctx.log(
+      'search',
+      `seeded ${plan.messages.toLocaleString('en')} messages and ${indexRows.toLocaleString('en')} index rows in ${seconds} s`,
+    );
+    return { focus: focus.id, messages: plan.messages, indexRows, seconds, reused: false };
+  } finally {
+    await done.end();
+  }
 }
 
 /** Bytes of a table (data and indexes) as InnoDB reports them, after ANALYZE TABLE. */
