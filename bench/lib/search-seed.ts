@@ -44,9 +44,7 @@ export interface SearchSeedPlan {
   focusShare: number;
 }
 
-export interface SearchSeedProgress {
-  (step: string): void;
-}
+export type SearchSeedProgress = (step: string) => void;
 
 /** The table's messages, in id order, as compact arrays (10,000,000 take about 600 MB). */
 class GeneratedMessages {

@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { parseQuery } from '../../src/lib/search-terms.ts';
-import { findCandidates, type SearchScope, searchTermRows } from '../../src/modules/search/search.repository.ts';
+import { findCandidates, type SearchScope } from '../../src/modules/search/search.repository.ts';
 import { SEARCH_CAP } from '../../src/modules/search/search.service.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
