@@ -4,9 +4,9 @@ import { findCandidates, type SearchScope } from '../../src/modules/search/searc
 import { SEARCH_CAP } from '../../src/modules/search/search.service.ts';
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
-import { loadSearchTable, RARE, RARE_COUNT } from '../lib/search-seed.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import { loadSearchTable, RARE, RARE_COUNT } from '../lib/search-seed.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
 import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
 import type { FloorRun } from './results.ts';
