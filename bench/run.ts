@@ -72,7 +72,7 @@ Options:
   --keep-db            keep the scratch database (its name is printed)
   --db NAME            use the database NAME (bench_…), created if missing, and keep it; only
                        with --only search, which then reuses a table it loaded earlier for the
-                       same plan (the full load takes about … minutes): drop it when done
+                       same plan (the full load took 45 minutes here): drop it when done
   --note TEXT          a remark stored with the results and shown in RESULTS.md
   -h, --help           this text
 
