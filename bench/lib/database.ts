@@ -169,7 +169,8 @@ export interface MessageSeed {
   count: number;
 }
 
-const MESSAGE_COLUMNS = [
+/** The messages columns a bench load fills, in the order its rows list them. */
+export const MESSAGE_COLUMNS = [
   'id',
   'conversation_id',
   'seq',

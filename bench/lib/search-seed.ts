@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { searchTerms } from '../../src/lib/search-terms.ts';
-import type { SeededConversation } from './database.ts';
+import { MESSAGE_COLUMNS, type SeededConversation } from './database.ts';
 
 /**
  * The search scenario's table, made fast enough for 10,000,000 messages and
@@ -226,38 +226,22 @@ export async function loadSearchTable(
     const conversationIds = conversations.map((c) => Buffer.from(c.id, 'latin1'));
     const participants = conversations.map((c) => [c.participant1, c.participant2]);
 
-    const loadedMessages = await loadData(
-      connection,
-      'messages',
-      [
-        'id',
-        'conversation_id',
-        'seq',
-        'sender_id',
-        'content',
-        'message_type',
-        'filename',
-        'client_msg_id',
-        'is_read',
-        'created_at',
-      ],
-      function* () {
-        const out = new ChunkWriter();
-        for (let i = 0; i < generated.count; i++) {
-          const c = generated.conversation[i] as number;
-          const seq = generated.seq[i] as number;
-          const sender = participants[c]?.[seq % 2 === 1 ? 0 : 1];
-          const createdAt = Math.floor((generated.baseMs + i * 5) / 1000);
-          out.ensure(512);
-          out.bytes(generated.ids, i * 36, i * 36 + 36);
-          out.bytes(TAB);
-          out.bytes(conversationIds[c] as Buffer);
-          out.text(`\t${seq}\t${sender}\t${generated.content(i)}\ttext\t\\N\t\\N\t1\t${createdAt}\n`);
-          if (out.full.length > 0) yield* out.take();
-        }
-        yield* out.rest();
-      },
-    );
+    const loadedMessages = await loadData(connection, 'messages', MESSAGE_COLUMNS, function* () {
+      const out = new ChunkWriter();
+      for (let i = 0; i < generated.count; i++) {
+        const c = generated.conversation[i] as number;
+        const seq = generated.seq[i] as number;
+        const sender = participants[c]?.[seq % 2 === 1 ? 0 : 1];
+        const createdAt = Math.floor((generated.baseMs + i * 5) / 1000);
+        out.ensure(512);
+        out.bytes(generated.ids, i * 36, i * 36 + 36);
+        out.bytes(TAB);
+        out.bytes(conversationIds[c] as Buffer);
+        out.text(`\t${seq}\t${sender}\t${generated.content(i)}\ttext\t\\N\t\\N\t1\t${createdAt}\n`);
+        if (out.full.length > 0) yield* out.take();
+      }
+      yield* out.rest();
+    });
     progress(
       `loaded ${loadedMessages.toLocaleString('en')} messages in ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
