@@ -8,10 +8,11 @@ import { MESSAGE_COLUMNS, type SeededConversation } from './database.ts';
  * The search scenario's table, made fast enough for 10,000,000 messages and
  * their ~150,000,000 index rows on a small machine (bench/README.md, "Search").
  *
- * Inserting each batch's index rows as they come (message order) writes all
- * over message_search_terms' primary key (term, message_id): once the table
- * outgrows the buffer pool (MariaDB's default 128 MiB) every row costs a random
- * page read, and the load slows to a crawl. Here the messages are generated
+ * Inserting each batch's index rows as they come (message order) puts each
+ * message's number term (`#123`) at a random place in message_search_terms'
+ * primary key (term, message_id): once the numbers' rows outgrow the buffer
+ * pool (MariaDB's default 128 MiB) each costs a random page read, and multi-row
+ * INSERTs cost more per row than LOAD DATA. Here the messages are generated
  * first (deterministically: every run loads the same table), kept in compact
  * arrays, then streamed to the server with LOAD DATA LOCAL INFILE (no file on
  * disk) in primary-key order: messages by id (UUIDv7, which follows time), the
