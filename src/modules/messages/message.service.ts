@@ -113,6 +113,24 @@ export function createMessageService(deps: MessageServiceDeps) {
     hooks,
   );
 
+  /** A committed message: counted, and announced to every subscriber (the pushes among them) as coming from `origin`. */
+  function announce(
+    message: Message,
+    conversation: Pick<ConversationRow, 'participant1_id' | 'participant2_id' | 'team_id'>,
+    origin: SendOrigin,
+  ): void {
+    metrics?.messageStored(message.message_type);
+    events.publish(
+      'message.created',
+      {
+        message,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+      },
+      { origin },
+    );
+  }
+
   /**
    * Appends in a transaction outside the batcher (a held message delivered, a
    * message the server writes), with the send hooks as a batch would run them
@@ -418,18 +436,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       return { message: toMessage(original, users.toUser(caller), false, cardState), created: false };
     }
     if (seq === undefined) throw notFound('conversation_not_found');
-    metrics?.messageStored(type);
-
     const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
-    events.publish(
-      'message.created',
-      {
-        message,
-        participants: [conversation.participant1_id, conversation.participant2_id],
-        teamId: conversation.team_id,
-      },
-      { origin },
-    );
+    announce(message, conversation, origin);
     return { message, created: true };
   }
 
@@ -516,17 +524,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         seq = await deliver(row);
       }
       if (seq === undefined) return undefined;
-      metrics?.messageStored('text');
       const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
-      events.publish(
-        'message.created',
-        {
-          message,
-          participants: [conversation.participant1_id, conversation.participant2_id],
-          teamId: conversation.team_id,
-        },
-        { origin: SERVER_ORIGIN },
-      );
+      announce(message, conversation, SERVER_ORIGIN);
       return message;
     },
 
@@ -630,18 +629,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         if (stored === undefined) return [];
         const row = { ...append.message, seq: stored.seq, is_read: append.read ? 1 : 0, recalled_at: null };
         const message = toMessage(row, users.toUser(sender));
-        tx.afterCommit(() => {
-          metrics?.messageStored(row.message_type);
-          events.publish(
-            'message.created',
-            {
-              message,
-              participants: [conversation.participant1_id, conversation.participant2_id],
-              teamId: conversation.team_id,
-            },
-            { origin: SERVER_ORIGIN },
-          );
-        });
+        tx.afterCommit(() => announce(message, conversation, SERVER_ORIGIN));
         return [message];
       });
     },
