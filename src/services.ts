@@ -164,9 +164,7 @@ export function createServices(
     slowReplies: createSlowReplyAlerts({ db, events, logger: shared.logger }),
     autoReplies: createAutoReplier({
       db,
-      users,
       messages,
-      events,
       online: shared.online ?? (async () => []),
       logger: shared.logger,
     }),

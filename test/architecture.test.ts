@@ -101,4 +101,16 @@ describe('import directions', () => {
     });
     assert.deepEqual(reads, []);
   });
+
+  test('only the messages module appends messages (a server message goes through writeServerMessages, with the send hooks)', () => {
+    const appenders = files
+      .filter((file) => !within('modules/messages')(file))
+      // Imported or called (a comment may name it).
+      .filter((file) => /\bappendMessages\s*[(,}]/.test(readFileSync(join(SRC, file), 'utf8')));
+    assert.ok(
+      readFileSync(join(SRC, 'modules/messages/message.repository.ts'), 'utf8').includes('function appendMessages('),
+      'the rule is not vacuous',
+    );
+    assert.deepEqual(appenders, []);
+  });
 });

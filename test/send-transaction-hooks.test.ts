@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
+import { inTransaction } from '../src/db/transaction.ts';
 import type { Database } from '../src/db/types.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
@@ -366,6 +367,57 @@ for (const dialect of testDialects) {
         ['message.created'],
         'only the stored message was pushed',
       );
+    });
+
+    test("a server message: the hooks run in the caller's transaction, see it as stored; a refusal rolls the caller back", async () => {
+      const { messages, pushes } = createTestServices(handle.db);
+      const seen: StoredMessage[] = [];
+      const refusal = new Refused('not this notice');
+      messages.sendTransaction.onMessage(async (trx, stored) => {
+        seen.push(stored);
+        await logMessage(trx, stored);
+        if (stored.message.content === 'refuse me') throw refusal;
+      });
+      const merchant = await findUserById(handle.db, MERCHANT);
+      assert.ok(merchant);
+      const notice = (content: string) => ({
+        kind: 'system' as const,
+        conversation: { ...conversation, team_id: null },
+        sender: merchant,
+        content,
+        createdAt: 5_000,
+      });
+      const kept = await messages.prepareServerMessages([notice('kept')]);
+      const [message] = await inTransaction(handle.db, undefined, (tx) => messages.writeServerMessages(tx, kept));
+      assert.ok(message);
+      // Stored read (a system message), for the other side.
+      assert.deepEqual(
+        seen.map((stored) => [stored.message.id, stored.message.is_read, stored.append.recipientId]),
+        [[message.id, 1, BUYER]],
+      );
+      assert.deepEqual(await loggedIds(), [message.id]);
+      assert.deepEqual(
+        pushes.map((push) => push.kind),
+        ['message.created'],
+      );
+
+      const refused = await messages.prepareServerMessages([notice('refuse me')]);
+      await assert.rejects(
+        inTransaction(handle.db, undefined, async (tx) => {
+          await hookLog(tx.db)
+            .insertInto('hook_log')
+            .values({ message_id: 'the-callers-own-write', seq: 0, batch: null })
+            .execute();
+          await messages.writeServerMessages(tx, refused);
+        }),
+        (error) => error === refusal,
+      );
+      assert.deepEqual(await loggedIds(), [message.id], "the caller's own write rolled back with the message");
+      const refusedId = refused.appends[0]?.append.message.id;
+      assert.ok(refusedId);
+      assert.equal((await messageIds()).includes(refusedId), false, 'the refused notice is not stored');
+      assert.ok((await messageIds()).includes(message.id));
+      assert.equal(pushes.length, 1, 'nothing pushed for it');
     });
   });
 }

@@ -2,15 +2,11 @@ import type { Message } from '@cs-chat/contracts/rest/message.schemas';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { inTransaction } from '../../db/transaction.ts';
-import type { Database, MessageRow } from '../../db/types.ts';
-import type { EventHub, EventPublisher } from '../../events/hub.ts';
-import { uuidv7 } from '../../lib/ids.ts';
+import type { Database } from '../../db/types.ts';
+import type { EventHub } from '../../events/hub.ts';
 import { nowSeconds } from '../../lib/time.ts';
-import { type Append, appendMessages, unreadColumnOf } from '../messages/message.repository.ts';
 import type { MessageService } from '../messages/message.service.ts';
-import { previewOf } from '../messages/message-content.ts';
 import { findUserById } from '../users/user.repository.ts';
-import type { UserService } from '../users/user.service.ts';
 import { autoReplySettingsOf, hasAutoReplies } from './auto-reply-settings.ts';
 import { closedSince, isOpen, type Schedule } from './business-hours.ts';
 import { type CompiledRule, compileRules, firstMatch } from './keywords.ts';
@@ -29,9 +25,7 @@ interface TeamAutoReplies {
 
 export interface AutoReplyDeps {
   db: Kysely<Database>;
-  users: Pick<UserService, 'toUser'>;
-  messages: Pick<MessageService, 'present'>;
-  events: EventPublisher;
+  messages: Pick<MessageService, 'prepareServerMessages' | 'writeServerMessages'>;
   /** The subset of `userIds` online on any instance. */
   online: (userIds: readonly string[]) => Promise<readonly string[]>;
   logger: { warn(object: unknown, message: string): void };
@@ -48,12 +42,14 @@ export type AutoReplier = ReturnType<typeof createAutoReplier>;
  * away message (outside business hours, or nobody online and available: once
  * per away period) and the first matching keyword reply (once per cooldown).
  * They are stored as messages from the owner's account with `auto_reply` set,
- * without the send path: they never claim, reopen or answer a turn. Which
+ * as the server's own messages (src/modules/messages/server-messages.ts): with
+ * the send transaction's hooks (the webhook's message.created), but no side,
+ * so they never claim, reopen or answer a turn. Which
  * rule may answer is claimed in auto_reply_sends, so several instances send
  * each once. The teams with a rule are read in one query every 10 s (and
  * after a settings change here): a message to a team without one costs nothing.
  */
-export function createAutoReplier({ db, users, messages, events, online, logger, now = nowSeconds }: AutoReplyDeps) {
+export function createAutoReplier({ db, messages, online, logger, now = nowSeconds }: AutoReplyDeps) {
   const cache = new Map<string, { at: number; team: TeamAutoReplies | null }>();
   /**
    * The teams that have any auto reply, read in one query at most every
@@ -210,36 +206,16 @@ export function createAutoReplier({ db, users, messages, events, online, logger,
     if (replies.length === 0) return;
     const owner = await findUserById(db, teamId);
     if (!owner) return;
-    const participant1 = [...participants].sort()[0] as string;
-    const appends: Append[] = replies.map((content) => ({
-      message: {
-        id: uuidv7(),
-        conversation_id: message.conversation_id,
-        sender_id: owner.id,
-        content,
-        message_type: 'text',
-        filename: null,
-        client_msg_id: null,
-        created_at: at,
-        auto_reply: 1,
-      },
-      recipientId: message.sender_id,
-      recipientUnread: unreadColumnOf({ participant1_id: participant1 }, message.sender_id),
-      preview: previewOf('text', content),
-    }));
-    const appended = await inTransaction(db, undefined, (tx) => appendMessages(tx.db, appends));
-    const rows: MessageRow[] = appends.flatMap((append, i) => {
-      const stored = appended[i];
-      return stored === undefined ? [] : [{ ...append.message, seq: stored.seq, is_read: 0, recalled_at: null }];
-    });
-    const presented = await messages.present(rows, new Map([[owner.id, users.toUser(owner)]]));
-    for (const reply of presented) {
-      events.publish(
-        'message.created',
-        { message: reply, participants, teamId },
-        { origin: { skipConnectionId: null, echoToSender: true } },
-      );
-    }
+    const conversation = {
+      id: message.conversation_id,
+      participant1_id: participants[0],
+      participant2_id: participants[1],
+      team_id: teamId,
+    };
+    const prepared = await messages.prepareServerMessages(
+      replies.map((content) => ({ kind: 'auto' as const, conversation, sender: owner, content, createdAt: at })),
+    );
+    await inTransaction(db, undefined, (tx) => messages.writeServerMessages(tx, prepared));
   }
 
   return {

@@ -674,6 +674,15 @@ export async function readState(
   return { lastSeq: Number(row?.last_seq ?? 0), unread: Number(row?.unread ?? 0) };
 }
 
+/** One more unread message for `column`'s participant (a platform post counts for both sides). */
+export async function incrementUnread(db: Db, conversationId: string, column: UnreadColumn): Promise<void> {
+  await db
+    .updateTable('conversations')
+    .set((eb) => ({ [column]: eb(column, '+', 1) }))
+    .where('id', '=', conversationId)
+    .execute();
+}
+
 export async function decrementUnread(db: Db, conversationId: string, column: UnreadColumn): Promise<void> {
   await db
     .updateTable('conversations')

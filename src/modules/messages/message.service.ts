@@ -36,7 +36,9 @@ import {
   createRecallTransactionHooks,
   createSendTransactionHooks,
   HookFailure,
+  type SendTransactionPlan,
 } from './send-transaction.ts';
+import { type PreparedServerMessages, type ServerMessage, serverAppend } from './server-messages.ts';
 
 /** Images and files are stored as paths and shown as URLs; text, system and platform messages as written. */
 const isMedia = (type: MessageType) => type === 'image' || type === 'file';
@@ -58,8 +60,11 @@ export const RECALLED_PREVIEW = '[已撤回]';
 /** Where a send came from, which decides who among the sender's connections sees it. */
 export type SendOrigin = EventOrigin;
 
-/** A send by the host platform (a card it posts) reaches every connection of its sender. */
-const PLATFORM_ORIGIN: SendOrigin = { skipConnectionId: null, echoToSender: true };
+/**
+ * A message stored for its sender by someone else (a card the host platform posts, the server's own
+ * messages, a held message a reviewer approved) reaches every connection of its sender.
+ */
+const SERVER_ORIGIN: SendOrigin = { skipConnectionId: null, echoToSender: true };
 
 /** A frame without client_msg_id repeating a message stored this recently is the reference client's echo. */
 export const LEGACY_DUPLICATE_WINDOW_SECONDS = 10;
@@ -107,6 +112,46 @@ export function createMessageService(deps: MessageServiceDeps) {
     },
     hooks,
   );
+
+  /** A committed message: counted, and announced to every subscriber (the pushes among them) as coming from `origin`. */
+  function announce(
+    message: Message,
+    conversation: Pick<ConversationRow, 'participant1_id' | 'participant2_id' | 'team_id'>,
+    origin: SendOrigin,
+  ): void {
+    metrics?.messageStored(message.message_type);
+    events.publish(
+      'message.created',
+      {
+        message,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+      },
+      { origin },
+    );
+  }
+
+  /**
+   * Appends in a transaction outside the batcher (a held message delivered, a
+   * message the server writes), with the send hooks as a batch would run them
+   * (`plan` made before the transaction); a hook's failure is thrown as itself.
+   * `between` runs after the rows and before the hooks.
+   */
+  async function appendWithHooks(
+    trx: Tx['db'],
+    appends: readonly repo.Append[],
+    plan: SendTransactionPlan | undefined,
+    between?: (appended: readonly (repo.Appended | undefined)[]) => Promise<void>,
+  ): Promise<(repo.Appended | undefined)[]> {
+    const appended = await repo.appendMessages(trx, appends, { unread: plan?.readsUnread === true });
+    await between?.(appended);
+    try {
+      if (plan) await hooks.run(trx, plan, appends, appended);
+    } catch (error) {
+      throw error instanceof HookFailure ? error.cause : error;
+    }
+    return appended;
+  }
 
   /**
    * The wire form of a row. A recalled message is marked so; its content (and
@@ -391,18 +436,8 @@ export function createMessageService(deps: MessageServiceDeps) {
       return { message: toMessage(original, users.toUser(caller), false, cardState), created: false };
     }
     if (seq === undefined) throw notFound('conversation_not_found');
-    metrics?.messageStored(type);
-
     const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
-    events.publish(
-      'message.created',
-      {
-        message,
-        participants: [conversation.participant1_id, conversation.participant2_id],
-        teamId: conversation.team_id,
-      },
-      { origin },
-    );
+    announce(message, conversation, origin);
     return { message, created: true };
   }
 
@@ -464,19 +499,12 @@ export function createMessageService(deps: MessageServiceDeps) {
         };
         // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
         const plan = hooks.any ? await hooks.plan([append]) : undefined;
-        return db
-          .transaction()
-          .execute(async (trx) => {
-            if (!(await claim(trx))) return undefined;
-            const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
-            if (plan) await hooks.run(trx, plan, [append], appended);
-            const stored = appended[0];
-            if (stored === undefined) throw notFound('conversation_not_found');
-            return stored.seq;
-          })
-          .catch((error: unknown) => {
-            throw error instanceof HookFailure ? error.cause : error;
-          });
+        return db.transaction().execute(async (trx) => {
+          if (!(await claim(trx))) return undefined;
+          const [stored] = await appendWithHooks(trx, [append], plan);
+          if (stored === undefined) throw notFound('conversation_not_found');
+          return stored.seq;
+        });
       };
       let seq: number | undefined;
       try {
@@ -496,17 +524,8 @@ export function createMessageService(deps: MessageServiceDeps) {
         seq = await deliver(row);
       }
       if (seq === undefined) return undefined;
-      metrics?.messageStored('text');
       const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
-      events.publish(
-        'message.created',
-        {
-          message,
-          participants: [conversation.participant1_id, conversation.participant2_id],
-          teamId: conversation.team_id,
-        },
-        { origin: { skipConnectionId: null, echoToSender: true } },
-      );
+      announce(message, conversation, SERVER_ORIGIN);
       return message;
     },
 
@@ -573,7 +592,46 @@ export function createMessageService(deps: MessageServiceDeps) {
      */
     async postCard(sender: UserRow, conversationId: string, content: string): Promise<Message> {
       const input = { conversation_id: conversationId, content, message_type: 'card' as const };
-      return (await store(sender, input, PLATFORM_ORIGIN, true)).message;
+      return (await store(sender, input, SERVER_ORIGIN, true)).message;
+    },
+
+    /**
+     * Messages the server writes (server-messages.ts: a team's system notice,
+     * the desk's platform post, an auto reply), first step, before the
+     * transaction: their rows, and what the send hooks wait for outside the
+     * database (presence, only when a webhook endpoint wants message.created),
+     * so no row lock is held while it is asked.
+     */
+    async prepareServerMessages(drafts: readonly ServerMessage[]): Promise<PreparedServerMessages> {
+      const appends = drafts.map(serverAppend);
+      const plan = hooks.any ? await hooks.plan(appends.map((entry) => entry.append)) : undefined;
+      return { messages: drafts, appends, plan };
+    },
+
+    /**
+     * Second step, in the caller's transaction: stored as a send stores a
+     * message (seq, transcript chain, preview, the counts its kind raises) with
+     * the send hooks (the webhook's message.created row among them; a hook's
+     * failure rolls the caller's transaction back), then pushed to both sides
+     * and counted once it commits. Answers them as stored; a message whose
+     * conversation is gone is not written and left out.
+     */
+    async writeServerMessages(tx: Tx, prepared: PreparedServerMessages): Promise<Message[]> {
+      const appends = prepared.appends.map((entry) => entry.append);
+      const appended = await appendWithHooks(tx.db, appends, prepared.plan, async (done) => {
+        for (const [i, { append, alsoRaises }] of prepared.appends.entries()) {
+          if (alsoRaises && done[i]) await repo.incrementUnread(tx.db, append.message.conversation_id, alsoRaises);
+        }
+      });
+      return prepared.messages.flatMap(({ conversation, sender }, i) => {
+        const stored = appended[i];
+        const { append } = prepared.appends[i] as (typeof prepared.appends)[number];
+        if (stored === undefined) return [];
+        const row = { ...append.message, seq: stored.seq, is_read: append.read ? 1 : 0, recalled_at: null };
+        const message = toMessage(row, users.toUser(sender));
+        tx.afterCommit(() => announce(message, conversation, SERVER_ORIGIN));
+        return [message];
+      });
     },
 
     async list(

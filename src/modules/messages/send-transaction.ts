@@ -125,7 +125,8 @@ export function createSendTransactionHooks() {
         const done = appended[i];
         if (done !== undefined) {
           stored.push({
-            message: { ...append.message, seq: done.seq, is_read: 0, recalled_at: null },
+            // As written: a system message is stored read.
+            message: { ...append.message, seq: done.seq, is_read: append.read ? 1 : 0, recalled_at: null },
             append,
             unread: done.unread,
           });

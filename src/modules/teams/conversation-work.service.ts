@@ -11,7 +11,7 @@ import type {
 import { type Kysely, sql } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { inTransaction, type Tx } from '../../db/transaction.ts';
-import type { ConversationAssignmentsTable, ConversationRow, Database, MessageRow, UserRow } from '../../db/types.ts';
+import type { ConversationAssignmentsTable, ConversationRow, Database, UserRow } from '../../db/types.ts';
 import type { ConversationState } from '../../events/domain-events.ts';
 import type { EventPublisher } from '../../events/hub.ts';
 import type { TransactionEventRecorder } from '../../events/transaction-events.ts';
@@ -20,9 +20,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
-import { appendMessages, unreadColumnOf } from '../messages/message.repository.ts';
 import type { MessageService } from '../messages/message.service.ts';
-import { previewOf } from '../messages/message-content.ts';
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { rosterQueries } from './team.repository.ts';
@@ -41,7 +39,7 @@ export interface ConversationWorkDeps {
   access: AccessService;
   users: UserService;
   conversations: ConversationService;
-  messages: Pick<MessageService, 'present'>;
+  messages: Pick<MessageService, 'prepareServerMessages' | 'writeServerMessages'>;
   events: EventPublisher;
   /** Webhook events written in the change's transaction (conversation.assigned, …). */
   transactionEvents: TransactionEventRecorder;
@@ -138,10 +136,6 @@ export function createConversationWorkService({
         assigned_at: now,
       }));
     }
-    const system =
-      change.owner && conversation.team_id === change.owner.id
-        ? await writeSystemMessage(tx, conversation, change.owner, systemText(change.kind, change.to ?? undefined), now)
-        : undefined;
     const state = { ...stateOf(conversation), assigneeId: to };
     tx.afterCommit(() => {
       events.publish('conversation.updated', {
@@ -152,64 +146,13 @@ export function createConversationWorkService({
         timestamp: now,
       });
     });
-    if (system) tx.afterCommit(() => publishMessage(system, state));
-  }
-
-  /**
-   * A `system` message in the conversation's timeline, sent by `owner` (the team's owner), stored
-   * read (it is never unread), in the caller's transaction; with its sender's profile, so
-   * publishing it reads nothing.
-   */
-  async function writeSystemMessage(
-    tx: Tx,
-    conversation: ConversationRow,
-    owner: UserRow | undefined,
-    content: string,
-    now: number,
-  ): Promise<{ row: MessageRow; sender: UserRow } | undefined> {
-    if (!owner) return undefined;
-    const row = {
-      id: uuidv7(),
-      conversation_id: conversation.id,
-      sender_id: owner.id,
-      content,
-      message_type: 'system' as const,
-      filename: null,
-      client_msg_id: null,
-      created_at: now,
-    };
-    // Read by nobody's count (read: true): the recipient named is only the column it would have raised.
-    const [appended] = await appendMessages(tx.db, [
-      {
-        message: row,
-        recipientId: conversation.participant1_id,
-        recipientUnread: 'participant1_unread',
-        preview: previewOf('system', content),
-        read: true,
-      },
-    ]);
-    return appended === undefined
-      ? undefined
-      : { row: { ...row, seq: appended.seq, is_read: 1, recalled_at: null }, sender: owner };
-  }
-
-  /** Pushes a message the service wrote (system, platform) to both sides, as a send would. */
-  function publishMessage(
-    written: { row: MessageRow; sender: UserRow } | MessageRow,
-    state: ConversationState,
-    presented?: Message,
-  ): void {
-    const row = 'row' in written ? written.row : written;
-    void (async () => {
-      const known = 'row' in written ? new Map([[written.sender.id, users.toUser(written.sender)]]) : undefined;
-      const message = presented ?? (await messages.present([row], known))[0];
-      if (!message) return;
-      events.publish(
-        'message.created',
-        { message, participants: state.participants, teamId: state.teamId },
-        { origin: { skipConnectionId: null, echoToSender: true } },
-      );
-    })();
+    if (change.owner && conversation.team_id === change.owner.id) {
+      // Its text follows the row locked above, so it is prepared here, in the transaction: the send hooks'
+      // wait outside the database (presence, only while an endpoint wants message.created) holds the lock.
+      const notice = { kind: 'system' as const, conversation, sender: change.owner, createdAt: now };
+      const content = systemText(change.kind, change.to ?? undefined);
+      await messages.writeServerMessages(tx, await messages.prepareServerMessages([{ ...notice, content }]));
+    }
   }
 
   /** The team's owner when it has members besides the owner; undefined for a team of one (no system messages). */
@@ -322,6 +265,23 @@ export function createConversationWorkService({
       const opened = await conversations.open(customer, { participant1_id: customer.id, participant2_id: desk.id });
       const deskId = opened.conversation.id;
       const now = nowSeconds();
+      // Both timelines show it: a system message from each team's owner.
+      const notices = await messages.prepareServerMessages([
+        {
+          kind: 'system',
+          conversation: seen,
+          sender: shop,
+          content: `会话已升级至平台客服：${body.reason}`,
+          createdAt: now,
+        },
+        {
+          kind: 'system',
+          conversation: opened.conversation,
+          sender: desk,
+          content: `来自店铺会话的升级：${body.reason}`,
+          createdAt: now,
+        },
+      ]);
       await inTransaction(db, undefined, async (tx) => {
         // Both rows locked in id order, as a batch of sends locks them.
         const [first, second] = [id, deskId].sort() as [string, string];
@@ -345,28 +305,23 @@ export function createConversationWorkService({
           escalated_by: caller.id,
           escalated_at: now,
         }));
-        const notes = [
-          { conversation: original, owner: shop, text: `会话已升级至平台客服：${body.reason}` },
-          { conversation: linked, owner: desk, text: `来自店铺会话的升级：${body.reason}` },
-        ];
-        for (const { conversation, owner, text } of notes) {
-          const system = await writeSystemMessage(tx, conversation, owner, text, now);
+        for (const conversation of [original, linked]) {
           const state: ConversationState = {
             ...stateOf(conversation),
             linkedConversationId: conversation.id === id ? deskId : id,
             ...(conversation.id === deskId ? { status: 'open' as const } : {}),
           };
-          tx.afterCommit(() => {
+          tx.afterCommit(() =>
             events.publish('conversation.updated', {
               conversation: state,
               change: 'escalation',
               previousAssigneeId: null,
               actorId: caller.id,
               timestamp: now,
-            });
-            if (system) publishMessage(system, state);
-          });
+            }),
+          );
         }
+        await messages.writeServerMessages(tx, notices);
       });
       return conversations.presentById(deskId);
     },
@@ -375,43 +330,11 @@ export function createConversationWorkService({
     async postAsPlatform(caller: UserRow, id: string, body: PlatformPostBody): Promise<Message> {
       const seen = await conversations.visible(caller, id);
       await access.requireAccess(caller, 'conversation.post_as_platform', { conversation: seen });
-      const customer = seen.participant1_id === seen.team_id ? seen.participant2_id : seen.participant1_id;
-      const row = {
-        id: uuidv7(),
-        conversation_id: id,
-        sender_id: caller.id,
-        content: body.content,
-        message_type: 'platform' as const,
-        filename: null,
-        client_msg_id: null,
-        created_at: nowSeconds(),
-      };
-      const stored = await inTransaction(db, undefined, async (tx) => {
-        const [appended] = await appendMessages(tx.db, [
-          {
-            message: row,
-            recipientId: customer,
-            recipientUnread: unreadColumnOf(seen, customer),
-            preview: previewOf('platform', body.content),
-          },
-        ]);
-        if (appended === undefined) throw notFound('conversation_not_found');
-        const { seq } = appended;
-        // Both sides are told: the shop's count rises too.
-        const shopColumn = unreadColumnOf(
-          seen,
-          customer === seen.participant1_id ? seen.participant2_id : seen.participant1_id,
-        );
-        await tx.db
-          .updateTable('conversations')
-          .set((eb) => ({ [shopColumn]: eb(shopColumn, '+', 1) }))
-          .where('id', '=', id)
-          .execute();
-        return { ...row, seq, is_read: 0, recalled_at: null };
-      });
-      const [message] = await messages.present([stored], new Map([[caller.id, users.toUser(caller)]]));
+      const post = await messages.prepareServerMessages([
+        { kind: 'platform', conversation: seen, sender: caller, content: body.content, createdAt: nowSeconds() },
+      ]);
+      const [message] = await inTransaction(db, undefined, (tx) => messages.writeServerMessages(tx, post));
       if (!message) throw notFound('conversation_not_found');
-      publishMessage(stored, stateOf(seen), message);
       return message;
     },
 

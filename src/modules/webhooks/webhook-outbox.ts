@@ -151,6 +151,7 @@ export function messageCreatedHook({
             filename: message.filename,
             client_msg_id: message.client_msg_id,
             created_at: Number(message.created_at),
+            ...(message.auto_reply ? { auto: true as const } : {}),
           },
           recipient_id: append.recipientId,
           recipient_online: onlineNow.has(append.recipientId),

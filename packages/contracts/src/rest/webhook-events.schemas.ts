@@ -30,6 +30,11 @@ export const MessageCreatedData = Type.Object(
         filename: Type.Union([Type.String(), Type.Null()]),
         client_msg_id: Type.Union([Type.String(), Type.Null()]),
         created_at: Type.Integer(),
+        auto: Type.Optional(
+          Type.Literal(true, {
+            description: "An auto reply (the team's welcome, away or keyword reply); absent otherwise",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
