@@ -50,6 +50,8 @@ export interface RealtimeOptions {
   teams?: TeamRosterSource;
   /** Called on the instance where a user's first connection in the cluster opened. */
   onUserOnline?: (user: ClientConnection['user']) => void;
+  /** Called on the instance where a user's last connection in the cluster closed; settled() waits for it. */
+  onUserOffline?: (user: ClientConnection['user']) => Promise<void>;
 }
 
 /**
@@ -318,6 +320,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
         try {
           if (!(await bus.presence.leave(userId))) return;
           announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(connection.user));
+          await options.onUserOffline?.(connection.user);
         } catch (error) {
           logger.error({ err: error, userId }, 'presence update on disconnect failed');
         }

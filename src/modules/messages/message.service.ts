@@ -36,6 +36,7 @@ import {
   createRecallTransactionHooks,
   createSendTransactionHooks,
   HookFailure,
+  runCommitted,
 } from './send-transaction.ts';
 
 /** Images and files are stored as paths and shown as URLs; text, system and platform messages as written. */
@@ -370,9 +371,9 @@ export function createMessageService(deps: MessageServiceDeps) {
     // A team member's message raises the customer's count; the customer's, the team's (its owner's column).
     const recipient = recipientOf(conversation, caller.id);
     const teamSide = conversation.team_id !== null && recipient !== conversation.team_id;
-    let seq: number | undefined;
+    let appended: repo.Appended | undefined;
     try {
-      seq = await appends.append({
+      appended = await appends.store({
         message: row,
         recipientId: recipient,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
@@ -390,19 +391,30 @@ export function createMessageService(deps: MessageServiceDeps) {
       const original = replay(winner, type, stored, cardState !== undefined);
       return { message: toMessage(original, users.toUser(caller), false, cardState), created: false };
     }
-    if (seq === undefined) throw notFound('conversation_not_found');
+    if (appended === undefined) throw notFound('conversation_not_found');
     metrics?.messageStored(type);
 
-    const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
-    events.publish(
-      'message.created',
-      {
-        message,
-        participants: [conversation.participant1_id, conversation.participant2_id],
-        teamId: conversation.team_id,
-      },
-      { origin },
-    );
+    const message = toMessage({ ...row, seq: appended.seq, is_read: 0, recalled_at: null }, users.toUser(caller));
+    const participants = [conversation.participant1_id, conversation.participant2_id] as const;
+    events.publish('message.created', { message, participants, teamId: conversation.team_id }, { origin });
+    const { reopened } = appended;
+    if (reopened) {
+      // The customer's message reopened it: the team's lists follow, as after a status change (issue 13).
+      events.publish('conversation.updated', {
+        conversation: {
+          id: conversation.id,
+          participants,
+          teamId: conversation.team_id,
+          assigneeId: reopened.assigneeId,
+          status: 'open',
+          linkedConversationId: reopened.linkedConversationId,
+        },
+        change: 'status',
+        previousAssigneeId: null,
+        actorId: caller.id,
+        timestamp: row.created_at,
+      });
+    }
     return { message, created: true };
   }
 
@@ -464,12 +476,13 @@ export function createMessageService(deps: MessageServiceDeps) {
         };
         // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
         const plan = hooks.any ? await hooks.plan([append]) : undefined;
-        return db
+        const committed: (() => void)[] = [];
+        const seq = await db
           .transaction()
           .execute(async (trx) => {
             if (!(await claim(trx))) return undefined;
             const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
-            if (plan) await hooks.run(trx, plan, [append], appended);
+            if (plan) await hooks.run(trx, plan, [append], appended, (task) => committed.push(task));
             const stored = appended[0];
             if (stored === undefined) throw notFound('conversation_not_found');
             return stored.seq;
@@ -477,6 +490,8 @@ export function createMessageService(deps: MessageServiceDeps) {
           .catch((error: unknown) => {
             throw error instanceof HookFailure ? error.cause : error;
           });
+        runCommitted(committed);
+        return seq;
       };
       let seq: number | undefined;
       try {

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { isDeadlock } from '../../db/errors.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -14,16 +14,20 @@ export const OFFLINE_GRACE_MS = 2 * 60_000;
 export const SWEEP_INTERVAL_MS = 30_000;
 /** Conversations assigned per drain at most (the next drain or sweep takes the rest). */
 const DRAIN_BATCH = 50;
+/** Idle conversations resolved per team and sweep at most (the next sweep takes the rest). */
+const RESOLVE_BATCH = 200;
 const DEADLOCK_RETRIES = 3;
 
 export interface AutoAssignDeps {
   db: Kysely<Database>;
-  work: Pick<ConversationWorkService, 'handOver' | 'ownerIfStaffed'>;
+  work: Pick<ConversationWorkService, 'handOver' | 'changeStatus' | 'ownerIfStaffed'>;
   /** The subset of `userIds` online on any instance (presence through the bus). */
   online: (userIds: readonly string[]) => Promise<readonly string[]>;
   /** The team's members other than the owner, cached (realtime's roster when there is one). */
   membersOf: (teamId: string) => Promise<readonly { id: string; role: 'supervisor' | 'agent' }[]>;
   logger: { warn(details: object, message: string): void };
+  /** How long a member may be away before their conversations awaiting a reply are requeued; OFFLINE_GRACE_MS. */
+  offlineGraceMs?: number | undefined;
 }
 
 export type AutoAssigner = ReturnType<typeof createAutoAssigner>;
@@ -45,10 +49,14 @@ export type AutoAssigner = ReturnType<typeof createAutoAssigner>;
  * came online, became available or has room again) and the periodic sweep of
  * every instance take them oldest first.
  */
-export function createAutoAssigner({ db, work, online, membersOf, logger }: AutoAssignDeps) {
-  /** Members seen offline holding conversations, since when (ms): this instance's sweeps compare. */
-  const offlineSince = new Map<string, number>();
-
+export function createAutoAssigner({
+  db,
+  work,
+  online,
+  membersOf,
+  logger,
+  offlineGraceMs = OFFLINE_GRACE_MS,
+}: AutoAssignDeps) {
   /** Assigns one conversation if it needs someone and someone can take it; true when it did. */
   async function assignOnce(conversationId: string, teamId: string): Promise<boolean> {
     const members = await membersOf(teamId);
@@ -173,6 +181,51 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
     }
   }
 
+  /**
+   * The members holding conversations that await a reply who have been away longer than the grace,
+   * by the shared `users.offline_since` (set when their last connection in the cluster closed), so
+   * any instance's sweep, before or after a restart, sees the same absence. Presence corrects it: a
+   * member online is cleared, and one offline with no mark (their instance died without telling)
+   * is marked now, so the grace starts at the first sweep that misses them.
+   */
+  async function absentPastGrace(
+    holders: readonly { assignee_id: string | null; team_id: string | null }[],
+    now: number,
+  ): Promise<{ memberId: string; teamId: string }[]> {
+    const teamOf = new Map<string, string>();
+    for (const { assignee_id: memberId, team_id: teamId } of holders) {
+      if (memberId && teamId && memberId !== teamId) teamOf.set(memberId, teamId);
+    }
+    if (teamOf.size === 0) return [];
+    const present = new Set(await online([...teamOf.keys()]));
+    const absent = [...teamOf.keys()].filter((id) => !present.has(id));
+    if (present.size > 0) {
+      await db
+        .updateTable('users')
+        .set({ offline_since: null })
+        .where('id', 'in', [...present])
+        .where('offline_since', 'is not', null)
+        .execute();
+    }
+    if (absent.length === 0) return [];
+    await db
+      .updateTable('users')
+      .set({ offline_since: now })
+      .where('id', 'in', absent)
+      .where('offline_since', 'is', null)
+      .execute();
+    const gone = await db
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', absent)
+      .where('offline_since', '<=', now - offlineGraceMs)
+      .execute();
+    return gone.flatMap(({ id }) => {
+      const teamId = teamOf.get(id);
+      return teamId ? [{ memberId: id, teamId }] : [];
+    });
+  }
+
   /** One sweep: assign every queue, requeue members offline past the grace, resolve idle conversations. */
   async function sweep(now = Date.now()): Promise<void> {
     const waiting = await db
@@ -194,19 +247,9 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .where('awaiting_reply_since', 'is not', null)
       .limit(1000)
       .execute();
-    const present = new Set(await online(holders.flatMap((row) => (row.assignee_id ? [row.assignee_id] : []))));
     const requeued = new Set<string>();
-    for (const { assignee_id: memberId, team_id: teamId } of holders) {
-      if (!memberId || !teamId || memberId === teamId) continue;
-      if (present.has(memberId)) {
-        offlineSince.delete(memberId);
-        continue;
-      }
-      const since = offlineSince.get(memberId) ?? now;
-      offlineSince.set(memberId, since);
-      if (now - since < OFFLINE_GRACE_MS) continue;
+    for (const { memberId, teamId } of await absentPastGrace(holders, now)) {
       await requeueAbsent(memberId, teamId);
-      offlineSince.delete(memberId);
       requeued.add(teamId);
     }
     for (const teamId of new Set([...waiting.flatMap((row) => (row.team_id ? [row.team_id] : [])), ...requeued])) {
@@ -215,7 +258,11 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
     await autoResolve();
   }
 
-  /** Resolves the conversations idle longer than their team's auto_resolve_hours. */
+  /**
+   * Resolves the conversations idle longer than their team's auto_resolve_hours, each in its own
+   * transaction under its row lock and checked again there (a message or another instance's sweep
+   * may have come first), as a status change by the team's owner: the webhook, conversation_updated.
+   */
   async function autoResolve(): Promise<void> {
     const teams = await db
       .selectFrom('teams')
@@ -224,13 +271,25 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .execute();
     const now = nowSeconds();
     for (const team of teams) {
-      await db
-        .updateTable('conversations')
-        .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null, resolutions: sql`resolutions + 1` })
+      const idleBefore = now - Number(team.auto_resolve_hours) * 3600;
+      const idle = await db
+        .selectFrom('conversations')
+        .select('id')
         .where('team_id', '=', team.owner_id)
         .where('status', '!=', 'resolved')
-        .where('updated_at', '<', now - Number(team.auto_resolve_hours) * 3600)
+        .where('updated_at', '<', idleBefore)
+        .orderBy('updated_at')
+        .limit(RESOLVE_BATCH)
         .execute();
+      for (const { id } of idle) {
+        await inTransaction(db, undefined, async (tx) => {
+          const query = tx.db.selectFrom('conversations').selectAll().where('id', '=', id);
+          const conversation = await (isMysql(tx.db) ? query.forUpdate() : query).executeTakeFirst();
+          if (!conversation || conversation.status === 'resolved' || Number(conversation.updated_at) >= idleBefore)
+            return;
+          await work.changeStatus(tx, conversation, 'resolved', team.owner_id);
+        });
+      }
     }
   }
 
@@ -279,12 +338,31 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       };
     },
 
-    /** A user's first connection opened (on any instance): a member's team may assign them its queue. */
+    /**
+     * A user's first connection in the cluster opened: a member's absence ends (offline_since
+     * cleared, for every instance's sweep), then their team may assign them its queue.
+     */
     cameOnline(user: Pick<UserRow, 'id' | 'team_id' | 'team_role'>): void {
       const teamId = user.team_id;
       if (!teamId || user.team_role === 'owner' || !user.team_role) return;
-      offlineSince.delete(user.id);
-      background('a member coming online', () => drain(teamId));
+      background('a member coming online', async () => {
+        await db.updateTable('users').set({ offline_since: null }).where('id', '=', user.id).execute();
+        await drain(teamId);
+      });
+    },
+
+    /**
+     * A user's last connection in the cluster closed: a member's absence starts now, in the
+     * database, so the grace holds across instances and restarts (a mark already there stays).
+     */
+    async wentOffline(user: Pick<UserRow, 'id' | 'team_id' | 'team_role'>, now = Date.now()): Promise<void> {
+      if (!user.team_id || user.team_role === 'owner' || !user.team_role) return;
+      await db
+        .updateTable('users')
+        .set({ offline_since: now })
+        .where('id', '=', user.id)
+        .where('offline_since', 'is', null)
+        .execute();
     },
 
     /** Sweeps every SWEEP_INTERVAL_MS until the returned function is called. */

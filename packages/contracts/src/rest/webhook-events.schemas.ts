@@ -133,7 +133,15 @@ export type GuardFlaggedData = Static<typeof GuardFlaggedData>;
 const NullableId = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
 
 /** How a conversation changed hands (the assignment log's kinds). */
-export const ASSIGNMENT_KINDS = ['claim', 'assign', 'transfer', 'release', 'auto', 'requeue'] as const;
+export const ASSIGNMENT_KINDS = [
+  'claim',
+  'assign',
+  'transfer',
+  'release',
+  'auto',
+  'requeue',
+  'member_removed',
+] as const;
 
 export const ConversationAssignedData = Type.Object(
   {
@@ -143,7 +151,7 @@ export const ConversationAssignedData = Type.Object(
     previous_assignee_id: NullableId('Who held it before; null: it was in the queue'),
     kind: Type.Enum(ASSIGNMENT_KINDS, {
       description:
-        'claim (taken by the caller), assign (given by a supervisor, the owner or an admin), transfer (passed on by its holder), release (put back in the queue), auto (automatic assignment), requeue (taken back from a member who went offline)',
+        'claim (taken by the caller), assign (given by a supervisor, the owner or an admin), transfer (passed on by its holder), release (put back in the queue), auto (automatic assignment), requeue (taken back from a member who went offline), member_removed (taken back from a member removed from the team)',
     }),
     actor_id: Type.String({ description: "Who did it (the team's owner for automatic assignment)" }),
     note: NullableId('The note given with the assignment'),
