@@ -84,10 +84,10 @@ for (const dialect of testDialects) {
         e.type === 'typing' && e.user_id === from && e.conversation_id === id;
       let since = mark();
       ws.b1.send({ type: 'typing', conversation_id: id, is_typing: true });
-      await pushedTo(typing('b1'), ['m1', 'm1s', 'm1a'], since);
+      await pushedTo(typing('b1'), ['m1', 'm1s', 'm1a', 'a1'], since);
       since = mark();
       ws.m1a.send({ type: 'typing', conversation_id: id, is_typing: true });
-      await pushedTo(typing('m1a'), ['b1', 'm1', 'm1s'], since);
+      await pushedTo(typing('m1a'), ['b1', 'm1', 'm1s', 'a1'], since);
 
       since = mark();
       const read = await app.client.put(`/api/conversations/${id}/messages/read-all`, { token: t.m1a });

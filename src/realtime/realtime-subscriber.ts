@@ -1,8 +1,9 @@
 import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
+import { type TeamSide, teamRecipients } from '../modules/access/team-lines.ts';
 import type { Realtime } from './realtime.ts';
-import { type ConversationSides, otherSide, type TeamSide, teamRecipients } from './team-audience.ts';
+import { type ConversationSides, otherSide } from './team-audience.ts';
 
 /** A conversation's sides: its participants, answering team (null: none) and customer. */
 function sidesOf(id: string, participants: readonly [string, string], teamId: string | null): ConversationSides {

@@ -171,13 +171,16 @@ export const ConversationStatusChangedData = Type.Object(
     team_id: NullableId("The answering team (its owner's id)"),
     status: Type.Enum(CONVERSATION_STATUSES),
     previous_status: Type.Enum(CONVERSATION_STATUSES),
-    actor_id: Type.String({ description: 'Who set it' }),
+    actor_id: Type.String({
+      description: "Who set it: the member or admin, the customer whose message reopened it, the team's owner for the automatic resolve",
+    }),
     changed_at: Type.Integer(),
   },
   {
     additionalProperties: false,
     title: 'ConversationStatusChangedData',
-    description: "conversation.status_changed: a team member (or an admin) set a conversation's status",
+    description:
+      "conversation.status_changed: a team member (or an admin) set a conversation's status, a customer's message reopened it, or the sweep resolved it as idle",
   },
 );
 export type ConversationStatusChangedData = Static<typeof ConversationStatusChangedData>;
