@@ -71,7 +71,7 @@ for (const dialect of testDialects) {
       await pushedTo(status('b1', 'offline'), ['a1', 'm1', 'm1s', 'm1a', 'm1b'], since);
     });
 
-    test('held: the holder, the owner, supervisors and admins; the other agent no more', async () => {
+    test('held: the holder, the owner, supervisors and admins; the other agent no more; a transfer tells the new holder', async () => {
       const claimed = await app.client.post(`/api/conversations/${id}/assignment`, {
         token: t.m1a,
         body: { assignee_id: 'm1a' },
@@ -109,6 +109,20 @@ for (const dialect of testDialects) {
       await app.server.realtime.settled();
       await buyer.sync();
       assert.equal(buyer.events.slice(before).filter(status('m1s', 'online')).length, 0);
+
+      // A transfer: the new holder learns at once that the customer is online, and the customer of them.
+      since = mark();
+      const buyerBefore = buyer.events.length;
+      const passed = await app.client.post(`/api/conversations/${id}/assignment`, {
+        token: t.m1a,
+        body: { assignee_id: 'm1b' },
+      });
+      assert.equal(passed.status, 200, JSON.stringify(passed.body));
+      await ws.m1b.waitFor(status('b1', 'online'), since.m1b, 'm1b told b1 is online');
+      await buyer.waitFor(status('m1b', 'online'), buyerBefore, 'b1 told m1b is online');
+      // Another shop is told nothing.
+      await ws.m2.sync();
+      assert.equal(ws.m2.events.slice(since.m2).filter(status('b1', 'online')).length, 0);
       await buyer.close();
     });
   });

@@ -118,6 +118,11 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
           { users: [...users], admins: true },
         );
       });
+      // Presence follows the new lines at once, not only from the next connection on.
+      if (change === 'assignment' && teamId !== null) {
+        const { customerId } = sidesOf(id, participants, teamId);
+        realtime.revealTeamLines({ id, teamId, customerId, assigneeId: conversation.assigneeId });
+      }
     }),
 
     // The team's side only: never the customer.

@@ -76,6 +76,11 @@ export interface Realtime {
   broadcast(event: BroadcastEvent, audience: Audience): void;
   /** After a message was stored: its participants may start sharing presence (presence-reveal.ts). */
   revealPresence(message: Message, participants: readonly [string, string]): void;
+  /**
+   * A team conversation changed hands: its customer, if online, is announced along its new lines
+   * (the new holder, or the queue), and its new holder, if online, to the customer.
+   */
+  revealTeamLines(conversation: { id: string; teamId: string; customerId: string; assigneeId: string | null }): void;
   /** Closes the user's connections on every instance (4403), after forgetting them there (onUserDisabled). */
   disconnectUser(userId: string): void;
   /** Ends sessions on every instance: onSessionsRevoked, then their connections close with 4401. */
@@ -368,6 +373,32 @@ export function createRealtime(options: RealtimeOptions): Realtime {
           reveal.messageCreated(message, participants),
         );
       }
+    },
+
+    revealTeamLines({ id, teamId, customerId, assigneeId }) {
+      void presenceQueue.run(`conversation:${id}`, async () => {
+        // Redis first: nobody online, nothing to tell and no query.
+        const online = new Set(await bus.presence.filterOnline(assigneeId ? [customerId, assigneeId] : [customerId]));
+        if (online.size === 0) return;
+        // Only where the customer took part (the participants' rule): one query per change of hands.
+        const sharing = await options.presenceSharing(id, '');
+        if (!sharing || sharing.state === 'not_shared') return;
+        const now = nowSeconds();
+        if (online.has(customerId)) {
+          const members = await teams.members(teamId);
+          const to = teamRecipients(teamId, { members, assigneeId }, true).filter((user) => user !== customerId);
+          broadcast(
+            { type: 'status', user_id: customerId, status: 'online', timestamp: now },
+            { users: to, admins: false },
+          );
+        }
+        if (assigneeId && online.has(assigneeId)) {
+          broadcast(
+            { type: 'status', user_id: assigneeId, status: 'online', timestamp: now },
+            { users: [customerId], admins: false },
+          );
+        }
+      });
     },
 
     disconnectUser(userId) {

@@ -172,7 +172,8 @@ export const ConversationStatusChangedData = Type.Object(
     status: Type.Enum(CONVERSATION_STATUSES),
     previous_status: Type.Enum(CONVERSATION_STATUSES),
     actor_id: Type.String({
-      description: "Who set it: the member or admin, the customer whose message reopened it, the team's owner for the automatic resolve",
+      description:
+        "Who set it: the member or admin, the customer whose message reopened it, the team's owner for the automatic resolve",
     }),
     changed_at: Type.Integer(),
   },
