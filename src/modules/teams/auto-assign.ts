@@ -32,6 +32,8 @@ export interface AutoAssignDeps {
 
 export type AutoAssigner = ReturnType<typeof createAutoAssigner>;
 
+type Outcome = 'assigned' | 'not_needed' | 'nobody';
+
 /**
  * Automatic assignment (issue 13, docs/API.md "Teams"). A conversation that
  * needs someone (its customer wrote; nobody holds it) goes, in a transaction
@@ -57,32 +59,36 @@ export function createAutoAssigner({
   logger,
   offlineGraceMs = OFFLINE_GRACE_MS,
 }: AutoAssignDeps) {
-  /** Assigns one conversation if it needs someone and someone can take it; true when it did. */
-  async function assignOnce(conversationId: string, teamId: string): Promise<boolean> {
+  /**
+   * Assigns one conversation if it needs someone and someone can take it: `assigned`; `not_needed`
+   * when it no longer waits for anyone (taken meanwhile, answered, resolved); `nobody` when no
+   * member can take it now (a drain stops there, not at a conversation another drain just took).
+   */
+  async function assignOnce(conversationId: string, teamId: string): Promise<Outcome> {
     const members = await membersOf(teamId);
-    if (members.length === 0) return false;
+    if (members.length === 0) return 'nobody';
     // Most customer messages land in a conversation someone holds: one read by key settles those.
     const glance = await db
       .selectFrom('conversations')
       .select(['assignee_id', 'status'])
       .where('id', '=', conversationId)
       .executeTakeFirst();
-    if (!glance || glance.assignee_id !== null || glance.status !== 'open') return false;
+    if (!glance || glance.assignee_id !== null || glance.status !== 'open') return 'not_needed';
     const team = await findTeam(db, teamId);
-    if (!team?.auto_assign) return false;
+    if (!team?.auto_assign) return 'nobody';
     const present = new Set(await online(members.map((member) => member.id)));
     const candidates = members
       .map((member) => member.id)
       .filter((id) => present.has(id))
       .sort();
-    if (candidates.length === 0) return false;
+    if (candidates.length === 0) return 'nobody';
     const owner = await work.ownerIfStaffed(teamId);
-    return inTransaction(db, undefined, async (tx) => {
+    return inTransaction(db, undefined, async (tx): Promise<Outcome> => {
       const mysql = isMysql(tx.db);
       const conversationQuery = tx.db.selectFrom('conversations').selectAll().where('id', '=', conversationId);
       const conversation = await (mysql ? conversationQuery.forUpdate() : conversationQuery).executeTakeFirst();
-      if (!conversation || conversation.assignee_id !== null || conversation.team_id !== teamId) return false;
-      if (conversation.status !== 'open' || conversation.awaiting_reply_since === null) return false;
+      if (!conversation || conversation.assignee_id !== null || conversation.team_id !== teamId) return 'not_needed';
+      if (conversation.status !== 'open' || conversation.awaiting_reply_since === null) return 'not_needed';
       // The candidates' rows, locked in id order (every assignment takes its assignee's lock).
       const usersQuery = tx.db
         .selectFrom('users')
@@ -118,20 +124,25 @@ export function createAutoAssigner({
             Number(a.last_assigned_at ?? 0) - Number(b.last_assigned_at ?? 0) ||
             (a.id < b.id ? -1 : 1),
         )[0];
-      if (!chosen) return false;
+      if (!chosen) return 'nobody';
       await work.handOver(tx, conversation, { to: chosen, kind: 'auto', actorId: teamId, owner });
-      return true;
+      return 'assigned';
     });
   }
 
-  async function assign(conversationId: string, teamId: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+  async function attempt(conversationId: string, teamId: string): Promise<Outcome> {
+    for (let tries = 1; ; tries++) {
       try {
         return await assignOnce(conversationId, teamId);
       } catch (error) {
-        if (!isDeadlock(error) || attempt >= DEADLOCK_RETRIES) throw error;
+        if (!isDeadlock(error) || tries >= DEADLOCK_RETRIES) throw error;
       }
     }
+  }
+
+  /** Assigns one conversation if it needs someone and someone can take it; true when it did. */
+  async function assign(conversationId: string, teamId: string): Promise<boolean> {
+    return (await attempt(conversationId, teamId)) === 'assigned';
   }
 
   /** The team's queue, oldest wait first. */
@@ -149,12 +160,17 @@ export function createAutoAssigner({
       .execute();
   }
 
-  /** Assigns the team's queue, oldest first, each in its own transaction, until nobody can take more. */
+  /**
+   * Assigns the team's queue, oldest first, each in its own transaction, until nobody can take more.
+   * A conversation another drain (or a claim) took meanwhile is passed over: several drains start
+   * at once (a removal's requeues and its team change), and the one that waited must go on.
+   */
   async function drain(teamId: string): Promise<number> {
     let assigned = 0;
     for (const { id } of await queued(teamId, DRAIN_BATCH)) {
-      if (!(await assign(id, teamId))) break;
-      assigned += 1;
+      const outcome = await attempt(id, teamId);
+      if (outcome === 'nobody') break;
+      if (outcome === 'assigned') assigned += 1;
     }
     return assigned;
   }
