@@ -102,6 +102,46 @@ for (const dialect of testDialects) {
       );
     });
 
+    test('a held customer message, once a reviewer approves it, reopens as a send would', async () => {
+      const buyer = await app.addUser('hb1', 'buyer');
+      const id = await app.conversation(buyer, 'hb1', 'm1');
+      await sendText(app, buyer, id, '你好');
+      const resolved = await app.client.post(`/api/conversations/${id}/status`, {
+        token: t.m1s,
+        body: { status: 'resolved' },
+      });
+      assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+      // The content guard's default rules hold an off-site deal for review.
+      const held = await app.client.post('/api/messages/', {
+        token: buyer,
+        body: { conversation_id: id, content: '我们私下交易吧，便宜点' },
+      });
+      assert.equal(held.status, 202, JSON.stringify(held.body));
+      const since = mark();
+      const approved = await app.client.post(`/api/guard/queue/${held.body.id}`, {
+        token: t.a1,
+        body: { decision: 'approve' },
+      });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      const reopened = updated(id, { change: 'status', status: 'open', actor_id: 'hb1' });
+      await pushedTo(reopened, ['a1', 'm1', 'm1s', 'm1a', 'm1b'], since);
+      const row = await app.server.database.db
+        .selectFrom('conversations')
+        .select(['status', 'awaiting_reply_since'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      assert.equal(row.status, 'open');
+      assert.notEqual(row.awaiting_reply_since, null, 'the customer waits for a reply again');
+      await receiver.waitFor(() => hooks(id).length >= 2, 'both status changes');
+      assert.deepEqual(
+        hooks(id).map((event) => [event.data.previous_status, event.data.status, event.data.actor_id]),
+        [
+          ['open', 'resolved', 'm1s'],
+          ['resolved', 'open', 'hb1'],
+        ],
+      );
+    });
+
     test('the sweep resolving an idle conversation: conversation_updated and the webhook, once', async () => {
       const db = app.server.database.db;
       // Another customer: a pair has one conversation, and b1's is open again.

@@ -397,25 +397,32 @@ export function createMessageService(deps: MessageServiceDeps) {
     const message = toMessage({ ...row, seq: appended.seq, is_read: 0, recalled_at: null }, users.toUser(caller));
     const participants = [conversation.participant1_id, conversation.participant2_id] as const;
     events.publish('message.created', { message, participants, teamId: conversation.team_id }, { origin });
-    const { reopened } = appended;
-    if (reopened) {
-      // The customer's message reopened it: the team's lists follow, as after a status change (issue 13).
-      events.publish('conversation.updated', {
-        conversation: {
-          id: conversation.id,
-          participants,
-          teamId: conversation.team_id,
-          assigneeId: reopened.assigneeId,
-          status: 'open',
-          linkedConversationId: reopened.linkedConversationId,
-        },
-        change: 'status',
-        previousAssigneeId: null,
-        actorId: caller.id,
-        timestamp: row.created_at,
-      });
-    }
+    announceReopened(conversation, appended.reopened, caller.id, row.created_at);
     return { message, created: true };
+  }
+
+  /** A customer's message reopened the conversation: the team's lists follow, as after a status change (issue 13). */
+  function announceReopened(
+    conversation: Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id' | 'team_id'>,
+    reopened: repo.Reopened | undefined,
+    actorId: string,
+    timestamp: number,
+  ): void {
+    if (!reopened) return;
+    events.publish('conversation.updated', {
+      conversation: {
+        id: conversation.id,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+        assigneeId: reopened.assigneeId,
+        status: 'open',
+        linkedConversationId: reopened.linkedConversationId,
+      },
+      change: 'status',
+      previousAssigneeId: null,
+      actorId,
+      timestamp,
+    });
   }
 
   return {
@@ -466,36 +473,42 @@ export function createMessageService(deps: MessageServiceDeps) {
         client_msg_id: held.clientMsgId,
         created_at: nowSeconds(),
       };
-      const recipientId = otherParticipant(conversation, sender.id);
-      const deliver = async (message: typeof row) => {
-        const append = {
+      // A team member is no participant: their message is for the customer, as in a send.
+      const recipientId = recipientOf(conversation, sender.id);
+      const deliver = async (message: typeof row): Promise<repo.Appended | undefined> => {
+        const append: repo.Append = {
           message,
           recipientId,
           recipientUnread: repo.unreadColumnOf(conversation, recipientId),
           preview: previewOf('text', held.content),
+          // Which side wrote it, as a send says (a customer's reopens, a member's ends the wait); no
+          // teamRole: an approval is the reviewer's decision, not the member's claim.
+          ...(conversation.team_id === null
+            ? {}
+            : { side: recipientId === conversation.team_id ? 'customer' : 'team' }),
         };
         // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
         const plan = hooks.any ? await hooks.plan([append]) : undefined;
         const committed: (() => void)[] = [];
-        const seq = await db
+        const stored = await db
           .transaction()
           .execute(async (trx) => {
             if (!(await claim(trx))) return undefined;
             const appended = await repo.appendMessages(trx, [append], { unread: plan?.readsUnread === true });
             if (plan) await hooks.run(trx, plan, [append], appended, (task) => committed.push(task));
-            const stored = appended[0];
-            if (stored === undefined) throw notFound('conversation_not_found');
-            return stored.seq;
+            const first = appended[0];
+            if (first === undefined) throw notFound('conversation_not_found');
+            return first;
           })
           .catch((error: unknown) => {
             throw error instanceof HookFailure ? error.cause : error;
           });
         runCommitted(committed);
-        return seq;
+        return stored;
       };
-      let seq: number | undefined;
+      let appended: repo.Appended | undefined;
       try {
-        seq = await deliver(row);
+        appended = await deliver(row);
       } catch (error) {
         // While it waited, its sender sent a message with the same client_msg_id (the send path does
         // not look among held ones). The same text is its retry, delivered once the rules let it
@@ -508,11 +521,11 @@ export function createMessageService(deps: MessageServiceDeps) {
           return settled ? toMessage(twin, users.toUser(sender)) : undefined;
         }
         row = { ...row, client_msg_id: null };
-        seq = await deliver(row);
+        appended = await deliver(row);
       }
-      if (seq === undefined) return undefined;
+      if (appended === undefined) return undefined;
       metrics?.messageStored('text');
-      const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
+      const message = toMessage({ ...row, seq: appended.seq, is_read: 0, recalled_at: null }, users.toUser(sender));
       events.publish(
         'message.created',
         {
@@ -522,6 +535,7 @@ export function createMessageService(deps: MessageServiceDeps) {
         },
         { origin: { skipConnectionId: null, echoToSender: true } },
       );
+      announceReopened(conversation, appended.reopened, sender.id, row.created_at);
       return message;
     },
 
