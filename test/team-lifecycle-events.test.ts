@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { testDialects } from './helpers/databases.ts';
 import { sendText } from './helpers/rest.ts';
-import type { TestSocket } from './helpers/sockets.ts';
+import { audience, type TestSocket } from './helpers/sockets.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 import { type Receiver, startReceiver } from './helpers/webhook-receiver.ts';
 
@@ -48,16 +48,7 @@ for (const dialect of testDialects) {
       await app.close();
     });
 
-    const mark = () => Object.fromEntries(PEOPLE.map((p) => [p, ws[p].events.length])) as Record<Person, number>;
-    /** Waits until everyone in `reached` has the event, then checks nobody else got it. */
-    async function pushedTo(match: (event: any) => boolean, reached: readonly Person[], since: Record<Person, number>) {
-      await Promise.all(reached.map((person) => ws[person].waitFor(match, since[person], person)));
-      const others = PEOPLE.filter((person) => !reached.includes(person));
-      await Promise.all(others.map((person) => ws[person].sync()));
-      for (const person of others) {
-        assert.equal(ws[person].events.slice(since[person]).filter(match).length, 0, `${person} must not get it`);
-      }
-    }
+    const { mark, pushedTo } = audience(ws, PEOPLE);
     const updated = (id: string, fields: Record<string, unknown>) => (e: any) =>
       e.type === 'conversation_updated' &&
       e.conversation_id === id &&

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDialects } from './helpers/databases.ts';
 import { sendText } from './helpers/rest.ts';
-import type { TestSocket } from './helpers/sockets.ts';
+import { audience, type TestSocket } from './helpers/sockets.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
 /**
@@ -38,16 +38,7 @@ for (const dialect of testDialects) {
     });
     after(() => app.close());
 
-    const mark = () => Object.fromEntries(STAFF.map((p) => [p, ws[p].events.length])) as Record<Staff, number>;
-    /** Waits until everyone in `reached` has the event, then checks the rest of the staff did not get it. */
-    async function pushedTo(match: (event: any) => boolean, reached: readonly Staff[], since: Record<Staff, number>) {
-      await Promise.all(reached.map((person) => ws[person].waitFor(match, since[person], person)));
-      const others = STAFF.filter((person) => !reached.includes(person));
-      await Promise.all(others.map((person) => ws[person].sync()));
-      for (const person of others) {
-        assert.equal(ws[person].events.slice(since[person]).filter(match).length, 0, `${person} must not get it`);
-      }
-    }
+    const { mark, pushedTo } = audience(ws, STAFF);
     const status = (user: string, value: 'online' | 'offline') => (e: any) =>
       e.type === 'status' && e.user_id === user && e.status === value;
     const onlineUsersOf = async (person: Staff | 'b1') => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDialects } from './helpers/databases.ts';
 import { sendText } from './helpers/rest.ts';
-import type { TestSocket } from './helpers/sockets.ts';
+import { audience, type TestSocket } from './helpers/sockets.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
 /**
@@ -34,16 +34,7 @@ for (const dialect of testDialects) {
     });
     after(() => app.close());
 
-    /** Waits until everyone in `reached` has the event, then checks nobody else got it. */
-    async function pushedTo(match: (event: any) => boolean, reached: readonly Person[], since: Record<Person, number>) {
-      await Promise.all(reached.map((person) => ws[person].waitFor(match, since[person], `${person}`)));
-      const others = PEOPLE.filter((person) => !reached.includes(person));
-      await Promise.all(others.map((person) => ws[person].sync()));
-      for (const person of others) {
-        assert.equal(ws[person].events.slice(since[person]).filter(match).length, 0, `${person} must not get it`);
-      }
-    }
-    const mark = () => Object.fromEntries(PEOPLE.map((p) => [p, ws[p].events.length])) as Record<Person, number>;
+    const { mark, pushedTo } = audience(ws, PEOPLE);
     const messageWith = (content: string) => (e: any) => e.type === 'message' && e.content === content;
 
     test('unassigned: a customer message reaches every member; a claim narrows it to the assignee', async () => {
