@@ -34,8 +34,8 @@ export const DEFAULT_LIMITS: RealtimeLimits = {
 
 export interface RealtimeOptions {
   /**
-   * Who shares presence with a user (the access module's rule and queries,
-   * src/modules/access/): realtime reads no chat tables itself.
+   * Whom a user's presence reaches and whose they see (the access module's rule and queries,
+   * src/modules/access/: the participants' rule and the team's lines): realtime reads no chat tables itself.
    */
   contactsOf: (user: ClientConnection['user']) => Promise<PresenceLines>;
   presenceSharing: PresenceRevealDeps['presenceSharing'];
