@@ -85,6 +85,8 @@ export interface ServerOptions {
   revocationRefreshMs?: number;
   /** How often this instance sweeps the teams' queues (automatic assignment); defaults to SWEEP_INTERVAL_MS. */
   teamSweepMs?: number;
+  /** How long a team member may be away before their conversations are requeued; defaults to OFFLINE_GRACE_MS. */
+  teamOfflineGraceMs?: number;
   /** Header, body-rate and per-address connection limits; defaults to EDGE_LIMITS, tests shorten them. */
   edgeLimits?: Partial<EdgeLimits>;
   /** Per-user and per-address quotas; DEFAULT_QUOTAS unless given (tests make them small). */
@@ -161,6 +163,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     let autoAssign: Services['autoAssign'] | undefined;
     realtime = createRealtime({
       onUserOnline: (user) => autoAssign?.cameOnline(user),
+      onUserOffline: async (user) => autoAssign?.wentOffline(user),
       onUserDisabled: (userId) => userCache.forget(userId),
       onSessionsRevoked: ({ userId, session }) => {
         userCache.forget(userId);
@@ -194,6 +197,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       logger,
       online: (userIds) => bus.presence.filterOnline(userIds),
       teamMembers: (teamId) => liveRealtime.teams.members(teamId),
+      offlineGraceMs: options.teamOfflineGraceMs,
     });
     // Teams: a customer's message, a team's change, a member coming online start assignment; every
     // instance sweeps the queues, absent members' conversations and idle ones.

@@ -31,6 +31,7 @@ import { createSlowReplyAlerts } from './modules/slow-replies/slow-reply.service
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
 import { createAutoAssigner } from './modules/teams/auto-assign.ts';
 import { createConversationWorkService } from './modules/teams/conversation-work.service.ts';
+import { reopenWebhook } from './modules/teams/reopen-webhook.ts';
 import { rosterQueries } from './modules/teams/team.repository.ts';
 import { createTeamService } from './modules/teams/team.service.ts';
 import { createTranscriptService } from './modules/transcript/transcript.service.ts';
@@ -52,6 +53,8 @@ export interface SharedState {
   online?: ((userIds: readonly string[]) => Promise<readonly string[]>) | undefined;
   /** A team's members other than its owner, cached across the cluster (realtime's roster); else read each time. */
   teamMembers?: ((teamId: string) => Promise<readonly { id: string; role: 'supervisor' | 'agent' }[]>) | undefined;
+  /** How long a team member may be away before their conversations are requeued (tests shorten it). */
+  offlineGraceMs?: number | undefined;
 }
 
 /** Wires every service to the few dependencies it needs; built once per process. */
@@ -123,9 +126,10 @@ export function createServices(
     events,
     requirePlatform: createPlatformKeyCheck(config.PLATFORM_API_KEY),
   });
-  const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []) });
   // Teams: a member's answer claims an unassigned conversation, in its send transaction.
   messages.sendTransaction.onMessage(claimOnAnswer);
+  // A customer's message reopening a conversation: its conversation.status_changed, in the send's transaction.
+  messages.sendTransaction.onMessage(reopenWebhook(transactionEvents));
   const work = createConversationWorkService({
     db,
     access,
@@ -135,6 +139,7 @@ export function createServices(
     events,
     transactionEvents,
   });
+  const teams = createTeamService({ db, users, access, events, online: shared.online ?? (async () => []), work });
   const revocations = createSessionRevocations(db);
   return {
     tokens,
@@ -173,6 +178,7 @@ export function createServices(
       work,
       online: shared.online ?? (async () => []),
       membersOf: shared.teamMembers ?? rosterQueries(db).membersOf,
+      offlineGraceMs: shared.offlineGraceMs,
       logger: shared.logger,
     }),
     quickReplies: createQuickReplyService({ db, access }),

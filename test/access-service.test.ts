@@ -4,7 +4,12 @@ import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../src/db/types.ts';
 import { httpAnswerOf } from '../src/http/error-handler.ts';
 import { DomainError } from '../src/lib/errors.ts';
-import { contactsOf, presenceSharing, shareConversation } from '../src/modules/access/access.repository.ts';
+import {
+  contactsOf,
+  presenceLinesOf,
+  presenceSharing,
+  shareConversation,
+} from '../src/modules/access/access.repository.ts';
 import { type AccessService, createAccessService } from '../src/modules/access/access.service.ts';
 import { testDialects } from './helpers/databases.ts';
 import { insertConversation, insertMessage, insertUser, openScratchDatabase } from './helpers/factories.ts';
@@ -75,6 +80,47 @@ for (const dialect of testDialects) {
       assert.deepEqual(sorted(await contactsOf(db, startedByMerchant)), sorted([buyer.id, agent.id]));
       assert.deepEqual(await contactsOf(db, startedByBuyer), [buyer.id]);
       assert.deepEqual(await contactsOf(db, agent), [startedByMerchant.id]);
+    });
+
+    test("presenceLinesOf: a team's customers and members share presence along the team's lines", async () => {
+      const shop = await insertUser(db, { role: 'merchant' });
+      const member = (team_role: 'supervisor' | 'agent') =>
+        insertUser(db, { role: 'merchant', team_id: shop.id, team_role });
+      const [supervisor, agentA, agentB] = [await member('supervisor'), await member('agent'), await member('agent')];
+      const [queued, held, silent, done] = [
+        await insertUser(db),
+        await insertUser(db),
+        await insertUser(db),
+        await insertUser(db),
+      ];
+      // queued wrote, nobody holds it; held's is agentA's; the shop opened silent's and silent never wrote;
+      // done's is resolved.
+      await insertConversation(db, queued, shop, { team_id: shop.id });
+      await insertConversation(db, held, shop, { team_id: shop.id, assignee_id: agentA.id });
+      await insertMessage(db, await insertConversation(db, shop, silent, { team_id: shop.id }), shop);
+      await insertConversation(db, done, shop, { team_id: shop.id, assignee_id: agentB.id, status: 'resolved' });
+
+      const lines = async (user: UserRow) => {
+        const { mutual, watched, teamSides } = await presenceLinesOf(db, user);
+        return { mutual: sorted(mutual), watched: sorted(watched), teamSides };
+      };
+      assert.deepEqual(await lines(queued), {
+        mutual: [shop.id],
+        watched: [],
+        teamSides: [{ teamId: shop.id, assigneeId: null }],
+      });
+      assert.deepEqual(await lines(held), {
+        mutual: sorted([shop.id, agentA.id]),
+        watched: [],
+        teamSides: [{ teamId: shop.id, assigneeId: agentA.id }],
+      });
+      assert.deepEqual(await lines(silent), { mutual: [], watched: [], teamSides: [] });
+      assert.deepEqual((await lines(done)).teamSides, []);
+      // The supervisor watches every open conversation's customer; an agent their own (both ways) and the queue.
+      assert.deepEqual(await lines(supervisor), { mutual: [], watched: sorted([queued.id, held.id]), teamSides: [] });
+      assert.deepEqual(await lines(agentA), { mutual: [held.id], watched: [queued.id], teamSides: [] });
+      assert.deepEqual(await lines(agentB), { mutual: [], watched: [queued.id], teamSides: [] });
+      assert.deepEqual(await contactsOf(db, agentA), [held.id]);
     });
 
     test('presenceSharing: not shared, shared by the customer first message, shared before', async () => {

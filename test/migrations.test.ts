@@ -53,6 +53,7 @@ const EXPECTED_COLUMNS: { [Table in keyof Database]: readonly string[] } = {
     'available',
     'max_open',
     'last_assigned_at',
+    'offline_since',
   ]),
   conversations: columnsOf<Database['conversations']>()([
     'id',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDialects } from './helpers/databases.ts';
 import { sendText } from './helpers/rest.ts';
-import type { TestSocket } from './helpers/sockets.ts';
+import { audience, type TestSocket } from './helpers/sockets.ts';
 import { startTestApp, type TestApp } from './helpers/test-app.ts';
 
 /**
@@ -34,16 +34,7 @@ for (const dialect of testDialects) {
     });
     after(() => app.close());
 
-    /** Waits until everyone in `reached` has the event, then checks nobody else got it. */
-    async function pushedTo(match: (event: any) => boolean, reached: readonly Person[], since: Record<Person, number>) {
-      await Promise.all(reached.map((person) => ws[person].waitFor(match, since[person], `${person}`)));
-      const others = PEOPLE.filter((person) => !reached.includes(person));
-      await Promise.all(others.map((person) => ws[person].sync()));
-      for (const person of others) {
-        assert.equal(ws[person].events.slice(since[person]).filter(match).length, 0, `${person} must not get it`);
-      }
-    }
-    const mark = () => Object.fromEntries(PEOPLE.map((p) => [p, ws[p].events.length])) as Record<Person, number>;
+    const { mark, pushedTo } = audience(ws, PEOPLE);
     const messageWith = (content: string) => (e: any) => e.type === 'message' && e.content === content;
 
     test('unassigned: a customer message reaches every member; a claim narrows it to the assignee', async () => {
@@ -84,10 +75,10 @@ for (const dialect of testDialects) {
         e.type === 'typing' && e.user_id === from && e.conversation_id === id;
       let since = mark();
       ws.b1.send({ type: 'typing', conversation_id: id, is_typing: true });
-      await pushedTo(typing('b1'), ['m1', 'm1s', 'm1a'], since);
+      await pushedTo(typing('b1'), ['m1', 'm1s', 'm1a', 'a1'], since);
       since = mark();
       ws.m1a.send({ type: 'typing', conversation_id: id, is_typing: true });
-      await pushedTo(typing('m1a'), ['b1', 'm1', 'm1s'], since);
+      await pushedTo(typing('m1a'), ['b1', 'm1', 'm1s', 'a1'], since);
 
       since = mark();
       const read = await app.client.put(`/api/conversations/${id}/messages/read-all`, { token: t.m1a });

@@ -150,7 +150,7 @@ for (const dialect of testDialects) {
         .execute();
       assert.deepEqual(
         log.map((entry) => [entry.kind, entry.actor_id, entry.from_id, entry.to_id]),
-        [['requeue', 'm1', 'm1gone', null]],
+        [['member_removed', 'm1', 'm1gone', null]],
       );
       const user = await db.selectFrom('users').select('status').where('id', '=', 'm1gone').executeTakeFirstOrThrow();
       assert.equal(user.status, 'deleted');

@@ -19,6 +19,7 @@ const row = (id: string, status: UserRow['status'] = 'active'): UserRow => ({
   available: 1,
   max_open: null,
   last_assigned_at: null,
+  offline_since: null,
 });
 
 /** A loader whose answers the test hands out one by one, counting the reads. */

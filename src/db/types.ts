@@ -24,6 +24,8 @@ export interface UsersTable {
   /** Lowers the team's max_open_per_agent for this member; null: the team's. */
   max_open: number | null;
   last_assigned_at: number | null;
+  /** Milliseconds: a member's last connection in the cluster closed then; null while connected (migration 20261207030000). */
+  offline_since: number | null;
 }
 
 export type TeamRole = 'owner' | 'supervisor' | 'agent';
@@ -70,7 +72,7 @@ export interface ConversationAssignmentsTable {
   from_id: string | null;
   to_id: string | null;
   note: string | null;
-  kind: 'claim' | 'assign' | 'transfer' | 'release' | 'auto' | 'requeue';
+  kind: 'claim' | 'assign' | 'transfer' | 'release' | 'auto' | 'requeue' | 'member_removed';
   created_at: number;
 }
 

@@ -1,8 +1,9 @@
 import { messageEvent } from '@cs-chat/contracts/ws/protocol';
 import type { EventOrigin } from '../events/domain-events.ts';
 import type { EventHub } from '../events/hub.ts';
+import { type TeamSide, teamRecipients } from '../modules/access/team-lines.ts';
 import type { Realtime } from './realtime.ts';
-import { type ConversationSides, otherSide, type TeamSide, teamRecipients } from './team-audience.ts';
+import { type ConversationSides, otherSide } from './team-audience.ts';
 
 /** A conversation's sides: its participants, answering team (null: none) and customer. */
 function sidesOf(id: string, participants: readonly [string, string], teamId: string | null): ConversationSides {
@@ -117,6 +118,11 @@ export function subscribeRealtime(hub: Pick<EventHub, 'subscribe'>, realtime: Re
           { users: [...users], admins: true },
         );
       });
+      // Presence follows the new lines at once, not only from the next connection on.
+      if (change === 'assignment' && teamId !== null) {
+        const { customerId } = sidesOf(id, participants, teamId);
+        realtime.revealTeamLines({ id, teamId, customerId, assigneeId: conversation.assigneeId });
+      }
     }),
 
     // The team's side only: never the customer.

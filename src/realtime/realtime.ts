@@ -5,6 +5,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { SessionsRevoked } from '../events/domain-events.ts';
 import { nowSeconds } from '../lib/time.ts';
+import type { PresenceLines } from '../modules/access/access.repository.ts';
+import { teamRecipients } from '../modules/access/team-lines.ts';
 import { fanoutClock, noMetrics, type RealtimeMetrics } from '../observability/metrics.ts';
 import { type Audience, createInProcessBus, type Envelope, type FanoutBus } from './bus.ts';
 import type { ClientConnection, ConnectionLimits } from './connection.ts';
@@ -32,10 +34,10 @@ export const DEFAULT_LIMITS: RealtimeLimits = {
 
 export interface RealtimeOptions {
   /**
-   * Who shares presence with a user (the access module's rule and queries,
-   * src/modules/access/): realtime reads no chat tables itself.
+   * Whom a user's presence reaches and whose they see (the access module's rule and queries,
+   * src/modules/access/: the participants' rule and the team's lines): realtime reads no chat tables itself.
    */
-  contactsOf: (user: ClientConnection['user']) => Promise<string[]>;
+  contactsOf: (user: ClientConnection['user']) => Promise<PresenceLines>;
   presenceSharing: PresenceRevealDeps['presenceSharing'];
   /** Defaults to the in-process bus (one instance, REDIS_URL=""). */
   bus?: FanoutBus;
@@ -50,6 +52,8 @@ export interface RealtimeOptions {
   teams?: TeamRosterSource;
   /** Called on the instance where a user's first connection in the cluster opened. */
   onUserOnline?: (user: ClientConnection['user']) => void;
+  /** Called on the instance where a user's last connection in the cluster closed; settled() waits for it. */
+  onUserOffline?: (user: ClientConnection['user']) => Promise<void>;
 }
 
 /**
@@ -72,11 +76,16 @@ export interface Realtime {
   broadcast(event: BroadcastEvent, audience: Audience): void;
   /** After a message was stored: its participants may start sharing presence (presence-reveal.ts). */
   revealPresence(message: Message, participants: readonly [string, string]): void;
+  /**
+   * A team conversation changed hands: its customer, if online, is announced along its new lines
+   * (the new holder, or the queue), and its new holder, if online, to the customer.
+   */
+  revealTeamLines(conversation: { id: string; teamId: string; customerId: string; assigneeId: string | null }): void;
   /** Closes the user's connections on every instance (4403), after forgetting them there (onUserDisabled). */
   disconnectUser(userId: string): void;
   /** Ends sessions on every instance: onSessionsRevoked, then their connections close with 4401. */
   revokeSessions(event: SessionsRevoked): void;
-  /** Relays a typing indicator to the other side's connections. */
+  /** Relays a typing indicator to the other side's connections and admins'. */
   typing(event: { from: string; to: readonly string[]; conversationId: string; isTyping: boolean }): void;
   /** Team rosters (issue 13): the team side of a conversation event, in the conversation's order. */
   readonly teams: TeamRoster;
@@ -203,12 +212,26 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     publish({ kind: 'event', audience, event, published_at: fanoutClock() });
   }
 
-  function announce(userId: string, status: 'online' | 'offline', contacts: readonly string[]): void {
+  /**
+   * Tells whom a user's status reaches (and admins): their mutual contacts, and for a customer the team
+   * side of each open team conversation, by the lines their messages take (teamRecipients over the
+   * cached roster: a query only the first time this instance meets a team).
+   */
+  async function announce(userId: string, status: 'online' | 'offline', lines: PresenceLines): Promise<void> {
+    const users = new Set(lines.mutual);
+    for (const { teamId, assigneeId } of lines.teamSides) {
+      const members = await teams.members(teamId);
+      for (const id of teamRecipients(teamId, { members, assigneeId }, true)) users.add(id);
+    }
     broadcast(
       { type: 'status', user_id: userId, status, timestamp: nowSeconds() },
-      { users: [...contacts], admins: true, exceptUsers: [userId] },
+      { users: [...users], admins: true, exceptUsers: [userId] },
     );
   }
+
+  /** An admin's presence lines: none of their own (they see everyone, everyone's status reaches them). */
+  const NO_LINES: PresenceLines = { mutual: [], watched: [], teamSides: [] };
+  const linesOf = (connection: ClientConnection) => (connection.isAdmin ? NO_LINES : contactsOf(connection.user));
 
   const reveal = createPresenceReveal({
     presenceSharing: options.presenceSharing,
@@ -220,10 +243,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       ),
   });
 
-  /** `online_users` for one socket: its presence contacts online anywhere (admins: everyone). */
-  async function sendOnlineUsers(connection: ClientConnection, contacts: readonly string[]): Promise<void> {
+  /** `online_users` for one socket: whose presence it sees, online anywhere (admins: everyone). */
+  async function sendOnlineUsers(connection: ClientConnection, lines: PresenceLines): Promise<void> {
     const { userId } = connection;
-    const online = connection.isAdmin ? await bus.presence.online() : await bus.presence.filterOnline(contacts);
+    const online = connection.isAdmin
+      ? await bus.presence.online()
+      : await bus.presence.filterOnline([...lines.mutual, ...lines.watched]);
     connection.send({ type: 'online_users', users: online.filter((id) => id !== userId), timestamp: nowSeconds() });
   }
 
@@ -242,7 +267,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(connection.userId, async () => {
         if (!awaitingOnlineUsers.has(connection)) return;
         try {
-          await sendOnlineUsers(connection, connection.isAdmin ? [] : await contactsOf(connection.user));
+          await sendOnlineUsers(connection, await linesOf(connection));
           awaitingOnlineUsers.delete(connection);
         } catch (error) {
           logger.warn({ err: error, userId: connection.userId }, 'online_users after the bus returned failed');
@@ -289,10 +314,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       await presenceQueue.run(userId, async () => {
         try {
           const cameOnline = firstHere ? await bus.presence.join(userId) : false;
-          const contacts = connection.isAdmin ? [] : await contactsOf(connection.user);
-          await sendOnlineUsers(connection, contacts);
+          const lines = await linesOf(connection);
+          await sendOnlineUsers(connection, lines);
           if (cameOnline) {
-            announce(userId, 'online', contacts);
+            await announce(userId, 'online', lines);
             options.onUserOnline?.(connection.user);
           }
         } catch (error) {
@@ -317,7 +342,8 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       void presenceQueue.run(userId, async () => {
         try {
           if (!(await bus.presence.leave(userId))) return;
-          announce(userId, 'offline', connection.isAdmin ? [] : await contactsOf(connection.user));
+          await announce(userId, 'offline', await linesOf(connection));
+          await options.onUserOffline?.(connection.user);
         } catch (error) {
           logger.error({ err: error, userId }, 'presence update on disconnect failed');
         }
@@ -325,9 +351,10 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
 
     typing({ from, to, conversationId, isTyping }) {
+      // Admins too, as messages (issue 13: typing follows the messages' lines); never the typist.
       broadcast(
         { type: 'typing', user_id: from, conversation_id: conversationId, is_typing: isTyping },
-        { users: to.filter((id) => id !== from), admins: false },
+        { users: to.filter((id) => id !== from), admins: true, exceptUsers: [from] },
       );
     },
 
@@ -346,6 +373,32 @@ export function createRealtime(options: RealtimeOptions): Realtime {
           reveal.messageCreated(message, participants),
         );
       }
+    },
+
+    revealTeamLines({ id, teamId, customerId, assigneeId }) {
+      void presenceQueue.run(`conversation:${id}`, async () => {
+        // Redis first: nobody online, nothing to tell and no query.
+        const online = new Set(await bus.presence.filterOnline(assigneeId ? [customerId, assigneeId] : [customerId]));
+        if (online.size === 0) return;
+        // Only where the customer took part (the participants' rule): one query per change of hands.
+        const sharing = await options.presenceSharing(id, '');
+        if (!sharing || sharing.state === 'not_shared') return;
+        const now = nowSeconds();
+        if (online.has(customerId)) {
+          const members = await teams.members(teamId);
+          const to = teamRecipients(teamId, { members, assigneeId }, true).filter((user) => user !== customerId);
+          broadcast(
+            { type: 'status', user_id: customerId, status: 'online', timestamp: now },
+            { users: to, admins: false },
+          );
+        }
+        if (assigneeId && online.has(assigneeId)) {
+          broadcast(
+            { type: 'status', user_id: assigneeId, status: 'online', timestamp: now },
+            { users: [customerId], admins: false },
+          );
+        }
+      });
     },
 
     disconnectUser(userId) {

@@ -1,10 +1,7 @@
+import { type RosterMember, type TeamSide, teamRecipients } from '../modules/access/team-lines.ts';
 import type { RealtimeLogger } from './realtime.ts';
 
-/** A team member other than its owner, as push audiences need them. */
-export interface RosterMember {
-  id: string;
-  role: 'supervisor' | 'agent';
-}
+export type { RosterMember, TeamSide };
 
 /**
  * Where realtime learns who answers for a team (issue 13), injected by the
@@ -26,29 +23,7 @@ export interface ConversationSides {
   participants: readonly [string, string];
 }
 
-/** What is known of a team when an event of one of its conversations goes out. */
-export interface TeamSide {
-  members: readonly RosterMember[];
-  assigneeId: string | null;
-}
-
 const TEAM_OF_ONE: TeamSide = { members: [], assigneeId: null };
-
-/**
- * The team side of a conversation event (docs/REALTIME.md, "Teams"): the
- * owner and supervisors always; then the assignee, or when nobody holds it and
- * `queue` is set (a customer writes), every member: only the online ones have
- * connections to reach.
- */
-export function teamRecipients(teamId: string, side: TeamSide, queue: boolean): string[] {
-  const users = new Set([teamId]);
-  for (const member of side.members) {
-    if (member.role === 'supervisor') users.add(member.id);
-    else if (side.assigneeId === null && queue) users.add(member.id);
-  }
-  if (side.assigneeId !== null) users.add(side.assigneeId);
-  return [...users];
-}
 
 /**
  * Who hears of what `from` did in the conversation: the other side. From the

@@ -4,8 +4,8 @@
  * typing) × the caller's own conversation, a foreign one, and one that does not
  * exist → exactly the answer API.md implies (the REST matrix's statuses,
  * test/authorization-matrix.test.ts, as `ack` / `error` error_types), and
- * exactly the pushes it implies: the other participant (and, for messages,
- * every admin) gets the event, nobody else gets anything.
+ * exactly the pushes it implies: the other participant (and, for messages and
+ * typing, every admin) gets the event, nobody else gets anything.
  *
  * Alongside, two bystanders who share no conversation with anyone (a buyer and
  * a merchant) and the two participants of the foreign conversation stay
@@ -13,7 +13,7 @@
  * is checked to concern only its own conversations and contacts.
  *
  * Extends test/realtime/push.test.ts (admins never send; a stranger's send and
- * typing; typing/read reach the other participant only), which covers single
+ * typing; typing reaches the other participant and admins, read the other participant only), which covers single
  * cells, to the whole matrix. The rate limit is raised for this app (every
  * socket is synced after every cell, ~40 pings each in a few seconds); the
  * limit itself is case 9's subject.
@@ -175,7 +175,11 @@ describe('authorization matrix over WebSocket (case 11)', () => {
             } else if (kind === 'read') {
               pushes[partner] = [{ type: 'read', conversation_id: conversationId, reader_id: self }];
             } else {
-              pushes[partner] = [{ type: 'typing', user_id: self, conversation_id: conversationId, is_typing: true }];
+              // Typing follows the messages' lines (issue 13): admins too.
+              const typing = { type: 'typing', user_id: self, conversation_id: conversationId, is_typing: true };
+              pushes[partner] = [typing];
+              pushes.a1 = [typing];
+              pushes.a2 = [typing];
             }
           }
           for (const id of Object.keys(sockets)) {

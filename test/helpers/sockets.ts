@@ -203,3 +203,23 @@ export function opened(result: Upgrade): Extract<Upgrade, { open: true }> {
   if (!result.open) throw new Error(`upgrade refused: ${result.status} ${JSON.stringify(result.body)}`);
   return result;
 }
+
+/**
+ * Who among `people`'s sockets gets an event: `mark()` notes where each one's events stand, and
+ * `pushedTo(match, reached, since)` waits until everyone in `reached` has a matching event since
+ * then and checks, after a round trip, that nobody else got one. `sockets` is read at each call,
+ * so a test may replace a person's socket.
+ */
+export function audience<P extends string>(sockets: Record<P, TestSocket>, people: readonly P[]) {
+  return {
+    mark: () => Object.fromEntries(people.map((p) => [p, sockets[p].events.length])) as Record<P, number>,
+    async pushedTo(match: (event: Event) => boolean, reached: readonly P[], since: Record<P, number>): Promise<void> {
+      await Promise.all(reached.map((person) => sockets[person].waitFor(match, since[person], person)));
+      const others = people.filter((person) => !reached.includes(person));
+      await Promise.all(others.map((person) => sockets[person].sync()));
+      for (const person of others) {
+        assert.equal(sockets[person].events.slice(since[person]).filter(match).length, 0, `${person} must not get it`);
+      }
+    },
+  };
+}

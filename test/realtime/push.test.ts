@@ -175,7 +175,7 @@ describe('push rules and frames that act', () => {
     assert.equal(await storedCount('spoof'), 0);
   });
 
-  test('typing goes to the other participant only; strangers are refused', async () => {
+  test('typing goes to the other participant and admins, never back to the typist; strangers are refused', async () => {
     const [b1a, b1b, m1, admin, b5] = await Promise.all([
       connect('b1'),
       connect('b1'),
@@ -188,8 +188,11 @@ describe('push rules and frames that act', () => {
     assert.deepEqual(typing, { type: 'typing', user_id: 'b1', conversation_id: conversationId, is_typing: true });
     b1a.send({ type: 'typing', conversation_id: conversationId, is_typing: false });
     await m1.waitFor((e) => e.type === 'typing' && e.is_typing === false);
+    // Admins see typing as they see messages (issue 13: typing follows the messages' lines).
+    await admin.waitFor((e) => e.type === 'typing' && e.is_typing === false);
     await Promise.all([b1a.sync(), b1b.sync(), admin.sync()]);
-    assert.equal(b1a.of('typing').length + b1b.of('typing').length + admin.of('typing').length, 0);
+    assert.equal(b1a.of('typing').length + b1b.of('typing').length, 0);
+    assert.equal(admin.of('typing').length, 2);
 
     b5.send({ type: 'typing', conversation_id: conversationId, is_typing: true });
     assert.equal((await b5.waitFor('error')).error_type, 'conversation_not_found');

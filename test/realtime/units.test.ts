@@ -67,6 +67,7 @@ function user(id: string, role: UserRow['role'] = 'buyer'): UserRow {
     available: 1,
     max_open: null,
     last_assigned_at: null,
+    offline_since: null,
   };
 }
 

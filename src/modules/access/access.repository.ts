@@ -1,6 +1,7 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database, UserRow } from '../../db/types.ts';
-import { canBeCustomer, customerOf, rolesServing } from './presence-rule.ts';
+import { customerOf, rolesServing } from './presence-rule.ts';
+import { teamRecipients } from './team-lines.ts';
 
 /** The queries behind the access rules (access.policy.ts): facts about who relates to whom. */
 
@@ -23,28 +24,55 @@ type Side =
   | { mine: 'c.participant2_id'; theirs: 'c.participant1_id' };
 type ContactScope = ExpressionBuilder<Database & { c: Database['conversations']; o: Database['users'] }, 'c' | 'o'>;
 
+/** Who a user's presence reaches and whose presence the user sees (docs/REALTIME.md, "Presence", "Teams"). */
+export interface PresenceLines {
+  /** Both ways: they see this user's status, this user sees theirs. */
+  mutual: string[];
+  /** One way: a member sees these customers' status (the conversations the team's lines show them), not vice versa. */
+  watched: string[];
+  /**
+   * One way: this customer's open or pending team conversations; their status reaches each one's team
+   * side as the customer's messages do (teamRecipients with the queue), which realtime reads from its roster.
+   */
+  teamSides: { teamId: string; assigneeId: string | null }[];
+}
+
+type PresenceUser = Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>;
+
+/** A member's presence lines reach this many of their team's conversations at most (a supervisor of a big shop). */
+export const WATCHED_CONVERSATIONS_LIMIT = 2000;
+
 /**
- * The people who share presence with `user`: the other participant of each of
- * their conversations in which the customer side took part, by starting it or
- * by writing in it. A merchant or an agent who opens a conversation with a
- * buyer learns nothing of the buyer's presence until the buyer writes.
+ * The people who share presence with `user` both ways: the other participant
+ * of each of their conversations in which the customer side took part, by
+ * starting it or by writing in it, and the team lines' holder and customer.
+ */
+export async function contactsOf(db: Db, user: PresenceUser): Promise<string[]> {
+  return (await presenceLinesOf(db, user)).mutual;
+}
+
+/**
+ * Presence along the participants' rule and the team's lines. The participants:
+ * the other participant of each of the user's conversations in which the
+ * customer side took part, by starting it or by writing in it. A merchant or an
+ * agent who opens a conversation with a buyer learns nothing of the buyer's
+ * presence until the buyer writes. Those conversations, when another's team
+ * answers them and they are not resolved, are the user's `teamSides`.
  *
  * Two index lookups (the pair key leads with participant1_id, and
  * conversations_p2_updated_index with participant2_id) joined by UNION; the
  * other participant's role by primary key; "has the customer written" is one
  * probe of the (conversation_id, sender_id, client_msg_id) key, so it costs the
- * same however many messages the other side sent.
+ * same however many messages the other side sent. A team member (not the
+ * owner) adds one query: their team's conversations by the team's lines.
  */
-export async function contactsOf(
-  db: Db,
-  user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>,
-): Promise<string[]> {
+export async function presenceLinesOf(db: Db, user: PresenceUser): Promise<PresenceLines> {
   const serving = rolesServing(user.role);
   const side = ({ mine, theirs }: Side) =>
     db
       .selectFrom('conversations as c')
       .innerJoin('users as o', 'o.id', theirs)
-      .select(`${theirs} as id`)
+      .select([`${theirs} as id`, 'c.team_id', 'c.assignee_id', 'c.status'])
       .where(mine, '=', user.id)
       .where((eb: ContactScope) => {
         const messagesHere = () =>
@@ -68,39 +96,74 @@ export async function contactsOf(
   const rows = await side({ mine: 'c.participant1_id', theirs: 'c.participant2_id' })
     .union(side({ mine: 'c.participant2_id', theirs: 'c.participant1_id' }))
     .execute();
-  return [...new Set([...rows.map((row) => row.id), ...(await teamContactsOf(db, user))])];
+  const mutual = new Set(rows.map((row) => row.id));
+  const teamSides: PresenceLines['teamSides'] = [];
+  for (const row of rows) {
+    // The other participant's team answers it: this user is its customer (the rule above made it shared).
+    if (row.team_id === null || row.team_id !== row.id || row.status === 'resolved') continue;
+    teamSides.push({ teamId: row.team_id, assigneeId: row.assignee_id });
+    // Its holder and its customer see each other.
+    if (row.assignee_id !== null) mutual.add(row.assignee_id);
+  }
+  const watched = new Set<string>();
+  if (user.team_id && user.team_role && user.team_role !== 'owner') {
+    const member = { id: user.id, role: user.team_role };
+    for (const line of await memberLinesOf(db, user.team_id, member)) {
+      // The customer writes to the team: the member hears it by the team's lines, so sees their presence.
+      if (!teamRecipients(user.team_id, { members: [member], assigneeId: line.assigneeId }, true).includes(user.id)) {
+        continue;
+      }
+      if (line.assigneeId === user.id) mutual.add(line.customerId);
+      else watched.add(line.customerId);
+    }
+  }
+  mutual.delete(user.id);
+  for (const id of mutual) watched.delete(id);
+  return { mutual: [...mutual], watched: [...watched], teamSides };
 }
 
 /**
- * Presence along the team lines (issue 13): a member who is not the owner
- * shares it with the customers of the conversations they hold, and a
- * customer with the members holding theirs. (The owner is a participant: the
- * rule above covers it.) Only open and pending conversations count.
+ * A member's team conversations, open or pending, in which the customer took part (started it or
+ * wrote): every one for a supervisor, the held and the queued ones for an agent; their customer.
  */
-async function teamContactsOf(
+async function memberLinesOf(
   db: Db,
-  user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>,
-) {
-  if (user.team_id && user.team_role && user.team_role !== 'owner') {
-    const held = await db
-      .selectFrom('conversations')
-      .select(['participant1_id', 'participant2_id', 'team_id'])
-      .where('assignee_id', '=', user.id)
-      .where('status', '!=', 'resolved')
-      .execute();
-    return held.map((c) => (c.participant1_id === c.team_id ? c.participant2_id : c.participant1_id));
-  }
-  if (!canBeCustomer(user.role)) return [];
-  const holders = (column: 'participant1_id' | 'participant2_id') =>
-    db
-      .selectFrom('conversations')
-      .select('assignee_id')
-      .where(column, '=', user.id)
-      .where('assignee_id', 'is not', null)
-      .where('status', '!=', 'resolved')
-      .where('team_id', '!=', user.id);
-  const rows = await holders('participant1_id').unionAll(holders('participant2_id')).execute();
-  return rows.flatMap((row) => (row.assignee_id === null ? [] : [row.assignee_id]));
+  teamId: string,
+  member: { id: string; role: 'supervisor' | 'agent' },
+): Promise<{ customerId: string; assigneeId: string | null }[]> {
+  const rows = await db
+    .selectFrom('conversations as c')
+    .select(['c.participant1_id', 'c.participant2_id', 'c.assignee_id'])
+    .where('c.team_id', '=', teamId)
+    .where('c.status', '!=', 'resolved')
+    .$if(member.role === 'agent', (query) =>
+      query.where((eb) => eb.or([eb('c.assignee_id', '=', member.id), eb('c.assignee_id', 'is', null)])),
+    )
+    .where((eb) => {
+      const customer = eb
+        .case()
+        .when('c.participant1_id', '=', teamId)
+        .then(eb.ref('c.participant2_id'))
+        .else(eb.ref('c.participant1_id'))
+        .end();
+      return eb.or([
+        eb('c.started_by', '=', customer),
+        eb.exists(
+          eb
+            .selectFrom('messages as m')
+            .select('m.id')
+            .whereRef('m.conversation_id', '=', 'c.id')
+            .where('m.sender_id', '=', customer),
+        ),
+      ]);
+    })
+    .orderBy('c.updated_at', 'desc')
+    .limit(WATCHED_CONVERSATIONS_LIMIT)
+    .execute();
+  return rows.map((row) => ({
+    customerId: row.participant1_id === teamId ? row.participant2_id : row.participant1_id,
+    assigneeId: row.assignee_id,
+  }));
 }
 
 export type PresenceSharing = 'not_shared' | 'shared_before' | 'shared_by_this_message';
@@ -140,8 +203,7 @@ export async function presenceSharing(
 /** The presence queries bound to a database, as realtime takes them (RealtimeOptions). */
 export function presenceQueries(db: Db) {
   return {
-    contactsOf: (user: Pick<UserRow, 'id' | 'role'> & Partial<Pick<UserRow, 'team_id' | 'team_role'>>) =>
-      contactsOf(db, user),
+    contactsOf: (user: PresenceUser) => presenceLinesOf(db, user),
     presenceSharing: (conversationId: string, messageId: string) => presenceSharing(db, conversationId, messageId),
   };
 }

@@ -1,8 +1,13 @@
 import type { Kysely } from 'kysely';
 import { isDeadlock, isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
-import { type Append, appendMessages } from './message.repository.ts';
-import { HookFailure, type SendTransactionHookRegistry, type SendTransactionPlan } from './send-transaction.ts';
+import { type Append, type Appended, appendMessages } from './message.repository.ts';
+import {
+  HookFailure,
+  runCommitted,
+  type SendTransactionHookRegistry,
+  type SendTransactionPlan,
+} from './send-transaction.ts';
 
 export interface AppendBatcherOptions {
   /** Send transactions running at once; sends arriving meanwhile wait for the next one to start. */
@@ -18,7 +23,7 @@ export const DEFAULT_APPEND_BATCHING: AppendBatcherOptions = { maxConcurrent: 4,
 
 interface Waiting {
   append: Append;
-  resolve(seq: number | undefined): void;
+  resolve(appended: Appended | undefined): void;
   reject(error: unknown): void;
 }
 
@@ -52,16 +57,19 @@ export function createAppendBatcher(
   let running = 0;
   let startScheduled = false;
 
-  function inOneTransaction(
+  async function inOneTransaction(
     appends: readonly Append[],
     plan: SendTransactionPlan | undefined,
-  ): Promise<(number | undefined)[]> {
-    return db.transaction().execute(async (trx) => {
-      const appended = await appendMessages(trx, appends, { unread: plan?.readsUnread === true });
+  ): Promise<(Appended | undefined)[]> {
+    const committed: (() => void)[] = [];
+    const appended = await db.transaction().execute(async (trx) => {
+      const written = await appendMessages(trx, appends, { unread: plan?.readsUnread === true });
       // No hook registered: not one statement more than the send's own.
-      if (hooks && plan) await hooks.run(trx, plan, appends, appended);
-      return appended.map((entry) => entry?.seq);
+      if (hooks && plan) await hooks.run(trx, plan, appends, written, (task) => committed.push(task));
+      return written;
     });
+    runCommitted(committed);
+    return appended;
   }
 
   async function store(batch: readonly Waiting[]): Promise<void> {
@@ -74,11 +82,11 @@ export function createAppendBatcher(
       return;
     }
     try {
-      const seqs = await inOneTransaction(
+      const appended = await inOneTransaction(
         batch.map((entry) => entry.append),
         plan,
       );
-      for (const [i, entry] of batch.entries()) entry.resolve(seqs[i]);
+      for (const [i, entry] of batch.entries()) entry.resolve(appended[i]);
     } catch (error) {
       // The batch rolled back as a whole. A retry whose client_msg_id is taken, a deadlock, or a
       // hook refusing a message must not fail the others: each message is stored on its own
@@ -92,7 +100,7 @@ export function createAppendBatcher(
       await Promise.all(
         batch.map((entry) =>
           inOneTransaction([entry.append], plan).then(
-            ([seq]) => entry.resolve(seq),
+            ([appended]) => entry.resolve(appended),
             (failure: unknown) => entry.reject(unwrap(failure)),
           ),
         ),
@@ -113,16 +121,24 @@ export function createAppendBatcher(
     }
   }
 
+  /** Stores one message; resolves with what the append learnt (undefined when its conversation is gone) once committed. */
+  function storeOne(append: Append): Promise<Appended | undefined> {
+    return new Promise((resolve, reject) => {
+      waiting.push({ append, resolve, reject });
+      if (!startScheduled && running < options.maxConcurrent) {
+        startScheduled = true;
+        setImmediate(startBatches);
+      }
+    });
+  }
+
   return {
     /** Stores one message; resolves with its seq (undefined when its conversation is gone) once committed. */
-    append(append: Append): Promise<number | undefined> {
-      return new Promise((resolve, reject) => {
-        waiting.push({ append, resolve, reject });
-        if (!startScheduled && running < options.maxConcurrent) {
-          startScheduled = true;
-          setImmediate(startBatches);
-        }
-      });
+    async append(append: Append): Promise<number | undefined> {
+      return (await storeOne(append))?.seq;
     },
+
+    /** As `append`, with everything the append learnt (its seq, whether it reopened its conversation). */
+    store: storeOne,
   };
 }

@@ -2,7 +2,7 @@ import { MESSAGE_TYPES } from '@cs-chat/contracts/rest/message.schemas';
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import { type CappedCount, COUNT_CAP, cappedCount, pageIsReadable } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
-import type { ConversationRow, Database, MessageRow, TeamRole } from '../../db/types.ts';
+import type { ConversationRow, ConversationStatus, Database, MessageRow, TeamRole } from '../../db/types.ts';
 import { unprocessable } from '../../lib/errors.ts';
 import { uuidv7Floor } from '../../lib/ids.ts';
 import { canonicalJson, chainHash, genesisHash, messageEntry } from '../../lib/transcript-chain.ts';
@@ -105,6 +105,20 @@ export interface Appended {
   seq: number;
   /** The recipient's unread count in its conversation including this message; only when asked (`unread`). */
   unread: number | undefined;
+  /**
+   * On the first customer message of its batch that reopened a pending or resolved team
+   * conversation (issue 13): the status it had and what its lists show, read by the same
+   * locked SELECT that claims the seqs (a few columns more, no statement more).
+   */
+  reopened?: Reopened;
+}
+
+/** A conversation a customer's message reopened (status back to `open`), as it was just before. */
+export interface Reopened {
+  previousStatus: Exclude<ConversationStatus, 'open'>;
+  teamId: string | null;
+  assigneeId: string | null;
+  linkedConversationId: string | null;
 }
 
 /** `CASE id WHEN <conversation> THEN <value> … ELSE <column> END` over the conversations `value` answers for. */
@@ -175,10 +189,13 @@ export async function appendMessages(
     else wanted.set(append.message.conversation_id, [append]);
   }
   const unread = options.unread === true;
+  // A customer's message may reopen its conversation: what it was is read with the seqs, for its event.
+  const mayReopen = appends.some((append) => append.side === 'customer');
   const read = trx
     .selectFrom('conversations')
     .select(['id', 'last_seq', 'chain_head'])
     .$if(unread, (query) => query.select(['participant1_unread', 'participant2_unread']))
+    .$if(mayReopen, (query) => query.select(['status', 'team_id', 'assignee_id', 'linked_conversation_id']))
     .where('id', 'in', [...wanted.keys()]);
   const heads = await (isMysql(trx) ? read.forUpdate() : read).execute();
   if (heads.length === 0) return appends.map(() => undefined);
@@ -186,6 +203,7 @@ export async function appendMessages(
   const groups = new Map<string, Append[]>();
   const newHeads = new Map<string, string>();
   const stored = new Map<Append, Appended & { chain_hash: string }>();
+  const reopened = new Map<Append, Reopened>();
   for (const row of heads) {
     const { id, last_seq, chain_head } = row;
     const group = wanted.get(id) ?? [];
@@ -202,6 +220,15 @@ export async function appendMessages(
       stored.set(append, { seq, chain_hash: head, unread: unread ? counts[append.recipientUnread] : undefined });
     }
     newHeads.set(id, head);
+    const reopener = group.find((append) => append.side === 'customer');
+    if (reopener && row.status !== undefined && row.status !== 'open') {
+      reopened.set(reopener, {
+        previousStatus: row.status,
+        teamId: row.team_id ?? null,
+        assigneeId: row.assignee_id ?? null,
+        linkedConversationId: row.linked_conversation_id ?? null,
+      });
+    }
   }
 
   const added = perConversation(groups, (group) => group.length);
@@ -239,7 +266,8 @@ export async function appendMessages(
   await trx.insertInto('messages').values(rows).execute();
   return appends.map((append) => {
     const claim = stored.get(append);
-    return claim && { seq: claim.seq, unread: claim.unread };
+    const reopening = reopened.get(append);
+    return claim && { seq: claim.seq, unread: claim.unread, ...(reopening ? { reopened: reopening } : {}) };
   });
 }
 

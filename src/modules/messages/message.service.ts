@@ -32,10 +32,12 @@ import { pageWindow } from './history.ts';
 import * as repo from './message.repository.ts';
 import { parseContent, previewOf, type StoredContent } from './message-content.ts';
 import {
+  type AfterCommit,
   createDeleteTransactionHooks,
   createRecallTransactionHooks,
   createSendTransactionHooks,
   HookFailure,
+  runCommitted,
   type SendTransactionPlan,
 } from './send-transaction.ts';
 import { type PreparedServerMessages, type ServerMessage, serverAppend } from './server-messages.ts';
@@ -141,12 +143,13 @@ export function createMessageService(deps: MessageServiceDeps) {
     trx: Tx['db'],
     appends: readonly repo.Append[],
     plan: SendTransactionPlan | undefined,
+    afterCommit: AfterCommit,
     between?: (appended: readonly (repo.Appended | undefined)[]) => Promise<void>,
   ): Promise<(repo.Appended | undefined)[]> {
     const appended = await repo.appendMessages(trx, appends, { unread: plan?.readsUnread === true });
     await between?.(appended);
     try {
-      if (plan) await hooks.run(trx, plan, appends, appended);
+      if (plan) await hooks.run(trx, plan, appends, appended, afterCommit);
     } catch (error) {
       throw error instanceof HookFailure ? error.cause : error;
     }
@@ -415,9 +418,9 @@ export function createMessageService(deps: MessageServiceDeps) {
     // A team member's message raises the customer's count; the customer's, the team's (its owner's column).
     const recipient = recipientOf(conversation, caller.id);
     const teamSide = conversation.team_id !== null && recipient !== conversation.team_id;
-    let seq: number | undefined;
+    let appended: repo.Appended | undefined;
     try {
-      seq = await appends.append({
+      appended = await appends.store({
         message: row,
         recipientId: recipient,
         recipientUnread: repo.unreadColumnOf(conversation, recipient),
@@ -435,10 +438,35 @@ export function createMessageService(deps: MessageServiceDeps) {
       const original = replay(winner, type, stored, cardState !== undefined);
       return { message: toMessage(original, users.toUser(caller), false, cardState), created: false };
     }
-    if (seq === undefined) throw notFound('conversation_not_found');
-    const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(caller));
+    if (appended === undefined) throw notFound('conversation_not_found');
+    const message = toMessage({ ...row, seq: appended.seq, is_read: 0, recalled_at: null }, users.toUser(caller));
     announce(message, conversation, origin);
+    announceReopened(conversation, appended.reopened, caller.id, row.created_at);
     return { message, created: true };
+  }
+
+  /** A customer's message reopened the conversation: the team's lists follow, as after a status change (issue 13). */
+  function announceReopened(
+    conversation: Pick<ConversationRow, 'id' | 'participant1_id' | 'participant2_id' | 'team_id'>,
+    reopened: repo.Reopened | undefined,
+    actorId: string,
+    timestamp: number,
+  ): void {
+    if (!reopened) return;
+    events.publish('conversation.updated', {
+      conversation: {
+        id: conversation.id,
+        participants: [conversation.participant1_id, conversation.participant2_id],
+        teamId: conversation.team_id,
+        assigneeId: reopened.assigneeId,
+        status: 'open',
+        linkedConversationId: reopened.linkedConversationId,
+      },
+      change: 'status',
+      previousAssigneeId: null,
+      actorId,
+      timestamp,
+    });
   }
 
   return {
@@ -489,26 +517,35 @@ export function createMessageService(deps: MessageServiceDeps) {
         client_msg_id: held.clientMsgId,
         created_at: nowSeconds(),
       };
-      const recipientId = otherParticipant(conversation, sender.id);
-      const deliver = async (message: typeof row) => {
-        const append = {
+      // A team member is no participant: their message is for the customer, as in a send.
+      const recipientId = recipientOf(conversation, sender.id);
+      const deliver = async (message: typeof row): Promise<repo.Appended | undefined> => {
+        const append: repo.Append = {
           message,
           recipientId,
           recipientUnread: repo.unreadColumnOf(conversation, recipientId),
           preview: previewOf('text', held.content),
+          // Which side wrote it, as a send says (a customer's reopens, a member's ends the wait); no
+          // teamRole: an approval is the reviewer's decision, not the member's claim.
+          ...(conversation.team_id === null
+            ? {}
+            : { side: recipientId === conversation.team_id ? 'customer' : 'team' }),
         };
         // As a send's batch of one: what the hooks wait for outside the database first, then the transaction.
         const plan = hooks.any ? await hooks.plan([append]) : undefined;
-        return db.transaction().execute(async (trx) => {
+        const committed: (() => void)[] = [];
+        const stored = await db.transaction().execute(async (trx) => {
           if (!(await claim(trx))) return undefined;
-          const [stored] = await appendWithHooks(trx, [append], plan);
-          if (stored === undefined) throw notFound('conversation_not_found');
-          return stored.seq;
+          const [first] = await appendWithHooks(trx, [append], plan, (task) => committed.push(task));
+          if (first === undefined) throw notFound('conversation_not_found');
+          return first;
         });
+        runCommitted(committed);
+        return stored;
       };
-      let seq: number | undefined;
+      let appended: repo.Appended | undefined;
       try {
-        seq = await deliver(row);
+        appended = await deliver(row);
       } catch (error) {
         // While it waited, its sender sent a message with the same client_msg_id (the send path does
         // not look among held ones). The same text is its retry, delivered once the rules let it
@@ -521,11 +558,12 @@ export function createMessageService(deps: MessageServiceDeps) {
           return settled ? toMessage(twin, users.toUser(sender)) : undefined;
         }
         row = { ...row, client_msg_id: null };
-        seq = await deliver(row);
+        appended = await deliver(row);
       }
-      if (seq === undefined) return undefined;
-      const message = toMessage({ ...row, seq, is_read: 0, recalled_at: null }, users.toUser(sender));
+      if (appended === undefined) return undefined;
+      const message = toMessage({ ...row, seq: appended.seq, is_read: 0, recalled_at: null }, users.toUser(sender));
       announce(message, conversation, SERVER_ORIGIN);
+      announceReopened(conversation, appended.reopened, sender.id, row.created_at);
       return message;
     },
 
@@ -618,11 +656,17 @@ export function createMessageService(deps: MessageServiceDeps) {
      */
     async writeServerMessages(tx: Tx, prepared: PreparedServerMessages): Promise<Message[]> {
       const appends = prepared.appends.map((entry) => entry.append);
-      const appended = await appendWithHooks(tx.db, appends, prepared.plan, async (done) => {
-        for (const [i, { append, alsoRaises }] of prepared.appends.entries()) {
-          if (alsoRaises && done[i]) await repo.incrementUnread(tx.db, append.message.conversation_id, alsoRaises);
-        }
-      });
+      const appended = await appendWithHooks(
+        tx.db,
+        appends,
+        prepared.plan,
+        (task) => tx.afterCommit(task),
+        async (done) => {
+          for (const [i, { append, alsoRaises }] of prepared.appends.entries()) {
+            if (alsoRaises && done[i]) await repo.incrementUnread(tx.db, append.message.conversation_id, alsoRaises);
+          }
+        },
+      );
       return prepared.messages.flatMap(({ conversation, sender }, i) => {
         const stored = appended[i];
         const { append } = prepared.appends[i] as (typeof prepared.appends)[number];

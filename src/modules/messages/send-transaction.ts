@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database, MessageRow } from '../../db/types.ts';
-import type { Append, Appended } from './message.repository.ts';
+import type { Append, Appended, Reopened } from './message.repository.ts';
 
 /** A message as the send transaction wrote it: its row (seq included) and the append it came from. */
 export interface StoredMessage {
@@ -12,10 +12,33 @@ export interface StoredMessage {
    * (`PreparedBatchHook.readsUnread`); undefined otherwise.
    */
   unread: number | undefined;
+  /** Set on the customer message that reopened a pending or resolved conversation (rare): what it was. */
+  reopened?: Reopened | undefined;
 }
 
-/** Runs in the send transaction after one message's row is written; throwing rolls the message back. */
-export type MessageHook = (trx: Transaction<Database>, stored: StoredMessage) => Promise<void>;
+/** Queues work for once the send transaction commits (never run if it rolls back): a nudge, not a push. */
+export type AfterCommit = (task: () => void) => void;
+
+/** Runs the tasks hooks queued, once their transaction committed: the commit stands whatever they do. */
+export function runCommitted(tasks: readonly (() => void)[]): void {
+  for (const task of tasks) {
+    try {
+      task();
+    } catch (error) {
+      process.emitWarning(error instanceof Error ? error : String(error), 'AfterCommitTaskFailed');
+    }
+  }
+}
+
+/**
+ * Runs in the send transaction after one message's row is written; throwing rolls the message back.
+ * `afterCommit` queues what must wait for the commit (what a `Tx` offers other transactions).
+ */
+export type MessageHook = (
+  trx: Transaction<Database>,
+  stored: StoredMessage,
+  afterCommit: AfterCommit,
+) => Promise<void>;
 
 /** Runs once per send transaction, after every message of it and their hooks; throwing rolls it back. */
 export type BatchHook = (trx: Transaction<Database>, stored: readonly StoredMessage[]) => Promise<void>;
@@ -119,6 +142,7 @@ export function createSendTransactionHooks() {
       plan: SendTransactionPlan,
       appends: readonly Append[],
       appended: readonly (Appended | undefined)[],
+      afterCommit: AfterCommit,
     ) {
       const stored: StoredMessage[] = [];
       for (const [i, append] of appends.entries()) {
@@ -129,11 +153,12 @@ export function createSendTransactionHooks() {
             message: { ...append.message, seq: done.seq, is_read: append.read ? 1 : 0, recalled_at: null },
             append,
             unread: done.unread,
+            reopened: done.reopened,
           });
         }
       }
       try {
-        for (const entry of stored) for (const hook of messageHooks) await hook(trx, entry);
+        for (const entry of stored) for (const hook of messageHooks) await hook(trx, entry, afterCommit);
         if (stored.length > 0) for (const { hook, prepared } of plan.batch) await hook.write(trx, stored, prepared);
       } catch (error) {
         throw new HookFailure(error);

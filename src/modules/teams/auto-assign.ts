@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import { isDeadlock } from '../../db/errors.ts';
 import { inTransaction } from '../../db/transaction.ts';
@@ -14,19 +14,25 @@ export const OFFLINE_GRACE_MS = 2 * 60_000;
 export const SWEEP_INTERVAL_MS = 30_000;
 /** Conversations assigned per drain at most (the next drain or sweep takes the rest). */
 const DRAIN_BATCH = 50;
+/** Idle conversations resolved per team and sweep at most (the next sweep takes the rest). */
+const RESOLVE_BATCH = 200;
 const DEADLOCK_RETRIES = 3;
 
 export interface AutoAssignDeps {
   db: Kysely<Database>;
-  work: Pick<ConversationWorkService, 'handOver' | 'ownerIfStaffed'>;
+  work: Pick<ConversationWorkService, 'handOver' | 'changeStatus' | 'ownerIfStaffed'>;
   /** The subset of `userIds` online on any instance (presence through the bus). */
   online: (userIds: readonly string[]) => Promise<readonly string[]>;
   /** The team's members other than the owner, cached (realtime's roster when there is one). */
   membersOf: (teamId: string) => Promise<readonly { id: string; role: 'supervisor' | 'agent' }[]>;
   logger: { warn(details: object, message: string): void };
+  /** How long a member may be away before their conversations awaiting a reply are requeued; OFFLINE_GRACE_MS. */
+  offlineGraceMs?: number | undefined;
 }
 
 export type AutoAssigner = ReturnType<typeof createAutoAssigner>;
+
+type Outcome = 'assigned' | 'not_needed' | 'nobody';
 
 /**
  * Automatic assignment (issue 13, docs/API.md "Teams"). A conversation that
@@ -45,36 +51,44 @@ export type AutoAssigner = ReturnType<typeof createAutoAssigner>;
  * came online, became available or has room again) and the periodic sweep of
  * every instance take them oldest first.
  */
-export function createAutoAssigner({ db, work, online, membersOf, logger }: AutoAssignDeps) {
-  /** Members seen offline holding conversations, since when (ms): this instance's sweeps compare. */
-  const offlineSince = new Map<string, number>();
-
-  /** Assigns one conversation if it needs someone and someone can take it; true when it did. */
-  async function assignOnce(conversationId: string, teamId: string): Promise<boolean> {
+export function createAutoAssigner({
+  db,
+  work,
+  online,
+  membersOf,
+  logger,
+  offlineGraceMs = OFFLINE_GRACE_MS,
+}: AutoAssignDeps) {
+  /**
+   * Assigns one conversation if it needs someone and someone can take it: `assigned`; `not_needed`
+   * when it no longer waits for anyone (taken meanwhile, answered, resolved); `nobody` when no
+   * member can take it now (a drain stops there, not at a conversation another drain just took).
+   */
+  async function assignOnce(conversationId: string, teamId: string): Promise<Outcome> {
     const members = await membersOf(teamId);
-    if (members.length === 0) return false;
+    if (members.length === 0) return 'nobody';
     // Most customer messages land in a conversation someone holds: one read by key settles those.
     const glance = await db
       .selectFrom('conversations')
       .select(['assignee_id', 'status'])
       .where('id', '=', conversationId)
       .executeTakeFirst();
-    if (!glance || glance.assignee_id !== null || glance.status !== 'open') return false;
+    if (!glance || glance.assignee_id !== null || glance.status !== 'open') return 'not_needed';
     const team = await findTeam(db, teamId);
-    if (!team?.auto_assign) return false;
+    if (!team?.auto_assign) return 'nobody';
     const present = new Set(await online(members.map((member) => member.id)));
     const candidates = members
       .map((member) => member.id)
       .filter((id) => present.has(id))
       .sort();
-    if (candidates.length === 0) return false;
+    if (candidates.length === 0) return 'nobody';
     const owner = await work.ownerIfStaffed(teamId);
-    return inTransaction(db, undefined, async (tx) => {
+    return inTransaction(db, undefined, async (tx): Promise<Outcome> => {
       const mysql = isMysql(tx.db);
       const conversationQuery = tx.db.selectFrom('conversations').selectAll().where('id', '=', conversationId);
       const conversation = await (mysql ? conversationQuery.forUpdate() : conversationQuery).executeTakeFirst();
-      if (!conversation || conversation.assignee_id !== null || conversation.team_id !== teamId) return false;
-      if (conversation.status !== 'open' || conversation.awaiting_reply_since === null) return false;
+      if (!conversation || conversation.assignee_id !== null || conversation.team_id !== teamId) return 'not_needed';
+      if (conversation.status !== 'open' || conversation.awaiting_reply_since === null) return 'not_needed';
       // The candidates' rows, locked in id order (every assignment takes its assignee's lock).
       const usersQuery = tx.db
         .selectFrom('users')
@@ -110,20 +124,25 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
             Number(a.last_assigned_at ?? 0) - Number(b.last_assigned_at ?? 0) ||
             (a.id < b.id ? -1 : 1),
         )[0];
-      if (!chosen) return false;
+      if (!chosen) return 'nobody';
       await work.handOver(tx, conversation, { to: chosen, kind: 'auto', actorId: teamId, owner });
-      return true;
+      return 'assigned';
     });
   }
 
-  async function assign(conversationId: string, teamId: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+  async function attempt(conversationId: string, teamId: string): Promise<Outcome> {
+    for (let tries = 1; ; tries++) {
       try {
         return await assignOnce(conversationId, teamId);
       } catch (error) {
-        if (!isDeadlock(error) || attempt >= DEADLOCK_RETRIES) throw error;
+        if (!isDeadlock(error) || tries >= DEADLOCK_RETRIES) throw error;
       }
     }
+  }
+
+  /** Assigns one conversation if it needs someone and someone can take it; true when it did. */
+  async function assign(conversationId: string, teamId: string): Promise<boolean> {
+    return (await attempt(conversationId, teamId)) === 'assigned';
   }
 
   /** The team's queue, oldest wait first. */
@@ -141,12 +160,17 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .execute();
   }
 
-  /** Assigns the team's queue, oldest first, each in its own transaction, until nobody can take more. */
+  /**
+   * Assigns the team's queue, oldest first, each in its own transaction, until nobody can take more.
+   * A conversation another drain (or a claim) took meanwhile is passed over: several drains start
+   * at once (a removal's requeues and its team change), and the one that waited must go on.
+   */
   async function drain(teamId: string): Promise<number> {
     let assigned = 0;
     for (const { id } of await queued(teamId, DRAIN_BATCH)) {
-      if (!(await assign(id, teamId))) break;
-      assigned += 1;
+      const outcome = await attempt(id, teamId);
+      if (outcome === 'nobody') break;
+      if (outcome === 'assigned') assigned += 1;
     }
     return assigned;
   }
@@ -173,6 +197,51 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
     }
   }
 
+  /**
+   * The members holding conversations that await a reply who have been away longer than the grace,
+   * by the shared `users.offline_since` (set when their last connection in the cluster closed), so
+   * any instance's sweep, before or after a restart, sees the same absence. Presence corrects it: a
+   * member online is cleared, and one offline with no mark (their instance died without telling)
+   * is marked now, so the grace starts at the first sweep that misses them.
+   */
+  async function absentPastGrace(
+    holders: readonly { assignee_id: string | null; team_id: string | null }[],
+    now: number,
+  ): Promise<{ memberId: string; teamId: string }[]> {
+    const teamOf = new Map<string, string>();
+    for (const { assignee_id: memberId, team_id: teamId } of holders) {
+      if (memberId && teamId && memberId !== teamId) teamOf.set(memberId, teamId);
+    }
+    if (teamOf.size === 0) return [];
+    const present = new Set(await online([...teamOf.keys()]));
+    const absent = [...teamOf.keys()].filter((id) => !present.has(id));
+    if (present.size > 0) {
+      await db
+        .updateTable('users')
+        .set({ offline_since: null })
+        .where('id', 'in', [...present])
+        .where('offline_since', 'is not', null)
+        .execute();
+    }
+    if (absent.length === 0) return [];
+    await db
+      .updateTable('users')
+      .set({ offline_since: now })
+      .where('id', 'in', absent)
+      .where('offline_since', 'is', null)
+      .execute();
+    const gone = await db
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', absent)
+      .where('offline_since', '<=', now - offlineGraceMs)
+      .execute();
+    return gone.flatMap(({ id }) => {
+      const teamId = teamOf.get(id);
+      return teamId ? [{ memberId: id, teamId }] : [];
+    });
+  }
+
   /** One sweep: assign every queue, requeue members offline past the grace, resolve idle conversations. */
   async function sweep(now = Date.now()): Promise<void> {
     const waiting = await db
@@ -194,19 +263,9 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .where('awaiting_reply_since', 'is not', null)
       .limit(1000)
       .execute();
-    const present = new Set(await online(holders.flatMap((row) => (row.assignee_id ? [row.assignee_id] : []))));
     const requeued = new Set<string>();
-    for (const { assignee_id: memberId, team_id: teamId } of holders) {
-      if (!memberId || !teamId || memberId === teamId) continue;
-      if (present.has(memberId)) {
-        offlineSince.delete(memberId);
-        continue;
-      }
-      const since = offlineSince.get(memberId) ?? now;
-      offlineSince.set(memberId, since);
-      if (now - since < OFFLINE_GRACE_MS) continue;
+    for (const { memberId, teamId } of await absentPastGrace(holders, now)) {
       await requeueAbsent(memberId, teamId);
-      offlineSince.delete(memberId);
       requeued.add(teamId);
     }
     for (const teamId of new Set([...waiting.flatMap((row) => (row.team_id ? [row.team_id] : [])), ...requeued])) {
@@ -215,7 +274,11 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
     await autoResolve();
   }
 
-  /** Resolves the conversations idle longer than their team's auto_resolve_hours. */
+  /**
+   * Resolves the conversations idle longer than their team's auto_resolve_hours, each in its own
+   * transaction under its row lock and checked again there (a message or another instance's sweep
+   * may have come first), as a status change by the team's owner: the webhook, conversation_updated.
+   */
   async function autoResolve(): Promise<void> {
     const teams = await db
       .selectFrom('teams')
@@ -224,13 +287,25 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .execute();
     const now = nowSeconds();
     for (const team of teams) {
-      await db
-        .updateTable('conversations')
-        .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null, resolutions: sql`resolutions + 1` })
+      const idleBefore = now - Number(team.auto_resolve_hours) * 3600;
+      const idle = await db
+        .selectFrom('conversations')
+        .select('id')
         .where('team_id', '=', team.owner_id)
         .where('status', '!=', 'resolved')
-        .where('updated_at', '<', now - Number(team.auto_resolve_hours) * 3600)
+        .where('updated_at', '<', idleBefore)
+        .orderBy('updated_at')
+        .limit(RESOLVE_BATCH)
         .execute();
+      for (const { id } of idle) {
+        await inTransaction(db, undefined, async (tx) => {
+          const query = tx.db.selectFrom('conversations').selectAll().where('id', '=', id);
+          const conversation = await (isMysql(tx.db) ? query.forUpdate() : query).executeTakeFirst();
+          if (!conversation || conversation.status === 'resolved' || Number(conversation.updated_at) >= idleBefore)
+            return;
+          await work.changeStatus(tx, conversation, 'resolved', team.owner_id);
+        });
+      }
     }
   }
 
@@ -279,12 +354,31 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       };
     },
 
-    /** A user's first connection opened (on any instance): a member's team may assign them its queue. */
+    /**
+     * A user's first connection in the cluster opened: a member's absence ends (offline_since
+     * cleared, for every instance's sweep), then their team may assign them its queue.
+     */
     cameOnline(user: Pick<UserRow, 'id' | 'team_id' | 'team_role'>): void {
       const teamId = user.team_id;
       if (!teamId || user.team_role === 'owner' || !user.team_role) return;
-      offlineSince.delete(user.id);
-      background('a member coming online', () => drain(teamId));
+      background('a member coming online', async () => {
+        await db.updateTable('users').set({ offline_since: null }).where('id', '=', user.id).execute();
+        await drain(teamId);
+      });
+    },
+
+    /**
+     * A user's last connection in the cluster closed: a member's absence starts now, in the
+     * database, so the grace holds across instances and restarts (a mark already there stays).
+     */
+    async wentOffline(user: Pick<UserRow, 'id' | 'team_id' | 'team_role'>, now = Date.now()): Promise<void> {
+      if (!user.team_id || user.team_role === 'owner' || !user.team_role) return;
+      await db
+        .updateTable('users')
+        .set({ offline_since: now })
+        .where('id', '=', user.id)
+        .where('offline_since', 'is', null)
+        .execute();
     },
 
     /** Sweeps every SWEEP_INTERVAL_MS until the returned function is called. */

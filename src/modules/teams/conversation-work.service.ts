@@ -29,7 +29,8 @@ export type AssignmentKind = ConversationAssignmentsTable['kind'];
 
 /** What the customer reads in the timeline when a conversation changes hands (a `system` message). */
 export function systemText(kind: AssignmentKind, to: Pick<UserRow, 'username'> | undefined): string {
-  if (kind === 'release' || kind === 'requeue' || !to) return '会话已转入排队，稍后将有客服为您服务';
+  if (kind === 'release' || kind === 'requeue' || kind === 'member_removed' || !to)
+    return '会话已转入排队，稍后将有客服为您服务';
   if (kind === 'transfer') return `会话已转接给客服 ${to.username}`;
   return `客服 ${to.username} 为您服务`;
 }
@@ -155,6 +156,48 @@ export function createConversationWorkService({
     }
   }
 
+  /**
+   * Sets the conversation's status in the caller's transaction (the row locked, the status a new
+   * one): the conversation.status_changed webhook with it, conversation_updated after the commit.
+   */
+  async function changeStatus(
+    tx: Tx,
+    conversation: ConversationRow,
+    status: ConversationRow['status'],
+    actorId: string,
+  ): Promise<void> {
+    const now = nowSeconds();
+    await tx.db
+      .updateTable('conversations')
+      .set({
+        status,
+        // Each resolution opens a rating episode (issue 14): the buyer may rate it once.
+        ...(status === 'resolved'
+          ? { resolved_at: now, awaiting_reply_since: null, resolutions: sql<number>`resolutions + 1` }
+          : {}),
+      })
+      .where('id', '=', conversation.id)
+      .execute();
+    await transactionEvents.record(tx, 'conversation.status_changed', () => ({
+      conversation_id: conversation.id,
+      team_id: conversation.team_id,
+      status,
+      previous_status: conversation.status,
+      actor_id: actorId,
+      changed_at: now,
+    }));
+    const state = { ...stateOf(conversation), status };
+    tx.afterCommit(() =>
+      events.publish('conversation.updated', {
+        conversation: state,
+        change: 'status',
+        previousAssigneeId: null,
+        actorId,
+        timestamp: now,
+      }),
+    );
+  }
+
   /** The team's owner when it has members besides the owner; undefined for a team of one (no system messages). */
   async function ownerIfStaffed(teamId: string | null): Promise<UserRow | undefined> {
     if (teamId === null || (await roster.membersOf(teamId)).length === 0) return undefined;
@@ -163,6 +206,7 @@ export function createConversationWorkService({
 
   return {
     handOver,
+    changeStatus,
     ownerIfStaffed,
 
     /**
@@ -205,37 +249,7 @@ export function createConversationWorkService({
       await access.requireAccess(caller, 'conversation.status', { conversation: seen });
       await inTransaction(db, undefined, async (tx) => {
         const conversation = await locked(tx, id);
-        if (conversation.status === body.status) return;
-        const now = nowSeconds();
-        await tx.db
-          .updateTable('conversations')
-          .set({
-            status: body.status,
-            // Each resolution opens a rating episode (issue 14): the buyer may rate it once.
-            ...(body.status === 'resolved'
-              ? { resolved_at: now, awaiting_reply_since: null, resolutions: sql<number>`resolutions + 1` }
-              : {}),
-          })
-          .where('id', '=', id)
-          .execute();
-        await transactionEvents.record(tx, 'conversation.status_changed', () => ({
-          conversation_id: id,
-          team_id: conversation.team_id,
-          status: body.status,
-          previous_status: conversation.status,
-          actor_id: caller.id,
-          changed_at: now,
-        }));
-        const state = { ...stateOf(conversation), status: body.status };
-        tx.afterCommit(() =>
-          events.publish('conversation.updated', {
-            conversation: state,
-            change: 'status',
-            previousAssigneeId: null,
-            actorId: caller.id,
-            timestamp: now,
-          }),
-        );
+        if (conversation.status !== body.status) await changeStatus(tx, conversation, body.status, caller.id);
       });
       return conversations.presentById(id);
     },

@@ -42,42 +42,6 @@ export async function updateTeam(
   await db.updateTable('teams').set(changes).where('owner_id', '=', ownerId).execute();
 }
 
-/**
- * Puts a member's unresolved conversations back in the queue, logging each as
- * a requeue by `actorId`; answers their ids.
- */
-export async function requeueConversationsOf(db: Db, memberId: string, actorId: string, now: number) {
-  const rows = await db
-    .selectFrom('conversations')
-    .select('id')
-    .where('assignee_id', '=', memberId)
-    .where('status', '!=', 'resolved')
-    .execute();
-  const ids = rows.map((row) => row.id);
-  if (ids.length === 0) return ids;
-  await db
-    .updateTable('conversations')
-    .set({ assignee_id: null, previous_assignee_id: memberId, assigned_at: null })
-    .where('id', 'in', ids)
-    .where('assignee_id', '=', memberId)
-    .execute();
-  await db
-    .insertInto('conversation_assignments')
-    .values(
-      ids.map((id) => ({
-        conversation_id: id,
-        actor_id: actorId,
-        from_id: memberId,
-        to_id: null,
-        note: null,
-        kind: 'requeue' as const,
-        created_at: now,
-      })),
-    )
-    .execute();
-  return ids;
-}
-
 /** What realtime's team roster reads (src/realtime/team-audience.ts), bound to a database. */
 export function rosterQueries(db: Db) {
   return {

@@ -7,6 +7,7 @@ import type {
   UpdateTeamSettingsBody,
 } from '@cs-chat/contracts/rest/team.schemas';
 import type { Kysely } from 'kysely';
+import { isMysql } from '../../db/dialect.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Database, TeamRow, UserRow } from '../../db/types.ts';
 import type { EventPublisher } from '../../events/hub.ts';
@@ -16,6 +17,7 @@ import type { AccessService } from '../access/access.service.ts';
 import { autoReplyColumns, autoReplySettingsOf } from '../auto-replies/auto-reply-settings.ts';
 import { findUserById } from '../users/user.repository.ts';
 import type { TeamFields, UserService } from '../users/user.service.ts';
+import type { ConversationWorkService } from './conversation-work.service.ts';
 import * as repo from './team.repository.ts';
 
 export interface TeamServiceDeps {
@@ -26,6 +28,8 @@ export interface TeamServiceDeps {
   events: EventPublisher;
   /** The subset of `userIds` online on any instance. */
   online: (userIds: readonly string[]) => Promise<readonly string[]>;
+  /** Hands a removed member's conversations back to the queue, as any change of hands (log, webhook, events). */
+  work: Pick<ConversationWorkService, 'handOver' | 'ownerIfStaffed'>;
 }
 
 export type TeamService = ReturnType<typeof createTeamService>;
@@ -41,7 +45,7 @@ export function settingsOf(team: TeamRow): TeamSettings {
   };
 }
 
-export function createTeamService({ db, users, access, events, online }: TeamServiceDeps) {
+export function createTeamService({ db, users, access, events, online, work }: TeamServiceDeps) {
   /** The team, if it exists and the caller may `action` it; 404 otherwise (access.policy.ts). */
   async function accessibleTeam(
     caller: UserRow,
@@ -120,14 +124,28 @@ export function createTeamService({ db, users, access, events, online }: TeamSer
       return updated;
     },
 
-    /** Deletes the member's account and puts their unresolved conversations back in the queue. */
+    /**
+     * Deletes the member's account and puts their unresolved conversations back in the queue, each
+     * as a change of hands (`member_removed`: a log row, the conversation.assigned webhook, the
+     * queue's system line and conversation_updated); the queue's drain then assigns them again.
+     */
     async removeMember(caller: UserRow, ownerId: string, userId: string): Promise<void> {
       await accessibleTeam(caller, ownerId, 'team.manage_members');
       const member = await memberOf(ownerId, userId);
       if (member.team_role === 'owner') throw badRequest('cannot_modify_self');
+      const owner = await work.ownerIfStaffed(ownerId);
       await inTransaction(db, undefined, async (tx) => {
+        // The member's row first: an assignment to them (which locks it) waits, then sees them deleted.
         await users.softDelete(caller, userId, tx);
-        await repo.requeueConversationsOf(tx.db, userId, caller.id, nowSeconds());
+        const query = tx.db
+          .selectFrom('conversations')
+          .selectAll()
+          .where('assignee_id', '=', userId)
+          .where('status', '!=', 'resolved')
+          .orderBy('id');
+        for (const conversation of await (isMysql(tx.db) ? query.forUpdate() : query).execute()) {
+          await work.handOver(tx, conversation, { to: null, kind: 'member_removed', actorId: caller.id, owner });
+        }
         tx.afterCommit(() => changed(ownerId));
       });
     },

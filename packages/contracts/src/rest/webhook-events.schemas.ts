@@ -138,7 +138,15 @@ export type GuardFlaggedData = Static<typeof GuardFlaggedData>;
 const NullableId = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
 
 /** How a conversation changed hands (the assignment log's kinds). */
-export const ASSIGNMENT_KINDS = ['claim', 'assign', 'transfer', 'release', 'auto', 'requeue'] as const;
+export const ASSIGNMENT_KINDS = [
+  'claim',
+  'assign',
+  'transfer',
+  'release',
+  'auto',
+  'requeue',
+  'member_removed',
+] as const;
 
 export const ConversationAssignedData = Type.Object(
   {
@@ -148,7 +156,7 @@ export const ConversationAssignedData = Type.Object(
     previous_assignee_id: NullableId('Who held it before; null: it was in the queue'),
     kind: Type.Enum(ASSIGNMENT_KINDS, {
       description:
-        'claim (taken by the caller), assign (given by a supervisor, the owner or an admin), transfer (passed on by its holder), release (put back in the queue), auto (automatic assignment), requeue (taken back from a member who went offline)',
+        'claim (taken by the caller), assign (given by a supervisor, the owner or an admin), transfer (passed on by its holder), release (put back in the queue), auto (automatic assignment), requeue (taken back from a member who went offline), member_removed (taken back from a member removed from the team)',
     }),
     actor_id: Type.String({ description: "Who did it (the team's owner for automatic assignment)" }),
     note: NullableId('The note given with the assignment'),
@@ -168,13 +176,17 @@ export const ConversationStatusChangedData = Type.Object(
     team_id: NullableId("The answering team (its owner's id)"),
     status: Type.Enum(CONVERSATION_STATUSES),
     previous_status: Type.Enum(CONVERSATION_STATUSES),
-    actor_id: Type.String({ description: 'Who set it' }),
+    actor_id: Type.String({
+      description:
+        "Who set it: the member or admin, the customer whose message reopened it, the team's owner for the automatic resolve",
+    }),
     changed_at: Type.Integer(),
   },
   {
     additionalProperties: false,
     title: 'ConversationStatusChangedData',
-    description: "conversation.status_changed: a team member (or an admin) set a conversation's status",
+    description:
+      "conversation.status_changed: a team member (or an admin) set a conversation's status, a customer's message reopened it, or the sweep resolved it as idle",
   },
 );
 export type ConversationStatusChangedData = Static<typeof ConversationStatusChangedData>;

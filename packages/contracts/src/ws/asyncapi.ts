@@ -89,7 +89,7 @@ const EVENTS: Record<string, MessageEntry> = {
   },
   typing: {
     schema: TypingEvent,
-    summary: 'The other participant is (not) typing; not stored',
+    summary: 'The other side is (not) typing (a team: along its lines; admins get every one); not stored',
     example: { type: 'typing', user_id: 'm1', conversation_id: CONVERSATION, is_typing: true },
   },
   ack: {
@@ -229,7 +229,7 @@ const FRAMES: Record<string, MessageEntry & { replies?: string[] }> = {
   },
   typing: {
     schema: TypingFrame,
-    summary: 'Tell the other participant you are (not) typing',
+    summary: 'Tell the other side (and admins) you are (not) typing',
     example: { type: 'typing', conversation_id: CONVERSATION, is_typing: true },
   },
   ping: {
