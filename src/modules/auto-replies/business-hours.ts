@@ -63,6 +63,9 @@ function localTime(timezone: string, unixSeconds: number): LocalTime {
   };
 }
 
+/** The local date (YYYY-MM-DD) of `unixSeconds` in `timezone`. */
+export const localDateOf = (timezone: string, unixSeconds: number): string => localTime(timezone, unixSeconds).date;
+
 /** "HH:MM" → minutes since midnight ("24:00" → 1440). */
 export const minutesOf = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 
