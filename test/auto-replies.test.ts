@@ -87,6 +87,7 @@ for (const dialect of testDialects) {
       const night = await settings('m1', { business_hours: [{ day: 2, open: '22:00', close: '02:00' }] });
       assert.equal(night.status, 200);
       assert.deepEqual(night.body.business_hours, [{ day: 2, open: '22:00', close: '02:00' }]);
+      assert.equal((await settings('m1', { business_hours: [] })).status, 200, 'open at all hours again');
       assertError(await settings('m1', { days_off: ['2026-02-30'] }), 400, 'invalid_business_hours');
       assertError(await settings('m1', { business_hours: [{ day: 8, open: '09:00', close: '10:00' }] }), 422);
       const rule = { keywords: ['x'], match: 'contains', reply: 'y' };
