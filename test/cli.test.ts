@@ -329,6 +329,20 @@ describe('command-line tools', { concurrency: true }, () => {
         assert.match(unknown.stderr, /No user with id zz9/);
         assert.equal(unknown.stdout, '');
       });
+
+      test('reports:backfill counts the stored messages with progress; run again, it has nothing to do', async () => {
+        const messages = Number(
+          (await sql<{ n: number }>`select count(*) as n from messages`.execute(database.db)).rows[0]?.n,
+        );
+        const first = await cli('reports-backfill', []);
+        assertExit(first, 0, 'reports-backfill');
+        assert.match(first.stdout, /conversations behind/, 'progress');
+        assert.match(first.stdout, new RegExp(`Done: ${messages} messages read`));
+        const again = await cli('reports-backfill', ['--quiet']);
+        assertExit(again, 0, 'reports-backfill again');
+        assert.equal(again.stdout, 'Done: 0 messages read; every conversation is caught up.\n');
+        assertExit(await cli('reports-backfill', ['--everything']), 2, 'an unknown option');
+      });
     });
   }
 

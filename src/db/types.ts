@@ -383,7 +383,7 @@ export interface ReportDailyTable {
   resolved: Generated<number>;
   ratings: Generated<number>;
   rating_sum: Generated<number>;
-  /** JSON: bucket (lower bound, seconds) → count (src/modules/reports/response-histogram.ts). */
+  /** JSON pairs [bucket's lower bound (seconds), count, …] (src/modules/reports/response-histogram.ts). */
   first_histogram: string;
   response_histogram: string;
 }

@@ -121,11 +121,12 @@ export function createReportFollower(deps: {
     }
     try {
       await db.transaction().execute(async (trx) => {
-        // Locks in one order for every writer: the states by conversation id, then the daily rows by key.
-        for (const range of moving) {
+        // Locks in one order for every writer: the states (one statement), then the daily rows by key.
+        const claims = moving.flatMap((range) => {
           const state = newStates.get(range.conversationId);
-          if (state && !(await repo.claimRange(trx, range, state))) throw new LostRace();
-        }
+          return state ? [{ range, state }] : [];
+        });
+        if (!(await repo.claimRanges(trx, claims))) throw new LostRace();
         await repo.insertTurns(trx, turns);
         await repo.applyDeltas(trx, deltas);
       });

@@ -54,15 +54,10 @@ export function createReportService({ db, access }: ReportDeps) {
       const group = query.group ?? 'day';
       let rows: TeamReportRow[];
       if (group === 'day') {
-        rows = days.map((day) => ({
-          ...keyless,
-          day,
-          ...figuresOf(
-            stored.filter((row) => row.local_day === day),
-            'team',
-          ),
-        }));
+        const byDay = Map.groupBy(stored, (row) => row.local_day);
+        rows = days.map((day) => ({ ...keyless, day, ...figuresOf(byDay.get(day) ?? [], 'team') }));
       } else {
+        const byAgent = Map.groupBy(stored, (row) => row.agent_id);
         const agentIds = [...new Set(stored.map((row) => row.agent_id).filter((id) => id !== ''))];
         const names = new Map((await findUsersByIds(db, agentIds)).map((user) => [user.id, user.username]));
         rows = agentIds
@@ -70,10 +65,7 @@ export function createReportService({ db, access }: ReportDeps) {
             ...keyless,
             agent_id: agentId,
             agent_name: names.get(agentId) ?? null,
-            ...figuresOf(
-              stored.filter((row) => row.agent_id === agentId),
-              'agent',
-            ),
+            ...figuresOf(byAgent.get(agentId) ?? [], 'agent'),
           }))
           .sort((a, b) => (a.agent_name ?? a.agent_id).localeCompare(b.agent_name ?? b.agent_id, 'zh'));
       }
