@@ -25,6 +25,8 @@ export const reportRoutes: FastifyPluginAsyncTypebox<{ reports: ReportService }>
       schema: {
         tags,
         operationId: 'getTeamReport',
+        description:
+          'Figures kept incrementally per local day and member (README, "Response-time reports": the definitions). With format=csv the answer is text/csv; charset=utf-8 (a BOM first, a header line, the rows, a `total` row) offered as a file (Content-Disposition: attachment) instead of this JSON.',
         summary:
           "A team's response-time report over a range of its local days, per day or per member, with totals; format=csv for a spreadsheet (the owner, supervisors, admins)",
         params: OwnerIdParams,
@@ -49,6 +51,8 @@ export const reportRoutes: FastifyPluginAsyncTypebox<{ reports: ReportService }>
       schema: {
         tags,
         operationId: 'rankTeams',
+        description:
+          'With format=csv the answer is text/csv; charset=utf-8 (a BOM first, a header line, a row per team) offered as a file instead of this JSON.',
         summary:
           'Every team over a range of days, ranked by 3-minute response rate, then median response time; format=csv for a spreadsheet (admins)',
         querystring: TeamRankingQuery,

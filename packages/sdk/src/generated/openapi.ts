@@ -698,7 +698,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every team over a range of days, ranked by 3-minute response rate, then median response time; format=csv for a spreadsheet (admins) */
+        /**
+         * Every team over a range of days, ranked by 3-minute response rate, then median response time; format=csv for a spreadsheet (admins)
+         * @description With format=csv the answer is text/csv; charset=utf-8 (a BOM first, a header line, a row per team) offered as a file instead of this JSON.
+         */
         get: operations["rankTeams"];
         put?: never;
         post?: never;
@@ -715,7 +718,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A team's response-time report over a range of its local days, per day or per member, with totals; format=csv for a spreadsheet (the owner, supervisors, admins) */
+        /**
+         * A team's response-time report over a range of its local days, per day or per member, with totals; format=csv for a spreadsheet (the owner, supervisors, admins)
+         * @description Figures kept incrementally per local day and member (README, "Response-time reports": the definitions). With format=csv the answer is text/csv; charset=utf-8 (a BOM first, a header line, the rows, a `total` row) offered as a file (Content-Disposition: attachment) instead of this JSON.
+         */
         get: operations["getTeamReport"];
         put?: never;
         post?: never;
