@@ -18,7 +18,8 @@ export interface ReportFollowerOptions {
 }
 
 export const REPORT_FOLLOWER_DEFAULTS: ReportFollowerOptions = {
-  pollMs: 1_000,
+  // Local sends wake it; the poll only finds other instances' (reports need not be up to the second).
+  pollMs: 5_000,
   batchMs: 50,
   conversationsPerRound: 200,
   lookahead: 800,
