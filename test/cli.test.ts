@@ -28,7 +28,7 @@ import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const cliPath = (name: string) => join(ROOT, 'src', 'cli', `${name}.ts`);
-const CLIS = ['db', 'create-admin', 'change-password', 'token', 'setup'];
+const CLIS = ['db', 'create-admin', 'change-password', 'token', 'setup', 'reports-backfill'];
 /** Every migration file's name, in the order they apply. */
 const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
   .filter((file) => /^\d{14}_[a-z0-9_]+\.ts$/.test(file))
@@ -328,6 +328,20 @@ describe('command-line tools', { concurrency: true }, () => {
         assertExit(unknown, 1, 'token for an unknown user');
         assert.match(unknown.stderr, /No user with id zz9/);
         assert.equal(unknown.stdout, '');
+      });
+
+      test('reports:backfill counts the stored messages with progress; run again, it has nothing to do', async () => {
+        const messages = Number(
+          (await sql<{ n: number }>`select count(*) as n from messages`.execute(database.db)).rows[0]?.n,
+        );
+        const first = await cli('reports-backfill', []);
+        assertExit(first, 0, 'reports-backfill');
+        assert.match(first.stdout, /conversations behind/, 'progress');
+        assert.match(first.stdout, new RegExp(`Done: ${messages} messages read`));
+        const again = await cli('reports-backfill', ['--quiet']);
+        assertExit(again, 0, 'reports-backfill again');
+        assert.equal(again.stdout, 'Done: 0 messages read; every conversation is caught up.\n');
+        assertExit(await cli('reports-backfill', ['--everything']), 2, 'an unknown option');
       });
     });
   }

@@ -20,6 +20,7 @@ export const SCENARIOS = [
   'search',
   'webhooks',
   'teams',
+  'reports',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -89,6 +90,8 @@ export interface Plan {
   };
   /** Automatic assignment (issue 13): buyers writing once each to one shop's agents. */
   teams: { buyers: number; agents: number; capacity: number; spreadMs: number; settleMs: number };
+  /** One team's history (half buyer turns, half answers) over `days` days, reported over all of them. */
+  reports: { messages: number; agents: number; days: number; warmupMs: number; durationMs: number };
   /** A CPU profile of the server per scenario (an extra window, not counted in the figures). */
   profileMs: number;
 }
@@ -132,6 +135,7 @@ export function planFor(mode: Mode): Plan {
         search: { messages: 20_000, conversations: 100, focusShare: 0.1, warmupMs: 300, durationMs: 1_000 },
         webhooks: { concurrencies: [16], warmupMs: 300, durationMs: 1_500, floorDurationMs: 1_500, backlog: 2_000 },
         teams: { buyers: 40, agents: 4, capacity: 10, spreadMs: 1_000, settleMs: 5_000 },
+        reports: { messages: 4_000, agents: 4, days: 90, warmupMs: 200, durationMs: 1_000 },
         profileMs: 1_500,
       };
     case 'quick':
@@ -177,6 +181,7 @@ export function planFor(mode: Mode): Plan {
           backlog: 20_000,
         },
         teams: { buyers: 200, agents: 20, capacity: 10, spreadMs: 4_000, settleMs: 10_000 },
+        reports: { messages: 200_000, agents: 20, days: 90, warmupMs: 500, durationMs: 3_000 },
         profileMs: 3_000,
       };
     case 'full':
@@ -228,6 +233,7 @@ export function planFor(mode: Mode): Plan {
           backlog: 100_000,
         },
         teams: { buyers: 2_000, agents: 200, capacity: 10, spreadMs: 20_000, settleMs: 30_000 },
+        reports: { messages: 1_000_000, agents: 50, days: 90, warmupMs: 2_000, durationMs: 15_000 },
         profileMs: 5_000,
       };
   }

@@ -303,7 +303,8 @@ export function createAutoAssigner({
           const conversation = await (isMysql(tx.db) ? query.forUpdate() : query).executeTakeFirst();
           if (!conversation || conversation.status === 'resolved' || Number(conversation.updated_at) >= idleBefore)
             return;
-          await work.changeStatus(tx, conversation, 'resolved', team.owner_id);
+          // The sweep resolved it: the status change names the owner, the reports count the resolve for nobody.
+          await work.changeStatus(tx, conversation, 'resolved', team.owner_id, null);
         });
       }
     }

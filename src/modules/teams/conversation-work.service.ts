@@ -21,6 +21,7 @@ import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
 import type { MessageService } from '../messages/message.service.ts';
+import { recordResolves } from '../reports/report-counters.ts';
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { rosterQueries } from './team.repository.ts';
@@ -165,6 +166,8 @@ export function createConversationWorkService({
     conversation: ConversationRow,
     status: ConversationRow['status'],
     actorId: string,
+    /** Whom the reports count the resolve for: the actor, or nobody when the sweep resolved it. */
+    resolvedBy: string | null = actorId,
   ): Promise<void> {
     const now = nowSeconds();
     await tx.db
@@ -178,6 +181,17 @@ export function createConversationWorkService({
       })
       .where('id', '=', conversation.id)
       .execute();
+    if (status === 'resolved') {
+      // Where the episode ends for the reports (after the last message, read under the row lock), and the count.
+      const resolve = {
+        conversationId: conversation.id,
+        teamId: conversation.team_id,
+        afterSeq: Number(conversation.last_seq),
+        resolution: Number(conversation.resolutions) + 1,
+        resolvedBy,
+      };
+      await recordResolves(tx.db, [resolve], now);
+    }
     await transactionEvents.record(tx, 'conversation.status_changed', () => ({
       conversation_id: conversation.id,
       team_id: conversation.team_id,
