@@ -3,6 +3,8 @@ import { shallowRef } from 'vue';
 import { i18n } from './i18n.ts';
 
 export type User = components['schemas']['User'];
+/** The signed-in user: a `User` with their team and their role in it (null without a team). */
+export type SignedInUser = components['schemas']['SignedInUser'];
 export type Conversation = components['schemas']['Conversation'];
 export type Message = components['schemas']['Message'];
 export type QuickReply = components['schemas']['QuickReply'];
@@ -17,7 +19,7 @@ export const baseUrl = location.origin;
 /** Who is signed in in this tab (sessionStorage: two tabs may be two users, as in a demo). */
 export interface Session {
   token: string;
-  user: User;
+  user: SignedInUser;
 }
 
 const SESSION_KEY = 'console.session';
