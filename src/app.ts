@@ -19,6 +19,7 @@ import { uploadRoutes } from './modules/media/upload.routes.ts';
 import { messageRoutes } from './modules/messages/message.routes.ts';
 import { quickReplyRoutes } from './modules/quick-replies/quick-reply.routes.ts';
 import { ratingRoutes } from './modules/ratings/rating.routes.ts';
+import { reportRoutes } from './modules/reports/report.routes.ts';
 import { searchRoutes } from './modules/search/search.routes.ts';
 import { type ReadinessCheck, systemRoutes } from './modules/system/system.routes.ts';
 import { conversationWorkRoutes } from './modules/teams/conversation-work.routes.ts';
@@ -107,6 +108,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     await authenticated.register(teamRoutes, { prefix: '/api/teams', teams: services.teams });
     await authenticated.register(conversationWorkRoutes, { prefix: '/api/conversations', work: services.work });
     await authenticated.register(ratingRoutes, { prefix: '/api', ratings: services.ratings });
+    await authenticated.register(reportRoutes, { prefix: '/api/reports', reports: services.reports });
     await authenticated.register(webhookRoutes, { prefix: '/api/webhooks', webhooks: services.webhooks });
     await authenticated.register(guardRoutes, { prefix: '/api/guard', guard: services.guard });
     await authenticated.register(transcriptRoutes, { prefix: '/api', transcript: services.transcript });

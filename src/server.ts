@@ -11,6 +11,11 @@ import { currentLogger } from './http/logging.ts';
 import type { closeStateRedis as CloseStateRedis } from './lib/redis-client.ts';
 import { presenceQueries } from './modules/access/access.repository.ts';
 import { refreshRevocationsPeriodically, type SessionRevocations } from './modules/auth/session-revocations.ts';
+import {
+  createReportFollower,
+  type ReportFollower,
+  type ReportFollowerOptions,
+} from './modules/reports/report-follower.ts';
 import { createSearchIndexer, type SearchIndexer, type SearchIndexerOptions } from './modules/search/search-indexer.ts';
 import { rosterQueries } from './modules/teams/team.repository.ts';
 import { createUserCache } from './modules/users/user-cache.ts';
@@ -41,6 +46,8 @@ export interface RunningServer {
   url: string;
   /** This instance's search indexer; undefined when options.searchIndexer.enabled is false. */
   searchIndexer: SearchIndexer | undefined;
+  /** This instance's report follower; undefined when options.reportFollower.enabled is false. */
+  reportFollower: ReportFollower | undefined;
   close(): Promise<void>;
 }
 
@@ -102,6 +109,8 @@ export interface ServerOptions {
    * (its sends are indexed by another instance, or after a restart).
    */
   searchIndexer?: Partial<SearchIndexerOptions> & { enabled?: boolean };
+  /** The response-time reports' follower; `enabled: false` runs none in this instance (another counts). */
+  reportFollower?: Partial<ReportFollowerOptions> & { enabled?: boolean };
 }
 
 /** REDIS_URL="" means one instance fanning out in-process; otherwise Redis pub/sub and presence. */
@@ -141,6 +150,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let stopSlowReplies: (() => void) | undefined;
   let webhookWorker: DeliveryWorker | undefined;
   let searchIndexer: SearchIndexer | undefined;
+  let reportFollower: ReportFollower | undefined;
   try {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new SchemaNotAtHeadError(pending);
@@ -231,6 +241,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       events.subscribe('message.created', () => indexer.wake());
       indexer.start();
     }
+    if (options.reportFollower?.enabled !== false) {
+      const follower = createReportFollower({ db: database.db, logger, options: options.reportFollower });
+      reportFollower = follower;
+      events.subscribe('message.created', () => follower.wake());
+      follower.start();
+    }
     revocations = services.revocations;
     const liveRevocations = revocations;
     await liveRevocations.refresh();
@@ -276,6 +292,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       quotas,
       url,
       searchIndexer,
+      reportFollower,
       autoAssign: services.autoAssign,
       slowReplies: services.slowReplies,
       async close() {
@@ -285,6 +302,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
         await app.close();
         await webhookWorker?.stop();
         await searchIndexer?.stop();
+        await reportFollower?.stop();
         if (stateRedis) await closeStateRedis(stateRedis);
         await database.destroy();
         metrics.close();
@@ -296,6 +314,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     stopSlowReplies?.();
     await webhookWorker?.stop();
     await searchIndexer?.stop();
+    await reportFollower?.stop();
     if (stateRedis) await closeStateRedis(stateRedis);
     await realtime?.close();
     await database.destroy();

@@ -26,6 +26,7 @@ import { createGuardService } from './modules/guard/guard.service.ts';
 import { createMessageService } from './modules/messages/message.service.ts';
 import { createQuickReplyService } from './modules/quick-replies/quick-reply.service.ts';
 import { createRatingService } from './modules/ratings/rating.service.ts';
+import { createReportService } from './modules/reports/report.service.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { createSlowReplyAlerts } from './modules/slow-replies/slow-reply.service.ts';
 import { claimOnAnswer } from './modules/teams/answer-claims.ts';
@@ -161,6 +162,7 @@ export function createServices(
     teams,
     work,
     ratings: createRatingService({ db, access, conversations, events, transactionEvents }),
+    reports: createReportService({ db, access }),
     slowReplies: createSlowReplyAlerts({ db, events, logger: shared.logger }),
     autoReplies: createAutoReplier({
       db,

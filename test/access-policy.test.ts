@@ -239,6 +239,7 @@ const ROWS: Row[] = [
   // The admin audience: every event, every conversation and user listed.
   { action: 'realtime.watch_all', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
   { action: 'webhook.manage', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
+  { action: 'report.rank_teams', relation: 'any', facts: {}, expect: chat('403 forbidden', 'ok') },
 
   // Recall: the sender only; admins moderate with delete.
   {
@@ -332,7 +333,7 @@ const ROWS: Row[] = [
   },
 
   // Teams: a chat role alone belongs to no team (the team table below has the members).
-  ...(['team.view', 'team.manage_members', 'team.settings'] as const).map((action) => ({
+  ...(['team.view', 'team.manage_members', 'team.settings', 'team.view_report'] as const).map((action) => ({
     action,
     relation: 'a team the caller is not in',
     facts: { teamId: 'm1' },
@@ -629,6 +630,19 @@ const TEAM_ROWS: TeamRow[] = [
   },
   {
     action: 'team.settings',
+    relation: 'team m1',
+    facts: TEAM_M1,
+    expect: {
+      owner: 'ok',
+      supervisor: 'ok',
+      agent: '403 forbidden',
+      otherAgent: '404 team_not_found',
+      admin: 'ok',
+      deskAgent: '404 team_not_found',
+    },
+  },
+  {
+    action: 'team.view_report',
     relation: 'team m1',
     facts: TEAM_M1,
     expect: {

@@ -556,6 +556,22 @@ for (const dialect of testDialects) {
         }),
         expect: x(404, 404, 404, 200),
       },
+      // response-time reports (issue 14): a team's to its owner (and supervisors) and admins; the ranking to admins
+      {
+        name: 'GET /api/reports/teams/{own team}',
+        cell: () => ({ method: 'GET', path: '/api/reports/teams/m1?from=2026-12-01&to=2026-12-07' }),
+        expect: x(404, 200, 404, 200),
+      },
+      {
+        name: 'GET /api/reports/teams/{foreign team}',
+        cell: () => ({ method: 'GET', path: `/api/reports/teams/${FOREIGN_MERCHANT}?from=2026-12-01&to=2026-12-07` }),
+        expect: x(404, 404, 404, 200),
+      },
+      {
+        name: 'GET /api/reports/teams',
+        cell: () => ({ method: 'GET', path: '/api/reports/teams?from=2026-12-01&to=2026-12-07' }),
+        expect: x(403, 403, 403, 200),
+      },
       // webhooks: admins only
       {
         name: 'GET /api/webhooks',

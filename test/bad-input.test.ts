@@ -506,6 +506,32 @@ const invalidValues: BadCase[] = [
       errorLine: /^querystring\./,
     }),
   ),
+  ...[
+    'to=2026-12-01',
+    'from=2026-12-01',
+    'from=2026-1-01&to=2026-12-01',
+    'from=2026-12-01&to=2026-12-02&group=week',
+  ].map(
+    (query): BadCase => ({
+      name: `team report ?${query}`,
+      as: 'm1',
+      method: 'GET',
+      path: () => `/api/reports/teams/m1?${query}`,
+      status: 422,
+      errorType: 'validation_error',
+      errorLine: /^querystring/,
+    }),
+  ),
+  ...['from=2026-02-30&to=2026-03-01', 'from=2026-12-02&to=2026-12-01', 'from=2025-01-01&to=2026-01-02'].map(
+    (query): BadCase => ({
+      name: `team report ?${query} (no such day, reversed, longer than 366 days)`,
+      as: 'm1',
+      method: 'GET',
+      path: () => `/api/reports/teams/m1?${query}`,
+      status: 400,
+      errorType: 'invalid_report_range',
+    }),
+  ),
   {
     name: 'PATCH status=deleted',
     as: 'a1',

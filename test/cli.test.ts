@@ -28,7 +28,7 @@ import { TEST_SECRET, testEnv } from './helpers/test-app.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const cliPath = (name: string) => join(ROOT, 'src', 'cli', `${name}.ts`);
-const CLIS = ['db', 'create-admin', 'change-password', 'token', 'setup'];
+const CLIS = ['db', 'create-admin', 'change-password', 'token', 'setup', 'reports-backfill'];
 /** Every migration file's name, in the order they apply. */
 const MIGRATION_NAMES = readdirSync(MIGRATIONS_DIR)
   .filter((file) => /^\d{14}_[a-z0-9_]+\.ts$/.test(file))

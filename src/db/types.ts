@@ -137,6 +137,10 @@ export interface ConversationsTable {
   /** The turn (its awaiting_reply_since) the last slow-reply alert was for, and its level (1, 2). */
   slow_alert_since: number | null;
   slow_alert_level: Generated<number>;
+  /** The report follower's hint of how far it got (report_state.seq is authoritative; migration 20261207010000). */
+  report_seq: Generated<number>;
+  /** 1 while last_seq > report_seq (computed, indexed): the report follower's to-do list. */
+  report_behind: GeneratedAlways<number>;
 }
 
 export interface MessagesTable {
@@ -341,7 +345,64 @@ export interface CardRefsTable {
   shown_at: number;
 }
 
+/** The report follower's watermark and open turn per conversation (src/modules/reports/turns.ts). */
+export interface ReportStateTable {
+  conversation_id: string;
+  seq: number;
+  /** JSON: ConversationTurnState. */
+  state: string;
+}
+
+/** One answered buyer turn (README, "Response-time reports"). */
+export interface ReplyTurnsTable {
+  conversation_id: string;
+  /** The answering message's seq. */
+  answer_seq: number;
+  team_id: string;
+  episode: number;
+  started_at: number;
+  /** started_at, or the next opening when the turn started while the team was closed. */
+  counted_from: number;
+  answered_at: number;
+  answered_by: string;
+  seconds: number;
+  is_first_of_episode: number;
+}
+
+/** A team's figures of one local day, per member ('' : credited to nobody). */
+export interface ReportDailyTable {
+  team_id: string;
+  local_day: string;
+  agent_id: string;
+  conversations: Generated<number>;
+  buyer_turns: Generated<number>;
+  answered: Generated<number>;
+  within_180: Generated<number>;
+  first_responses: Generated<number>;
+  team_messages: Generated<number>;
+  resolved: Generated<number>;
+  ratings: Generated<number>;
+  rating_sum: Generated<number>;
+  /** JSON: bucket (lower bound, seconds) → count (src/modules/reports/response-histogram.ts). */
+  first_histogram: string;
+  response_histogram: string;
+}
+
+/** Each resolve of a conversation, after which message (seq) it came: where an episode ends. */
+export interface ConversationResolvesTable {
+  conversation_id: string;
+  /** The conversation's `resolutions` after it. */
+  resolution: number;
+  after_seq: number;
+  resolved_by: string | null;
+  resolved_at: number;
+}
+
 export interface Database {
+  report_state: ReportStateTable;
+  reply_turns: ReplyTurnsTable;
+  report_daily: ReportDailyTable;
+  conversation_resolves: ConversationResolvesTable;
   guard_settings: GuardSettingsTable;
   guard_held_messages: GuardHeldMessagesTable;
   guard_decisions: GuardDecisionsTable;
@@ -370,7 +431,10 @@ export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 /** A conversation as the modules see it: the search indexer's bookkeeping columns are its own. */
-export type ConversationRow = Omit<Selectable<ConversationsTable>, 'search_seq' | 'search_behind' | 'chain_head'>;
+export type ConversationRow = Omit<
+  Selectable<ConversationsTable>,
+  'search_seq' | 'search_behind' | 'chain_head' | 'report_seq' | 'report_behind'
+>;
 export type TeamRow = Selectable<TeamsTable>;
 /**
  * chain_hash is the transcript's (optional here: the send path builds rows before it is computed);

@@ -51,8 +51,12 @@ export const MESSAGES = {
     en: 'Unknown time zone: use an IANA name such as Asia/Shanghai',
   },
   invalid_business_hours: {
-    zh: '营业时间无效：结束时间须晚于开始时间，日期须真实存在',
-    en: 'Invalid business hours: each close must be after its open, each day off a real date',
+    zh: '营业时间无效：休息日须为真实存在的日期',
+    en: 'Invalid business hours: each day off must be a real date',
+  },
+  invalid_report_range: {
+    zh: '报表日期范围无效：from 与 to 须为真实日期（YYYY-MM-DD），from 不晚于 to，且跨度不超过 366 天',
+    en: 'Invalid report range: from and to must be real dates (YYYY-MM-DD), from not after to, at most 366 days',
   },
   already_rated: { zh: '您已评价过本次服务', en: 'This resolution of the conversation is already rated' },
   webhook_not_found: { zh: 'Webhook 不存在', en: 'Webhook not found' },

@@ -50,13 +50,23 @@ export function assertError(response: { status: number; body: any }, status: num
 }
 
 /**
- * Conversation rows without the search indexer's progress (search_seq, search_behind): it moves
- * after earlier sends commit, whatever a request under test did.
+ * Conversation rows without the background followers' progress (search_seq, search_behind, and
+ * the reports' report_seq, report_behind): they move after earlier sends commit, whatever a
+ * request under test did.
  */
 export function withoutSearchProgress<Row extends { search_seq: unknown; search_behind: unknown }>(
   rows: readonly Row[],
-): Omit<Row, 'search_seq' | 'search_behind'>[] {
-  return rows.map(({ search_seq: _seq, search_behind: _behind, ...row }) => row);
+): Omit<Row, 'search_seq' | 'search_behind' | 'report_seq' | 'report_behind'>[] {
+  return rows.map((row) => {
+    const {
+      search_seq: _seq,
+      search_behind: _behind,
+      report_seq: _report,
+      report_behind: _reportBehind,
+      ...rest
+    } = row as Row & { report_seq?: unknown; report_behind?: unknown };
+    return rest as Omit<Row, 'search_seq' | 'search_behind' | 'report_seq' | 'report_behind'>;
+  });
 }
 
 /** Every row of every table, in a stable order: a rejected request must leave this exactly as it was. */

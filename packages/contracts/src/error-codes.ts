@@ -40,6 +40,7 @@ export const ERROR_CODES = [
   'already_rated',
   'invalid_timezone',
   'invalid_business_hours',
+  'invalid_report_range',
   'invalid_pair',
   'not_a_participant',
   'quick_reply_limit',

@@ -76,6 +76,10 @@ export const ACTIONS = [
   'team.manage_members',
   /** Change a team's (`teamId`) settings. */
   'team.settings',
+  /** Read a team's (`teamId`) response-time report: its owner and supervisors, admins (issue 14). */
+  'team.view_report',
+  /** Rank every team by its response times: admins. */
+  'report.rank_teams',
   /** Claim, assign, transfer or release a conversation (`assignTarget`). */
   'conversation.assign',
   /** Set a conversation's status (pending, resolved, open). */
@@ -342,6 +346,9 @@ const RULES: Record<Action, Rule> = {
   'team.view': teamRule('owner', 'supervisor', 'agent'),
   'team.manage_members': teamRule('owner'),
   'team.settings': teamRule('owner', 'supervisor'),
+  // Agents see their own work elsewhere, not their colleagues' figures.
+  'team.view_report': teamRule('owner', 'supervisor'),
+  'report.rank_teams': adminOnly,
 
   // An agent claims what they see (the queue, or their own); passes on or releases only their own.
   'conversation.assign': teamWork((caller, facts) =>

@@ -6,7 +6,7 @@ import type {
 } from '@cs-chat/contracts/rest/team.schemas';
 import type { TeamRow, TeamsTable } from '../../db/types.ts';
 import { badRequest } from '../../lib/errors.ts';
-import { isTimeZone, minutesOf } from './business-hours.ts';
+import { isTimeZone } from './business-hours.ts';
 
 /** The time zone of a team that set none. */
 export const DEFAULT_TIMEZONE = 'Asia/Shanghai';
@@ -46,8 +46,9 @@ const isRealDate = (date: string) => {
 
 /**
  * The columns a settings update writes (fields left out keep their values; an
- * empty string or list turns one off). 400 for an unknown time zone, a slot
- * that closes before it opens, or a day off that is no date.
+ * empty string or list turns one off). 400 for an unknown time zone or a day
+ * off that is no date. A slot whose `close` is not after its `open` runs
+ * overnight, into the next day (business-hours.ts).
  */
 export function autoReplyColumns(body: UpdateTeamSettingsBody): AutoReplyColumns {
   const columns: AutoReplyColumns = {};
@@ -59,12 +60,7 @@ export function autoReplyColumns(body: UpdateTeamSettingsBody): AutoReplyColumns
     if (!isTimeZone(body.timezone)) throw badRequest('invalid_timezone');
     columns.timezone = body.timezone;
   }
-  if (body.business_hours !== undefined) {
-    if (body.business_hours.some((slot) => minutesOf(slot.close) <= minutesOf(slot.open))) {
-      throw badRequest('invalid_business_hours');
-    }
-    columns.business_hours = list(body.business_hours);
-  }
+  if (body.business_hours !== undefined) columns.business_hours = list(body.business_hours);
   if (body.days_off !== undefined) {
     if (!body.days_off.every(isRealDate)) throw badRequest('invalid_business_hours');
     columns.days_off = list([...new Set(body.days_off)].sort());

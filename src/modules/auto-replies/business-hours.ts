@@ -63,6 +63,9 @@ function localTime(timezone: string, unixSeconds: number): LocalTime {
   };
 }
 
+/** The local date (YYYY-MM-DD) of `unixSeconds` in `timezone`. */
+export const localDateOf = (timezone: string, unixSeconds: number): string => localTime(timezone, unixSeconds).date;
+
 /** "HH:MM" → minutes since midnight ("24:00" → 1440). */
 export const minutesOf = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 
@@ -73,12 +76,28 @@ function dateBefore(date: string, days: number): { date: string; weekday: number
   return { date: at.toISOString().slice(0, 10), weekday: at.getUTCDay() || 7 };
 }
 
+/** The ISO weekday before `weekday`. */
+const weekdayBefore = (weekday: number) => (weekday === 1 ? 7 : weekday - 1);
+
+/**
+ * Whether the schedule is open at `minute` of local `date`. A slot whose `close` is not after
+ * its `open` runs overnight: from `open` on its day until `close` the next day (22:00–02:00).
+ * A day off closes its whole date, and the night of a slot that starts on a day off.
+ */
 function openAt(schedule: Schedule, date: string, weekday: number, minute: number): boolean {
   if (schedule.daysOff.includes(date)) return false;
   if (schedule.hours.length === 0) return true;
-  return schedule.hours.some(
-    (slot) => slot.day === weekday && minutesOf(slot.open) <= minute && minute < minutesOf(slot.close),
-  );
+  return schedule.hours.some((slot) => {
+    const open = minutesOf(slot.open);
+    const close = minutesOf(slot.close);
+    if (open < close) return slot.day === weekday && open <= minute && minute < close;
+    if (slot.day === weekday && minute >= open) return true;
+    return (
+      slot.day === weekdayBefore(weekday) &&
+      minute < close &&
+      (schedule.daysOff.length === 0 || !schedule.daysOff.includes(dateBefore(date, 1).date))
+    );
+  });
 }
 
 /** Whether the team is open at `unixSeconds`. */
@@ -109,4 +128,36 @@ export function closedSince(schedule: Schedule, unixSeconds: number): number {
     }
   }
   return minuteStart - (back - 1) * 60;
+}
+
+/** The local date `days` after `date`. */
+const dateAfter = (date: string, days: number) => dateBefore(date, -days);
+
+/** Minutes between two local wall-clock times (dates and minutes), ignoring time zones. */
+function wallMinutesBetween(from: LocalTime, to: { date: string; minute: number }): number {
+  const day = (date: string) => Date.parse(`${date}T00:00:00Z`) / 60_000;
+  return day(to.date) + to.minute - (day(from.date) + from.minute);
+}
+
+/**
+ * When the team next opens at or after `unixSeconds`: `unixSeconds` itself when open, else the
+ * first open minute, walking forward on the local wall clock (overnight slots and days off as
+ * isOpen sees them) and converting back with the offset there (a DST change is accounted for);
+ * at most LOOKBACK_DAYS ahead, else `unixSeconds` (a schedule that never opens counts from then).
+ */
+export function nextOpening(schedule: Schedule, unixSeconds: number): number {
+  const local = localTime(schedule.timezone, unixSeconds);
+  if (openAt(schedule, local.date, local.weekday, local.minute)) return unixSeconds;
+  const minuteStart = unixSeconds - (unixSeconds % 60);
+  for (let day = 0; day <= LOOKBACK_DAYS; day++) {
+    const { date, weekday } = day === 0 ? local : dateAfter(local.date, day);
+    for (let minute = day === 0 ? local.minute + 1 : 0; minute < 1440; minute++) {
+      if (!openAt(schedule, date, weekday, minute)) continue;
+      // The same offset as now first; then corrected by what the wall clock shows there.
+      const guess = minuteStart + wallMinutesBetween(local, { date, minute }) * 60;
+      const shown = localTime(schedule.timezone, guess);
+      return guess + wallMinutesBetween(shown, { date, minute }) * 60;
+    }
+  }
+  return unixSeconds;
 }

@@ -10,6 +10,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { nowSeconds } from '../../lib/time.ts';
 import type { AccessService } from '../access/access.service.ts';
 import type { ConversationService } from '../conversations/conversation.service.ts';
+import { recordRating } from '../reports/report-counters.ts';
 
 export interface RatingDeps {
   db: Kysely<Database>;
@@ -54,18 +55,17 @@ export function createRatingService({ db, access, conversations, events, transac
         created_at: nowSeconds(),
       };
       try {
-        // Only with a subscriber does a rating take a transaction of its own: its webhook row commits with it.
-        if (transactionEvents?.wanted('rating.created')) {
-          await inTransaction(db, undefined, async (tx) => {
-            await tx.db.insertInto('conversation_ratings').values(row).execute();
+        // The team's report counts it in the same transaction (and a webhook row, when subscribed).
+        await inTransaction(db, undefined, async (tx) => {
+          await tx.db.insertInto('conversation_ratings').values(row).execute();
+          await recordRating(tx.db, row);
+          if (transactionEvents?.wanted('rating.created')) {
             await transactionEvents.record(tx, 'rating.created', () => {
               const { id: rating_id, ...rest } = row;
               return { rating_id, ...rest };
             });
-          });
-        } else {
-          await db.insertInto('conversation_ratings').values(row).execute();
-        }
+          }
+        });
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict('already_rated');
         throw error;

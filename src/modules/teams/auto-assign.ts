@@ -5,6 +5,7 @@ import { inTransaction } from '../../db/transaction.ts';
 import type { Database, UserRow } from '../../db/types.ts';
 import type { EventHub } from '../../events/hub.ts';
 import { nowSeconds } from '../../lib/time.ts';
+import { recordResolves } from '../reports/report-counters.ts';
 import type { ConversationWorkService } from './conversation-work.service.ts';
 import { findTeam } from './team.repository.ts';
 
@@ -224,13 +225,35 @@ export function createAutoAssigner({ db, work, online, membersOf, logger }: Auto
       .execute();
     const now = nowSeconds();
     for (const team of teams) {
-      await db
-        .updateTable('conversations')
-        .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null, resolutions: sql`resolutions + 1` })
-        .where('team_id', '=', team.owner_id)
-        .where('status', '!=', 'resolved')
-        .where('updated_at', '<', now - Number(team.auto_resolve_hours) * 3600)
-        .execute();
+      // The idle conversations locked, so each resolve is marked after its last message (the reports' episodes).
+      await inTransaction(db, undefined, async (tx) => {
+        const query = tx.db
+          .selectFrom('conversations')
+          .select(['id', 'last_seq', 'resolutions'])
+          .where('team_id', '=', team.owner_id)
+          .where('status', '!=', 'resolved')
+          .where('updated_at', '<', now - Number(team.auto_resolve_hours) * 3600)
+          .orderBy('id');
+        const idle = await (isMysql(tx.db) ? query.forUpdate() : query).execute();
+        if (idle.length === 0) return;
+        await tx.db
+          .updateTable('conversations')
+          .set({ status: 'resolved', resolved_at: now, awaiting_reply_since: null, resolutions: sql`resolutions + 1` })
+          .where(
+            'id',
+            'in',
+            idle.map((row) => row.id),
+          )
+          .execute();
+        const resolves = idle.map((row) => ({
+          conversationId: row.id,
+          teamId: team.owner_id,
+          afterSeq: Number(row.last_seq),
+          resolution: Number(row.resolutions) + 1,
+          resolvedBy: null,
+        }));
+        await recordResolves(tx.db, resolves, now);
+      });
     }
   }
 

@@ -23,6 +23,7 @@ import type { ConversationService } from '../conversations/conversation.service.
 import { appendMessages, unreadColumnOf } from '../messages/message.repository.ts';
 import type { MessageService } from '../messages/message.service.ts';
 import { previewOf } from '../messages/message-content.ts';
+import { recordResolves } from '../reports/report-counters.ts';
 import { findUserById, findUsersByIds } from '../users/user.repository.ts';
 import type { UserService } from '../users/user.service.ts';
 import { rosterQueries } from './team.repository.ts';
@@ -275,6 +276,17 @@ export function createConversationWorkService({
           })
           .where('id', '=', id)
           .execute();
+        if (body.status === 'resolved') {
+          // Where the episode ends for the reports (after the last message, read under the row lock), and the count.
+          const resolve = {
+            conversationId: id,
+            teamId: conversation.team_id,
+            afterSeq: Number(conversation.last_seq),
+            resolution: Number(conversation.resolutions) + 1,
+            resolvedBy: caller.id,
+          };
+          await recordResolves(tx.db, [resolve], now);
+        }
         await transactionEvents.record(tx, 'conversation.status_changed', () => ({
           conversation_id: id,
           team_id: conversation.team_id,

@@ -37,7 +37,7 @@ const ClockTime = Type.String({
   description: 'HH:MM, 00:00 to 24:00',
 });
 
-/** One opening of the weekly schedule, in the team's time zone; `close` after `open` (split a night in two). */
+/** One opening of the weekly schedule, in the team's time zone; a `close` not after `open` runs into the next day. */
 export const BusinessHoursSlot = Type.Object(
   {
     day: Type.Integer({ minimum: 1, maximum: 7, description: 'ISO weekday: 1 Monday … 7 Sunday' }),
@@ -47,7 +47,8 @@ export const BusinessHoursSlot = Type.Object(
   {
     additionalProperties: false,
     title: 'BusinessHoursSlot',
-    description: 'The team is open on `day` from `open` to `close`',
+    description:
+      'The team is open on `day` from `open` to `close`; a `close` at or before `open` means the next day (22:00–02:00 runs overnight)',
   },
 );
 export type BusinessHoursSlot = Static<typeof BusinessHoursSlot>;

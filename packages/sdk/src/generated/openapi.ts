@@ -691,6 +691,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reports/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every team over a range of days, ranked by 3-minute response rate, then median response time; format=csv for a spreadsheet (admins) */
+        get: operations["rankTeams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/teams/{owner_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team's response-time report over a range of its local days, per day or per member, with totals; format=csv for a spreadsheet (the owner, supervisors, admins) */
+        get: operations["getTeamReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/search/conversations": {
         parameters: {
             query?: never;
@@ -1071,7 +1105,7 @@ export interface components {
         };
         /**
          * BusinessHoursSlot
-         * @description The team is open on `day` from `open` to `close`
+         * @description The team is open on `day` from `open` to `close`; a `close` at or before `open` means the next day (22:00–02:00 runs overnight)
          */
         BusinessHoursSlot: {
             /** @description HH:MM, 00:00 to 24:00 */
@@ -1933,6 +1967,129 @@ export interface components {
             /** @enum {unknown} */
             team_role: "owner" | "supervisor" | "agent";
             user: components["schemas"]["User"];
+        };
+        /**
+         * TeamRanking
+         * @description Every team over a range of days, ranked
+         */
+        TeamRanking: {
+            from: string;
+            /** @description Teams with answered turns first (best 3-minute rate, then shortest median), then the rest by name */
+            rows: components["schemas"]["TeamRankingRow"][];
+            to: string;
+        };
+        /**
+         * TeamRankingRow
+         * @description One team over the range, ranked by 3-minute response rate, then median response time
+         */
+        TeamRankingRow: {
+            /** @description Of those turns, the ones a person of the team has answered */
+            answered: number;
+            /** @description Buyer turns started in the row (agent rows: the turns the agent answered) */
+            buyer_turns: number;
+            /** @description Conversation episodes (a new conversation, or one reopened after a resolve) whose first buyer turn started in the row; in agent rows: the episodes the agent gave the first response of */
+            conversations: number;
+            /** @description Median first response time, seconds (null: no first response in the row) */
+            first_response_p50: number | null;
+            /** @description 90th percentile of first response times, seconds */
+            first_response_p90: number | null;
+            /** @description The team's owner */
+            owner_id: string;
+            /** @description The owner's display name */
+            owner_name: string;
+            rank: number;
+            /** @description Average score of those ratings, 1 to 5 (null: none) */
+            rating_average: number | null;
+            /** @description Satisfaction ratings given on the day (agent rows: of conversations the agent held) */
+            ratings: number;
+            /** @description Resolves on the day (agent rows: by the agent) */
+            resolved: number;
+            /** @description Median response time over every answered turn, seconds (null: none answered) */
+            response_p50: number | null;
+            /** @description 90th percentile of response times, seconds */
+            response_p90: number | null;
+            /** @description Share of the answered turns answered within 180 s, 0 to 1 (null: none answered) */
+            response_rate_3min: number | null;
+            /** @description Messages written by people of the team (not auto replies, not system messages) on the day */
+            team_messages: number;
+            /** @description The team's time zone (its days are its local days) */
+            timezone: string;
+            /** @description Turns started in the row and not answered (yet); null in agent rows (nobody to attribute them to) */
+            unanswered: number | null;
+        };
+        /**
+         * TeamReport
+         * @description A team's response-time report over a range of days
+         */
+        TeamReport: {
+            /** @description True when the team has business hours: a turn that started while closed counts from the next opening (by the team's current schedule) */
+            business_hours_adjusted: boolean;
+            from: string;
+            group: "day" | "agent";
+            /** @description The team's owner */
+            owner_id: string;
+            /** @description Days in order (every day of the range), or agents by name */
+            rows: components["schemas"]["TeamReportRow"][];
+            /** @description The team's time zone: the days are its local days */
+            timezone: string;
+            to: string;
+            totals: components["schemas"]["TeamReportRow"];
+        };
+        /**
+         * TeamReportRow
+         * @description One row of a team's response-time report: a day, or an agent over the range
+         * @example {
+         *       "day": "2026-12-01",
+         *       "agent_id": null,
+         *       "agent_name": null,
+         *       "conversations": 42,
+         *       "buyer_turns": 130,
+         *       "answered": 128,
+         *       "unanswered": 2,
+         *       "team_messages": 311,
+         *       "first_response_p50": 24,
+         *       "first_response_p90": 95,
+         *       "response_p50": 31,
+         *       "response_p90": 140,
+         *       "response_rate_3min": 0.93,
+         *       "resolved": 40,
+         *       "ratings": 12,
+         *       "rating_average": 4.6
+         *     }
+         */
+        TeamReportRow: {
+            /** @description The member in group=agent rows; null in day rows and in the totals */
+            agent_id: string | null;
+            /** @description The member's display name (agent rows) */
+            agent_name: string | null;
+            /** @description Of those turns, the ones a person of the team has answered */
+            answered: number;
+            /** @description Buyer turns started in the row (agent rows: the turns the agent answered) */
+            buyer_turns: number;
+            /** @description Conversation episodes (a new conversation, or one reopened after a resolve) whose first buyer turn started in the row; in agent rows: the episodes the agent gave the first response of */
+            conversations: number;
+            /** @description YYYY-MM-DD in group=day rows; null in agent rows and in the totals */
+            day: string | null;
+            /** @description Median first response time, seconds (null: no first response in the row) */
+            first_response_p50: number | null;
+            /** @description 90th percentile of first response times, seconds */
+            first_response_p90: number | null;
+            /** @description Average score of those ratings, 1 to 5 (null: none) */
+            rating_average: number | null;
+            /** @description Satisfaction ratings given on the day (agent rows: of conversations the agent held) */
+            ratings: number;
+            /** @description Resolves on the day (agent rows: by the agent) */
+            resolved: number;
+            /** @description Median response time over every answered turn, seconds (null: none answered) */
+            response_p50: number | null;
+            /** @description 90th percentile of response times, seconds */
+            response_p90: number | null;
+            /** @description Share of the answered turns answered within 180 s, 0 to 1 (null: none answered) */
+            response_rate_3min: number | null;
+            /** @description Messages written by people of the team (not auto replies, not system messages) on the day */
+            team_messages: number;
+            /** @description Turns started in the row and not answered (yet); null in agent rows (nobody to attribute them to) */
+            unanswered: number | null;
         };
         /**
          * TeamSettings
@@ -7043,6 +7200,280 @@ export interface operations {
                      * @example {
                      *       "detail": "发送消息过于频繁，请稍后再试",
                      *       "error_type": "send_rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rankTeams: {
+        parameters: {
+            query: {
+                /** @description json (default), or csv: the same rows and totals as a spreadsheet (UTF-8 with a BOM) */
+                format?: "json" | "csv";
+                /**
+                 * @description The first day of the report, YYYY-MM-DD in the team's time zone (included)
+                 * @example 2026-12-01
+                 */
+                from: string;
+                /**
+                 * @description The last day of the report, YYYY-MM-DD (included); the range is at most 366 days
+                 * @example 2026-12-07
+                 */
+                to: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every team over a range of days, ranked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamRanking"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (database, Redis) is unreachable or the server is shutting down: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "服务暂时不可用，请稍后重试",
+                     *       "error_type": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getTeamReport: {
+        parameters: {
+            query: {
+                /** @description json (default), or csv: the same rows and totals as a spreadsheet (UTF-8 with a BOM) */
+                format?: "json" | "csv";
+                /**
+                 * @description The first day of the report, YYYY-MM-DD in the team's time zone (included)
+                 * @example 2026-12-01
+                 */
+                from: string;
+                /** @description day (default): one row per day of the range; agent: one row per member who answered */
+                group?: "day" | "agent";
+                /**
+                 * @description The last day of the report, YYYY-MM-DD (included); the range is at most 366 days
+                 * @example 2026-12-07
+                 */
+                to: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The team's owner: the merchant (shop) or service account (platform desk) it answers for
+                 * @example m1
+                 */
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A team's response-time report over a range of days */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "owner_id": "m1",
+                     *       "timezone": "Asia/Shanghai",
+                     *       "from": "2026-12-01",
+                     *       "to": "2026-12-01",
+                     *       "group": "day",
+                     *       "business_hours_adjusted": true,
+                     *       "rows": [],
+                     *       "totals": {
+                     *         "day": null,
+                     *         "agent_id": null,
+                     *         "agent_name": null,
+                     *         "conversations": 42,
+                     *         "buyer_turns": 130,
+                     *         "answered": 128,
+                     *         "unanswered": 2,
+                     *         "team_messages": 311,
+                     *         "first_response_p50": 24,
+                     *         "first_response_p90": 95,
+                     *         "response_p50": 31,
+                     *         "response_p90": 140,
+                     *         "response_rate_3min": 0.93,
+                     *         "resolved": 40,
+                     *         "ratings": 12,
+                     *         "rating_average": 4.6
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamReport"];
+                };
+            };
+            /** @description A business rule refused the request (`error_type` says which) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "会话只能在买家与商家、买家与客服、商家与客服之间建立",
+                     *       "error_type": "invalid_pair"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "未认证：缺少或无效的访问令牌",
+                     *       "error_type": "not_authenticated"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "没有权限执行此操作",
+                     *       "error_type": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "资源不存在",
+                     *       "error_type": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request does not validate: `errors` lists each problem as "field: message" */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "请求参数校验失败",
+                     *       "error_type": "validation_error",
+                     *       "errors": [
+                     *         "body/content: must NOT have fewer than 1 characters"
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorResponse"];

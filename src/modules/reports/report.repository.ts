@@ -1,0 +1,276 @@
+import type { BusinessHoursSlot } from '@cs-chat/contracts/rest/team.schemas';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { isMysql } from '../../db/dialect.ts';
+import type { Database, ReportDailyTable } from '../../db/types.ts';
+import type { Histogram } from './response-histogram.ts';
+import { mergeInto } from './response-histogram.ts';
+import {
+  COUNTERS,
+  type ConversationTurnState,
+  type DailyDeltas,
+  type FollowedMessage,
+  INITIAL_TURN_STATE,
+  type ReplyTurn,
+  type ResolveMark,
+  type TeamClock,
+} from './turns.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The time zone of a team that set none (as the auto replies' DEFAULT_TIMEZONE). */
+const DEFAULT_TIMEZONE = 'Asia/Shanghai';
+
+export interface BehindConversation {
+  id: string;
+  last_seq: number;
+  team_id: string | null;
+  participant1_id: string;
+  participant2_id: string;
+}
+
+/** Up to `limit` conversations whose last_seq passed their report_seq (the indexed flag). */
+export async function conversationsBehind(db: Db, limit: number): Promise<BehindConversation[]> {
+  const rows = await db
+    .selectFrom('conversations')
+    .select(['id', 'last_seq', 'team_id', 'participant1_id', 'participant2_id'])
+    .where('report_behind', '=', 1)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ ...row, last_seq: Number(row.last_seq) }));
+}
+
+/** How many conversations are behind (the backfill's progress). */
+export async function countBehind(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('conversations')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('report_behind', '=', 1)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** The follower's state of each conversation: the authoritative watermark and what is left open. */
+export async function statesOf(
+  db: Db,
+  ids: readonly string[],
+): Promise<Map<string, { seq: number; state: ConversationTurnState }>> {
+  const states = new Map<string, { seq: number; state: ConversationTurnState }>();
+  if (ids.length === 0) return states;
+  const rows = await db.selectFrom('report_state').selectAll().where('conversation_id', 'in', ids).execute();
+  for (const row of rows) {
+    states.set(row.conversation_id, { seq: Number(row.seq), state: JSON.parse(row.state) as ConversationTurnState });
+  }
+  return states;
+}
+
+/** A conversation's range of one round: its messages with after < seq <= upTo. */
+export interface ReportRange {
+  conversationId: string;
+  after: number;
+  upTo: number;
+}
+
+/** The messages in the ranges (recalled ones included: an answer was given; deleted ones are gone). */
+export async function messagesInRanges(
+  db: Db,
+  ranges: readonly ReportRange[],
+): Promise<Map<string, FollowedMessage[]>> {
+  const byConversation = new Map<string, FollowedMessage[]>(ranges.map((r) => [r.conversationId, []]));
+  if (ranges.length === 0) return byConversation;
+  const rows = await db
+    .selectFrom('messages')
+    .select(['conversation_id', 'seq', 'sender_id', 'message_type', 'created_at', 'auto_reply'])
+    .where((eb) =>
+      eb.or(
+        ranges.map((r) =>
+          eb.and([eb('conversation_id', '=', r.conversationId), eb('seq', '>', r.after), eb('seq', '<=', r.upTo)]),
+        ),
+      ),
+    )
+    .execute();
+  for (const row of rows) {
+    byConversation.get(row.conversation_id)?.push({
+      seq: Number(row.seq),
+      sender_id: row.sender_id,
+      message_type: row.message_type,
+      created_at: Number(row.created_at),
+      auto_reply: Number(row.auto_reply),
+    });
+  }
+  for (const list of byConversation.values()) list.sort((a, b) => a.seq - b.seq);
+  return byConversation;
+}
+
+/** The resolves a range passes: after message `after` (a previous range's end) up to before its last. */
+export async function resolvesInRanges(db: Db, ranges: readonly ReportRange[]): Promise<Map<string, ResolveMark[]>> {
+  const byConversation = new Map<string, ResolveMark[]>(ranges.map((r) => [r.conversationId, []]));
+  if (ranges.length === 0) return byConversation;
+  const rows = await db
+    .selectFrom('conversation_resolves')
+    .select(['conversation_id', 'after_seq', 'resolution'])
+    .where((eb) =>
+      eb.or(
+        ranges.map((r) =>
+          eb.and([
+            eb('conversation_id', '=', r.conversationId),
+            eb('after_seq', '>=', r.after),
+            eb('after_seq', '<', r.upTo),
+          ]),
+        ),
+      ),
+    )
+    .orderBy('resolution')
+    .execute();
+  for (const row of rows) byConversation.get(row.conversation_id)?.push({ after_seq: Number(row.after_seq) });
+  return byConversation;
+}
+
+/** The clocks (time zone, business hours) of the teams. */
+export async function clocksOf(db: Db, teamIds: readonly string[]): Promise<Map<string, TeamClock>> {
+  const clocks = new Map<string, TeamClock>();
+  if (teamIds.length === 0) return clocks;
+  const rows = await db
+    .selectFrom('teams')
+    .select(['owner_id', 'timezone', 'business_hours', 'days_off'])
+    .where('owner_id', 'in', teamIds)
+    .execute();
+  for (const row of rows) clocks.set(row.owner_id, clockOf(row));
+  return clocks;
+}
+
+/** A team's clock from its row (a team without business hours or days off: no schedule). */
+export function clockOf(row: { timezone: string | null; business_hours: string | null; days_off: string | null }) {
+  const timezone = row.timezone ?? DEFAULT_TIMEZONE;
+  const hours = row.business_hours === null ? [] : (JSON.parse(row.business_hours) as BusinessHoursSlot[]);
+  const daysOff = row.days_off === null ? [] : (JSON.parse(row.days_off) as string[]);
+  return { timezone, schedule: hours.length === 0 && daysOff.length === 0 ? null : { timezone, hours, daysOff } };
+}
+
+export const defaultClock = (): TeamClock => ({ timezone: DEFAULT_TIMEZONE, schedule: null });
+
+/** Creates the missing states at seq 0 (a conversation the follower meets for the first time). */
+export async function ensureStates(db: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const initial = JSON.stringify(INITIAL_TURN_STATE);
+  const insert = db
+    .insertInto('report_state')
+    .values(ids.map((conversation_id) => ({ conversation_id, seq: 0, state: initial })));
+  await (isMysql(db) ? insert.ignore() : insert.onConflict((oc) => oc.doNothing())).execute();
+}
+
+/**
+ * Moves a conversation's watermark from `after` to `upTo` with its new state, only if
+ * nobody moved it meanwhile: false when another instance took the range (the caller
+ * rolls its round back, so the range is counted once).
+ */
+export async function claimRange(trx: Db, range: ReportRange, state: ConversationTurnState): Promise<boolean> {
+  const result = await trx
+    .updateTable('report_state')
+    .set({ seq: range.upTo, state: JSON.stringify(state) })
+    .where('conversation_id', '=', range.conversationId)
+    .where('seq', '=', range.after)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function insertTurns(trx: Db, turns: readonly ReplyTurn[]): Promise<void> {
+  for (let i = 0; i < turns.length; i += 500) {
+    await trx
+      .insertInto('reply_turns')
+      .values(turns.slice(i, i + 500))
+      .execute();
+  }
+}
+
+/**
+ * Adds the deltas to report_daily, rows locked in key order (two writers never wait on each
+ * other in a circle): missing rows are created empty, then read under lock (MySQL), then
+ * updated: counters by addition, histograms merged.
+ */
+export async function applyDeltas(trx: Db, deltas: DailyDeltas): Promise<void> {
+  const rows = [...deltas.rows.values()].sort((a, b) => compareKeys(a.key, b.key));
+  if (rows.length === 0) return;
+  const mysql = isMysql(trx);
+  for (let i = 0; i < rows.length; i += 200) {
+    const chunk = rows.slice(i, i + 200);
+    const insert = trx
+      .insertInto('report_daily')
+      .values(chunk.map(({ key }) => ({ ...key, first_histogram: '{}', response_histogram: '{}' })));
+    await (mysql ? insert.ignore() : insert.onConflict((oc) => oc.doNothing())).execute();
+    const read = trx
+      .selectFrom('report_daily')
+      .select(['team_id', 'local_day', 'agent_id', 'first_histogram', 'response_histogram'])
+      .where((eb) =>
+        eb.or(
+          chunk.map(({ key }) =>
+            eb.and([
+              eb('team_id', '=', key.team_id),
+              eb('local_day', '=', key.local_day),
+              eb('agent_id', '=', key.agent_id),
+            ]),
+          ),
+        ),
+      );
+    const current = await (mysql ? read.forUpdate() : read).execute();
+    const histograms = new Map(current.map((row) => [keyString(row), row]));
+    for (const { key, figures } of chunk) {
+      const stored = histograms.get(keyString(key));
+      const changes: Record<string, unknown> = {};
+      for (const counter of COUNTERS) {
+        if (figures[counter] !== 0) changes[counter] = sql`${sql.ref(counter)} + ${figures[counter]}`;
+      }
+      for (const column of ['first_histogram', 'response_histogram'] as const) {
+        if (Object.keys(figures[column]).length === 0) continue;
+        const merged = JSON.parse(stored?.[column] ?? '{}') as Histogram;
+        mergeInto(merged, figures[column]);
+        changes[column] = JSON.stringify(merged);
+      }
+      if (Object.keys(changes).length === 0) continue;
+      await trx
+        .updateTable('report_daily')
+        .set(changes)
+        .where('team_id', '=', key.team_id)
+        .where('local_day', '=', key.local_day)
+        .where('agent_id', '=', key.agent_id)
+        .execute();
+    }
+  }
+}
+
+type Key = Pick<ReportDailyTable, 'team_id' | 'local_day' | 'agent_id'>;
+const keyString = (key: Key) => `${key.team_id}\u0000${key.local_day}\u0000${key.agent_id}`;
+function compareKeys(a: Key, b: Key): number {
+  const x = keyString(a);
+  const y = keyString(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** After a round's commit: the conversations' report_seq hint (clears report_behind); never moves back. */
+export async function advanceHints(db: Db, ranges: readonly ReportRange[]): Promise<void> {
+  if (ranges.length === 0) return;
+  const target = sql<number>`CASE ${sql.ref('id')} ${sql.join(
+    ranges.map((range) => sql`WHEN ${range.conversationId} THEN ${range.upTo}`),
+    sql` `,
+  )} END`;
+  await db
+    .updateTable('conversations')
+    .set({ report_seq: sql<number>`CASE WHEN report_seq < ${target} THEN ${target} ELSE report_seq END` })
+    .where(
+      'id',
+      'in',
+      ranges.map((range) => range.conversationId),
+    )
+    .execute();
+}
+
+/** The stored daily rows of one team (or every team) over local days from..to (both included). */
+export function dailyRows(db: Db, range: { teamId?: string; from: string; to: string }) {
+  return db
+    .selectFrom('report_daily')
+    .selectAll()
+    .$if(range.teamId !== undefined, (q) => q.where('team_id', '=', range.teamId as string))
+    .where('local_day', '>=', range.from)
+    .where('local_day', '<=', range.to)
+    .execute();
+}
