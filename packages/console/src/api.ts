@@ -11,7 +11,15 @@ export type QuickReply = components['schemas']['QuickReply'];
 export type Team = components['schemas']['Team'];
 export type TeamMember = components['schemas']['TeamMember'];
 export type Note = components['schemas']['Note'];
+export type TeamReport = components['schemas']['TeamReport'];
+export type TeamReportRow = TeamReport['totals'];
+export type TeamRanking = components['schemas']['TeamRanking'];
 export type Role = User['role'];
+
+/** Who may read response-time reports (GET /api/reports/…): a team's owner and supervisors, and admins. */
+export function mayReadReports(user: SignedInUser): boolean {
+  return user.role === 'admin' || user.team_role === 'owner' || user.team_role === 'supervisor';
+}
 
 /** The console is served by the chat server itself: the API is on this origin. */
 export const baseUrl = location.origin;
