@@ -122,7 +122,8 @@ describe('API documents', () => {
     // A conversation's four users are one schema, referenced.
     assert.equal(schemas.Conversation.properties.customer.anyOf[0].$ref, '#/components/schemas/User');
     const me = openapi.paths['/api/auth/me'].get.responses['200'].content['application/json'].schema;
-    assert.deepEqual(me, { $ref: '#/components/schemas/User' });
+    assert.deepEqual(me, { $ref: '#/components/schemas/SignedInUser' });
+    assert.equal(schemas.TokenResponse.properties.user.$ref, '#/components/schemas/SignedInUser');
     assert.equal(openapi.externalDocs.url, `${app.config.BASE_URL}/api/asyncapi.json`);
     const refs = refsIn(openapi);
     assert.ok(refs.length > 50, `${refs.length} refs`);

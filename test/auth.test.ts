@@ -123,9 +123,43 @@ for (const dialect of testDialects) {
           'id',
           'role',
           'status',
+          'team_id',
+          'team_role',
           'username',
         ]);
         assert.equal(me.body.role, 'merchant');
+      });
+
+      test("/api/auth/me and the sign-in name the caller's team and role in it (null without one)", async () => {
+        await app.addUser('m1s', 'merchant', { team_id: 'm1', team_role: 'supervisor' });
+        await app.addUser('m1a', 'merchant', {
+          username: 'agent-one',
+          team_id: 'm1',
+          team_role: 'agent',
+          password: 'agent-password',
+        });
+        const expected: [string, string, string | null, string | null][] = [
+          ['b1', 'buyer', null, null],
+          ['a1', 'admin', null, null],
+          ['m1', 'merchant', 'm1', 'owner'],
+          ['m1s', 'merchant', 'm1', 'supervisor'],
+          ['m1a', 'merchant', 'm1', 'agent'],
+        ];
+        for (const [id, role, teamId, teamRole] of expected) {
+          const me = await app.client.get('/api/auth/me', { token: await app.tokenFor(id, role) });
+          assert.equal(me.status, 200, JSON.stringify(me.body));
+          assert.deepEqual([me.body.id, me.body.team_id, me.body.team_role], [id, teamId, teamRole]);
+        }
+        // An agent with an empty queue learns their team at sign-in, from the login's user.
+        const login = await app.client.post('/api/auth/login', {
+          body: { username: 'agent-one', password: 'agent-password' },
+        });
+        assert.equal(login.status, 200, JSON.stringify(login.body));
+        assert.deepEqual([login.body.user.team_id, login.body.user.team_role], ['m1', 'agent']);
+        // Elsewhere a user stays a plain User: another user's team is not shown.
+        const other = await app.client.get('/api/users/m1a', { token: await app.tokenFor('a1', 'admin') });
+        assert.equal(other.status, 200);
+        assert.equal('team_id' in other.body, false);
       });
 
       test('an inactive user is refused with 403 even with a valid token', async () => {
@@ -253,6 +287,8 @@ for (const dialect of testDialects) {
         const me = await app.client.get('/api/auth/me', { token: response.body.access_token });
         assert.equal(me.status, 200);
         assert.equal(me.body.id, 'ext-42');
+        // A merchant of no team owns a team of one.
+        assert.deepEqual([response.body.user.team_id, response.body.user.team_role], ['ext-42', 'owner']);
       });
 
       test('20 concurrent first tokens for new users without usernames all succeed', async () => {

@@ -60,6 +60,9 @@ for (const dialect of testDialects) {
         await demoSignIn(agent, 'm1a1');
         await demoSignIn(colleague, 'm1a2');
         await demoSignIn(supervisor, 'm1s1');
+        // The sign-in names the team: an agent whose queue is still empty has the inbox's tabs at once.
+        await tab(agent, '排队中').and(agent.page.locator('[aria-pressed="true"]')).waitFor();
+        assert.equal(await conversationOf(agent).count(), 0);
       });
 
       await browsers.step('queue', async () => {

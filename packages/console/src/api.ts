@@ -3,13 +3,23 @@ import { shallowRef } from 'vue';
 import { i18n } from './i18n.ts';
 
 export type User = components['schemas']['User'];
+/** The signed-in user: a `User` with their team and their role in it (null without a team). */
+export type SignedInUser = components['schemas']['SignedInUser'];
 export type Conversation = components['schemas']['Conversation'];
 export type Message = components['schemas']['Message'];
 export type QuickReply = components['schemas']['QuickReply'];
 export type Team = components['schemas']['Team'];
 export type TeamMember = components['schemas']['TeamMember'];
 export type Note = components['schemas']['Note'];
+export type TeamReport = components['schemas']['TeamReport'];
+export type TeamReportRow = TeamReport['totals'];
+export type TeamRanking = components['schemas']['TeamRanking'];
 export type Role = User['role'];
+
+/** Who may read response-time reports (GET /api/reports/…): a team's owner and supervisors, and admins. */
+export function mayReadReports(user: SignedInUser): boolean {
+  return user.role === 'admin' || user.team_role === 'owner' || user.team_role === 'supervisor';
+}
 
 /** The console is served by the chat server itself: the API is on this origin. */
 export const baseUrl = location.origin;
@@ -17,7 +27,7 @@ export const baseUrl = location.origin;
 /** Who is signed in in this tab (sessionStorage: two tabs may be two users, as in a demo). */
 export interface Session {
   token: string;
-  user: User;
+  user: SignedInUser;
 }
 
 const SESSION_KEY = 'console.session';

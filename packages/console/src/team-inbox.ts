@@ -1,5 +1,5 @@
 import { computed, ref, shallowRef, watch } from 'vue';
-import { type Conversation, detailOf, type Note, rest, type Team, type User } from './api.ts';
+import { type Conversation, detailOf, type Note, rest, type SignedInUser, type Team } from './api.ts';
 import type { ChatStore } from './chat-store.ts';
 
 /** The inbox's tabs: the team's queue, what I hold, everything the team answers (owner and supervisors). */
@@ -11,7 +11,7 @@ export type InboxTab = 'queue' | 'mine' | 'all';
  * conversation's internal notes, and the work actions the API allows my role
  * (docs/API.md, Teams). Nothing here for buyers, admins and teams of one.
  */
-export function createTeamInbox(me: User, store: ChatStore) {
+export function createTeamInbox(me: SignedInUser, store: ChatStore) {
   const api = rest();
   const team = shallowRef<Team | null>(null);
   const tab = ref<InboxTab>('all');
@@ -38,22 +38,13 @@ export function createTeamInbox(me: User, store: ChatStore) {
   }
 
   /**
-   * An owner finds the team under their own id; a member learns it from the
-   * first conversation they see as the team's side (the queue, live).
+   * The sign-in names the user's team, so an agent whose queue is empty sees the tabs at once.
+   * A session kept from before the sign-in said so asks who it is.
    */
   async function discover(): Promise<void> {
     if (me.role !== 'merchant' && me.role !== 'service') return;
-    if (await loadTeam(me.id)) return;
-    const found = async (list: readonly Conversation[]) => {
-      const ownerId = list.find(
-        (c) => c.team_id && c.participant1_id !== me.id && c.participant2_id !== me.id,
-      )?.team_id;
-      if (!ownerId || team.value) return;
-      stop();
-      await loadTeam(ownerId);
-    };
-    const stop = watch(store.conversations, found);
-    await found(store.conversations.value);
+    const teamId = me.team_id !== undefined ? me.team_id : (await api.GET('/api/auth/me')).data?.team_id;
+    if (teamId) await loadTeam(teamId);
   }
 
   async function applyFilter(): Promise<void> {

@@ -5,11 +5,11 @@ import {
   LoginBody,
   OAuth2PasswordForm,
   PlatformTokenBody,
+  SignedInUser,
   TokenResponse,
   WsTicketResponse,
 } from '@cs-chat/contracts/rest/auth.schemas';
 import { errorResponses, SuccessResponse } from '@cs-chat/contracts/rest/common.schemas';
-import { User } from '@cs-chat/contracts/rest/user.schemas';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { TOKEN_COOKIE } from '../../http/credentials.ts';
@@ -30,7 +30,7 @@ export interface PublicAuthRouteDependencies extends CookieOptions {
 
 export interface AuthRouteDependencies extends CookieOptions {
   auth: Pick<AuthService, 'logout' | 'logoutAll'>;
-  users: Pick<UserService, 'toUser'>;
+  users: Pick<UserService, 'toSignedInUser'>;
 }
 
 /** Sign-in endpoints; they are reached without a token. */
@@ -200,11 +200,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDependencies> = asyn
       schema: {
         tags,
         operationId: 'getMe',
-        summary: 'The signed-in user',
-        response: { 200: User, ...errorResponses(401, 403, 503) },
+        summary: 'The signed-in user, with their team and their role in it',
+        response: { 200: SignedInUser, ...errorResponses(401, 403, 503) },
       },
     },
-    (request) => users.toUser(request.caller),
+    (request) => users.toSignedInUser(request.caller),
   );
 };
 

@@ -1,4 +1,4 @@
-import type { PlatformTokenBody } from '@cs-chat/contracts/rest/auth.schemas';
+import type { PlatformTokenBody, SignedInUser } from '@cs-chat/contracts/rest/auth.schemas';
 import { normaliseRole } from '@cs-chat/contracts/rest/user.schemas';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.ts';
@@ -52,7 +52,7 @@ export function createAuthService({
     const user = await findUserById(db, userId);
     if (!user) throw notFound('user_not_found');
     const issued = await tokens.issue(user.id, user.role);
-    return { issued, user: users.toUser(user) };
+    return { issued, user: users.toSignedInUser(user) };
   }
 
   return {
@@ -60,7 +60,7 @@ export function createAuthService({
       username: string,
       password: string,
       clientAddress: string,
-    ): Promise<{ issued: IssuedToken; user: ReturnType<UserService['toUser']> }> {
+    ): Promise<{ issued: IssuedToken; user: SignedInUser }> {
       const attempt = { address: clientAddress, username };
       const user = await findByLoginName(db, username);
       // Counted as a failure before the password is checked; a right one takes it back.

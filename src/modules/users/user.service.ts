@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { SignedInUser } from '@cs-chat/contracts/rest/auth.schemas';
 import type { Page } from '@cs-chat/contracts/rest/common.schemas';
 import {
   type ChangePasswordBody,
@@ -93,6 +94,15 @@ export function createUserService({ db, baseUrl, events, access, cache, username
     created_at: Number(row.created_at),
   });
 
+  /** The signed-in user as the auth endpoints answer it: with their own team and role in it. */
+  const toSignedInUser = (
+    row: Parameters<typeof toUser>[0] & Pick<UserRow, 'team_id' | 'team_role'>,
+  ): SignedInUser => ({
+    ...toUser(row),
+    team_id: row.team_id,
+    team_role: row.team_role,
+  });
+
   const storedAvatar = (avatar: string | null | undefined) =>
     avatar === undefined ? undefined : avatar === null ? null : toStoredPath(avatar, baseUrl);
 
@@ -162,6 +172,7 @@ export function createUserService({ db, baseUrl, events, access, cache, username
 
   return {
     toUser,
+    toSignedInUser,
     endAllSessions,
 
     async list(

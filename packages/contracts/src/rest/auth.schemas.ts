@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { IdParam } from './common.schemas.ts';
+import { TEAM_ROLES } from './team.schemas.ts';
 import { Avatar, Description, User, Username } from './user.schemas.ts';
 
 export const LoginBody = Type.Object(
@@ -36,11 +37,47 @@ export const OAuth2PasswordForm = Type.Object(
 );
 export type OAuth2PasswordForm = Static<typeof OAuth2PasswordForm>;
 
+/**
+ * The signed-in user as the auth endpoints answer it: a `User` plus the caller's own team, so a
+ * client knows its team (and its role there) before any conversation arrives. Other users' team
+ * fields are not shown: everywhere else a user is a plain `User`.
+ */
+export const SignedInUser = Type.Object(
+  {
+    ...User.properties,
+    team_id: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "The team the user answers for (its owner's id; a team's owner has its own id); null for buyers and admins",
+    }),
+    team_role: Type.Union([Type.Enum(TEAM_ROLES), Type.Null()], {
+      description: "The user's role in that team (`owner` for the account the team answers for); null without a team",
+    }),
+  },
+  {
+    title: 'SignedInUser',
+    description: 'The signed-in user: a `User` with their team and their role in it. Never carries a password hash.',
+    examples: [
+      {
+        id: 'm1a1',
+        username: '华润医药-小王',
+        avatar: null,
+        role: 'merchant',
+        description: null,
+        status: 'active',
+        created_at: 1764892800,
+        team_id: 'm1',
+        team_role: 'agent',
+      },
+    ],
+  },
+);
+export type SignedInUser = Static<typeof SignedInUser>;
+
 export const TokenResponse = Type.Object(
   {
     access_token: Type.String(),
     token_type: Type.Literal('bearer'),
-    user: User,
+    user: SignedInUser,
   },
   {
     title: 'TokenResponse',
@@ -58,6 +95,8 @@ export const TokenResponse = Type.Object(
           description: null,
           status: 'active',
           created_at: 1764892800,
+          team_id: null,
+          team_role: null,
         },
       },
     ],

@@ -115,7 +115,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in user */
+        /** The signed-in user, with their team and their role in it */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -1881,6 +1881,37 @@ export interface components {
             sender_id?: string;
         };
         /**
+         * SignedInUser
+         * @description The signed-in user: a `User` with their team and their role in it. Never carries a password hash.
+         * @example {
+         *       "id": "m1a1",
+         *       "username": "华润医药-小王",
+         *       "avatar": null,
+         *       "role": "merchant",
+         *       "description": null,
+         *       "status": "active",
+         *       "created_at": 1764892800,
+         *       "team_id": "m1",
+         *       "team_role": "agent"
+         *     }
+         */
+        SignedInUser: {
+            avatar: string | null;
+            /** @description Unix seconds */
+            created_at: number;
+            description: string | null;
+            id: string;
+            /** @enum {unknown} */
+            role: "buyer" | "merchant" | "service" | "admin";
+            /** @enum {unknown} */
+            status: "active" | "inactive" | "deleted";
+            /** @description The team the user answers for (its owner's id; a team's owner has its own id); null for buyers and admins */
+            team_id: string | null;
+            /** @description The user's role in that team (`owner` for the account the team answers for); null without a team */
+            team_role: ("owner" | "supervisor" | "agent") | null;
+            username: string;
+        };
+        /**
          * StatusBody
          * @description The conversation's new status; a customer message reopens it
          */
@@ -2134,7 +2165,7 @@ export interface components {
             access_token: string;
             /** @enum {string} */
             token_type: "bearer";
-            user: components["schemas"]["User"];
+            user: components["schemas"]["SignedInUser"];
         };
         /**
          * Transcript
@@ -2485,7 +2516,9 @@ export interface operations {
                      *         "role": "buyer",
                      *         "description": null,
                      *         "status": "active",
-                     *         "created_at": 1764892800
+                     *         "created_at": 1764892800,
+                     *         "team_id": null,
+                     *         "team_role": null
                      *       }
                      *     }
                      */
@@ -2644,7 +2677,9 @@ export interface operations {
                      *         "role": "buyer",
                      *         "description": null,
                      *         "status": "active",
-                     *         "created_at": 1764892800
+                     *         "created_at": 1764892800,
+                     *         "team_id": null,
+                     *         "team_role": null
                      *       }
                      *     }
                      */
@@ -2867,7 +2902,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A buyer, merchant, service agent or admin. Never carries a password hash. */
+            /** @description The signed-in user: a `User` with their team and their role in it. Never carries a password hash. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2875,16 +2910,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "id": "m1",
-                     *       "username": "优选旗舰店",
-                     *       "avatar": "https://chat.example.com/api/media/avatars/m1.png",
+                     *       "id": "m1a1",
+                     *       "username": "华润医药-小王",
+                     *       "avatar": null,
                      *       "role": "merchant",
-                     *       "description": "官方旗舰店，工作日 9:00-18:00 在线",
+                     *       "description": null,
                      *       "status": "active",
-                     *       "created_at": 1764892800
+                     *       "created_at": 1764892800,
+                     *       "team_id": "m1",
+                     *       "team_role": "agent"
                      *     }
                      */
-                    "application/json": components["schemas"]["User"];
+                    "application/json": components["schemas"]["SignedInUser"];
                 };
             };
             /** @description No credentials, or the token is invalid, expired or revoked (or the platform key is wrong) */
@@ -2972,7 +3009,9 @@ export interface operations {
                      *         "role": "buyer",
                      *         "description": null,
                      *         "status": "active",
-                     *         "created_at": 1764892800
+                     *         "created_at": 1764892800,
+                     *         "team_id": null,
+                     *         "team_role": null
                      *       }
                      *     }
                      */
@@ -3100,7 +3139,9 @@ export interface operations {
                      *         "role": "buyer",
                      *         "description": null,
                      *         "status": "active",
-                     *         "created_at": 1764892800
+                     *         "created_at": 1764892800,
+                     *         "team_id": null,
+                     *         "team_role": null
                      *       }
                      *     }
                      */
