@@ -722,6 +722,46 @@ for (const dialect of testDialects) {
         );
         assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
       });
+
+      test(`claims (${mode}): the successes a claim is given are recorded in its transaction first, so the next event of their conversation is due in that very claim`, async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        for (const i of [0, 1]) {
+          const rows = outboxRows(['hook-1'], {
+            id: `evt_with_${mode}_${i}`,
+            type: 'ping',
+            conversationId: 'conv-w',
+            body: '{}',
+            now,
+          });
+          await handle.db.insertInto('webhook_deliveries').values(rows).execute();
+        }
+        const claim = (delivered: { position: number; statusCode: number; durationMs: number }[]) =>
+          claimDue(handle.db, mode, {
+            endpointIds: ['hook-1'],
+            now,
+            limit: 10,
+            owner: 'A',
+            leaseUntil: now + 60_000,
+            delivered,
+          });
+        const [first] = await claim([]);
+        assert.equal(first?.event_id, `evt_with_${mode}_0`);
+        const next = await claim([{ position: Number(first?.position), statusCode: 204, durationMs: 7 }]);
+        assert.deepEqual(
+          next.map((row) => row.event_id),
+          [`evt_with_${mode}_1`],
+        );
+        const settled = await handle.db
+          .selectFrom('webhook_deliveries')
+          .select(['status', 'last_status_code', 'last_duration_ms', 'lease_owner', 'delivered_at'])
+          .where('event_id', '=', `evt_with_${mode}_0`)
+          .executeTakeFirstOrThrow();
+        assert.deepEqual(
+          { ...settled, delivered_at: Number(settled.delivered_at) },
+          { status: 'delivered', last_status_code: 204, last_duration_ms: 7, lease_owner: null, delivered_at: now },
+        );
+      });
     }
   });
 
