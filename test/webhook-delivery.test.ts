@@ -533,7 +533,7 @@ for (const dialect of testDialects) {
       assert.deepEqual([event?.data.recipient_id, event?.data.recipient_online], ['m1', true]);
     });
 
-    test("a subscribed batch adds one statement, the outbox insert, and tells each message its recipient's count", async () => {
+    test("a subscribed batch adds the outbox insert (and the read of the counts), and tells each message its recipient's count", async () => {
       await handle.db.deleteFrom('webhook_deliveries').execute();
       const [first, second] = [await newConversation(), await newConversation()] as const;
       let subscribed = false;
@@ -581,13 +581,16 @@ for (const dialect of testDialects) {
         ]),
         expected,
       );
-      // One message alone: on MySQL its claim tells the count beside its seq in its insert id, still no read.
+      // One message alone, its conversation's head known from the batch before: without an endpoint the send
+      // writes from it with no read; with one, it reads the row under the lock for the recipient's count.
       subscribed = false;
       const loneWithout = await statementsOf([appendOf(first, true, 'lone')]);
       subscribed = true;
       const lone = await statementsOf([appendOf(first, true, 'lone')]);
-      assert.equal(lone.length, loneWithout.length + 1, lone.join('\n'));
+      assert.equal(lone.length, loneWithout.length + 2, lone.join('\n'));
       assert.equal(lone.filter((text) => /webhook/.test(text)).length, 1);
+      assert.equal(loneWithout.filter((text) => /^select/i.test(text)).length, 0, loneWithout.join('\n'));
+      assert.equal(lone.filter((text) => /^select .*_unread/i.test(text)).length, 1, lone.join('\n'));
     });
 
     test('successes are settled in one statement, each with its own outcome, only where the lease is still ours', async () => {
