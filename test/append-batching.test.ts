@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { KyselyPlugin } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../src/db/connection.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import type { MessageRow } from '../src/db/types.ts';
 import { uuidv7 } from '../src/lib/ids.ts';
+import { canonicalJson, chainHash, genesisHash, messageEntry } from '../src/lib/transcript-chain.ts';
 import { insertConversation } from '../src/modules/conversations/conversation.repository.ts';
 import { createAppendBatcher } from '../src/modules/messages/append-batcher.ts';
 import { type Append, appendMessages, unreadColumnOf } from '../src/modules/messages/message.repository.ts';
@@ -275,6 +277,67 @@ for (const dialect of testDialects) {
         (await stored(conversation.id)).map((row) => Number(row.seq)),
         [lastSeq + 1, lastSeq + 2, lastSeq + 3],
       );
+    });
+
+    test('a batcher writes from the heads its commits left, without a read; a head moved elsewhere costs a read, never a wrong seq or hash', async () => {
+      const fresh: (typeof conversations)[number][] = [];
+      for (const buyer of ['buyer-heads-1', 'buyer-heads-2']) {
+        await insertTestUser(handle.db, buyer, 'buyer');
+        const [participant1_id, participant2_id] = [buyer, MERCHANT].sort() as [string, string];
+        const row = { id: uuidv7(), participant1_id, participant2_id, created_at: 1, updated_at: 1 };
+        await insertConversation(handle.db, row);
+        fresh.push(row);
+      }
+      const [one, two] = fresh as [(typeof fresh)[number], (typeof fresh)[number]];
+      // Statements by kind, as this instance's batcher issues them.
+      const issued: string[] = [];
+      const counting: KyselyPlugin = {
+        transformQuery: ({ node }) => {
+          issued.push(node.kind);
+          return node;
+        },
+        transformResult: async ({ result }) => result,
+      };
+      const here = createAppendBatcher(handle.db.withPlugin(counting), { maxConcurrent: 1, maxBatch: 64 });
+      const elsewhere = createAppendBatcher(handle.db, { maxConcurrent: 1, maxBatch: 64 });
+      const send = async (batcher: typeof here, targets: (typeof fresh)[number][]) => {
+        issued.length = 0;
+        const seqs = await Promise.all(targets.map((c) => batcher.append(appendFor(c, MERCHANT, `to ${c.id}`))));
+        return { seqs, issued: [...issued] };
+      };
+      const READ_FIRST = ['SelectQueryNode', 'UpdateQueryNode', 'InsertQueryNode'];
+
+      assert.deepEqual(await send(here, [one, two]), { seqs: [1, 1], issued: READ_FIRST });
+      assert.deepEqual(await send(here, [one, two]), { seqs: [2, 2], issued: ['UpdateQueryNode', 'InsertQueryNode'] });
+      // Another instance writes to `two`: the guarded UPDATE advances `one` alone, `two` is read and advanced.
+      await send(elsewhere, [two]);
+      assert.deepEqual(await send(here, [one, two]), { seqs: [3, 4], issued: ['UpdateQueryNode', ...READ_FIRST] });
+      // A change that moves the head alone (a recall's entry; last_seq stays): read again.
+      const moved = 'f'.repeat(64);
+      await handle.db.updateTable('conversations').set({ chain_head: moved }).where('id', '=', one.id).execute();
+      assert.deepEqual(await send(here, [one]), { seqs: [4], issued: ['UpdateQueryNode', ...READ_FIRST] });
+      assert.deepEqual(await send(here, [one, two]), { seqs: [5, 5], issued: ['UpdateQueryNode', 'InsertQueryNode'] });
+
+      for (const conversation of fresh) {
+        const rows = await stored(conversation.id);
+        assert.deepEqual(
+          rows.map((row) => Number(row.seq)),
+          Array.from({ length: rows.length }, (_, i) => i + 1),
+        );
+        const head = await handle.db
+          .selectFrom('conversations')
+          .select(['last_seq', 'chain_head'])
+          .where('id', '=', conversation.id)
+          .executeTakeFirstOrThrow();
+        // Each hash extends the head its row's conversation had: recomputed here from the rows.
+        let expected: string = genesisHash(conversation.id);
+        for (const row of rows) {
+          if (conversation === one && Number(row.seq) === 4) expected = moved;
+          expected = chainHash(expected, canonicalJson(messageEntry(row)));
+          assert.equal(row.chain_hash, expected, `seq ${row.seq}`);
+        }
+        assert.deepEqual([Number(head.last_seq), head.chain_head], [rows.length, expected]);
+      }
     });
   });
 }

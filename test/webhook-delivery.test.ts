@@ -533,7 +533,7 @@ for (const dialect of testDialects) {
       assert.deepEqual([event?.data.recipient_id, event?.data.recipient_online], ['m1', true]);
     });
 
-    test("a subscribed batch adds one statement, the outbox insert, and tells each message its recipient's count", async () => {
+    test("a subscribed batch adds the outbox insert (and the read of the counts), and tells each message its recipient's count", async () => {
       await handle.db.deleteFrom('webhook_deliveries').execute();
       const [first, second] = [await newConversation(), await newConversation()] as const;
       let subscribed = false;
@@ -581,13 +581,16 @@ for (const dialect of testDialects) {
         ]),
         expected,
       );
-      // One message alone: on MySQL its claim tells the count beside its seq in its insert id, still no read.
+      // One message alone, its conversation's head known from the batch before: without an endpoint the send
+      // writes from it with no read; with one, it reads the row under the lock for the recipient's count.
       subscribed = false;
       const loneWithout = await statementsOf([appendOf(first, true, 'lone')]);
       subscribed = true;
       const lone = await statementsOf([appendOf(first, true, 'lone')]);
-      assert.equal(lone.length, loneWithout.length + 1, lone.join('\n'));
+      assert.equal(lone.length, loneWithout.length + 2, lone.join('\n'));
       assert.equal(lone.filter((text) => /webhook/.test(text)).length, 1);
+      assert.equal(loneWithout.filter((text) => /^select/i.test(text)).length, 0, loneWithout.join('\n'));
+      assert.equal(lone.filter((text) => /^select .*_unread/i.test(text)).length, 1, lone.join('\n'));
     });
 
     test('successes are settled in one statement, each with its own outcome, only where the lease is still ours', async () => {
@@ -721,6 +724,46 @@ for (const dialect of testDialects) {
           Array.from({ length: 6 }, (_, c) => `evt_${mode}_${c}_0`),
         );
         assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
+      });
+
+      test(`claims (${mode}): the successes a claim is given are recorded in its transaction first, so the next event of their conversation is due in that very claim`, async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        for (const i of [0, 1]) {
+          const rows = outboxRows(['hook-1'], {
+            id: `evt_with_${mode}_${i}`,
+            type: 'ping',
+            conversationId: 'conv-w',
+            body: '{}',
+            now,
+          });
+          await handle.db.insertInto('webhook_deliveries').values(rows).execute();
+        }
+        const claim = (delivered: { position: number; statusCode: number; durationMs: number }[]) =>
+          claimDue(handle.db, mode, {
+            endpointIds: ['hook-1'],
+            now,
+            limit: 10,
+            owner: 'A',
+            leaseUntil: now + 60_000,
+            delivered,
+          });
+        const [first] = await claim([]);
+        assert.equal(first?.event_id, `evt_with_${mode}_0`);
+        const next = await claim([{ position: Number(first?.position), statusCode: 204, durationMs: 7 }]);
+        assert.deepEqual(
+          next.map((row) => row.event_id),
+          [`evt_with_${mode}_1`],
+        );
+        const settled = await handle.db
+          .selectFrom('webhook_deliveries')
+          .select(['status', 'last_status_code', 'last_duration_ms', 'lease_owner', 'delivered_at'])
+          .where('event_id', '=', `evt_with_${mode}_0`)
+          .executeTakeFirstOrThrow();
+        assert.deepEqual(
+          { ...settled, delivered_at: Number(settled.delivered_at) },
+          { status: 'delivered', last_status_code: 204, last_duration_ms: 7, lease_owner: null, delivered_at: now },
+        );
       });
     }
   });

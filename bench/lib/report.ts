@@ -313,7 +313,7 @@ ${Object.entries(h.cases)
 function profilesSection(r: Results): string {
   const found: [string, any][] = [];
   const res = r.results ?? {};
-  for (const name of ['rest', 'send', 'latency', 'history'])
+  for (const name of ['rest', 'send', 'latency', 'history', 'webhooks'])
     if (res[name]?.profile) found.push([name, res[name].profile]);
   for (const entry of res.fanout?.perAdminCount ?? [])
     if (entry.profile) found.push([`fanout ${entry.admins} admins`, entry.profile]);

@@ -33,7 +33,8 @@ export interface SendValues {
   preview: string;
 }
 
-type Slot = keyof SendValues | 'seq' | 'chain_hash';
+/** `prev_seq` / `prev_head`: the conversation's last_seq and chain head the send wrote from (a guarded UPDATE). */
+type Slot = keyof SendValues | 'seq' | 'chain_hash' | 'prev_seq' | 'prev_head';
 
 export interface StatementTemplate {
   sql: string;
@@ -57,10 +58,12 @@ const SENTINELS: Record<Slot, string | number> = {
   preview: '__bench_preview__',
   seq: 888_888_887,
   chain_hash: '__bench_chain_hash__',
+  prev_seq: 888_888_886,
+  prev_head: 'e'.repeat(64),
 };
 
-/** The chain head the recording's conversation row answers. */
-const SENTINEL_HEAD = 'e'.repeat(64);
+/** The chain head the recording's conversation row answers (and a known head is). */
+const SENTINEL_HEAD = SENTINELS.prev_head as string;
 
 /**
  * The message's seq and chain hash, from its conversation's last_seq and chain head as the
@@ -131,7 +134,7 @@ function recordingKysely(
  */
 export async function recordSendTransaction(
   unread: UnreadColumn,
-  options: { readsUnread?: boolean } = {},
+  options: { readsUnread?: boolean; headKnown?: boolean } = {},
 ): Promise<StatementTemplate[]> {
   const recorded: CompiledQuery[] = [];
   const db = recordingKysely(recorded);
@@ -155,7 +158,17 @@ export async function recordSendTransaction(
           preview: SENTINELS.preview as string,
         },
       ],
-      { unread: options.readsUnread === true },
+      {
+        unread: options.readsUnread === true,
+        // As the service's batcher, when its last commit left the conversation's head: a guarded UPDATE, no read.
+        ...(options.headKnown
+          ? {
+              heads: new Map([
+                [SENTINELS.conversation_id as string, { lastSeq: SENTINELS.prev_seq as number, head: SENTINEL_HEAD }],
+              ]),
+            }
+          : {}),
+      },
     ),
   );
   await db.destroy();
@@ -176,7 +189,7 @@ export async function recordSendTransaction(
 
 export function fillParams(
   template: StatementTemplate,
-  values: SendValues & { seq?: number; chain_hash?: string },
+  values: SendValues & { seq?: number; chain_hash?: string; prev_seq?: number; prev_head?: string },
 ): unknown[] {
   return template.params.map((param) => ('constant' in param ? param.constant : values[param.slot]));
 }

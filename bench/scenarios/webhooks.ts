@@ -201,18 +201,34 @@ export async function runWebhooks(ctx: BenchContext): Promise<void> {
       });
     }
 
-    const drain = await drainBacklog(ctx, receiver, endpoint.id, fixture.conversations, plan.backlog);
-
     const best = steps
       .filter((s) => s.service.sustained)
       .sort((a, b) => b.service.messagesPerSecond - a.service.messagesPerSecond)[0];
     const chosen = best ?? [...steps].sort((a, b) => b.service.messagesPerSecond - a.service.messagesPerSecond)[0];
+    // Where the service's CPU goes with the endpoint subscribed: the sends and the delivery worker together.
+    const profile = chosen
+      ? await ctx.profile('webhooks', (startAt, durationMs) =>
+          Promise.all([
+            ...fixture.pairWorkers.map((worker, i) =>
+              worker.call('closed', {
+                concurrency: split(chosen.concurrency, fixture.pairWorkers.length)[i],
+                startAt,
+                warmupMs: 0,
+                durationMs,
+              }),
+            ),
+          ]),
+        )
+      : null;
+
+    const drain = await drainBacklog(ctx, receiver, endpoint.id, fixture.conversations, plan.backlog);
     const floorMax = [...steps].sort((a, b) => b.floor.transactionsPerSecond - a.floor.transactionsPerSecond)[0];
     ctx.results.webhooks = {
       sustainedP99Ms: SUSTAINED_P99_MS,
       receiver: 'HTTPS on loopback (self-signed, trusted via NODE_EXTRA_CA_CERTS), 204 at once, no verification',
       steps,
       drain,
+      profile,
       plainSendMaximum: ctx.shared.sendMax ?? null,
     };
     if (chosen && floorMax) {

@@ -34,6 +34,11 @@ let mysqlUrl = '';
 let conversations: Conversation[] = [];
 let toParticipant1: StatementTemplate[] = [];
 let toParticipant2: StatementTemplate[] = [];
+/** The same when the floor's own last transaction left the conversation's head (the service's batcher keeps them too). */
+let toParticipant1Known: StatementTemplate[] = [];
+let toParticipant2Known: StatementTemplate[] = [];
+/** Each conversation's last_seq and chain head as this floor's last commit left them; emptied before each run. */
+const heads = new Map<string, { lastSeq: number; head: string }>();
 let counter = 0;
 /** Endpoints subscribed to message.created: each send also writes the webhook outbox (empty: it does not). */
 let webhookEndpoints: string[] = [];
@@ -69,7 +74,15 @@ async function sendTransaction(connection: Connection): Promise<void> {
   const conversation = conversations[k % n] as Conversation;
   // Alternate senders per round, as the service benchmark does: the recipient's unread counter changes.
   const fromP2 = Math.floor(k / n) % 2 === 1;
-  const statements = fromP2 ? toParticipant1 : toParticipant2;
+  // Without the outbox the service's send writes from the head its last commit left (no locked read first).
+  const known = webhookEndpoints.length === 0 ? heads.get(conversation.id) : undefined;
+  const statements = known
+    ? fromP2
+      ? toParticipant1Known
+      : toParticipant2Known
+    : fromP2
+      ? toParticipant1
+      : toParticipant2;
   const recipient = fromP2 ? conversation.participant1 : conversation.participant2;
   const unreadColumn = fromP2 ? 'participant1_unread' : 'participant2_unread';
   const clientMsgId = `${prefix}-${k}`;
@@ -86,7 +99,10 @@ async function sendTransaction(connection: Connection): Promise<void> {
     seq: 0,
     unread: 0,
     chain_hash: '',
+    prev_seq: known?.lastSeq ?? 0,
+    prev_head: known?.head ?? '',
   };
+  if (known) Object.assign(values, chainedValues(values, { last_seq: known.lastSeq, chain_head: known.head }));
   try {
     for (const statement of statements) {
       // The floor includes the search index's writes (issue 17), in the transaction as a plain loop
@@ -102,6 +118,10 @@ async function sendTransaction(connection: Connection): Promise<void> {
         }
       }
       const result = await query(connection, statement.sql, fillParams(statement, values));
+      // A guarded UPDATE that found the head moved: nobody else writes during a floor run, so this is a bug.
+      if (known && /^\s*update `conversations`/i.test(statement.sql) && result.affectedRows !== 1) {
+        throw new Error('the floor lost track of a conversation head');
+      }
       // The conversation's last_seq and chain head, read under its row lock: the message's seq and
       // transcript hash, computed as the service computes them.
       if (statement.readsHead) {
@@ -111,7 +131,9 @@ async function sendTransaction(connection: Connection): Promise<void> {
         if (row && unreadColumn in row) values.unread = Number(row[unreadColumn]) + 1;
       }
     }
+    heads.set(conversation.id, { lastSeq: values.seq, head: values.chain_hash });
   } catch (error) {
+    heads.delete(conversation.id);
     await query(connection, 'rollback', []).catch(() => {});
     throw error;
   }
@@ -136,6 +158,8 @@ serve({
     const readsUnread = webhookEndpoints.length > 0;
     toParticipant1 = await recordSendTransaction('participant1_unread', { readsUnread });
     toParticipant2 = await recordSendTransaction('participant2_unread', { readsUnread });
+    toParticipant1Known = await recordSendTransaction('participant1_unread', { headKnown: true });
+    toParticipant2Known = await recordSendTransaction('participant2_unread', { headKnown: true });
     const statements = toParticipant2.map((statement) => statement.sql);
     const index = await searchIndexStatements({
       id: 'id',
@@ -158,6 +182,8 @@ serve({
 
   /** `concurrency` connections, each running send transactions back to back. */
   async closed(args: RunArgs & { concurrency: number }) {
+    // The service wrote these conversations since: the first send of each reads its head, as the service's does.
+    heads.clear();
     const connections = await Promise.all(Array.from({ length: args.concurrency }, open));
     const window = windowOf(args);
     const latency = new Histogram();
@@ -191,6 +217,7 @@ serve({
    * start, so waiting for a free connection counts as it does in the service.
    */
   async open(args: RunArgs & { rate: number; poolSize: number }) {
+    heads.clear();
     const idle = await Promise.all(Array.from({ length: args.poolSize }, open));
     const all = [...idle];
     const queue: (() => void)[] = [];

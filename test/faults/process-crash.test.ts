@@ -143,8 +143,9 @@ describe('kill -9 under load, restart, clients resend (MariaDB)', { skip: MYSQL_
     };
     const waitingOn = async (id: string) => {
       const [rows] = await observer.query(
-        // The send's first statement takes the row lock: the chain head's read (FOR UPDATE).
-        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE 'select `id`, `last_seq`%for update' AND info LIKE ?",
+        // The send's first statement takes the row lock: the UPDATE guarded by the chain head this instance
+        // last wrote, or (a head it does not know) the head's read, FOR UPDATE.
+        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE (info LIKE 'update `conversations`%' OR info LIKE 'select `id`, `last_seq`%for update') AND info LIKE ?",
         [`%${id}%`],
       );
       return Number((rows as { n: number }[])[0]?.n);

@@ -175,8 +175,9 @@ describe('SIGTERM under load (MariaDB)', { skip: MYSQL_SKIP_REASON }, () => {
       await until(
         async () => {
           const [rows] = await observer.query(
-            // The send's first statement takes the row lock: the chain head's read (FOR UPDATE).
-            "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'select `id`, `last_seq`%for update'",
+            // The send's first statement takes the row lock: the UPDATE guarded by the chain head this
+            // instance last wrote, or (a head it does not know) the head's read, FOR UPDATE.
+            "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND (info LIKE 'update `conversations`%' OR info LIKE 'select `id`, `last_seq`%for update')",
           );
           return Number((rows as { n: number }[])[0]?.n);
         },

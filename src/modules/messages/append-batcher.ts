@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isDeadlock, isUniqueViolation } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
-import { type Append, type Appended, appendMessages } from './message.repository.ts';
+import { type Append, type Appended, appendMessages, type ChainHead } from './message.repository.ts';
 import {
   HookFailure,
   runCommitted,
@@ -26,6 +26,13 @@ interface Waiting {
   resolve(appended: Appended | undefined): void;
   reject(error: unknown): void;
 }
+
+/**
+ * How many conversations' heads the batcher keeps: enough for every
+ * conversation busy at once on an instance; past it, the least recently
+ * written is forgotten (its next send reads its head under the lock first).
+ */
+export const KEPT_HEADS = 10_000;
 
 /** A hook's failure is its cause to the send that sees it. */
 const unwrap = (error: unknown): unknown => (error instanceof HookFailure ? error.cause : error);
@@ -56,18 +63,44 @@ export function createAppendBatcher(
   const waiting: Waiting[] = [];
   let running = 0;
   let startScheduled = false;
+  /**
+   * The last_seq and chain head each conversation was left with by this
+   * batcher's commits, most recently written last: a send to one of them
+   * writes its UPDATE from it without reading the row first (appendMessages
+   * guards it with these values, so a stale one costs a read, never a wrong seq).
+   */
+  const heads = new Map<string, ChainHead>();
+  function remember(written: ReadonlyMap<string, ChainHead>): void {
+    for (const [id, head] of written) {
+      heads.delete(id);
+      heads.set(id, head);
+    }
+    for (const id of heads.keys()) {
+      if (heads.size <= KEPT_HEADS) break;
+      heads.delete(id);
+    }
+  }
 
   async function inOneTransaction(
     appends: readonly Append[],
     plan: SendTransactionPlan | undefined,
   ): Promise<(Appended | undefined)[]> {
     const committed: (() => void)[] = [];
+    let left: ReadonlyMap<string, ChainHead> | undefined;
     const appended = await db.transaction().execute(async (trx) => {
-      const written = await appendMessages(trx, appends, { unread: plan?.readsUnread === true });
+      const written = await appendMessages(trx, appends, {
+        unread: plan?.readsUnread === true,
+        heads,
+        written: (newHeads) => {
+          left = newHeads;
+        },
+      });
       // No hook registered: not one statement more than the send's own.
       if (hooks && plan) await hooks.run(trx, plan, appends, written, (task) => committed.push(task));
       return written;
     });
+    // Committed: only now are they the conversations' heads.
+    if (left) remember(left);
     runCommitted(committed);
     return appended;
   }

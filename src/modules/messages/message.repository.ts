@@ -159,78 +159,80 @@ function perConversation<T>(
 }
 
 /**
- * The send transaction's writes, for one message or a batch (group commit):
- * one statement per step whatever the number of messages. First the
- * conversations' rows are read under their row locks (MySQL: FOR UPDATE, one
- * statement locking every conversation of a batch in key order, so two batches
- * cannot deadlock on them; SQLite runs one transaction at a time): their
- * last_seq and the transcript chain's head. Each conversation's messages then
- * take the next seqs as one block, in the order of `appends`, and extend its
- * chain in that order (src/lib/transcript-chain.ts), computed here, between the
- * statements; the UPDATE writes the new last_seq and head with the counters,
- * and the insert cannot collide on seq. Concurrent sends to one conversation
- * queue on the lock.
- *
- * With `unread`, the same locked read also takes the unread counters, so each
- * message learns its recipient's count including it (a webhook's
- * `recipient_unread`) at no statement more; without it, not one column more
- * is read. Returns each message's seq (and count), or undefined where its
- * conversation is gone.
+ * A conversation's last_seq and transcript chain head, as a send transaction
+ * of this process committed them (append-batcher.ts keeps the recent ones).
  */
-export async function appendMessages(
-  trx: Transaction<Database>,
-  appends: readonly Append[],
-  options: { unread?: boolean } = {},
-): Promise<(Appended | undefined)[]> {
-  const wanted = new Map<string, Append[]>();
-  for (const append of appends) {
-    const group = wanted.get(append.message.conversation_id);
-    if (group) group.push(append);
-    else wanted.set(append.message.conversation_id, [append]);
-  }
-  const unread = options.unread === true;
-  // A customer's message may reopen its conversation: what it was is read with the seqs, for its event.
-  const mayReopen = appends.some((append) => append.side === 'customer');
-  const read = trx
-    .selectFrom('conversations')
-    .select(['id', 'last_seq', 'chain_head'])
-    .$if(unread, (query) => query.select(['participant1_unread', 'participant2_unread']))
-    .$if(mayReopen, (query) => query.select(['status', 'team_id', 'assignee_id', 'linked_conversation_id']))
-    .where('id', 'in', [...wanted.keys()]);
-  const heads = await (isMysql(trx) ? read.forUpdate() : read).execute();
-  if (heads.length === 0) return appends.map(() => undefined);
+export interface ChainHead {
+  lastSeq: number;
+  head: string;
+}
 
-  const groups = new Map<string, Append[]>();
-  const newHeads = new Map<string, string>();
+/** What one conversation of a send transaction gets: its messages' seqs and hashes, its new head. */
+interface ConversationClaim {
+  appends: Append[];
+  next: ChainHead;
+  stored: Map<Append, Appended & { chain_hash: string }>;
+}
+
+type HeadRow = {
+  id: string;
+  last_seq: number | string;
+  chain_head: string | null;
+  participant1_unread?: number | string;
+  participant2_unread?: number | string;
+  /** Read only when a customer message may reopen the conversation. */
+  status?: ConversationStatus;
+  team_id?: string | null;
+  assignee_id?: string | null;
+  linked_conversation_id?: string | null;
+};
+
+/**
+ * Each message's seq and hash, from its conversation's last_seq and chain
+ * head: the next seqs as one block in the order of `appends`, the chain
+ * extended in that order (src/lib/transcript-chain.ts); with `unread`, the
+ * recipient's count including each message, from the row's counters.
+ */
+function claimFrom(row: HeadRow, appends: Append[], unread: boolean): ConversationClaim {
+  const counts = {
+    participant1_unread: Number(row.participant1_unread),
+    participant2_unread: Number(row.participant2_unread),
+  };
   const stored = new Map<Append, Appended & { chain_hash: string }>();
-  const reopened = new Map<Append, Reopened>();
-  for (const row of heads) {
-    const { id, last_seq, chain_head } = row;
-    const group = wanted.get(id) ?? [];
-    groups.set(id, group);
-    const counts = {
-      participant1_unread: Number(row.participant1_unread),
-      participant2_unread: Number(row.participant2_unread),
-    };
-    let head = chain_head ?? genesisHash(id);
-    for (const [i, append] of group.entries()) {
-      const seq = Number(last_seq) + 1 + i;
-      head = chainHash(head, canonicalJson(messageEntry({ ...append.message, seq })));
-      if (!append.read) counts[append.recipientUnread] += 1;
-      stored.set(append, { seq, chain_hash: head, unread: unread ? counts[append.recipientUnread] : undefined });
-    }
-    newHeads.set(id, head);
-    const reopener = group.find((append) => append.side === 'customer');
-    if (reopener && row.status !== undefined && row.status !== 'open') {
-      reopened.set(reopener, {
-        previousStatus: row.status,
-        teamId: row.team_id ?? null,
-        assigneeId: row.assignee_id ?? null,
-        linkedConversationId: row.linked_conversation_id ?? null,
-      });
-    }
+  let head = row.chain_head ?? genesisHash(row.id);
+  let seq = Number(row.last_seq);
+  for (const append of appends) {
+    seq += 1;
+    head = chainHash(head, canonicalJson(messageEntry({ ...append.message, seq })));
+    if (!append.read) counts[append.recipientUnread] += 1;
+    stored.set(append, { seq, chain_hash: head, unread: unread ? counts[append.recipientUnread] : undefined });
   }
+  const reopener = appends.find((append) => append.side === 'customer');
+  const reopenedFrom = row.status;
+  if (reopener && reopenedFrom !== undefined && reopenedFrom !== 'open') {
+    const claim = stored.get(reopener) as Appended & { chain_hash: string };
+    claim.reopened = {
+      previousStatus: reopenedFrom,
+      teamId: row.team_id ?? null,
+      assigneeId: row.assignee_id ?? null,
+      linkedConversationId: row.linked_conversation_id ?? null,
+    };
+  }
+  return { appends, next: { lastSeq: seq, head }, stored };
+}
 
+/**
+ * The conversations' UPDATE: new last_seq and chain head with the counters,
+ * preview and team fields. With `expected`, only where each row still holds
+ * that last_seq and head (a guess from this process's last commit); answers
+ * how many rows it changed.
+ */
+async function advanceConversations(
+  trx: Transaction<Database>,
+  claims: ReadonlyMap<string, ConversationClaim>,
+  expected?: ReadonlyMap<string, ChainHead>,
+): Promise<number> {
+  const groups = new Map([...claims].map(([id, claim]) => [id, claim.appends]));
   const added = perConversation(groups, (group) => group.length);
   const lastTime = perConversation(groups, (group) => (group[group.length - 1] as Append).message.created_at);
   const unreadFor = (column: UnreadColumn) =>
@@ -240,7 +242,7 @@ export async function appendMessages(
     group.some((append) => append.side === 'customer') ? 'open' : undefined,
   );
   const awaiting = perConversationOr(groups, 'awaiting_reply_since', awaitingAfter);
-  await trx
+  const result = await trx
     .updateTable('conversations')
     .set({
       ...(status ? { status } : {}),
@@ -252,22 +254,121 @@ export async function appendMessages(
       last_message: perConversation(groups, (group) => (group[group.length - 1] as Append).preview),
       last_message_time: lastTime,
       updated_at: lastTime,
-      chain_head: perConversation(groups, (group) => newHeads.get((group[0] as Append).message.conversation_id)),
+      chain_head: sql<string>`CASE ${sql.ref('id')} ${sql.join(
+        [...claims].map(([id, claim]) => sql`WHEN ${id} THEN ${claim.next.head}`),
+        sql` `,
+      )} END`,
     })
     .where('id', 'in', [...groups.keys()])
-    .execute();
+    .$if(expected !== undefined, (query) =>
+      query.where((eb) =>
+        eb.or(
+          [...(expected ?? [])].map(([id, head]) =>
+            eb.and([
+              eb('id', '=', id),
+              eb('last_seq', '=', head.lastSeq),
+              eb('chain_head', '=', head.head),
+              // A customer message into a conversation that is not open reopens it: that takes the read.
+              ...(claims.get(id)?.appends.some((append) => append.side === 'customer')
+                ? [eb('status', '=', 'open')]
+                : []),
+            ]),
+          ),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/**
+ * The send transaction's writes, for one message or a batch (group commit):
+ * one statement per step whatever the number of messages. Each message needs
+ * its conversation's last_seq and transcript chain head as they are under the
+ * row lock; the UPDATE then writes the new last_seq and head with the
+ * counters, and the insert cannot collide on seq. Concurrent sends to one
+ * conversation queue on the lock (MySQL: one statement locks every
+ * conversation of a batch in key order, so two batches cannot deadlock on
+ * them; SQLite runs one transaction at a time).
+ *
+ * `heads`: what this process's last commits left in the conversations. When
+ * every conversation of the batch is in it, the UPDATE is written from it
+ * straight away, guarded by those very values, and no locking read comes
+ * first: the usual case, where a conversation's sends come through one
+ * instance. A guard that fails for some row (another instance wrote since, a
+ * recall moved the head) costs a locking read of the heads and a second
+ * UPDATE for those rows alone. `written` is told the heads this transaction
+ * leaves, for the caller to keep once it commits.
+ *
+ * With `unread`, the heads are always read first, and that locked read also
+ * takes the unread counters, so each message learns its recipient's count
+ * including it (a webhook's `recipient_unread`) at no statement more; without
+ * it, not one column more is read. Returns each message's seq (and count), or
+ * undefined where its conversation is gone.
+ */
+export async function appendMessages(
+  trx: Transaction<Database>,
+  appends: readonly Append[],
+  options: {
+    unread?: boolean;
+    heads?: ReadonlyMap<string, ChainHead>;
+    written?: (heads: ReadonlyMap<string, ChainHead>) => void;
+  } = {},
+): Promise<(Appended | undefined)[]> {
+  const wanted = new Map<string, Append[]>();
+  for (const append of appends) {
+    const group = wanted.get(append.message.conversation_id);
+    if (group) group.push(append);
+    else wanted.set(append.message.conversation_id, [append]);
+  }
+  const unread = options.unread === true;
+  // A customer's message may reopen its conversation: what it was is read with the seqs, for its event.
+  const mayReopen = appends.some((append) => append.side === 'customer');
+  const known = options.heads;
+  const guessable = !unread && known !== undefined && [...wanted.keys()].every((id) => known.has(id));
+  const expected = new Map(guessable ? [...wanted.keys()].map((id) => [id, known.get(id) as ChainHead]) : []);
+  const guessed = new Map(
+    [...expected].map(([id, head]) => [
+      id,
+      claimFrom({ id, last_seq: head.lastSeq, chain_head: head.head }, wanted.get(id) ?? [], false),
+    ]),
+  );
+  const changed = guessed.size > 0 ? await advanceConversations(trx, guessed, expected) : 0;
+
+  let claims = guessed;
+  if (changed < wanted.size) {
+    // Read under the row lock (taken already where the guarded UPDATE got to a row). A row whose head is
+    // the one the guarded UPDATE wrote was advanced by it; every other one is advanced from what is read.
+    const read = trx
+      .selectFrom('conversations')
+      .select(['id', 'last_seq', 'chain_head'])
+      .$if(unread, (query) => query.select(['participant1_unread', 'participant2_unread']))
+      .$if(mayReopen, (query) => query.select(['status', 'team_id', 'assignee_id', 'linked_conversation_id']))
+      .where('id', 'in', [...wanted.keys()]);
+    const rows: HeadRow[] = await (isMysql(trx) ? read.forUpdate() : read).execute();
+    if (rows.length === 0) return appends.map(() => undefined);
+    claims = new Map();
+    const behind = new Map<string, ConversationClaim>();
+    for (const row of rows) {
+      const advanced = guessed.get(row.id);
+      if (advanced && row.chain_head === advanced.next.head) claims.set(row.id, advanced);
+      else behind.set(row.id, claimFrom(row, wanted.get(row.id) ?? [], unread));
+    }
+    if (behind.size > 0) await advanceConversations(trx, behind);
+    for (const [id, claim] of behind) claims.set(id, claim);
+  }
 
   const rows = appends.flatMap((append) => {
-    const claim = stored.get(append);
+    const claim = claims.get(append.message.conversation_id)?.stored.get(append);
     return claim === undefined
       ? []
       : [{ ...append.message, seq: claim.seq, chain_hash: claim.chain_hash, is_read: append.read ? 1 : 0 }];
   });
   await trx.insertInto('messages').values(rows).execute();
+  options.written?.(new Map([...claims].map(([id, claim]) => [id, claim.next])));
   return appends.map((append) => {
-    const claim = stored.get(append);
-    const reopening = reopened.get(append);
-    return claim && { seq: claim.seq, unread: claim.unread, ...(reopening ? { reopened: reopening } : {}) };
+    const claim = claims.get(append.message.conversation_id)?.stored.get(append);
+    return claim && { seq: claim.seq, unread: claim.unread, ...(claim.reopened ? { reopened: claim.reopened } : {}) };
   });
 }
 

@@ -25,10 +25,10 @@ export interface DeliveryWorkerOptions {
   /** At most this many deliveries in flight per instance. */
   maxInFlight: number;
   /**
-   * Local commits and finished deliveries within this long share one claim,
-   * and successes one UPDATE: one of each per event was most of the database
-   * work of delivering (a claim transaction per event, an empty one after
-   * each delivery, an UPDATE and commit per success).
+   * Local commits and finished deliveries within this long share one claim
+   * round, whose transaction also records the successes meanwhile: a claim
+   * transaction per event, an empty one after each delivery, and an UPDATE
+   * and commit per success were most of the database work of delivering.
    */
   coalesceMs: number;
   /** An endpoint failing without one success for this long is disabled. */
@@ -100,23 +100,15 @@ export function createDeliveryWorker(deps: {
   let stopping = false;
   let pruning: Promise<void> | undefined;
 
-  let delivered: repo.Delivered[] = [];
-  let settling: Promise<void> | undefined;
   /**
-   * Records a success with the others of the next coalesceMs, in one
-   * statement: one UPDATE and commit per delivery was most of the database
-   * work of delivering. Resolves once written (the row stays leased until then).
+   * Successes not yet recorded: the next claim round writes them all in its
+   * own transaction (repo.claimDue), which the delivery's end wakes within
+   * coalesceMs. One UPDATE and commit per delivery, then one per batch of
+   * them beside the claim's, were most of the database work of delivering.
+   * Until then each row stays pending and leased to this instance (a crash
+   * meanwhile: the lease runs out and it is sent again, at least once).
    */
-  function settleDeliveredSoon(entry: repo.Delivered): Promise<void> {
-    delivered.push(entry);
-    settling ??= new Promise((resolve) => setTimeout(resolve, options.coalesceMs)).then(() => {
-      const batch = delivered;
-      delivered = [];
-      settling = undefined;
-      return repo.settleDelivered(db, owner, batch, clock());
-    });
-    return settling;
-  }
+  let delivered: repo.Delivered[] = [];
 
   async function settleOutcome(
     row: WebhookDeliveryRow,
@@ -134,7 +126,7 @@ export function createDeliveryWorker(deps: {
     };
     const status = outcome.status;
     if (status !== undefined && status >= 200 && status < 300) {
-      await settleDeliveredSoon({ position: row.position, statusCode: status, durationMs: outcome.durationMs });
+      delivered.push({ position: row.position, statusCode: status, durationMs: outcome.durationMs });
       if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
       return;
     }
@@ -207,10 +199,21 @@ export function createDeliveryWorker(deps: {
       .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
       .finally(() => {
         inFlight.delete(task);
-        // Its room, and the next event of its conversation, are claimed with the others finishing meanwhile.
+        // Its room, its success and the next event of its conversation: one claim round with the others meanwhile.
         wakeSoon();
       });
     inFlight.add(task);
+  }
+
+  async function claimOrFallBack(claim: Parameters<typeof repo.claimDue>[2]): Promise<WebhookDeliveryRow[]> {
+    try {
+      return await repo.claimDue(db, mode, claim);
+    } catch (error) {
+      if (mode !== 'skip-locked' || (error as { code?: string }).code !== 'ER_PARSE_ERROR') throw error;
+      logger.warn({ err: error }, 'this MySQL/MariaDB has no SKIP LOCKED: webhook rows are claimed with an UPDATE');
+      mode = 'update';
+      return repo.claimDue(db, mode, claim);
+    }
   }
 
   async function claimRound(): Promise<void> {
@@ -218,18 +221,28 @@ export function createDeliveryWorker(deps: {
       again = false;
       await subscriptions.refreshIfStale();
       const room = options.maxInFlight - inFlight.size;
-      if (room <= 0 || stopping) return;
+      const taking = room > 0 && !stopping;
+      if (!taking && delivered.length === 0) return;
       const now = clock();
-      const claim = { endpointIds: subscriptions.active(), now, limit: room, owner, leaseUntil: now + options.leaseMs };
+      // No room (or stopping): the round only records the successes.
+      const claim = {
+        endpointIds: taking ? subscriptions.active() : [],
+        now,
+        limit: room,
+        owner,
+        leaseUntil: now + options.leaseMs,
+        delivered,
+      };
+      delivered = [];
       let rows: WebhookDeliveryRow[];
       try {
-        rows = await repo.claimDue(db, mode, claim);
+        rows = await claimOrFallBack(claim);
       } catch (error) {
-        if (mode !== 'skip-locked' || (error as { code?: string }).code !== 'ER_PARSE_ERROR') throw error;
-        logger.warn({ err: error }, 'this MySQL/MariaDB has no SKIP LOCKED: webhook rows are claimed with an UPDATE');
-        mode = 'update';
-        rows = await repo.claimDue(db, mode, claim);
+        // Recorded with the next round, while their leases last.
+        delivered = [...claim.delivered, ...delivered];
+        throw error;
       }
+      if (!taking) return;
       // Each endpoint's row read once per claim (its URL, secrets, whether it was failing).
       const endpoints = new Map<string, Endpoint | undefined>();
       for (const id of new Set(rows.map((row) => row.endpoint_id))) {
@@ -316,6 +329,12 @@ export function createDeliveryWorker(deps: {
       await Promise.race([Promise.all([...inFlight]), cut]);
       clearTimeout(grace);
       if (shutdown.signal.aborted) await Promise.all([...inFlight]);
+      // The successes no claim round recorded: written now, or left to their leases (sent again).
+      const last = delivered;
+      delivered = [];
+      await repo
+        .settleDelivered(db, owner, last, clock())
+        .catch((error: unknown) => logger.warn({ err: error }, 'webhook successes not recorded at shutdown'));
     },
   };
 }

@@ -89,6 +89,9 @@ export function sendSigned(
       if (done) return;
       done = true;
       clearTimeout(timer);
+      // The signal is the worker's, shared by every delivery of its life: a listener left on it per event
+      // grew without bound, and each addEventListener walks the list (a fifth of the CPU after 20,000 events).
+      signal?.removeEventListener('abort', abort);
       settle(outcome);
     };
     const req = send(url, {
@@ -111,7 +114,10 @@ export function sendSigned(
       response.on('error', () => {});
     });
     req.on('error', (error) => finish({ error: error.message.slice(0, 300), durationMs: elapsed() }));
-    signal?.addEventListener('abort', () => req.destroy(new Error('the instance is shutting down')), { once: true });
+    function abort() {
+      req.destroy(new Error('the instance is shutting down'));
+    }
+    signal?.addEventListener('abort', abort, { once: true });
     req.end(body);
   });
 }

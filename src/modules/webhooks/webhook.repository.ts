@@ -93,14 +93,30 @@ function dueQuery(db: Db, endpointIds: readonly string[], now: number, limit: nu
  */
 export type ClaimMode = 'skip-locked' | 'update';
 
-/** Leases up to `limit` due rows to `owner` until `leaseUntil` and answers them, in insert order. */
+/**
+ * Leases up to `limit` due rows to `owner` until `leaseUntil` and answers them, in insert order.
+ * `delivered`: successes of this owner not yet recorded, settled (settleDelivered) in the same
+ * transaction before the due rows are looked for: one commit, so one flush to disk, where a claim
+ * and a settle each had their own (they doubled the commits of a busy instance, competing with its
+ * sends'); and a conversation's next event, held back by the one just delivered, is due at once.
+ */
 export async function claimDue(
   db: Kysely<Database>,
   mode: ClaimMode,
-  claim: { endpointIds: readonly string[]; now: number; limit: number; owner: string; leaseUntil: number },
+  claim: {
+    endpointIds: readonly string[];
+    now: number;
+    limit: number;
+    owner: string;
+    leaseUntil: number;
+    delivered?: readonly Delivered[];
+  },
 ): Promise<WebhookDeliveryRow[]> {
-  const { endpointIds, now, limit, owner, leaseUntil } = claim;
-  if (endpointIds.length === 0) return [];
+  const { endpointIds, now, limit, owner, leaseUntil, delivered = [] } = claim;
+  if (endpointIds.length === 0 || limit <= 0) {
+    await settleDelivered(db, owner, delivered, now);
+    return [];
+  }
   if (mode === 'skip-locked') {
     // READ COMMITTED: under REPEATABLE READ the locking scan also locks the gaps of the due index, and every
     // send transaction's outbox INSERT (holding its conversation's lock) waited for the claim to commit.
@@ -109,6 +125,7 @@ export async function claimDue(
       .transaction()
       .setIsolationLevel('read committed')
       .execute(async (trx) => {
+        await settleDelivered(trx, owner, delivered, now);
         const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
         if (rows.length === 0) return [];
         await trx
@@ -123,25 +140,28 @@ export async function claimDue(
         return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
       });
   }
-  // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
-  const chosen = db
-    .selectFrom(dueQuery(db, endpointIds, now, limit).select('d.position').as('due'))
-    .select('due.position');
-  await db
-    .updateTable('webhook_deliveries')
-    .set({ lease_until: leaseUntil, lease_owner: owner })
-    .where('position', 'in', chosen)
-    .where('status', '=', 'pending')
-    .where('lease_until', '<=', now)
-    .execute();
-  return db
-    .selectFrom('webhook_deliveries')
-    .selectAll()
-    .where('lease_owner', '=', owner)
-    .where('lease_until', '=', leaseUntil)
-    .where('status', '=', 'pending')
-    .orderBy('position')
-    .execute();
+  return db.transaction().execute(async (trx) => {
+    await settleDelivered(trx, owner, delivered, now);
+    // MySQL refuses a subquery on the table being updated unless it is materialised: a derived table.
+    const chosen = trx
+      .selectFrom(dueQuery(trx, endpointIds, now, limit).select('d.position').as('due'))
+      .select('due.position');
+    await trx
+      .updateTable('webhook_deliveries')
+      .set({ lease_until: leaseUntil, lease_owner: owner })
+      .where('position', 'in', chosen)
+      .where('status', '=', 'pending')
+      .where('lease_until', '<=', now)
+      .execute();
+    return trx
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('lease_owner', '=', owner)
+      .where('lease_until', '=', leaseUntil)
+      .where('status', '=', 'pending')
+      .orderBy('position')
+      .execute();
+  });
 }
 
 /** Records an attempt's outcome, if the row is still leased to `owner` (else another worker took it over). */
