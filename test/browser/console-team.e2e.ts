@@ -128,6 +128,9 @@ for (const dialect of testDialects) {
         await conversationOf(supervisor).click();
         await supervisor.page.getByTestId('assignee').getByText('处理人：华润医药-小张').waitFor();
         await supervisor.page.locator('.notes li', { hasText: NOTE }).waitFor();
+        // The holder typing reaches the supervisor too, shown as the holder, never as the buyer.
+        await colleague.page.getByLabel('输入消息').fill('好的，这就为您开票');
+        await supervisor.page.locator('p.typing', { hasText: '华润医药-小张 正在输入' }).waitFor();
         await supervisor.page.getByRole('button', { name: '设为已解决' }).click();
         await supervisor.page.getByTestId('assignee').getByText('已解决').waitFor();
         // The holder's view follows (conversation_updated).
