@@ -6,6 +6,20 @@ import { COUNTERS } from './turns.ts';
 type StoredDay = Omit<ReportDailyTable, 'conversations' | (typeof COUNTERS)[number]> &
   Record<(typeof COUNTERS)[number], number | string>;
 
+/** A stored day with its histograms parsed, once: a report adds each row to its group and to the totals. */
+export type ParsedDay = Omit<StoredDay, 'first_histogram' | 'response_histogram'> & {
+  first_histogram: readonly number[];
+  response_histogram: readonly number[];
+};
+
+export function parseDays(rows: readonly StoredDay[]): ParsedDay[] {
+  return rows.map((row) => ({
+    ...row,
+    first_histogram: JSON.parse(row.first_histogram) as number[],
+    response_histogram: JSON.parse(row.response_histogram) as number[],
+  }));
+}
+
 export type Figures = Omit<TeamReportRow, 'day' | 'agent_id' | 'agent_name'>;
 
 /**
@@ -17,7 +31,7 @@ export type Figures = Omit<TeamReportRow, 'day' | 'agent_id' | 'agent_name'>;
 const first = new HistogramSum();
 const response = new HistogramSum();
 
-export function figuresOf(rows: readonly StoredDay[], view: 'team' | 'agent'): Figures {
+export function figuresOf(rows: readonly ParsedDay[], view: 'team' | 'agent'): Figures {
   const sum = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<(typeof COUNTERS)[number], number>;
   first.clear();
   response.clear();

@@ -12,7 +12,7 @@ import { badRequest, notFound } from '../../lib/errors.ts';
 import type { AccessService } from '../access/access.service.ts';
 import { findUsersByIds } from '../users/user.repository.ts';
 import { clockOf, dailyRows } from './report.repository.ts';
-import { figuresOf } from './report-figures.ts';
+import { figuresOf, parseDays } from './report-figures.ts';
 
 export interface ReportDeps {
   db: Kysely<Database>;
@@ -50,7 +50,7 @@ export function createReportService({ db, access }: ReportDeps) {
         .executeTakeFirst();
       if (!team) throw notFound('team_not_found');
       const clock = clockOf(team);
-      const stored = await dailyRows(db, { teamId: ownerId, from: query.from, to: query.to });
+      const stored = parseDays(await dailyRows(db, { teamId: ownerId, from: query.from, to: query.to }));
       const group = query.group ?? 'day';
       let rows: TeamReportRow[];
       if (group === 'day') {
@@ -86,7 +86,7 @@ export function createReportService({ db, access }: ReportDeps) {
       access.require(caller, 'report.rank_teams', {});
       daysOf(query.from, query.to);
       const [stored, teams] = await Promise.all([
-        dailyRows(db, { from: query.from, to: query.to }),
+        dailyRows(db, { from: query.from, to: query.to }).then(parseDays),
         db.selectFrom('teams').select(['owner_id', 'timezone', 'business_hours', 'days_off']).execute(),
       ]);
       const names = new Map(

@@ -87,9 +87,9 @@ export class HistogramSum {
     this.total = 0;
   }
 
-  /** Adds a stored histogram. */
-  add(stored: string): void {
-    const pairs = JSON.parse(stored) as number[];
+  /** Adds a stored histogram (as stored, or its pairs already parsed: a report parses each row once). */
+  add(stored: string | readonly number[]): void {
+    const pairs = typeof stored === 'string' ? (JSON.parse(stored) as number[]) : stored;
     for (let i = 0; i < pairs.length; i += 2) {
       const index = indexOf(pairs[i] as number);
       const count = pairs[i + 1] as number;
