@@ -20,7 +20,7 @@ export interface ReportFollowerOptions {
 export const REPORT_FOLLOWER_DEFAULTS: ReportFollowerOptions = {
   // Local sends wake it; the poll only finds other instances' (reports need not be up to the second).
   pollMs: 5_000,
-  batchMs: 50,
+  batchMs: 250,
   conversationsPerRound: 200,
   lookahead: 800,
   messagesPerRound: 2_000,
@@ -150,15 +150,19 @@ export function createReportFollower(deps: {
     if (stopping || running) return;
     clearTimeout(timer);
     nudged = false;
-    let more = false;
+    let next = options.pollMs;
     running = round()
       .then((result) => {
-        more = result.more;
+        // A full round means a backlog: the next one at once. A round that found a little (sends keep
+        // coming) waits batchMs like a nudge, or under steady sends it would run back to back, taking
+        // the CPU and the conversations' row locks the sends need, to fold a few messages at a time.
+        if (result.more && result.messages >= options.messagesPerRound) next = 0;
+        else if (result.more || nudged) next = options.batchMs;
       })
       .catch((error: unknown) => logger.warn({ err: error }, 'report follower round failed'))
       .finally(() => {
         running = undefined;
-        schedule(more ? 0 : nudged ? options.batchMs : options.pollMs);
+        schedule(next);
       });
   }
 
