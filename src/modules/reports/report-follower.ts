@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isDeadlock } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
-import { outsideRequest } from '../../http/logging.ts';
+import { createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
 import * as repo from './report.repository.ts';
 import { type ConversationTurnState, DailyDeltas, foldConversation, type ReplyTurn } from './turns.ts';
 
@@ -33,22 +33,10 @@ export interface FollowerLogger {
 /** Another instance moved a watermark this round read: the round rolls back and is run again. */
 class LostRace extends Error {}
 
-/** A random sample of `n` of `items` (Fisher–Yates on a copy, stopped after `n`). */
-function sample<T>(items: readonly T[], n: number): T[] {
-  const copy = [...items];
-  const count = Math.min(n, copy.length);
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(Math.random() * (copy.length - i));
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy.slice(0, count);
-}
-
 /** What one round did: conversations it moved, and whether it knows of more work. */
-export interface RoundResult {
+export interface RoundResult extends RoundOutcome {
   conversations: number;
   messages: number;
-  more: boolean;
 }
 
 /**
@@ -70,15 +58,11 @@ export function createReportFollower(deps: {
 }) {
   const { db, logger } = deps;
   const options = { ...REPORT_FOLLOWER_DEFAULTS, ...deps.options };
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let nudged = false;
-  let stopping = false;
 
   async function round(): Promise<RoundResult> {
     const behind = await repo.conversationsBehind(db, options.lookahead);
     if (behind.length === 0) return { conversations: 0, messages: 0, more: false };
-    const chosen = sample(behind, options.conversationsPerRound).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const chosen = randomSample(behind, options.conversationsPerRound).sort((a, b) => (a.id < b.id ? -1 : 1));
     const ids = chosen.map((c) => c.id);
     await repo.ensureStates(db, ids);
     const states = await repo.statesOf(db, ids);
@@ -138,63 +122,22 @@ export function createReportFollower(deps: {
     // After the commit (a crash in between leaves the flag up: the next round finds the state caught up).
     await repo.advanceHints(db, ranges);
     const partial = ranges.some((r, i) => r.upTo < (chosen[i] as repo.BehindConversation).last_seq);
-    return { conversations: moving.length, messages: read, more: partial || behind.length > chosen.length };
+    return {
+      conversations: moving.length,
+      messages: read,
+      more: partial || behind.length > chosen.length,
+    };
   }
 
-  function schedule(ms: number): void {
-    clearTimeout(timer);
-    if (!stopping) timer = outsideRequest(() => setTimeout(run, ms));
-  }
-
-  function run(): void {
-    if (stopping || running) return;
-    clearTimeout(timer);
-    nudged = false;
-    let next = options.pollMs;
-    running = round()
-      .then((result) => {
-        // A full round means a backlog: the next one at once. A round that found a little (sends keep
-        // coming) waits batchMs like a nudge, or under steady sends it would run back to back, taking
-        // the CPU and the conversations' row locks the sends need, to fold a few messages at a time.
-        if (result.more && result.messages >= options.messagesPerRound) next = 0;
-        else if (result.more || nudged) next = options.batchMs;
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'report follower round failed'))
-      .finally(() => {
-        running = undefined;
-        schedule(next);
-      });
-  }
-
+  const loop = createRoundLoop({
+    round,
+    options,
+    onError: (error) => logger.warn({ err: error }, 'report follower round failed'),
+  });
   return {
-    start(): void {
-      schedule(0);
-    },
-    /** Messages were committed: count them soon (within batchMs), not at the next poll. */
-    wake(): void {
-      if (stopping) return;
-      if (running) {
-        nudged = true;
-        return;
-      }
-      if (!nudged) {
-        nudged = true;
-        schedule(options.batchMs);
-      }
-    },
+    ...loop,
     /** One round, now (the backfill's loop; tests). */
     round,
-    /** Runs rounds until nothing is behind (tests, and tools that need the figures complete now). */
-    async drain(): Promise<void> {
-      await running;
-      while ((await round()).more) {}
-    },
-    /** No new round; waits for the running one. */
-    async stop(): Promise<void> {
-      stopping = true;
-      clearTimeout(timer);
-      await running;
-    },
   };
 }
 export type ReportFollower = ReturnType<typeof createReportFollower>;

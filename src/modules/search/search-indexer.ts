@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database } from '../../db/types.ts';
-import { outsideRequest } from '../../http/logging.ts';
+import { createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
 import type { SearchIndexMetrics } from '../../observability/metrics.ts';
 import * as repo from './search.repository.ts';
 
@@ -19,7 +19,7 @@ export interface SearchIndexerOptions {
 
 export const SEARCH_INDEXER_DEFAULTS: SearchIndexerOptions = {
   pollMs: 1_000,
-  batchMs: 25,
+  batchMs: 100,
   conversationsPerRound: 200,
   lookahead: 800,
   messagesPerRound: 1_000,
@@ -27,17 +27,6 @@ export const SEARCH_INDEXER_DEFAULTS: SearchIndexerOptions = {
 
 export interface IndexerLogger {
   warn(details: object, message: string): void;
-}
-
-/** A random sample of `n` of `items` (Fisher–Yates on a copy, stopped after `n`). */
-function sample<T>(items: readonly T[], n: number): T[] {
-  const copy = [...items];
-  const count = Math.min(n, copy.length);
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(Math.random() * (copy.length - i));
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy.slice(0, count);
 }
 
 /**
@@ -72,19 +61,14 @@ export function createSearchIndexer(deps: {
   const { db, logger, metrics } = deps;
   const options = { ...SEARCH_INDEXER_DEFAULTS, ...deps.options };
   const mysql = isMysql(db);
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let nudged = false;
-  let stopping = false;
 
-  /** One round; true when it left work behind (more behind conversations, or ranges cut short). */
-  async function round(): Promise<boolean> {
+  async function round(): Promise<RoundOutcome> {
     const behind = await repo.conversationsBehind(db, options.lookahead);
     if (behind.length === 0) {
       metrics?.searchIndexBacklog(0);
-      return false;
+      return { more: false };
     }
-    const chosen = sample(behind, options.conversationsPerRound);
+    const chosen = randomSample(behind, options.conversationsPerRound);
     const perConversation = Math.max(1, Math.floor(options.messagesPerRound / chosen.length));
     const ranges = chosen.map((c) => ({
       conversationId: c.id,
@@ -112,60 +96,13 @@ export function createSearchIndexer(deps: {
       const oldest = Math.min(...messages.map((m) => Number(m.created_at)));
       metrics?.searchIndexed(messages.length, Math.max(0, Date.now() / 1000 - oldest));
     }
-    return left > 0;
+    return { more: left > 0 };
   }
 
-  function schedule(ms: number): void {
-    clearTimeout(timer);
-    // A send's request wakes it; the round it schedules is nobody's request (its log lines neither).
-    if (!stopping) timer = outsideRequest(() => setTimeout(run, ms));
-  }
-
-  function run(): void {
-    if (stopping || running) return;
-    clearTimeout(timer);
-    nudged = false;
-    let more = false;
-    running = round()
-      .then((left) => {
-        more = left;
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'search indexing failed'))
-      .finally(() => {
-        running = undefined;
-        if (more) schedule(0);
-        else if (nudged) schedule(options.batchMs);
-        else schedule(options.pollMs);
-      });
-  }
-
-  return {
-    start(): void {
-      schedule(0);
-    },
-    /** Messages were committed: index them soon (within batchMs), not at the next poll. */
-    wake(): void {
-      if (stopping) return;
-      if (running) {
-        nudged = true;
-        return;
-      }
-      if (!nudged) {
-        nudged = true;
-        schedule(options.batchMs);
-      }
-    },
-    /** Runs rounds until nothing is behind (tests, and tools that need the index complete now). */
-    async drain(): Promise<void> {
-      await running;
-      while (await round()) {}
-    },
-    /** No new round; waits for the running one (its transaction commits or rolls back, nothing half-done). */
-    async stop(): Promise<void> {
-      stopping = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return createRoundLoop({
+    round,
+    options,
+    onError: (error) => logger.warn({ err: error }, 'search indexing failed'),
+  });
 }
 export type SearchIndexer = ReturnType<typeof createSearchIndexer>;
