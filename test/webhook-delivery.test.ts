@@ -11,7 +11,12 @@ import { createAppendBatcher } from '../src/modules/messages/append-batcher.ts';
 import type { Append } from '../src/modules/messages/message.repository.ts';
 import { createSendTransactionHooks } from '../src/modules/messages/send-transaction.ts';
 import { findUserById } from '../src/modules/users/user.repository.ts';
-import { type ClaimMode, claimDue, settleDelivered } from '../src/modules/webhooks/webhook.repository.ts';
+import {
+  type ClaimMode,
+  claimDue,
+  releaseLeases,
+  settleDelivered,
+} from '../src/modules/webhooks/webhook.repository.ts';
 import { newWebhookSecret } from '../src/modules/webhooks/webhook.service.ts';
 import {
   createSubscriptions,
@@ -316,6 +321,45 @@ for (const dialect of testDialects) {
           );
         }
       });
+    });
+
+    test("a conversation's backlog goes out as a run, in order; a failure in it holds the rest back until it succeeds", async () => {
+      const local = await startReceiver();
+      await withEndpoint(local.url, ['message.created'], async ({ id }) => {
+        await local.stop();
+        const conversation = await openConversation(app, tokens.b1 as string, 'b1', 'm1');
+        const sent: string[] = [];
+        for (let i = 0; i < 5; i += 1)
+          sent.push((await sendText(app, tokens.b1 as string, conversation, `run ${i}`)).id);
+        await until(
+          () => deliveries(id, 'pending'),
+          (rows) => rows.length === 5 && rows.some((row) => row.attempts >= 1),
+          'the first event failing while the receiver is down',
+        );
+        // Back up, answering 500 to the first attempt at the third message: the run stops there.
+        let refused = false;
+        local.respondWith((request) => {
+          const body = JSON.parse(request.body) as MessageCreated;
+          if (body.data.message.id !== sent[2] || refused) return 200;
+          refused = true;
+          return 500;
+        });
+        await local.start();
+        await local.waitFor((all) => all.length >= 6, 'five events and one retry');
+        assert.deepEqual(
+          messagesIn(local.received).map((body) => body.data.message.id),
+          [sent[0], sent[1], sent[2], sent[2], sent[3], sent[4]],
+          'nothing after the refused event before its retry succeeded',
+        );
+        const log = await until(
+          () => deliveries(id),
+          (rows) => rows.length === 5 && rows.every((row) => row.status === 'delivered'),
+          'all five recorded delivered',
+        );
+        const refusedId = local.received[2]?.headers['webhook-id'];
+        assert.equal(log.find((row) => row.event_id === refusedId)?.attempts, 2, 'refused once, then delivered');
+      });
+      await local.stop();
     });
 
     test('an instance that stops before delivering: its committed events are delivered by another', async () => {
@@ -724,6 +768,93 @@ for (const dialect of testDialects) {
           Array.from({ length: 6 }, (_, c) => `evt_${mode}_${c}_0`),
         );
         assert.deepEqual(await claim('C'), [], 'leased rows are not claimed again');
+      });
+
+      test(`claims (${mode}): a run takes a conversation's next events with its head, stops at one not due, and leaves nothing to a second claimer`, async () => {
+        await handle.db.deleteFrom('webhook_deliveries').execute();
+        const now = Date.now();
+        // conv-r0: four due events; conv-r1: two due, then one waiting out a backoff, then one due.
+        const plan = [
+          ['conv-r0', 0],
+          ['conv-r1', 0],
+          ['conv-r0', 0],
+          ['conv-r1', 0],
+          ['conv-r0', 0],
+          ['conv-r1', 60_000],
+          ['conv-r0', 0],
+          ['conv-r1', 0],
+        ] as const;
+        for (const [i, [conversationId, wait]] of plan.entries()) {
+          const [row] = outboxRows(['hook-1'], {
+            id: `evt_run_${mode}_${i}`,
+            type: 'ping',
+            conversationId,
+            body: '{}',
+            now,
+          });
+          await handle.db
+            .insertInto('webhook_deliveries')
+            .values({ ...(row as NonNullable<typeof row>), next_attempt_at: now + wait })
+            .execute();
+        }
+        const claim = (owner: string, runLength: number) =>
+          claimDue(handle.db, mode, {
+            endpointIds: ['hook-1'],
+            now,
+            limit: 10,
+            owner,
+            leaseUntil: now + 60_000,
+            runLength,
+          });
+        const [a, b] = await Promise.all([claim('A', 3), claim('B', 3)]);
+        const claimed = [...a, ...b];
+        const ids = claimed.map((row) => row.event_id);
+        assert.equal(new Set(ids).size, ids.length, 'no row leased twice');
+        const ofRun = (conversationId: string) =>
+          claimed
+            .filter((row) => row.conversation_id === conversationId)
+            .map((row) => row.event_id)
+            .sort();
+        // Each run is claimed by one claimer, from its head: at most three events, never past the one not due.
+        assert.deepEqual(ofRun('conv-r0'), [`evt_run_${mode}_0`, `evt_run_${mode}_2`, `evt_run_${mode}_4`]);
+        assert.deepEqual(ofRun('conv-r1'), [`evt_run_${mode}_1`, `evt_run_${mode}_3`]);
+        for (const conversationId of ['conv-r0', 'conv-r1']) {
+          const owners = new Set(
+            claimed.filter((row) => row.conversation_id === conversationId).map((r) => r.lease_owner),
+          );
+          assert.equal(owners.size, 1, `${conversationId} is one claimer's run`);
+        }
+        const leased = await handle.db
+          .selectFrom('webhook_deliveries')
+          .select('event_id')
+          .where('lease_until', '=', now + 60_000)
+          .execute();
+        assert.deepEqual(leased.map((row) => row.event_id).sort(), ids.sort(), 'what was answered is what was leased');
+        assert.deepEqual(await claim('C', 3), [], 'the rest waits behind the leased heads');
+        // A run given back (cut short) is due again at once, for anyone, from where it stopped.
+        const owner = claimed.find((row) => row.conversation_id === 'conv-r0')?.lease_owner as string;
+        const back = claimed.filter((row) => row.lease_owner === owner && row.conversation_id === 'conv-r0').slice(1);
+        await releaseLeases(
+          handle.db,
+          owner,
+          back.map((row) => row.position),
+        );
+        await settleDelivered(
+          handle.db,
+          owner,
+          [
+            {
+              position: Number(claimed.find((r) => r.event_id === `evt_run_${mode}_0`)?.position),
+              statusCode: 204,
+              durationMs: 1,
+            },
+          ],
+          now,
+        );
+        assert.deepEqual(
+          (await claim('D', 3)).map((row) => row.event_id).sort(),
+          [`evt_run_${mode}_2`, `evt_run_${mode}_4`, `evt_run_${mode}_6`].sort(),
+        );
       });
 
       test(`claims (${mode}): the successes a claim is given are recorded in its transaction first, so the next event of their conversation is due in that very claim`, async () => {

@@ -22,8 +22,15 @@ export interface DeliveryWorkerOptions {
   pollMs: number;
   /** How long a claimed row is this instance's; past it, another instance may take it over. */
   leaseMs: number;
-  /** At most this many deliveries in flight per instance. */
+  /** At most this many deliveries in flight per instance (a conversation's run counts as one). */
   maxInFlight: number;
+  /**
+   * A conversation's pending events one claim takes for an endpoint: sent one
+   * after another (their order), with no claim between them. One event per
+   * claim cost a transaction and its commit per event of a busy conversation,
+   * on the database the sends were writing to.
+   */
+  runLength: number;
   /**
    * Local commits and finished deliveries within this long share one claim
    * round, whose transaction also records the successes meanwhile: a claim
@@ -50,6 +57,7 @@ export const DELIVERY_DEFAULTS: DeliveryWorkerOptions = {
   pollMs: SECOND,
   leaseMs: MINUTE,
   maxInFlight: 64,
+  runLength: 32,
   coalesceMs: 5,
   disableAfterMs: DAY,
   pruneEveryMs: HOUR,
@@ -67,6 +75,22 @@ export interface DeliveryLogger {
 
 /** ±20 %, so endpoints that failed together do not all come back at once. */
 const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+/** Claimed rows as runs: one per conversation and endpoint (in position order), one per row of no conversation. */
+function runsOf(rows: readonly WebhookDeliveryRow[]): WebhookDeliveryRow[][] {
+  const runs: WebhookDeliveryRow[][] = [];
+  const byKey = new Map<string, WebhookDeliveryRow[]>();
+  for (const row of [...rows].sort((a, b) => Number(a.position) - Number(b.position))) {
+    const existing = row.conversation_id === null ? undefined : byKey.get(repo.runKey(row));
+    if (existing) existing.push(row);
+    else {
+      const run = [row];
+      runs.push(run);
+      if (row.conversation_id !== null) byKey.set(repo.runKey(row), run);
+    }
+  }
+  return runs;
+}
 
 /**
  * Delivers the webhook outbox (docs/WEBHOOKS.md, "Delivery"): claims due rows
@@ -114,7 +138,7 @@ export function createDeliveryWorker(deps: {
     row: WebhookDeliveryRow,
     outcome: Awaited<ReturnType<typeof sendSigned>>,
     wasFailing: boolean,
-  ) {
+  ): Promise<boolean> {
     const now = clock();
     const attempts = Number(row.attempts) + 1;
     const recorded = {
@@ -128,7 +152,7 @@ export function createDeliveryWorker(deps: {
     if (status !== undefined && status >= 200 && status < 300) {
       delivered.push({ position: row.position, statusCode: status, durationMs: outcome.durationMs });
       if (wasFailing) await repo.markEndpointSucceeding(db, row.endpoint_id);
-      return;
+      return true;
     }
     if (status === 410) {
       await repo.settleDelivery(db, row.position, owner, {
@@ -138,7 +162,7 @@ export function createDeliveryWorker(deps: {
       });
       await repo.disableEndpoint(db, row.endpoint_id, 'The receiver answered 410 Gone', now);
       await subscriptions.refresh();
-      return;
+      return false;
     }
     if (recorded.last_error === null) recorded.last_error = `the receiver answered ${status}`;
     const retryIn = options.retryDelaysMs[attempts - 1];
@@ -163,14 +187,16 @@ export function createDeliveryWorker(deps: {
       );
       await subscriptions.refresh();
     }
+    return false;
   }
 
   type Endpoint = NonNullable<Awaited<ReturnType<typeof repo.endpointForDelivery>>>;
 
-  async function deliver(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): Promise<void> {
+  /** One attempt at one row; true when the receiver took it (its success is recorded by the next claim round). */
+  async function deliver(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): Promise<boolean> {
     if (!endpoint?.is_active) {
       await repo.settleDelivery(db, row.position, owner, {});
-      return;
+      return false;
     }
     const secrets = [endpoint.secret];
     const previousUntil = endpoint.previous_secret_expires_at;
@@ -190,16 +216,36 @@ export function createDeliveryWorker(deps: {
       shutdown.signal,
     );
     // Cut off by shutdown: nothing is recorded, the lease runs out and any instance sends it again.
-    if (shutdown.signal.aborted) return;
-    await settleOutcome(row, outcome, endpoint.failing_since !== null);
+    if (shutdown.signal.aborted) return false;
+    return settleOutcome(row, outcome, endpoint.failing_since !== null);
   }
 
-  function start(row: WebhookDeliveryRow, endpoint: Endpoint | undefined): void {
-    const task: Promise<void> = deliver(row, endpoint)
-      .catch((error: unknown) => logger.warn({ err: error, eventId: row.event_id }, 'webhook delivery failed'))
+  /**
+   * Sends a run (one row, or a conversation's events in order) one after another. The first that
+   * is not delivered stops it: the rest are given back, held behind that one by the claim's order
+   * rule. So are they when the instance is closing, or when the lease has no room left for one
+   * more attempt (an event is never sent by two instances at once).
+   */
+  async function deliverRun(run: readonly WebhookDeliveryRow[], endpoint: Endpoint | undefined): Promise<void> {
+    for (const [i, row] of run.entries()) {
+      const out = i > 0 && (stopping || clock() + options.timeoutMs >= Number(row.lease_until));
+      if (out || !(await deliver(row, endpoint))) {
+        if (shutdown.signal.aborted) return;
+        const rest = run.slice(out ? i : i + 1).map((r) => r.position);
+        await repo.releaseLeases(db, owner, rest);
+        return;
+      }
+    }
+  }
+
+  function start(run: readonly WebhookDeliveryRow[], endpoint: Endpoint | undefined): void {
+    const task: Promise<void> = deliverRun(run, endpoint)
+      .catch((error: unknown) =>
+        logger.warn({ err: error, eventIds: run.map((row) => row.event_id) }, 'webhook delivery failed'),
+      )
       .finally(() => {
         inFlight.delete(task);
-        // Its room, its success and the next event of its conversation: one claim round with the others meanwhile.
+        // Its room, its successes and the next events of its conversation: one claim round with the others meanwhile.
         wakeSoon();
       });
     inFlight.add(task);
@@ -232,6 +278,7 @@ export function createDeliveryWorker(deps: {
         owner,
         leaseUntil: now + options.leaseMs,
         delivered,
+        runLength: options.runLength,
       };
       delivered = [];
       let rows: WebhookDeliveryRow[];
@@ -248,8 +295,9 @@ export function createDeliveryWorker(deps: {
       for (const id of new Set(rows.map((row) => row.endpoint_id))) {
         endpoints.set(id, await repo.endpointForDelivery(db, id));
       }
-      for (const row of rows) start(row, endpoints.get(row.endpoint_id));
-      if (rows.length === room) again = true;
+      const runs = runsOf(rows);
+      for (const run of runs) start(run, endpoints.get((run[0] as WebhookDeliveryRow).endpoint_id));
+      if (runs.length === room) again = true;
     } while (again && !stopping);
   }
 

@@ -99,6 +99,11 @@ export type ClaimMode = 'skip-locked' | 'update';
  * transaction before the due rows are looked for: one commit, so one flush to disk, where a claim
  * and a settle each had their own (they doubled the commits of a busy instance, competing with its
  * sends'); and a conversation's next event, held back by the one just delivered, is due at once.
+ *
+ * `runLength` > 1: each due row (the head of its conversation's pending events for its endpoint)
+ * comes with up to runLength - 1 of the pending events after it, leased too, so the worker sends a
+ * busy conversation's events one after another without a claim (a transaction and its commit) between
+ * each. No lock is needed on them: while their head is pending and leased, no claimer takes them.
  */
 export async function claimDue(
   db: Kysely<Database>,
@@ -110,13 +115,15 @@ export async function claimDue(
     owner: string;
     leaseUntil: number;
     delivered?: readonly Delivered[];
+    runLength?: number;
   },
 ): Promise<WebhookDeliveryRow[]> {
-  const { endpointIds, now, limit, owner, leaseUntil, delivered = [] } = claim;
+  const { endpointIds, now, limit, owner, leaseUntil, delivered = [], runLength = 1 } = claim;
   if (endpointIds.length === 0 || limit <= 0) {
     await settleDelivered(db, owner, delivered, now);
     return [];
   }
+  const lease = { lease_until: leaseUntil, lease_owner: owner };
   if (mode === 'skip-locked') {
     // READ COMMITTED: under REPEATABLE READ the locking scan also locks the gaps of the due index, and every
     // send transaction's outbox INSERT (holding its conversation's lock) waited for the claim to commit.
@@ -126,18 +133,9 @@ export async function claimDue(
       .setIsolationLevel('read committed')
       .execute(async (trx) => {
         await settleDelivered(trx, owner, delivered, now);
-        const rows = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
-        if (rows.length === 0) return [];
-        await trx
-          .updateTable('webhook_deliveries')
-          .set({ lease_until: leaseUntil, lease_owner: owner })
-          .where(
-            'position',
-            'in',
-            rows.map((row) => row.position),
-          )
-          .execute();
-        return rows.map((row) => ({ ...row, lease_until: leaseUntil, lease_owner: owner }));
+        const heads = await dueQuery(trx, endpointIds, now, limit).selectAll('d').forUpdate().skipLocked().execute();
+        if (heads.length === 0) return [];
+        return leaseRows(trx, withFollowers(heads, await followersOf(trx, heads, runLength), now), lease);
       });
   }
   return db.transaction().execute(async (trx) => {
@@ -148,12 +146,12 @@ export async function claimDue(
       .select('due.position');
     await trx
       .updateTable('webhook_deliveries')
-      .set({ lease_until: leaseUntil, lease_owner: owner })
+      .set(lease)
       .where('position', 'in', chosen)
       .where('status', '=', 'pending')
       .where('lease_until', '<=', now)
       .execute();
-    return trx
+    const heads = await trx
       .selectFrom('webhook_deliveries')
       .selectAll()
       .where('lease_owner', '=', owner)
@@ -161,7 +159,102 @@ export async function claimDue(
       .where('status', '=', 'pending')
       .orderBy('position')
       .execute();
+    const followers = withFollowers(heads, await followersOf(trx, heads, runLength), now).slice(heads.length);
+    return [...heads, ...(await leaseRows(trx, followers, lease))];
   });
+}
+
+/** Leases rows the claim chose (one UPDATE), answering them as leased. */
+async function leaseRows(
+  trx: Transaction<Database>,
+  rows: readonly WebhookDeliveryRow[],
+  lease: { lease_until: number; lease_owner: string },
+): Promise<WebhookDeliveryRow[]> {
+  if (rows.length > 0)
+    await trx
+      .updateTable('webhook_deliveries')
+      .set(lease)
+      .where(
+        'position',
+        'in',
+        rows.map((row) => row.position),
+      )
+      .execute();
+  return rows.map((row) => ({ ...row, ...lease }));
+}
+
+/**
+ * Up to runLength - 1 pending rows after each head of a conversation, in one statement (a UNION
+ * of one index range per head, each with its own LIMIT: a conversation's whole backlog is not read).
+ */
+async function followersOf(
+  trx: Transaction<Database>,
+  heads: readonly WebhookDeliveryRow[],
+  runLength: number,
+): Promise<WebhookDeliveryRow[]> {
+  const runs = heads.filter((head) => head.conversation_id !== null);
+  if (runLength <= 1 || runs.length === 0) return [];
+  const after = (head: WebhookDeliveryRow) =>
+    trx
+      .selectFrom((eb) =>
+        eb
+          .selectFrom('webhook_deliveries')
+          .selectAll()
+          .where('endpoint_id', '=', head.endpoint_id)
+          .where('conversation_id', '=', head.conversation_id)
+          .where('status', '=', 'pending')
+          .where('position', '>', head.position)
+          .orderBy('position')
+          .limit(runLength - 1)
+          .as('f'),
+      )
+      .selectAll();
+  const [first, ...rest] = runs;
+  let query = after(first as WebhookDeliveryRow);
+  for (const head of rest) query = query.unionAll(after(head));
+  return query.execute();
+}
+
+/** Which run a row belongs to: its endpoint and conversation (rows of no conversation have none). */
+export const runKey = (row: Pick<WebhookDeliveryRow, 'endpoint_id' | 'conversation_id'>) =>
+  `${row.endpoint_id} ${row.conversation_id}`;
+
+/**
+ * The heads, then each head's followers in order, up to the first that is not due or is leased
+ * (a retry waiting out its backoff; rows a crashed instance left leased): the run stops there.
+ */
+function withFollowers(
+  heads: readonly WebhookDeliveryRow[],
+  followers: readonly WebhookDeliveryRow[],
+  now: number,
+): WebhookDeliveryRow[] {
+  const byRun = new Map<string, WebhookDeliveryRow[]>();
+  for (const row of [...followers].sort((a, b) => Number(a.position) - Number(b.position))) {
+    const key = runKey(row);
+    const run = byRun.get(key);
+    if (run) run.push(row);
+    else byRun.set(key, [row]);
+  }
+  const taken: WebhookDeliveryRow[] = [...heads];
+  for (const head of heads) {
+    for (const row of byRun.get(runKey(head)) ?? []) {
+      if (Number(row.next_attempt_at) > now || Number(row.lease_until) > now) break;
+      taken.push(row);
+    }
+  }
+  return taken;
+}
+
+/** Gives rows back (a run cut short): pending, due as they were, for any instance to claim. */
+export async function releaseLeases(db: Db, owner: string, positions: readonly number[]): Promise<void> {
+  if (positions.length > 0)
+    await db
+      .updateTable('webhook_deliveries')
+      .set({ lease_until: 0, lease_owner: null })
+      .where('position', 'in', [...positions])
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'pending')
+      .execute();
 }
 
 /** Records an attempt's outcome, if the row is still leased to `owner` (else another worker took it over). */
