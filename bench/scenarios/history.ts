@@ -12,9 +12,8 @@ import {
 } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import { bareQueryWindow, planLine, serviceReadWindow } from '../lib/read-windows.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
-import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
-import type { FloorRun } from './results.ts';
 
 /**
  * History paging: GET /api/conversations/{id}/messages?order=desc&page_size=50
@@ -141,62 +140,38 @@ export async function runHistory(ctx: BenchContext): Promise<void> {
 
     const measured: Record<string, any> = {};
     for (const c of cases) {
-      const svc = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([loader]) },
-        (startAt) =>
-          loader.call<LoadResult>('run', {
-            host: '127.0.0.1',
-            port: service.port,
-            localAddresses: SOURCE_ADDRESSES.slice(0, 1),
-            requests: c.pages.map((page) => ({ path: pathOf(page), headers: { authorization: `Bearer ${token}` } })),
-            connections: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
-      const bad = Object.entries(svc.result.statuses).filter(([status]) => status !== '200');
-      if (bad.length || svc.result.errors) {
-        throw new Error(
-          `history requests failed: statuses ${JSON.stringify(svc.result.statuses)}, ${svc.result.firstErrors.join('; ')}`,
-        );
-      }
+      const svc = await serviceReadWindow(ctx, {
+        loader,
+        port: service.port,
+        token,
+        paths: c.pages.map(pathOf),
+        what: 'history requests',
+        window: plan,
+      });
       const svcLatency = Histogram.from(svc.result.latency).summary();
-      const bare = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([floor]) },
-        (startAt) =>
-          floor.call<FloorRun>('query', {
-            sql: statement.sql,
-            params: c.pages.map(paramsOf),
-            concurrency: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
+      const bare = await bareQueryWindow(ctx, {
+        floor,
+        sql: statement.sql,
+        params: c.pages.map(paramsOf),
+        window: plan,
+      });
       const bareLatency = Histogram.from(bare.result.latency).summary();
       if (bare.result.rows !== undefined && bare.result.rows !== PAGE_SIZE) {
         throw new Error(`the bare query returned ${bare.result.rows} rows, expected ${PAGE_SIZE}`);
       }
-      const reference = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([floor]) },
-        (startAt) =>
-          floor.call<FloorRun>('query', {
-            sql: oneSided.sql,
-            params: c.pages.map(oneSidedParamsOf),
-            concurrency: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
+      const reference = await bareQueryWindow(ctx, {
+        floor,
+        sql: oneSided.sql,
+        params: c.pages.map(oneSidedParamsOf),
+        window: plan,
+      });
       const oneSidedLatency = Histogram.from(reference.result.latency).summary();
       ctx.log(
         'history',
         `${c.name} page${c.pages.length > 1 ? 's' : ` ${c.pages[0]}`}: service p50 ${svcLatency.p50} p99 ${svcLatency.p99} ms (${svcLatency.count} requests), bare SELECT p50 ${bareLatency.p50} p99 ${bareLatency.p99} ms, one-sided reference p50 ${oneSidedLatency.p50} p99 ${oneSidedLatency.p99} ms; ${cpuLine(svc.cpu)}`,
       );
       const row = await explain(ctx.db.url, statement.sql, paramsOf(c.pages[0] as number));
-      const queryPlan = `database plan${c.pages.length > 1 ? ` (page ${c.pages[0]})` : ''}: ${row.type} on ${row.key}, ~${row.rows} rows estimated${row.Extra ? `, ${row.Extra}` : ''}`;
+      const queryPlan = `database plan${c.pages.length > 1 ? ` (page ${c.pages[0]})` : ''}: ${planLine(row)}`;
       measured[c.name] = {
         plan: queryPlan,
         pages: c.pages.length > 1 ? `${c.pages.length} random pages` : c.pages[0],

@@ -2,13 +2,12 @@ import mysql from 'mysql2/promise';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { dailyRows } from '../../src/modules/reports/report.repository.ts';
 import { backfillReports } from '../../src/modules/reports/report-backfill.ts';
-import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
+import type { BenchContext } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import { bareQueryWindow, planLine, serviceReadWindow } from '../lib/read-windows.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
-import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
-import type { FloorRun } from './results.ts';
 
 /**
  * Response-time reports (issue 14): one shop's team with `agents` agents and a
@@ -176,42 +175,24 @@ export async function runReports(ctx: BenchContext): Promise<void> {
     const measured: Record<string, unknown> = {};
     for (const group of ['day', 'agent'] as const) {
       const path = `/api/reports/teams/${SHOP}?from=${seeded.from}&to=${seeded.to}&group=${group}`;
-      const svc = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([loader]) },
-        (startAt) =>
-          loader.call<LoadResult>('run', {
-            host: '127.0.0.1',
-            port: service.port,
-            localAddresses: SOURCE_ADDRESSES.slice(0, 1),
-            requests: [{ path, headers: { authorization: `Bearer ${token}` } }],
-            connections: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
-      const bad = Object.entries(svc.result.statuses).filter(([status]) => status !== '200');
-      if (bad.length || svc.result.errors) {
-        throw new Error(
-          `report requests failed: statuses ${JSON.stringify(svc.result.statuses)}, ${svc.result.firstErrors.join('; ')}`,
-        );
-      }
-      const bare = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([floor]) },
-        (startAt) =>
-          floor.call<FloorRun>('query', {
-            sql: statement.sql,
-            params: [statement.parameters as unknown[]],
-            concurrency: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
+      const svc = await serviceReadWindow(ctx, {
+        loader,
+        port: service.port,
+        token,
+        paths: [path],
+        what: 'report requests',
+        window: plan,
+      });
+      const bare = await bareQueryWindow(ctx, {
+        floor,
+        sql: statement.sql,
+        params: [statement.parameters as unknown[]],
+        window: plan,
+      });
       const s = Histogram.from(svc.result.latency).summary();
       const b = Histogram.from(bare.result.latency).summary();
       const row = await explain(ctx.db.url, statement.sql, statement.parameters as unknown[]);
-      const queryPlan = `database plan: ${row.type} on ${row.key}, ~${row.rows} rows estimated`;
+      const queryPlan = `database plan: ${planLine(row)}`;
       ctx.log(
         'reports',
         `${plan.days}-day report per ${group}: service p50 ${s.p50} p99 ${s.p99} ms (${s.count} requests), bare SQL p50 ${b.p50} p99 ${b.p99} ms (${bare.result.rows} daily rows); ${cpuLine(svc.cpu)}`,

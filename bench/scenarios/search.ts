@@ -2,14 +2,13 @@ import mysql from 'mysql2/promise';
 import { parseQuery } from '../../src/lib/search-terms.ts';
 import { findCandidates, type SearchScope } from '../../src/modules/search/search.repository.ts';
 import { SEARCH_CAP } from '../../src/modules/search/search.service.ts';
-import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
+import type { BenchContext } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import { bareQueryWindow, planLine, serviceReadWindow } from '../lib/read-windows.ts';
 import { loadSearchTable, RARE, RARE_COUNT } from '../lib/search-seed.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
-import type { HttpLoadResult as LoadResult } from '../workers/http-load.ts';
-import type { FloorRun } from './results.ts';
 
 /**
  * Full-text search (issue 17): p50 / p99 of GET /api/search/messages, one
@@ -177,42 +176,24 @@ export async function runSearch(ctx: BenchContext): Promise<void> {
         findCandidates(db, parseQuery(c.q).terms, c.scope, {}, SEARCH_CAP + 1),
       );
       if (!statement) throw new Error('no statement recorded');
-      const svc = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([loader]) },
-        (startAt) =>
-          loader.call<LoadResult>('run', {
-            host: '127.0.0.1',
-            port: service.port,
-            localAddresses: SOURCE_ADDRESSES.slice(0, 1),
-            requests: [{ path, headers: { authorization: `Bearer ${c.token}` } }],
-            connections: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
-      const bad = Object.entries(svc.result.statuses).filter(([status]) => status !== '200');
-      if (bad.length || svc.result.errors) {
-        throw new Error(
-          `search requests failed: statuses ${JSON.stringify(svc.result.statuses)}, ${svc.result.firstErrors.join('; ')}`,
-        );
-      }
-      const bare = await ctx.window(
-        { warmupMs: plan.warmupMs, durationMs: plan.durationMs, pids: ctx.pids([floor]) },
-        (startAt) =>
-          floor.call<FloorRun>('query', {
-            sql: statement.sql,
-            params: [statement.parameters as unknown[]],
-            concurrency: 1,
-            startAt,
-            warmupMs: plan.warmupMs,
-            durationMs: plan.durationMs,
-          }),
-      );
+      const svc = await serviceReadWindow(ctx, {
+        loader,
+        port: service.port,
+        token: c.token,
+        paths: [path],
+        what: 'search requests',
+        window: plan,
+      });
+      const bare = await bareQueryWindow(ctx, {
+        floor,
+        sql: statement.sql,
+        params: [statement.parameters as unknown[]],
+        window: plan,
+      });
       const s = Histogram.from(svc.result.latency).summary();
       const b = Histogram.from(bare.result.latency).summary();
       const row = await explain(ctx.db.url, statement.sql, statement.parameters as unknown[]);
-      const queryPlan = `database plan: ${row.type} on ${row.key}, ~${row.rows} rows estimated${row.Extra ? `, ${row.Extra}` : ''}`;
+      const queryPlan = `database plan: ${planLine(row)}`;
       ctx.log(
         'search',
         `${c.name}: service p50 ${s.p50} p99 ${s.p99} ms (${s.count} requests), bare index query p50 ${b.p50} p99 ${b.p99} ms (${bare.result.rows} rows); ${cpuLine(svc.cpu)}`,
