@@ -79,7 +79,11 @@ export class WorkerProcess {
         return;
       }
       this.#pending.set(id, { resolve, reject });
-      this.child.send({ id, cmd, args });
+      // With a callback a closed channel is this call's error, not an unhandled 'error' event on the child.
+      this.child.send({ id, cmd, args }, (error) => {
+        if (!error || !this.#pending.delete(id)) return;
+        reject(new Error(`${this.name}: ${error.message}`));
+      });
     });
   }
 
@@ -90,7 +94,8 @@ export class WorkerProcess {
   /** Asks the worker to exit; kills it if it has not within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.child.send({ id: 0, cmd: '__exit', args: {} });
+    // The worker may be exiting on its own (its deadline): a send that finds the channel closed is fine.
+    if (this.child.connected) this.child.send({ id: 0, cmd: '__exit', args: {} }, () => {});
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
