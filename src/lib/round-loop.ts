@@ -47,17 +47,18 @@ export function createRoundLoop(deps: {
     if (stopping || running) return;
     clearTimeout(timer);
     nudged = false;
-    let next = options.pollMs;
+    let more = false;
     running = round()
       .then((outcome) => {
-        if (outcome.more || nudged) next = options.batchMs;
+        more = outcome.more;
       })
       .catch((error: unknown) => {
         onError(error);
       })
       .finally(() => {
         running = undefined;
-        schedule(next);
+        // A wake during a failed round still counts: the poll would leave its commits for a second or more.
+        schedule(more || nudged ? options.batchMs : options.pollMs);
       });
   }
 
@@ -100,4 +101,31 @@ export function randomSample<T>(items: readonly T[], n: number): T[] {
     [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
   }
   return copy.slice(0, count);
+}
+
+/**
+ * Reads a job's work list (conversations flagged behind, in id order) a window
+ * at a time, each window starting after the last one's end and wrapping
+ * around. Always from the start, a job under steady load over more flagged
+ * conversations than one window holds would never see the ones past it.
+ * `read(after, limit)`: up to `limit` flagged rows with id > after (all from
+ * the start when `after` is undefined), in id order.
+ */
+export function createRotatingWindow<T extends { id: string }>(
+  read: (after: string | undefined, limit: number) => Promise<T[]>,
+) {
+  let cursor: string | undefined;
+  return async function nextWindow(limit: number): Promise<T[]> {
+    const from = cursor;
+    const tail = await read(from, limit);
+    let rows = tail;
+    if (from !== undefined && tail.length < limit) {
+      // Wrapped: the start, up to where this window began (the tail already holds what is after it).
+      const head = (await read(undefined, limit - tail.length)).filter((row) => row.id <= from);
+      rows = [...tail, ...head];
+    }
+    // A full window: the next starts after its last row; one that held every flagged row: from the start.
+    cursor = rows.length === limit ? rows[rows.length - 1]?.id : undefined;
+    return rows;
+  };
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isDeadlock } from '../../db/errors.ts';
 import type { Database } from '../../db/types.ts';
-import { createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
+import { createRotatingWindow, createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
 import * as repo from './report.repository.ts';
 import { type ConversationTurnState, DailyDeltas, foldConversation, type ReplyTurn } from './turns.ts';
 
@@ -10,7 +10,7 @@ export interface ReportFollowerOptions {
   pollMs: number;
   /** After a nudge, how long to let more sends commit before a round. */
   batchMs: number;
-  /** Conversations one round takes (at random among `lookahead` behind ones, so instances rarely meet). */
+  /** Conversations one round takes (at random in a window of `lookahead` behind ones that moves along the ids). */
   conversationsPerRound: number;
   lookahead: number;
   /** Messages one round reads at most. */
@@ -21,7 +21,11 @@ export const REPORT_FOLLOWER_DEFAULTS: ReportFollowerOptions = {
   // Local sends wake it; the poll only finds other instances' (reports need not be up to the second).
   pollMs: 5_000,
   batchMs: 250,
-  conversationsPerRound: 200,
+  // Few conversations, many messages each: what a round costs goes with its conversations (their
+  // state, watermark and team day rows), so under steady sends over many conversations fewer per
+  // round cost the sends less (send bench at c=64: within noise of the follower off, where 200 cost
+  // several per cent). Up to 40 messages each; a conversation waits its turn a few seconds at most.
+  conversationsPerRound: 50,
   lookahead: 800,
   messagesPerRound: 2_000,
 };
@@ -58,9 +62,10 @@ export function createReportFollower(deps: {
 }) {
   const { db, logger } = deps;
   const options = { ...REPORT_FOLLOWER_DEFAULTS, ...deps.options };
+  const behindWindow = createRotatingWindow((after, limit) => repo.conversationsBehind(db, after, limit));
 
   async function round(): Promise<RoundResult> {
-    const behind = await repo.conversationsBehind(db, options.lookahead);
+    const behind = await behindWindow(options.lookahead);
     if (behind.length === 0) return { conversations: 0, messages: 0, more: false };
     const chosen = randomSample(behind, options.conversationsPerRound).sort((a, b) => (a.id < b.id ? -1 : 1));
     const ids = chosen.map((c) => c.id);

@@ -28,11 +28,16 @@ export interface BehindConversation {
 }
 
 /** Up to `limit` conversations whose last_seq passed their report_seq (the indexed flag). */
-export async function conversationsBehind(db: Db, limit: number): Promise<BehindConversation[]> {
+export async function conversationsBehind(
+  db: Db,
+  after: string | undefined,
+  limit: number,
+): Promise<BehindConversation[]> {
   const rows = await db
     .selectFrom('conversations')
     .select(['id', 'last_seq', 'team_id', 'participant1_id', 'participant2_id'])
     .where('report_behind', '=', 1)
+    .$if(after !== undefined, (query) => query.where('id', '>', after as string))
     .orderBy('id')
     .limit(limit)
     .execute();

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
 import type { Database } from '../../db/types.ts';
-import { createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
+import { createRotatingWindow, createRoundLoop, type RoundOutcome, randomSample } from '../../lib/round-loop.ts';
 import type { SearchIndexMetrics } from '../../observability/metrics.ts';
 import * as repo from './search.repository.ts';
 
@@ -10,7 +10,7 @@ export interface SearchIndexerOptions {
   pollMs: number;
   /** After a nudge, how long to let more sends commit before a round: rounds of many messages cost less per message. */
   batchMs: number;
-  /** Conversations one round indexes (picked at random among `lookahead` behind ones, so instances rarely share one). */
+  /** Conversations one round indexes (at random in a window of `lookahead` behind ones that moves along the ids). */
   conversationsPerRound: number;
   lookahead: number;
   /** Messages one round reads at most (one transaction: on SQLite, sends wait for it). */
@@ -61,9 +61,10 @@ export function createSearchIndexer(deps: {
   const { db, logger, metrics } = deps;
   const options = { ...SEARCH_INDEXER_DEFAULTS, ...deps.options };
   const mysql = isMysql(db);
+  const behindWindow = createRotatingWindow((after, limit) => repo.conversationsBehind(db, after, limit));
 
   async function round(): Promise<RoundOutcome> {
-    const behind = await repo.conversationsBehind(db, options.lookahead);
+    const behind = await behindWindow(options.lookahead);
     if (behind.length === 0) {
       metrics?.searchIndexBacklog(0);
       return { more: false };

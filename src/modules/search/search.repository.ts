@@ -67,11 +67,16 @@ export interface BehindConversation {
 }
 
 /** Conversations with messages not indexed yet, by id, at most `limit` (the index on (search_behind, id)). */
-export async function conversationsBehind(db: Db, limit: number): Promise<BehindConversation[]> {
+export async function conversationsBehind(
+  db: Db,
+  after: string | undefined,
+  limit: number,
+): Promise<BehindConversation[]> {
   const rows = await db
     .selectFrom('conversations')
     .select(['id', 'search_seq', 'last_seq'])
     .where('search_behind', '=', 1)
+    .$if(after !== undefined, (query) => query.where('id', '>', after as string))
     .orderBy('id')
     .limit(limit)
     .execute();
