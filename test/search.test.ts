@@ -4,7 +4,11 @@ import { createMigrator, migrateToLatest, unwrapResult } from '../src/db/migrato
 import { uuidv7 } from '../src/lib/ids.ts';
 import { byRelevance, RARITY_CAP, rarity } from '../src/lib/search-relevance.ts';
 import { matchRanges, parseQuery, searchTerms } from '../src/lib/search-terms.ts';
-import { findCandidates, indexMessages } from '../src/modules/search/search.repository.ts';
+import {
+  conversationsBehind as conversationsBehindAfter,
+  findCandidates,
+  indexMessages,
+} from '../src/modules/search/search.repository.ts';
 import { createSearchIndexer } from '../src/modules/search/search-indexer.ts';
 import { testDialects } from './helpers/databases.ts';
 import { scrape } from './helpers/metrics.ts';
@@ -293,6 +297,22 @@ for (const dialect of testDialects) {
         .where('id', '=', conversation)
         .executeTakeFirstOrThrow();
       assert.equal(Number(row.search_seq), Number(row.last_seq));
+    });
+
+    test('the flagged conversations are read from where the last window ended (ids after it, in order)', async () => {
+      const opened = await Promise.all([
+        openConversation(app, tokens.b1 as string, 'b1', 'm1'),
+        openConversation(app, tokens.b2 as string, 'b2', 'm1'),
+      ]);
+      for (const conversation of opened) await sendText(app, tokens.m1 as string, conversation, '窗口 window');
+      const ids = [...opened].sort();
+      const db = app.server.database.db;
+      const mine = (rows: { id: string }[]) => rows.map((row) => row.id).filter((id) => ids.includes(id));
+      assert.deepEqual(mine(await conversationsBehindAfter(db, undefined, 1_000)), ids);
+      assert.deepEqual(mine(await conversationsBehindAfter(db, ids[0], 1_000)), [ids[1]]);
+      assert.deepEqual(mine(await conversationsBehindAfter(db, ids[1], 1_000)), []);
+      await indexer({ lookahead: 1, conversationsPerRound: 1 }).drain();
+      assert.equal(await conversationsBehind(app), 0);
     });
 
     test('indexers of several instances index one backlog together, each row once', async () => {

@@ -130,7 +130,8 @@ export function createReportFollower(deps: {
     return {
       conversations: moving.length,
       messages: read,
-      more: partial || behind.length > chosen.length,
+      // A full window may have more flagged conversations past it.
+      more: partial || behind.length > chosen.length || behind.length === options.lookahead,
     };
   }
 

@@ -97,7 +97,8 @@ export function createSearchIndexer(deps: {
       const oldest = Math.min(...messages.map((m) => Number(m.created_at)));
       metrics?.searchIndexed(messages.length, Math.max(0, Date.now() / 1000 - oldest));
     }
-    return { more: left > 0 };
+    // A full window may have more flagged conversations past it.
+    return { more: left > 0 || behind.length === options.lookahead };
   }
 
   return createRoundLoop({
