@@ -187,10 +187,11 @@ describe('slow consumer (case 9)', () => {
     );
     // No socket ever held more than the bound plus the event that tipped it over.
     assert.ok(maxBuffered <= BOUND + 64 * 1024, `a socket held ${maxBuffered} bytes unsent`);
-    // Unbounded, the 17 sockets would hold 17 × 8.6 MiB (146 MiB). Bounded, what grows is the server's
-    // working set for 600 sends of 15 KB (the guard's, the transcript's and the search index's work per
-    // message included): 27–40 MiB alone, up to ~60 MiB while other test files load the machine.
-    assert.ok(growth < 72 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+    // Unbounded, the 17 sockets would hold 17 × 8.6 MiB (146 MiB) on top of everything else. Bounded,
+    // what grows is the process's working set for 600 sends of 15 KB (client and server share it; the
+    // guard's, the transcript's, the search index's and the reports' work per message included): 61–68 MiB
+    // alone on the 2-core VM (2026-12-06), 81 MiB once while the other test file of its pair loaded it.
+    assert.ok(growth < 100 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
 
     // The reader got every message, in order, none lost or delayed for good by its stuck siblings.
     await allRead;
