@@ -1,6 +1,7 @@
 import type { BusinessHoursSlot } from '@cs-chat/contracts/rest/team.schemas';
 import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
 import { isMysql } from '../../db/dialect.ts';
+import { advanceConversationSeq, inSeqRanges, type SeqRange } from '../../db/seq-ranges.ts';
 import type { Database, ReportDailyTable } from '../../db/types.ts';
 import { decode, encode, mergeInto } from './response-histogram.ts';
 import {
@@ -69,11 +70,7 @@ export async function statesOf(
 }
 
 /** A conversation's range of one round: its messages with after < seq <= upTo. */
-export interface ReportRange {
-  conversationId: string;
-  after: number;
-  upTo: number;
-}
+export type ReportRange = SeqRange;
 
 /** The messages in the ranges (recalled ones included: an answer was given; deleted ones are gone). */
 export async function messagesInRanges(
@@ -85,13 +82,7 @@ export async function messagesInRanges(
   const rows = await db
     .selectFrom('messages')
     .select(['conversation_id', 'seq', 'sender_id', 'message_type', 'created_at', 'auto_reply'])
-    .where((eb) =>
-      eb.or(
-        ranges.map((r) =>
-          eb.and([eb('conversation_id', '=', r.conversationId), eb('seq', '>', r.after), eb('seq', '<=', r.upTo)]),
-        ),
-      ),
-    )
+    .where(inSeqRanges(ranges))
     .execute();
   for (const row of rows) {
     byConversation.get(row.conversation_id)?.push({
@@ -271,21 +262,8 @@ function compareKeys(a: Key, b: Key): number {
 }
 
 /** After a round's commit: the conversations' report_seq hint (clears report_behind); never moves back. */
-export async function advanceHints(db: Db, ranges: readonly ReportRange[]): Promise<void> {
-  if (ranges.length === 0) return;
-  const target = sql<number>`CASE ${sql.ref('id')} ${sql.join(
-    ranges.map((range) => sql`WHEN ${range.conversationId} THEN ${range.upTo}`),
-    sql` `,
-  )} END`;
-  await db
-    .updateTable('conversations')
-    .set({ report_seq: sql<number>`CASE WHEN report_seq < ${target} THEN ${target} ELSE report_seq END` })
-    .where(
-      'id',
-      'in',
-      ranges.map((range) => range.conversationId),
-    )
-    .execute();
+export function advanceHints(db: Db, ranges: readonly ReportRange[]): Promise<void> {
+  return advanceConversationSeq(db, 'report_seq', ranges);
 }
 
 /** The stored daily rows of one team (or every team) over local days from..to (both included). */

@@ -1,6 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { cappedCount } from '../../db/capped-count.ts';
 import { isMysql } from '../../db/dialect.ts';
+import { advanceConversationSeq, inSeqRanges, type SeqRange } from '../../db/seq-ranges.ts';
 import type { Database, MessageRow, MessageSearchTermsTable } from '../../db/types.ts';
 import { searchTerms } from '../../lib/search-terms.ts';
 import { teamView, type Viewer } from '../conversations/conversation.repository.ts';
@@ -83,12 +84,7 @@ export async function conversationsBehind(
   return rows.map((row) => ({ id: row.id, search_seq: Number(row.search_seq), last_seq: Number(row.last_seq) }));
 }
 
-/** A conversation's messages with after < seq <= upTo: what one indexer round takes of it. */
-export interface SeqRange {
-  conversationId: string;
-  after: number;
-  upTo: number;
-}
+export type { SeqRange };
 
 export type MessageToIndex = Pick<MessageRow, 'id' | 'conversation_id' | 'content' | 'message_type' | 'created_at'>;
 
@@ -102,41 +98,13 @@ export function messagesInRanges(db: Db, ranges: readonly SeqRange[]): Promise<M
     .selectFrom('messages')
     .select(['id', 'conversation_id', 'content', 'message_type', 'created_at'])
     .where('recalled_at', 'is', null)
-    .where((eb) =>
-      eb.or(
-        ranges.map((range) =>
-          eb.and([
-            eb('conversation_id', '=', range.conversationId),
-            eb('seq', '>', range.after),
-            eb('seq', '<=', range.upTo),
-          ]),
-        ),
-      ),
-    )
+    .where(inSeqRanges(ranges))
     .execute();
 }
 
-/**
- * Records that each range is indexed: search_seq moves to its `upTo`, never
- * back (an instance that indexed the same range later changes nothing). One
- * statement; it takes the conversations' row locks in key order, as the send
- * transaction does, so the two cannot deadlock.
- */
-export async function advanceWatermarks(trx: Db, ranges: readonly SeqRange[]): Promise<void> {
-  if (ranges.length === 0) return;
-  const target = sql<number>`CASE ${sql.ref('id')} ${sql.join(
-    ranges.map((range) => sql`WHEN ${range.conversationId} THEN ${range.upTo}`),
-    sql` `,
-  )} END`;
-  await trx
-    .updateTable('conversations')
-    .set({ search_seq: sql<number>`CASE WHEN search_seq < ${target} THEN ${target} ELSE search_seq END` })
-    .where(
-      'id',
-      'in',
-      ranges.map((range) => range.conversationId),
-    )
-    .execute();
+/** Records that each range is indexed: search_seq moves to its `upTo`, never back. */
+export function advanceWatermarks(db: Db, ranges: readonly SeqRange[]): Promise<void> {
+  return advanceConversationSeq(db, 'search_seq', ranges);
 }
 
 /** Removes a deleted text message's index rows: one primary-key delete per term (its terms are those of its content). */
