@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { searchTerms } from '../../src/lib/search-terms.ts';
 import { MESSAGE_COLUMNS, type SeededConversation } from './database.ts';
+import { xorshift32 } from './random.ts';
 
 /**
  * The search scenario's table, made fast enough for 10,000,000 messages and
@@ -72,15 +73,8 @@ class GeneratedMessages {
     this.lastSeq = new Uint32Array(conversations.length);
     this.rareEvery = Math.max(1, Math.floor(n / RARE_COUNT));
     this.baseMs = Date.now() - n * 5 - 60_000;
-    let random = 12345;
-    // A deterministic generator (xorshift32): every run loads the same table.
-    const next = () => {
-      random ^= random << 13;
-      random ^= random >>> 17;
-      random ^= random << 5;
-      random >>>= 0;
-      return random;
-    };
+    // The same table every run.
+    const next = xorshift32(12345);
     const others = conversations.length - 1;
     for (let i = 0; i < n; i++) {
       const c = next() % 1000 < plan.focusShare * 1000 || others === 0 ? 0 : 1 + (i % others);

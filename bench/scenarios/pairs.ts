@@ -1,6 +1,7 @@
 import { type BenchContext, SOURCE_ADDRESSES } from '../lib/context.ts';
 import { insertConversations, insertUsers, type SeededConversation } from '../lib/database.ts';
 import type { WorkerProcess } from '../lib/workers.ts';
+import { split } from './results.ts';
 
 /**
  * The population the send, latency and fan-out scenarios share: buyer–
@@ -114,4 +115,26 @@ export async function ensureAdmins(ctx: BenchContext, count: number): Promise<Wo
     ctx.log('pairs', `${count} admins online (+${count - fixtures.adminsConnected} in ${Date.now() - started} ms)`);
   fixtures.adminsConnected = Math.max(count, fixtures.adminsConnected);
   return fixtures.adminWorkers;
+}
+
+/** A CPU profile of the service while the pairs send in a closed loop at `concurrency` (null: no step to profile). */
+export function profileClosedLoop(
+  ctx: BenchContext,
+  name: Parameters<BenchContext['profile']>[0],
+  fixture: PairsFixture,
+  concurrency: number | undefined,
+) {
+  if (concurrency === undefined) return Promise.resolve(null);
+  return ctx.profile(name, (startAt, durationMs) =>
+    Promise.all(
+      fixture.pairWorkers.map((worker, i) =>
+        worker.call('closed', {
+          concurrency: split(concurrency, fixture.pairWorkers.length)[i],
+          startAt,
+          warmupMs: 0,
+          durationMs,
+        }),
+      ),
+    ),
+  );
 }

@@ -6,6 +6,7 @@ import type { BenchContext } from '../lib/context.ts';
 import { explain, insertConversations, insertUsers, withoutSecondaryKeys } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
+import { xorshift32 } from '../lib/random.ts';
 import { bareQueryWindow, planLine, serviceReadWindow } from '../lib/read-windows.ts';
 import { recordQueries } from '../lib/send-transaction.ts';
 
@@ -62,15 +63,8 @@ async function seed(ctx: BenchContext): Promise<Seeded> {
   // The last `days` whole days before today (UTC): the report's range.
   const end = Math.floor(Date.now() / 1000 / DAY) * DAY;
   const start = end - plan.days * DAY;
-  let random = 2024;
-  // A deterministic generator (xorshift32): every run loads the same history.
-  const next = () => {
-    random ^= random << 13;
-    random ^= random >>> 17;
-    random ^= random << 5;
-    random >>>= 0;
-    return random;
-  };
+  // The same history every run.
+  const next = xorshift32(2024);
   const restoreMessages = await withoutSecondaryKeys(ctx.db.url, 'messages');
   const connection = await mysql.createConnection({ uri: ctx.db.url, charset: 'utf8mb4_unicode_ci' });
   let written = 0;

@@ -5,7 +5,7 @@ import { searchIndexCatchUpMs } from '../lib/database.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, round } from '../lib/histogram.ts';
 import type { WorkerProcess } from '../lib/workers.ts';
-import { ensurePairs } from './pairs.ts';
+import { ensurePairs, profileClosedLoop } from './pairs.ts';
 import { combineListeners, combinePairs, type FloorRun, type ListenRun, type PairsRun, split } from './results.ts';
 
 /**
@@ -139,20 +139,7 @@ export async function runSend(ctx: BenchContext): Promise<void> {
     ctx.shared.sendMax = chosen?.service.messagesPerSecond ?? null;
     ctx.shared.sendMaxSustained = Boolean(best);
 
-    const profile = chosen
-      ? await ctx.profile('send', (startAt, durationMs) =>
-          Promise.all([
-            ...fixture.pairWorkers.map((worker, i) =>
-              worker.call('closed', {
-                concurrency: split(chosen.concurrency, fixture.pairWorkers.length)[i],
-                startAt,
-                warmupMs: 0,
-                durationMs,
-              }),
-            ),
-          ]),
-        )
-      : null;
+    const profile = await profileClosedLoop(ctx, 'send', fixture, chosen?.concurrency);
 
     ctx.results.send = {
       sustainedP99Ms: SUSTAINED_P99_MS,

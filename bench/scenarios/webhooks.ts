@@ -6,7 +6,7 @@ import { eventBody, newEventId, outboxRows } from '../../src/modules/webhooks/we
 import type { BenchContext } from '../lib/context.ts';
 import { cpuLine, diagnose } from '../lib/diagnose.ts';
 import { Histogram, type HistogramData, round } from '../lib/histogram.ts';
-import { adminId, ensurePairs } from './pairs.ts';
+import { adminId, ensurePairs, profileClosedLoop } from './pairs.ts';
 import { combineListeners, combinePairs, type FloorRun, type ListenRun, type PairsRun, split } from './results.ts';
 import { SUSTAINED_P99_MS } from './send.ts';
 
@@ -206,20 +206,7 @@ export async function runWebhooks(ctx: BenchContext): Promise<void> {
       .sort((a, b) => b.service.messagesPerSecond - a.service.messagesPerSecond)[0];
     const chosen = best ?? [...steps].sort((a, b) => b.service.messagesPerSecond - a.service.messagesPerSecond)[0];
     // Where the service's CPU goes with the endpoint subscribed: the sends and the delivery worker together.
-    const profile = chosen
-      ? await ctx.profile('webhooks', (startAt, durationMs) =>
-          Promise.all([
-            ...fixture.pairWorkers.map((worker, i) =>
-              worker.call('closed', {
-                concurrency: split(chosen.concurrency, fixture.pairWorkers.length)[i],
-                startAt,
-                warmupMs: 0,
-                durationMs,
-              }),
-            ),
-          ]),
-        )
-      : null;
+    const profile = await profileClosedLoop(ctx, 'webhooks', fixture, chosen?.concurrency);
 
     const drain = await drainBacklog(ctx, receiver, endpoint.id, fixture.conversations, plan.backlog);
     const floorMax = [...steps].sort((a, b) => b.floor.transactionsPerSecond - a.floor.transactionsPerSecond)[0];
